@@ -1,0 +1,133 @@
+"""Input and output shapes of the auth API (names per the client contract)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+from accounts.models import PHONE_VALIDATOR, SITE_ID_VALIDATOR
+
+# --- Input ---------------------------------------------------------------------
+
+
+class SignupInputSerializer(serializers.Serializer):
+    site_id = serializers.CharField(min_length=3, max_length=50, validators=[SITE_ID_VALIDATOR])
+    nickname = serializers.CharField(min_length=2, max_length=50)
+    phone_number = serializers.CharField(max_length=16, validators=[PHONE_VALIDATOR])
+    invite_code = serializers.CharField(max_length=32)
+    password = serializers.CharField(max_length=128, write_only=True, trim_whitespace=False)
+
+
+class LoginInputSerializer(serializers.Serializer):
+    site_id = serializers.CharField(max_length=50, required=False, help_text="site_id or nickname")
+    nickname = serializers.CharField(max_length=50, required=False, help_text="Alternative to site_id.")
+    password = serializers.CharField(max_length=128, write_only=True, trim_whitespace=False)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        identifier = attrs.get("site_id") or attrs.get("nickname")
+        if not identifier:
+            raise serializers.ValidationError({"site_id": ["Give a site_id or a nickname."]})
+        attrs["identifier"] = identifier
+        return attrs
+
+
+class RefreshInputSerializer(serializers.Serializer):
+    refresh_token = serializers.CharField(max_length=2048)
+
+
+class LogoutInputSerializer(serializers.Serializer):
+    refresh_token = serializers.CharField(max_length=2048, required=False, allow_blank=True)
+
+
+class ProfileUpdateInputSerializer(serializers.Serializer):
+    nickname = serializers.CharField(min_length=2, max_length=50, required=False)
+    phone_number = serializers.CharField(max_length=16, validators=[PHONE_VALIDATOR], required=False)
+
+
+class InviteValidateInputSerializer(serializers.Serializer):
+    code = serializers.CharField(max_length=32)
+
+
+class SelfExclusionInputSerializer(serializers.Serializer):
+    days = serializers.IntegerField(min_value=1, max_value=365 * 5, required=False)
+    until = serializers.DateTimeField(required=False, help_text="ISO 8601 UTC; alternative to days.")
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if ("days" in attrs) == ("until" in attrs):
+            raise serializers.ValidationError({"days": ["Give either days or until."]})
+        return attrs
+
+
+class SpendLimitInputSerializer(serializers.Serializer):
+    daily_spend_limit = serializers.IntegerField(
+        min_value=1,
+        max_value=10**12,
+        allow_null=True,
+        help_text="Minor units (cents) per UTC day; null removes the limit (after the cooling-off period).",
+    )
+
+
+# --- Output ------------------------------------------------------------------------
+
+
+class UserSerializer(serializers.Serializer):
+    """The player profile. Economy fields (balances, level, streak) are added by
+    the economy app when it is installed, so they are optional here."""
+
+    id = serializers.IntegerField()
+    site_id = serializers.CharField()
+    nickname = serializers.CharField()
+    phone_number = serializers.CharField()
+    is_active = serializers.BooleanField()
+    is_admin = serializers.BooleanField()
+    created_at = serializers.DateTimeField()
+    last_login = serializers.DateTimeField()
+    gold_balance = serializers.IntegerField(required=False)
+    gems_balance = serializers.IntegerField(required=False)
+    vip_points = serializers.IntegerField(required=False)
+    vip_tier = serializers.CharField(required=False)
+    level = serializers.IntegerField(required=False)
+    experience = serializers.IntegerField(required=False)
+    max_experience = serializers.IntegerField(required=False)
+    daily_streak = serializers.IntegerField(required=False)
+
+
+class AuthResponseSerializer(serializers.Serializer):
+    access_token = serializers.CharField()
+    refresh_token = serializers.CharField()
+    token_type = serializers.CharField(default="bearer")
+    expires_in = serializers.IntegerField(help_text="Access token lifetime in seconds.")
+    user = UserSerializer()
+
+
+class RefreshResponseSerializer(serializers.Serializer):
+    access_token = serializers.CharField()
+    refresh_token = serializers.CharField()
+    token_type = serializers.CharField(default="bearer")
+    expires_in = serializers.IntegerField()
+
+
+class MessageSerializer(serializers.Serializer):
+    message = serializers.CharField()
+
+
+class LogoutResponseSerializer(MessageSerializer):
+    revoked = serializers.BooleanField(help_text="Whether a refresh token was revoked.")
+
+
+class InviteValidateResponseSerializer(serializers.Serializer):
+    is_valid = serializers.BooleanField()
+    error_message = serializers.CharField(allow_null=True)
+    reason = serializers.CharField(allow_null=True, help_text="not_found, inactive, expired or used_up")
+    code = serializers.CharField(allow_null=True)
+    remaining_uses = serializers.IntegerField(allow_null=True, help_text="null: unlimited or unknown code")
+    expires_at = serializers.DateTimeField(allow_null=True)
+
+
+class ResponsibleGamingSerializer(serializers.Serializer):
+    self_excluded_until = serializers.DateTimeField(allow_null=True)
+    daily_spend_limit = serializers.IntegerField(allow_null=True, help_text="In force now, minor units.")
+    pending_daily_spend_limit = serializers.IntegerField(allow_null=True)
+    pending_limit_clears = serializers.BooleanField()
+    pending_limit_effective_at = serializers.DateTimeField(allow_null=True)

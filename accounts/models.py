@@ -1,0 +1,111 @@
+"""Players and staff (one custom user model) and invite codes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
+from django.core.validators import MinValueValidator, RegexValidator
+from django.db import models
+from django.db.models.functions import Lower
+from django.utils import timezone
+
+SITE_ID_VALIDATOR = RegexValidator(
+    r"^[A-Za-z0-9_.-]{3,50}$", "3-50 letters, digits, '.', '_' or '-'.", code="invalid_site_id"
+)
+PHONE_VALIDATOR = RegexValidator(r"^\+?[0-9]{10,15}$", "10-15 digits, optionally starting with '+'.", code="invalid_phone")
+
+
+class UserManager(BaseUserManager["User"]):
+    use_in_migrations = True
+
+    def get_by_natural_key(self, username: str | None) -> User:
+        # Logins are case-insensitive everywhere, the admin included.
+        return self.get(site_id__iexact=username)
+
+    def create_user(
+        self, site_id: str, nickname: str, phone_number: str, password: str | None = None, **extra: Any
+    ) -> User:
+        user = self.model(site_id=site_id, nickname=nickname, phone_number=phone_number, **extra)
+        user.set_password(password)
+        user.save(using=self._db)
+        return user
+
+    def create_superuser(
+        self, site_id: str, nickname: str, phone_number: str, password: str | None = None, **extra: Any
+    ) -> User:
+        extra.update(is_staff=True, is_superuser=True)
+        return self.create_user(site_id, nickname, phone_number, password, **extra)
+
+
+class User(AbstractBaseUser, PermissionsMixin):
+    site_id = models.CharField("login id", max_length=50, unique=True, validators=[SITE_ID_VALIDATOR])
+    nickname = models.CharField(max_length=50)
+    phone_number = models.CharField(max_length=16, unique=True, validators=[PHONE_VALIDATOR])
+    is_staff = models.BooleanField(default=False, help_text="May log into the back office (/admin/).")
+    is_active = models.BooleanField(default=True, help_text="Unset to ban: refused at login and on every request.")
+    date_joined = models.DateTimeField(default=timezone.now, db_index=True)
+    # Bumped to revoke every token issued before (logout-all, ban, self-exclusion).
+    token_version = models.PositiveIntegerField(default=0)
+    # Responsible gaming.
+    self_excluded_until = models.DateTimeField(null=True, blank=True)
+    daily_spend_limit = models.PositiveBigIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text="Most the player may spend on real-money purchases per UTC day, in minor units (cents).",
+    )
+    # A raised or removed limit waits out a cooling-off period; a lowered one applies at once.
+    pending_daily_spend_limit = models.PositiveBigIntegerField(null=True, blank=True)
+    pending_limit_clears = models.BooleanField(default=False, help_text="The pending change removes the limit.")
+    pending_limit_effective_at = models.DateTimeField(null=True, blank=True)
+
+    objects = UserManager()
+
+    USERNAME_FIELD = "site_id"
+    REQUIRED_FIELDS = ["nickname", "phone_number"]
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(Lower("site_id"), name="user_site_id_ci_unique"),
+            models.UniqueConstraint(Lower("nickname"), name="user_nickname_ci_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return self.site_id
+
+    @property
+    def is_self_excluded(self) -> bool:
+        return self.self_excluded_until is not None and self.self_excluded_until > timezone.now()
+
+
+class InviteCode(models.Model):
+    """A sign-up needs a valid code: active, not expired, not used up."""
+
+    code = models.CharField(max_length=32, unique=True, help_text="Stored upper-case; matched case-insensitively.")
+    max_uses = models.PositiveIntegerField(null=True, blank=True, help_text="Empty means unlimited.")
+    uses = models.PositiveIntegerField(default=0)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    is_active = models.BooleanField(default=True)
+    note = models.CharField(max_length=200, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="invite_codes"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(max_uses__isnull=True) | models.Q(uses__lte=models.F("max_uses")),
+                name="invite_uses_within_max",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.code
+
+    @property
+    def remaining_uses(self) -> int | None:
+        return None if self.max_uses is None else max(0, self.max_uses - self.uses)

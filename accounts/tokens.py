@@ -1,0 +1,23 @@
+"""Issuing JWT pairs. Both tokens carry the user's ``token_version`` (claim
+``ver``), which ``casino.authentication`` compares on every request."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rest_framework_simplejwt.tokens import RefreshToken
+
+from accounts.models import User
+from casino.authentication import TOKEN_VERSION_CLAIM
+
+
+@dataclass(frozen=True)
+class TokenPair:
+    access: str
+    refresh: str
+
+
+def tokens_issue(*, user: User) -> TokenPair:
+    refresh = RefreshToken.for_user(user)  # records an OutstandingToken (for the blacklist)
+    refresh[TOKEN_VERSION_CLAIM] = user.token_version
+    return TokenPair(access=str(refresh.access_token), refresh=str(refresh))

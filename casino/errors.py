@@ -1,0 +1,176 @@
+"""One error format for the whole API.
+
+Every error body is ``{"error": "<code>", "message": "<human text>", ...details}``.
+Domain code raises :class:`ApplicationError` (or a subclass); DRF's own
+exceptions, Django's 404/500 and unknown paths are turned into the same shape
+by :func:`api_exception_handler` and the JSON error views below.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404, HttpRequest, JsonResponse
+from rest_framework import exceptions as drf_exceptions
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
+
+logger = logging.getLogger(__name__)
+
+
+class ApplicationError(Exception):
+    """A refusal a client can act on: a stable ``code``, a human ``message``,
+    an HTTP ``status`` and optional details merged into the body."""
+
+    code = "application_error"
+    message = "The request could not be completed."
+    status = status.HTTP_400_BAD_REQUEST
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        code: str | None = None,
+        status: int | None = None,
+        **details: Any,
+    ) -> None:
+        self.code = code or self.code
+        self.message = message or self.message
+        self.status = status or self.status
+        self.details = details
+        super().__init__(self.message)
+
+    def as_body(self) -> dict[str, Any]:
+        return {"error": self.code, "message": self.message, **self.details}
+
+
+class NotFoundError(ApplicationError):
+    code = "not_found"
+    message = "Not found."
+    status = status.HTTP_404_NOT_FOUND
+
+
+class ConflictError(ApplicationError):
+    code = "conflict"
+    status = status.HTTP_409_CONFLICT
+
+
+# DRF exception class -> (code, status) of our envelope.
+_DRF_CODES: dict[type[Exception], str] = {
+    drf_exceptions.NotAuthenticated: "not_authenticated",
+    drf_exceptions.AuthenticationFailed: "authentication_failed",
+    drf_exceptions.PermissionDenied: "permission_denied",
+    drf_exceptions.NotFound: "not_found",
+    drf_exceptions.MethodNotAllowed: "method_not_allowed",
+    drf_exceptions.NotAcceptable: "not_acceptable",
+    drf_exceptions.UnsupportedMediaType: "unsupported_media_type",
+    drf_exceptions.ParseError: "malformed_request",
+    drf_exceptions.Throttled: "rate_limited",
+}
+
+
+def _flatten(detail: Any) -> Any:
+    """ErrorDetail trees -> plain lists/dicts of strings."""
+    if isinstance(detail, dict):
+        return {str(key): _flatten(value) for key, value in detail.items()}
+    if isinstance(detail, list):
+        return [_flatten(item) for item in detail]
+    return str(detail)
+
+
+def _first_message(detail: Any) -> str:
+    if isinstance(detail, dict):
+        for key, value in detail.items():
+            message = _first_message(value)
+            return message if key == "non_field_errors" else f"{key}: {message}"
+    if isinstance(detail, list) and detail:
+        return _first_message(detail[0])
+    return str(detail)
+
+
+def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """DRF ``EXCEPTION_HANDLER``: every error leaves in the common envelope."""
+    headers: dict[str, str] = {}
+    if isinstance(exc, ApplicationError):
+        body, code = exc.as_body(), exc.status
+    elif isinstance(exc, drf_exceptions.ValidationError):
+        detail = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
+        body = {
+            "error": "validation_error",
+            "message": _first_message(detail),
+            "fields": _flatten(detail),
+        }
+        code = status.HTTP_400_BAD_REQUEST
+    elif isinstance(exc, (InvalidToken, TokenError)):
+        body = {"error": "invalid_token", "message": "The token is invalid or expired."}
+        code = status.HTTP_401_UNAUTHORIZED
+        headers["WWW-Authenticate"] = 'Bearer realm="api"'
+    elif isinstance(exc, drf_exceptions.APIException):
+        error_code = next((c for cls, c in _DRF_CODES.items() if isinstance(exc, cls)), "error")
+        detail = exc.detail
+        if isinstance(detail, dict) and "code" in detail and "detail" in detail:
+            detail = detail["detail"]
+        body = {"error": error_code, "message": _first_message(detail)}
+        code = exc.status_code
+        if isinstance(exc, drf_exceptions.Throttled) and exc.wait is not None:
+            body["retry_after_seconds"] = int(exc.wait)
+        auth_header = getattr(exc, "auth_header", None)
+        if auth_header:
+            headers["WWW-Authenticate"] = auth_header
+        if isinstance(exc, (drf_exceptions.NotAuthenticated, drf_exceptions.AuthenticationFailed)):
+            # Authentication problems are always 401 here (never DRF's 403 fallback).
+            code = status.HTTP_401_UNAUTHORIZED
+            headers.setdefault("WWW-Authenticate", 'Bearer realm="api"')
+    elif isinstance(exc, Http404):
+        body, code = {"error": "not_found", "message": "Not found."}, status.HTTP_404_NOT_FOUND
+    elif isinstance(exc, DjangoPermissionDenied):
+        body = {"error": "permission_denied", "message": "You do not have permission to do this."}
+        code = status.HTTP_403_FORBIDDEN
+    else:
+        return None  # a real bug: let Django log it and answer 500 via handler500
+    from rest_framework.views import set_rollback  # rest_framework.views imports our auth class
+
+    set_rollback()
+    return Response(body, status=code, headers=headers)
+
+
+def error_response(code: str, message: str, status_code: int, **details: Any) -> JsonResponse:
+    return JsonResponse({"error": code, "message": message, **details}, status=status_code)
+
+
+def not_found_view(request: HttpRequest, exception: Exception | None = None, **kwargs: Any) -> JsonResponse:
+    return error_response("not_found", f"No endpoint at {request.path}.", status.HTTP_404_NOT_FOUND)
+
+
+def server_error_view(request: HttpRequest) -> JsonResponse:
+    return error_response(
+        "internal_error", "An unexpected error occurred; it has been logged.", status.HTTP_500_INTERNAL_SERVER_ERROR
+    )
+
+
+def bad_request_view(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    return error_response("bad_request", "The request is malformed.", status.HTTP_400_BAD_REQUEST)
+
+
+def permission_denied_view(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    return error_response("permission_denied", "You do not have permission to do this.", status.HTTP_403_FORBIDDEN)
+
+
+class ErrorSerializer(serializers.Serializer):
+    """The common error envelope, for the OpenAPI schema."""
+
+    error = serializers.CharField(help_text="Stable snake_case error code.")
+    message = serializers.CharField(help_text="Human-readable explanation.")
+
+
+class ValidationErrorSerializer(ErrorSerializer):
+    """``validation_error`` with per-field messages under ``fields``."""
+
+
+# "fields" would shadow Serializer.fields as a class attribute; declare it directly.
+ValidationErrorSerializer._declared_fields["fields"] = serializers.DictField(
+    child=serializers.ListField(child=serializers.CharField()), help_text="Per-field messages."
+)

@@ -1,0 +1,1 @@
+"""Wallets, the immutable ledger, levels, daily streak, VIP (see the economy issue)."""

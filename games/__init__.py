@@ -1,0 +1,1 @@
+"""Provably-fair games: slots, crash, gacha, rounds, stats, achievements."""

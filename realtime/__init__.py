@@ -1,0 +1,18 @@
+"""Domain events leaving the transaction: ``realtime.emit(type, user, data)``.
+
+See ``realtime/services.py`` for the promise (outbox row + subscribers inside
+the caller's transaction, WebSocket push on commit). This package imports no
+domain app.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def emit(event_type: str, user: Any, data: dict[str, Any]) -> Any:
+    """Shortcut for :func:`realtime.services.emit` (imported lazily so the app
+    package can be imported before the app registry is ready)."""
+    from realtime.services import emit as _emit
+
+    return _emit(event_type=event_type, user=user, data=data)

@@ -1,0 +1,83 @@
+"""``emit``: the one way a state change announces itself (design promise 3).
+
+Inside the caller's transaction ``emit``
+
+1. writes an :class:`~realtime.models.OutboxEvent` row (shipped later to Kafka
+   by the relay, at least once);
+2. runs the in-process subscribers registered for the type, in the same
+   transaction (missions, achievements, wallet opening...);
+3. registers an on-commit hook that pushes the envelope
+   ``{event_id, type, user_id, data, timestamp}`` to the player's channel
+   group ``user.<id>``. A rolled-back transaction pushes and stores nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import transaction
+from django.utils import timezone
+
+from realtime.models import OutboxEvent
+from realtime.registry import EVENT_TYPES, DomainEvent, UnknownEventType, subscribers_for
+
+logger = logging.getLogger(__name__)
+
+
+def user_group_name(user_id: int) -> str:
+    return f"user.{user_id}"
+
+
+def _json_safe(data: dict[str, Any]) -> dict[str, Any]:
+    """Round-trip through Django's encoder so dates and decimals become strings."""
+    import json
+
+    return json.loads(json.dumps(data, cls=DjangoJSONEncoder))
+
+
+def emit(*, event_type: str, user: Any, data: dict[str, Any]) -> OutboxEvent:
+    if event_type not in EVENT_TYPES:
+        raise UnknownEventType(f"unregistered event type {event_type!r}; register it in realtime.registry")
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("realtime.emit must be called inside the transaction that changes the state")
+    user_id = getattr(user, "pk", user)
+    occurred_at = timezone.now()
+    event = OutboxEvent.objects.create(
+        event_id=uuid.uuid4(),
+        type=event_type,
+        user_id=user_id,
+        data=_json_safe(data),
+        occurred_at=occurred_at,
+        next_attempt_at=occurred_at,
+    )
+    envelope = event.envelope()
+    domain_event = DomainEvent(
+        event_id=str(event.event_id),
+        type=event_type,
+        user=user if hasattr(user, "pk") else None,
+        user_id=user_id,
+        data=event.data,
+        timestamp=str(envelope["timestamp"]),
+    )
+    for subscriber in subscribers_for(event_type):
+        subscriber(domain_event)
+    if user_id is not None:
+        transaction.on_commit(lambda: push_to_user(user_id, envelope))
+    return event
+
+
+def push_to_user(user_id: int, envelope: dict[str, Any]) -> None:
+    """Send an envelope to every WebSocket of the player. Best effort: the
+    outbox row is the durable record, a missed push is not an error."""
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    try:
+        async_to_sync(layer.group_send)(user_group_name(user_id), {"type": "domain.event", "envelope": envelope})
+    except Exception:  # noqa: BLE001 - push is best effort; the outbox has the event
+        logger.warning("realtime push failed", exc_info=True, extra={"user_id": user_id})

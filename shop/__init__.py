@@ -1,0 +1,1 @@
+"""Shop: catalog, limited packages, promo codes, orders, payments, webhooks."""
