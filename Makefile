@@ -38,7 +38,7 @@ run: install
 ## make test: real PostgreSQL, Redis, Kafka (tansu) and ClickHouse.
 test: install-dev
 	scripts/install-system-deps.sh
-	eval "$$(scripts/services.sh up)" && CI=$${CI:-} $(PY) -m pytest $(PYTEST_ARGS)
+	env_lines="$$(scripts/services.sh up)" && eval "$$env_lines" && $(PY) -m pytest $(PYTEST_ARGS)
 
 services:
 	scripts/services.sh up

@@ -6,4 +6,4 @@ class CasinoConfig(AppConfig):
     verbose_name = "Platform (idempotency, audit log)"
 
     def ready(self) -> None:
-        from casino import checks  # noqa: F401  (registers system checks)
+        from casino import checks, schema  # noqa: F401  (registers system checks, schema extensions)

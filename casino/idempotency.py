@@ -191,6 +191,7 @@ def idempotent(*, required: bool = False) -> Callable[[Handler], Handler]:
             return response
 
         wrapper.idempotent = True  # type: ignore[attr-defined]
+        wrapper.idempotency_required = required  # type: ignore[attr-defined]
         return wrapper  # type: ignore[return-value]
 
     return decorator

@@ -220,7 +220,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "casino.schema.CasinoAutoSchema",
     "EXCEPTION_HANDLER": "casino.errors.api_exception_handler",
     "DEFAULT_PAGINATION_CLASS": "casino.pagination.StandardPagination",
     "PAGE_SIZE": 20,

@@ -1,0 +1,129 @@
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.db import transaction
+
+import realtime
+from realtime.models import OutboxEvent
+from realtime.registry import _SUBSCRIBERS, EVENT_TYPES, DomainEvent, UnknownEventType, subscribe
+from realtime.services import user_group_name
+
+
+@pytest.fixture
+def recorded() -> Any:
+    """Subscribe a recorder to profile_update for the test, then remove it."""
+    seen: list[DomainEvent] = []
+
+    def recorder(event: DomainEvent) -> None:
+        seen.append(event)
+
+    subscribe("profile_update", recorder)
+    yield seen
+    _SUBSCRIBERS["profile_update"].remove(recorder)
+
+
+def _pushed_while(user: Any, action: Any, wait: float = 1.5) -> list[dict[str, Any]]:
+    """Listen on a real channel in the player's group (Redis channel layer)
+    while ``action`` runs in a worker thread; return what arrived."""
+    import asyncio
+
+    from asgiref.sync import sync_to_async
+
+    async def scenario() -> list[dict[str, Any]]:
+        layer = get_channel_layer()
+        channel = await layer.new_channel()
+        await layer.group_add(user_group_name(user.pk), channel)
+        try:
+            await sync_to_async(action)()
+            received = []
+            while True:
+                try:
+                    received.append(await asyncio.wait_for(layer.receive(channel), wait))
+                except asyncio.TimeoutError:
+                    return received
+        finally:
+            await layer.group_discard(user_group_name(user.pk), channel)
+
+    return async_to_sync(scenario)()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_emit_writes_the_outbox_row_runs_subscribers_and_pushes_after_commit(
+    user: Any, recorded: list[DomainEvent]
+) -> None:
+    emitted: dict[str, Any] = {}
+
+    def change() -> None:
+        with transaction.atomic():
+            emitted["event"] = realtime.emit("profile_update", user, {"nickname": "Neo"})
+            emitted["subscribers_ran_before_commit"] = len(recorded)
+
+    messages = _pushed_while(user, change)
+
+    assert emitted["subscribers_ran_before_commit"] == 1
+    assert recorded[0].user_id == user.pk
+    assert len(messages) == 1
+    envelope = messages[0]["envelope"]
+    assert envelope == {
+        "event_id": str(emitted["event"].event_id),
+        "type": "profile_update",
+        "user_id": user.pk,
+        "data": {"nickname": "Neo"},
+        "timestamp": envelope["timestamp"],
+    }
+    assert envelope["timestamp"].endswith("Z")
+    row = OutboxEvent.objects.get()
+    assert row.status == OutboxEvent.Status.PENDING
+    assert row.user_id == user.pk
+
+
+@pytest.mark.django_db(transaction=True)
+def test_rolled_back_emit_stores_and_pushes_nothing(user: Any) -> None:
+    def failed_change() -> None:
+        try:
+            with transaction.atomic():
+                realtime.emit("profile_update", user, {"nickname": "Ghost"})
+                raise RuntimeError("the state change failed")
+        except RuntimeError:
+            pass
+
+    messages = _pushed_while(user, failed_change, wait=0.7)
+
+    assert messages == []
+    assert not OutboxEvent.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failing_subscriber_rolls_back_the_whole_change(user: Any) -> None:
+    def broken(event: DomainEvent) -> None:
+        raise ValueError("subscriber failed")
+
+    subscribe("stats_update", broken)
+    try:
+        with pytest.raises(ValueError), transaction.atomic():
+            realtime.emit("stats_update", user, {})
+    finally:
+        _SUBSCRIBERS["stats_update"].remove(broken)
+
+    assert not OutboxEvent.objects.exists()
+
+
+@pytest.mark.django_db
+def test_unregistered_event_type_is_refused(user: Any) -> None:
+    with pytest.raises(UnknownEventType), transaction.atomic():
+        realtime.emit("made_up_event", user, {})
+
+
+@pytest.mark.django_db(transaction=True)
+def test_emit_outside_a_transaction_is_refused(user: Any) -> None:
+    with pytest.raises(RuntimeError, match="inside the transaction"):
+        realtime.emit("profile_update", user, {})
+
+
+def test_signup_event_type_is_registered() -> None:
+    assert "user_signed_up" in EVENT_TYPES
+    assert "balance_update" in EVENT_TYPES
