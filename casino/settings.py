@@ -176,6 +176,14 @@ CELERY_BEAT_SCHEDULE = {
         "task": "casino.tasks.idempotency_purge_expired",
         "schedule": timedelta(hours=1),
     },
+    "ledger-audit-daily": {
+        "task": "economy.tasks.ledger_audit",
+        "schedule": timedelta(days=1),
+    },
+    "streak-repair-daily": {
+        "task": "economy.tasks.streak_repair",
+        "schedule": timedelta(days=1),
+    },
 }
 
 # --- Auth --------------------------------------------------------------------
@@ -243,6 +251,10 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {},
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums"],
 }
+
+# --- Economy ------------------------------------------------------------------
+SIGNUP_BONUS_GOLD = env.int("SIGNUP_BONUS_GOLD", default=1000)
+DASHBOARD_CACHE_SECONDS = env.int("DASHBOARD_CACHE_SECONDS", default=10)
 
 # --- Idempotency and audit ---------------------------------------------------
 IDEMPOTENCY_KEY_TTL = timedelta(days=env.int("IDEMPOTENCY_KEY_TTL_DAYS", default=7))

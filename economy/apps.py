@@ -4,3 +4,13 @@ from django.apps import AppConfig
 class EconomyConfig(AppConfig):
     name = "economy"
     verbose_name = "Economy"
+
+    def ready(self) -> None:
+        from accounts.selectors import register_profile_contributor
+        from economy import selectors, subscribers
+        from realtime.registry import subscribe
+
+        subscribe("user_signed_up", subscribers.open_wallet_on_signup)
+        for event_type in ("balance_update", "streak_update", "profile_update"):
+            subscribe(event_type, subscribers.invalidate_dashboard)
+        register_profile_contributor(selectors.profile_fields)

@@ -1,0 +1,152 @@
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+from accounts.api.serializers import UserSerializer
+from economy.enums import Currency, LedgerReason
+
+# --- Input -----------------------------------------------------------------------
+
+
+class LedgerFilterSerializer(serializers.Serializer):
+    currency = serializers.ChoiceField(choices=Currency.choices, required=False)
+    reason = serializers.ChoiceField(choices=LedgerReason.choices, required=False)
+    since = serializers.DateTimeField(required=False, help_text="Entries at or after (ISO 8601).")
+    until = serializers.DateTimeField(required=False, help_text="Entries before (ISO 8601).")
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if attrs.get("since") and attrs.get("until") and attrs["since"] >= attrs["until"]:
+            raise serializers.ValidationError({"until": ["Must be after since."]})
+        return attrs
+
+
+class StreakHistoryQuerySerializer(serializers.Serializer):
+    year = serializers.IntegerField(min_value=2000, max_value=2100, required=False)
+    month = serializers.IntegerField(min_value=1, max_value=12, required=False)
+
+
+# --- Output ------------------------------------------------------------------------
+
+
+class BalanceSerializer(serializers.Serializer):
+    user_id = serializers.IntegerField()
+    nickname = serializers.CharField()
+    gold_balance = serializers.IntegerField()
+    gems_balance = serializers.IntegerField()
+    vip_points = serializers.IntegerField()
+    vip_tier = serializers.CharField()
+    level = serializers.IntegerField()
+    experience_points = serializers.IntegerField(help_text="Total experience.")
+    daily_streak = serializers.IntegerField()
+
+
+class LedgerEntrySerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    currency = serializers.CharField()
+    delta = serializers.IntegerField()
+    balance_after = serializers.IntegerField()
+    reason = serializers.CharField()
+    reference = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
+class AttendanceDaySerializer(serializers.Serializer):
+    date = serializers.DateField()
+    checked_in = serializers.BooleanField()
+    protected = serializers.BooleanField(help_text="Missed, but saved by a protection token.")
+    claimed = serializers.BooleanField()
+
+
+class StreakStatusSerializer(serializers.Serializer):
+    count = serializers.IntegerField(help_text="The streak as it stands now (0 once broken).")
+    claimed_today = serializers.BooleanField()
+    checked_in_today = serializers.BooleanField()
+    claimable = serializers.BooleanField()
+    today_reward_gold = serializers.IntegerField()
+    today_reward_xp = serializers.IntegerField()
+    next_day_reward_gold = serializers.IntegerField()
+    next_day_reward_xp = serializers.IntegerField()
+    longest = serializers.IntegerField()
+    protection_tokens = serializers.IntegerField()
+    last_checkin_date = serializers.DateField(allow_null=True)
+    attendance_week = AttendanceDaySerializer(many=True, help_text="Sunday to Saturday of the current UTC week.")
+    month_count = serializers.IntegerField(help_text="Check-ins this UTC month.")
+
+
+class StreakTickSerializer(serializers.Serializer):
+    count = serializers.IntegerField()
+    checked_in_now = serializers.BooleanField(help_text="False when today was already recorded.")
+    protected_days = serializers.ListField(child=serializers.DateField())
+    protection_tokens = serializers.IntegerField()
+
+
+class StreakClaimSerializer(serializers.Serializer):
+    streak_count = serializers.IntegerField()
+    awarded_gold = serializers.IntegerField()
+    awarded_xp = serializers.IntegerField()
+    new_gold_balance = serializers.IntegerField()
+    claimed_at = serializers.DateTimeField()
+    idempotent = serializers.BooleanField(help_text="True when today's reward had already been claimed.")
+
+
+class StreakHistorySerializer(serializers.Serializer):
+    year = serializers.IntegerField()
+    month = serializers.IntegerField()
+    days = serializers.ListField(child=serializers.DateField())
+    protected_days = serializers.ListField(child=serializers.DateField())
+    claimed_days = serializers.ListField(child=serializers.DateField())
+
+
+class VipStatusSerializer(serializers.Serializer):
+    vip_tier = serializers.CharField()
+    vip_points = serializers.IntegerField()
+    daily_points = serializers.IntegerField()
+    claimed_today = serializers.BooleanField()
+    last_claim_at = serializers.DateTimeField(allow_null=True)
+
+
+class VipClaimSerializer(serializers.Serializer):
+    awarded_points = serializers.IntegerField()
+    new_vip_points = serializers.IntegerField()
+    claimed_at = serializers.DateTimeField()
+    vip_tier = serializers.CharField()
+    idempotent = serializers.BooleanField()
+
+
+class DashboardBalancesSerializer(serializers.Serializer):
+    gold_balance = serializers.IntegerField()
+    gems_balance = serializers.IntegerField()
+    vip_points = serializers.IntegerField()
+
+
+class DashboardLevelSerializer(serializers.Serializer):
+    level = serializers.IntegerField()
+    experience = serializers.IntegerField()
+    max_experience = serializers.IntegerField()
+    total_experience = serializers.IntegerField()
+
+
+class RewardSerializer(serializers.Serializer):
+    gold = serializers.IntegerField()
+    xp = serializers.IntegerField()
+
+
+class DashboardStreakSerializer(serializers.Serializer):
+    count = serializers.IntegerField()
+    claimed_today = serializers.BooleanField()
+    next_reward = RewardSerializer(help_text="Today's reward if unclaimed, else tomorrow's.")
+    attendance_week = AttendanceDaySerializer(many=True)
+    protection_tokens = serializers.IntegerField()
+
+
+class DashboardSerializer(serializers.Serializer):
+    profile = UserSerializer()
+    balances = DashboardBalancesSerializer()
+    level = DashboardLevelSerializer()
+    streak = DashboardStreakSerializer()
+    vip = VipStatusSerializer()
+    events = serializers.ListField(child=serializers.DictField())
+    missions = serializers.ListField(child=serializers.DictField())
+    shop_highlights = serializers.ListField(child=serializers.DictField())

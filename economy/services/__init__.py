@@ -1,0 +1,20 @@
+"""Economy writes. Import from here: ``from economy.services import wallet_grant``."""
+
+from economy.services.ledger import LedgerResult, wallet_balances, wallet_grant, wallet_open, wallet_spend
+from economy.services.streak import StreakClaimResult, streak_claim, streak_repair, streak_tick
+from economy.services.vip import VipClaimResult, vip_claim, vip_set_tier
+
+__all__ = [
+    "LedgerResult",
+    "StreakClaimResult",
+    "VipClaimResult",
+    "streak_claim",
+    "streak_repair",
+    "streak_tick",
+    "vip_claim",
+    "vip_set_tier",
+    "wallet_balances",
+    "wallet_grant",
+    "wallet_open",
+    "wallet_spend",
+]

@@ -1,0 +1,161 @@
+"""The one pair of functions that moves money: :func:`wallet_grant` and
+:func:`wallet_spend` (design promise 1 and 2).
+
+How a call stays exactly-once under concurrency:
+
+1. lock the wallet row (``SELECT ... FOR UPDATE``; one row per player, so
+   contention is per player, never global);
+2. with the lock held, look for entries already written under this
+   idempotency key: a twin request that committed first is seen here (READ
+   COMMITTED re-reads after the lock wait), and its result is returned with
+   ``applied=False``; the same key with another bundle or reason is
+   ``IdempotencyConflict``;
+3. otherwise compute the new balances, refuse with ``InsufficientFunds`` if any
+   would go below zero, update the wallet and insert one immutable entry per
+   currency, all in the caller's transaction. The unique constraint on
+   (wallet, key, currency) backs step 2 even if the lock were bypassed.
+
+Every applied change emits ``balance_update`` from :func:`_announce`, the only
+call site.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+import realtime
+from economy.enums import Currency
+from economy.exceptions import IdempotencyConflict, InsufficientFunds, InvalidBundle, WalletMissing
+from economy.models import BALANCE_FIELDS, LedgerEntry, Wallet
+
+MAX_AMOUNT = 10**15
+
+
+@dataclass(frozen=True)
+class LedgerResult:
+    applied: bool  # False when the key was seen before and nothing changed now
+    balances: dict[str, int]  # every balance of the wallet now
+    entries: tuple[LedgerEntry, ...] = field(default_factory=tuple)
+
+    @property
+    def deltas(self) -> dict[str, int]:
+        return {entry.currency: entry.delta for entry in self.entries}
+
+    @property
+    def balances_after(self) -> dict[str, int]:
+        """Balances right after the original operation (same on every replay)."""
+        return {entry.currency: entry.balance_after for entry in self.entries}
+
+
+def wallet_balances(wallet: Wallet) -> dict[str, int]:
+    return {name: int(getattr(wallet, name)) for name in BALANCE_FIELDS}
+
+
+def _normalize_bundle(bundle: Mapping[str, int]) -> dict[str, int]:
+    amounts: dict[str, int] = {}
+    for currency, amount in bundle.items():
+        if currency not in Currency.values:
+            raise InvalidBundle(f"Unknown currency {currency!r}.", currency=str(currency))
+        if isinstance(amount, bool) or not isinstance(amount, int) or amount < 0 or amount > MAX_AMOUNT:
+            raise InvalidBundle(currency=currency)
+        if amount:
+            amounts[currency] = amount
+    if not amounts:
+        raise InvalidBundle("Nothing to move: every amount is zero.")
+    return amounts
+
+
+def wallet_open(*, user: Any) -> Wallet:
+    """Create the player's wallet (idempotent)."""
+    now = timezone.now()
+    wallet, _ = Wallet.objects.get_or_create(pk=getattr(user, "pk", user), defaults={"created_at": now, "updated_at": now})
+    return wallet
+
+
+def wallet_grant(
+    *,
+    user: Any,
+    bundle: Mapping[str, int],
+    reason: str,
+    idempotency_key: str,
+    reference: str = "",
+    metadata: dict[str, Any] | None = None,
+) -> LedgerResult:
+    """Add every amount of ``bundle`` to the player's wallet, once per key."""
+    return _apply(user, bundle, 1, reason, idempotency_key, reference, metadata)
+
+
+def wallet_spend(
+    *,
+    user: Any,
+    bundle: Mapping[str, int],
+    reason: str,
+    idempotency_key: str,
+    reference: str = "",
+    metadata: dict[str, Any] | None = None,
+) -> LedgerResult:
+    """Take every amount of ``bundle`` from the wallet, all or nothing, once per key."""
+    return _apply(user, bundle, -1, reason, idempotency_key, reference, metadata)
+
+
+def _apply(
+    user: Any,
+    bundle: Mapping[str, int],
+    sign: int,
+    reason: str,
+    idempotency_key: str,
+    reference: str,
+    metadata: dict[str, Any] | None,
+) -> LedgerResult:
+    expected = {currency: sign * amount for currency, amount in _normalize_bundle(bundle).items()}
+    if not idempotency_key or len(idempotency_key) > 255:
+        raise ValueError("a ledger operation needs an idempotency key of 1-255 characters")
+    user_id = getattr(user, "pk", user)
+    with transaction.atomic():
+        wallet = Wallet.objects.select_for_update(of=("self",)).filter(pk=user_id).first()
+        if wallet is None:
+            raise WalletMissing()
+        previous = list(LedgerEntry.objects.filter(wallet_id=user_id, idempotency_key=idempotency_key))
+        if previous:
+            if {e.currency: e.delta for e in previous} != expected or {e.reason for e in previous} != {reason}:
+                raise IdempotencyConflict(idempotency_key=idempotency_key)
+            return LedgerResult(applied=False, balances=wallet_balances(wallet), entries=tuple(previous))
+        now = timezone.now()
+        entries = []
+        for currency, delta in sorted(expected.items()):
+            new_balance = wallet.balance(currency) + delta
+            if new_balance < 0:
+                raise InsufficientFunds(currency=currency, balance=wallet.balance(currency), required=-delta)
+            setattr(wallet, currency, new_balance)
+            entries.append(
+                LedgerEntry(
+                    wallet_id=user_id,
+                    currency=currency,
+                    delta=delta,
+                    balance_after=new_balance,
+                    reason=reason,
+                    reference=reference,
+                    idempotency_key=idempotency_key,
+                    metadata=metadata or {},
+                    created_at=now,
+                )
+            )
+        wallet.updated_at = now
+        wallet.save(update_fields=[*expected, "updated_at"])
+        LedgerEntry.objects.bulk_create(entries)
+        result = LedgerResult(applied=True, balances=wallet_balances(wallet), entries=tuple(entries))
+        _announce(user_id, result, reason=reason, reference=reference)
+    return result
+
+
+def _announce(user_id: int, result: LedgerResult, *, reason: str, reference: str) -> None:
+    realtime.emit(
+        "balance_update",
+        user_id,
+        {"balances": result.balances, "deltas": result.deltas, "reason": reason, "reference": reference},
+    )

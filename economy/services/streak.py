@@ -1,0 +1,253 @@
+"""Daily streak: check-in (tick), the once-a-day claim, and the repair.
+
+Locking: the player's ``DailyStreak`` row is locked first, then (for a
+claim) the wallet inside ``wallet_grant`` -- always in that order, so a tick
+and a claim of the same player serialise instead of deadlocking.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+import realtime
+from economy.enums import Currency, LedgerReason, StreakDayKind
+from economy.models import DailyStreak, LedgerEntry, StreakDay, StreakRepairReport
+from economy.services.ledger import wallet_grant
+from economy.streaks import (
+    DAYS_PER_PROTECTION_TOKEN,
+    MAX_PROTECTION_TOKENS,
+    next_count,
+    recount,
+    streak_reward,
+    utc_today,
+)
+
+
+def streak_claim_key(user_id: int, day: date) -> str:
+    return f"streak:{user_id}:{day.isoformat()}"
+
+
+@dataclass(frozen=True)
+class CheckinResult:
+    streak: DailyStreak
+    day: StreakDay
+    checked_in_now: bool
+    protected_days: tuple[date, ...]
+
+
+@dataclass(frozen=True)
+class StreakClaimResult:
+    streak_count: int
+    awarded_gold: int
+    awarded_xp: int
+    new_gold_balance: int
+    claimed_at: datetime
+    idempotent: bool
+
+
+def _locked_streak(user_id: int, now: datetime) -> DailyStreak:
+    streak, _ = DailyStreak.objects.select_for_update().get_or_create(pk=user_id, defaults={"updated_at": now})
+    return streak
+
+
+def _checkin(user_id: int, today: date, now: datetime) -> CheckinResult:
+    """Record today's attendance; the caller holds a transaction."""
+    streak = _locked_streak(user_id, now)
+    existing = StreakDay.objects.filter(user_id=user_id, date=today).first()
+    if existing is not None:
+        return CheckinResult(streak=streak, day=existing, checked_in_now=False, protected_days=())
+    count, bridged = next_count(
+        current_count=streak.current_count,
+        last_checkin=streak.last_checkin_date,
+        tokens=streak.protection_tokens,
+        today=today,
+    )
+    assert streak.last_checkin_date is not None or bridged == 0
+    protected = tuple(streak.last_checkin_date + timedelta(days=i) for i in range(1, bridged + 1)) if bridged else ()
+    tokens = streak.protection_tokens - bridged
+    if count % DAYS_PER_PROTECTION_TOKEN == 0:
+        tokens = min(MAX_PROTECTION_TOKENS, tokens + 1)
+    StreakDay.objects.bulk_create(
+        [
+            StreakDay(user_id=user_id, date=day, kind=StreakDayKind.PROTECTED, streak_count=streak.current_count, created_at=now)
+            for day in protected
+        ]
+    )
+    day = StreakDay.objects.create(user_id=user_id, date=today, kind=StreakDayKind.CHECKIN, streak_count=count, created_at=now)
+    streak.current_count = count
+    streak.longest_count = max(streak.longest_count, count)
+    streak.last_checkin_date = today
+    streak.protection_tokens = tokens
+    streak.updated_at = now
+    streak.save()
+    realtime.emit(
+        "streak_update",
+        user_id,
+        {
+            "count": count,
+            "date": today.isoformat(),
+            "protection_tokens": tokens,
+            "protected_days": [d.isoformat() for d in protected],
+        },
+    )
+    return CheckinResult(streak=streak, day=day, checked_in_now=True, protected_days=protected)
+
+
+def streak_tick(*, user: Any) -> CheckinResult:
+    """Record today's attendance (idempotent per UTC day)."""
+    with transaction.atomic():
+        return _checkin(getattr(user, "pk", user), utc_today(), timezone.now())
+
+
+def streak_claim(*, user: Any) -> StreakClaimResult:
+    """Check in and take today's reward, once per UTC day.
+
+    The grant's idempotency key is ``streak:{user}:{utc-date}``: of N parallel
+    claims one pays; the others (serialised on the streak row) find the
+    entries and return the same award with ``idempotent=True``.
+    """
+    user_id = getattr(user, "pk", user)
+    today = utc_today()
+    with transaction.atomic():
+        now = timezone.now()
+        checkin = _checkin(user_id, today, now)
+        key = streak_claim_key(user_id, today)
+        if checkin.day.claimed_at is not None:
+            paid = tuple(LedgerEntry.objects.filter(wallet_id=user_id, idempotency_key=key))
+            if paid:  # claimed before: answer with the original award, touch nothing
+                return _claim_result(paid, checkin.day.streak_count, idempotent=True)
+        reward = streak_reward(checkin.day.streak_count)
+        ledger = wallet_grant(
+            user=user_id,
+            bundle={Currency.GOLD: reward.gold, Currency.XP: reward.xp},
+            reason=LedgerReason.STREAK_DAILY,
+            idempotency_key=key,
+            reference=f"streak:{today.isoformat()}",
+            metadata={"streak_count": checkin.day.streak_count, "date": today.isoformat()},
+        )
+        claimed_at = ledger.entries[0].created_at
+        if checkin.day.claimed_at is None:
+            checkin.day.claimed_at = claimed_at
+            checkin.day.save(update_fields=["claimed_at"])
+        if ledger.applied:
+            realtime.emit(
+                "reward_granted",
+                user_id,
+                {"source": "streak_daily", "amounts": ledger.deltas, "streak_count": checkin.day.streak_count},
+            )
+    return _claim_result(ledger.entries, checkin.day.streak_count, idempotent=not ledger.applied)
+
+
+def _claim_result(entries: tuple[LedgerEntry, ...], streak_count: int, *, idempotent: bool) -> StreakClaimResult:
+    """The claim's answer, from its ledger entries (identical on every replay)."""
+    by_currency = {entry.currency: entry for entry in entries}
+    gold, xp = by_currency[Currency.GOLD], by_currency.get(Currency.XP)
+    return StreakClaimResult(
+        streak_count=int(gold.metadata.get("streak_count", streak_count)),
+        awarded_gold=gold.delta,
+        awarded_xp=xp.delta if xp else 0,
+        new_gold_balance=gold.balance_after,
+        claimed_at=gold.created_at,
+        idempotent=idempotent,
+    )
+
+
+# --- Repair -----------------------------------------------------------------------
+
+
+def _parse_claim_key(key: str) -> tuple[int, date] | None:
+    try:
+        prefix, user_id, day = key.split(":")
+        return (int(user_id), date.fromisoformat(day)) if prefix == "streak" else None
+    except ValueError:
+        return None
+
+
+def streak_repair(*, since: date | None = None) -> StreakRepairReport:
+    """Make streak records agree with the ledger, which is the truth.
+
+    For every streak claim in the ledger (from ``since``, default: all) the
+    day must exist as a claimed check-in; for every day marked claimed there
+    must be a claim. Days that disagree are fixed, the players' streaks are
+    recounted from their days, and a report row records it all. Running it
+    again finds nothing to fix.
+    """
+    started = timezone.now()
+    claims = LedgerEntry.objects.filter(reason=LedgerReason.STREAK_DAILY, currency=Currency.GOLD)
+    marked = StreakDay.objects.filter(claimed_at__isnull=False)
+    if since is not None:
+        claims = claims.filter(created_at__date__gte=since)
+        marked = marked.filter(date__gte=since)
+    details: list[dict[str, Any]] = []
+    affected: set[int] = set()
+    checked = 0
+    paid: set[tuple[int, date]] = set()
+    for key, created_at in claims.values_list("idempotency_key", "created_at").iterator():
+        parsed = _parse_claim_key(key)
+        if parsed is None:
+            continue
+        checked += 1
+        paid.add(parsed)
+        user_id, day = parsed
+        with transaction.atomic():
+            _locked_streak(user_id, started)
+            record = StreakDay.objects.filter(user_id=user_id, date=day).first()
+            if record is None:
+                StreakDay.objects.create(
+                    user_id=user_id, date=day, kind=StreakDayKind.CHECKIN, streak_count=0, claimed_at=created_at, created_at=started
+                )
+                problem = "claim paid but no streak day recorded"
+            elif record.kind != StreakDayKind.CHECKIN or record.claimed_at is None:
+                record.kind = StreakDayKind.CHECKIN
+                record.claimed_at = record.claimed_at or created_at
+                record.save(update_fields=["kind", "claimed_at"])
+                problem = "claim paid but the day was not marked claimed"
+            else:
+                continue
+        affected.add(user_id)
+        details.append({"user_id": user_id, "date": day.isoformat(), "problem": problem})
+    for user_id, day in marked.values_list("user_id", "date").iterator():
+        if (user_id, day) in paid:
+            continue
+        with transaction.atomic():
+            _locked_streak(user_id, started)
+            StreakDay.objects.filter(user_id=user_id, date=day).update(claimed_at=None)
+        affected.add(user_id)
+        details.append({"user_id": user_id, "date": day.isoformat(), "problem": "marked claimed but nothing was paid"})
+    recounted = sum(1 for user_id in sorted(affected) if _recount_user(user_id, started))
+    return StreakRepairReport.objects.create(
+        started_at=started,
+        finished_at=timezone.now(),
+        claims_checked=checked,
+        days_repaired=len(details),
+        streaks_recounted=recounted,
+        details=details,
+    )
+
+
+def _recount_user(user_id: int, now: datetime) -> bool:
+    """Rebuild a player's day counts and streak from the days; True if anything changed."""
+    with transaction.atomic():
+        streak = _locked_streak(user_id, now)
+        days = list(StreakDay.objects.filter(user_id=user_id).order_by("date"))
+        changed = False
+        counted = recount((day.date, day.kind) for day in days)
+        for day, (_, _, count) in zip(days, counted, strict=True):
+            if day.streak_count != count:
+                day.streak_count = count
+                day.save(update_fields=["streak_count"])
+                changed = True
+        checkins = [(d, c) for d, kind, c in counted if kind == StreakDayKind.CHECKIN]
+        last_date, last_count = checkins[-1] if checkins else (None, 0)
+        longest = max([streak.longest_count, *(c for _, c in checkins)])
+        if (streak.current_count, streak.last_checkin_date, streak.longest_count) != (last_count, last_date, longest):
+            streak.current_count, streak.last_checkin_date, streak.longest_count = last_count, last_date, longest
+            streak.updated_at = now
+            streak.save()
+            changed = True
+        return changed

@@ -1,0 +1,147 @@
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.db import IntegrityError, connection, transaction
+
+from accounts.services import user_signup
+from accounts.tests.factories import InviteCodeFactory
+from economy.enums import Currency, LedgerReason
+from economy.exceptions import IdempotencyConflict, InsufficientFunds, InvalidBundle
+from economy.models import ImmutableLedger, LedgerEntry, Wallet
+from economy.services import wallet_grant, wallet_spend
+from economy.tests.factories import player_with_wallet
+from realtime.models import OutboxEvent
+
+pytestmark = pytest.mark.django_db
+
+GOLD, GEMS, XP = Currency.GOLD, Currency.GEMS, Currency.XP
+
+
+def test_signup_opens_a_wallet_with_the_bonus_through_the_ledger(settings: Any) -> None:
+    InviteCodeFactory(code="HELLO")
+
+    result = user_signup(site_id="fresh", nickname="Fresh", phone_number="+15550009999", password="Correct-Horse-9", invite_code="HELLO")
+
+    wallet = Wallet.objects.get(pk=result.user.pk)
+    assert wallet.gold == settings.SIGNUP_BONUS_GOLD == 1000
+    entry = LedgerEntry.objects.get(wallet=wallet)
+    assert (entry.reason, entry.delta, entry.balance_after) == (LedgerReason.SIGNUP_BONUS, 1000, 1000)
+    types = list(OutboxEvent.objects.filter(user_id=result.user.pk).values_list("type", flat=True))
+    assert types == ["user_signed_up", "balance_update"]
+
+
+def test_grant_moves_several_currencies_atomically_and_emits_one_event() -> None:
+    user = player_with_wallet()
+
+    result = wallet_grant(user=user, bundle={GOLD: 500, XP: 40}, reason=LedgerReason.EVENT_REWARD, idempotency_key="g1", reference="event:7")
+
+    assert result.applied
+    assert result.balances[GOLD] == 500 and result.balances[XP] == 40
+    assert result.deltas == {GOLD: 500, XP: 40}
+    assert {(e.currency, e.balance_after, e.reference) for e in LedgerEntry.objects.filter(idempotency_key="g1")} == {
+        (GOLD, 500, "event:7"),
+        (XP, 40, "event:7"),
+    }
+    event = OutboxEvent.objects.get(type="balance_update", user_id=user.pk)
+    assert event.data["deltas"] == {"gold": 500, "xp": 40}
+    assert event.data["balances"]["gold"] == 500
+
+
+def test_replayed_grant_returns_the_original_result_and_changes_nothing() -> None:
+    user = player_with_wallet()
+    first = wallet_grant(user=user, bundle={GOLD: 100}, reason=LedgerReason.EVENT_REWARD, idempotency_key="once")
+
+    again = wallet_grant(user=user, bundle={GOLD: 100}, reason=LedgerReason.EVENT_REWARD, idempotency_key="once")
+
+    assert first.applied and not again.applied
+    assert again.entries[0].pk == first.entries[0].pk
+    assert again.balances_after == first.balances_after == {GOLD: 100}
+    assert Wallet.objects.get(pk=user.pk).gold == 100
+    assert OutboxEvent.objects.filter(type="balance_update", user_id=user.pk).count() == 1
+
+
+@pytest.mark.parametrize(
+    ("bundle", "reason"),
+    [({GOLD: 101}, LedgerReason.EVENT_REWARD), ({GOLD: 100, XP: 1}, LedgerReason.EVENT_REWARD), ({GOLD: 100}, LedgerReason.ACHIEVEMENT)],
+)
+def test_same_key_with_another_bundle_or_reason_is_a_conflict(bundle: dict[str, int], reason: str) -> None:
+    user = player_with_wallet()
+    wallet_grant(user=user, bundle={GOLD: 100}, reason=LedgerReason.EVENT_REWARD, idempotency_key="k")
+
+    with pytest.raises(IdempotencyConflict):
+        wallet_grant(user=user, bundle=bundle, reason=reason, idempotency_key="k")
+
+    assert Wallet.objects.get(pk=user.pk).gold == 100
+
+
+def test_spend_with_a_grant_key_is_a_conflict_not_a_replay() -> None:
+    user = player_with_wallet(gold=500)
+    wallet_grant(user=user, bundle={GOLD: 100}, reason=LedgerReason.GAME_WIN, idempotency_key="round:1")
+
+    with pytest.raises(IdempotencyConflict):
+        wallet_spend(user=user, bundle={GOLD: 100}, reason=LedgerReason.GAME_WIN, idempotency_key="round:1")
+
+
+def test_spend_more_than_the_balance_is_refused_and_changes_nothing() -> None:
+    user = player_with_wallet(gold=100, gems=5)
+
+    with pytest.raises(InsufficientFunds) as refused:
+        wallet_spend(user=user, bundle={GOLD: 50, GEMS: 6}, reason=LedgerReason.PURCHASE, idempotency_key="buy")
+
+    assert refused.value.details == {"currency": "gems", "balance": 5, "required": 6}
+    wallet = Wallet.objects.get(pk=user.pk)
+    assert (wallet.gold, wallet.gems) == (100, 5)
+    assert not LedgerEntry.objects.filter(idempotency_key="buy").exists()
+
+
+def test_spend_replay_returns_the_first_result() -> None:
+    user = player_with_wallet(gold=100)
+    first = wallet_spend(user=user, bundle={GOLD: 60}, reason=LedgerReason.PURCHASE, idempotency_key="s")
+
+    again = wallet_spend(user=user, bundle={GOLD: 60}, reason=LedgerReason.PURCHASE, idempotency_key="s")
+
+    assert not again.applied
+    assert again.balances_after == first.balances_after == {GOLD: 40}
+    assert Wallet.objects.get(pk=user.pk).gold == 40
+
+
+@pytest.mark.parametrize("bundle", [{GOLD: -5}, {GOLD: 0}, {}, {"diamonds": 5}, {GOLD: 1.5}, {GOLD: True}, {GOLD: 10**16}])
+def test_bad_bundles_are_refused(bundle: dict[str, Any]) -> None:
+    user = player_with_wallet()
+
+    with pytest.raises(InvalidBundle):
+        wallet_grant(user=user, bundle=bundle, reason=LedgerReason.EVENT_REWARD, idempotency_key="bad")
+
+
+def test_ledger_rows_refuse_update_and_delete_in_the_orm() -> None:
+    user = player_with_wallet(gold=10)
+    entry = LedgerEntry.objects.get(wallet_id=user.pk)
+
+    entry.delta = 1_000_000
+    with pytest.raises(ImmutableLedger):
+        entry.save()
+    with pytest.raises(ImmutableLedger):
+        entry.delete()
+    with pytest.raises(ImmutableLedger):
+        LedgerEntry.objects.filter(pk=entry.pk).update(delta=5)
+    with pytest.raises(ImmutableLedger):
+        LedgerEntry.objects.filter(pk=entry.pk).delete()
+
+
+@pytest.mark.parametrize("statement", ["UPDATE economy_ledgerentry SET delta = 999", "DELETE FROM economy_ledgerentry"])
+def test_database_trigger_refuses_raw_update_and_delete(statement: str) -> None:
+    user = player_with_wallet(gold=10)
+
+    with pytest.raises(IntegrityError, match="immutable"), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(statement)
+
+    assert LedgerEntry.objects.get(wallet_id=user.pk).delta == 10
+
+
+def test_database_refuses_a_negative_balance_even_from_raw_sql() -> None:
+    user = player_with_wallet(gold=10)
+
+    with pytest.raises(IntegrityError), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("UPDATE economy_wallet SET gold = -1 WHERE user_id = %s", [user.pk])
