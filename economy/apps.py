@@ -8,9 +8,11 @@ class EconomyConfig(AppConfig):
     def ready(self) -> None:
         from accounts.selectors import register_profile_contributor
         from economy import selectors, subscribers
-        from realtime.registry import subscribe
+        from realtime.registry import register_initial_state, subscribe
 
         subscribe("user_signed_up", subscribers.open_wallet_on_signup)
         for event_type in ("balance_update", "streak_update", "profile_update"):
             subscribe(event_type, subscribers.invalidate_dashboard)
         register_profile_contributor(selectors.profile_fields)
+        register_initial_state("balances", selectors.balances_for_user)
+        register_initial_state("streak", selectors.streak_for_user)

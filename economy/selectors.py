@@ -33,6 +33,15 @@ def balances_payload(wallet: Wallet) -> dict[str, Any]:
     }
 
 
+def balances_for_user(user: Any) -> dict[str, Any]:
+    wallet = wallet_for(user.pk)
+    return balances_payload(wallet) if wallet else {}
+
+
+def streak_for_user(user: Any) -> dict[str, Any]:
+    return streak_status(user.pk)
+
+
 def _streak_count_now(streak: DailyStreak | None, today: date) -> int:
     if streak is None:
         return 0

@@ -9,10 +9,12 @@ from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.core.serializers.json import DjangoJSONEncoder
 from django.utils import timezone
 
 from casino.authentication import user_from_access_token
 from casino.errors import ApplicationError
+from realtime.registry import initial_state_for
 from realtime.services import user_group_name
 
 CLOSE_UNAUTHORIZED = 4401
@@ -57,6 +59,8 @@ class SyncConsumer(AsyncWebsocketConsumer):
                 "server_time": timezone.now().isoformat().replace("+00:00", "Z"),
             }
         )
+        state = await database_sync_to_async(initial_state_for)(user)
+        await self.send_json({"type": "initial_state", "user_id": user.pk, "data": state})
 
     async def disconnect(self, code: int) -> None:
         if self.group:
@@ -70,4 +74,4 @@ class SyncConsumer(AsyncWebsocketConsumer):
         await self.send_json(message["envelope"])
 
     async def send_json(self, payload: dict[str, Any]) -> None:
-        await self.send(text_data=json.dumps(payload))
+        await self.send(text_data=json.dumps(payload, cls=DjangoJSONEncoder))

@@ -67,3 +67,18 @@ for _name, _description in {
     "game_event": "A game round finished (data: game, bet, win, round id).",
 }.items():
     register_event_type(_name, _description)
+
+
+# --- Initial state of a WebSocket connection ------------------------------------
+# Apps contribute named sections (profile, balances, streak...) without the
+# realtime app importing them; the consumer sends them as `initial_state`.
+InitialStateProvider = Callable[[Any], Any]
+_INITIAL_STATE: dict[str, InitialStateProvider] = {}
+
+
+def register_initial_state(section: str, provider: InitialStateProvider) -> None:
+    _INITIAL_STATE[section] = provider
+
+
+def initial_state_for(user: Any) -> dict[str, Any]:
+    return {section: provider(user) for section, provider in _INITIAL_STATE.items()}

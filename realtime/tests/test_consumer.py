@@ -42,6 +42,10 @@ def test_connect_with_access_token_greets_answers_ping_and_delivers_committed_ev
         connected, _ = await communicator.connect(timeout=5)
         assert connected
         greeting = json.loads(await communicator.receive_from(timeout=5))
+        state = json.loads(await communicator.receive_from(timeout=5))
+        assert state["type"] == "initial_state"
+        assert state["data"]["profile"]["id"] == user.pk
+        assert "streak" in state["data"] and "balances" in state["data"]
         await communicator.send_to(text_data="ping")
         pong = await communicator.receive_from(timeout=5)
         await sync_to_async(emit_committed)()
