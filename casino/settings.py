@@ -161,6 +161,13 @@ else:
 KAFKA_BOOTSTRAP_SERVERS = env.str("KAFKA_BOOTSTRAP_SERVERS", default="")
 KAFKA_TOPIC = env.str("KAFKA_TOPIC", default="casino.events")
 CLICKHOUSE_URL = env.str("CLICKHOUSE_URL", default="")
+OUTBOX_RELAY_BATCH_SIZE = env.int("OUTBOX_RELAY_BATCH_SIZE", default=500)
+OUTBOX_RELAY_DELIVERY_TIMEOUT_MS = env.int("OUTBOX_RELAY_DELIVERY_TIMEOUT_MS", default=10_000)
+# Sent rows are kept this long (the PostgreSQL live-metrics path reads the last hour).
+OUTBOX_SENT_RETENTION = timedelta(hours=env.int("OUTBOX_SENT_RETENTION_HOURS", default=24))
+SINK_BATCH_ROWS = env.int("SINK_BATCH_ROWS", default=5000)
+SINK_FLUSH_SECONDS = env.float("SINK_FLUSH_SECONDS", default=1.0)
+SINK_CONSUMER_GROUP = env.str("SINK_CONSUMER_GROUP", default="casino-clickhouse-sink")
 
 # --- Celery ----------------------------------------------------------------
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "memory://")
@@ -171,9 +178,13 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
-CELERY_BEAT_SCHEDULE = {
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "idempotency-purge-expired": {
         "task": "casino.tasks.idempotency_purge_expired",
+        "schedule": timedelta(hours=1),
+    },
+    "outbox-prune-sent": {
+        "task": "realtime.tasks.outbox_prune_sent",
         "schedule": timedelta(hours=1),
     },
     "ledger-audit-daily": {
@@ -185,6 +196,14 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": timedelta(days=1),
     },
 }
+
+if env.bool("OUTBOX_RELAY_VIA_BEAT", default=True):
+    # A relay pass every second from beat; production may run `manage.py relay_outbox` instead.
+    CELERY_BEAT_SCHEDULE["outbox-relay"] = {
+        "task": "realtime.tasks.outbox_relay",
+        "schedule": timedelta(seconds=1),
+        "options": {"expires": 5},
+    }
 
 # --- Auth --------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

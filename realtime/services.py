@@ -18,12 +18,13 @@ import uuid
 from typing import Any
 
 from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
+from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.utils import timezone
 
 from realtime.models import OutboxEvent
+from realtime.push import dispatcher
 from realtime.registry import EVENT_TYPES, DomainEvent, UnknownEventType, subscribers_for
 
 logger = logging.getLogger(__name__)
@@ -72,12 +73,18 @@ def emit(*, event_type: str, user: Any, data: dict[str, Any]) -> OutboxEvent:
 
 
 def push_to_user(user_id: int, envelope: dict[str, Any]) -> None:
-    """Send an envelope to every WebSocket of the player. Best effort: the
-    outbox row is the durable record, a missed push is not an error."""
+    """Queue an envelope for every WebSocket of the player (non-blocking; see
+    ``realtime.push``). Best effort: the outbox row is the durable record."""
+    message = {"type": "domain.event", "envelope": envelope}
     layer = get_channel_layer()
     if layer is None:
         return
-    try:
-        async_to_sync(layer.group_send)(user_group_name(user_id), {"type": "domain.event", "envelope": envelope})
-    except Exception:  # noqa: BLE001 - push is best effort; the outbox has the event
-        logger.warning("realtime push failed", exc_info=True, extra={"user_id": user_id})
+    if isinstance(layer, InMemoryChannelLayer):
+        # Embedded mode, one process: the layer's queues belong to the server's
+        # event loop, which async_to_sync reuses from a sync view.
+        try:
+            async_to_sync(layer.group_send)(user_group_name(user_id), message)
+        except Exception:  # noqa: BLE001 - best effort; the outbox has the event
+            logger.warning("realtime push failed", exc_info=True)
+        return
+    dispatcher.enqueue(user_group_name(user_id), message)

@@ -43,7 +43,7 @@ def _pushed_while(user: Any, action: Any, wait: float = 1.5) -> list[dict[str, A
             while True:
                 try:
                     received.append(await asyncio.wait_for(layer.receive(channel), wait))
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     return received
         finally:
             await layer.group_discard(user_group_name(user.pk), channel)

@@ -1,0 +1,644 @@
+"""docker-compose.yml, the Dockerfile, deploy/nginx.conf and monitoring/prometheus.yml
+describe the production stack, which cannot run here (no Docker daemon). These tests
+keep them honest with what can be checked without one: the files parse, every
+process runs a command that exists with options its program accepts, the
+application environment names settings that casino/settings.py reads, no secret
+is written down, and the ports, routes and scrape targets agree across files."""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+import shlex
+import shutil
+import subprocess
+from collections.abc import Iterator
+from fnmatch import fnmatch
+from functools import cache
+from importlib import import_module
+from importlib.metadata import entry_points
+from pathlib import Path, PurePosixPath
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE_FILE = ROOT / "docker-compose.yml"
+DOCKERFILE = ROOT / "Dockerfile"
+DOCKERIGNORE = ROOT / ".dockerignore"
+NGINX_CONF = ROOT / "deploy" / "nginx.conf"
+PROMETHEUS_CONF = ROOT / "monitoring" / "prometheus.yml"
+SETTINGS_FILE = ROOT / "casino" / "settings.py"
+REQUIREMENTS = ROOT / "requirements.txt"
+
+REQUIRED_SERVICES = {
+    "postgres",
+    "redis",
+    "kafka",
+    "clickhouse",
+    "migrate",
+    "web",
+    "realtime",
+    "worker",
+    "beat",
+    "relay",
+    "sink",
+    "flower",
+    "prometheus",
+    "grafana",
+    "lb",
+}
+
+# The long-running pipeline commands docker-compose.yml must run.
+PIPELINE_COMMANDS = {"relay_outbox", "sink_clickhouse"}
+
+# Variables an application service may set besides the settings ones, because
+# a library reads them from the process environment itself.
+LIBRARY_ENVIRONMENT = {
+    "PROMETHEUS_MULTIPROC_DIR": "prometheus_client / django-prometheus (web's multiprocess metrics)",
+    "FLOWER_BASIC_AUTH": "flower (its FLOWER_* options)",
+}
+
+# Environment names that hold secrets, in any service.
+SECRET_NAME = re.compile(r"PASSWORD|SECRET|SIGNING_KEY|TOKEN|AUTH")
+# `${NAME:?message}`: compose refuses to start without it; never a default.
+REQUIRED_INTERPOLATION = re.compile(r"\$\{([A-Z][A-Z0-9_]*):\?[^}]*\}")
+INTERPOLATION = re.compile(r"\$\{[^}]*\}")
+
+# Where a service listens, for images that are configured by default.
+IMAGE_DEFAULT_PORTS = {"prometheus": 9090}
+
+
+# --- Loading -----------------------------------------------------------------
+
+
+@cache
+def compose() -> dict[str, Any]:
+    document = yaml.safe_load(COMPOSE_FILE.read_text(encoding="utf-8"))  # merge keys (<<) resolved
+    assert isinstance(document, dict)
+    return document
+
+
+def services() -> dict[str, dict[str, Any]]:
+    return compose()["services"]
+
+
+def app_image() -> str:
+    return compose()["x-app"]["image"]
+
+
+def app_services() -> dict[str, dict[str, Any]]:
+    return {name: service for name, service in services().items() if service.get("image") == app_image()}
+
+
+def environment(service: dict[str, Any]) -> dict[str, str]:
+    raw = service.get("environment") or {}
+    if isinstance(raw, list):  # the `- NAME=value` form
+        raw = dict(item.split("=", 1) for item in raw)
+    return {str(key): str(value) for key, value in raw.items()}
+
+
+@cache
+def dockerfile_instructions() -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) pairs, continuation lines joined, comments dropped."""
+    instructions: list[tuple[str, str]] = []
+    pending = ""
+    for line in DOCKERFILE.read_text(encoding="utf-8").splitlines():
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        if stripped.endswith("\\"):
+            pending += stripped[:-1] + " "
+            continue
+        full = pending + stripped
+        pending = ""
+        keyword, _, arguments = full.partition(" ")
+        instructions.append((keyword.upper(), arguments.strip()))
+    return instructions
+
+
+def dockerfile(keyword: str) -> list[str]:
+    return [arguments for instruction, arguments in dockerfile_instructions() if instruction == keyword]
+
+
+def image_cmd() -> list[str]:
+    (cmd,) = dockerfile("CMD")
+    return json.loads(cmd)
+
+
+def image_healthcheck() -> list[str]:
+    (healthcheck,) = dockerfile("HEALTHCHECK")
+    return json.loads(healthcheck[healthcheck.index("CMD") + len("CMD") :])
+
+
+def command(service: dict[str, Any]) -> list[str]:
+    """The argv a service runs: its own command, else the image's CMD."""
+    value = service.get("command")
+    if value is None:
+        return image_cmd()
+    return shlex.split(value) if isinstance(value, str) else [str(part) for part in value]
+
+
+def option(argv: list[str], *names: str) -> str | None:
+    """The value of `--name value`, `--name=value` or `-n value` in argv."""
+    for index, token in enumerate(argv):
+        for name in names:
+            if token == name and index + 1 < len(argv):
+                return argv[index + 1]
+            if token.startswith(name + "="):
+                return token.split("=", 1)[1]
+    return None
+
+
+def listening_port(service_name: str) -> int:
+    """The port a service's server listens on, read from its command line."""
+    if service_name in IMAGE_DEFAULT_PORTS:
+        return IMAGE_DEFAULT_PORTS[service_name]
+    argv = command(services()[service_name])
+    program = PurePosixPath(argv[0]).name
+    if program == "gunicorn":
+        bind = option(argv, "--bind", "-b")
+        assert bind, f"{service_name}: gunicorn without --bind"
+        return int(bind.rsplit(":", 1)[1])
+    if program == "daphne":
+        return int(option(argv, "--port", "-p") or 8000)
+    if program == "celery" and "flower" in argv:
+        return int(option(argv, "--port") or 5555)
+    raise AssertionError(f"{service_name}: no known listening port for {argv}")
+
+
+@cache
+def settings_environment_names() -> frozenset[str]:
+    """Every NAME in `env("NAME", ...)` or `env.<type>("NAME", ...)` in casino/settings.py."""
+    tree = ast.parse(SETTINGS_FILE.read_text(encoding="utf-8"))
+    names = set()
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call) or not node.args:
+            continue
+        function = node.func
+        is_env = (isinstance(function, ast.Name) and function.id == "env") or (
+            isinstance(function, ast.Attribute) and isinstance(function.value, ast.Name) and function.value.id == "env"
+        )
+        first = node.args[0]
+        if is_env and isinstance(first, ast.Constant) and isinstance(first.value, str):
+            names.add(first.value)
+    return frozenset(names)
+
+
+@cache
+def pinned_requirements() -> frozenset[str]:
+    names = set()
+    for line in REQUIREMENTS.read_text(encoding="utf-8").splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line and not line.startswith("-"):
+            names.add(normalize(re.split(r"[\[=<>~! ]", line, maxsplit=1)[0]))
+    return frozenset(names)
+
+
+def normalize(distribution: str) -> str:
+    return re.sub(r"[-_.]+", "-", distribution).lower()
+
+
+def installed_in_image(distribution: str) -> bool:
+    """Pinned in requirements.txt, or installed by name by the Dockerfile."""
+    if normalize(distribution) in pinned_requirements():
+        return True
+    return any(re.search(rf"\b{re.escape(distribution)}==", run, re.IGNORECASE) for run in dockerfile("RUN"))
+
+
+def nginx_text() -> str:
+    return re.sub(r"#[^\n]*", "", NGINX_CONF.read_text(encoding="utf-8"))
+
+
+def nginx_upstreams() -> dict[str, list[tuple[str, int]]]:
+    upstreams = {}
+    for name, body in re.findall(r"upstream\s+(\S+)\s*\{(.*?)\}", nginx_text(), re.DOTALL):
+        upstreams[name] = [(host, int(port)) for host, port in re.findall(r"\bserver\s+([\w.-]+):(\d+)", body)]
+    return upstreams
+
+
+def nginx_route(path: str) -> str | None:
+    """The upstream nginx proxies `path` to (exact match, else longest prefix;
+    the config has no regex locations), or None if it answers by itself."""
+    assert not re.search(r"location\s+~", nginx_text()), "regex locations: extend nginx_route"
+    locations = re.findall(r"location\s+(?:(=|\^~)\s+)?(\S+)\s*\{(.*?)\}", nginx_text(), re.DOTALL)
+    exact = [body for modifier, prefix, body in locations if modifier == "=" and prefix == path]
+    if exact:
+        body = exact[0]
+    else:
+        prefixes = [
+            (prefix, body) for modifier, prefix, body in locations if modifier != "=" and path.startswith(prefix)
+        ]
+        assert prefixes, f"nginx has no location for {path}"
+        body = max(prefixes, key=lambda item: len(item[0]))[1]
+    match = re.search(r"proxy_pass\s+http://([\w.-]+)\s*;", body)
+    return match.group(1) if match else None
+
+
+@cache
+def prometheus() -> dict[str, Any]:
+    document = yaml.safe_load(PROMETHEUS_CONF.read_text(encoding="utf-8"))
+    assert isinstance(document, dict)
+    return document
+
+
+def scrape_targets() -> Iterator[tuple[str, str, int]]:
+    for job in prometheus()["scrape_configs"]:
+        for group in job.get("static_configs", []):
+            for target in group["targets"]:
+                host, _, port = target.rpartition(":")
+                yield job["job_name"], host, int(port)
+
+
+def volume_mounts(service: dict[str, Any]) -> dict[str, str]:
+    """container path -> host path (./relative), for bind mounts."""
+    mounts = {}
+    for volume in service.get("volumes", []):
+        source, target, *_ = volume.split(":")
+        if source.startswith("."):
+            mounts[target] = source
+    return mounts
+
+
+# --- The compose file ------------------------------------------------------------
+
+
+def test_compose_has_every_service_of_the_design() -> None:
+    missing = REQUIRED_SERVICES - set(services())
+
+    assert not missing, f"docker-compose.yml lacks {sorted(missing)}"
+
+
+def test_application_processes_share_one_image_built_from_the_dockerfile() -> None:
+    app = compose()["x-app"]
+
+    assert app["build"]["context"] == "."
+    expected = {"migrate", "web", "realtime", "worker", "beat", "relay", "sink", "flower"}
+    assert expected <= set(app_services())
+
+
+def test_kafka_is_a_real_broker_in_kraft_mode() -> None:
+    kafka = services()["kafka"]
+    kafka_environment = environment(kafka)
+
+    assert kafka["image"].split(":")[0] in {"apache/kafka", "bitnami/kafka"}
+    assert not kafka["image"].endswith(":latest")
+    roles = kafka_environment.get("KAFKA_PROCESS_ROLES") or kafka_environment.get("KAFKA_CFG_PROCESS_ROLES")
+    assert roles and set(roles.split(",")) == {"broker", "controller"}
+    assert "zookeeper" not in services()
+
+
+def test_every_manage_py_command_exists_or_is_pending() -> None:
+    from django.core.management import get_commands, load_command_class
+
+    registry = get_commands()
+    seen = set()
+    for name, service in app_services().items():
+        argv = command(service)
+        if argv[:2] != ["python", "manage.py"]:
+            continue
+        subcommand, arguments = argv[2], argv[3:]
+        seen.add(subcommand)
+        assert subcommand in registry, f"{name}: manage.py {subcommand} is not a command"
+        parser = load_command_class(registry[subcommand], subcommand).create_parser("manage.py", subcommand)
+        parser.parse_args(arguments)  # CommandError on an unknown option
+    assert "migrate" in seen
+    assert PIPELINE_COMMANDS.issubset(seen), "the relay or the sink is missing from docker-compose.yml"
+
+
+def _celery_invocations() -> Iterator[tuple[str, list[str]]]:
+    """Every `celery ...` argv: service commands and CMD-SHELL healthchecks."""
+    for name, service in app_services().items():
+        argv = command(service)
+        if argv[0] == "celery":
+            yield name, argv
+        test = (service.get("healthcheck") or {}).get("test") or []
+        if test[:1] == ["CMD-SHELL"] and test[1].lstrip().startswith("celery "):
+            shell = shlex.split(test[1].replace("$$HOSTNAME", "host"))
+            yield f"{name} (healthcheck)", shell[: shell.index(">")] if ">" in shell else shell
+
+
+def test_every_celery_command_runs_the_casino_app_with_options_celery_accepts() -> None:
+    import click
+    from celery import Celery
+    from celery.bin.base import CLIContext
+    from celery.bin.celery import celery as celery_cli
+    from django.conf import settings
+    from flower.options import options as flower_options
+
+    from casino.celery import app
+
+    assert isinstance(app, Celery) and app.main == "casino"
+    plugin_distributions = {point.name: point.dist.name for point in entry_points(group="celery.commands")}
+    flower_option_names = {name.replace("-", "_") for name in flower_options.as_dict()}
+    programs = set()
+    for name, argv in _celery_invocations():
+        assert argv[1:3] == ["-A", "casino"], f"{name}: expected `celery -A casino ...`, got {argv}"
+        subcommand, arguments = argv[3], argv[4:]
+        programs.add(subcommand)
+        assert subcommand in celery_cli.commands, f"{name}: celery has no `{subcommand}` command"
+        if subcommand in plugin_distributions:
+            distribution = plugin_distributions[subcommand]
+            assert installed_in_image(distribution), f"{name}: {distribution} is not installed in the image"
+        if subcommand == "flower":
+            # Flower hands its arguments to tornado's option parser.
+            for argument in arguments:
+                assert argument.startswith("--") and "=" in argument, f"{name}: use --name=value for flower"
+                assert argument[2:].split("=")[0].replace("-", "_") in flower_option_names, f"{name}: {argument}"
+            continue
+        parent = click.Context(celery_cli, info_name="celery", obj=CLIContext(app=app, no_color=True, workdir=None))
+        parsed = celery_cli.commands[subcommand].make_context(subcommand, list(arguments), parent=parent)
+        if subcommand == "beat":
+            assert parsed.params["scheduler"] == settings.CELERY_BEAT_SCHEDULER
+            module, _, attribute = parsed.params["scheduler"].partition(":")
+            assert getattr(import_module(module), attribute)
+        if subcommand == "worker":
+            assert parsed.params["task_events"], "Flower needs task events: run the worker with -E"
+    assert {"worker", "beat", "flower"} <= programs
+
+
+def test_servers_load_the_project_applications() -> None:
+    from daphne.cli import CommandLineInterface
+    from gunicorn.config import Config
+
+    web, realtime = command(services()["web"]), command(services()["realtime"])
+
+    gunicorn = Config().parser().parse_args(web[1:])
+    (wsgi_target,) = gunicorn.args
+    daphne = CommandLineInterface().parser.parse_args(realtime[1:])
+    for target in (wsgi_target, daphne.application):
+        module, _, attribute = target.partition(":")
+        assert callable(getattr(import_module(module), attribute)), target
+    assert wsgi_target == "casino.wsgi:application"
+    assert daphne.application == "casino.asgi:application"
+
+
+def test_every_program_the_stack_runs_is_pinned_in_requirements() -> None:
+    scripts = {point.name: point.dist.name for point in entry_points(group="console_scripts")}
+    programs = {command(service)[0] for service in app_services().values()}
+
+    for program in programs - {"python"}:
+        assert program in scripts, f"{program} is not installed"
+        assert installed_in_image(scripts[program]), f"{program} ({scripts[program]}) is not in requirements.txt"
+
+
+def test_app_environment_names_only_settings_that_settings_py_reads() -> None:
+    shared = environment({"environment": compose()["x-app-environment"]})
+    known = settings_environment_names()
+
+    unknown = set(shared) - known
+    assert not unknown, f"casino/settings.py never reads {sorted(unknown)}"
+    for name in ("APP_ENV", "SECRET_KEY", "ALLOWED_HOSTS", "DATABASE_URL", "REDIS_URL"):
+        assert name in shared
+    assert shared["APP_ENV"] == "production"
+    for name in ("KAFKA_BOOTSTRAP_SERVERS", "CLICKHOUSE_URL"):
+        assert name in shared, f"the full stack switches {name} on"
+
+
+def test_every_application_service_gets_the_shared_environment_and_nothing_unknown() -> None:
+    shared = environment({"environment": compose()["x-app-environment"]})
+    allowed = settings_environment_names() | set(LIBRARY_ENVIRONMENT)
+
+    for name, service in app_services().items():
+        own = environment(service)
+        assert set(shared) <= set(own), f"{name} lacks {sorted(set(shared) - set(own))}"
+        assert set(own) <= allowed, f"{name} sets {sorted(set(own) - allowed)}, read by nothing"
+
+
+def test_no_secret_is_written_in_the_compose_file() -> None:
+    for name, service in services().items():
+        for key, value in environment(service).items():
+            if SECRET_NAME.search(key):
+                assert REQUIRED_INTERPOLATION.fullmatch(value), f"{name}.{key} must be a ${{VAR:?}} interpolation"
+            credentials = re.search(r"://[^/@\s]*:([^@\s]*)@", value)
+            if credentials:
+                password = credentials.group(1)
+                assert REQUIRED_INTERPOLATION.fullmatch(password), f"{name}.{key}: URL password must be ${{VAR:?}}"
+
+
+def required_variable(value: str) -> str:
+    """The NAME of the one `${NAME:?...}` in value."""
+    (match,) = REQUIRED_INTERPOLATION.finditer(value)
+    return match.group(1)
+
+
+def test_service_urls_point_at_the_compose_services_with_their_credentials() -> None:
+    shared = environment({"environment": compose()["x-app-environment"]})
+
+    def parts(url: str) -> Any:
+        return urlsplit(INTERPOLATION.sub("placeholder", url))
+
+    database, postgres = shared["DATABASE_URL"], environment(services()["postgres"])
+    assert parts(database).hostname == "postgres"
+    assert parts(database).username == postgres["POSTGRES_USER"]
+    assert parts(database).path.lstrip("/") == postgres["POSTGRES_DB"]
+    assert required_variable(database) == required_variable(postgres["POSTGRES_PASSWORD"])
+
+    redis_url, redis = shared["REDIS_URL"], environment(services()["redis"])
+    assert parts(redis_url).hostname == "redis"
+    assert required_variable(redis_url) == required_variable(redis["REDISCLI_AUTH"])
+
+    clickhouse_url, clickhouse = shared["CLICKHOUSE_URL"], environment(services()["clickhouse"])
+    assert parts(clickhouse_url).hostname == "clickhouse"
+    assert parts(clickhouse_url).port == 9000
+    assert parts(clickhouse_url).username == clickhouse["CLICKHOUSE_USER"]
+    assert parts(clickhouse_url).path.lstrip("/") == clickhouse["CLICKHOUSE_DB"]
+    assert required_variable(clickhouse_url) == required_variable(clickhouse["CLICKHOUSE_PASSWORD"])
+
+    kafka = environment(services()["kafka"])
+    assert f"PLAINTEXT://{shared['KAFKA_BOOTSTRAP_SERVERS']}" in kafka["KAFKA_ADVERTISED_LISTENERS"].split(",")
+
+
+def test_allowed_hosts_admit_the_scraper_and_the_healthchecks() -> None:
+    hosts = compose()["x-app-environment"]["ALLOWED_HOSTS"].split(",")
+
+    assert REQUIRED_INTERPOLATION.fullmatch(hosts[0]), "the public host names come from the environment"
+    assert {"web", "realtime", "127.0.0.1"} <= set(hosts)
+
+
+def test_realtime_closes_database_connections_after_use() -> None:
+    # DESIGN.md, "Scale path": persistent connections under ASGI exhaust PostgreSQL.
+    assert environment(services()["realtime"])["CONN_MAX_AGE"] == "0"
+
+
+def test_dependencies_wait_for_health_or_completion() -> None:
+    all_services = services()
+    for name, service in all_services.items():
+        depends_on = service.get("depends_on") or {}
+        assert isinstance(depends_on, dict), f"{name}: depends_on needs conditions"
+        for dependency, spec in depends_on.items():
+            assert dependency in all_services, f"{name} depends on unknown {dependency}"
+            condition = spec["condition"]
+            target = all_services[dependency]
+            if condition == "service_healthy":
+                own = target.get("healthcheck")
+                has_check = (own is not None and not own.get("disable")) or (
+                    own is None and target.get("image") == app_image()
+                )
+                assert has_check, f"{name} waits for {dependency} to be healthy, which has no healthcheck"
+            else:
+                assert condition == "service_completed_successfully", f"{name}: {dependency} {condition}"
+                assert target.get("restart") == "no", f"{dependency} is a one-shot and must not restart"
+    for name in set(app_services()) - {"migrate", "flower"}:
+        assert all_services[name]["depends_on"]["migrate"]["condition"] == "service_completed_successfully", name
+
+
+def test_every_long_running_service_has_a_healthcheck_fit_for_it() -> None:
+    for name in ("postgres", "redis", "kafka", "clickhouse", "web", "realtime", "worker", "flower", "prometheus"):
+        check = services()[name].get("healthcheck")
+        assert check and not check.get("disable"), f"{name} has no healthcheck"
+    # The image's own check probes gunicorn on 8000; nothing else may inherit it.
+    for name, service in app_services().items():
+        if command(service) != image_cmd():
+            assert "healthcheck" in service, f"{name} would inherit the web server's healthcheck"
+    for name in ("web", "realtime", "flower"):
+        test = " ".join(services()[name]["healthcheck"]["test"])
+        assert f"127.0.0.1:{listening_port(name)}/" in test, f"{name}'s healthcheck probes another port"
+
+
+# --- Dockerfile ------------------------------------------------------------------
+
+
+def test_image_is_python_311_slim_and_runs_as_a_non_root_user() -> None:
+    assert dockerfile("FROM") == ["python:3.11-slim"]
+    users = dockerfile("USER")
+    assert users and users[-1] not in {"root", "0"}
+    order = [instruction for instruction, _ in dockerfile_instructions()]
+    assert order.index("USER") < order.index("CMD")
+
+
+def test_image_bakes_in_no_secret() -> None:
+    for instruction, arguments in dockerfile_instructions():
+        if "SECRET_KEY" not in arguments:
+            continue
+        assert instruction == "RUN", f"SECRET_KEY in {instruction}: it would stay in the image"
+        assert "APP_ENV=development" in arguments and "collectstatic" in arguments
+
+
+def test_image_default_command_is_the_wsgi_server_compose_runs_for_web() -> None:
+    cmd = image_cmd()
+
+    assert cmd == [
+        "gunicorn",
+        "casino.wsgi:application",
+        "--workers",
+        "4",
+        "--bind",
+        "0.0.0.0:8000",
+        "--access-logfile",
+        "-",
+    ]
+    assert command(services()["web"]) == cmd
+    assert dockerfile("EXPOSE") == [str(listening_port("web"))]
+    assert any("collectstatic" in run for run in dockerfile("RUN"))
+
+
+def test_image_healthcheck_hits_health_on_the_served_port() -> None:
+    check = " ".join(image_healthcheck())
+
+    assert f"http://127.0.0.1:{listening_port('web')}/health" in check
+
+
+def test_dockerignore_keeps_local_state_out_of_the_image() -> None:
+    entries = {line.strip() for line in DOCKERIGNORE.read_text(encoding="utf-8").splitlines()}
+
+    for required in (".venv", "var", ".git", "bench/results"):
+        assert required in entries
+    assert entries & {"__pycache__", "**/__pycache__"}
+    # The build reads these.
+    for needed in ("requirements.txt", "requirements-dev.txt", "manage.py"):
+        assert not any(fnmatch(needed, entry) for entry in entries if entry and not entry.startswith("#"))
+
+
+# --- Load balancer -----------------------------------------------------------------
+
+
+def test_load_balancer_mounts_the_nginx_config() -> None:
+    mounts = volume_mounts(services()["lb"])
+
+    assert mounts.get("/etc/nginx/conf.d/default.conf") == "./deploy/nginx.conf"
+
+
+@pytest.mark.parametrize(
+    ("path", "service"),
+    [
+        ("/api/realtime/sync", "realtime"),
+        ("/api/metrics/stream", "realtime"),
+        ("/api/auth/login", "web"),
+        ("/api/me", "web"),
+        ("/admin/", "web"),
+        ("/static/admin/css/base.css", "web"),
+        ("/health", "web"),
+    ],
+)
+def test_load_balancer_routes_by_path_to_the_right_port(path: str, service: str) -> None:
+    upstream = nginx_route(path)
+
+    assert upstream is not None, f"nginx answers {path} itself"
+    servers = nginx_upstreams()[upstream]
+    assert servers == [(service, listening_port(service))]
+
+
+def test_load_balancer_does_not_publish_the_metrics() -> None:
+    assert nginx_route("/metrics") is None
+
+
+# --- Prometheus --------------------------------------------------------------------
+
+
+def test_prometheus_scrapes_web_realtime_and_celery_at_their_ports() -> None:
+    targets = list(scrape_targets())
+
+    for job, host, port in targets:
+        assert host in services(), f"job {job}: {host} is not a compose service"
+        assert port == listening_port(host), f"job {job}: {host} listens on {listening_port(host)}, not {port}"
+    assert {"web", "realtime", "flower"} <= {host for _, host, _ in targets}
+    for job in prometheus()["scrape_configs"]:
+        assert job.get("metrics_path", "/metrics") == "/metrics"
+
+
+def test_web_exports_metrics_in_multiprocess_mode() -> None:
+    web = services()["web"]
+    directory = environment(web)["PROMETHEUS_MULTIPROC_DIR"]
+
+    assert directory in web.get("tmpfs", []), "the directory must start empty: a tmpfs"
+    for name, service in app_services().items():
+        if name != "web":
+            assert "PROMETHEUS_MULTIPROC_DIR" not in environment(service), (
+                f"{name} is one process: no multiprocess mode"
+            )
+
+
+def test_prometheus_container_sees_the_config_and_alert_rules() -> None:
+    mounts = volume_mounts(services()["prometheus"])
+    config_in_container = PurePosixPath("/etc/prometheus/prometheus.yml")
+
+    assert mounts[str(config_in_container)] == "./monitoring/prometheus.yml"
+    for pattern in prometheus().get("rule_files", []):
+        assert not pattern.startswith("/"), "relative rule_files work both here and in the container"
+        directory = str(config_in_container.parent / PurePosixPath(pattern).parent)
+        assert mounts.get(directory) == "./" + str(
+            (PROMETHEUS_CONF.parent / PurePosixPath(pattern).parent).relative_to(ROOT)
+        )
+    assert prometheus().get("rule_files"), "alert rules: rule_files points at monitoring/alerts/"
+
+
+def test_grafana_is_provisioned_from_the_repository() -> None:
+    mounts = volume_mounts(services()["grafana"])
+
+    assert mounts.get("/etc/grafana/provisioning") == "./monitoring/grafana"
+
+
+def test_promtool_accepts_the_prometheus_config() -> None:
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        pytest.skip("promtool is not installed")
+
+    result = subprocess.run(
+        [promtool, "check", "config", str(PROMETHEUS_CONF)], capture_output=True, text=True, timeout=60, check=False
+    )
+
+    assert result.returncode == 0, result.stdout + result.stderr

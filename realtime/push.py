@@ -1,0 +1,81 @@
+"""Pushing committed events to players' WebSocket groups without blocking.
+
+``async_to_sync(layer.group_send)`` per event costs a fresh event loop and a
+Redis round trip on the request thread (measured: ~6 ms an event). Instead,
+each process keeps one background thread with its own event loop and a queue:
+``enqueue`` returns at once; the thread sends in FIFO order, so one player's
+events arrive in commit order. A push is best effort -- the outbox row is the
+durable record.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from typing import Any
+
+from channels.layers import get_channel_layer
+
+logger = logging.getLogger(__name__)
+
+
+class PushDispatcher:
+    def __init__(self) -> None:
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._queue: asyncio.Queue[tuple[str, dict[str, Any]] | None] | None = None
+        self._started = threading.Event()
+        self._lock = threading.Lock()
+        self._pending = 0
+        self._idle = threading.Condition()
+
+    def _ensure_started(self) -> None:
+        if self._started.is_set():
+            return
+        with self._lock:
+            if self._started.is_set():
+                return
+            thread = threading.Thread(target=self._run, name="realtime-push", daemon=True)
+            thread.start()
+            self._started.wait(5)
+
+    def _run(self) -> None:
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        self._loop = loop
+        self._queue = asyncio.Queue()
+        self._started.set()
+        loop.run_until_complete(self._drain())
+
+    async def _drain(self) -> None:
+        assert self._queue is not None
+        layer = get_channel_layer()
+        while True:
+            item = await self._queue.get()
+            if item is None:
+                return
+            group, message = item
+            try:
+                if layer is not None:
+                    await layer.group_send(group, message)
+            except Exception:  # noqa: BLE001 - best effort; the outbox keeps the event
+                logger.warning("realtime push to %s failed", group, exc_info=True)
+            finally:
+                with self._idle:
+                    self._pending -= 1
+                    self._idle.notify_all()
+
+    def enqueue(self, group: str, message: dict[str, Any]) -> None:
+        self._ensure_started()
+        assert self._loop is not None and self._queue is not None
+        with self._idle:
+            self._pending += 1
+        self._loop.call_soon_threadsafe(self._queue.put_nowait, (group, message))
+
+    def wait_idle(self, timeout: float = 5.0) -> bool:
+        """Block until every queued push went out (for tests and shutdown)."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._pending == 0, timeout)
+
+
+dispatcher = PushDispatcher()
