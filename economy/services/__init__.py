@@ -1,5 +1,7 @@
 """Economy writes. Import from here: ``from economy.services import wallet_grant``."""
 
+from economy.services.admin_ops import wallet_adjust
+from economy.services.audit import ledger_audit_run
 from economy.services.ledger import LedgerResult, wallet_balances, wallet_grant, wallet_open, wallet_spend
 from economy.services.streak import StreakClaimResult, streak_claim, streak_repair, streak_tick
 from economy.services.vip import VipClaimResult, vip_claim, vip_set_tier
@@ -8,11 +10,13 @@ __all__ = [
     "LedgerResult",
     "StreakClaimResult",
     "VipClaimResult",
+    "ledger_audit_run",
     "streak_claim",
     "streak_repair",
     "streak_tick",
     "vip_claim",
     "vip_set_tier",
+    "wallet_adjust",
     "wallet_balances",
     "wallet_grant",
     "wallet_open",

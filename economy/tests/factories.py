@@ -16,5 +16,5 @@ def player_with_wallet(gold: int = 0, gems: int = 0, **user_fields: Any) -> Any:
         from django.db import transaction
 
         with transaction.atomic():
-            wallet_grant(user=user, bundle=bundle, reason=LedgerReason.ADMIN_ADJUST, idempotency_key=f"seed:{user.pk}")
+            wallet_grant(user=user, bundle=bundle, reason=LedgerReason.EVENT_REWARD, idempotency_key=f"seed:{user.pk}")
     return user
