@@ -46,6 +46,9 @@ class User(AbstractBaseUser, PermissionsMixin):
     is_staff = models.BooleanField(default=False, help_text="May log into the back office (/admin/).")
     is_active = models.BooleanField(default=True, help_text="Unset to ban: refused at login and on every request.")
     date_joined = models.DateTimeField(default=timezone.now, db_index=True)
+    last_seen_at = models.DateTimeField(
+        null=True, blank=True, db_index=True, help_text="Last authenticated activity (updated at most once a minute)."
+    )
     # Bumped to revoke every token issued before (logout-all, ban, self-exclusion).
     token_version = models.PositiveIntegerField(default=0)
     # Responsible gaming.

@@ -23,6 +23,7 @@ from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.tokens import AccessToken, Token
 
+from casino.activity import record_activity
 from casino.errors import ApplicationError
 
 TOKEN_VERSION_CLAIM = "ver"
@@ -56,7 +57,7 @@ class AccessTokenAuthentication(JWTAuthentication):
     def authenticate(self, request: Request) -> tuple[AbstractBaseUser, Token] | None:
         result = super().authenticate(request)
         if result is not None:
-            request._request.casino_user_id = result[0].pk  # for access logs/metrics
+            record_activity(result[0].pk)
         return result
 
     def get_user(self, validated_token: Token) -> AbstractBaseUser:

@@ -165,6 +165,8 @@ OUTBOX_RELAY_BATCH_SIZE = env.int("OUTBOX_RELAY_BATCH_SIZE", default=500)
 OUTBOX_RELAY_DELIVERY_TIMEOUT_MS = env.int("OUTBOX_RELAY_DELIVERY_TIMEOUT_MS", default=10_000)
 # Sent rows are kept this long (the PostgreSQL live-metrics path reads the last hour).
 OUTBOX_SENT_RETENTION = timedelta(hours=env.int("OUTBOX_SENT_RETENTION_HOURS", default=24))
+BIG_WIN_THRESHOLD_GOLD = env.int("BIG_WIN_THRESHOLD_GOLD", default=1000)
+LIVE_METRICS_CACHE_SECONDS = env.int("LIVE_METRICS_CACHE_SECONDS", default=5)
 SINK_BATCH_ROWS = env.int("SINK_BATCH_ROWS", default=5000)
 SINK_FLUSH_SECONDS = env.float("SINK_FLUSH_SECONDS", default=1.0)
 SINK_CONSUMER_GROUP = env.str("SINK_CONSUMER_GROUP", default="casino-clickhouse-sink")

@@ -11,6 +11,7 @@ admin.site.index_title = "Back office"
 api_patterns = [
     path("", include("accounts.api.urls")),
     path("", include("economy.api.urls")),
+    path("", include("realtime.api.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
 ]

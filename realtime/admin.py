@@ -1,12 +1,45 @@
-from django.contrib import admin
+from __future__ import annotations
 
-from casino.admin_tools import ReadOnlyAdmin
+from typing import Any
+
+from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from casino.admin_tools import ReadOnlyAdmin, action_with_reason
 from realtime.models import OutboxEvent
+from realtime.relay import outbox_retry_dead
 
 
 @admin.register(OutboxEvent)
 class OutboxEventAdmin(ReadOnlyAdmin):
-    list_display = ["id", "occurred_at", "type", "user_id", "status", "attempts", "next_attempt_at", "sent_at"]
+    list_display = ["id", "occurred_at", "type", "user_id", "status", "attempts", "next_attempt_at", "sent_at", "last_error"]
     list_filter = ["status", "type", ("occurred_at", admin.DateFieldListFilter)]
     search_fields = ["=event_id", "=user_id"]
     date_hierarchy = "occurred_at"
+    show_full_result_count = False  # the outbox can be large
+    actions = [
+        action_with_reason(
+            name="retry_dead",
+            description="Retry selected dead rows",
+            service=lambda request, row, reason: outbox_retry_dead(actor=request.user, event_ids=[row.pk], reason=reason),
+            success="Queued {count} row(s) for the relay again (rows that were not dead are unchanged).",
+        )
+    ]
+
+    def get_search_results(self, request: HttpRequest, queryset: QuerySet[Any], search_term: str) -> Any:
+        # "=user_id" on a number column: ignore terms that are not numbers or UUIDs instead of erroring.
+        import uuid
+
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        if term.isdigit():
+            return queryset.filter(user_id=int(term)), False
+        try:
+            return queryset.filter(event_id=uuid.UUID(term)), False
+        except ValueError:
+            return queryset.none(), False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

@@ -12,6 +12,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.core.serializers.json import DjangoJSONEncoder
 from django.utils import timezone
 
+from casino.activity import record_activity
 from casino.authentication import user_from_access_token
 from casino.errors import ApplicationError
 from realtime.registry import initial_state_for
@@ -49,6 +50,7 @@ class SyncConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_UNAUTHORIZED)
             return
         self.user_id = user.pk
+        await database_sync_to_async(record_activity)(user.pk)
         self.group = user_group_name(user.pk)
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()

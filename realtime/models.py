@@ -37,6 +37,8 @@ class OutboxEvent(models.Model):
                 condition=models.Q(status="pending"),
             ),
             models.Index(fields=["status", "sent_at"], name="outbox_status_sent_idx"),
+            # Live metrics (PostgreSQL path): events of a type in the last hour.
+            models.Index(fields=["type", "occurred_at"], name="outbox_type_time_idx"),
         ]
 
     def __str__(self) -> str:
