@@ -22,13 +22,17 @@ class Wallet(models.Model):
     xp = models.BigIntegerField(default=0)
     vip_points = models.BigIntegerField(default=0)
     vip_tier = models.CharField(max_length=16, choices=VipTier.choices, default=VipTier.STANDARD)
+    # What a refund could not take back because it was already spent; repaid
+    # automatically from the next grants of that currency.
+    gold_debt = models.BigIntegerField(default=0)
+    gems_debt = models.BigIntegerField(default=0)
     created_at = models.DateTimeField()
     updated_at = models.DateTimeField()
 
     class Meta:
         constraints = [
             models.CheckConstraint(condition=models.Q(**{f"{field}__gte": 0}), name=f"wallet_{field}_non_negative")
-            for field in BALANCE_FIELDS
+            for field in (*BALANCE_FIELDS, "gold_debt", "gems_debt")
         ]
 
     def __str__(self) -> str:
@@ -36,6 +40,9 @@ class Wallet(models.Model):
 
     def balance(self, currency: str) -> int:
         return int(getattr(self, Currency(currency).value))
+
+    def debt(self, currency: str) -> int:
+        return int(getattr(self, f"{currency}_debt", 0))
 
 
 class LedgerEntryQuerySet(models.QuerySet["LedgerEntry"]):
@@ -91,6 +98,31 @@ class LedgerEntry(models.Model):
 
     def delete(self, *args: Any, **kwargs: Any) -> NoReturn:  # type: ignore[override]
         raise ImmutableLedger("ledger entries cannot be deleted")
+
+
+class DebtEntry(models.Model):
+    """A change of a wallet's debt: ``+`` when a refund could not take back
+    spent currency, ``-`` when a later grant repaid it."""
+
+    wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, related_name="debt_entries")
+    currency = models.CharField(max_length=16, choices=Currency.choices)
+    delta = models.BigIntegerField()
+    debt_after = models.BigIntegerField()
+    reason = models.CharField(max_length=32, choices=LedgerReason.choices)
+    reference = models.CharField(max_length=128, blank=True)
+    idempotency_key = models.CharField(max_length=255)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-id"]
+        verbose_name_plural = "debt entries"
+        constraints = [
+            models.UniqueConstraint(fields=["wallet", "idempotency_key", "currency"], name="debt_unique_key_currency"),
+            models.CheckConstraint(condition=models.Q(debt_after__gte=0), name="debt_after_non_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"debt {self.currency} {self.delta:+d}"
 
 
 class DailyStreak(models.Model):

@@ -2,11 +2,21 @@
 
 from economy.services.admin_ops import wallet_adjust
 from economy.services.audit import ledger_audit_run
-from economy.services.ledger import LedgerResult, wallet_balances, wallet_grant, wallet_open, wallet_spend
+from economy.services.ledger import (
+    ClawBackResult,
+    LedgerResult,
+    wallet_balances,
+    wallet_claw_back,
+    wallet_grant,
+    wallet_open,
+    wallet_spend,
+)
 from economy.services.streak import StreakClaimResult, streak_claim, streak_repair, streak_tick
 from economy.services.vip import VipClaimResult, vip_claim, vip_set_tier
 
 __all__ = [
+    "ClawBackResult",
+    "wallet_claw_back",
     "LedgerResult",
     "StreakClaimResult",
     "VipClaimResult",

@@ -29,9 +29,9 @@ from django.db import transaction
 from django.utils import timezone
 
 import realtime
-from economy.enums import Currency
+from economy.enums import Currency, LedgerReason
 from economy.exceptions import IdempotencyConflict, InsufficientFunds, InvalidBundle, WalletMissing
-from economy.models import BALANCE_FIELDS, LedgerEntry, Wallet
+from economy.models import BALANCE_FIELDS, DebtEntry, LedgerEntry, Wallet
 
 MAX_AMOUNT = 10**15
 
@@ -73,7 +73,9 @@ def _normalize_bundle(bundle: Mapping[str, int]) -> dict[str, int]:
 def wallet_open(*, user: Any) -> Wallet:
     """Create the player's wallet (idempotent)."""
     now = timezone.now()
-    wallet, _ = Wallet.objects.get_or_create(pk=getattr(user, "pk", user), defaults={"created_at": now, "updated_at": now})
+    wallet, _ = Wallet.objects.get_or_create(
+        pk=getattr(user, "pk", user), defaults={"created_at": now, "updated_at": now}
+    )
     return wallet
 
 
@@ -145,11 +147,150 @@ def _apply(
                     created_at=now,
                 )
             )
+        changed = set(expected)
+        if sign > 0:
+            changed |= _repay_debts(wallet, expected, idempotency_key, reference, now, entries)
         wallet.updated_at = now
-        wallet.save(update_fields=[*expected, "updated_at"])
+        wallet.save(update_fields=[*sorted(changed), "updated_at"])
         LedgerEntry.objects.bulk_create(entries)
-        result = LedgerResult(applied=True, balances=wallet_balances(wallet), entries=tuple(entries))
+        result = LedgerResult(
+            applied=True,
+            balances=wallet_balances(wallet),
+            entries=tuple(entry for entry in entries if entry.idempotency_key == idempotency_key),
+        )
         _announce(user_id, result, reason=reason, reference=reference)
+    return result
+
+
+def _repay_debts(
+    wallet: Wallet, granted: dict[str, int], key: str, reference: str, now: Any, entries: list[LedgerEntry]
+) -> set[str]:
+    """Take what the player owes (from a refund of spent currency) out of this
+    grant: one ``debt_repayment`` entry after the grant's entry, and a
+    ``DebtEntry`` lowering the debt. Returns the wallet fields it changed."""
+    changed: set[str] = set()
+    for currency, amount in sorted(granted.items()):
+        owed = wallet.debt(currency)
+        if owed <= 0:
+            continue
+        repaid = min(owed, amount)
+        new_balance = wallet.balance(currency) - repaid
+        setattr(wallet, currency, new_balance)
+        setattr(wallet, f"{currency}_debt", owed - repaid)
+        changed |= {currency, f"{currency}_debt"}
+        entries.append(
+            LedgerEntry(
+                wallet_id=wallet.pk,
+                currency=currency,
+                delta=-repaid,
+                balance_after=new_balance,
+                reason=LedgerReason.DEBT_REPAYMENT,
+                reference=reference,
+                idempotency_key=f"{key}:debt",
+                metadata={"debt_after": owed - repaid},
+                created_at=now,
+            )
+        )
+        DebtEntry.objects.create(
+            wallet_id=wallet.pk,
+            currency=currency,
+            delta=-repaid,
+            debt_after=owed - repaid,
+            reason=LedgerReason.DEBT_REPAYMENT,
+            reference=reference,
+            idempotency_key=f"{key}:debt",
+            created_at=now,
+        )
+    return changed
+
+
+@dataclass(frozen=True)
+class ClawBackResult:
+    applied: bool
+    taken: dict[str, int]  # what came out of the balances
+    debt_added: dict[str, int]  # what the player now owes instead
+    balances: dict[str, int]
+
+
+def wallet_claw_back(
+    *,
+    user: Any,
+    bundle: Mapping[str, int],
+    reason: str,
+    idempotency_key: str,
+    reference: str = "",
+    metadata: dict[str, Any] | None = None,
+) -> ClawBackResult:
+    """Take back a grant (a refunded purchase): as much as the balances hold;
+    the rest becomes debt, repaid from the next grants. Never negative; once
+    per key."""
+    amounts = _normalize_bundle(bundle)
+    user_id = getattr(user, "pk", user)
+    with transaction.atomic():
+        wallet = Wallet.objects.select_for_update(of=("self",)).filter(pk=user_id).first()
+        if wallet is None:
+            raise WalletMissing()
+        taken_before = {
+            e.currency: -e.delta for e in LedgerEntry.objects.filter(wallet_id=user_id, idempotency_key=idempotency_key)
+        }
+        owed_before = {
+            d.currency: d.delta for d in DebtEntry.objects.filter(wallet_id=user_id, idempotency_key=idempotency_key)
+        }
+        if taken_before or owed_before:
+            return ClawBackResult(False, taken_before, owed_before, wallet_balances(wallet))
+        now = timezone.now()
+        entries: list[LedgerEntry] = []
+        taken: dict[str, int] = {}
+        debt_added: dict[str, int] = {}
+        changed: set[str] = set()
+        for currency, amount in sorted(amounts.items()):
+            take = min(wallet.balance(currency), amount)
+            if take:
+                setattr(wallet, currency, wallet.balance(currency) - take)
+                taken[currency] = take
+                changed.add(currency)
+                entries.append(
+                    LedgerEntry(
+                        wallet_id=user_id,
+                        currency=currency,
+                        delta=-take,
+                        balance_after=wallet.balance(currency),
+                        reason=reason,
+                        reference=reference,
+                        idempotency_key=idempotency_key,
+                        metadata={**(metadata or {}), "requested": amount},
+                        created_at=now,
+                    )
+                )
+            shortfall = amount - take
+            if shortfall:
+                if not hasattr(wallet, f"{currency}_debt"):
+                    raise InvalidBundle(f"{currency} cannot be owed.", currency=currency)
+                owed = wallet.debt(currency) + shortfall
+                setattr(wallet, f"{currency}_debt", owed)
+                debt_added[currency] = shortfall
+                changed.add(f"{currency}_debt")
+                DebtEntry.objects.create(
+                    wallet_id=user_id,
+                    currency=currency,
+                    delta=shortfall,
+                    debt_after=owed,
+                    reason=reason,
+                    reference=reference,
+                    idempotency_key=idempotency_key,
+                    created_at=now,
+                )
+        wallet.updated_at = now
+        wallet.save(update_fields=[*sorted(changed), "updated_at"])
+        LedgerEntry.objects.bulk_create(entries)
+        result = ClawBackResult(True, taken, debt_added, wallet_balances(wallet))
+        if entries:
+            _announce(
+                user_id,
+                LedgerResult(applied=True, balances=result.balances, entries=tuple(entries)),
+                reason=reason,
+                reference=reference,
+            )
     return result
 
 

@@ -74,11 +74,19 @@ def _checkin(user_id: int, today: date, now: datetime) -> CheckinResult:
         tokens = min(MAX_PROTECTION_TOKENS, tokens + 1)
     StreakDay.objects.bulk_create(
         [
-            StreakDay(user_id=user_id, date=day, kind=StreakDayKind.PROTECTED, streak_count=streak.current_count, created_at=now)
+            StreakDay(
+                user_id=user_id,
+                date=day,
+                kind=StreakDayKind.PROTECTED,
+                streak_count=streak.current_count,
+                created_at=now,
+            )
             for day in protected
         ]
     )
-    day = StreakDay.objects.create(user_id=user_id, date=today, kind=StreakDayKind.CHECKIN, streak_count=count, created_at=now)
+    day = StreakDay.objects.create(
+        user_id=user_id, date=today, kind=StreakDayKind.CHECKIN, streak_count=count, created_at=now
+    )
     streak.current_count = count
     streak.longest_count = max(streak.longest_count, count)
     streak.last_checkin_date = today
@@ -199,7 +207,12 @@ def streak_repair(*, since: date | None = None) -> StreakRepairReport:
             record = StreakDay.objects.filter(user_id=user_id, date=day).first()
             if record is None:
                 StreakDay.objects.create(
-                    user_id=user_id, date=day, kind=StreakDayKind.CHECKIN, streak_count=0, claimed_at=created_at, created_at=started
+                    user_id=user_id,
+                    date=day,
+                    kind=StreakDayKind.CHECKIN,
+                    streak_count=0,
+                    claimed_at=created_at,
+                    created_at=started,
                 )
                 problem = "claim paid but no streak day recorded"
             elif record.kind != StreakDayKind.CHECKIN or record.claimed_at is None:
