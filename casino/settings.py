@@ -189,6 +189,14 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "task": "realtime.tasks.outbox_prune_sent",
         "schedule": timedelta(hours=1),
     },
+    "shop-expire-pending-orders": {
+        "task": "shop.tasks.expire_pending_orders",
+        "schedule": timedelta(minutes=1),
+    },
+    "shop-reconcile-pending-orders": {
+        "task": "shop.tasks.reconcile_pending_orders",
+        "schedule": timedelta(minutes=5),
+    },
     "ledger-audit-daily": {
         "task": "economy.tasks.ledger_audit",
         "schedule": timedelta(days=1),
@@ -276,6 +284,20 @@ SPECTACULAR_SETTINGS = {
 # --- Economy ------------------------------------------------------------------
 SIGNUP_BONUS_GOLD = env.int("SIGNUP_BONUS_GOLD", default=1000)
 DASHBOARD_CACHE_SECONDS = env.int("DASHBOARD_CACHE_SECONDS", default=10)
+
+# --- Shop and payments ------------------------------------------------------------
+SHOP_CURRENCY = env.str("SHOP_CURRENCY", default="USD")
+SHOP_PENDING_ORDER_TTL = timedelta(minutes=env.int("SHOP_PENDING_ORDER_TTL_MINUTES", default=30))
+SHOP_PAYMENT_PROVIDER = env.str("SHOP_PAYMENT_PROVIDER", default="sandbox")
+# Secrets that may sign payment webhooks, newest first; two during a rotation.
+DEVELOPMENT_WEBHOOK_SECRET = "whsec_ZGV2ZWxvcG1lbnQtb25seS13ZWJob29rLXNlY3JldA=="  # noqa: S105 - dev only, refused in production
+SHOP_WEBHOOK_SECRETS = env.list("SHOP_WEBHOOK_SECRETS", default=[DEVELOPMENT_WEBHOOK_SECRET])
+SHOP_WEBHOOK_TOLERANCE_SECONDS = env.int("SHOP_WEBHOOK_TOLERANCE_SECONDS", default=300)
+# Where the sandbox provider delivers its webhooks and sends players to pay.
+PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000")
+SHOP_FRAUD_RULES_PATH = env.path("SHOP_FRAUD_RULES_PATH", default=str(BASE_DIR / "shop" / "fraud_rules.yaml"))
+if PRODUCTION and DEVELOPMENT_WEBHOOK_SECRET in SHOP_WEBHOOK_SECRETS:
+    raise ImproperlyConfigured("production needs SHOP_WEBHOOK_SECRETS (the development secret is refused)")
 
 # --- Idempotency and audit ---------------------------------------------------
 IDEMPOTENCY_KEY_TTL = timedelta(days=env.int("IDEMPOTENCY_KEY_TTL_DAYS", default=7))

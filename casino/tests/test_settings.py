@@ -11,10 +11,12 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 STRONG_KEY = "k" * 20 + "-Qm9vYmFyYmF6cXV4-" + "z" * 20 + "0123456789"
+WEBHOOK_SECRETS = "whsec_cHJvZHVjdGlvbi10ZXN0LXNlY3JldA=="
 
 
 def _run(args: list[str], **env: str) -> subprocess.CompletedProcess[str]:
-    clean = {key: value for key, value in os.environ.items() if key not in {"SECRET_KEY", "DEBUG", "APP_ENV", "ALLOWED_HOSTS"}}
+    unsafe = {"SECRET_KEY", "DEBUG", "APP_ENV", "ALLOWED_HOSTS", "SHOP_WEBHOOK_SECRETS"}
+    clean = {key: value for key, value in os.environ.items() if key not in unsafe}
     clean.update(env)
     return subprocess.run(  # noqa: S603
         [sys.executable, "manage.py", *args], cwd=ROOT, env=clean, capture_output=True, text=True, timeout=60
@@ -27,6 +29,7 @@ def _run(args: list[str], **env: str) -> subprocess.CompletedProcess[str]:
         ({"ALLOWED_HOSTS": "casino.example"}, "SECRET_KEY"),
         ({"SECRET_KEY": STRONG_KEY, "DEBUG": "true", "ALLOWED_HOSTS": "casino.example"}, "DEBUG"),
         ({"SECRET_KEY": STRONG_KEY}, "ALLOWED_HOSTS"),
+        ({"SECRET_KEY": STRONG_KEY, "ALLOWED_HOSTS": "casino.example"}, "SHOP_WEBHOOK_SECRETS"),
     ],
 )
 def test_production_refuses_to_start_with_unsafe_settings(env: dict[str, str], complaint: str) -> None:
@@ -38,7 +41,13 @@ def test_production_refuses_to_start_with_unsafe_settings(env: dict[str, str], c
 
 
 def test_check_deploy_is_clean_in_production_mode() -> None:
-    result = _run(["check", "--deploy", "--fail-level", "WARNING"], APP_ENV="production", SECRET_KEY=STRONG_KEY, ALLOWED_HOSTS="casino.example")
+    result = _run(
+        ["check", "--deploy", "--fail-level", "WARNING"],
+        APP_ENV="production",
+        SECRET_KEY=STRONG_KEY,
+        ALLOWED_HOSTS="casino.example",
+        SHOP_WEBHOOK_SECRETS=WEBHOOK_SECRETS,
+    )
 
     assert result.returncode == 0, result.stderr + result.stdout
     assert "System check identified no issues" in result.stdout
