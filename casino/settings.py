@@ -47,7 +47,7 @@ if PRODUCTION:
 
 def _git_sha() -> str:
     try:
-        return subprocess.run(  # noqa: S603
+        return subprocess.run(
             ["git", "rev-parse", "--short=12", "HEAD"],  # noqa: S607
             cwd=BASE_DIR,
             capture_output=True,
@@ -167,6 +167,8 @@ OUTBOX_RELAY_DELIVERY_TIMEOUT_MS = env.int("OUTBOX_RELAY_DELIVERY_TIMEOUT_MS", d
 OUTBOX_SENT_RETENTION = timedelta(hours=env.int("OUTBOX_SENT_RETENTION_HOURS", default=24))
 BIG_WIN_THRESHOLD_GOLD = env.int("BIG_WIN_THRESHOLD_GOLD", default=1000)
 LIVE_METRICS_CACHE_SECONDS = env.int("LIVE_METRICS_CACHE_SECONDS", default=5)
+# The relay and the sink serve their own /metrics on this port (0 = off).
+METRICS_PORT = env.int("METRICS_PORT", default=0)
 SINK_BATCH_ROWS = env.int("SINK_BATCH_ROWS", default=5000)
 SINK_FLUSH_SECONDS = env.float("SINK_FLUSH_SECONDS", default=1.0)
 SINK_CONSUMER_GROUP = env.str("SINK_CONSUMER_GROUP", default="casino-clickhouse-sink")

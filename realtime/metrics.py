@@ -9,6 +9,7 @@ truth.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 from prometheus_client import REGISTRY, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
@@ -59,3 +60,14 @@ def register_collectors() -> None:
     if not _collector_registered:
         REGISTRY.register(OutboxCollector())
         _collector_registered = True
+
+
+def serve_metrics(command: Any = None) -> None:
+    """Long-running processes (relay, sink) serve /metrics on METRICS_PORT."""
+    from django.conf import settings
+    from prometheus_client import start_http_server
+
+    if settings.METRICS_PORT:
+        start_http_server(settings.METRICS_PORT)
+        if command is not None:
+            command.stdout.write(f"metrics on :{settings.METRICS_PORT}/metrics")

@@ -167,6 +167,8 @@ def listening_port(service_name: str) -> int:
         return int(option(argv, "--port", "-p") or 8000)
     if program == "celery" and "flower" in argv:
         return int(option(argv, "--port") or 5555)
+    if program == "python" and "manage.py" in argv:
+        return int(environment(services()[service_name])["METRICS_PORT"])
     raise AssertionError(f"{service_name}: no known listening port for {argv}")
 
 

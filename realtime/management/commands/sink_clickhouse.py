@@ -8,6 +8,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from realtime import sink
+from realtime.metrics import serve_metrics
 
 
 class Command(BaseCommand):
@@ -16,6 +17,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         if not settings.KAFKA_BOOTSTRAP_SERVERS or not settings.CLICKHOUSE_URL:
             raise CommandError("Both KAFKA_BOOTSTRAP_SERVERS and CLICKHOUSE_URL must be set.")
+        serve_metrics(self)
         self.stdout.write(
             f"sink: {settings.KAFKA_TOPIC} -> ClickHouse events_log "
             f"(batch {settings.SINK_BATCH_ROWS} rows / {settings.SINK_FLUSH_SECONDS}s; Ctrl-C stops)"
