@@ -7,9 +7,12 @@ user:
 1. the first request inserts an ``IdempotencyRecord`` in state ``in_progress``
    (its own committed transaction; the (user, key) unique constraint decides
    the single winner among parallel requests);
-2. the winner runs the view *and* stores the rendered response in one
-   transaction, so the effect and the stored response commit together: if the
-   process dies half way, both roll back and the key may be retried;
+2. the winner runs the view (its services own their transactions, so a
+   refusal can still commit what it must keep, such as a fraud decision) and
+   then stores the rendered response. If the process dies in between, the key
+   stays "in progress" until ``IDEMPOTENCY_LOCK_TIMEOUT`` and a retry runs the
+   view again -- harmless, because every money-moving service is itself
+   idempotent on a natural key (ledger keys, order keys);
 3. a later request with the same key and the same fingerprint (method, path,
    query and canonical JSON body) gets the stored bytes back, with header
    ``Idempotent-Replayed: true``; a different fingerprint is 409
@@ -101,7 +104,9 @@ def _replay(record: IdempotencyRecord) -> HttpResponse:
     return response
 
 
-def _claim(*, user: Any, key: str, fingerprint: str, request: Request, now: datetime) -> IdempotencyRecord | HttpResponse:
+def _claim(
+    *, user: Any, key: str, fingerprint: str, request: Request, now: datetime
+) -> IdempotencyRecord | HttpResponse:
     """Insert the in-progress record, or resolve the existing one."""
     lock_until = now + settings.IDEMPOTENCY_LOCK_TIMEOUT
     for _attempt in range(3):
@@ -157,37 +162,32 @@ def idempotent(*, required: bool = False) -> Callable[[Handler], Handler]:
                     status=status.HTTP_401_UNAUTHORIZED,
                 )
             now = timezone.now()
-            claimed = _claim(user=request.user, key=key, fingerprint=request_fingerprint(request), request=request, now=now)
+            claimed = _claim(
+                user=request.user, key=key, fingerprint=request_fingerprint(request), request=request, now=now
+            )
             if isinstance(claimed, HttpResponse):
                 return claimed
             record = claimed
+            mine = IdempotencyRecord.objects.filter(
+                pk=record.pk, state=IdempotencyRecord.State.IN_PROGRESS, locked_until=record.locked_until
+            )
             try:
-                with transaction.atomic():
-                    response = handler(view, request, *args, **kwargs)
-                    response = view.finalize_response(request, response, *args, **kwargs)
-                    if hasattr(response, "render"):
-                        response.render()
-                    if response.status_code >= 500:
-                        raise _DoNotStore(response)
-                    updated = IdempotencyRecord.objects.filter(
-                        pk=record.pk, state=IdempotencyRecord.State.IN_PROGRESS, locked_until=record.locked_until
-                    ).update(
-                        state=IdempotencyRecord.State.COMPLETED,
-                        response_status=response.status_code,
-                        response_content_type=response.get("Content-Type", "application/json"),
-                        response_body=response.content,
-                    )
-                    if not updated:
-                        # Our lock expired and another retry took over: let it win.
-                        raise IdempotencyKeyInUse()
-            except _DoNotStore as stop:
-                IdempotencyRecord.objects.filter(pk=record.pk, state=IdempotencyRecord.State.IN_PROGRESS).delete()
-                return stop.response
+                response = handler(view, request, *args, **kwargs)
+                response = view.finalize_response(request, response, *args, **kwargs)
+                if hasattr(response, "render"):
+                    response.render()
             except BaseException:
-                IdempotencyRecord.objects.filter(
-                    pk=record.pk, state=IdempotencyRecord.State.IN_PROGRESS, locked_until=record.locked_until
-                ).delete()
+                mine.delete()  # a refusal or a bug: nothing to replay, the key may be sent again
                 raise
+            if response.status_code >= 500:
+                mine.delete()
+                return response
+            mine.update(
+                state=IdempotencyRecord.State.COMPLETED,
+                response_status=response.status_code,
+                response_content_type=response.get("Content-Type", "application/json"),
+                response_body=response.content,
+            )
             return response
 
         wrapper.idempotent = True  # type: ignore[attr-defined]
@@ -195,8 +195,3 @@ def idempotent(*, required: bool = False) -> Callable[[Handler], Handler]:
         return wrapper  # type: ignore[return-value]
 
     return decorator
-
-
-class _DoNotStore(Exception):  # noqa: N818 - control flow, not an error
-    def __init__(self, response: HttpResponseBase) -> None:
-        self.response = response

@@ -300,6 +300,9 @@ PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000")
 SHOP_FRAUD_RULES_PATH = env.path("SHOP_FRAUD_RULES_PATH", default=str(BASE_DIR / "shop" / "fraud_rules.yaml"))
 if PRODUCTION and DEVELOPMENT_WEBHOOK_SECRET in SHOP_WEBHOOK_SECRETS:
     raise ImproperlyConfigured("production needs SHOP_WEBHOOK_SECRETS (the development secret is refused)")
+# Anyone holding a sandbox checkout link can "pay": production must opt in explicitly (demo/staging stacks).
+if PRODUCTION and SHOP_PAYMENT_PROVIDER == "sandbox" and not env.bool("SHOP_ALLOW_SANDBOX_IN_PRODUCTION", default=False):
+    raise ImproperlyConfigured("production refuses the sandbox payment provider (set SHOP_ALLOW_SANDBOX_IN_PRODUCTION)")
 
 # --- Idempotency and audit ---------------------------------------------------
 IDEMPOTENCY_KEY_TTL = timedelta(days=env.int("IDEMPOTENCY_KEY_TTL_DAYS", default=7))

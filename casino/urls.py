@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
@@ -12,6 +13,7 @@ api_patterns = [
     path("", include("accounts.api.urls")),
     path("", include("economy.api.urls")),
     path("", include("realtime.api.urls")),
+    path("", include("shop.api.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
 ]
@@ -25,6 +27,10 @@ urlpatterns = [
     # Unknown API paths answer in the API's error format, in every mode.
     re_path(r"^api/.*$", errors.not_found_view),
 ]
+
+if settings.SHOP_PAYMENT_PROVIDER == "sandbox" or settings.DEBUG:
+    # The sandbox provider's hosted checkout pages: not our API, not in the schema.
+    urlpatterns.append(path("sandbox/", include("shop.sandbox_urls")))
 
 handler400 = "casino.errors.bad_request_view"
 handler403 = "casino.errors.permission_denied_view"

@@ -15,10 +15,10 @@ WEBHOOK_SECRETS = "whsec_cHJvZHVjdGlvbi10ZXN0LXNlY3JldA=="
 
 
 def _run(args: list[str], **env: str) -> subprocess.CompletedProcess[str]:
-    unsafe = {"SECRET_KEY", "DEBUG", "APP_ENV", "ALLOWED_HOSTS", "SHOP_WEBHOOK_SECRETS"}
+    unsafe = {"SECRET_KEY", "DEBUG", "APP_ENV", "ALLOWED_HOSTS", "SHOP_WEBHOOK_SECRETS", "SHOP_ALLOW_SANDBOX_IN_PRODUCTION"}
     clean = {key: value for key, value in os.environ.items() if key not in unsafe}
     clean.update(env)
-    return subprocess.run(  # noqa: S603
+    return subprocess.run(
         [sys.executable, "manage.py", *args], cwd=ROOT, env=clean, capture_output=True, text=True, timeout=60
     )
 
@@ -30,6 +30,10 @@ def _run(args: list[str], **env: str) -> subprocess.CompletedProcess[str]:
         ({"SECRET_KEY": STRONG_KEY, "DEBUG": "true", "ALLOWED_HOSTS": "casino.example"}, "DEBUG"),
         ({"SECRET_KEY": STRONG_KEY}, "ALLOWED_HOSTS"),
         ({"SECRET_KEY": STRONG_KEY, "ALLOWED_HOSTS": "casino.example"}, "SHOP_WEBHOOK_SECRETS"),
+        (
+            {"SECRET_KEY": STRONG_KEY, "ALLOWED_HOSTS": "casino.example", "SHOP_WEBHOOK_SECRETS": WEBHOOK_SECRETS},
+            "sandbox",
+        ),
     ],
 )
 def test_production_refuses_to_start_with_unsafe_settings(env: dict[str, str], complaint: str) -> None:
@@ -47,6 +51,7 @@ def test_check_deploy_is_clean_in_production_mode() -> None:
         SECRET_KEY=STRONG_KEY,
         ALLOWED_HOSTS="casino.example",
         SHOP_WEBHOOK_SECRETS=WEBHOOK_SECRETS,
+        SHOP_ALLOW_SANDBOX_IN_PRODUCTION="true",
     )
 
     assert result.returncode == 0, result.stderr + result.stdout

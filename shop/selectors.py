@@ -1,0 +1,157 @@
+"""Shop reads: the catalog as a player sees it, limits left, transactions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from django.db.models import Q, QuerySet, Sum
+from django.utils import timezone
+
+from shop.models import OPEN_STATUSES, LimitedPackage, Order, OrderStatus, Product
+
+# Orders that count against limits and stock: everything not failed, expired or refunded.
+COUNTED_STATUSES = (*OPEN_STATUSES, OrderStatus.PAID, OrderStatus.FULFILLED)
+
+
+def _midnight(day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=timezone.get_current_timezone())
+
+
+def period_starts(now: datetime) -> dict[str, datetime | None]:
+    """Start of each limit period (UTC): day, ISO week (Monday), month, lifetime."""
+    today = now.date()
+    return {
+        "daily": _midnight(today),
+        "weekly": _midnight(today - timedelta(days=today.weekday())),
+        "monthly": _midnight(today.replace(day=1)),
+        "lifetime": None,
+    }
+
+
+def units_bought(
+    user_id: int, *, product_id: int | None = None, package_id: int | None = None, since: datetime | None = None
+) -> int:
+    orders = Order.objects.filter(user_id=user_id, status__in=COUNTED_STATUSES)
+    if product_id is not None:
+        orders = orders.filter(product_id=product_id)
+    if package_id is not None:
+        orders = orders.filter(package_id=package_id)
+    if since is not None:
+        orders = orders.filter(created_at__gte=since)
+    return int(orders.aggregate(units=Sum("quantity"))["units"] or 0)
+
+
+@dataclass(frozen=True)
+class LimitLeft:
+    remaining: int | None  # None: no limit
+    period: str | None  # the binding period
+
+
+def product_limit_left(product: Product, user_id: int, *, now: datetime | None = None) -> LimitLeft:
+    """Units the player may still buy now under the product's period limits."""
+    now = now or timezone.now()
+    starts = period_starts(now)
+    best: LimitLeft = LimitLeft(None, None)
+    for period, limit in (
+        ("daily", product.limit_daily),
+        ("weekly", product.limit_weekly),
+        ("monthly", product.limit_monthly),
+        ("lifetime", product.limit_lifetime),
+    ):
+        if limit is None:
+            continue
+        left = max(0, limit - units_bought(user_id, product_id=product.pk, since=starts[period]))
+        if best.remaining is None or left < best.remaining:
+            best = LimitLeft(left, period)
+    return best
+
+
+def package_limit_left(package: LimitedPackage, user_id: int) -> int:
+    return max(0, package.per_player_limit - units_bought(user_id, package_id=package.pk))
+
+
+def active_products() -> QuerySet[Product]:
+    """Products on general sale (those sold only as limited packages are listed there)."""
+    return Product.objects.filter(is_active=True).exclude(packages__isnull=False).order_by("sort_order", "id")
+
+
+def packages_on_sale(*, now: datetime | None = None) -> QuerySet[LimitedPackage]:
+    now = now or timezone.now()
+    return (
+        LimitedPackage.objects.filter(is_active=True, product__is_active=True, starts_at__lte=now, ends_at__gt=now)
+        .select_related("product")
+        .order_by("ends_at", "id")
+    )
+
+
+def spent_today(user_id: int, *, currency: str, now: datetime | None = None) -> int:
+    """Real money committed today (open, paid and fulfilled orders), minor units."""
+    now = now or timezone.now()
+    total = Order.objects.filter(
+        user_id=user_id,
+        price_type="money",
+        currency=currency,
+        status__in=COUNTED_STATUSES,
+        created_at__gte=period_starts(now)["daily"],
+    ).aggregate(total=Sum("total"))["total"]
+    return int(total or 0)
+
+
+def transactions_for(user_id: int) -> QuerySet[Order]:
+    return Order.objects.filter(user_id=user_id).select_related("product").order_by("-created_at", "-id")
+
+
+def product_payload(product: Product, user_id: int | None, *, package: LimitedPackage | None = None) -> dict[str, Any]:
+    limit = product_limit_left(product, user_id) if user_id else LimitLeft(None, None)
+    payload: dict[str, Any] = {
+        "id": product.pk,
+        "product_id": product.sku,
+        "name": product.name,
+        "description": product.description,
+        "kind": product.kind,
+        "price": product.price_amount,
+        "currency": product.currency_label,
+        "price_type": product.price_type,
+        "grants": product.grants,
+        "grant_items": product.grant_items,
+        "is_active": product.is_active,
+        "min_vip_tier": product.min_vip_tier or None,
+        "remaining_stock": None,
+        "per_user_limit": None,
+        "user_remaining": limit.remaining,
+        "limit_period": limit.period,
+    }
+    if package is not None:
+        left = package_limit_left(package, user_id) if user_id else package.per_player_limit
+        payload.update(
+            {
+                "package_id": package.code,
+                "remaining_stock": package.remaining_stock,
+                "total_stock": package.total_stock,
+                "per_user_limit": package.per_player_limit,
+                "user_remaining": left if limit.remaining is None else min(left, limit.remaining),
+                "starts_at": package.starts_at,
+                "ends_at": package.ends_at,
+            }
+        )
+    return payload
+
+
+def shop_highlights(user: Any) -> list[dict[str, Any]]:
+    """The dashboard's shop section: highlighted products on sale."""
+    products = active_products().filter(is_highlighted=True)[:4]
+    return [
+        {"product_id": p.sku, "name": p.name, "price": p.price_amount, "currency": p.currency_label} for p in products
+    ]
+
+
+def open_orders_older_than(age: timedelta) -> QuerySet[Order]:
+    return Order.objects.filter(status=OrderStatus.PENDING, created_at__lt=timezone.now() - age)
+
+
+def orders_awaiting_settlement(age: timedelta) -> QuerySet[Order]:
+    return Order.objects.filter(
+        Q(status=OrderStatus.PENDING) | Q(status=OrderStatus.PAID), created_at__lt=timezone.now() - age
+    ).exclude(provider_reference="")

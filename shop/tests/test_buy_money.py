@@ -1,0 +1,318 @@
+"""Real-money orders: sandbox provider, signed webhooks, settlement, expiry, refunds."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import timedelta
+from typing import Any
+
+import pytest
+import time_machine
+from django.conf import settings
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from accounts.tokens import tokens_issue
+from economy.models import Wallet
+from economy.services import wallet_grant, wallet_spend
+from economy.tests.factories import player_with_wallet
+from shop import services
+from shop.models import LimitedPackage, Order, OrderStatus, SandboxPayment, WebhookEvent, WebhookStatus
+from shop.providers.sandbox import WebhookEventType, webhook_payload
+from shop.tests.factories import MoneyProductFactory, PackageFactory
+from shop.webhooks import signature_headers
+
+pytestmark = pytest.mark.django_db
+WEBHOOK = "/api/shop/webhook/payment"
+
+
+@pytest.fixture
+def player() -> Any:
+    return player_with_wallet()
+
+
+@pytest.fixture
+def client(player: Any) -> APIClient:
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {tokens_issue(user=player).access}")
+    api.user = player  # type: ignore[attr-defined]
+    return api
+
+
+def buy_money(client: APIClient, product: Any, key: str = "k", **extra: Any) -> dict[str, Any]:
+    response = client.post(
+        "/api/shop/buy", {"product_id": product.sku, **extra}, format="json", HTTP_IDEMPOTENCY_KEY=key
+    )
+    assert response.status_code == 201, response.json()
+    return response.json()
+
+
+def signed_delivery(
+    event_type: str,
+    payment: SandboxPayment,
+    *,
+    secrets: list[str] | None = None,
+    msg_id: str | None = None,
+    at: int | None = None,
+    mutate: Any = None,
+) -> tuple[bytes, dict[str, str]]:
+    payment.refresh_from_db()
+    payload = webhook_payload(event_type=event_type, payment=payment)
+    if mutate:
+        mutate(payload)
+    body = json.dumps(payload).encode()
+    headers = signature_headers(
+        secrets=secrets or settings.SHOP_WEBHOOK_SECRETS[:1],
+        msg_id=msg_id or f"msg_{uuid.uuid4().hex}",
+        timestamp=at if at is not None else int(timezone.now().timestamp()),
+        body=body,
+    )
+    return body, headers
+
+
+def deliver(body: bytes, headers: dict[str, str]) -> Any:
+    extra = {f"HTTP_{name.upper().replace('-', '_')}": value for name, value in headers.items()}
+    return APIClient().post(WEBHOOK, data=body, content_type="application/json", **extra)
+
+
+def approve(order_body: dict[str, Any]) -> SandboxPayment:
+    order = Order.objects.get(receipt_code=order_body["receipt_code"])
+    payment = SandboxPayment.objects.get(reference=order.provider_reference)
+    SandboxPayment.objects.filter(pk=payment.pk).update(status="approved")
+    return payment
+
+
+def test_money_order_is_pending_with_a_checkout_url_and_server_price(client: APIClient) -> None:
+    product = MoneyProductFactory(price_amount=499)
+
+    body = buy_money(client, product, price=1)
+
+    assert (body["status"], body["amount"], body["currency"]) == ("pending", 499, "USD")
+    assert body["checkout_url"].endswith(Order.objects.get().provider_reference)
+    payment = SandboxPayment.objects.get()
+    assert (payment.amount, payment.currency, payment.merchant_reference) == (499, "USD", body["receipt_code"])
+
+
+def test_signed_success_webhook_fulfils_once(
+    client: APIClient, player: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    product = MoneyProductFactory(grants={"gems": 100})
+    order_body = buy_money(client, product)
+    payment = approve(order_body)
+    body, headers = signed_delivery(WebhookEventType.SUCCEEDED, payment)
+
+    first = deliver(body, headers)
+    again = deliver(body, headers)
+
+    assert first.status_code == 200, first.json()
+    assert first.json() == {"received": True, "duplicate": False, "result": "fulfilled"}
+    assert again.json()["duplicate"] is True
+    order = Order.objects.get()
+    assert order.status == OrderStatus.FULFILLED
+    assert Wallet.objects.get(pk=player.pk).gems == 100
+    event = WebhookEvent.objects.get(signature_valid=True)
+    assert (event.status, event.attempts, event.order_id) == (WebhookStatus.PROCESSED, 2, order.pk)
+    listed = client.get(f"/api/shop/transactions/{order.receipt_code}").json()
+    assert listed["status"] == "fulfilled"
+
+
+def test_failed_payment_fails_the_order_and_returns_the_stock(client: APIClient) -> None:
+    package = PackageFactory(total_stock=5, remaining_stock=5)
+    response = client.post(
+        "/api/shop/buy-limited", {"package_id": package.code}, format="json", HTTP_IDEMPOTENCY_KEY="k"
+    )
+    assert LimitedPackage.objects.get(pk=package.pk).remaining_stock == 4
+    order = Order.objects.get(receipt_code=response.json()["receipt_code"])
+    payment = SandboxPayment.objects.get(reference=order.provider_reference)
+    SandboxPayment.objects.filter(pk=payment.pk).update(status="declined")
+
+    result = deliver(*signed_delivery(WebhookEventType.FAILED, payment))
+
+    assert result.json()["result"] == "failed"
+    order.refresh_from_db()
+    assert (order.status, order.failure_reason) == (OrderStatus.FAILED, "payment_declined")
+    assert LimitedPackage.objects.get(pk=package.pk).remaining_stock == 5
+
+
+@pytest.mark.parametrize(
+    ("tamper", "code"),
+    [
+        ("flip_byte", "webhook_signature_invalid"),
+        ("unknown_key", "webhook_signature_invalid"),
+        ("old", "webhook_timestamp_out_of_tolerance"),
+        ("future", "webhook_timestamp_out_of_tolerance"),
+        ("no_headers", "webhook_headers_missing"),
+    ],
+)
+def test_forged_or_stale_webhooks_are_refused_recorded_and_change_nothing(
+    client: APIClient, tamper: str, code: str
+) -> None:
+    order_body = buy_money(client, MoneyProductFactory())
+    payment = approve(order_body)
+    now = int(timezone.now().timestamp())
+    secrets = ["whsec_" + "c29tZS1vdGhlci1zZWNyZXQta2V5"] if tamper == "unknown_key" else None
+    at = now - 301 if tamper == "old" else now + 301 if tamper == "future" else now
+    body, headers = signed_delivery(WebhookEventType.SUCCEEDED, payment, secrets=secrets, at=at)
+    if tamper == "flip_byte":
+        body = body.replace(b'"amount"', b'"amounT"', 1)
+    if tamper == "no_headers":
+        headers = {}
+
+    response = deliver(body, headers)
+
+    assert response.status_code == 400
+    assert response.json()["error"] == code
+    assert Order.objects.get().status == OrderStatus.PENDING
+    recorded = WebhookEvent.objects.get()
+    assert (recorded.status, recorded.error_code, recorded.signature_valid) == (WebhookStatus.FAILED, code, False)
+
+
+def test_a_300_second_old_webhook_is_still_accepted(client: APIClient) -> None:
+    payment = approve(buy_money(client, MoneyProductFactory()))
+    now = timezone.now().replace(microsecond=0)
+
+    with time_machine.travel(now, tick=False):
+        response = deliver(*signed_delivery(WebhookEventType.SUCCEEDED, payment, at=int(now.timestamp()) - 300))
+
+    assert response.status_code == 200, response.json()
+
+
+def test_both_secrets_work_during_a_rotation(client: APIClient, settings: Any) -> None:
+    old, new = settings.SHOP_WEBHOOK_SECRETS[0], "whsec_" + "bmV3LXJvdGF0ZWQtd2ViaG9vay1zZWNyZXQ="
+    settings.SHOP_WEBHOOK_SECRETS = [new, old]
+    product = MoneyProductFactory()
+    first = approve(buy_money(client, product, key="a"))
+    second = approve(buy_money(client, product, key="b"))
+
+    with_old = deliver(*signed_delivery(WebhookEventType.SUCCEEDED, first, secrets=[old]))
+    with_new = deliver(*signed_delivery(WebhookEventType.SUCCEEDED, second, secrets=[new]))
+
+    assert with_old.status_code == with_new.status_code == 200
+    assert Order.objects.filter(status=OrderStatus.FULFILLED).count() == 2
+
+
+@pytest.mark.parametrize(
+    ("mutate", "code"),
+    [
+        (lambda p: p["data"].update(reference="sbx_unknown"), "webhook_unknown_order"),
+        (lambda p: p["data"].update(amount=1), "webhook_amount_mismatch"),
+        (lambda p: p["data"].update(currency="EUR"), "webhook_currency_mismatch"),
+    ],
+)
+def test_unknown_order_and_mismatches_are_distinct_recorded_errors(
+    client: APIClient, player: Any, mutate: Any, code: str
+) -> None:
+    payment = approve(buy_money(client, MoneyProductFactory()))
+
+    response = deliver(*signed_delivery(WebhookEventType.SUCCEEDED, payment, mutate=mutate))
+
+    assert (response.status_code, response.json()["error"]) == (400, code)
+    assert Order.objects.get().status == OrderStatus.PENDING
+    assert Wallet.objects.get(pk=player.pk).gems == 0
+    assert WebhookEvent.objects.get(signature_valid=True).error_code == code
+
+
+def test_settle_asks_the_provider_when_the_webhook_never_came(client: APIClient, player: Any) -> None:
+    order_body = buy_money(client, MoneyProductFactory(grants={"gems": 100}))
+    approve(order_body)
+
+    response = client.post(f"/api/shop/transactions/{order_body['receipt_code']}/settle")
+
+    assert response.status_code == 200
+    assert response.json()["result"] == "fulfilled"
+    assert response.json()["transaction"]["status"] == "fulfilled"
+    assert Wallet.objects.get(pk=player.pk).gems == 100
+
+
+def test_settle_someone_elses_order_is_404(client: APIClient, staff_user: Any) -> None:
+    order_body = buy_money(client, MoneyProductFactory())
+    stranger = player_with_wallet()
+    other = APIClient()
+    other.credentials(HTTP_AUTHORIZATION=f"Bearer {tokens_issue(user=stranger).access}")
+
+    assert other.post(f"/api/shop/transactions/{order_body['receipt_code']}/settle").status_code == 404
+
+
+def test_unpaid_orders_expire_after_thirty_minutes_and_return_stock(client: APIClient) -> None:
+    package = PackageFactory(total_stock=2, remaining_stock=2)
+    client.post("/api/shop/buy-limited", {"package_id": package.code}, format="json", HTTP_IDEMPOTENCY_KEY="k")
+    assert LimitedPackage.objects.get(pk=package.pk).remaining_stock == 1
+
+    with time_machine.travel(timezone.now() + timedelta(minutes=29)):
+        assert services.orders_expire_stale() == 0
+    with time_machine.travel(timezone.now() + settings.SHOP_PENDING_ORDER_TTL + timedelta(seconds=1)):
+        assert services.orders_expire_stale() == 1
+
+    order = Order.objects.get()
+    assert (order.status, order.failure_reason) == (OrderStatus.EXPIRED, "payment_timeout")
+    assert LimitedPackage.objects.get(pk=package.pk).remaining_stock == 2
+
+
+def test_refund_after_the_gems_were_spent_records_debt_repaid_from_the_next_grant(
+    client: APIClient, player: Any, staff_user: Any
+) -> None:
+    order_body = buy_money(client, MoneyProductFactory(grants={"gems": 100}))
+    payment = approve(order_body)
+    deliver(*signed_delivery(WebhookEventType.SUCCEEDED, payment))
+    wallet_spend(user=player, bundle={"gems": 70}, reason="game_bet", idempotency_key="bet")
+
+    refunded = services.order_refund(actor=staff_user, order=Order.objects.get(), reason="chargeback")
+
+    assert refunded.status == OrderStatus.REFUNDED
+    wallet = Wallet.objects.get(pk=player.pk)
+    assert (wallet.gems, wallet.gems_debt) == (0, 70)
+    assert SandboxPayment.objects.get().status == "refunded"
+    wallet_grant(user=player, bundle={"gems": 100}, reason="event_reward", idempotency_key="reward")
+    wallet.refresh_from_db()
+    assert (wallet.gems, wallet.gems_debt) == (30, 0)
+
+
+def test_self_excluded_and_over_the_spend_limit_are_refused(client: APIClient, player: Any) -> None:
+    from accounts.services import daily_spend_limit_set
+
+    product = MoneyProductFactory(price_amount=600)
+    daily_spend_limit_set(user=player, limit=1000)
+    buy_money(client, product, key="a")
+
+    over = client.post("/api/shop/buy", {"product_id": product.sku}, format="json", HTTP_IDEMPOTENCY_KEY="b")
+
+    assert (over.status_code, over.json()["error"], over.json()["remaining"]) == (409, "daily_spend_limit_reached", 400)
+
+
+def _rules(tmp_path: Any, settings: Any, when: str, points: int) -> None:
+    path = tmp_path / "rules.yaml"
+    path.write_text(
+        f"thresholds:\n  review: 40\n  block: 80\nrules:\n  - name: test_rule\n    when: \"{when}\"\n    points: {points}\n"
+    )
+    settings.SHOP_FRAUD_RULES_PATH = path
+
+
+def test_fraud_block_refuses_and_stores_the_decision(client: APIClient, tmp_path: Any, settings: Any) -> None:
+    from shop.models import FraudDecision
+
+    _rules(tmp_path, settings, "amount >= 1", 80)
+
+    response = client.post("/api/shop/buy", {"product_id": MoneyProductFactory().sku}, format="json", HTTP_IDEMPOTENCY_KEY="k")
+
+    assert (response.status_code, response.json()["error"]) == (403, "payment_blocked")
+    assert not Order.objects.exists()
+    decision = FraudDecision.objects.get()
+    assert (decision.action, decision.score, decision.order_id) == ("block", 80, None)
+    assert decision.matched_rules == [{"name": "test_rule", "points": 80}]
+    assert decision.features["amount"] == 499
+
+
+def test_fraud_review_holds_the_order_until_staff_approve(
+    client: APIClient, tmp_path: Any, settings: Any, staff_user: Any
+) -> None:
+    _rules(tmp_path, settings, "amount >= 1", 40)
+
+    body = buy_money(client, MoneyProductFactory())
+
+    assert (body["status"], body["checkout_url"]) == ("pending_review", None)
+    order = Order.objects.get()
+    assert order.fraud_decision.action == "review"
+    approved = services.order_review(actor=staff_user, order=order, approve=True, reason="known player")
+    assert approved.status == OrderStatus.PENDING
+    assert Order.objects.get().provider_reference.startswith("sbx_")

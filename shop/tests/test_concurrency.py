@@ -1,0 +1,128 @@
+"""Parallel buyers against PostgreSQL: no oversell, no double charge, no double grant."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections import Counter
+from typing import Any
+
+import pytest
+from django.conf import settings
+from django.db.models import Sum
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from accounts.services import daily_spend_limit_set
+from accounts.tokens import tokens_issue
+from economy.models import LedgerEntry, Wallet
+from economy.tests.factories import player_with_wallet
+from shop.models import LimitedPackage, Order, OrderStatus, SandboxPayment
+from shop.providers.sandbox import WebhookEventType, webhook_payload
+from shop.tests.factories import GemPriceProductFactory, MoneyProductFactory, PackageFactory
+from shop.webhooks import signature_headers
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def client_for(player: Any) -> APIClient:
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {tokens_issue(user=player).access}")
+    return api
+
+
+def test_two_hundred_buyers_for_fifty_units_sell_exactly_fifty(parallel: Any) -> None:
+    package = PackageFactory(product=GemPriceProductFactory(price_amount=100), total_stock=50, remaining_stock=50)
+    buyers = [client_for(player_with_wallet(gems=100)) for _ in range(200)]
+
+    def buy(index: int) -> tuple[int, str]:
+        response = buyers[index].post(
+            "/api/shop/buy-limited", {"package_id": package.code}, format="json", HTTP_IDEMPOTENCY_KEY=f"buy-{index}"
+        )
+        return response.status_code, response.json().get("error", response.json().get("status"))
+
+    outcomes = Counter(parallel(200, buy))
+
+    assert outcomes == {(201, "fulfilled"): 50, (409, "sold_out"): 150}
+    assert LimitedPackage.objects.get(pk=package.pk).remaining_stock == 0
+    assert Order.objects.filter(status=OrderStatus.FULFILLED).count() == 50
+    assert LedgerEntry.objects.filter(reason="purchase", delta__gt=0).count() == 50  # no extra grant
+    assert Wallet.objects.filter(gems=0).count() == 50
+
+
+def test_per_player_limit_holds_under_parallel_buys(parallel: Any) -> None:
+    product = GemPriceProductFactory(price_amount=10, limit_lifetime=3)
+    player = player_with_wallet(gems=1000)
+    api = client_for(player)
+
+    def buy(index: int) -> int:
+        return api.post(
+            "/api/shop/buy", {"product_id": product.sku}, format="json", HTTP_IDEMPOTENCY_KEY=f"k{index}"
+        ).status_code
+
+    assert Counter(parallel(10, buy)) == {201: 3, 409: 7}
+    assert Wallet.objects.get(pk=player.pk).gems == 970
+
+
+def test_one_key_sent_twenty_times_makes_one_order_one_payment_one_grant(parallel: Any) -> None:
+    product = MoneyProductFactory(grants={"gems": 100})
+    player = player_with_wallet()
+    api = client_for(player)
+
+    def buy(_index: int) -> tuple[int, str]:
+        response = api.post(
+            "/api/shop/buy", {"product_id": product.sku}, format="json", HTTP_IDEMPOTENCY_KEY="same-key"
+        )
+        body = response.json()
+        return response.status_code, body.get("receipt_code") or body.get("error")
+
+    results = parallel(20, buy)
+
+    receipts = {value for status, value in results if status in (200, 201)}
+    assert len(receipts) == 1, results
+    assert {value for status, value in results if status == 409} <= {"idempotency_key_in_use"}
+    assert Order.objects.count() == 1
+    assert SandboxPayment.objects.count() == 1
+    payment = SandboxPayment.objects.get()
+    SandboxPayment.objects.filter(pk=payment.pk).update(status="approved")
+    payment.refresh_from_db()
+    body = json.dumps(webhook_payload(event_type=WebhookEventType.SUCCEEDED, payment=payment)).encode()
+    headers = signature_headers(
+        secrets=settings.SHOP_WEBHOOK_SECRETS[:1],
+        msg_id="msg_one",
+        timestamp=int(timezone.now().timestamp()),
+        body=body,
+    )
+    extra = {f"HTTP_{k.upper().replace('-', '_')}": v for k, v in headers.items()}
+
+    def deliver(_index: int) -> int:
+        return (
+            APIClient()
+            .post("/api/shop/webhook/payment", data=body, content_type="application/json", **extra)
+            .status_code
+        )
+
+    assert set(parallel(5, deliver)) == {200}  # the same webhook five times at once
+    assert Wallet.objects.get(pk=player.pk).gems == 100
+    assert LedgerEntry.objects.filter(wallet_id=player.pk, reason="purchase").count() == 1
+    assert Order.objects.get().status == OrderStatus.FULFILLED
+
+
+def test_daily_spend_limit_is_never_exceeded_by_twenty_parallel_purchases(parallel: Any) -> None:
+    product = MoneyProductFactory(price_amount=300)
+    player = player_with_wallet()
+    daily_spend_limit_set(user=player, limit=1000)
+    api = client_for(player)
+
+    def buy(index: int) -> int:
+        return api.post(
+            "/api/shop/buy", {"product_id": product.sku}, format="json", HTTP_IDEMPOTENCY_KEY=f"k{uuid.uuid4()}"
+        ).status_code
+
+    statuses = Counter(parallel(20, buy))
+
+    assert statuses == {201: 3, 409: 17}  # 3 x 300 = 900 <= 1000 < 1200
+    committed = (
+        Order.objects.filter(user=player).exclude(status=OrderStatus.FAILED).aggregate(total=Sum("total"))["total"]
+    )
+    assert committed == 900
