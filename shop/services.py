@@ -78,6 +78,22 @@ MAX_QUANTITY = 100
 
 
 @dataclass(frozen=True)
+class PurchaseRequest:
+    """One buy, as the player asked for it (prices are never part of it)."""
+
+    user: User
+    product: Product
+    package: LimitedPackage | None
+    quantity: int
+    promo_code: str | None
+    idempotency_key: str
+    fingerprint: str
+    ip: str | None = None
+    device_id: str = ""
+    payment_instrument: str = ""
+
+
+@dataclass(frozen=True)
 class PurchaseResult:
     order: Order
     replayed: bool
@@ -270,30 +286,20 @@ def shop_buy(
         raise PlayerSelfExcluded()
     _check_product(product, user)
     flow = "money" if product.is_money else "currency"
+    request = PurchaseRequest(
+        user=user,
+        product=product,
+        package=package,
+        quantity=quantity,
+        promo_code=promo_code,
+        idempotency_key=idempotency_key,
+        fingerprint=fingerprint,
+        ip=ip,
+        device_id=device_id,
+        payment_instrument=payment_instrument,
+    )
     try:
-        if product.is_money:
-            result = _buy_with_money(
-                user=user,
-                product=product,
-                package=package,
-                quantity=quantity,
-                promo_code=promo_code,
-                idempotency_key=idempotency_key,
-                fingerprint=fingerprint,
-                ip=ip,
-                device_id=device_id,
-                payment_instrument=payment_instrument,
-            )
-        else:
-            result = _buy_with_currency(
-                user=user,
-                product=product,
-                package=package,
-                quantity=quantity,
-                promo_code=promo_code,
-                idempotency_key=idempotency_key,
-                fingerprint=fingerprint,
-            )
+        result = _buy_with_money(request) if product.is_money else _buy_with_currency(request)
     except Exception as exc:
         metrics.purchase_attempts.labels(flow=flow, result="refused", reason=getattr(exc, "code", "error")).inc()
         raise
@@ -303,25 +309,14 @@ def shop_buy(
     return result
 
 
-def _new_order(
-    *,
-    user: User,
-    product: Product,
-    package: LimitedPackage | None,
-    quantity: int,
-    promo: PromoCode | None,
-    idempotency_key: str,
-    fingerprint: str,
-    now: datetime,
-    ip: str | None = None,
-    device_id: str = "",
-) -> Order:
+def _new_order(request: PurchaseRequest, *, promo: PromoCode | None, now: datetime) -> Order:
+    product, quantity = request.product, request.quantity
     subtotal, discount, total = price_for(product, quantity, promo)
     return Order(
         receipt_code=_new_receipt_code(),
-        user=user,
+        user=request.user,
         product=product,
-        package=package,
+        package=request.package,
         quantity=quantity,
         price_type=product.price_type,
         currency=product.currency_label,
@@ -332,10 +327,10 @@ def _new_order(
         promo=promo,
         grants={currency: amount * quantity for currency, amount in product.grants.items()},
         grant_items=list(product.grant_items) * quantity,
-        idempotency_key=idempotency_key,
-        request_fingerprint=fingerprint,
-        ip_address=ip,
-        device_id=device_id[:128],
+        idempotency_key=request.idempotency_key,
+        request_fingerprint=request.fingerprint,
+        ip_address=request.ip,
+        device_id=request.device_id[:128],
         created_at=now,
         updated_at=now,
     )
@@ -345,38 +340,21 @@ def _lock_buyer(user: User) -> User:
     return User.objects.select_for_update().get(pk=user.pk)
 
 
-def _buy_with_currency(
-    *,
-    user: User,
-    product: Product,
-    package: LimitedPackage | None,
-    quantity: int,
-    promo_code: str | None,
-    idempotency_key: str,
-    fingerprint: str,
-) -> PurchaseResult:
+def _buy_with_currency(request: PurchaseRequest) -> PurchaseResult:
+    user, product, package, quantity = request.user, request.product, request.package, request.quantity
     with transaction.atomic():
         _lock_buyer(user)
-        replay = _replay(user, idempotency_key, fingerprint)
+        replay = _replay(user, request.idempotency_key, request.fingerprint)
         if replay is not None:
             return replay
         now = timezone.now()
         _check_limits(product, package, user.pk, quantity, now)
-        promo = _load_promo(promo_code, product, user.pk, now)
+        promo = _load_promo(request.promo_code, product, user.pk, now)
         if package is not None:
             _hold_stock(package, quantity, now)
         if promo is not None:
             _use_promo(promo)
-        order = _new_order(
-            user=user,
-            product=product,
-            package=package,
-            quantity=quantity,
-            promo=promo,
-            idempotency_key=idempotency_key,
-            fingerprint=fingerprint,
-            now=now,
-        )
+        order = _new_order(request, promo=promo, now=now)
         order.stock_held = package is not None
         order.provider = "wallet"
         order.paid_at = now
@@ -395,23 +373,13 @@ def _buy_with_currency(
     return PurchaseResult(order=order, replayed=False)
 
 
-def _buy_with_money(
-    *,
-    user: User,
-    product: Product,
-    package: LimitedPackage | None,
-    quantity: int,
-    promo_code: str | None,
-    idempotency_key: str,
-    fingerprint: str,
-    ip: str | None,
-    device_id: str,
-    payment_instrument: str,
-) -> PurchaseResult:
+def _buy_with_money(request: PurchaseRequest) -> PurchaseResult:
+    user, product, package, quantity = request.user, request.product, request.package, request.quantity
+    ip, device_id, payment_instrument = request.ip, request.device_id, request.payment_instrument
     from shop import fraud
 
     now = timezone.now()
-    promo = _load_promo(promo_code, product, user.pk, now)
+    promo = _load_promo(request.promo_code, product, user.pk, now)
     _, _, total = price_for(product, quantity, promo)
     try:
         features = fraud.fraud_features(
@@ -448,24 +416,13 @@ def _buy_with_money(
         raise PaymentBlocked(decision_id=decision.pk)
     with transaction.atomic():
         locked = _lock_buyer(user)
-        replay = _replay(user, idempotency_key, fingerprint)
+        replay = _replay(user, request.idempotency_key, request.fingerprint)
         if replay is not None:
             return replay
         now = timezone.now()
         _check_limits(product, package, user.pk, quantity, now)
-        promo = _load_promo(promo_code, product, user.pk, now)
-        order = _new_order(
-            user=user,
-            product=product,
-            package=package,
-            quantity=quantity,
-            promo=promo,
-            idempotency_key=idempotency_key,
-            fingerprint=fingerprint,
-            now=now,
-            ip=ip,
-            device_id=device_id,
-        )
+        promo = _load_promo(request.promo_code, product, user.pk, now)
+        order = _new_order(request, promo=promo, now=now)
         from accounts.services import daily_spend_limit_effective
 
         limit = daily_spend_limit_effective(user=locked, now=now)

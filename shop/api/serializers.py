@@ -7,8 +7,7 @@ from rest_framework import serializers
 from shop.models import Order
 
 
-class BuyInputSerializer(serializers.Serializer):
-    product_id = serializers.CharField(max_length=64, help_text="The product's sku.")
+class BuyOptionsSerializer(serializers.Serializer):
     quantity = serializers.IntegerField(min_value=1, max_value=100, default=1)
     promo_code = serializers.CharField(max_length=32, required=False, allow_blank=True)
     device_id = serializers.CharField(max_length=128, required=False, allow_blank=True, default="")
@@ -17,12 +16,12 @@ class BuyInputSerializer(serializers.Serializer):
     )
 
 
-class BuyLimitedInputSerializer(serializers.Serializer):
+class BuyInputSerializer(BuyOptionsSerializer):
+    product_id = serializers.CharField(max_length=64, help_text="The product's sku.")
+
+
+class BuyLimitedInputSerializer(BuyOptionsSerializer):
     package_id = serializers.CharField(max_length=64, help_text="The package's code.")
-    quantity = serializers.IntegerField(min_value=1, max_value=100, default=1)
-    promo_code = serializers.CharField(max_length=32, required=False, allow_blank=True)
-    device_id = serializers.CharField(max_length=128, required=False, allow_blank=True, default="")
-    payment_instrument = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
 
 
 class CatalogItemSerializer(serializers.Serializer):

@@ -99,6 +99,20 @@ class CatalogView(APIView):
         )
 
 
+def _buy(request: Request, data: dict[str, Any], **target: Any) -> Response:
+    result = services.shop_buy(
+        user=request.user,
+        idempotency_key=idempotency_key_from(request) or "",
+        quantity=data["quantity"],
+        promo_code=data.get("promo_code") or None,
+        ip=client_ip(request),
+        device_id=data["device_id"],
+        payment_instrument=data["payment_instrument"],
+        **target,
+    )
+    return Response(purchase_body(result), status=status.HTTP_200_OK if result.replayed else status.HTTP_201_CREATED)
+
+
 class BuyView(APIView):
     @extend_schema(
         tags=["shop"],
@@ -112,19 +126,7 @@ class BuyView(APIView):
     def post(self, request: Request) -> Response:
         data = s.BuyInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        result = services.shop_buy(
-            user=request.user,
-            idempotency_key=idempotency_key_from(request) or "",
-            product_sku=data.validated_data["product_id"],
-            quantity=data.validated_data["quantity"],
-            promo_code=data.validated_data.get("promo_code") or None,
-            ip=client_ip(request),
-            device_id=data.validated_data["device_id"],
-            payment_instrument=data.validated_data["payment_instrument"],
-        )
-        return Response(
-            purchase_body(result), status=status.HTTP_200_OK if result.replayed else status.HTTP_201_CREATED
-        )
+        return _buy(request, data.validated_data, product_sku=data.validated_data["product_id"])
 
 
 class BuyLimitedView(APIView):
@@ -137,20 +139,7 @@ class BuyLimitedView(APIView):
     def post(self, request: Request) -> Response:
         data = s.BuyLimitedInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        result = services.shop_buy(
-            user=request.user,
-            idempotency_key=idempotency_key_from(request) or "",
-            package_code=data.validated_data["package_id"],
-            quantity=data.validated_data["quantity"],
-            promo_code=data.validated_data.get("promo_code") or None,
-            ip=client_ip(request),
-            device_id=data.validated_data["device_id"],
-            payment_instrument=data.validated_data["payment_instrument"],
-            limited=True,
-        )
-        return Response(
-            purchase_body(result), status=status.HTTP_200_OK if result.replayed else status.HTTP_201_CREATED
-        )
+        return _buy(request, data.validated_data, package_code=data.validated_data["package_id"], limited=True)
 
 
 class TransactionsView(APIView):
