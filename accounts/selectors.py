@@ -92,7 +92,9 @@ def register_profile_contributor(contributor: ProfileContributor) -> None:
         _PROFILE_CONTRIBUTORS.append(contributor)
 
 
-def user_profiles(users: Iterable[User]) -> dict[int, dict[str, Any]]:
+def user_profiles(users: Iterable[User], *, contributed: bool = True) -> dict[int, dict[str, Any]]:
+    """Profiles of ``users``; ``contributed=False`` leaves out other apps' fields
+    (for a caller that already has them, like the dashboard)."""
     users = list(users)
     profiles: dict[int, dict[str, Any]] = {
         user.pk: {
@@ -107,7 +109,7 @@ def user_profiles(users: Iterable[User]) -> dict[int, dict[str, Any]]:
         }
         for user in users
     }
-    for contributor in _PROFILE_CONTRIBUTORS:
+    for contributor in _PROFILE_CONTRIBUTORS if contributed else ():
         for user_id, fields in contributor(users).items():
             profiles[user_id].update(fields)
     return profiles

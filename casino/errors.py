@@ -167,10 +167,14 @@ class ErrorSerializer(serializers.Serializer):
 
 
 class ValidationErrorSerializer(ErrorSerializer):
-    """``validation_error`` with per-field messages under ``fields``."""
+    """A 400: ``validation_error`` with per-field messages under ``fields``, or another
+    400 code without them (``malformed_request``, a domain refusal such as
+    ``invalid_self_exclusion``)."""
 
 
 # "fields" would shadow Serializer.fields as a class attribute; declare it directly.
 ValidationErrorSerializer._declared_fields["fields"] = serializers.DictField(
-    child=serializers.ListField(child=serializers.CharField()), help_text="Per-field messages."
+    child=serializers.ListField(child=serializers.CharField()),
+    required=False,
+    help_text="Per-field messages; present when error is validation_error.",
 )

@@ -188,14 +188,17 @@ def register_dashboard_section(name: str, section: DashboardSection) -> None:
 
 
 def dashboard(user: Any) -> dict[str, Any]:
-    """The home screen in one payload."""
-    from accounts.selectors import user_profile
+    """The home screen in one payload: five queries plus one per registered section."""
+    from accounts.selectors import user_profiles
 
     today = utc_today()
-    profile = user_profile(user)
     wallet = wallet_for(user.pk)
-    balances = balances_payload(wallet) if wallet else {}
     streak = streak_status(user.pk, today=today)
+    balances = balances_payload(wallet) if wallet else {}
+    profile = user_profiles([user], contributed=False)[user.pk]
+    if balances:
+        profile.update({key: value for key, value in balances.items() if key != "experience_points"})
+        profile["daily_streak"] = streak["count"]
     progress = level_progress(wallet.xp if wallet else 0)
     return {
         "profile": profile,

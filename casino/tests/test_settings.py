@@ -15,7 +15,15 @@ WEBHOOK_SECRETS = "whsec_cHJvZHVjdGlvbi10ZXN0LXNlY3JldA=="
 
 
 def _run(args: list[str], **env: str) -> subprocess.CompletedProcess[str]:
-    unsafe = {"SECRET_KEY", "DEBUG", "APP_ENV", "ALLOWED_HOSTS", "SHOP_WEBHOOK_SECRETS", "SHOP_ALLOW_SANDBOX_IN_PRODUCTION"}
+    unsafe = {
+        "SECRET_KEY",
+        "DEBUG",
+        "APP_ENV",
+        "ALLOWED_HOSTS",
+        "SHOP_WEBHOOK_SECRETS",
+        "SHOP_ALLOW_SANDBOX_IN_PRODUCTION",
+        "DJANGO_ALLOW_ASYNC_UNSAFE",  # the browser tests set it for Playwright's event loop
+    }
     clean = {key: value for key, value in os.environ.items() if key not in unsafe}
     clean.update(env)
     return subprocess.run(
