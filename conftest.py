@@ -22,7 +22,7 @@ def pytest_configure(config: pytest.Config) -> None:
             "`scripts/services.sh up` (DATABASE_URL, REDIS_URL, ...) before running pytest."
         )
     if not settings.REDIS_URL:
-        raise pytest.UsageError("REDIS_URL is not set: run `make test` or `eval \"$(scripts/services.sh up)\"`.")
+        raise pytest.UsageError('REDIS_URL is not set: run `make test` or `eval "$(scripts/services.sh up)"`.')
 
 
 def require_service(name: str, configured: bool) -> None:
@@ -45,7 +45,7 @@ def _fast_passwords_and_clean_cache(settings: Any) -> Iterator[None]:
     from casino.ratelimit import sliding_window_backend
 
     sliding_window_backend.cache_clear()
-    yield
+    return
 
 
 @pytest.fixture

@@ -29,7 +29,16 @@ class UserCreationForm(AdminUserCreationForm):
 @admin.register(User)
 class UserAdmin(DjangoUserAdmin):
     add_form = UserCreationForm
-    list_display = ["site_id", "nickname", "phone_number", "is_staff", "is_active", "self_excluded_until", "date_joined", "last_login"]
+    list_display = [
+        "site_id",
+        "nickname",
+        "phone_number",
+        "is_staff",
+        "is_active",
+        "self_excluded_until",
+        "date_joined",
+        "last_login",
+    ]
     list_filter = ["is_staff", "is_active", "is_superuser", ("date_joined", admin.DateFieldListFilter)]
     search_fields = ["site_id", "nickname", "phone_number"]
     ordering = ["-date_joined"]
@@ -98,14 +107,26 @@ class UserAdmin(DjangoUserAdmin):
 class GenerateCodesForm(forms.Form):
     count = forms.IntegerField(min_value=1, max_value=1000, initial=10)
     max_uses = forms.IntegerField(min_value=1, required=False, initial=1, help_text="Empty: unlimited.")
-    expires_in_days = forms.IntegerField(min_value=1, max_value=3650, required=False, initial=30, help_text="Empty: never.")
+    expires_in_days = forms.IntegerField(
+        min_value=1, max_value=3650, required=False, initial=30, help_text="Empty: never."
+    )
     note = forms.CharField(max_length=200, required=False, help_text="What the codes are for (kept in the audit log).")
 
 
 @admin.register(InviteCode)
 class InviteCodeAdmin(admin.ModelAdmin):
     change_list_template = "admin/accounts/invitecode/change_list.html"
-    list_display = ["code", "uses", "max_uses", "remaining", "expires_at", "is_active", "note", "created_by", "created_at"]
+    list_display = [
+        "code",
+        "uses",
+        "max_uses",
+        "remaining",
+        "expires_at",
+        "is_active",
+        "note",
+        "created_by",
+        "created_at",
+    ]
     list_filter = ["is_active", ("expires_at", admin.EmptyFieldListFilter), ("created_at", admin.DateFieldListFilter)]
     search_fields = ["code", "note", "created_by__site_id"]
     readonly_fields = ["uses", "created_by", "created_at"]

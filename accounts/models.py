@@ -14,7 +14,9 @@ from django.utils import timezone
 SITE_ID_VALIDATOR = RegexValidator(
     r"^[A-Za-z0-9_.-]{3,50}$", "3-50 letters, digits, '.', '_' or '-'.", code="invalid_site_id"
 )
-PHONE_VALIDATOR = RegexValidator(r"^\+?[0-9]{10,15}$", "10-15 digits, optionally starting with '+'.", code="invalid_phone")
+PHONE_VALIDATOR = RegexValidator(
+    r"^\+?[0-9]{10,15}$", "10-15 digits, optionally starting with '+'.", code="invalid_phone"
+)
 
 
 class UserManager(BaseUserManager["User"]):

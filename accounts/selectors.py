@@ -20,9 +20,13 @@ def normalize_invite_code(code: str) -> str:
 def invite_codes_usable(*, now: datetime | None = None) -> QuerySet[InviteCode]:
     """The one rule for a usable code, as a queryset (sign-up updates through it)."""
     now = now or timezone.now()
-    return InviteCode.objects.filter(is_active=True).filter(
-        Q(expires_at__isnull=True) | Q(expires_at__gt=now),
-    ).filter(Q(max_uses__isnull=True) | Q(uses__lt=F("max_uses")))
+    return (
+        InviteCode.objects.filter(is_active=True)
+        .filter(
+            Q(expires_at__isnull=True) | Q(expires_at__gt=now),
+        )
+        .filter(Q(max_uses__isnull=True) | Q(uses__lt=F("max_uses")))
+    )
 
 
 @dataclass(frozen=True)

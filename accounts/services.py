@@ -108,9 +108,7 @@ def user_signup(
             raise InvalidInviteCode(check.message or "The invite code is not valid.", reason=check.reason or "used_up")
         user.last_login = timezone.now()
         user.save(update_fields=["last_login"])
-        realtime.emit(
-            "user_signed_up", user, {"site_id": user.site_id, "nickname": user.nickname, "invite_code": code}
-        )
+        realtime.emit("user_signed_up", user, {"site_id": user.site_id, "nickname": user.nickname, "invite_code": code})
         tokens = tokens_issue(user=user)
     return AuthResult(user=user, tokens=tokens)
 
@@ -121,7 +119,9 @@ def user_signup(
 def _lockout_limits(*, account_key: str, ip: str | None) -> list[SlidingWindowLimit]:
     conf = settings.LOGIN_LOCKOUT
     window = timedelta(minutes=conf["WINDOW_MINUTES"])
-    limits = [SlidingWindowLimit(f"login-fail:account:{account_key}", limit=conf["ACCOUNT_MAX_FAILURES"], window=window)]
+    limits = [
+        SlidingWindowLimit(f"login-fail:account:{account_key}", limit=conf["ACCOUNT_MAX_FAILURES"], window=window)
+    ]
     if ip:
         limits.append(SlidingWindowLimit(f"login-fail:ip:{ip}", limit=conf["IP_MAX_FAILURES"], window=window))
     return limits
@@ -226,9 +226,7 @@ def _revoke_all_tokens(user: User) -> None:
     User.objects.filter(pk=user.pk).update(token_version=F("token_version") + 1)
     user.refresh_from_db(fields=["token_version"])
     pending = OutstandingToken.objects.filter(user=user, blacklistedtoken__isnull=True, expires_at__gt=timezone.now())
-    BlacklistedToken.objects.bulk_create(
-        [BlacklistedToken(token=token) for token in pending], ignore_conflicts=True
-    )
+    BlacklistedToken.objects.bulk_create([BlacklistedToken(token=token) for token in pending], ignore_conflicts=True)
 
 
 def token_logout_all(*, user: User) -> None:
@@ -364,7 +362,6 @@ def daily_spend_limit_set(*, user: User, limit: int | None) -> User:
     return locked
 
 
-
 # --- Staff: invite codes ------------------------------------------------------------
 
 # No 0/O or 1/I: codes are read aloud and typed from screenshots.
@@ -385,9 +382,7 @@ def invite_codes_generate(
             if value in existing or InviteCode.objects.filter(code=value).exists():
                 continue
             existing.add(value)
-            codes.append(
-                InviteCode(code=value, max_uses=max_uses, expires_at=expires_at, note=note, created_by=actor)
-            )
+            codes.append(InviteCode(code=value, max_uses=max_uses, expires_at=expires_at, note=note, created_by=actor))
         InviteCode.objects.bulk_create(codes)
         audit_record(
             actor=actor,
@@ -395,7 +390,11 @@ def invite_codes_generate(
             target_type="accounts.invitecode",
             target_id=f"{count} codes",
             reason=note or "generated from the back office",
-            data={"codes": [c.code for c in codes], "max_uses": max_uses, "expires_at": expires_at and _utc_iso(expires_at)},
+            data={
+                "codes": [c.code for c in codes],
+                "max_uses": max_uses,
+                "expires_at": expires_at and _utc_iso(expires_at),
+            },
         )
     return codes
 
@@ -405,6 +404,9 @@ def invite_code_set_active(*, actor: User, invite: InviteCode, active: bool, rea
         InviteCode.objects.filter(pk=invite.pk).update(is_active=active)
         invite.is_active = active
         audit_record(
-            actor=actor, action="invite_code_activate" if active else "invite_code_deactivate", target=invite, reason=reason
+            actor=actor,
+            action="invite_code_activate" if active else "invite_code_deactivate",
+            target=invite,
+            reason=reason,
         )
     return invite

@@ -26,7 +26,7 @@ from rest_framework_simplejwt.tokens import AccessToken, Token
 from casino.activity import record_activity
 from casino.errors import ApplicationError
 
-TOKEN_VERSION_CLAIM = "ver"
+TOKEN_VERSION_CLAIM = "ver"  # noqa: S105 - a claim name, not a secret
 
 
 class AuthenticationRefused(ApplicationError):

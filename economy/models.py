@@ -16,7 +16,9 @@ class Wallet(models.Model):
     """One per player (primary key = the user's id). Balances never go below
     zero: the CHECK constraints hold even against raw SQL."""
 
-    user = models.OneToOneField(settings.AUTH_USER_MODEL, primary_key=True, on_delete=models.PROTECT, related_name="wallet")
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, primary_key=True, on_delete=models.PROTECT, related_name="wallet"
+    )
     gold = models.BigIntegerField(default=0)
     gems = models.BigIntegerField(default=0)
     xp = models.BigIntegerField(default=0)
@@ -78,7 +80,9 @@ class LedgerEntry(models.Model):
         verbose_name_plural = "ledger entries"
         constraints = [
             # One operation (key) moves each currency of a wallet at most once.
-            models.UniqueConstraint(fields=["wallet", "idempotency_key", "currency"], name="ledger_unique_key_currency"),
+            models.UniqueConstraint(
+                fields=["wallet", "idempotency_key", "currency"], name="ledger_unique_key_currency"
+            ),
             models.CheckConstraint(condition=~models.Q(delta=0), name="ledger_delta_non_zero"),
             models.CheckConstraint(condition=models.Q(balance_after__gte=0), name="ledger_balance_after_non_negative"),
         ]
@@ -128,7 +132,9 @@ class DebtEntry(models.Model):
 class DailyStreak(models.Model):
     """A player's daily check-in streak (one row per player)."""
 
-    user = models.OneToOneField(settings.AUTH_USER_MODEL, primary_key=True, on_delete=models.CASCADE, related_name="streak")
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, primary_key=True, on_delete=models.CASCADE, related_name="streak"
+    )
     current_count = models.PositiveIntegerField(default=0)
     longest_count = models.PositiveIntegerField(default=0)
     last_checkin_date = models.DateField(null=True, blank=True)
@@ -136,7 +142,9 @@ class DailyStreak(models.Model):
     updated_at = models.DateTimeField()
 
     class Meta:
-        constraints = [models.CheckConstraint(condition=models.Q(protection_tokens__lte=3), name="streak_tokens_at_most_3")]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(protection_tokens__lte=3), name="streak_tokens_at_most_3")
+        ]
 
     def __str__(self) -> str:
         return f"streak {self.current_count} of {self.user_id}"

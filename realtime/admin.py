@@ -13,7 +13,17 @@ from realtime.relay import outbox_retry_dead
 
 @admin.register(OutboxEvent)
 class OutboxEventAdmin(ReadOnlyAdmin):
-    list_display = ["id", "occurred_at", "type", "user_id", "status", "attempts", "next_attempt_at", "sent_at", "last_error"]
+    list_display = [
+        "id",
+        "occurred_at",
+        "type",
+        "user_id",
+        "status",
+        "attempts",
+        "next_attempt_at",
+        "sent_at",
+        "last_error",
+    ]
     list_filter = ["status", "type", ("occurred_at", admin.DateFieldListFilter)]
     search_fields = ["=event_id", "=user_id"]
     date_hierarchy = "occurred_at"
@@ -22,7 +32,9 @@ class OutboxEventAdmin(ReadOnlyAdmin):
         action_with_reason(
             name="retry_dead",
             description="Retry selected dead rows",
-            service=lambda request, row, reason: outbox_retry_dead(actor=request.user, event_ids=[row.pk], reason=reason),
+            service=lambda request, row, reason: outbox_retry_dead(
+                actor=request.user, event_ids=[row.pk], reason=reason
+            ),
             success="Queued {count} row(s) for the relay again (rows that were not dead are unchanged).",
         )
     ]

@@ -67,7 +67,8 @@ class PushDispatcher:
 
     def enqueue(self, group: str, message: dict[str, Any]) -> None:
         self._ensure_started()
-        assert self._loop is not None and self._queue is not None
+        assert self._loop is not None
+        assert self._queue is not None
         with self._idle:
             self._pending += 1
         self._loop.call_soon_threadsafe(self._queue.put_nowait, (group, message))

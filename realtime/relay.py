@@ -154,7 +154,7 @@ def outbox_relay_pass(*, producer: Any, batch_size: int | None = None, topic: st
                 else:
                     OutboxEvent.objects.filter(pk__in=ids).update(
                         attempts=attempts,
-                        next_attempt_at=now + timedelta(seconds=backoff_seconds(attempts)),
+                        next_attempt_at=sent_at + timedelta(seconds=backoff_seconds(attempts)),
                         last_error=error[:2000],
                     )
                     failed += len(ids)
@@ -184,6 +184,12 @@ def outbox_relay_forever(*, stop: Event | None = None, idle_sleep: float = 0.2, 
                 logger.exception("outbox relay pass failed")
                 time.sleep(1)
                 continue
+            if result.claimed and not result.sent:
+                # Nothing got through: start a fresh producer. An idempotent
+                # producer keeps its producer id across an outage, and a broker
+                # that lost its state (a restarted dev broker) refuses that id forever.
+                producer.flush(1)
+                producer = make_producer()
             if result.claimed == 0:
                 stop.wait(idle_sleep)
     finally:

@@ -26,7 +26,10 @@ def outbox_relay() -> dict[str, int]:
     the long-running alternative). Does nothing when Kafka is not configured."""
     if not settings.KAFKA_BOOTSTRAP_SERVERS:
         return {"claimed": 0}
+    global _producer
     result = relay.outbox_relay_pass(producer=_shared_producer())
+    if result.claimed and not result.sent:
+        _producer = None  # start afresh next time (see relay.outbox_relay_forever)
     return {"claimed": result.claimed, "sent": result.sent, "failed": result.failed, "dead": result.dead}
 
 

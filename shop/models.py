@@ -50,7 +50,8 @@ class Product(models.Model):
         ordering = ["sort_order", "id"]
         constraints = [
             models.CheckConstraint(
-                condition=(Q(price_type="money") & ~Q(price_currency="")) | (~Q(price_type="money") & Q(price_currency="")),
+                condition=(Q(price_type="money") & ~Q(price_currency=""))
+                | (~Q(price_type="money") & Q(price_currency="")),
                 name="product_money_price_has_currency",
             ),
             models.CheckConstraint(condition=Q(price_amount__gt=0), name="product_price_positive"),
@@ -85,7 +86,9 @@ class LimitedPackage(models.Model):
     class Meta:
         ordering = ["ends_at", "id"]
         constraints = [
-            models.CheckConstraint(condition=Q(remaining_stock__lte=models.F("total_stock")), name="package_stock_within_total"),
+            models.CheckConstraint(
+                condition=Q(remaining_stock__lte=models.F("total_stock")), name="package_stock_within_total"
+            ),
             models.CheckConstraint(condition=Q(ends_at__gt=models.F("starts_at")), name="package_window_ordered"),
         ]
 
@@ -107,7 +110,9 @@ class PromoCode(models.Model):
     max_total_uses = models.PositiveIntegerField(null=True, blank=True)
     uses = models.PositiveIntegerField(default=0)
     max_uses_per_player = models.PositiveIntegerField(default=1)
-    product = models.ForeignKey(Product, null=True, blank=True, on_delete=models.PROTECT, help_text="Only for this product.")
+    product = models.ForeignKey(
+        Product, null=True, blank=True, on_delete=models.PROTECT, help_text="Only for this product."
+    )
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -115,7 +120,8 @@ class PromoCode(models.Model):
         ordering = ["-created_at"]
         constraints = [
             models.CheckConstraint(
-                condition=Q(max_total_uses__isnull=True) | Q(uses__lte=models.F("max_total_uses")), name="promo_uses_within_max"
+                condition=Q(max_total_uses__isnull=True) | Q(uses__lte=models.F("max_total_uses")),
+                name="promo_uses_within_max",
             ),
             models.CheckConstraint(
                 condition=~Q(discount_type="percent") | Q(discount_value__lte=100), name="promo_percent_at_most_100"
@@ -192,7 +198,9 @@ class OrderTransition(models.Model):
     from_status = models.CharField(max_length=16, blank=True)
     to_status = models.CharField(max_length=16)
     reason = models.CharField(max_length=255, blank=True)
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField()
 
     class Meta:
@@ -304,7 +312,9 @@ class SandboxPayment(models.Model):
     the provider through ``shop.providers``."""
 
     reference = models.CharField(max_length=64, unique=True)
-    merchant_reference = models.CharField(max_length=64, help_text="Our receipt code, as a real provider would keep it.")
+    merchant_reference = models.CharField(
+        max_length=64, help_text="Our receipt code, as a real provider would keep it."
+    )
     amount = models.PositiveBigIntegerField()
     currency = models.CharField(max_length=3)
     status = models.CharField(max_length=16, choices=SandboxPaymentStatus.choices, default=SandboxPaymentStatus.CREATED)

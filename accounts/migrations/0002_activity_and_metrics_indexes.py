@@ -4,15 +4,19 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('accounts', '0001_initial'),
+        ("accounts", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='user',
-            name='last_seen_at',
-            field=models.DateTimeField(blank=True, db_index=True, help_text='Last authenticated activity (updated at most once a minute).', null=True),
+            model_name="user",
+            name="last_seen_at",
+            field=models.DateTimeField(
+                blank=True,
+                db_index=True,
+                help_text="Last authenticated activity (updated at most once a minute).",
+                null=True,
+            ),
         ),
     ]

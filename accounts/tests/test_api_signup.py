@@ -128,7 +128,15 @@ def test_signup_reports_every_missing_field(api_client: Any) -> None:
 
 @pytest.mark.parametrize(
     "overrides",
-    [{"site_id": "a b"}, {"site_id": "x"}, {"phone_number": "12ab"}, {"nickname": "z"}, {"site_id": None}, {"nickname": ["x"]}, {"password": ""}],
+    [
+        {"site_id": "a b"},
+        {"site_id": "x"},
+        {"phone_number": "12ab"},
+        {"nickname": "z"},
+        {"site_id": None},
+        {"nickname": ["x"]},
+        {"password": ""},
+    ],
 )
 def test_signup_validates_formats(api_client: Any, invite: InviteCode, overrides: dict[str, Any]) -> None:
     response = api_client.post(SIGNUP, signup_body(**overrides), format="json")

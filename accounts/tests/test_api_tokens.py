@@ -104,7 +104,9 @@ def test_correctly_signed_token_works_and_expires_after_its_lifetime(api_client:
 def test_logout_blacklists_the_given_refresh_token(api_client: APIClient, user: Any) -> None:
     pair = tokens_issue(user=user)
 
-    response = api_client.post("/api/auth/logout", {"refresh_token": pair.refresh}, format="json", **bearer(pair.access))
+    response = api_client.post(
+        "/api/auth/logout", {"refresh_token": pair.refresh}, format="json", **bearer(pair.access)
+    )
 
     assert response.status_code == 200
     assert response.json()["revoked"] is True
@@ -116,7 +118,9 @@ def test_logout_refuses_someone_elses_refresh_token(api_client: APIClient, user:
     mine = tokens_issue(user=user)
     theirs = tokens_issue(user=staff_user)
 
-    response = api_client.post("/api/auth/logout", {"refresh_token": theirs.refresh}, format="json", **bearer(mine.access))
+    response = api_client.post(
+        "/api/auth/logout", {"refresh_token": theirs.refresh}, format="json", **bearer(mine.access)
+    )
 
     assert response.status_code == 401
     assert api_client.post("/api/auth/refresh", {"refresh_token": theirs.refresh}, format="json").status_code == 200
@@ -159,7 +163,9 @@ def test_ban_takes_effect_on_the_next_request(api_client: APIClient, user: Any, 
 def test_self_exclusion_ends_sessions_and_refuses_login(api_client: APIClient, user: Any, password: str) -> None:
     pair = tokens_issue(user=user)
 
-    response = api_client.post("/api/auth/responsible-gaming/self-exclusion", {"days": 30}, format="json", **bearer(pair.access))
+    response = api_client.post(
+        "/api/auth/responsible-gaming/self-exclusion", {"days": 30}, format="json", **bearer(pair.access)
+    )
 
     assert response.status_code == 200
     assert response.json()["self_excluded_until"]

@@ -50,8 +50,8 @@ def _free_port() -> int:
 def throwaway_redis() -> Iterator[tuple[subprocess.Popen[bytes], str]]:
     """A real Redis server of our own, so the test can stop it."""
     port = _free_port()
-    process = subprocess.Popen(  # noqa: S603
-        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],  # noqa: S607
+    process = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

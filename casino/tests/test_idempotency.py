@@ -96,7 +96,9 @@ def test_optional_key_endpoint_runs_every_time_without_a_key(auth_client: APICli
 
 
 @pytest.mark.django_db
-def test_abandoned_in_progress_key_can_be_taken_over_after_the_lock_timeout(auth_client: APIClient, settings: Any) -> None:
+def test_abandoned_in_progress_key_can_be_taken_over_after_the_lock_timeout(
+    auth_client: APIClient, settings: Any
+) -> None:
     now = timezone.now()
     IdempotencyRecord.objects.create(
         user=auth_client.user,
@@ -123,11 +125,11 @@ def test_abandoned_in_progress_key_can_be_taken_over_after_the_lock_timeout(auth
 
 def _fingerprint_of(client: APIClient, body: dict[str, Any]) -> str:
     """The fingerprint a real request would get (computed by the same code)."""
+    from rest_framework.parsers import JSONParser
+    from rest_framework.request import Request
     from rest_framework.test import APIRequestFactory
 
     from casino.idempotency import request_fingerprint
-    from rest_framework.parsers import JSONParser
-    from rest_framework.request import Request
 
     raw = APIRequestFactory().post(GRANT, body, format="json")
     return request_fingerprint(Request(raw, parsers=[JSONParser()]))

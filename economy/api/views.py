@@ -72,7 +72,9 @@ class StreakStatusView(APIView):
 class StreakPreviewView(StreakStatusView):
     """Today's and tomorrow's rewards (the same payload as the status)."""
 
-    @extend_schema(tags=["streak"], responses={200: s.StreakStatusSerializer, 401: UNAUTHORIZED}, operation_id="streak_preview")
+    @extend_schema(
+        tags=["streak"], responses={200: s.StreakStatusSerializer, 401: UNAUTHORIZED}, operation_id="streak_preview"
+    )
     def get(self, request: Request) -> Response:
         return super().get(request)
 

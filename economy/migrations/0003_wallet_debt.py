@@ -6,59 +6,98 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('economy', '0002_ledger_immutable_trigger'),
+        ("economy", "0002_ledger_immutable_trigger"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='DebtEntry',
+            name="DebtEntry",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('currency', models.CharField(choices=[('gold', 'Gold'), ('gems', 'Gems'), ('xp', 'Experience'), ('vip_points', 'VIP points')], max_length=16)),
-                ('delta', models.BigIntegerField()),
-                ('debt_after', models.BigIntegerField()),
-                ('reason', models.CharField(choices=[('signup_bonus', 'Sign-up bonus'), ('streak_daily', 'Daily streak reward'), ('vip_daily', 'VIP daily points'), ('purchase', 'Purchase'), ('purchase_refund', 'Purchase refund'), ('debt_repayment', 'Debt repayment'), ('game_bet', 'Game bet'), ('game_win', 'Game win'), ('event_reward', 'Event reward'), ('mission_reward', 'Mission reward'), ('achievement', 'Achievement'), ('admin_adjust', 'Staff adjustment')], max_length=32)),
-                ('reference', models.CharField(blank=True, max_length=128)),
-                ('idempotency_key', models.CharField(max_length=255)),
-                ('created_at', models.DateTimeField()),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "currency",
+                    models.CharField(
+                        choices=[
+                            ("gold", "Gold"),
+                            ("gems", "Gems"),
+                            ("xp", "Experience"),
+                            ("vip_points", "VIP points"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("delta", models.BigIntegerField()),
+                ("debt_after", models.BigIntegerField()),
+                (
+                    "reason",
+                    models.CharField(
+                        choices=[
+                            ("signup_bonus", "Sign-up bonus"),
+                            ("streak_daily", "Daily streak reward"),
+                            ("vip_daily", "VIP daily points"),
+                            ("purchase", "Purchase"),
+                            ("purchase_refund", "Purchase refund"),
+                            ("debt_repayment", "Debt repayment"),
+                            ("game_bet", "Game bet"),
+                            ("game_win", "Game win"),
+                            ("event_reward", "Event reward"),
+                            ("mission_reward", "Mission reward"),
+                            ("achievement", "Achievement"),
+                            ("admin_adjust", "Staff adjustment"),
+                        ],
+                        max_length=32,
+                    ),
+                ),
+                ("reference", models.CharField(blank=True, max_length=128)),
+                ("idempotency_key", models.CharField(max_length=255)),
+                ("created_at", models.DateTimeField()),
             ],
             options={
-                'verbose_name_plural': 'debt entries',
-                'ordering': ['-id'],
+                "verbose_name_plural": "debt entries",
+                "ordering": ["-id"],
             },
         ),
         migrations.AddField(
-            model_name='wallet',
-            name='gems_debt',
+            model_name="wallet",
+            name="gems_debt",
             field=models.BigIntegerField(default=0),
         ),
         migrations.AddField(
-            model_name='wallet',
-            name='gold_debt',
+            model_name="wallet",
+            name="gold_debt",
             field=models.BigIntegerField(default=0),
         ),
         migrations.AddConstraint(
-            model_name='wallet',
-            constraint=models.CheckConstraint(condition=models.Q(('gold_debt__gte', 0)), name='wallet_gold_debt_non_negative'),
+            model_name="wallet",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("gold_debt__gte", 0)), name="wallet_gold_debt_non_negative"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='wallet',
-            constraint=models.CheckConstraint(condition=models.Q(('gems_debt__gte', 0)), name='wallet_gems_debt_non_negative'),
+            model_name="wallet",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("gems_debt__gte", 0)), name="wallet_gems_debt_non_negative"
+            ),
         ),
         migrations.AddField(
-            model_name='debtentry',
-            name='wallet',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='debt_entries', to='economy.wallet'),
+            model_name="debtentry",
+            name="wallet",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT, related_name="debt_entries", to="economy.wallet"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='debtentry',
-            constraint=models.UniqueConstraint(fields=('wallet', 'idempotency_key', 'currency'), name='debt_unique_key_currency'),
+            model_name="debtentry",
+            constraint=models.UniqueConstraint(
+                fields=("wallet", "idempotency_key", "currency"), name="debt_unique_key_currency"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='debtentry',
-            constraint=models.CheckConstraint(condition=models.Q(('debt_after__gte', 0)), name='debt_after_non_negative'),
+            model_name="debtentry",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("debt_after__gte", 0)), name="debt_after_non_negative"
+            ),
         ),
     ]

@@ -16,7 +16,6 @@ from economy.services.vip import VipClaimResult, vip_claim, vip_set_tier
 
 __all__ = [
     "ClawBackResult",
-    "wallet_claw_back",
     "LedgerResult",
     "StreakClaimResult",
     "VipClaimResult",
@@ -28,6 +27,7 @@ __all__ = [
     "vip_set_tier",
     "wallet_adjust",
     "wallet_balances",
+    "wallet_claw_back",
     "wallet_grant",
     "wallet_open",
     "wallet_spend",

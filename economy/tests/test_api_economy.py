@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone as dt_timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -50,7 +50,9 @@ def test_profile_includes_economy_fields(client: APIClient) -> None:
 
 def test_ledger_is_paginated_newest_first_and_filters(client: APIClient, player: Any) -> None:
     for index in range(3):
-        wallet_grant(user=player, bundle={Currency.GEMS: 10}, reason=LedgerReason.EVENT_REWARD, idempotency_key=f"e{index}")
+        wallet_grant(
+            user=player, bundle={Currency.GEMS: 10}, reason=LedgerReason.EVENT_REWARD, idempotency_key=f"e{index}"
+        )
     wallet_spend(user=player, bundle={Currency.GOLD: 100}, reason=LedgerReason.PURCHASE, idempotency_key="p")
 
     page = client.get("/api/wallet/ledger?limit=2").json()
@@ -78,7 +80,7 @@ def test_ledger_bad_filters_are_400_not_500(client: APIClient, query: str) -> No
 
 
 def test_streak_claim_endpoint_and_status(client: APIClient) -> None:
-    when = datetime(2026, 5, 6, 10, tzinfo=dt_timezone.utc)  # a Wednesday
+    when = datetime(2026, 5, 6, 10, tzinfo=UTC)  # a Wednesday
     with time_machine.travel(when, tick=False):
         client.credentials(HTTP_AUTHORIZATION=f"Bearer {tokens_issue(user=client.user).access}")
         before = client.get("/api/streak/status").json()
@@ -100,7 +102,7 @@ def test_streak_claim_endpoint_and_status(client: APIClient) -> None:
     assert after["claimed_today"] is True
     assert after["count"] == 1
     assert after["next_day_reward_gold"] == streak_reward(2).gold
-    assert [d["date"] for d in after["attendance_week"]][0] == "2026-05-03"  # Sunday
+    assert after["attendance_week"][0]["date"] == "2026-05-03"  # Sunday
     assert [d["checked_in"] for d in after["attendance_week"]] == [False, False, False, True, False, False, False]
     assert after["month_count"] == 1
     assert history["days"] == ["2026-05-06"]
@@ -138,7 +140,7 @@ def test_vip_claim_once_per_day_by_tier(client: APIClient, player: Any) -> None:
     assert second["new_vip_points"] == first["new_vip_points"] == 100
     assert status["claimed_today"] is True
     assert status["vip_points"] == 100
-    with time_machine.travel(datetime.now(dt_timezone.utc) + timedelta(days=1)):
+    with time_machine.travel(datetime.now(UTC) + timedelta(days=1)):
         tomorrow = APIClient()
         tomorrow.credentials(HTTP_AUTHORIZATION=f"Bearer {tokens_issue(user=player).access}")
         assert tomorrow.get("/api/vip/status").json()["claimed_today"] is False
@@ -176,7 +178,9 @@ def test_dashboard_has_every_section(client: APIClient, player: Any) -> None:
     assert body["events"] == body["missions"] == body["shop_highlights"] == []
 
 
-def test_dashboard_etag_gives_304_until_something_changes(client: APIClient, django_capture_on_commit_callbacks: Any) -> None:
+def test_dashboard_etag_gives_304_until_something_changes(
+    client: APIClient, django_capture_on_commit_callbacks: Any
+) -> None:
     first = client.get("/api/dashboard")
     etag = first["ETag"]
 
@@ -204,7 +208,9 @@ def test_dashboard_is_fresh_right_after_a_balance_change_from_elsewhere(
     assert client.get("/api/dashboard").json()["balances"]["gems_balance"] == 7
 
 
-def test_uncached_dashboard_stays_within_a_fixed_number_of_queries(client: APIClient, django_assert_max_num_queries: Any) -> None:
+def test_uncached_dashboard_stays_within_a_fixed_number_of_queries(
+    client: APIClient, django_assert_max_num_queries: Any
+) -> None:
     with django_assert_max_num_queries(8):
         response = client.get("/api/dashboard")
 

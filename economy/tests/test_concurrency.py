@@ -39,7 +39,12 @@ def test_hundred_parallel_streak_claims_pay_once(parallel: Any) -> None:
 
     errors = [r for r in results if isinstance(r, Exception)]
     assert not errors, errors[:3]
-    assert LedgerEntry.objects.filter(wallet_id=player.pk, reason=LedgerReason.STREAK_DAILY, currency=Currency.GOLD).count() == 1
+    assert (
+        LedgerEntry.objects.filter(
+            wallet_id=player.pk, reason=LedgerReason.STREAK_DAILY, currency=Currency.GOLD
+        ).count()
+        == 1
+    )
     assert Counter(r["idempotent"] for r in results) == {False: 1, True: 99}
     assert {(r["awarded_gold"], r["awarded_xp"], r["new_gold_balance"], r["streak_count"]) for r in results} == {
         (streak_reward(1).gold, streak_reward(1).xp, 1000 + streak_reward(1).gold, 1)
@@ -65,7 +70,9 @@ def test_fifty_parallel_spends_never_overdraw(parallel: Any) -> None:
 
     def spend(index: int) -> str:
         try:
-            wallet_spend(user=player, bundle={Currency.GOLD: 70}, reason=LedgerReason.PURCHASE, idempotency_key=f"buy:{index}")
+            wallet_spend(
+                user=player, bundle={Currency.GOLD: 70}, reason=LedgerReason.PURCHASE, idempotency_key=f"buy:{index}"
+            )
             return "applied"
         except InsufficientFunds:
             return "refused"
@@ -75,7 +82,10 @@ def test_fifty_parallel_spends_never_overdraw(parallel: Any) -> None:
     assert outcome == {"applied": 14, "refused": 36}  # 14 * 70 = 980 <= 1000 < 15 * 70
     wallet = Wallet.objects.get(pk=player.pk)
     assert wallet.gold == 1000 - 14 * 70
-    assert LedgerEntry.objects.filter(wallet=wallet, currency=Currency.GOLD).aggregate(total=Sum("delta"))["total"] == wallet.gold
+    assert (
+        LedgerEntry.objects.filter(wallet=wallet, currency=Currency.GOLD).aggregate(total=Sum("delta"))["total"]
+        == wallet.gold
+    )
 
 
 def test_bank_invariant_under_a_storm_of_grants_and_spends() -> None:
@@ -97,11 +107,16 @@ def test_bank_invariant_under_a_storm_of_grants_and_spends() -> None:
                 key = f"storm:{rng.randint(0, 400)}"  # collisions exercise replays and conflicts
                 operation = rng.choice([wallet_grant, wallet_spend])
                 try:
-                    operation(user=player, bundle={currency: amount}, reason=LedgerReason.GAME_BET if operation is wallet_spend else LedgerReason.GAME_WIN, idempotency_key=key)
+                    operation(
+                        user=player,
+                        bundle={currency: amount},
+                        reason=LedgerReason.GAME_BET if operation is wallet_spend else LedgerReason.GAME_WIN,
+                        idempotency_key=key,
+                    )
                     operations["ok"] += 1
                 except InsufficientFunds:
                     operations["insufficient"] += 1
-                except Exception as exc:  # noqa: BLE001
+                except Exception as exc:
                     if getattr(exc, "code", "") == "idempotency_key_reused":
                         operations["conflict"] += 1
                     else:

@@ -16,7 +16,9 @@ def test_claw_back_takes_what_is_there_and_records_the_rest_as_debt() -> None:
     wallet_grant(user=user, bundle={GOLD: 1000}, reason=LedgerReason.PURCHASE, idempotency_key="order:1:grant")
     wallet_spend(user=user, bundle={GOLD: 700}, reason=LedgerReason.GAME_BET, idempotency_key="bet")
 
-    result = wallet_claw_back(user=user, bundle={GOLD: 1000}, reason=LedgerReason.PURCHASE_REFUND, idempotency_key="order:1:refund")
+    result = wallet_claw_back(
+        user=user, bundle={GOLD: 1000}, reason=LedgerReason.PURCHASE_REFUND, idempotency_key="order:1:refund"
+    )
 
     assert result.applied
     assert (result.taken, result.debt_added) == ({GOLD: 300}, {GOLD: 700})

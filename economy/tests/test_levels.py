@@ -5,7 +5,14 @@ from economy.levels import level_progress, total_xp_for_level, xp_to_next_level
 
 @pytest.mark.parametrize(
     ("xp", "level", "into", "needed"),
-    [(0, 1, 0, 1000), (999, 1, 999, 1000), (1000, 2, 0, 1100), (2099, 2, 1099, 1100), (2100, 3, 0, 1200), (3300, 4, 0, 1300)],
+    [
+        (0, 1, 0, 1000),
+        (999, 1, 999, 1000),
+        (1000, 2, 0, 1100),
+        (2099, 2, 1099, 1100),
+        (2100, 3, 0, 1200),
+        (3300, 4, 0, 1300),
+    ],
 )
 def test_level_boundaries_follow_the_formula(xp: int, level: int, into: int, needed: int) -> None:
     progress = level_progress(xp)

@@ -22,7 +22,9 @@ GOLD, GEMS, XP = Currency.GOLD, Currency.GEMS, Currency.XP
 def test_signup_opens_a_wallet_with_the_bonus_through_the_ledger(settings: Any) -> None:
     InviteCodeFactory(code="HELLO")
 
-    result = user_signup(site_id="fresh", nickname="Fresh", phone_number="+15550009999", password="Correct-Horse-9", invite_code="HELLO")
+    result = user_signup(
+        site_id="fresh", nickname="Fresh", phone_number="+15550009999", password="Correct-Horse-9", invite_code="HELLO"
+    )
 
     wallet = Wallet.objects.get(pk=result.user.pk)
     assert wallet.gold == settings.SIGNUP_BONUS_GOLD == 1000
@@ -35,7 +37,13 @@ def test_signup_opens_a_wallet_with_the_bonus_through_the_ledger(settings: Any) 
 def test_grant_moves_several_currencies_atomically_and_emits_one_event() -> None:
     user = player_with_wallet()
 
-    result = wallet_grant(user=user, bundle={GOLD: 500, XP: 40}, reason=LedgerReason.EVENT_REWARD, idempotency_key="g1", reference="event:7")
+    result = wallet_grant(
+        user=user,
+        bundle={GOLD: 500, XP: 40},
+        reason=LedgerReason.EVENT_REWARD,
+        idempotency_key="g1",
+        reference="event:7",
+    )
 
     assert result.applied
     assert result.balances[GOLD] == 500 and result.balances[XP] == 40
@@ -64,7 +72,11 @@ def test_replayed_grant_returns_the_original_result_and_changes_nothing() -> Non
 
 @pytest.mark.parametrize(
     ("bundle", "reason"),
-    [({GOLD: 101}, LedgerReason.EVENT_REWARD), ({GOLD: 100, XP: 1}, LedgerReason.EVENT_REWARD), ({GOLD: 100}, LedgerReason.ACHIEVEMENT)],
+    [
+        ({GOLD: 101}, LedgerReason.EVENT_REWARD),
+        ({GOLD: 100, XP: 1}, LedgerReason.EVENT_REWARD),
+        ({GOLD: 100}, LedgerReason.ACHIEVEMENT),
+    ],
 )
 def test_same_key_with_another_bundle_or_reason_is_a_conflict(bundle: dict[str, int], reason: str) -> None:
     user = player_with_wallet()
@@ -107,7 +119,9 @@ def test_spend_replay_returns_the_first_result() -> None:
     assert Wallet.objects.get(pk=user.pk).gold == 40
 
 
-@pytest.mark.parametrize("bundle", [{GOLD: -5}, {GOLD: 0}, {}, {"diamonds": 5}, {GOLD: 1.5}, {GOLD: True}, {GOLD: 10**16}])
+@pytest.mark.parametrize(
+    "bundle", [{GOLD: -5}, {GOLD: 0}, {}, {"diamonds": 5}, {GOLD: 1.5}, {GOLD: True}, {GOLD: 10**16}]
+)
 def test_bad_bundles_are_refused(bundle: dict[str, Any]) -> None:
     user = player_with_wallet()
 

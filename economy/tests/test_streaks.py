@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone as dt_timezone
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -16,7 +16,7 @@ pytestmark = pytest.mark.django_db
 
 
 def at(day: str, clock: str = "12:00:00") -> datetime:
-    return datetime.fromisoformat(f"{day}T{clock}").replace(tzinfo=dt_timezone.utc)
+    return datetime.fromisoformat(f"{day}T{clock}").replace(tzinfo=UTC)
 
 
 @pytest.mark.parametrize(
@@ -101,7 +101,14 @@ def test_a_skipped_day_with_a_token_is_bridged_and_the_token_consumed() -> None:
 
 def test_a_gap_longer_than_the_tokens_resets_and_keeps_the_tokens() -> None:
     user = player_with_wallet()
-    DailyStreak.objects.create(pk=user.pk, current_count=20, longest_count=20, last_checkin_date=date(2026, 3, 1), protection_tokens=1, updated_at=at("2026-03-01"))
+    DailyStreak.objects.create(
+        pk=user.pk,
+        current_count=20,
+        longest_count=20,
+        last_checkin_date=date(2026, 3, 1),
+        protection_tokens=1,
+        updated_at=at("2026-03-01"),
+    )
 
     with time_machine.travel(at("2026-03-04"), tick=False):  # two missed days, one token
         result = streak_claim(user=user)
@@ -134,7 +141,9 @@ def test_repair_fixes_a_seeded_inconsistency_and_is_a_no_op_the_second_time() ->
         second = streak_repair()
 
     assert first.days_repaired == 1
-    assert first.details == [{"user_id": user.pk, "date": "2026-03-02", "problem": "claim paid but no streak day recorded"}]
+    assert first.details == [
+        {"user_id": user.pk, "date": "2026-03-02", "problem": "claim paid but no streak day recorded"}
+    ]
     assert first.streaks_recounted == 1
     assert DailyStreak.objects.get(pk=user.pk).current_count == 3
     assert StreakDay.objects.get(user=user, date=date(2026, 3, 3)).streak_count == 3

@@ -56,7 +56,9 @@ class GlobalMetricsView(APIView):
 
 class StreamQuerySerializer(serializers.Serializer):
     interval = serializers.IntegerField(
-        required=False, default=DEFAULT_INTERVAL, help_text=f"Seconds between events, clamped to {MIN_INTERVAL}-{MAX_INTERVAL}."
+        required=False,
+        default=DEFAULT_INTERVAL,
+        help_text=f"Seconds between events, clamped to {MIN_INTERVAL}-{MAX_INTERVAL}.",
     )
 
 

@@ -4,14 +4,13 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('realtime', '0001_initial'),
+        ("realtime", "0001_initial"),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='outboxevent',
-            index=models.Index(fields=['type', 'occurred_at'], name='outbox_type_time_idx'),
+            model_name="outboxevent",
+            index=models.Index(fields=["type", "occurred_at"], name="outbox_type_time_idx"),
         ),
     ]

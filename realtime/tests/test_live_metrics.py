@@ -20,7 +20,11 @@ from realtime.selectors import global_metrics
 def play_rounds(user: Any, wins: list[int]) -> list[str]:
     with transaction.atomic():
         return [
-            str(realtime.emit("game_event", user, {"game": "slot", "bet": 100, "win": win, "round_id": f"r{index}"}).event_id)
+            str(
+                realtime.emit(
+                    "game_event", user, {"game": "slot", "bet": 100, "win": win, "round_id": f"r{index}"}
+                ).event_id
+            )
             for index, win in enumerate(wins)
         ]
 

@@ -282,9 +282,8 @@ def test_self_excluded_and_over_the_spend_limit_are_refused(client: APIClient, p
 
 def _rules(tmp_path: Any, settings: Any, when: str, points: int) -> None:
     path = tmp_path / "rules.yaml"
-    path.write_text(
-        f"thresholds:\n  review: 40\n  block: 80\nrules:\n  - name: test_rule\n    when: \"{when}\"\n    points: {points}\n"
-    )
+    rule = f'  - name: test_rule\n    when: "{when}"\n    points: {points}\n'
+    path.write_text(f"thresholds:\n  review: 40\n  block: 80\nrules:\n{rule}")
     settings.SHOP_FRAUD_RULES_PATH = path
 
 
@@ -293,7 +292,9 @@ def test_fraud_block_refuses_and_stores_the_decision(client: APIClient, tmp_path
 
     _rules(tmp_path, settings, "amount >= 1", 80)
 
-    response = client.post("/api/shop/buy", {"product_id": MoneyProductFactory().sku}, format="json", HTTP_IDEMPOTENCY_KEY="k")
+    response = client.post(
+        "/api/shop/buy", {"product_id": MoneyProductFactory().sku}, format="json", HTTP_IDEMPOTENCY_KEY="k"
+    )
 
     assert (response.status_code, response.json()["error"]) == (403, "payment_blocked")
     assert not Order.objects.exists()

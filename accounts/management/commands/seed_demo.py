@@ -21,7 +21,12 @@ from accounts import services
 from accounts.models import InviteCode, User
 
 DEMO_INVITE_CODE = "5858"
-PLAYERS = [("user001", "Player One"), ("user002", "Player Two"), ("user003", "Player Three"), ("user004", "Player Four")]
+PLAYERS = [
+    ("user001", "Player One"),
+    ("user002", "Player Two"),
+    ("user003", "Player Three"),
+    ("user004", "Player Four"),
+]
 
 
 def _password(env_name: str) -> str:
