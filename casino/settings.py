@@ -301,7 +301,11 @@ SHOP_FRAUD_RULES_PATH = env.path("SHOP_FRAUD_RULES_PATH", default=str(BASE_DIR /
 if PRODUCTION and DEVELOPMENT_WEBHOOK_SECRET in SHOP_WEBHOOK_SECRETS:
     raise ImproperlyConfigured("production needs SHOP_WEBHOOK_SECRETS (the development secret is refused)")
 # Anyone holding a sandbox checkout link can "pay": production must opt in explicitly (demo/staging stacks).
-if PRODUCTION and SHOP_PAYMENT_PROVIDER == "sandbox" and not env.bool("SHOP_ALLOW_SANDBOX_IN_PRODUCTION", default=False):
+if (
+    PRODUCTION
+    and SHOP_PAYMENT_PROVIDER == "sandbox"
+    and not env.bool("SHOP_ALLOW_SANDBOX_IN_PRODUCTION", default=False)
+):
     raise ImproperlyConfigured("production refuses the sandbox payment provider (set SHOP_ALLOW_SANDBOX_IN_PRODUCTION)")
 
 # --- Idempotency and audit ---------------------------------------------------

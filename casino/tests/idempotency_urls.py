@@ -23,7 +23,9 @@ class CountedGrantView(APIView):
             raise ApplicationError("refused on purpose", code="refused")
         if request.data.get("slow"):
             time.sleep(float(request.data["slow"]))
-        row = audit_record(actor=request.user, action="test_execution", target_id="x", reason="test", data={"amount": amount})
+        row = audit_record(
+            actor=request.user, action="test_execution", target_id="x", reason="test", data={"amount": amount}
+        )
         return Response({"execution": row.pk, "amount": amount}, status=201)
 
 
