@@ -127,13 +127,13 @@ def test_prometheus_loads_the_rule_file_and_nothing_else_from_alerts() -> None:
         assert isinstance(document, dict) and set(document) == {"groups"}, f"{path} is not a rule file"
 
 
-def test_the_purchase_pending_rule_has_a_place_but_no_rule_yet() -> None:
-    template_lines = [line for line in RULES_TEMPLATE.read_text(encoding="utf-8").splitlines() if "PURCHASE" in line]
+def test_the_purchase_pending_rule_uses_the_threshold_from_the_environment() -> None:
+    template = RULES_TEMPLATE.read_text(encoding="utf-8")
+    (rule,) = [rule for rule in rules() if rule["alert"] == "PurchasePendingSpike"]
 
-    assert len(template_lines) == 1, template_lines
-    assert template_lines[0].lstrip().startswith("# PURCHASE_PENDING_SPIKE:")
-    assert "${PURCHASE_PENDING_ALERT_THRESHOLD}" in template_lines[0]
-    assert not any("purchase" in rule["alert"].lower() for rule in rules())
+    assert 'shop_orders{status="pending"}) > ${PURCHASE_PENDING_ALERT_THRESHOLD}' in template
+    assert rule["expr"].endswith("> 20")  # the committed file uses the default
+    assert rule["for"] == "5m"
 
 
 # --- render_alert_rules ----------------------------------------------------------------
@@ -165,7 +165,7 @@ def test_render_substitutes_thresholds_and_leaves_prometheus_templates_alone() -
     text = render_alert_rules.render(RULES_TEMPLATE.read_text(encoding="utf-8"), values)
 
     assert "max(outbox_lag_seconds) > 45\n" in text
-    assert "fires above 50 pending purchases" in text
+    assert 'shop_orders{status="pending"}) > 50\n' in text
     assert "{{ $labels.job }}" in text and "{{ $value | humanizeDuration }}" in text
     assert "${" not in text
     assert not any(line.lstrip().startswith("##") for line in text.splitlines()), "template notes are dropped"

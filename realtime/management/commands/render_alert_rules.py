@@ -38,7 +38,7 @@ THRESHOLDS: dict[str, tuple[str, str]] = {
     "HTTP_P95_LATENCY_ALERT_SECONDS": ("0.8", "p95 HTTP latency per job, seconds"),
     "OUTBOX_LAG_ALERT_SECONDS": ("30", "age of the oldest pending outbox row, seconds"),
     "CLICKHOUSE_DELAY_P95_ALERT_SECONDS": ("3", "p95 event -> ClickHouse ingestion delay, seconds"),
-    "PURCHASE_PENDING_ALERT_THRESHOLD": ("20", "purchases stuck in pending (the shop's rule, not written yet)"),
+    "PURCHASE_PENDING_ALERT_THRESHOLD": ("20", "real-money orders waiting for payment"),
 }
 
 HEADER = (
