@@ -8,9 +8,11 @@ class AccessTokenScheme(SimpleJWTScheme):
     name = "bearerAuth"
 
 
+from typing import Any  # noqa: E402
+
 from drf_spectacular.openapi import AutoSchema  # noqa: E402
 from drf_spectacular.types import OpenApiTypes  # noqa: E402
-from drf_spectacular.utils import OpenApiParameter  # noqa: E402
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse  # noqa: E402
 
 
 class CasinoAutoSchema(AutoSchema):
@@ -28,6 +30,8 @@ class CasinoAutoSchema(AutoSchema):
                     OpenApiTypes.STR,
                     OpenApiParameter.HEADER,
                     required=required,
+                    # What casino.idempotency accepts: 1-255 printable ASCII, no edge spaces.
+                    pattern=r"^[!-~]([ -~]{0,253}[!-~])?$",
                     description=(
                         "Client-chosen key (a UUID); a retry with the same key and body returns the first "
                         "response. `X-Idempotency-Key` is accepted as the same header."
@@ -35,3 +39,17 @@ class CasinoAutoSchema(AutoSchema):
                 )
             )
         return parameters
+
+    def get_response_serializers(self) -> Any:
+        """Idempotent operations can also answer 400 for a malformed (or, where
+        required, missing) key; document it wherever the view did not."""
+        responses = super().get_response_serializers()
+        handler = getattr(self.view, self.method.lower(), None)
+        documents_400 = isinstance(responses, dict) and any(str(code) == "400" for code in responses)
+        if getattr(handler, "idempotent", False) and isinstance(responses, dict) and not documents_400:
+            from casino.errors import ErrorSerializer
+
+            described = "idempotency_key_invalid / idempotency_key_required"
+            invalid_key = OpenApiResponse(ErrorSerializer, description=described)
+            responses = {**responses, 400: invalid_key}
+        return responses

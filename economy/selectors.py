@@ -6,6 +6,7 @@ from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
 
 from economy.enums import LedgerReason, StreakDayKind
@@ -16,7 +17,14 @@ from economy.vip import VIP_TIERS
 
 
 def wallet_for(user_id: int) -> Wallet | None:
-    return Wallet.objects.filter(pk=user_id).first()
+    """The player's wallet; opened on first use for accounts created without
+    signing up (staff, createsuperuser)."""
+    wallet = Wallet.objects.filter(pk=user_id).first()
+    if wallet is None and get_user_model().objects.filter(pk=user_id).exists():
+        from economy.services import wallet_open
+
+        wallet = wallet_open(user=user_id)
+    return wallet
 
 
 def balances_payload(wallet: Wallet) -> dict[str, Any]:

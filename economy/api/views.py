@@ -14,7 +14,6 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.selectors import user_profile
 from casino.errors import ErrorSerializer, ValidationErrorSerializer
 from casino.idempotency import idempotent
 from casino.pagination import StandardPagination
@@ -32,15 +31,17 @@ CONFLICT = OpenApiResponse(ErrorSerializer, description="idempotency_key_reused 
 class BalanceView(APIView):
     @extend_schema(tags=["wallet"], responses={200: s.BalanceSerializer, 401: UNAUTHORIZED})
     def get(self, request: Request) -> Response:
-        profile = user_profile(request.user)
-        if "gold_balance" not in profile:
+        wallet = selectors.wallet_for(request.user.pk)
+        if wallet is None:
             raise WalletMissing()
+        streak = selectors.streak_status(request.user.pk)
         return Response(
             s.BalanceSerializer(
                 {
-                    **profile,
+                    **selectors.balances_payload(wallet),
                     "user_id": request.user.pk,
-                    "experience_points": selectors.wallet_for(request.user.pk).xp,  # type: ignore[union-attr]
+                    "nickname": request.user.nickname,
+                    "daily_streak": streak["count"],
                 }
             ).data
         )

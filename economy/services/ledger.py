@@ -25,6 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
@@ -79,6 +80,18 @@ def wallet_open(*, user: Any) -> Wallet:
     return wallet
 
 
+def _locked_wallet(user_id: int) -> Wallet:
+    """Lock the player's wallet row; open it first for accounts created
+    without signing up (staff, createsuperuser), which have none yet."""
+    wallet = Wallet.objects.select_for_update(of=("self",)).filter(pk=user_id).first()
+    if wallet is None:
+        if not get_user_model().objects.filter(pk=user_id).exists():
+            raise WalletMissing()
+        wallet_open(user=user_id)
+        wallet = Wallet.objects.select_for_update(of=("self",)).get(pk=user_id)
+    return wallet
+
+
 def wallet_grant(
     *,
     user: Any,
@@ -119,9 +132,7 @@ def _apply(
         raise ValueError("a ledger operation needs an idempotency key of 1-255 characters")
     user_id = getattr(user, "pk", user)
     with transaction.atomic():
-        wallet = Wallet.objects.select_for_update(of=("self",)).filter(pk=user_id).first()
-        if wallet is None:
-            raise WalletMissing()
+        wallet = _locked_wallet(user_id)
         previous = list(LedgerEntry.objects.filter(wallet_id=user_id, idempotency_key=idempotency_key))
         if previous:
             if {e.currency: e.delta for e in previous} != expected or {e.reason for e in previous} != {reason}:
@@ -227,9 +238,7 @@ def wallet_claw_back(
     amounts = _normalize_bundle(bundle)
     user_id = getattr(user, "pk", user)
     with transaction.atomic():
-        wallet = Wallet.objects.select_for_update(of=("self",)).filter(pk=user_id).first()
-        if wallet is None:
-            raise WalletMissing()
+        wallet = _locked_wallet(user_id)
         taken_before = {
             e.currency: -e.delta for e in LedgerEntry.objects.filter(wallet_id=user_id, idempotency_key=idempotency_key)
         }

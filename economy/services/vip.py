@@ -13,6 +13,7 @@ from casino.services import audit_record
 from economy.enums import Currency, LedgerReason, VipTier
 from economy.exceptions import InvalidBundle, WalletMissing
 from economy.models import LedgerEntry, Wallet
+from economy.selectors import wallet_for
 from economy.services.ledger import wallet_grant
 from economy.streaks import utc_today
 from economy.vip import VIP_TIERS
@@ -37,9 +38,10 @@ def vip_claim(*, user: Any) -> VipClaimResult:
     user_id = getattr(user, "pk", user)
     today = utc_today()
     with transaction.atomic():
-        tier = Wallet.objects.filter(pk=user_id).values_list("vip_tier", flat=True).first()
-        if tier is None:
+        wallet = wallet_for(user_id)
+        if wallet is None:
             raise WalletMissing()
+        tier = wallet.vip_tier
         key = vip_claim_key(user_id, today)
         claimed = LedgerEntry.objects.filter(wallet_id=user_id, idempotency_key=key).first()
         if claimed is not None:  # claimed earlier today (perhaps at another tier): the first answer stands

@@ -227,3 +227,18 @@ def test_economy_endpoints_require_authentication(api_client: APIClient) -> None
     ]:
         response = getattr(api_client, method)(path)
         assert response.status_code == 401, path
+
+
+def test_an_account_created_without_signing_up_gets_a_wallet_on_first_use(staff_user: Any) -> None:
+    from economy.models import Wallet
+
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {tokens_issue(user=staff_user).access}")
+    assert not Wallet.objects.filter(pk=staff_user.pk).exists()
+
+    balance = api.get("/api/users/balance")
+    claim = api.post("/api/vip/claim")
+
+    assert balance.status_code == 200
+    assert balance.json()["gold_balance"] == 0
+    assert claim.json()["awarded_points"] == 50

@@ -1,0 +1,227 @@
+"""Embedded-mode smoke test: start the project the way ``make run`` does
+(``migrate``, ``seed_demo``, daphne's ``runserver``) in a clean environment,
+no PostgreSQL, Redis, Kafka or ClickHouse, and use it over HTTP and WebSocket
+as a client would.
+
+The only variable beyond PATH and HOME is ``DATABASE_URL`` pointing at a
+SQLite file in a temporary directory, so the developer's ``var/db.sqlite3`` is
+never touched; a SQLite URL is still embedded mode.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from django.conf import settings
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect
+
+PROJECT_DIR = Path(settings.BASE_DIR)
+DEMO_INVITE_CODE = "5858"
+PASSWORD = "Correct-Horse-9"
+STARTUP_TIMEOUT_SECONDS = 30
+
+
+@dataclass(frozen=True)
+class EmbeddedServer:
+    port: int
+
+    @property
+    def http(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _manage(*args: str, env: dict[str, str], timeout: int = 120) -> None:
+    result = subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=PROJECT_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert result.returncode == 0, f"manage.py {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
+
+
+@pytest.fixture(scope="module")
+def embedded_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedServer]:
+    workdir = tmp_path_factory.mktemp("embedded")
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": os.environ.get("HOME", str(workdir)),
+        "DATABASE_URL": f"sqlite:///{workdir / 'db.sqlite3'}",
+    }
+    # seed_demo appends the logins it creates to var/demo-logins.txt in the
+    # project (whatever the database); put the developer's file back afterwards.
+    logins_file = PROJECT_DIR / "var" / "demo-logins.txt"
+    saved_logins = logins_file.read_bytes() if logins_file.exists() else None
+    server: subprocess.Popen[bytes] | None = None
+    log_path = workdir / "server.log"
+    try:
+        _manage("migrate", "--noinput", env=env)
+        _manage("seed_demo", env=env)
+        port = _free_port()
+        with log_path.open("wb") as log:
+            server = subprocess.Popen(
+                [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
+                cwd=PROJECT_DIR,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        _wait_until_healthy(server, f"http://127.0.0.1:{port}/health", log_path)
+        yield EmbeddedServer(port=port)
+    finally:
+        if server is not None:
+            server.terminate()
+            try:
+                server.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait(timeout=10)
+        if saved_logins is None:
+            logins_file.unlink(missing_ok=True)
+        else:
+            logins_file.write_bytes(saved_logins)
+
+
+def _wait_until_healthy(server: subprocess.Popen[bytes], url: str, log_path: Path) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            pytest.fail(f"runserver exited with {server.returncode}:\n{log_path.read_text()}")
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.25)
+    pytest.fail(f"/health did not answer within {STARTUP_TIMEOUT_SECONDS}s:\n{log_path.read_text()}")
+
+
+def _expected_git_sha() -> str:
+    try:
+        result = subprocess.run(
+            ["git", "rev-parse", "--short=12", "HEAD"],
+            cwd=PROJECT_DIR,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return result.stdout.strip()
+
+
+def _sign_up(server: EmbeddedServer, name: str, phone: str) -> httpx.Response:
+    return httpx.post(
+        f"{server.http}/api/auth/signup",
+        json={
+            "site_id": name,
+            "nickname": name.title(),
+            "phone_number": phone,
+            "invite_code": DEMO_INVITE_CODE,
+            "password": PASSWORD,
+        },
+        timeout=30,
+    )
+
+
+def _log_in(server: EmbeddedServer, site_id: str) -> httpx.Response:
+    return httpx.post(f"{server.http}/api/auth/login", json={"site_id": site_id, "password": PASSWORD}, timeout=30)
+
+
+def _receive_until_pong(ws: Any, max_messages: int = 20) -> list[dict[str, Any]]:
+    """The events received before "pong" (the server may push events at any time)."""
+    events: list[dict[str, Any]] = []
+    for _ in range(max_messages):
+        message = ws.recv(timeout=10)
+        if message == "pong":
+            return events
+        events.append(json.loads(message))
+    pytest.fail(f'no "pong" among {max_messages} messages: {events}')
+
+
+def test_health_answers_with_the_build_version(embedded_server: EmbeddedServer) -> None:
+    # When /health is asked
+    response = httpx.get(f"{embedded_server.http}/health", timeout=5)
+
+    # Then it answers ok with the version and the commit it was started from
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "ok"
+    assert re.fullmatch(r"\d+\.\d+\.\d+\S*", body["version"])
+    assert body["git_sha"] == _expected_git_sha()
+
+
+def test_a_player_signs_up_with_the_demo_code_logs_in_and_reads_their_profile(embedded_server: EmbeddedServer) -> None:
+    # When a player signs up with the invite code seed_demo created, then logs in
+    signup = _sign_up(embedded_server, "smoke_alice", "+15550100001")
+    login = _log_in(embedded_server, "smoke_alice")
+
+    # Then both succeed and the access token from the login reads the profile
+    assert signup.status_code == 201, signup.text
+    assert signup.json()["user"]["site_id"] == "smoke_alice"
+    assert login.status_code == 200, login.text
+    access = login.json()["access_token"]
+    me = httpx.get(f"{embedded_server.http}/api/auth/me", headers={"Authorization": f"Bearer {access}"}, timeout=10)
+    assert me.status_code == 200, me.text
+    assert me.json()["site_id"] == "smoke_alice"
+    assert me.json()["id"] == signup.json()["user"]["id"]
+
+
+def test_the_sync_socket_greets_a_logged_in_player_and_answers_ping(embedded_server: EmbeddedServer) -> None:
+    # Given a player who signed up and logged in
+    signup = _sign_up(embedded_server, "smoke_bob", "+15550100002")
+    assert signup.status_code == 201, signup.text
+    login = _log_in(embedded_server, "smoke_bob")
+    assert login.status_code == 200, login.text
+    access = login.json()["access_token"]
+
+    # When they open the sync socket with their access token and send "ping"
+    with connect(f"{embedded_server.ws}/api/realtime/sync?token={access}", open_timeout=10) as ws:
+        greeting: dict[str, Any] = json.loads(ws.recv(timeout=10))
+        ws.send("ping")
+        events_before_pong = _receive_until_pong(ws)
+
+    # Then the first message confirms the connection for that player, and "pong" comes
+    # back (after whatever events the server pushed meanwhile, each a JSON event)
+    assert greeting["type"] == "sync_connected"
+    assert greeting["user_id"] == signup.json()["user"]["id"]
+    assert all(isinstance(event.get("type"), str) for event in events_before_pong)
+
+
+def test_the_sync_socket_without_a_token_is_closed_with_4401(embedded_server: EmbeddedServer) -> None:
+    # When a socket is opened without a token
+    with (
+        connect(f"{embedded_server.ws}/api/realtime/sync", open_timeout=10) as ws,
+        pytest.raises(ConnectionClosed) as closed,
+    ):
+        ws.recv(timeout=10)
+
+    # Then the server closes it with the application's "unauthorized" code
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == 4401
