@@ -40,16 +40,17 @@ class CasinoAutoSchema(AutoSchema):
             )
         return parameters
 
-    def get_response_serializers(self) -> Any:
+    def _get_response_bodies(self, direction: Any = "response") -> Any:
         """Idempotent operations can also answer 400 for a malformed (or, where
-        required, missing) key; document it wherever the view did not."""
-        responses = super().get_response_serializers()
+        required, missing) key; document it wherever the view did not. (Hooked
+        here, not in get_response_serializers, which @extend_schema replaces.)"""
+        responses = super()._get_response_bodies(direction)
         handler = getattr(self.view, self.method.lower(), None)
-        documents_400 = isinstance(responses, dict) and any(str(code) == "400" for code in responses)
-        if getattr(handler, "idempotent", False) and isinstance(responses, dict) and not documents_400:
+        if getattr(handler, "idempotent", False) and "400" not in responses:
             from casino.errors import ErrorSerializer
 
-            described = "idempotency_key_invalid / idempotency_key_required"
-            invalid_key = OpenApiResponse(ErrorSerializer, description=described)
-            responses = {**responses, 400: invalid_key}
+            described = OpenApiResponse(
+                ErrorSerializer, description="idempotency_key_invalid / idempotency_key_required"
+            )
+            responses["400"] = self._get_response_for_code(described, "400", direction=direction)
         return responses
