@@ -7,7 +7,7 @@ PIP := $(VENV)/bin/pip
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test install install-dev services services-down schema lint browsers clean
+.PHONY: run test install install-dev services services-down schema lint browsers clean bench bench-quick
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -15,7 +15,7 @@ $(VENV)/.installed: requirements.txt
 	$(PIP) install --quiet -r requirements.txt
 	touch $@
 
-$(VENV)/.installed-dev: requirements.txt requirements-dev.txt $(VENV)/.installed
+$(VENV)/.installed-dev: requirements.txt requirements-dev.txt requirements-bench.txt $(VENV)/.installed
 	$(PIP) install --quiet -r requirements-dev.txt
 	touch $@
 
@@ -53,6 +53,18 @@ schema: install
 lint: install-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+
+$(VENV)/.installed-bench: requirements-bench.txt $(VENV)/.installed
+	$(PIP) install --quiet -r requirements-bench.txt
+	touch $@
+
+## make bench: the project's benchmark against DESIGN.md's targets (bench/README.md); BENCH_ARGS="--profile buy_gems" etc.
+bench: $(VENV)/.installed-bench
+	$(PY) bench/run.py $(BENCH_ARGS)
+
+## make bench-quick: the same, smaller and shorter (~2-3 minutes).
+bench-quick: $(VENV)/.installed-bench
+	$(PY) bench/run.py --quick $(BENCH_ARGS)
 
 clean:
 	rm -rf var/db.sqlite3 .pytest_cache

@@ -333,6 +333,9 @@ STORAGES = {
 }
 
 # --- Security (production) ----------------------------------------------------
+# Behind the load balancer every request comes from the balancer's address;
+# trust the client address it appends to X-Forwarded-For (lockout, fraud rules).
+TRUST_X_FORWARDED_FOR = env.bool("TRUST_X_FORWARDED_FOR", default=False)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"

@@ -32,7 +32,7 @@ def client_ip(request: Request) -> str:
     # Behind the load balancer REMOTE_ADDR is the balancer; it appends the
     # client to X-Forwarded-For, so the last entry is the one it vouches for.
     forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-    if forwarded and getattr(settings, "TRUST_X_FORWARDED_FOR", False):
+    if forwarded and settings.TRUST_X_FORWARDED_FOR:
         return forwarded.split(",")[-1].strip()
     return request.META.get("REMOTE_ADDR", "") or "unknown"
 

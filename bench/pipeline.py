@@ -1,0 +1,233 @@
+"""Watching the event pipeline and the machine while the load runs.
+
+* :class:`Sampler` -- every second: ``realtime.selectors.outbox_health()``
+  (pending rows, lag of the oldest) and CPU use from ``/proc``: the whole
+  machine, the bench's own processes, PostgreSQL, and the rest (other
+  people's work on a shared machine -- the noise in the figures).
+* :func:`ingestion` -- after the load: per event, ClickHouse's first
+  ``ingested_ms`` minus ``occurred_ms``; percentiles per window.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_total() -> tuple[int, int]:
+    with open("/proc/stat") as handle:
+        parts = [int(x) for x in handle.readline().split()[1:]]
+    idle = parts[3] + (parts[4] if len(parts) > 4 else 0)
+    return sum(parts), idle
+
+
+def _group_of(name: str) -> str:
+    if name.startswith("locust"):
+        return "locust"
+    if name == "gunicorn":
+        return "gunicorn"
+    return "pipeline"  # relay, sink, daphne
+
+
+def _process_times(pgids: dict[int, str]) -> dict[str, int]:
+    """Jiffies so far per group: the bench's processes by process group
+    (gunicorn, locust, pipeline), PostgreSQL by command name."""
+    out = {"gunicorn": 0, "locust": 0, "pipeline": 0, "postgres": 0}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat") as handle:
+                raw = handle.read()
+        except OSError:
+            continue
+        comm_end = raw.rfind(")")
+        comm = raw[raw.find("(") + 1 : comm_end]
+        fields = raw[comm_end + 2 :].split()
+        # fields[0] is the state (stat field 3): pgrp is field 5 -> [2]; utime, stime fields 14, 15 -> [11], [12]
+        jiffies = int(fields[11]) + int(fields[12])
+        group = pgids.get(int(fields[2]))
+        if group is not None:
+            out[group] += jiffies
+        elif comm.startswith("postgres"):
+            out["postgres"] += jiffies
+    return out
+
+
+class Sampler(threading.Thread):
+    def __init__(self, processes: Callable[[], dict[int, str]], interval: float = 1.0) -> None:
+        super().__init__(name="bench-sampler", daemon=True)
+        self.processes = processes
+        self.interval = interval
+        self.samples: list[dict[str, Any]] = []
+        self.errors: list[str] = []
+        self._halt = threading.Event()
+
+    def stop(self) -> None:
+        self._halt.set()
+        self.join(10)
+
+    def _groups(self) -> dict[int, str]:
+        return {pgid: _group_of(name) for pgid, name in self.processes().items()}
+
+    def run(self) -> None:
+        from django.db import connection
+
+        from realtime.selectors import outbox_health
+
+        previous_total = _cpu_total()
+        previous = _process_times(self._groups())
+        previous_t = time.monotonic()
+        while not self._halt.wait(self.interval):
+            row: dict[str, Any] = {"t": time.time()}
+            try:
+                health = outbox_health()
+                row.update(outbox_pending=health.pending, outbox_dead=health.dead, outbox_lag_s=health.lag_seconds)
+            except Exception as exc:  # noqa: BLE001 - keep sampling; reported
+                self.errors.append(str(exc)[:200])
+                connection.close()
+            total = _cpu_total()
+            now_times = _process_times(self._groups())
+            now = time.monotonic()
+            elapsed = max(1e-6, now - previous_t)
+            busy = (total[0] - previous_total[0]) - (total[1] - previous_total[1])
+            # /proc counts in USER_HZ ticks; as "cores busy" over the interval
+            cores = {k: max(0.0, (now_times[k] - previous[k]) / CLOCK_TICKS / elapsed) for k in now_times}
+            cores_total = busy / CLOCK_TICKS / elapsed
+            bench = cores["gunicorn"] + cores["locust"] + cores["pipeline"]
+            row.update(
+                cpu_total=cores_total,
+                cpu_gunicorn=cores["gunicorn"],
+                cpu_locust=cores["locust"],
+                cpu_pipeline=cores["pipeline"],
+                cpu_bench=bench,
+                cpu_postgres=cores["postgres"],
+                cpu_other=max(0.0, cores_total - bench - cores["postgres"]),
+                loadavg=os.getloadavg()[0],
+            )
+            previous_total, previous, previous_t = total, now_times, now
+            self.samples.append(row)
+        connection.close()
+
+
+def summarize_samples(samples: list[dict[str, Any]], t0: float, t1: float) -> dict[str, Any]:
+    rows = [row for row in samples if t0 <= row["t"] < t1 and "outbox_lag_s" in row]
+    lags = np.array([row["outbox_lag_s"] for row in rows]) if rows else np.array([0.0])
+    pending = [row["outbox_pending"] for row in rows] or [0]
+    cpu = {
+        key: float(np.mean([row[key] for row in samples if t0 <= row["t"] < t1] or [float("nan")]))
+        for key in ("cpu_total", "cpu_gunicorn", "cpu_locust", "cpu_pipeline", "cpu_bench", "cpu_postgres", "cpu_other")
+    }
+    return {
+        "outbox_lag_max_s": float(lags.max()),
+        "outbox_lag_p95_s": float(np.percentile(lags, 95)),
+        "outbox_pending_max": int(max(pending)),
+        "cpu_mean_cores": cpu,
+    }
+
+
+def outbox_count(t0: float, t1: float) -> int:
+    from datetime import UTC, datetime
+
+    from realtime.models import OutboxEvent
+
+    return OutboxEvent.objects.filter(
+        occurred_at__gte=datetime.fromtimestamp(t0, UTC), occurred_at__lt=datetime.fromtimestamp(t1, UTC)
+    ).count()
+
+
+def clickhouse_delays(t0: float, t1: float) -> np.ndarray:
+    """(occurred_ms, delay_ms) per distinct event that occurred in [t0, t1)."""
+    from realtime import clickhouse
+
+    client = clickhouse.client()
+    try:
+        rows = client.execute(
+            "SELECT min(occurred_ms), min(ingested_ms) FROM events_log "
+            "WHERE occurred_ms >= %(a)s AND occurred_ms < %(b)s GROUP BY event_id",
+            {"a": int(t0 * 1000), "b": int(t1 * 1000)},
+        )
+    finally:
+        client.disconnect()
+    if not rows:
+        return np.zeros((0, 2))
+    arr = np.array(rows, dtype=float)
+    return np.column_stack([arr[:, 0], arr[:, 1] - arr[:, 0]])
+
+
+def wait_drained(*, timeout: float, t0: float, t1: float, say: Callable[[str], None]) -> dict[str, Any]:
+    """Wait until the outbox has nothing pending and ClickHouse holds every
+    event of [t0, t1) (or time runs out); return the counts."""
+    from realtime.selectors import outbox_health
+
+    deadline = time.monotonic() + timeout
+    expected = outbox_count(t0, t1)
+    while True:
+        health = outbox_health()
+        stored = clickhouse_delays(t0, t1).shape[0] if health.pending == 0 else 0
+        if health.pending == 0 and stored >= expected:
+            return {"pending": 0, "outbox_events": expected, "clickhouse_events": stored, "drained": True}
+        if time.monotonic() >= deadline:
+            say(
+                f"  pipeline not drained after {timeout:.0f}s: {health.pending} pending, "
+                f"{stored}/{expected} in ClickHouse"
+            )
+            return {"pending": health.pending, "outbox_events": expected, "clickhouse_events": stored, "drained": False}
+        time.sleep(1.0)
+
+
+def ingestion(windows: dict[str, tuple[float, float]], stages: list[dict[str, Any]], bucket_s: float) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for label, (t0, t1) in windows.items():
+        data = clickhouse_delays(t0, t1)
+        delays = data[:, 1] / 1000.0 if data.size else np.array([])
+        out[label] = {
+            "events": int(delays.size),
+            "outbox_events": outbox_count(t0, t1),
+            "p50_s": float(np.percentile(delays, 50)) if delays.size else None,
+            "p95_s": float(np.percentile(delays, 95)) if delays.size else None,
+            "p99_s": float(np.percentile(delays, 99)) if delays.size else None,
+            "max_s": float(delays.max()) if delays.size else None,
+        }
+        if label == "player" and data.size:
+            t_start = t0
+            edges = np.arange(t0, t1 + bucket_s, bucket_s)
+            occurred = data[:, 0] / 1000.0
+            series: dict[str, list[float]] = {"t": [], "p95_s": [], "max_s": []}
+            for a, b in itertools.pairwise(edges):
+                sel = delays[(occurred >= a) & (occurred < b)]
+                series["t"].append(float(a - t_start + bucket_s / 2))
+                series["p95_s"].append(float(np.percentile(sel, 95)) if sel.size else float("nan"))
+                series["max_s"].append(float(sel.max()) if sel.size else float("nan"))
+            out["series"] = series
+            per_stage = []
+            for stage in stages:
+                sel = delays[(occurred >= stage["start"]) & (occurred < stage["end"])]
+                per_stage.append(
+                    {
+                        "name": stage["name"],
+                        "events": int(sel.size),
+                        "p95_s": float(np.percentile(sel, 95)) if sel.size else None,
+                    }
+                )
+            out["stages"] = per_stage
+    return out
+
+
+def write_samples_csv(path: Path, samples: list[dict[str, Any]]) -> None:
+    if not samples:
+        return
+    keys = list(samples[0].keys())
+    with path.open("w") as handle:
+        handle.write(",".join(keys) + "\n")
+        for row in samples:
+            handle.write(",".join(f"{row.get(k, '')}" for k in keys) + "\n")

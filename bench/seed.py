@@ -1,0 +1,134 @@
+"""Seeding a benchmark database: players, wallets, products, an invite code.
+
+Runs inside ``bench/run.py`` after ``django.setup()`` with ``bench.settings``
+(cheap password hasher). Users are bulk-inserted with one precomputed hash;
+wallets and balances go through ``economy.services`` (``wallet_open``,
+``wallet_grant``), so every balance has its ledger entry and the ledger audit
+holds from the first second.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+PLAYER_PASSWORD = "Bench-Player-Pass-7"  # noqa: S105 - throwaway bench accounts
+INVITE_CODE = "BENCHRUN"
+GEMS_SKU = "bench-gold-for-gems"
+MONEY_SKU = "bench-gems-for-usd"
+GEMS_PRICE = 10
+MONEY_PRICE = 499  # cents: under every fraud "amount" rule
+SEED_GOLD = 50_000
+SEED_GEMS = 1_000_000  # enough for every gem purchase a run can make
+SITE_ID_PREFIX = "bp"
+SEED_THREADS = 4
+
+
+@dataclass(frozen=True)
+class SeedResult:
+    players: list[dict[str, Any]]
+    gems_product_id: int
+    money_product_id: int
+    seconds: float
+    min_user_id: int
+    max_user_id: int
+
+
+def player_ip(index: int) -> str:
+    """A distinct private IPv4 per simulated player (the balancer's X-Forwarded-For)."""
+    return str(ipaddress.IPv4Address(int(ipaddress.IPv4Address("10.0.0.0")) + 1 + index))
+
+
+def seed(players: int) -> SeedResult:
+    from django.contrib.auth.hashers import make_password
+    from django.db import connections, transaction
+    from django.utils import timezone
+
+    from accounts.models import InviteCode, User
+    from economy.enums import Currency, LedgerReason
+    from economy.services import wallet_grant, wallet_open
+    from shop.models import PriceType, Product, ProductKind
+
+    started = time.monotonic()
+    now = timezone.now()
+    InviteCode.objects.get_or_create(code=INVITE_CODE, defaults={"max_uses": None, "note": "bench sign-ups"})
+    gems_product, _ = Product.objects.update_or_create(
+        sku=GEMS_SKU,
+        defaults={
+            "name": "Bench gold pack (gems)",
+            "kind": ProductKind.GOLD_PACK,
+            "price_type": PriceType.GEMS,
+            "price_amount": GEMS_PRICE,
+            "price_currency": "",
+            "grants": {Currency.GOLD: 1_000},
+            "is_active": True,
+            "sort_order": 1,
+        },
+    )
+    money_product, _ = Product.objects.update_or_create(
+        sku=MONEY_SKU,
+        defaults={
+            "name": "Bench gem pack (USD)",
+            "kind": ProductKind.GEM_PACK,
+            "price_type": PriceType.MONEY,
+            "price_amount": MONEY_PRICE,
+            "price_currency": "USD",
+            "grants": {Currency.GEMS: 500},
+            "is_active": True,
+            "sort_order": 2,
+        },
+    )
+    hashed = make_password(PLAYER_PASSWORD)
+    # Existing players (joined a month ago), not brand-new accounts: the fraud
+    # rules treat accounts younger than 24 h differently.
+    joined = now - timedelta(days=30)
+    User.objects.bulk_create(
+        [
+            User(
+                site_id=f"{SITE_ID_PREFIX}{i:06d}",
+                nickname=f"Bench Player {i:06d}",
+                phone_number=f"+1555{i:07d}",
+                password=hashed,
+                date_joined=joined,
+            )
+            for i in range(players)
+        ],
+        batch_size=1000,
+    )
+    rows = list(User.objects.filter(site_id__startswith=SITE_ID_PREFIX).order_by("id").values_list("id", "site_id"))
+
+    def open_wallets(user_ids: list[int]) -> None:
+        try:
+            for user_id in user_ids:
+                with transaction.atomic():
+                    wallet_open(user=user_id)
+                    wallet_grant(
+                        user=user_id,
+                        bundle={Currency.GOLD: SEED_GOLD, Currency.GEMS: SEED_GEMS},
+                        reason=LedgerReason.ADMIN_ADJUST,
+                        idempotency_key=f"bench-seed:{user_id}",
+                        reference="bench:seed",
+                    )
+        finally:
+            connections.close_all()  # this thread's connection
+
+    ids = [user_id for user_id, _ in rows]
+    # A few threads: each grant waits on PostgreSQL most of the time.
+    with ThreadPoolExecutor(max_workers=SEED_THREADS) as pool:
+        list(pool.map(open_wallets, [ids[i::SEED_THREADS] for i in range(SEED_THREADS)]))
+    result_players = [
+        {"id": user_id, "site_id": site_id, "ip": player_ip(index), "device": f"bench-device-{index:06d}"}
+        for index, (user_id, site_id) in enumerate(rows)
+    ]
+    return SeedResult(
+        players=result_players,
+        gems_product_id=gems_product.pk,
+        money_product_id=money_product.pk,
+        seconds=time.monotonic() - started,
+        min_user_id=rows[0][0],
+        max_user_id=rows[-1][0],
+    )
