@@ -27,6 +27,8 @@ from django.conf import settings
 
 BASE_DIR = Path(settings.BASE_DIR)
 PYTHON = sys.executable
+
+
 def _find_tansu() -> Path:
     """The broker binary scripts/services.sh uses: TANSU_BIN, this checkout's
     tools venv, or the binary of a tansu already running (started from another
