@@ -27,7 +27,7 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.db import transaction
-from django.db.models import F, Q, QuerySet, Sum
+from django.db.models import Q, QuerySet, Sum
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from django.utils import timezone
@@ -40,7 +40,7 @@ from casino.services import audit_record
 from economy.enums import Currency
 from economy.services.ledger import MAX_AMOUNT
 from shop import services
-from shop.exceptions import WebhookRejected
+from shop.exceptions import StockChangedMeanwhile, WebhookRejected
 from shop.models import (
     OPEN_STATUSES,
     DiscountType,
@@ -466,16 +466,12 @@ class LimitedPackageAdmin(admin.ModelAdmin):
                 self._raise_stock(request, obj, previous_total=form.initial["total_stock"], reason=reason)
 
     def _raise_stock(self, request: HttpRequest, package: LimitedPackage, *, previous_total: int, reason: str) -> None:
-        """total += added and remaining += added, in one UPDATE that applies
-        only if the total is still the one the form was judged against;
-        remaining moves relative to its current value, so buys committed
-        meanwhile are kept."""
         added = package.total_stock - previous_total
-        raised = LimitedPackage.objects.filter(pk=package.pk, total_stock=previous_total).update(
-            total_stock=F("total_stock") + added, remaining_stock=F("remaining_stock") + added
-        )
-        package.refresh_from_db(fields=["total_stock", "remaining_stock"])
-        if not raised:
+        try:
+            services.package_stock_raise(
+                actor=request.user, package=package, previous_total=previous_total, reason=reason
+            )
+        except StockChangedMeanwhile:
             self.message_user(
                 request,
                 f"The stock of {package.code} was changed by someone else at the same moment and was not raised: "
@@ -483,18 +479,6 @@ class LimitedPackageAdmin(admin.ModelAdmin):
                 messages.ERROR,
             )
             return
-        audit_record(
-            actor=request.user,
-            action="package_stock_raise",
-            target=package,
-            reason=reason,
-            data={
-                "added": added,
-                "total_stock_before": previous_total,
-                "total_stock": package.total_stock,
-                "remaining_stock": package.remaining_stock,
-            },
-        )
         self.message_user(
             request,
             f"Added {added} unit(s) to {package.code}: {package.remaining_stock} of {package.total_stock} left.",

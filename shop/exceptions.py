@@ -92,3 +92,8 @@ class WebhookRejected(ApplicationError):
     """A delivery we refuse: bad signature, stale timestamp, unknown order, mismatch."""
 
     status = status.HTTP_400_BAD_REQUEST
+
+
+class StockChangedMeanwhile(ShopError):
+    code = "stock_changed_meanwhile"
+    message = "The stock was changed by someone else at the same moment; check it and try again."

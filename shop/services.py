@@ -47,6 +47,7 @@ from shop.exceptions import (
     ProductUnavailable,
     PurchaseLimitReached,
     SoldOut,
+    StockChangedMeanwhile,
     VipTierTooLow,
     WebhookRejected,
     WrongPaymentFlow,
@@ -787,3 +788,33 @@ def order_review(*, actor: Any, order: Order, approve: bool, reason: str) -> Ord
     if approve:
         _open_payment(locked)
     return locked
+
+
+def package_stock_raise(*, actor: Any, package: LimitedPackage, previous_total: int, reason: str) -> LimitedPackage:
+    """Staff add stock to a package (audited): total and remaining grow by the
+    same amount in one UPDATE that applies only if the total is still the one
+    the staff member saw; remaining moves relative to its current value, so
+    buys committed meanwhile are kept. ``package.total_stock`` is the new total."""
+    added = package.total_stock - previous_total
+    if added <= 0:
+        raise OrderStateConflict("Stock can only be raised.", code="stock_can_only_grow")
+    with transaction.atomic():
+        raised = LimitedPackage.objects.filter(pk=package.pk, total_stock=previous_total).update(
+            total_stock=F("total_stock") + added, remaining_stock=F("remaining_stock") + added
+        )
+        package.refresh_from_db(fields=["total_stock", "remaining_stock"])
+        if not raised:
+            raise StockChangedMeanwhile(total_stock=package.total_stock, remaining_stock=package.remaining_stock)
+        audit_record(
+            actor=actor,
+            action="package_stock_raise",
+            target=package,
+            reason=reason,
+            data={
+                "added": added,
+                "total_stock_before": previous_total,
+                "total_stock": package.total_stock,
+                "remaining_stock": package.remaining_stock,
+            },
+        )
+    return package
