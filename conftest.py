@@ -118,3 +118,63 @@ def run_in_threads(count: int, target: Callable[[int], Any]) -> list[Any]:
 @pytest.fixture
 def parallel() -> Callable[[int, Callable[[int], Any]], list[Any]]:
     return run_in_threads
+
+
+# --- Browser tests: Playwright driving Debian's Chromium ---------------------------
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-dev-shm-usage",
+    "--no-first-run",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """One headless Chromium per test module (scripts/install-system-deps.sh installs it)."""
+    require_service("Chromium (/usr/bin/chromium)", os.path.exists(CHROMIUM))
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API keeps an event loop in this thread, which makes
+    # Django refuse ORM calls ("async unsafe") in the tests and their teardown.
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        with sync_playwright() as playwright:
+            chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+            yield chromium
+            chromium.close()
+    finally:
+        if previous is None:
+            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        else:
+            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+
+
+@pytest.fixture
+def page(browser: Any, live_server: Any) -> Iterator[Any]:
+    """A fresh browser context on the live server (relative URLs work)."""
+    context = browser.new_context(base_url=live_server.url)
+    context.set_default_timeout(15_000)
+    yield context.new_page()
+    context.close()
+
+
+def admin_log_in(page: Any, site_id: str, password: str) -> None:
+    """Log into /admin/ through the real login form."""
+    from playwright.sync_api import expect
+
+    page.goto("/admin/login/?next=/admin/")
+    page.fill("#id_username", site_id)
+    page.fill("#id_password", password)
+    page.click("input[type=submit][value='Log in']")
+    expect(page.locator("#logout-form")).to_be_visible()
+
+
+def admin_result_rows(page: Any) -> list[str]:
+    return [row.strip() for row in page.locator("#result_list tbody tr").all_inner_texts()]

@@ -5,74 +5,28 @@ the API then show what the clicks did."""
 
 from __future__ import annotations
 
-import os
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
 from accounts.models import InviteCode, User
 from accounts.tests.factories import UserFactory
 from accounts.tokens import tokens_issue
 from casino.models import AuditLog
+from conftest import admin_log_in, admin_result_rows
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-dev-shm-usage",
-    "--no-first-run",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _allow_orm_beside_playwright() -> Iterator[None]:
-    # Playwright's sync API keeps an event loop running in this thread, which
-    # makes Django refuse ORM calls ("async unsafe") in the test and its teardown.
-    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    yield
-    if previous is None:
-        os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-    else:
-        os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
-
-
-@pytest.fixture(scope="module")
-def browser(_allow_orm_beside_playwright: None) -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture
-def page(browser: Browser, live_server: Any) -> Iterator[Page]:
-    context = browser.new_context(base_url=live_server.url)
-    context.set_default_timeout(10_000)
-    yield context.new_page()
-    context.close()
-
 
 def log_in(page: Page, user: User, password: str) -> None:
-    page.goto("/admin/login/?next=/admin/")
-    page.fill("#id_username", user.site_id)
-    page.fill("#id_password", password)
-    page.click("input[type=submit][value='Log in']")
+    admin_log_in(page, user.site_id, password)
     expect(page.locator("#site-name")).to_have_text("Casino Club back office")
-    expect(page.locator("#logout-form")).to_be_visible()
 
 
-def result_rows(page: Page) -> list[str]:
-    return [row.strip() for row in page.locator("#result_list tbody tr").all_inner_texts()]
+result_rows = admin_result_rows
 
 
 def test_staff_logs_in_lists_players_and_finds_one_by_nickname(page: Page, staff_user: User, password: str) -> None:

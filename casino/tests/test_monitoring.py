@@ -16,6 +16,7 @@ missing, the promtool tests skip, and fail in CI.
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import shutil
@@ -147,7 +148,11 @@ def default_thresholds(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.usefixtures("default_thresholds")
 def test_committed_rules_are_the_rendered_template() -> None:
-    call_command("render_alert_rules", "--check")
+    out = io.StringIO()
+
+    call_command("render_alert_rules", "--check", stdout=out)  # raises CommandError with a diff on drift
+
+    assert "up to date" in out.getvalue()
 
 
 @pytest.mark.usefixtures("default_thresholds")

@@ -3,56 +3,23 @@ Debian's Chromium against pytest-django's live server)."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from django.urls import reverse
+from playwright.sync_api import expect
 
 from casino.models import AuditLog
+from conftest import admin_log_in
 from economy.enums import Currency, LedgerReason
 from economy.models import LedgerEntry, Wallet
 from economy.tests.factories import player_with_wallet
 
-# Playwright's sync API runs an event loop in this thread; the test's own ORM calls are still synchronous.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
-sync_api = pytest.importorskip("playwright.sync_api")
-
-CHROMIUM = "/usr/bin/chromium"
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-dev-shm-usage"],
-        )
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
-    context = browser.new_context()
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    yield page
-    context.close()
-
-
 def log_in(page: Any, live_server: Any, site_id: str, password: str) -> None:
-    page.goto(f"{live_server.url}{reverse('admin:login')}")
-    page.fill("#id_username", site_id)
-    page.fill("#id_password", password)
-    page.click("input[type=submit]")
-    page.wait_for_url(f"{live_server.url}{reverse('admin:index')}")
+    admin_log_in(page, site_id, password)
 
 
 def test_staff_adjusts_a_balance_from_the_wallet_page(
@@ -70,9 +37,9 @@ def test_staff_adjusts_a_balance_from_the_wallet_page(
 
     page.wait_for_url(f"{live_server.url}{reverse('admin:economy_wallet_change', args=[player.pk])}")
     success = page.locator("ul.messagelist li.success")
-    sync_api.expect(success).to_have_text(f"Granted 250 gold to {player.site_id}: gold balance is now 1250.")
-    sync_api.expect(page.locator(".field-gold .readonly")).to_have_text("1250")
-    sync_api.expect(page.locator(".field-recent_entries table tbody tr").first).to_contain_text("Staff adjustment")
+    expect(success).to_have_text(f"Granted 250 gold to {player.site_id}: gold balance is now 1250.")
+    expect(page.locator(".field-gold .readonly")).to_have_text("1250")
+    expect(page.locator(".field-recent_entries table tbody tr").first).to_contain_text("Staff adjustment")
     assert Wallet.objects.get(pk=player.pk).gold == 1250
     entry = LedgerEntry.objects.get(wallet_id=player.pk, idempotency_key__startswith="admin-adjust:")
     assert (entry.reason, entry.currency, entry.delta, entry.balance_after) == (
@@ -92,8 +59,8 @@ def test_staff_runs_the_ledger_audit_from_the_wallet_list(
     log_in(page, live_server, staff_user.site_id, password)
 
     page.goto(f"{live_server.url}{reverse('admin:economy_wallet_changelist')}")
-    sync_api.expect(page.locator("#ledger-audit-status")).to_contain_text("none has run yet")
+    expect(page.locator("#ledger-audit-status")).to_contain_text("none has run yet")
     page.click("text=Run ledger audit now")
 
-    sync_api.expect(page.locator("ul.messagelist li.success")).to_contain_text("OK, 1 wallets and 1 entries agree")
-    sync_api.expect(page.locator("#ledger-audit-status")).to_contain_text("OK: 1 wallets and 1 entries agree.")
+    expect(page.locator("ul.messagelist li.success")).to_contain_text("OK, 1 wallets and 1 entries agree")
+    expect(page.locator("#ledger-audit-status")).to_contain_text("OK: 1 wallets and 1 entries agree.")

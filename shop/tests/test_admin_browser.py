@@ -6,71 +6,28 @@ result in the admin."""
 
 from __future__ import annotations
 
-import os
 import re
 import uuid
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
 from django.utils import timezone
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
 from accounts.models import User
 from accounts.tests.factories import UserFactory
 from accounts.tokens import tokens_issue
 from casino.celery import app as celery_app
 from casino.models import AuditLog
+from conftest import admin_log_in, admin_result_rows
 from economy.models import Wallet
 from economy.services import wallet_open
 from shop.models import LimitedPackage, Order, OrderStatus, Product, WebhookEvent, WebhookStatus
 from shop.providers.sandbox import sandbox_decide
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-dev-shm-usage",
-    "--no-first-run",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _allow_orm_beside_playwright() -> Iterator[None]:
-    # Playwright's sync API keeps an event loop running in this thread, which
-    # makes Django refuse ORM calls ("async unsafe") in the test and its teardown.
-    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    yield
-    if previous is None:
-        os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-    else:
-        os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
-
-
-@pytest.fixture(scope="module")
-def browser(_allow_orm_beside_playwright: None) -> Iterator[Browser]:
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)")
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture
-def page(browser: Browser, live_server: Any) -> Iterator[Page]:
-    context = browser.new_context(base_url=live_server.url)
-    context.set_default_timeout(15_000)
-    yield context.new_page()
-    context.close()
 
 
 @pytest.fixture
@@ -86,11 +43,7 @@ def sandbox_delivers_to_live_server(settings: Any, live_server: Any, monkeypatch
 
 
 def log_in(page: Page, user: User, password: str) -> None:
-    page.goto("/admin/login/?next=/admin/")
-    page.fill("#id_username", user.site_id)
-    page.fill("#id_password", password)
-    page.click("input[type=submit][value='Log in']")
-    expect(page.locator("#logout-form")).to_be_visible()
+    admin_log_in(page, user.site_id, password)
 
 
 def fill_datetime(page: Page, field: str, when: Any) -> None:
@@ -99,8 +52,7 @@ def fill_datetime(page: Page, field: str, when: Any) -> None:
     page.fill(f"#id_{field}_1", local.strftime("%H:%M:%S"))
 
 
-def result_rows(page: Page) -> list[str]:
-    return [row.strip() for row in page.locator("#result_list tbody tr").all_inner_texts()]
+result_rows = admin_result_rows
 
 
 def test_staff_put_a_limited_package_on_sale_a_player_buys_and_pays_and_staff_see_it_fulfilled(
