@@ -8,7 +8,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.db.models import Model, QuerySet
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 
@@ -70,7 +70,3 @@ def action_with_reason(
     action.short_description = description  # type: ignore[attr-defined]
     action.__name__ = name  # the admin identifies actions by name; keep it stable
     return action
-
-
-def model_label(obj: Model) -> str:
-    return f"{obj._meta.verbose_name} {obj}"

@@ -147,10 +147,6 @@ def shop_highlights(user: Any) -> list[dict[str, Any]]:
     ]
 
 
-def open_orders_older_than(age: timedelta) -> QuerySet[Order]:
-    return Order.objects.filter(status=OrderStatus.PENDING, created_at__lt=timezone.now() - age)
-
-
 def orders_awaiting_settlement(age: timedelta) -> QuerySet[Order]:
     return Order.objects.filter(
         Q(status=OrderStatus.PENDING) | Q(status=OrderStatus.PAID), created_at__lt=timezone.now() - age
