@@ -45,6 +45,9 @@ def _fast_passwords_and_clean_cache(settings: Any) -> Iterator[None]:
     from casino.ratelimit import sliding_window_backend
 
     sliding_window_backend.cache_clear()
+    from casino.activity import forget_marks
+
+    forget_marks()  # the process memo of "seen" players goes with the cache
     return
 
 

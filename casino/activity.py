@@ -1,8 +1,12 @@
 """Player activity for "online now": every authenticated request (and each
 WebSocket connection) marks the player as seen. The database row is written
-at most once a minute per player; a cache key gates the writes."""
+at most once a minute per player; a cache key gates the writes, and each
+process remembers whom it marked in the last minute, so most requests touch
+neither Redis nor PostgreSQL."""
 
 from __future__ import annotations
+
+import time
 
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
@@ -11,9 +15,25 @@ from django.utils import timezone
 SEEN_WRITE_INTERVAL_SECONDS = 60
 
 
+_marked_until: dict[int, float] = {}  # this process: player -> when to ask the cache again
+_MARKED_MAX = 50_000
+_clock = time.monotonic
+
+
 def record_activity(user_id: int) -> bool:
     """Mark the player as active now; returns whether the row was written."""
+    now = _clock()
+    if _marked_until.get(user_id, 0.0) > now:
+        return False
+    if len(_marked_until) >= _MARKED_MAX:
+        _marked_until.clear()
+    _marked_until[user_id] = now + SEEN_WRITE_INTERVAL_SECONDS
     if not cache.add(f"seen:{user_id}", 1, timeout=SEEN_WRITE_INTERVAL_SECONDS):
         return False
     get_user_model().objects.filter(pk=user_id).update(last_seen_at=timezone.now())
     return True
+
+
+def forget_marks() -> None:
+    """Drop this process's memo (tests, after clearing the cache)."""
+    _marked_until.clear()

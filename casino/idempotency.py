@@ -5,8 +5,8 @@ Decorate a DRF view method with :func:`idempotent`. When the client sends
 user:
 
 1. the first request inserts an ``IdempotencyRecord`` in state ``in_progress``
-   (its own committed transaction; the (user, key) unique constraint decides
-   the single winner among parallel requests);
+   (one autocommitted INSERT; the (user, key) unique constraint decides the
+   single winner among parallel requests);
 2. the winner runs the view (its services own their transactions, so a
    refusal can still commit what it must keep, such as a fraud decision) and
    then stores the rendered response. If the process dies in between, the key
@@ -110,18 +110,23 @@ def _claim(
     """Insert the in-progress record, or resolve the existing one."""
     lock_until = now + settings.IDEMPOTENCY_LOCK_TIMEOUT
     for _attempt in range(3):
+        record = IdempotencyRecord(
+            user=user,
+            key=key,
+            request_method=request.method or "",
+            request_path=request.path[:512],
+            request_hash=fingerprint,
+            created_at=now,
+            locked_until=lock_until,
+            expires_at=now + settings.IDEMPOTENCY_KEY_TTL,
+        )
         try:
-            with transaction.atomic():
-                return IdempotencyRecord.objects.create(
-                    user=user,
-                    key=key,
-                    request_method=request.method or "",
-                    request_path=request.path[:512],
-                    request_hash=fingerprint,
-                    created_at=now,
-                    locked_until=lock_until,
-                    expires_at=now + settings.IDEMPOTENCY_KEY_TTL,
-                )
+            if transaction.get_connection().in_atomic_block:
+                with transaction.atomic():  # a savepoint keeps the caller's transaction usable
+                    record.save(force_insert=True)
+            else:
+                record.save(force_insert=True)  # autocommit: one round trip, committed at once
+            return record
         except IntegrityError:
             existing = IdempotencyRecord.objects.filter(user=user, key=key).first()
         if existing is None:

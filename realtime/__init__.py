@@ -16,3 +16,10 @@ def emit(event_type: str, user: Any, data: dict[str, Any]) -> Any:
     from realtime.services import emit as _emit
 
     return _emit(event_type=event_type, user=user, data=data)
+
+
+def emit_many(events: list[tuple[str, Any, dict[str, Any]]]) -> Any:
+    """Shortcut for :func:`realtime.services.emit_many`: several events, one INSERT."""
+    from realtime.services import emit_many as _emit_many
+
+    return _emit_many(events)

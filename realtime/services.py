@@ -42,34 +42,54 @@ def _json_safe(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def emit(*, event_type: str, user: Any, data: dict[str, Any]) -> OutboxEvent:
-    if event_type not in EVENT_TYPES:
-        raise UnknownEventType(f"unregistered event type {event_type!r}; register it in realtime.registry")
+    return emit_many([(event_type, user, data)])[0]
+
+
+def emit_many(events: list[tuple[str, Any, dict[str, Any]]]) -> list[OutboxEvent]:
+    """``emit`` for several ``(event_type, user, data)`` at once, in this
+    order, with one INSERT for all their outbox rows."""
+    for event_type, _, _ in events:
+        if event_type not in EVENT_TYPES:
+            raise UnknownEventType(f"unregistered event type {event_type!r}; register it in realtime.registry")
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("realtime.emit must be called inside the transaction that changes the state")
-    user_id = getattr(user, "pk", user)
     occurred_at = timezone.now()
-    event = OutboxEvent.objects.create(
-        event_id=uuid.uuid4(),
-        type=event_type,
-        user_id=user_id,
-        data=_json_safe(data),
-        occurred_at=occurred_at,
-        next_attempt_at=occurred_at,
-    )
+    rows = [
+        OutboxEvent(
+            event_id=uuid.uuid4(),
+            type=event_type,
+            user_id=getattr(user, "pk", user),
+            data=_json_safe(data),
+            occurred_at=occurred_at,
+            next_attempt_at=occurred_at,
+        )
+        for event_type, user, data in events
+    ]
+    if len(rows) == 1:
+        rows[0].save(force_insert=True)
+    else:
+        OutboxEvent.objects.bulk_create(rows)
+    for event, (_, user, _) in zip(rows, events, strict=True):
+        _deliver(event, user)
+    return rows
+
+
+def _deliver(event: OutboxEvent, user: Any) -> None:
+    """Run the subscribers now and queue the push for the commit."""
     envelope = event.envelope()
+    user_id = event.user_id
     domain_event = DomainEvent(
         event_id=str(event.event_id),
-        type=event_type,
+        type=event.type,
         user=user if hasattr(user, "pk") else None,
         user_id=user_id,
         data=event.data,
         timestamp=str(envelope["timestamp"]),
     )
-    for subscriber in subscribers_for(event_type):
+    for subscriber in subscribers_for(event.type):
         subscriber(domain_event)
     if user_id is not None:
         transaction.on_commit(lambda: push_to_user(user_id, envelope))
-    return event
 
 
 def push_to_user(user_id: int, envelope: dict[str, Any]) -> None:

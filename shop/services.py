@@ -24,7 +24,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
 import realtime
@@ -33,7 +33,7 @@ from casino.services import audit_record
 from economy.enums import LedgerReason
 from economy.exceptions import IdempotencyConflict
 from economy.models import Wallet
-from economy.services import wallet_claw_back, wallet_grant, wallet_spend
+from economy.services import LedgerResult, wallet_claw_back, wallet_exchange, wallet_grant, wallet_spend
 from economy.vip import tier_at_least
 from shop import metrics
 from shop.exceptions import (
@@ -98,6 +98,7 @@ class PurchaseRequest:
 class PurchaseResult:
     order: Order
     replayed: bool
+    ledger: LedgerResult | None = None  # the wallet posting this call made, if any
 
     @property
     def success(self) -> bool:
@@ -127,22 +128,43 @@ def _transition(
         order.save()
     else:
         order.save(force_insert=True)
-    OrderTransition.objects.create(
-        order=order, from_status=from_status, to_status=to_status, reason=reason[:255], actor=actor, created_at=now
+    _record_steps(order, [(from_status, to_status, reason)], actor=actor, now=now)
+
+
+def _record_steps(order: Order, steps: list[tuple[str, str, str]], *, actor: Any = None, now: datetime) -> None:
+    """Record ``(from, to, reason)`` steps of a saved order (one INSERT) and
+    tell the player of each (one outbox INSERT)."""
+    OrderTransition.objects.bulk_create(
+        [
+            OrderTransition(
+                order=order,
+                from_status=from_status,
+                to_status=to_status,
+                reason=reason[:255],
+                actor=actor,
+                created_at=now,
+            )
+            for from_status, to_status, reason in steps
+        ]
     )
-    realtime.emit(
-        "purchase_update",
-        order.user_id,
-        {
-            "receipt_code": order.receipt_code,
-            "status": to_status,
-            "previous_status": from_status or None,
-            "product_id": order.product.sku,
-            "quantity": order.quantity,
-            "total": order.total,
-            "currency": order.currency,
-            "reason": reason or None,
-        },
+    realtime.emit_many(
+        [
+            (
+                "purchase_update",
+                order.user_id,
+                {
+                    "receipt_code": order.receipt_code,
+                    "status": to_status,
+                    "previous_status": from_status or None,
+                    "product_id": order.product.sku,
+                    "quantity": order.quantity,
+                    "total": order.total,
+                    "currency": order.currency,
+                    "reason": reason or None,
+                },
+            )
+            for from_status, to_status, reason in steps
+        ]
     )
 
 
@@ -268,9 +290,6 @@ def shop_buy(
     fingerprint = _fingerprint(
         sku=product_sku, package=package_code, quantity=quantity, promo=(promo_code or "").upper()
     )
-    replay = _replay(user, idempotency_key, fingerprint)
-    if replay is not None:
-        return replay
     package: LimitedPackage | None = None
     if package_code:
         package = LimitedPackage.objects.select_related("product").filter(code=package_code).first()
@@ -278,10 +297,16 @@ def shop_buy(
             raise ProductNotFound("No such package.", code="package_not_found")
         product = package.product
     else:
-        product = Product.objects.filter(sku=product_sku).first() if product_sku else None
+        product = (
+            Product.objects.annotate(sold_as_package=Exists(LimitedPackage.objects.filter(product=OuterRef("pk"))))
+            .filter(sku=product_sku)
+            .first()
+            if product_sku
+            else None
+        )
         if product is None:
             raise ProductNotFound()
-        if not limited and product.packages.exists():
+        if not limited and product.sold_as_package:
             raise WrongPaymentFlow("This product is sold as a limited package: use buy-limited.", package_required=True)
     if user.is_self_excluded:
         raise PlayerSelfExcluded()
@@ -342,6 +367,8 @@ def _lock_buyer(user: User) -> User:
 
 
 def _buy_with_currency(request: PurchaseRequest) -> PurchaseResult:
+    """Paid and granted in one transaction: the order is written once, as
+    fulfilled, with both steps (paid, fulfilled) recorded."""
     user, product, package, quantity = request.user, request.product, request.package, request.quantity
     with transaction.atomic():
         _lock_buyer(user)
@@ -356,22 +383,39 @@ def _buy_with_currency(request: PurchaseRequest) -> PurchaseResult:
         if promo is not None:
             _use_promo(promo)
         order = _new_order(request, promo=promo, now=now)
-        order.stock_held = package is not None
         order.provider = "wallet"
-        order.paid_at = now
-        _transition(order, OrderStatus.PAID, reason=f"paid with {product.price_type}", now=now)
+        order.paid_at = order.fulfilled_at = now
+        order.status = OrderStatus.FULFILLED
+        ledger_args = {
+            "user": user,
+            "reason": LedgerReason.PURCHASE,
+            "reference": f"order:{order.receipt_code}",
+            "metadata": {"product": product.sku, "quantity": quantity},
+        }
+        pay = {product.price_type: order.total}
+        if order.grants:
+            ledger = wallet_exchange(
+                spend=pay,
+                grant=order.grants,
+                spend_key=f"order:{order.receipt_code}:pay",
+                grant_key=f"order:{order.receipt_code}:grant",
+                **ledger_args,
+            )
+        else:
+            ledger = wallet_spend(bundle=pay, idempotency_key=f"order:{order.receipt_code}:pay", **ledger_args)
+        order.save(force_insert=True)
+        _grant_items(order, now)
+        _record_steps(
+            order,
+            [
+                ("", OrderStatus.PAID, f"paid with {product.price_type}"),
+                (OrderStatus.PAID, OrderStatus.FULFILLED, "granted"),
+            ],
+            now=now,
+        )
         if promo is not None:
             PromoRedemption.objects.create(promo=promo, user=user, order=order, created_at=now)
-        wallet_spend(
-            user=user,
-            bundle={product.price_type: order.total},
-            reason=LedgerReason.PURCHASE,
-            idempotency_key=f"order:{order.receipt_code}:pay",
-            reference=f"order:{order.receipt_code}",
-            metadata={"product": product.sku, "quantity": quantity},
-        )
-        _fulfil(order, now=now)
-    return PurchaseResult(order=order, replayed=False)
+    return PurchaseResult(order=order, replayed=False, ledger=ledger)
 
 
 def _buy_with_money(request: PurchaseRequest) -> PurchaseResult:
@@ -379,6 +423,9 @@ def _buy_with_money(request: PurchaseRequest) -> PurchaseResult:
     ip, device_id, payment_instrument = request.ip, request.device_id, request.payment_instrument
     from shop import fraud
 
+    replay = _replay(user, request.idempotency_key, request.fingerprint)
+    if replay is not None:  # before recording a fraud decision for a request already answered
+        return replay
     now = timezone.now()
     promo = _load_promo(request.promo_code, product, user.pk, now)
     _, _, total = price_for(product, quantity, promo)
@@ -492,14 +539,18 @@ def _fulfil(order: Order, *, now: datetime | None = None) -> None:
             reference=f"order:{order.receipt_code}",
             metadata={"product": order.product.sku, "quantity": order.quantity},
         )
+    _grant_items(order, now)
+    order.fulfilled_at = now
+    order.stock_held = False  # the unit is sold now, not held
+    _transition(order, OrderStatus.FULFILLED, reason="granted", now=now)
+
+
+def _grant_items(order: Order, now: datetime) -> None:
     for item in order.grant_items:
         owned, _ = OwnedItem.objects.select_for_update().get_or_create(
             user_id=order.user_id, item_code=item, defaults={"updated_at": now}
         )
         OwnedItem.objects.filter(pk=owned.pk).update(quantity=F("quantity") + 1, updated_at=now)
-    order.fulfilled_at = now
-    order.stock_held = False  # the unit is sold now, not held
-    _transition(order, OrderStatus.FULFILLED, reason="granted", now=now)
 
 
 # --- payment events (webhook and settlement share these) ------------------------------------

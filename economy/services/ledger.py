@@ -1,12 +1,14 @@
-"""The one pair of functions that moves money: :func:`wallet_grant` and
-:func:`wallet_spend` (design promise 1 and 2).
+"""The functions that move money: :func:`wallet_grant`, :func:`wallet_spend`,
+their combination :func:`wallet_exchange` (a purchase with game currency) and
+:func:`wallet_claw_back` (design promise 1 and 2). The first three share
+one posting routine, :func:`_post`.
 
 How a call stays exactly-once under concurrency:
 
 1. lock the wallet row (``SELECT ... FOR UPDATE``; one row per player, so
    contention is per player, never global);
-2. with the lock held, look for entries already written under this
-   idempotency key: a twin request that committed first is seen here (READ
+2. with the lock held, look for entries already written under the operation's
+   idempotency key(s): a twin request that committed first is seen here (READ
    COMMITTED re-reads after the lock wait), and its result is returned with
    ``applied=False``; the same key with another bundle or reason is
    ``IdempotencyConflict``;
@@ -45,7 +47,10 @@ class LedgerResult:
 
     @property
     def deltas(self) -> dict[str, int]:
-        return {entry.currency: entry.delta for entry in self.entries}
+        totals: dict[str, int] = {}
+        for entry in self.entries:
+            totals[entry.currency] = totals.get(entry.currency, 0) + entry.delta
+        return totals
 
     @property
     def balances_after(self) -> dict[str, int]:
@@ -92,6 +97,23 @@ def _locked_wallet(user_id: int) -> Wallet:
     return wallet
 
 
+@dataclass(frozen=True)
+class _Move:
+    """One keyed operation of a ledger posting: signed amounts per currency."""
+
+    key: str
+    reason: str
+    deltas: dict[str, int]
+    metadata: dict[str, Any]
+
+
+def _move(bundle: Mapping[str, int], sign: int, reason: str, key: str, metadata: dict[str, Any] | None) -> _Move:
+    if not key or len(key) > 255:
+        raise ValueError("a ledger operation needs an idempotency key of 1-255 characters")
+    deltas = {currency: sign * amount for currency, amount in _normalize_bundle(bundle).items()}
+    return _Move(key=key, reason=reason, deltas=deltas, metadata=metadata or {})
+
+
 def wallet_grant(
     *,
     user: Any,
@@ -100,9 +122,16 @@ def wallet_grant(
     idempotency_key: str,
     reference: str = "",
     metadata: dict[str, Any] | None = None,
+    first_claim_stands: bool = False,
 ) -> LedgerResult:
-    """Add every amount of ``bundle`` to the player's wallet, once per key."""
-    return _apply(user, bundle, 1, reason, idempotency_key, reference, metadata)
+    """Add every amount of ``bundle`` to the player's wallet, once per key.
+
+    ``first_claim_stands``: the same key with another bundle returns the
+    first grant (``applied=False``) instead of raising
+    :class:`IdempotencyConflict` -- for once-a-day rewards whose amount may
+    change during the day (a VIP tier change)."""
+    move = _move(bundle, 1, reason, idempotency_key, metadata)
+    return _post(user, (move,), reference, first_claim_stands=first_claim_stands)
 
 
 def wallet_spend(
@@ -115,62 +144,89 @@ def wallet_spend(
     metadata: dict[str, Any] | None = None,
 ) -> LedgerResult:
     """Take every amount of ``bundle`` from the wallet, all or nothing, once per key."""
-    return _apply(user, bundle, -1, reason, idempotency_key, reference, metadata)
+    return _post(user, (_move(bundle, -1, reason, idempotency_key, metadata),), reference)
 
 
-def _apply(
+def wallet_exchange(
+    *,
     user: Any,
-    bundle: Mapping[str, int],
-    sign: int,
+    spend: Mapping[str, int],
+    grant: Mapping[str, int],
     reason: str,
-    idempotency_key: str,
-    reference: str,
-    metadata: dict[str, Any] | None,
+    spend_key: str,
+    grant_key: str,
+    reference: str = "",
+    metadata: dict[str, Any] | None = None,
 ) -> LedgerResult:
-    expected = {currency: sign * amount for currency, amount in _normalize_bundle(bundle).items()}
-    if not idempotency_key or len(idempotency_key) > 255:
-        raise ValueError("a ledger operation needs an idempotency key of 1-255 characters")
+    """Spend ``spend`` and grant ``grant`` as one operation (a purchase with
+    game currency): one wallet lock, the spend checked first, both or neither
+    applied, once per pair of keys. Equivalent to ``wallet_spend`` followed by
+    ``wallet_grant`` in one transaction, at half the round trips, with one
+    ``balance_update``."""
+    moves = (_move(spend, -1, reason, spend_key, metadata), _move(grant, 1, reason, grant_key, metadata))
+    return _post(user, moves, reference)
+
+
+def _post(user: Any, moves: tuple[_Move, ...], reference: str, *, first_claim_stands: bool = False) -> LedgerResult:
+    """Apply ``moves`` to one wallet under one lock (see the module docstring).
+    Inside a caller's transaction this is a savepoint: a refusal
+    (``InsufficientFunds``...) leaves the caller's transaction usable."""
     user_id = getattr(user, "pk", user)
+    keys = [move.key for move in moves]
     with transaction.atomic():
         wallet = _locked_wallet(user_id)
-        previous = list(LedgerEntry.objects.filter(wallet_id=user_id, idempotency_key=idempotency_key))
+        previous = list(LedgerEntry.objects.filter(wallet_id=user_id, idempotency_key__in=keys).order_by("pk"))
         if previous:
-            if {e.currency: e.delta for e in previous} != expected or {e.reason for e in previous} != {reason}:
-                raise IdempotencyConflict(idempotency_key=idempotency_key)
-            return LedgerResult(applied=False, balances=wallet_balances(wallet), entries=tuple(previous))
+            return _replayed(wallet, moves, previous, first_claim_stands=first_claim_stands)
         now = timezone.now()
-        entries = []
-        for currency, delta in sorted(expected.items()):
-            new_balance = wallet.balance(currency) + delta
-            if new_balance < 0:
-                raise InsufficientFunds(currency=currency, balance=wallet.balance(currency), required=-delta)
-            setattr(wallet, currency, new_balance)
-            entries.append(
-                LedgerEntry(
-                    wallet_id=user_id,
-                    currency=currency,
-                    delta=delta,
-                    balance_after=new_balance,
-                    reason=reason,
-                    reference=reference,
-                    idempotency_key=idempotency_key,
-                    metadata=metadata or {},
-                    created_at=now,
+        entries: list[LedgerEntry] = []
+        changed: set[str] = set()
+        for move in moves:
+            for currency, delta in sorted(move.deltas.items()):
+                new_balance = wallet.balance(currency) + delta
+                if new_balance < 0:
+                    raise InsufficientFunds(currency=currency, balance=wallet.balance(currency), required=-delta)
+                setattr(wallet, currency, new_balance)
+                changed.add(currency)
+                entries.append(
+                    LedgerEntry(
+                        wallet_id=user_id,
+                        currency=currency,
+                        delta=delta,
+                        balance_after=new_balance,
+                        reason=move.reason,
+                        reference=reference,
+                        idempotency_key=move.key,
+                        metadata=move.metadata,
+                        created_at=now,
+                    )
                 )
-            )
-        changed = set(expected)
-        if sign > 0:
-            changed |= _repay_debts(wallet, expected, idempotency_key, reference, now, entries)
+            granted = {currency: delta for currency, delta in move.deltas.items() if delta > 0}
+            if granted:
+                changed |= _repay_debts(wallet, granted, move.key, reference, now, entries)
         wallet.updated_at = now
         wallet.save(update_fields=[*sorted(changed), "updated_at"])
         LedgerEntry.objects.bulk_create(entries)
         result = LedgerResult(
             applied=True,
             balances=wallet_balances(wallet),
-            entries=tuple(entry for entry in entries if entry.idempotency_key == idempotency_key),
+            entries=tuple(entry for entry in entries if entry.idempotency_key in keys),
         )
-        _announce(user_id, result, reason=reason, reference=reference)
+        _announce(user_id, result, reason=moves[0].reason, reference=reference)
     return result
+
+
+def _replayed(
+    wallet: Wallet, moves: tuple[_Move, ...], previous: list[LedgerEntry], *, first_claim_stands: bool
+) -> LedgerResult:
+    """The keys were used before: the same operation is a replay, another one a conflict."""
+    for move in moves:
+        done = [entry for entry in previous if entry.idempotency_key == move.key]
+        same_reason = bool(done) and {entry.reason for entry in done} == {move.reason}
+        same_amounts = {entry.currency: entry.delta for entry in done} == move.deltas
+        if not same_reason or not (same_amounts or first_claim_stands):
+            raise IdempotencyConflict(idempotency_key=move.key)
+    return LedgerResult(applied=False, balances=wallet_balances(wallet), entries=tuple(previous))
 
 
 def _repay_debts(

@@ -55,8 +55,10 @@ def _locked_streak(user_id: int, now: datetime) -> DailyStreak:
     return streak
 
 
-def _checkin(user_id: int, today: date, now: datetime) -> CheckinResult:
-    """Record today's attendance; the caller holds a transaction."""
+def _checkin(user_id: int, today: date, now: datetime, *, claiming: bool = False) -> CheckinResult:
+    """Record today's attendance; the caller holds a transaction. ``claiming``:
+    the caller pays today's reward in this transaction, so a day recorded now
+    is recorded as claimed (one write instead of two)."""
     streak = _locked_streak(user_id, now)
     existing = StreakDay.objects.filter(user_id=user_id, date=today).first()
     if existing is not None:
@@ -85,7 +87,12 @@ def _checkin(user_id: int, today: date, now: datetime) -> CheckinResult:
         ]
     )
     day = StreakDay.objects.create(
-        user_id=user_id, date=today, kind=StreakDayKind.CHECKIN, streak_count=count, created_at=now
+        user_id=user_id,
+        date=today,
+        kind=StreakDayKind.CHECKIN,
+        streak_count=count,
+        claimed_at=now if claiming else None,
+        created_at=now,
     )
     streak.current_count = count
     streak.longest_count = max(streak.longest_count, count)
@@ -123,9 +130,9 @@ def streak_claim(*, user: Any) -> StreakClaimResult:
     today = utc_today()
     with transaction.atomic():
         now = timezone.now()
-        checkin = _checkin(user_id, today, now)
+        checkin = _checkin(user_id, today, now, claiming=True)
         key = streak_claim_key(user_id, today)
-        if checkin.day.claimed_at is not None:
+        if checkin.day.claimed_at is not None and not checkin.checked_in_now:
             paid = tuple(LedgerEntry.objects.filter(wallet_id=user_id, idempotency_key=key))
             if paid:  # claimed before: answer with the original award, touch nothing
                 return _claim_result(paid, checkin.day.streak_count, idempotent=True)
@@ -138,9 +145,8 @@ def streak_claim(*, user: Any) -> StreakClaimResult:
             reference=f"streak:{today.isoformat()}",
             metadata={"streak_count": checkin.day.streak_count, "date": today.isoformat()},
         )
-        claimed_at = ledger.entries[0].created_at
-        if checkin.day.claimed_at is None:
-            checkin.day.claimed_at = claimed_at
+        if checkin.day.claimed_at is None:  # checked in earlier today (a tick), claimed now
+            checkin.day.claimed_at = ledger.entries[0].created_at
             checkin.day.save(update_fields=["claimed_at"])
         if ledger.applied:
             realtime.emit(

@@ -42,17 +42,16 @@ def vip_claim(*, user: Any) -> VipClaimResult:
         if wallet is None:
             raise WalletMissing()
         tier = wallet.vip_tier
-        key = vip_claim_key(user_id, today)
-        claimed = LedgerEntry.objects.filter(wallet_id=user_id, idempotency_key=key).first()
-        if claimed is not None:  # claimed earlier today (perhaps at another tier): the first answer stands
-            return _result(claimed, tier, idempotent=True)
+        # Claimed earlier today (perhaps at another tier): the ledger returns
+        # that first claim, and its answer stands.
         ledger = wallet_grant(
             user=user_id,
             bundle={Currency.VIP_POINTS: VIP_TIERS[tier].daily_points},
             reason=LedgerReason.VIP_DAILY,
-            idempotency_key=key,
+            idempotency_key=vip_claim_key(user_id, today),
             reference=f"vip:{today.isoformat()}",
             metadata={"vip_tier": tier, "date": today.isoformat()},
+            first_claim_stands=True,
         )
         if ledger.applied:
             realtime.emit("reward_granted", user_id, {"source": "vip_daily", "amounts": ledger.deltas})

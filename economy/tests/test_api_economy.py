@@ -242,3 +242,20 @@ def test_an_account_created_without_signing_up_gets_a_wallet_on_first_use(staff_
     assert balance.status_code == 200
     assert balance.json()["gold_balance"] == 0
     assert claim.json()["awarded_points"] == 50
+
+
+@pytest.mark.parametrize("backend", ["configured", "locmem"])
+def test_dashboard_version_counts_up_from_nothing(backend: str, settings: Any) -> None:
+    from django.core.cache import cache
+
+    from economy.dashboard_cache import dashboard_invalidate, dashboard_version_key
+
+    if backend == "locmem":
+        settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    key = dashboard_version_key(4242)
+    cache.delete(key)
+
+    dashboard_invalidate(4242)
+    dashboard_invalidate(4242)
+
+    assert cache.get(key) == 2

@@ -10,7 +10,7 @@ from accounts.tests.factories import InviteCodeFactory
 from economy.enums import Currency, LedgerReason
 from economy.exceptions import IdempotencyConflict, InsufficientFunds, InvalidBundle
 from economy.models import ImmutableLedger, LedgerEntry, Wallet
-from economy.services import wallet_grant, wallet_spend
+from economy.services import wallet_exchange, wallet_grant, wallet_spend
 from economy.tests.factories import player_with_wallet
 from realtime.models import OutboxEvent
 
@@ -159,3 +159,88 @@ def test_database_refuses_a_negative_balance_even_from_raw_sql() -> None:
 
     with pytest.raises(IntegrityError), transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("UPDATE economy_wallet SET gold = -1 WHERE user_id = %s", [user.pk])
+
+
+def exchange(user: Any, *, gems: int = 500, gold: int = 10_000, key: str = "order:1") -> Any:
+    return wallet_exchange(
+        user=user,
+        spend={GEMS: gems},
+        grant={GOLD: gold},
+        reason=LedgerReason.PURCHASE,
+        spend_key=f"{key}:pay",
+        grant_key=f"{key}:grant",
+        reference=key,
+    )
+
+
+def test_exchange_spends_and_grants_under_one_lock_with_one_event(django_assert_num_queries: Any) -> None:
+    user = player_with_wallet(gems=600)
+    OutboxEvent.objects.all().delete()
+
+    # savepoint, lock, earlier entries, wallet UPDATE, one INSERT of both entries, outbox, release
+    with django_assert_num_queries(7):
+        result = exchange(user)
+
+    assert result.applied
+    assert result.deltas == {GEMS: -500, GOLD: 10_000}
+    assert (result.balances[GEMS], result.balances[GOLD]) == (100, 10_000)
+    entries = LedgerEntry.objects.filter(reference="order:1").order_by("pk")
+    assert [(e.idempotency_key, e.currency, e.delta, e.balance_after) for e in entries] == [
+        ("order:1:pay", GEMS, -500, 100),
+        ("order:1:grant", GOLD, 10_000, 10_000),
+    ]
+    event = OutboxEvent.objects.get()
+    assert (event.type, event.data["deltas"]) == ("balance_update", {"gems": -500, "gold": 10_000})
+
+
+def test_exchange_without_the_price_moves_nothing() -> None:
+    user = player_with_wallet(gems=499)
+
+    with pytest.raises(InsufficientFunds):
+        exchange(user)
+
+    wallet = Wallet.objects.get(pk=user.pk)
+    assert (wallet.gems, wallet.gold) == (499, 0)
+    assert not LedgerEntry.objects.filter(reference="order:1").exists()
+
+
+def test_exchange_replays_and_refuses_another_exchange_under_the_same_keys() -> None:
+    user = player_with_wallet(gems=2000)
+    first = exchange(user)
+
+    again = exchange(user)
+
+    assert not again.applied
+    assert {(e.currency, e.delta) for e in again.entries} == {(GEMS, -500), (GOLD, 10_000)}
+    assert Wallet.objects.get(pk=user.pk).gems == first.balances[GEMS] == 1500
+    with pytest.raises(IdempotencyConflict):
+        exchange(user, gold=20_000)
+    with pytest.raises(IdempotencyConflict):  # half of the pair used before is a conflict too
+        wallet_exchange(
+            user=user,
+            spend={GEMS: 500},
+            grant={GOLD: 10_000},
+            reason=LedgerReason.PURCHASE,
+            spend_key="order:1:pay",
+            grant_key="order:2:grant",
+        )
+    assert Wallet.objects.get(pk=user.pk).gems == 1500
+
+
+def test_first_claim_stands_returns_the_first_grant_for_another_amount() -> None:
+    user = player_with_wallet()
+    first = wallet_grant(
+        user=user, bundle={XP: 50}, reason=LedgerReason.VIP_DAILY, idempotency_key="day", first_claim_stands=True
+    )
+
+    later = wallet_grant(
+        user=user, bundle={XP: 80}, reason=LedgerReason.VIP_DAILY, idempotency_key="day", first_claim_stands=True
+    )
+
+    assert (first.applied, later.applied) == (True, False)
+    assert later.deltas == {XP: 50}
+    assert Wallet.objects.get(pk=user.pk).xp == 50
+    with pytest.raises(IdempotencyConflict):  # another reason is still a conflict
+        wallet_grant(
+            user=user, bundle={XP: 50}, reason=LedgerReason.EVENT_REWARD, idempotency_key="day", first_claim_stands=True
+        )

@@ -112,6 +112,40 @@ def test_a_failing_subscriber_rolls_back_the_whole_change(user: Any) -> None:
     assert not OutboxEvent.objects.exists()
 
 
+@pytest.mark.django_db(transaction=True)
+def test_emit_many_writes_all_rows_in_one_insert_in_order_and_pushes_each(
+    user: Any, recorded: list[DomainEvent], django_assert_num_queries: Any
+) -> None:
+    def change() -> None:
+        with transaction.atomic(), django_assert_num_queries(1):
+            realtime.emit_many(
+                [
+                    ("profile_update", user, {"nickname": "One"}),
+                    ("stats_update", user.pk, {"spins": 1}),
+                    ("profile_update", user, {"nickname": "Two"}),
+                ]
+            )
+
+    messages = _pushed_while(user, change)
+
+    rows = list(OutboxEvent.objects.order_by("id"))
+    assert [(row.type, row.data) for row in rows] == [
+        ("profile_update", {"nickname": "One"}),
+        ("stats_update", {"spins": 1}),
+        ("profile_update", {"nickname": "Two"}),
+    ]
+    assert [event.data["nickname"] for event in recorded] == ["One", "Two"]
+    assert [m["envelope"]["event_id"] for m in messages] == [str(row.event_id) for row in rows]
+
+
+@pytest.mark.django_db
+def test_emit_many_refuses_the_batch_if_one_type_is_unregistered(user: Any) -> None:
+    with pytest.raises(UnknownEventType), transaction.atomic():
+        realtime.emit_many([("profile_update", user, {}), ("made_up_event", user, {})])
+
+    assert not OutboxEvent.objects.exists()
+
+
 @pytest.mark.django_db
 def test_unregistered_event_type_is_refused(user: Any) -> None:
     with pytest.raises(UnknownEventType), transaction.atomic():

@@ -21,7 +21,7 @@ from economy.enums import Currency
 from economy.models import LedgerEntry, Wallet
 from shop import selectors, services
 from shop.api import serializers as s
-from shop.models import Order
+from shop.models import Order, PriceType
 
 UNAUTHORIZED = OpenApiResponse(ErrorSerializer, description="not_authenticated / invalid_token")
 BUY_ERRORS = {
@@ -40,14 +40,23 @@ BUY_ERRORS = {
 
 
 def purchase_body(result: services.PurchaseResult) -> dict[str, Any]:
+    """The purchase answer. A purchase that just posted to the wallet answers
+    from that posting; a replay or a money order reads the ledger and wallet."""
     order = result.order
-    entries = LedgerEntry.objects.filter(reference=f"order:{order.receipt_code}", wallet_id=order.user_id)
+    if result.ledger is not None:
+        entries: Any = result.ledger.entries
+        balances = result.ledger.balances
+    else:
+        if not result.replayed and order.price_type == PriceType.MONEY:
+            entries = ()  # a new money order: paid at the provider later, nothing posted yet
+        else:
+            entries = LedgerEntry.objects.filter(reference=f"order:{order.receipt_code}", wallet_id=order.user_id)
+        balances = Wallet.objects.filter(pk=order.user_id).values("gold", "gems").first() or {}
     spent = {currency: 0 for currency in (Currency.GOLD, Currency.GEMS)}
     granted = dict(spent)
     for entry in entries:
         if entry.currency in spent and entry.reason == "purchase":
             (granted if entry.delta > 0 else spent)[entry.currency] += abs(entry.delta)
-    wallet = Wallet.objects.filter(pk=order.user_id).values("gold", "gems").first() or {}
     return {
         "success": result.success,
         "product_id": order.product.sku,
@@ -64,8 +73,8 @@ def purchase_body(result: services.PurchaseResult) -> dict[str, Any]:
         "gems_granted": granted[Currency.GEMS],
         "gold_spent": spent[Currency.GOLD],
         "gems_spent": spent[Currency.GEMS],
-        "new_gold_balance": wallet.get("gold"),
-        "new_gems_balance": wallet.get("gems"),
+        "new_gold_balance": balances.get("gold"),
+        "new_gems_balance": balances.get("gems"),
         "checkout_url": order.checkout_url or None,
         "idempotent": result.replayed,
     }

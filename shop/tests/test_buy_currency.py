@@ -61,6 +61,32 @@ def test_buy_with_gems_spends_and_grants_in_one_go(client: APIClient, player: An
     assert statuses == ["paid", "fulfilled"]
 
 
+def test_a_gem_purchase_is_one_order_write_and_one_wallet_posting(
+    client: APIClient, player: Any, django_assert_max_num_queries: Any
+) -> None:
+    product = GemPriceProductFactory()
+    client.get("/api/users/balance")  # this minute's activity mark is written
+
+    # auth, idempotency claim, product; in a transaction: buyer lock, replay check, then the wallet
+    # posting (lock, earlier entries, wallet, entries, outbox), order, transitions, outbox; the
+    # idempotency record. 14 statements plus 3 savepoint pairs (BEGIN/COMMIT outside a test).
+    with django_assert_max_num_queries(20):
+        body = buy(client, "q1", product_id=product.sku).json()
+
+    order = Order.objects.get(receipt_code=body["receipt_code"])
+    steps = list(order.transitions.order_by("pk").values_list("from_status", "to_status", "reason"))
+    assert steps == [("", "paid", "paid with gems"), ("paid", "fulfilled", "granted")]
+    assert (order.status, order.paid_at, order.fulfilled_at, order.stock_held) == (
+        OrderStatus.FULFILLED,
+        order.created_at,
+        order.created_at,
+        False,
+    )
+    assert (body["new_gems_balance"], body["new_gold_balance"]) == (1500, 10_000)
+    event = OutboxEvent.objects.filter(type="balance_update", user_id=player.pk).latest("id")
+    assert event.data["deltas"] == {"gems": -500, "gold": 10_000}
+
+
 def test_prices_from_the_client_are_ignored(client: APIClient, player: Any) -> None:
     product = GemPriceProductFactory()
 
