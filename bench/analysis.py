@@ -287,7 +287,8 @@ def _footer(fig: Any, meta: dict[str, Any]) -> None:
 def footer_text(meta: dict[str, Any]) -> str:
     m, v = meta["machine"], meta["versions"]
     return (
-        f"{m['cpu_model']} x{m['cores']} cores, {m['memory_gb']:.1f} GB | Python {v['python']}, Django {v['django']}, "
+        f"{m['cpu_model']} x{m['cores']} cores, {m['memory_gb']:.1f} GB, reference loop "
+        f"{m.get('python_loop_ms', 0):.0f} ms | Python {v['python']}, Django {v['django']}, "
         f"PostgreSQL {v['postgresql']} | git {meta['git_sha']} | run {meta['run_id']} ({meta['mode']}) | "
         f"load avg at start {m['loadavg_start']}"
     )
@@ -461,6 +462,8 @@ def markdown(result: dict[str, Any]) -> str:
     out = [f"# Casino Club benchmark, run {meta['run_id']} ({meta['mode']})", ""]
     out += [
         f"* machine: {m['cpu_model']}, {m['cores']} cores, {m['memory_gb']:.1f} GB RAM, kernel {m['kernel']}",
+        f"* single-core speed: {m.get('python_loop_ms', 0):.0f} ms of CPU for bench/run.py's reference loop "
+        "(one million iterations of pure Python, best of 5; compare machines by it)",
         f"* load average at start {m['loadavg_start']}, at end {m.get('loadavg_end', '-')} "
         f"(other work on the machine makes these figures noisy; see pipeline.png, CPU panel)",
         f"* versions: Python {v['python']}, Django {v['django']}, PostgreSQL {v['postgresql']}, gunicorn "
@@ -544,7 +547,17 @@ def markdown(result: dict[str, Any]) -> str:
         ]
         out.append(
             _table(
-                ["endpoint", "HTTP", "statements", "SELECT", "INSERT/UPDATE", "SAVEPOINT", "commits", "ms in-process"],
+                [
+                    "endpoint",
+                    "HTTP",
+                    "statements",
+                    "SELECT",
+                    "INSERT/UPDATE",
+                    "SAVEPOINT",
+                    "commits",
+                    "ms in-process",
+                    "ms CPU (app)",
+                ],
                 [
                     [
                         q["endpoint"],
@@ -555,6 +568,7 @@ def markdown(result: dict[str, Any]) -> str:
                         q["savepoints"],
                         q["commits"],
                         q["in_process_ms"],
+                        q.get("cpu_ms", "-"),
                     ]
                     for q in queries
                 ],

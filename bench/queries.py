@@ -55,9 +55,10 @@ def _journey(player: dict[str, Any], password: str, gems_sku: str, money_sku: st
     def measure(name: str, call: Any) -> Any:
         statements.clear()
         commits[0] = 0
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         response = call()
         elapsed = (time.perf_counter() - started) * 1000
+        cpu = (time.process_time() - cpu_started) * 1000
         rows.append(
             {
                 "endpoint": name,
@@ -68,6 +69,7 @@ def _journey(player: dict[str, Any], password: str, gems_sku: str, money_sku: st
                 "savepoints": sum(1 for s in statements if "SAVEPOINT" in s.upper()),
                 "commits": commits[0],
                 "in_process_ms": elapsed,
+                "cpu_ms": cpu,
             }
         )
         return response

@@ -95,9 +95,9 @@ PRESETS: dict[str, dict[str, Any]] = {
     "smoke": {
         "players": 20,
         "rates": [5.0],
-        "stage_seconds": 5,
+        "stage_seconds": 6,
         "warmup_seconds": 0,
-        "pacing": 1.0,
+        "pacing": 0.5,  # 3 players, each through a whole visit (login ... buy with gems) within the stage
         "workers": 2,
         "pgbench_clients": [2],
         "pgbench_seconds": 2,
@@ -125,7 +125,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--quick", action="store_true", help="~2 minutes: fewer players, shorter stages")
-    mode.add_argument("--smoke", action="store_true", help="<1 min: 20 players, 5 req/s for 5 s (the smoke test)")
+    mode.add_argument("--smoke", action="store_true", help="<1 min: 20 players, 5 req/s for 6 s (the smoke test)")
     parser.add_argument("--players", type=int, help="players to seed (full 2000, quick 600)")
     parser.add_argument("--rates", type=_floats, help="arrival rates, req/s, comma-separated (50,100,200)")
     parser.add_argument("--stage-seconds", type=int, help="seconds per measured rate (full 60)")
@@ -186,7 +186,21 @@ def machine() -> dict[str, Any]:
         "memory_gb": mem_kb / 1024 / 1024,
         "kernel": platform.release(),
         "loadavg_start": " ".join(f"{x:.2f}" for x in os.getloadavg()),
+        "python_loop_ms": python_loop_ms(),
     }
+
+
+def python_loop_ms() -> float:
+    """CPU milliseconds for a fixed pure-Python workload (best of 5): every
+    figure of a run scales with it, so it is how two machines compare."""
+    best = float("inf")
+    for _ in range(5):
+        started = time.process_time()
+        total = 0
+        for i in range(1_000_000):
+            total += i % 7
+        best = min(best, (time.process_time() - started) * 1000)
+    return best
 
 
 def git_sha() -> str:

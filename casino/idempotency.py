@@ -34,13 +34,14 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError
 from django.http import HttpResponse, HttpResponseBase
 from django.utils import timezone
 from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
+from casino.db import insert_or_raise
 from casino.errors import ApplicationError
 from casino.models import IdempotencyRecord
 
@@ -121,11 +122,7 @@ def _claim(
             expires_at=now + settings.IDEMPOTENCY_KEY_TTL,
         )
         try:
-            if transaction.get_connection().in_atomic_block:
-                with transaction.atomic():  # a savepoint keeps the caller's transaction usable
-                    record.save(force_insert=True)
-            else:
-                record.save(force_insert=True)  # autocommit: one round trip, committed at once
+            insert_or_raise(record)
             return record
         except IntegrityError:
             existing = IdempotencyRecord.objects.filter(user=user, key=key).first()

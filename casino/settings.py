@@ -133,6 +133,14 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
     DATABASES["default"]["CONN_MAX_AGE"] = 0
 USING_POSTGRES = DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+if USING_POSTGRES and env.bool("DB_PREPARED_STATEMENTS", default=True):
+    # Server-side parameters and prepared statements (psycopg prepares a query
+    # the 5th time a connection runs it): PostgreSQL parses and plans each hot
+    # query once per connection instead of on every execution. Turn off behind
+    # a transaction-mode pooler (PgBouncer < 1.21) with DB_PREPARED_STATEMENTS=false.
+    _db_options = DATABASES["default"].setdefault("OPTIONS", {})
+    _db_options["server_side_binding"] = True
+    _db_options["prepare_threshold"] = env.int("DB_PREPARE_THRESHOLD", default=5)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"

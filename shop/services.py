@@ -29,6 +29,7 @@ from django.utils import timezone
 
 import realtime
 from accounts.models import User
+from casino.db import insert_or_raise
 from casino.services import audit_record
 from economy.enums import LedgerReason
 from economy.exceptions import IdempotencyConflict
@@ -526,10 +527,10 @@ def _open_payment(order: Order) -> None:
     order.provider_reference, order.checkout_url = intent.reference, intent.checkout_url
 
 
-def _fulfil(order: Order, *, now: datetime | None = None) -> None:
-    """paid -> fulfilled: grant what was bought, exactly once (the grant's key
-    is the order's), in the caller's transaction with the order row locked."""
-    now = now or timezone.now()
+def _fulfil(order: Order, *, now: datetime, paid_reason: str) -> None:
+    """(open ->) paid -> fulfilled: grant what was bought, exactly once (the
+    grant's key is the order's), in the caller's transaction with the order
+    row locked. The order is written once; both steps are recorded."""
     if order.grants:
         wallet_grant(
             user=order.user_id,
@@ -540,9 +541,13 @@ def _fulfil(order: Order, *, now: datetime | None = None) -> None:
             metadata={"product": order.product.sku, "quantity": order.quantity},
         )
     _grant_items(order, now)
-    order.fulfilled_at = now
+    steps = [(order.status, OrderStatus.PAID, paid_reason), (OrderStatus.PAID, OrderStatus.FULFILLED, "granted")]
+    order.paid_at = order.fulfilled_at = order.updated_at = now
+    order.failure_reason = ""
     order.stock_held = False  # the unit is sold now, not held
-    _transition(order, OrderStatus.FULFILLED, reason="granted", now=now)
+    order.status = OrderStatus.FULFILLED
+    order.save()
+    _record_steps(order, steps, now=now)
 
 
 def _grant_items(order: Order, now: datetime) -> None:
@@ -586,10 +591,7 @@ def _apply_payment_state(order: Order, *, state: str, amount: int, currency: str
                 )
                 return "paid_needs_refund"
             order.stock_held = True
-        order.paid_at = now
-        order.failure_reason = ""
-        _transition(order, OrderStatus.PAID, reason=f"{source}: payment succeeded", now=now)
-        _fulfil(order, now=now)
+        _fulfil(order, now=now, paid_reason=f"{source}: payment succeeded")
         return "fulfilled"
     if state == PaymentState.FAILED:
         if order.status not in OPEN_STATUSES:
@@ -681,18 +683,18 @@ def payment_webhook_receive(*, headers: Any, body: bytes, provider_name: str | N
             received_at=now,
         )
         raise error from None
+    event = WebhookEvent(
+        provider=provider.name,
+        external_id=external_id,
+        event_type=str(payload.get("type", ""))[:64],
+        status=WebhookStatus.RECEIVED,
+        payload=payload,
+        raw_body=raw[:20_000],
+        signature_valid=True,
+        received_at=now,
+    )
     try:
-        with transaction.atomic():
-            event = WebhookEvent.objects.create(
-                provider=provider.name,
-                external_id=external_id,
-                event_type=str(payload.get("type", ""))[:64],
-                status=WebhookStatus.RECEIVED,
-                payload=payload,
-                raw_body=raw[:20_000],
-                signature_valid=True,
-                received_at=now,
-            )
+        insert_or_raise(event)
     except IntegrityError:
         first = WebhookEvent.objects.get(provider=provider.name, external_id=external_id, signature_valid=True)
         WebhookEvent.objects.filter(pk=first.pk).update(attempts=F("attempts") + 1)
@@ -730,13 +732,16 @@ def webhook_process(*, event: WebhookEvent, actor: Any = None) -> str:
                 if not isinstance(amount, int) or not isinstance(currency, str):
                     raise WebhookRejected("Amount or currency missing.", code="webhook_payload_invalid")
                 result = _apply_payment_state(order, state=state, amount=amount, currency=currency, source="webhook")
-            WebhookEvent.objects.filter(pk=event.pk).update(
-                status=WebhookStatus.IGNORED if result in ("ignored", "already_settled") else WebhookStatus.PROCESSED,
-                order=order,
-                processed_at=timezone.now(),
-                error_code="",
-                last_error="",
-            )
+            outcome = {
+                "status": WebhookStatus.IGNORED
+                if result in ("ignored", "already_settled")
+                else WebhookStatus.PROCESSED,
+                "order": order,
+                "processed_at": timezone.now(),
+                "error_code": "",
+                "last_error": "",
+            }
+            WebhookEvent.objects.filter(pk=event.pk).update(**outcome)
             if actor is not None:
                 audit_record(
                     actor=actor,
@@ -750,7 +755,8 @@ def webhook_process(*, event: WebhookEvent, actor: Any = None) -> str:
             status=WebhookStatus.FAILED, error_code=exc.code, last_error=exc.message, processed_at=timezone.now()
         )
         raise
-    event.refresh_from_db()
+    for name, value in outcome.items():
+        setattr(event, name, value)
     return result
 
 

@@ -3,7 +3,7 @@
 ``bench/run.py --smoke`` brings up the whole production-shaped stack on its
 own throwaway database, Redis keys, Kafka topic, ClickHouse database and free
 ports (gunicorn, daphne, relay, sink), seeds 20 players, runs one tiny
-pgbench level, the player scenario at 5 req/s for 5 s, one closed-loop step
+pgbench level, the player scenario at 5 req/s for 6 s, one closed-loop step
 per series, then the pipeline and integrity checks, and writes its report
 and plots. It never touches the test database.
 """

@@ -110,6 +110,13 @@ def test_signed_success_webhook_fulfils_once(
     assert again.json()["duplicate"] is True
     order = Order.objects.get()
     assert order.status == OrderStatus.FULFILLED
+    assert order.paid_at == order.fulfilled_at is not None
+    steps = list(order.transitions.order_by("pk").values_list("from_status", "to_status", "reason"))
+    assert steps == [
+        ("", "pending", "awaiting payment"),
+        ("pending", "paid", "webhook: payment succeeded"),
+        ("paid", "fulfilled", "granted"),
+    ]
     assert Wallet.objects.get(pk=player.pk).gems == 100
     event = WebhookEvent.objects.get(signature_valid=True)
     assert (event.status, event.attempts, event.order_id) == (WebhookStatus.PROCESSED, 2, order.pk)
