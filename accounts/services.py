@@ -35,6 +35,7 @@ from accounts.models import InviteCode, User
 from accounts.selectors import invite_code_check, invite_codes_usable, normalize_invite_code, user_find_by_login
 from accounts.tokens import TokenPair, tokens_issue
 from casino.authentication import AuthenticationRefused, check_user_may_authenticate
+from casino.db import one_or_none
 from casino.errors import ApplicationError
 from casino.ratelimit import SlidingWindowLimit
 from casino.services import audit_record
@@ -182,7 +183,7 @@ def token_refresh(*, refresh_token: str) -> AuthResult:
         token = RefreshToken(refresh_token)  # type: ignore[arg-type]  # signature, expiry, type, blacklist
     except TokenError as exc:
         raise InvalidRefreshToken() from exc
-    user = User.objects.filter(pk=token.get("user_id")).first()
+    user = one_or_none(User.objects.filter(pk=token.get("user_id")))
     if user is None:
         raise InvalidRefreshToken()
     try:
@@ -190,7 +191,7 @@ def token_refresh(*, refresh_token: str) -> AuthResult:
     except AuthenticationRefused as exc:
         raise InvalidRefreshToken(exc.message) from exc
     with transaction.atomic():
-        outstanding = OutstandingToken.objects.filter(jti=token["jti"]).first()
+        outstanding = one_or_none(OutstandingToken.objects.filter(jti=token["jti"]))
         if outstanding is None:
             raise InvalidRefreshToken()
         try:
@@ -213,7 +214,7 @@ def token_logout(*, user: User, refresh_token: str | None) -> bool:
         return False  # already unusable: logging out of it is a no-op
     if str(token.get("user_id")) != str(user.pk):  # simplejwt stores the id as a string
         raise InvalidRefreshToken("That refresh token is not yours.")
-    outstanding = OutstandingToken.objects.filter(jti=token["jti"]).first()
+    outstanding = one_or_none(OutstandingToken.objects.filter(jti=token["jti"]))
     if outstanding is None:
         return False
     _, created = BlacklistedToken.objects.get_or_create(token=outstanding)

@@ -11,25 +11,18 @@
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
-import os
 import re
-import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
-from collections.abc import Callable, Mapping
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlparse
 
-ROOT = Path(__file__).resolve().parent.parent
+from casino import childprocess
+from casino.childprocess import HOST, ROOT, Process, ProcessGroup, free_port, http_ok
+
 PYTHON = sys.executable
-HOST = "127.0.0.1"
+__all__ = ["HOST", "ROOT", "Process", "ProcessSet", "free_port", "http_ok", "wait_http", "wait_until"]
 
 
 class BenchError(RuntimeError):
@@ -39,30 +32,10 @@ class BenchError(RuntimeError):
 # --- small helpers ------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
-
-
 def wait_until(predicate: Callable[[], Any], *, timeout: float, what: str, interval: float = 0.2) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = predicate()
-        if result:
-            return result
-        if time.monotonic() >= deadline:
-            raise BenchError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(interval)
-
-
-def http_ok(url: str, timeout: float = 2.0) -> bool:
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: never via a proxy
-    try:
-        with opener.open(url, timeout=timeout) as response:
-            return response.status == 200
-    except (urllib.error.URLError, OSError):
-        return False
+    return childprocess.wait_until(
+        predicate, timeout=timeout, interval=interval, message=f"waiting for {what}", error=BenchError
+    )
 
 
 def services_up() -> dict[str, str]:
@@ -93,97 +66,10 @@ def with_database(url: str, name: str) -> str:
     return parsed._replace(path=f"/{name}").geturl()
 
 
-# --- processes -----------------------------------------------------------------------------
-
-_prctl = ctypes.CDLL(None).prctl if sys.platform.startswith("linux") else None
-PR_SET_PDEATHSIG = 1
+# --- processes (casino.childprocess: own session, dies with this process, log file) -----------
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
-    if _prctl is not None:
-        _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-
-
-class Process:
-    """One child in its own session (its process group holds its workers too)."""
-
-    def __init__(self, name: str, argv: list[str], env: Mapping[str, str], log_path: Path) -> None:
-        self.name = name
-        self.argv = argv
-        self.log_path = log_path
-        self._log = open(log_path, "ab")  # noqa: SIM115 - closed in stop()
-        self.popen = subprocess.Popen(  # noqa: S603
-            argv,
-            env=dict(env),
-            cwd=ROOT,
-            stdin=subprocess.DEVNULL,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            preexec_fn=_die_with_parent,  # only ctypes prctl between fork and exec
-        )
-        self.pid = self.popen.pid
-
-    @property
-    def alive(self) -> bool:
-        return self.popen.poll() is None
-
-    def log_tail(self, chars: int = 3000) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")[-chars:]
-        except OSError:
-            return ""
-
-    def describe(self) -> str:
-        state = "running" if self.alive else f"exited with {self.popen.returncode}"
-        return f"{self.name} (pid {self.pid}, {state}), log {self.log_path}:\n{self.log_tail()}"
-
-    def signal_group(self, signum: int) -> None:
-        # Only the group this process leads (start_new_session): its own workers.
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.pid, signum)
-
-    def stop(self, timeout: float = 15.0) -> None:
-        if self.alive:
-            self.signal_group(signal.SIGTERM)
-            try:
-                self.popen.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.signal_group(signal.SIGKILL)
-                self.popen.wait(10)
-        else:
-            self.signal_group(signal.SIGKILL)  # leftover workers of a dead master
-        self._log.close()
-
-
-class ProcessSet:
-    def __init__(self, log_dir: Path) -> None:
-        self.log_dir = log_dir
-        self.processes: list[Process] = []
-
-    def start(self, name: str, argv: list[str], env: Mapping[str, str]) -> Process:
-        process = Process(name, argv, env, self.log_dir / f"{name}.log")
-        self.processes.append(process)
-        return process
-
-    def stop(self, process: Process, timeout: float = 15.0) -> None:
-        process.stop(timeout)
-        if process in self.processes:
-            self.processes.remove(process)
-
-    def stop_all(self, timeout: float = 15.0) -> list[str]:
-        errors = []
-        for process in reversed(self.processes):
-            if process.alive:
-                process.signal_group(signal.SIGTERM)
-        for process in reversed(self.processes):
-            try:
-                process.stop(timeout)
-            except Exception as exc:  # noqa: BLE001 - stop the others anyway
-                errors.append(f"{process.name}: {exc}")
-        self.processes.clear()
-        return errors
-
+class ProcessSet(ProcessGroup):
     def check_alive(self) -> None:
         for process in self.processes:
             if not process.alive:

@@ -24,6 +24,7 @@ from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.tokens import AccessToken, Token
 
 from casino.activity import record_activity
+from casino.db import one_or_none
 from casino.errors import ApplicationError
 
 TOKEN_VERSION_CLAIM = "ver"  # noqa: S105 - a claim name, not a secret
@@ -62,7 +63,7 @@ class AccessTokenAuthentication(JWTAuthentication):
 
     def get_user(self, validated_token: Token) -> AbstractBaseUser:
         user_id = validated_token.get("user_id")
-        user = get_user_model().objects.filter(pk=user_id).first()
+        user = one_or_none(get_user_model().objects.filter(pk=user_id))
         if user is None:
             raise AuthenticationRefused("The token's user does not exist.", code="invalid_token")
         check_user_may_authenticate(user, validated_token)

@@ -9,6 +9,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
 
+from casino.db import one_or_none
 from economy.enums import LedgerReason, StreakDayKind
 from economy.levels import level_progress
 from economy.models import DailyStreak, LedgerEntry, StreakDay, Wallet
@@ -19,7 +20,7 @@ from economy.vip import VIP_TIERS
 def wallet_for(user_id: int) -> Wallet | None:
     """The player's wallet; opened on first use for accounts created without
     signing up (staff, createsuperuser)."""
-    wallet = Wallet.objects.filter(pk=user_id).first()
+    wallet = one_or_none(Wallet.objects.filter(pk=user_id))
     if wallet is None and get_user_model().objects.filter(pk=user_id).exists():
         from economy.services import wallet_open
 
@@ -82,7 +83,7 @@ def profile_fields(users: list[Any]) -> dict[int, dict[str, Any]]:
 def streak_status(user_id: int, *, today: date | None = None) -> dict[str, Any]:
     """Everything the streak screens show, in two queries."""
     today = today or utc_today()
-    streak = DailyStreak.objects.filter(pk=user_id).first()
+    streak = one_or_none(DailyStreak.objects.filter(pk=user_id))
     sunday = week_start(today)
     first_of_month = today.replace(day=1)
     since = min(sunday, first_of_month)

@@ -29,7 +29,7 @@ from django.utils import timezone
 
 import realtime
 from accounts.models import User
-from casino.db import insert_or_raise
+from casino.db import insert_or_raise, one_or_none
 from casino.services import audit_record
 from economy.enums import LedgerReason
 from economy.exceptions import IdempotencyConflict
@@ -238,7 +238,7 @@ def _check_product(product: Product, user: User) -> None:
     if not product.is_active:
         raise ProductUnavailable()
     if product.min_vip_tier:
-        tier = Wallet.objects.filter(pk=user.pk).values_list("vip_tier", flat=True).first() or "STANDARD"
+        tier = one_or_none(Wallet.objects.filter(pk=user.pk).values_list("vip_tier", flat=True)) or "STANDARD"
         if not tier_at_least(tier, product.min_vip_tier):
             raise VipTierTooLow(required_tier=product.min_vip_tier, your_tier=tier)
 
@@ -254,7 +254,7 @@ def _check_limits(product: Product, package: LimitedPackage | None, user_id: int
 
 
 def _replay(user: User, idempotency_key: str, fingerprint: str) -> PurchaseResult | None:
-    existing = Order.objects.filter(user=user, idempotency_key=idempotency_key).select_related("product").first()
+    existing = one_or_none(Order.objects.filter(user=user, idempotency_key=idempotency_key).select_related("product"))
     if existing is None:
         return None
     if existing.request_fingerprint != fingerprint:
@@ -293,15 +293,17 @@ def shop_buy(
     )
     package: LimitedPackage | None = None
     if package_code:
-        package = LimitedPackage.objects.select_related("product").filter(code=package_code).first()
+        package = one_or_none(LimitedPackage.objects.select_related("product").filter(code=package_code))
         if package is None:
             raise ProductNotFound("No such package.", code="package_not_found")
         product = package.product
     else:
         product = (
-            Product.objects.annotate(sold_as_package=Exists(LimitedPackage.objects.filter(product=OuterRef("pk"))))
-            .filter(sku=product_sku)
-            .first()
+            one_or_none(
+                Product.objects.annotate(
+                    sold_as_package=Exists(LimitedPackage.objects.filter(product=OuterRef("pk")))
+                ).filter(sku=product_sku)
+            )
             if product_sku
             else None
         )

@@ -32,6 +32,7 @@ from django.db import transaction
 from django.utils import timezone
 
 import realtime
+from casino.db import one_or_none
 from economy.enums import Currency, LedgerReason
 from economy.exceptions import IdempotencyConflict, InsufficientFunds, InvalidBundle, WalletMissing
 from economy.models import BALANCE_FIELDS, DebtEntry, LedgerEntry, Wallet
@@ -88,7 +89,7 @@ def wallet_open(*, user: Any) -> Wallet:
 def _locked_wallet(user_id: int) -> Wallet:
     """Lock the player's wallet row; open it first for accounts created
     without signing up (staff, createsuperuser), which have none yet."""
-    wallet = Wallet.objects.select_for_update(of=("self",)).filter(pk=user_id).first()
+    wallet = one_or_none(Wallet.objects.select_for_update(of=("self",)).filter(pk=user_id))
     if wallet is None:
         if not get_user_model().objects.filter(pk=user_id).exists():
             raise WalletMissing()

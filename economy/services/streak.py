@@ -15,6 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 
 import realtime
+from casino.db import one_or_none
 from economy.enums import Currency, LedgerReason, StreakDayKind
 from economy.models import DailyStreak, LedgerEntry, StreakDay, StreakRepairReport
 from economy.services.ledger import wallet_grant
@@ -60,7 +61,7 @@ def _checkin(user_id: int, today: date, now: datetime, *, claiming: bool = False
     the caller pays today's reward in this transaction, so a day recorded now
     is recorded as claimed (one write instead of two)."""
     streak = _locked_streak(user_id, now)
-    existing = StreakDay.objects.filter(user_id=user_id, date=today).first()
+    existing = one_or_none(StreakDay.objects.filter(user_id=user_id, date=today))
     if existing is not None:
         return CheckinResult(streak=streak, day=existing, checked_in_now=False, protected_days=())
     count, bridged = next_count(

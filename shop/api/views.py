@@ -14,6 +14,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.api.views import client_ip
+from casino.db import one_or_none
 from casino.errors import ErrorSerializer, ValidationErrorSerializer
 from casino.idempotency import idempotency_key_from, idempotent
 from casino.pagination import StandardPagination
@@ -51,7 +52,7 @@ def purchase_body(result: services.PurchaseResult) -> dict[str, Any]:
             entries = ()  # a new money order: paid at the provider later, nothing posted yet
         else:
             entries = LedgerEntry.objects.filter(reference=f"order:{order.receipt_code}", wallet_id=order.user_id)
-        balances = Wallet.objects.filter(pk=order.user_id).values("gold", "gems").first() or {}
+        balances = one_or_none(Wallet.objects.filter(pk=order.user_id).values("gold", "gems")) or {}
     spent = {currency: 0 for currency in (Currency.GOLD, Currency.GEMS)}
     granted = dict(spent)
     for entry in entries:

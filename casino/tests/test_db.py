@@ -1,0 +1,66 @@
+"""casino.db helpers: unique lookups without ORDER BY, inserts that may conflict."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.db import IntegrityError, connection, transaction
+from django.test.utils import CaptureQueriesContext
+
+from accounts.models import User
+from accounts.tests.factories import UserFactory
+from casino.db import insert_or_raise, one_or_none
+from casino.models import IdempotencyRecord
+
+
+@pytest.mark.django_db
+def test_one_or_none_finds_the_row_or_none_without_ordering(user: Any) -> None:
+    with CaptureQueriesContext(connection) as queries:
+        found = one_or_none(User.objects.filter(pk=user.pk))
+        missing = one_or_none(User.objects.filter(pk=user.pk + 10_000))
+
+    assert (found, missing) == (user, None)
+    assert all("ORDER BY" not in q["sql"] and "LIMIT 1" in q["sql"] for q in queries.captured_queries)
+
+
+def _record(user: Any, key: str) -> IdempotencyRecord:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    now = timezone.now()
+    return IdempotencyRecord(
+        user=user,
+        key=key,
+        request_method="POST",
+        request_path="/x",
+        request_hash="h",
+        created_at=now,
+        locked_until=now,
+        expires_at=now + timedelta(days=1),
+    )
+
+
+@pytest.mark.django_db
+def test_insert_or_raise_in_a_transaction_leaves_it_usable() -> None:
+    user = UserFactory()
+    with transaction.atomic():
+        insert_or_raise(_record(user, "k"))
+        with pytest.raises(IntegrityError):
+            insert_or_raise(_record(user, "k"))
+        insert_or_raise(_record(user, "other"))  # the transaction goes on
+
+    assert IdempotencyRecord.objects.filter(user=user).count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_insert_or_raise_outside_a_transaction_is_one_statement() -> None:
+    user = UserFactory()
+    with CaptureQueriesContext(connection) as queries:
+        insert_or_raise(_record(user, "k"))
+    with pytest.raises(IntegrityError):
+        insert_or_raise(_record(user, "k"))
+
+    assert [q["sql"].split()[0] for q in queries.captured_queries] == ["INSERT"]
+    assert IdempotencyRecord.objects.filter(user=user).count() == 1
