@@ -5,7 +5,7 @@ Locking order (never reversed anywhere): the player's user row (the purchase
 lock: serialises one player's buys, so per-player limits and the daily spend
 limit are checked against a stable count) -> the package row (one conditional
 UPDATE, never oversells) -> the promo code row (conditional UPDATE) -> the
-wallet row (inside wallet_spend / wallet_grant). Payment events lock the order
+wallet row (inside wallet_exchange / wallet_grant). Payment events lock the order
 row first, then the wallet.
 
 Every price comes from the catalog; nothing price-like from the client is
