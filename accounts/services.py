@@ -161,9 +161,10 @@ def user_login(*, identifier: str, password: str, ip: str | None = None) -> Auth
         raise AccountDisabled()
     if user.is_self_excluded:
         raise SelfExcluded(self_excluded_until=_utc_iso(user.self_excluded_until))  # type: ignore[arg-type]
+    now = timezone.now()
     with transaction.atomic():
-        User.objects.filter(pk=user.pk).update(last_login=timezone.now())
-        user.refresh_from_db(fields=["last_login"])
+        User.objects.filter(pk=user.pk).update(last_login=now)
+        user.last_login = now
         tokens = tokens_issue(user=user)
     return AuthResult(user=user, tokens=tokens)
 
