@@ -41,7 +41,7 @@ from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
-from casino.db import insert_or_raise
+from casino.db import insert_or_raise, one_or_none
 from casino.errors import ApplicationError
 from casino.models import IdempotencyRecord
 
@@ -125,7 +125,7 @@ def _claim(
             insert_or_raise(record)
             return record
         except IntegrityError:
-            existing = IdempotencyRecord.objects.filter(user=user, key=key).first()
+            existing = one_or_none(IdempotencyRecord.objects.filter(user=user, key=key))
         if existing is None:
             continue  # the first request failed and removed its record meanwhile: claim again
         if existing.request_hash != fingerprint:
