@@ -10,7 +10,7 @@ from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
 
 from casino.db import one_or_none
-from economy.enums import LedgerReason, StreakDayKind
+from economy.enums import LedgerReason, StreakDayKind, VipTier
 from economy.levels import level_progress
 from economy.models import DailyStreak, LedgerEntry, StreakDay, Wallet
 from economy.streaks import effective_count, next_count, streak_reward, utc_today, week_start
@@ -26,6 +26,23 @@ def wallet_for(user_id: int) -> Wallet | None:
 
         wallet = wallet_open(user=user_id)
     return wallet
+
+
+def wallet_vip_tier(*, user_id: int) -> str:
+    """The player's VIP tier (``STANDARD`` for a player without a wallet yet)."""
+    tier = one_or_none(Wallet.objects.filter(pk=user_id).values_list("vip_tier", flat=True))
+    return str(tier) if tier else VipTier.STANDARD.value
+
+
+def wallet_balances(*, user_id: int) -> dict[str, int]:
+    """``{"gold": .., "gems": ..}`` of the player's wallet, or ``{}`` without one."""
+    row = one_or_none(Wallet.objects.filter(pk=user_id).values("gold", "gems"))
+    return {"gold": int(row["gold"]), "gems": int(row["gems"])} if row else {}
+
+
+def ledger_entries_for_reference(*, user_id: int, reference: str) -> QuerySet[LedgerEntry]:
+    """The player's ledger entries posted under one business reference (``order:R…``)."""
+    return LedgerEntry.objects.filter(reference=reference, wallet_id=user_id)
 
 
 def balances_payload(wallet: Wallet) -> dict[str, Any]:

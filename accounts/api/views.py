@@ -19,6 +19,7 @@ from accounts.api import serializers as s
 from accounts.selectors import invite_code_check, user_profile
 from accounts.services import AuthResult
 from casino.errors import ErrorSerializer, ValidationErrorSerializer
+from casino.http import client_ip
 
 ACCESS_LIFETIME_SECONDS = int(settings.SIMPLE_JWT["ACCESS_TOKEN_LIFETIME"].total_seconds())
 
@@ -26,15 +27,6 @@ _errors = {
     400: OpenApiResponse(ValidationErrorSerializer, description="validation_error"),
     401: OpenApiResponse(ErrorSerializer, description="not_authenticated / invalid_token / token_revoked"),
 }
-
-
-def client_ip(request: Request) -> str:
-    # Behind the load balancer REMOTE_ADDR is the balancer; it appends the
-    # client to X-Forwarded-For, so the last entry is the one it vouches for.
-    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-    if forwarded and settings.TRUST_X_FORWARDED_FOR:
-        return forwarded.split(",")[-1].strip()
-    return request.META.get("REMOTE_ADDR", "") or "unknown"
 
 
 def _auth_body(result: AuthResult) -> dict[str, object]:

@@ -13,9 +13,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.api.views import client_ip
 from casino.db import one_or_none
 from casino.errors import ErrorSerializer, ValidationErrorSerializer
+from casino.http import client_ip
 from casino.idempotency import idempotency_key_from, idempotent
 from casino.pagination import StandardPagination
 from economy.enums import Currency
