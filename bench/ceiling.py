@@ -12,12 +12,15 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
 import numpy as np
 
+from bench import stack
+from bench.seed import GEMS_PRICE, SeedResult
 from bench.stack import ROOT, BenchError
 
 SCRIPT = ROOT / "bench" / "pgbench" / "purchase.sql"
@@ -142,7 +145,7 @@ def sweep(
     seconds: int,
     variables: dict[str, int],
     log_dir: Path,
-    say: callable = print,  # type: ignore[valid-type]
+    say: Callable[[str], None] = print,
 ) -> dict[str, object]:
     log_dir.mkdir(parents=True, exist_ok=True)
     levels = []
@@ -160,3 +163,33 @@ def sweep(
         "levels": [level.as_dict() for level in levels],
         "best": best.as_dict(),
     }
+
+
+def measure(
+    *,
+    pg_url: str,
+    database: str,
+    client_counts: list[int],
+    seconds: int,
+    seeded: SeedResult,
+    log_dir: Path,
+    say: Callable[[str], None],
+) -> dict[str, object]:
+    """The sweep on ``database`` (the copy of the seeded one), which is dropped afterwards."""
+    say(f"ceiling: pgbench {SCRIPT.name} at {client_counts} clients, {seconds} s each")
+    try:
+        return sweep(
+            database_url=stack.with_database(pg_url, database),
+            client_counts=client_counts,
+            seconds=seconds,
+            variables={
+                "minuid": seeded.min_user_id,
+                "maxuid": seeded.max_user_id,
+                "productid": seeded.gems_product_id,
+                "price": GEMS_PRICE,
+            },
+            log_dir=log_dir,
+            say=say,
+        )
+    finally:
+        stack.pg_drop_database(pg_url, database)

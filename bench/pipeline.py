@@ -231,3 +231,25 @@ def write_samples_csv(path: Path, samples: list[dict[str, Any]]) -> None:
         handle.write(",".join(keys) + "\n")
         for row in samples:
             handle.write(",".join(f"{row.get(k, '')}" for k in keys) + "\n")
+
+
+def after_load(
+    sampler: Sampler,
+    *,
+    drained: dict[str, Any],
+    windows: dict[str, tuple[float, float]],
+    stages: list[dict[str, Any]],
+    bucket_s: float,
+    csv_path: Path,
+) -> dict[str, Any]:
+    """The pipeline's figures of a run (``windows``: ``player`` and ``run``); the
+    sampler's rows are kept in ``csv_path`` for ``--render``."""
+    summary = summarize_samples(sampler.samples, *windows["player"])
+    result = {
+        **summary,
+        "drain": drained,
+        "ingestion": ingestion(windows, stages, bucket_s),
+        "sampler_errors": sampler.errors[:5],
+    }
+    write_samples_csv(csv_path, sampler.samples)
+    return result

@@ -32,16 +32,12 @@ complete; 130 when interrupted.
 from __future__ import annotations
 
 import argparse
-import base64
 import contextlib
-import fcntl
 import importlib.util
 import json
 import os
-import platform
 import secrets
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -58,57 +54,11 @@ _missing = [name for name in ("locust", "matplotlib", "numpy") if importlib.util
 if _missing:  # pragma: no cover - depends on the environment
     sys.exit(f"bench: {', '.join(_missing)} missing: {sys.executable} -m pip install -r requirements-bench.txt")
 
-from bench import analysis, ceiling, integrity, pipeline, stack  # noqa: E402
+from bench import ceiling, facts, integrity, load, pipeline, seed, server, stack  # noqa: E402
+from bench.presets import PRESETS  # noqa: E402
+from bench.render import analyse, render  # noqa: E402
+from bench.report import markdown  # noqa: E402
 from bench.stack import BenchError, Process, ProcessSet  # noqa: E402
-
-PRESETS: dict[str, dict[str, Any]] = {
-    "full": {
-        "players": 2000,
-        "rates": [50.0, 100.0, 200.0],
-        "stage_seconds": 60,
-        "warmup_seconds": 20,
-        "pacing": 2.0,
-        "workers": 4,
-        "pgbench_clients": [1, 4, 8, 16, 32],
-        "pgbench_seconds": 15,
-        "saturation_concurrency": [1, 2, 4, 8, 16, 32, 64],
-        "saturation_step_seconds": 15,
-        "saturation_settle_seconds": 3,
-        "bucket_seconds": 5,
-        "redis_db": 15,
-    },
-    "quick": {
-        "players": 600,
-        "rates": [50.0, 100.0, 200.0],
-        "stage_seconds": 12,
-        "warmup_seconds": 5,
-        "pacing": 2.0,
-        "workers": 4,
-        "pgbench_clients": [1, 8, 32],
-        "pgbench_seconds": 3,
-        "saturation_concurrency": [2, 8, 32],
-        "saturation_step_seconds": 5,
-        "saturation_settle_seconds": 2,
-        "bucket_seconds": 3,
-        "redis_db": 15,
-    },
-    "smoke": {
-        "players": 20,
-        "rates": [5.0],
-        "stage_seconds": 6,
-        "warmup_seconds": 0,
-        "pacing": 0.5,  # 3 players, each through a whole visit (login ... buy with gems) within the stage
-        "workers": 2,
-        "pgbench_clients": [2],
-        "pgbench_seconds": 2,
-        "saturation_concurrency": [2],
-        "saturation_step_seconds": 2,
-        "saturation_settle_seconds": 1,
-        "bucket_seconds": 1,
-        "redis_db": 14,
-    },
-}
-TARGET_RATE = 200.0
 
 
 def _floats(text: str) -> list[float]:
@@ -165,68 +115,6 @@ def say(message: str) -> None:
     sys.stdout.flush()
 
 
-# --- facts about the machine and the code -------------------------------------------------------
-
-
-def machine() -> dict[str, Any]:
-    model = "unknown CPU"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    mem_kb = 0
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                mem_kb = int(line.split()[1])
-    return {
-        "cpu_model": model,
-        "cores": os.cpu_count() or 0,
-        "memory_gb": mem_kb / 1024 / 1024,
-        "kernel": platform.release(),
-        "loadavg_start": " ".join(f"{x:.2f}" for x in os.getloadavg()),
-        "python_loop_ms": python_loop_ms(),
-    }
-
-
-def python_loop_ms() -> float:
-    """CPU milliseconds for a fixed pure-Python workload (best of 5): every
-    figure of a run scales with it, so it is how two machines compare."""
-    best = float("inf")
-    for _ in range(5):
-        started = time.process_time()
-        total = 0
-        for i in range(1_000_000):
-            total += i % 7
-        best = min(best, (time.process_time() - started) * 1000)
-    return best
-
-
-def git_sha() -> str:
-    def git(*args: str) -> str:
-        return subprocess.run(  # noqa: S603
-            ["git", *args],  # noqa: S607 - git from PATH, as casino/settings.py does
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=False,
-        ).stdout.strip()
-
-    sha = git("rev-parse", "--short=12", "HEAD") or "unknown"
-    return sha + ("-dirty" if git("status", "--porcelain", "--untracked-files=no") else "")
-
-
-def package_version(name: str) -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version(name)
-    except PackageNotFoundError:
-        return "not installed"
-
-
 # --- the run ------------------------------------------------------------------------------------------
 
 
@@ -242,72 +130,20 @@ class BenchRun:
         (self.dir / "logs").mkdir(exist_ok=True)
         self.procs = ProcessSet(self.dir / "logs")
         self.smoke = args.mode == "smoke"
-        self.database = args.database or ("casino_bench_smoke_" + self.tag if self.smoke else "casino_bench")
-        self.ceiling_database = f"{self.database}_ceiling"
-        self.ch_database = f"casino_bench_{self.tag}"
-        self.topic = f"casino.bench.{self.tag}"
+        self.res = stack.RunResources(
+            tag=self.tag,
+            smoke=self.smoke,
+            database=args.database or ("casino_bench_smoke_" + self.tag if self.smoke else "casino_bench"),
+        )
         self.env: dict[str, str] = {}
         self.services: dict[str, str] = {}
         self.result: dict[str, Any] = {"notes": []}
         self.phases: dict[str, float] = {}
-        self.lock_handle: Any = None
         self.sampler: pipeline.Sampler | None = None
         self.gunicorn: Process | None = None
         self.django_ready = False
-        self.created: set[str] = set()
 
     # --- setup ---
-
-    def lock(self) -> None:
-        if self.smoke:
-            return  # throwaway names; smoke runs may overlap
-        lock_dir = ROOT / "var" / "run"
-        lock_dir.mkdir(parents=True, exist_ok=True)
-        self.lock_handle = open(lock_dir / "bench.lock", "w")  # noqa: SIM115 - held for the run
-        try:
-            fcntl.flock(self.lock_handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise BenchError(
-                f"another bench run holds {lock_dir / 'bench.lock'} (same database {self.database})"
-            ) from None
-
-    def build_env(self, port: int) -> dict[str, str]:
-        s = self.services
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "DJANGO_"))}
-        env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-        redis_url = stack.with_database(s["REDIS_URL"], str(self.args.redis_db))
-        env.update(
-            {
-                "DJANGO_SETTINGS_MODULE": "bench.settings",
-                # production-shaped (docker-compose.yml x-app-environment), with this run's own resources
-                "APP_ENV": "production",
-                "DEBUG": "false",
-                "SECRET_KEY": secrets.token_urlsafe(48),
-                "JWT_SIGNING_KEY": secrets.token_urlsafe(48),
-                "ALLOWED_HOSTS": "127.0.0.1,localhost",
-                "SECURE_SSL_REDIRECT": "false",  # no TLS terminator on loopback
-                "DATABASE_URL": stack.with_database(s["DATABASE_URL"], self.database),
-                "CONN_MAX_AGE": "60",
-                "REDIS_URL": redis_url,
-                "CELERY_BROKER_URL": redis_url,
-                "CACHE_KEY_PREFIX": f"bench-{self.tag}",
-                "CHANNEL_PREFIX": f"bench-asgi-{self.tag}",
-                "KAFKA_BOOTSTRAP_SERVERS": s["KAFKA_BOOTSTRAP_SERVERS"],
-                "KAFKA_TOPIC": self.topic,
-                "CLICKHOUSE_URL": stack.with_database(s["CLICKHOUSE_URL"], self.ch_database),
-                "SINK_CONSUMER_GROUP": f"casino-bench-sink-{self.tag}",
-                "SHOP_WEBHOOK_SECRETS": "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode(),
-                "PUBLIC_BASE_URL": f"http://{stack.HOST}:{port}",
-                "SHOP_ALLOW_SANDBOX_IN_PRODUCTION": "true",
-                "OUTBOX_RELAY_VIA_BEAT": "false",
-                "LOG_LEVEL": "INFO",
-                "GIT_SHA": self.result["meta"]["git_sha"],
-                "BUILD_ID": f"bench-{self.tag}",
-                "METRICS_PORT": "0",
-                "PYTHONUNBUFFERED": "1",
-            }
-        )
-        return env
 
     def setup_django(self) -> None:
         os.environ.update(self.env)
@@ -330,65 +166,51 @@ class BenchRun:
             "run_id": self.run_id,
             "mode": args.mode,
             "started": datetime.now(UTC).isoformat(timespec="seconds"),
-            "machine": machine(),
-            "git_sha": git_sha(),
+            "machine": facts.machine(),
+            "git_sha": facts.git_sha(),
             "config": {
                 k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k not in {"quick", "smoke"}
             },
         }
         say(f"bench {self.run_id} ({args.mode}); results in {self.dir}")
-        self.lock()
+        self.res.lock()
         t = time.monotonic()
         self.services = stack.services_up()
         self.phases["services"] = time.monotonic() - t
         say("services up: " + ", ".join(f"{k}={v}" for k, v in self.services.items()))
 
         gport, dport = stack.free_port(), stack.free_port()
-        self.env = self.build_env(gport)
+        self.env = server.app_env(
+            services=self.services,
+            redis_db=args.redis_db,
+            database=self.res.database,
+            clickhouse_database=self.res.clickhouse_database,
+            topic=self.res.topic,
+            tag=self.tag,
+            port=gport,
+            git_sha=self.result["meta"]["git_sha"],
+        )
         pg_url = self.services["DATABASE_URL"]
-        versions = {
-            "python": platform.python_version(),
-            "django": package_version("Django"),
-            "postgresql": stack.pg_version(pg_url),
-            "gunicorn": package_version("gunicorn"),
-            "daphne": package_version("daphne"),
-            "locust": package_version("locust"),
-            "pgbench": ceiling.pgbench_version(),
-            "clickhouse": self._clickhouse_version(),
-        }
-        self.result["meta"]["versions"] = versions
+        self.result["meta"]["versions"] = facts.versions(pg_url=pg_url, clickhouse_url=self.services["CLICKHOUSE_URL"])
         self.result["meta"]["stack"] = {
             "gunicorn": f"http://127.0.0.1:{gport}",
             "daphne": f"http://127.0.0.1:{dport}",
-            "database": self.database,
+            "database": self.res.database,
             "redis": self.env["REDIS_URL"],
-            "kafka_topic": self.topic,
-            "clickhouse_database": self.ch_database,
+            "kafka_topic": self.res.topic,
+            "clickhouse_database": self.res.clickhouse_database,
         }
 
         # 1. database, migrations, seed
         t = time.monotonic()
-        say(f"database {self.database}: create and migrate")
-        stack.pg_create_database(pg_url, self.database)
-        self.created.add("pg")
-        migrate = subprocess.run(  # noqa: S603
-            [stack.PYTHON, str(ROOT / "manage.py"), "migrate", "--noinput"],
-            cwd=ROOT,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=900,
-            check=False,
-        )
-        (self.dir / "logs" / "migrate.log").write_text(migrate.stdout + migrate.stderr)
-        if migrate.returncode != 0:
-            raise BenchError(f"migrate failed:\n{migrate.stderr[-2000:]}")
+        say(f"database {self.res.database}: create and migrate")
+        stack.pg_create_database(pg_url, self.res.database)
+        self.res.created.add("pg")
+        server.migrate(self.env, self.dir / "logs" / "migrate.log")
         self.phases["migrate"] = time.monotonic() - t
         if not self.smoke:
             stack.redis_flush(self.env["REDIS_URL"])  # the bench's own Redis database
         self.setup_django()
-        from bench import seed
-
         seed_t0 = time.time()
         say(f"seeding {args.players} players")
         seeded = seed.seed(args.players)
@@ -396,7 +218,7 @@ class BenchRun:
         say(f"  seeded in {seeded.seconds:.1f} s")
         players_path = self.dir / "players.json"
         players_path.write_text(json.dumps(seeded.players))
-        self.result["notes"].append(self._hasher_note())
+        self.result["notes"].append(facts.hasher_note())
         from bench import queries
 
         self.result["queries"] = queries.probe(seeded.players[:2], seed.PLAYER_PASSWORD, seed.GEMS_SKU, seed.MONEY_SKU)
@@ -408,43 +230,34 @@ class BenchRun:
         from realtime import clickhouse
         from realtime.sink import ensure_topic
 
-        ensure_topic(self.topic)
-        self.created.add("topic")
+        ensure_topic(self.res.topic)
+        self.res.created.add("topic")
         clickhouse.ensure_schema()
-        self.created.add("ch")
+        self.res.created.add("ch")
 
         # 2. the ceiling (pgbench on a copy of the seeded database) and 3. the stack.
         # Full and quick runs measure the ceiling before the stack starts; the smoke
         # run overlaps the two to stay short (its figures mean nothing anyway).
         if not args.skip_pgbench:
             self.close_db()
-            stack.pg_create_database(pg_url, self.ceiling_database, template=self.database)
-            self.created.add("ceiling")
+            stack.pg_create_database(pg_url, self.res.ceiling_database, template=self.res.database)
+            self.res.created.add("ceiling")
         if self.smoke:
             daphne = self.start_stack(gport, dport)
         if not args.skip_pgbench:
             t = time.monotonic()
-            say(
-                f"ceiling: pgbench {ceiling.SCRIPT.name} at {args.pgbench_clients} clients, "
-                f"{args.pgbench_seconds} s each"
-            )
             try:
-                self.result["ceiling"] = ceiling.sweep(
-                    database_url=stack.with_database(pg_url, self.ceiling_database),
+                self.result["ceiling"] = ceiling.measure(
+                    pg_url=pg_url,
+                    database=self.res.ceiling_database,
                     client_counts=args.pgbench_clients,
                     seconds=args.pgbench_seconds,
-                    variables={
-                        "minuid": seeded.min_user_id,
-                        "maxuid": seeded.max_user_id,
-                        "productid": seeded.gems_product_id,
-                        "price": seed.GEMS_PRICE,
-                    },
+                    seeded=seeded,
                     log_dir=self.dir / "pgbench",
                     say=say,
                 )
             finally:
-                stack.pg_drop_database(pg_url, self.ceiling_database)
-                self.created.discard("ceiling")
+                self.res.created.discard("ceiling")
             self.phases["ceiling"] = time.monotonic() - t
         t = time.monotonic()
         if not self.smoke:
@@ -460,54 +273,23 @@ class BenchRun:
         self.phases["stack"] = time.monotonic() - t
         self.procs.check_alive()
 
-        base_config = {
-            "host": f"http://{stack.HOST}:{gport}",
-            "players_path": str(players_path),
-            "database_dsn": self.env["DATABASE_URL"],
-            "invite_code": seed.INVITE_CODE,
-            "password": seed.PLAYER_PASSWORD,
-            "gems_sku": seed.GEMS_SKU,
-            "money_sku": seed.MONEY_SKU,
-            "run_tag": self.tag,
-            "pacing_s": args.pacing,
-            "signup_ratio": 0.1,
-            "retry_ratio": 0.05,
-            "webhook_duplicate_ratio": 0.05,
-            "spawn_rate": 100,
-        }
+        base_config = load.base_config(
+            host=f"http://{stack.HOST}:{gport}",
+            players_path=players_path,
+            database_dsn=self.env["DATABASE_URL"],
+            run_tag=self.tag,
+            pacing_s=args.pacing,
+        )
         self.sampler = pipeline.Sampler(self._bench_pgids)
         self.sampler.start()
         load_t0 = time.time()
 
         # 4 and 5. player scenario (open loop), then saturation (closed loop): one Locust process
-        stages = []
-        if not args.skip_player:
-            if args.warmup_seconds:
-                stages.append(
-                    {"name": "warmup", "rate": args.rates[0], "duration_s": args.warmup_seconds, "measured": False}
-                )
-            stages += [
-                {"name": f"{r:g}rps", "rate": r, "duration_s": args.stage_seconds, "measured": True} for r in args.rates
-            ]
-            say(
-                "player scenario (open loop): "
-                + ", ".join(f"{s['name']} {s['rate']:g} req/s x {s['duration_s']} s" for s in stages)
-                + f"; think time {args.pacing:g} s"
-            )
-        total = sum(stage["duration_s"] for stage in stages) + 160  # + the pause between phases, stop timeouts
-        tokens_path = self.issue_tokens() if (not args.skip_saturation or args.profile) else None
-        saturation = None
-        if not args.skip_saturation:
-            say(f"then saturation (closed loop): purchase, claim at up to {args.saturation_concurrency} clients")
-            saturation = {
-                "series": ["purchase", "claim"],
-                "concurrency": args.saturation_concurrency,
-                "step_s": args.saturation_step_seconds,
-                "settle_s": args.saturation_settle_seconds,
-            }
-            total += 2 * len(args.saturation_concurrency) * (args.saturation_step_seconds + 2) + 5
+        stages, saturation, total = load.plan(args, say)
+        tokens_path = load.issue_tokens(self.dir) if (not args.skip_saturation or args.profile) else None
+        locust = load.Locust(self.procs, self.env, self.dir, self.result["notes"])
         t = time.monotonic()
-        timeline, counters = self.run_locust(
+        timeline, counters = locust.run(
             "run",
             ["PlayerUser", "SaturationUser"],
             {
@@ -526,7 +308,17 @@ class BenchRun:
 
         # optional profile
         if args.profile:
-            self.run_profile(base_config, tokens_path)
+            assert self.gunicorn is not None
+            self.result["profile"] = load.run_profile(
+                locust,
+                gunicorn_pid=self.gunicorn.pid,
+                endpoint=args.profile,
+                clients=args.workers,
+                seconds=args.profile_seconds,
+                base_config=base_config,
+                tokens_path=tokens_path,
+                say=say,
+            )
 
         load_t1 = time.time()
         self.sampler.stop()
@@ -538,19 +330,14 @@ class BenchRun:
         player_window = (
             (player_stages_raw[0]["start"], player_stages_raw[-1]["end"]) if player_stages_raw else (load_t0, load_t1)
         )
-        ingestion = pipeline.ingestion(
-            {"player": player_window, "run": (load_t0, load_t1)},
-            [s for s in player_stages_raw if s.get("measured")],
-            float(args.bucket_seconds),
+        self.result["pipeline"] = pipeline.after_load(
+            self.sampler,
+            drained=drained,
+            windows={"player": player_window, "run": (load_t0, load_t1)},
+            stages=[s for s in player_stages_raw if s.get("measured")],
+            bucket_s=float(args.bucket_seconds),
+            csv_path=self.dir / "pipeline-samples.csv",
         )
-        summary = pipeline.summarize_samples(self.sampler.samples, *player_window)
-        self.result["pipeline"] = {
-            **summary,
-            "drain": drained,
-            "ingestion": ingestion,
-            "sampler_errors": self.sampler.errors[:5],
-        }
-        pipeline.write_samples_csv(self.dir / "pipeline-samples.csv", self.sampler.samples)
         say("integrity: audit_ledger and duplicate grants")
         self.result["integrity"] = integrity.check()
         self.close_db()
@@ -561,190 +348,8 @@ class BenchRun:
         stopper.start()
 
         # 7. numbers, plots, report
-        self.analyse(player_timeline, counters, sat_timeline, player_window)
-        stopper.join(60)
-        self.result["notes"] += [f"stop: {error}" for error in stop_errors]
-        return self.finish()
-
-    def start_stack(self, gport: int, dport: int) -> Process:
-        """gunicorn, daphne, relay and sink as production runs them (docker-compose.yml)."""
-        args = self.args
-        say(f"starting gunicorn ({args.workers} sync workers) :{gport}, daphne :{dport}, relay, sink")
-        prom_dir = self.dir / "prometheus-multiproc"
-        prom_dir.mkdir(exist_ok=True)
-        self.gunicorn = self.procs.start(
-            "gunicorn",
-            [
-                stack.PYTHON,
-                "-m",
-                "gunicorn",
-                "casino.wsgi:application",
-                "--workers",
-                str(args.workers),
-                "--bind",
-                f"{stack.HOST}:{gport}",
-                "--access-logfile",
-                "-",
-            ],
-            {**self.env, "PROMETHEUS_MULTIPROC_DIR": str(prom_dir)},
-        )
-        daphne = self.procs.start(
-            "daphne",
-            [stack.PYTHON, "-m", "daphne", "-b", stack.HOST, "-p", str(dport), "casino.asgi:application"],
-            {**self.env, "CONN_MAX_AGE": "0"},
-        )
-        self.procs.start("relay", [stack.PYTHON, str(ROOT / "manage.py"), "relay_outbox"], self.env)
-        self.procs.start("sink", [stack.PYTHON, str(ROOT / "manage.py"), "sink_clickhouse"], self.env)
-        return daphne
-
-    def _clickhouse_version(self) -> str:
-        try:
-            client = stack.clickhouse_client(self.services["CLICKHOUSE_URL"])
-            try:
-                return str(client.execute("SELECT version()")[0][0])
-            finally:
-                client.disconnect()
-        except Exception as exc:  # noqa: BLE001
-            return f"unknown ({exc})"
-
-    def _bench_pgids(self) -> dict[int, str]:
-        return {process.pid: process.name for process in self.procs.processes}
-
-    def _hasher_note(self) -> str:
-        from django.contrib.auth.hashers import PBKDF2PasswordHasher
-
-        hasher = PBKDF2PasswordHasher()
-        t = time.perf_counter()
-        hasher.encode("Bench-Player-Pass-7", hasher.salt())
-        ms = (time.perf_counter() - t) * 1000
-        return (
-            f"Passwords use MD5 in the bench (bench/settings.py). One hash with production's PBKDF2 "
-            f"({hasher.iterations} iterations) took {ms:.0f} ms of CPU here: every real login or sign-up costs "
-            f"that much more, and at 2 cores caps logins at ~{2000 / ms:.0f}/s."
-        )
-
-    def issue_tokens(self) -> Path:
-        from accounts.models import User
-        from accounts.tokens import tokens_issue
-
-        players = json.loads((self.dir / "players.json").read_text())
-        ids = [p["id"] for p in players]
-        tokens = {str(user.pk): tokens_issue(user=user).access for user in User.objects.filter(pk__in=ids)}
-        path = self.dir / "tokens.json"
-        path.write_text(json.dumps(tokens))
-        return path
-
-    def run_locust(
-        self, mode: str, user_classes: list[str], config: dict[str, Any], *, timeout: float
-    ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-        config = {
-            **config,
-            "mode": mode,
-            "samples_path": str(self.dir / f"samples-{mode}.csv"),
-            "timeline_path": str(self.dir / f"timeline-{mode}.json"),
-            "counters_path": str(self.dir / f"counters-{mode}.json"),
-        }
-        config_path = self.dir / f"locust-{mode}.json"
-        config_path.write_text(json.dumps(config, indent=1))
-        argv = [
-            stack.PYTHON,
-            "-m",
-            "locust",
-            "-f",
-            str(ROOT / "bench" / "locustfile.py"),
-            "--headless",
-            "--host",
-            config["host"],
-            "--csv",
-            str(self.dir / f"locust-{mode}"),
-            "--only-summary",
-            "--loglevel",
-            "WARNING",
-            # Users stopped at a stage change finish their request first (up to the 30 s network
-            # timeout), so the slowest samples of an overloaded stage are not lost.
-            "--stop-timeout",
-            "35",
-            "--exit-code-on-error",
-            "0",
-            *user_classes,
-        ]
-        process = self.procs.start(f"locust-{mode}", argv, {**self.env, "BENCH_CONFIG": str(config_path)})
-        deadline = time.monotonic() + timeout
-        while process.alive:
-            if time.monotonic() > deadline:
-                raise BenchError(f"locust ({mode}) still running after {timeout:.0f}s: {process.describe()}")
-            for other in self.procs.processes:
-                if other is not process and not other.alive:
-                    raise BenchError(f"{other.name} died during the load: {other.describe()}")
-            time.sleep(0.5)
-        if process.popen.returncode != 0:
-            raise BenchError(f"locust ({mode}) failed: {process.describe()}")
-        self.procs.stop(process)
-        timeline_path = Path(config["timeline_path"])
-        if not timeline_path.exists():
-            raise BenchError(f"locust ({mode}) wrote no timeline: {process.describe()}")
-        counters_path = Path(config["counters_path"])
-        counters = json.loads(counters_path.read_text()) if counters_path.exists() else {}
-        log = process.log_tail(200_000)
-        cpu_warnings = log.count("CPU usage above")
-        if cpu_warnings:
-            self.result["notes"].append(
-                f"Locust ({mode}) warned {cpu_warnings}x that its own CPU use was above 90 %: on this 2-core "
-                "machine the load generator competes with the server it measures."
-            )
-        return json.loads(timeline_path.read_text()), counters
-
-    def run_profile(self, base_config: dict[str, Any], tokens_path: Path | None) -> None:
-        from bench import profile
-
-        args = self.args
-        assert self.gunicorn is not None
-        pids = profile.worker_pids(self.gunicorn.pid)
-        settle = 3
-        say(f"profile: {args.profile}, {args.workers} clients back to back, py-spy on workers {pids}")
-        out_dir = self.dir / "profile"
-        config = {
-            **base_config,
-            "tokens_path": str(tokens_path),
-            "saturation": {
-                "series": [args.profile],
-                "concurrency": [args.workers],
-                "step_s": args.profile_seconds + settle + 1,
-                "settle_s": settle,
-            },
-        }
-        recorders: list[Any] = []
-
-        def record_later() -> None:
-            time.sleep(settle + 2)  # Locust's start-up and the settle time
-            recorders.extend(profile.start_recording(pids, args.profile_seconds, out_dir))
-
-        starter = threading.Thread(target=record_later, daemon=True)
-        starter.start()
-        timeline, _ = self.run_locust("profile", ["SaturationUser"], config, timeout=args.profile_seconds + settle + 90)
-        starter.join()
-        for recorder in recorders:
-            recorder.wait(60)
-        summary = profile.summarize(out_dir)
-        samples = analysis.Samples.read(self.dir / "samples-profile.csv")
-        step = timeline[0]
-        row = analysis.latency_row(
-            samples, samples.mask(None, step["measure_start"], step["end"]), step["end"] - step["measure_start"]
-        )
-        self.result["profile"] = {"endpoint": args.profile, "clients": args.workers, "load": row, **summary}
-
-    # --- numbers ---
-
-    def analyse(
-        self,
-        player_timeline: list[dict[str, Any]],
-        counters: dict[str, Any],
-        sat_timeline: list[dict[str, Any]],
-        player_window: tuple[float, float],
-    ) -> None:
-        meta = self.result["meta"]
-        meta["duration_s"] = time.time() - self.started
-        meta["phases_s"] = self.phases
+        self.result["meta"]["duration_s"] = time.time() - self.started
+        self.result["meta"]["phases_s"] = self.phases
         analyse(
             self.dir,
             self.result,
@@ -752,12 +357,32 @@ class BenchRun:
             counters=counters,
             sat_timeline=sat_timeline,
             player_window=player_window,
-            pipeline_samples=self.sampler.samples if self.sampler else [],
+            pipeline_samples=self.sampler.samples,
         )
+        stopper.join(60)
+        self.result["notes"] += [f"stop: {error}" for error in stop_errors]
+        return self.finish()
+
+    def start_stack(self, gport: int, dport: int) -> Process:
+        self.gunicorn, daphne = server.start(
+            self.procs,
+            self.env,
+            workers=self.args.workers,
+            gport=gport,
+            dport=dport,
+            prom_dir=self.dir / "prometheus-multiproc",
+            say=say,
+        )
+        return daphne
+
+    def _bench_pgids(self) -> dict[int, str]:
+        return {process.pid: process.name for process in self.procs.processes}
+
+    # --- numbers ---
 
     def finish(self) -> int:
         (self.dir / "results.json").write_text(json.dumps(self.result, indent=1, default=str))
-        report = analysis.markdown(self.result)
+        report = markdown(self.result)
         (self.dir / "report.md").write_text(report)
         sys.stdout.write("\n" + report + "\n")
         sys.stdout.flush()
@@ -779,138 +404,9 @@ class BenchRun:
         errors += self.procs.stop_all()
         with contextlib.suppress(Exception):
             self.close_db()
-        pg_url = self.services.get("DATABASE_URL")
-        if pg_url and "ceiling" in self.created:
-            with contextlib.suppress(Exception):
-                stack.pg_drop_database(pg_url, self.ceiling_database)
-        if "ch" in self.created and not self.args.keep:
-            try:
-                stack.clickhouse_drop_database(self.services["CLICKHOUSE_URL"], self.ch_database)
-            except Exception as exc:  # noqa: BLE001
-                errors.append(f"ClickHouse: {exc}")
-        if "topic" in self.created and not self.args.keep:
-            problem = stack.kafka_delete_topic(self.services["KAFKA_BOOTSTRAP_SERVERS"], self.topic)
-            if problem:
-                errors.append(problem)
-        if self.env.get("REDIS_URL"):
-            try:
-                if self.smoke:
-                    stack.redis_delete_prefix(self.env["REDIS_URL"], [f"bench-{self.tag}:", f"bench-asgi-{self.tag}"])
-                else:
-                    stack.redis_flush(self.env["REDIS_URL"])
-            except Exception as exc:  # noqa: BLE001
-                errors.append(f"Redis: {exc}")
-        if pg_url and self.smoke and "pg" in self.created:
-            try:
-                stack.pg_drop_database(pg_url, self.database)
-            except Exception as exc:  # noqa: BLE001
-                errors.append(f"PostgreSQL: {exc}")
-        if self.lock_handle is not None:
-            self.lock_handle.close()
+        errors += self.res.release(services=self.services, env=self.env, keep=self.args.keep)
         for error in errors:
             say(f"cleanup: {error}")
-
-
-def analyse(
-    run_dir: Path,
-    result: dict[str, Any],
-    *,
-    player_timeline: list[dict[str, Any]],
-    counters: dict[str, Any],
-    sat_timeline: list[dict[str, Any]],
-    player_window: tuple[float, float],
-    pipeline_samples: list[dict[str, Any]],
-) -> None:
-    """Numbers, targets and plots from the files of a run (also ``--render``)."""
-    meta = result["meta"]
-    config = meta["config"]
-    pacing, rates, bucket = float(config["pacing"]), list(config["rates"]), float(config["bucket_seconds"])
-    samples = analysis.Samples.read(run_dir / "samples-run.csv")
-    stages = analysis.player_stats(samples, [s for s in player_timeline if "end" in s], pacing)
-    late = counters.get("counters", {}).get("late_slots", 0)
-    result["player"] = {
-        "stages": stages,
-        "counters": counters.get("counters", {}),
-        "errors": counters.get("errors", {}),
-        "open_loop": (
-            f"{round(rates[-1] * pacing)} users at the top rate, each scheduling one request per "
-            f"slot, slots {0.5 * pacing:g}-{1.5 * pacing:g} s apart on the clock; {late} slots "
-            "started late (the previous request outlived its slot)"
-        ),
-    }
-    ceiling_result = result.get("ceiling")
-    ceiling_tps = ceiling_result["best"]["tps"] if ceiling_result else None
-    if sat_timeline:
-        result["saturation"] = analysis.saturation_stats(samples, [s for s in sat_timeline if "end" in s], ceiling_tps)
-    ing = result["pipeline"]["ingestion"].get("player", {})
-    result["targets"] = analysis.evaluate_targets(
-        stages,
-        target_rate=TARGET_RATE,
-        duplicate_grants=result["integrity"]["duplicate_grants"],
-        audit_ok=result["integrity"]["audit_exit"] == 0,
-        ingestion_p95_s=ing.get("p95_s"),
-    )
-    cpu = result["pipeline"]["cpu_mean_cores"]
-    result["analysis_notes"] = [
-        "Open loop: " + result["player"]["open_loop"] + ".",
-        f"CPU during the player load (mean cores busy of {meta['machine']['cores']}): whole machine "
-        f"{cpu['cpu_total']:.2f} = gunicorn {cpu['cpu_gunicorn']:.2f} + Locust {cpu['cpu_locust']:.2f} + "
-        f"relay/sink/daphne {cpu['cpu_pipeline']:.2f} + PostgreSQL (all databases) {cpu['cpu_postgres']:.2f} + "
-        f"other work {cpu['cpu_other']:.2f}. Load generator, server, PostgreSQL, the pipeline and other "
-        "people's work share the same cores: treat the figures as noisy.",
-        "Players send their own X-Forwarded-For (bench/settings.py trusts it, playing the load balancer); "
-        "the payment provider's approvals are a conditional UPDATE of its own table, its webhooks are signed "
-        "with shop.webhooks.signature_headers.",
-    ]
-    t0, t1 = player_window
-    series = analysis.time_series(samples, analysis.PLAYER_ENDPOINTS, t0, t1, bucket)
-    analysis.plot_latency(run_dir / "latency_over_time.png", series, stages, t0, meta)
-    analysis.plot_throughput(run_dir / "throughput_vs_concurrency.png", result.get("saturation"), ceiling_result, meta)
-    rates_series = analysis.rate_series(samples, analysis.PLAYER_ENDPOINTS, t0, t1, bucket)
-    analysis.plot_pipeline(
-        run_dir / "pipeline.png", pipeline_samples, rates_series, stages, result["pipeline"]["ingestion"], t0, meta
-    )
-    result["plots"] = ["latency_over_time.png", "throughput_vs_concurrency.png", "pipeline.png"]
-
-
-def render(run_dir: Path) -> int:
-    """Rebuild report.md, results.json and the plots of a finished run from its files."""
-    result = json.loads((run_dir / "results.json").read_text())
-    timeline = json.loads((run_dir / "timeline-run.json").read_text())
-    counters_path = run_dir / "counters-run.json"
-    counters = json.loads(counters_path.read_text()) if counters_path.exists() else {}
-    pipeline_samples: list[dict[str, Any]] = []
-    samples_path = run_dir / "pipeline-samples.csv"
-    if samples_path.exists():
-        lines = samples_path.read_text().splitlines()
-        keys = lines[0].split(",")
-        pipeline_samples = [
-            {k: float(v) for k, v in zip(keys, line.split(","), strict=True) if v != ""} for line in lines[1:]
-        ]
-    if result.get("profile") and (run_dir / "profile").is_dir():
-        from bench import profile
-
-        result["profile"].update(profile.summarize(run_dir / "profile"))
-    player_timeline = [e for e in timeline if e.get("phase") == "player"]
-    done = [e for e in player_timeline if "end" in e]
-    window = (done[0]["start"], done[-1]["end"]) if done else (timeline[0]["start"], timeline[-1].get("end", 0))
-    result["notes"] = [
-        n for n in result.get("notes", []) if not n.startswith(("Open loop:", "CPU during", "Players send"))
-    ]
-    analyse(
-        run_dir,
-        result,
-        player_timeline=player_timeline,
-        counters=counters,
-        sat_timeline=[e for e in timeline if e.get("phase") == "saturation"],
-        player_window=window,
-        pipeline_samples=pipeline_samples,
-    )
-    (run_dir / "results.json").write_text(json.dumps(result, indent=1, default=str))
-    report = analysis.markdown(result)
-    (run_dir / "report.md").write_text(report)
-    sys.stdout.write(report + "\n")
-    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

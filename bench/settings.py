@@ -11,8 +11,8 @@ two overrides, nothing else.
   player sends its own address. Without it every order would come from one
   IP and the fraud rules (``orders_per_ip_1h``) would block the run.
 
-Everything else comes from the environment ``bench/run.py`` builds
-(``APP_ENV=production``, the run's own database, Redis DB, Kafka topic and
+Everything else comes from the environment bench/run.py builds (``bench.server.app_env``:
+``APP_ENV=production``, the run's own database, Redis DB, Kafka topic and
 ClickHouse database).
 """
 

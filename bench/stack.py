@@ -11,11 +11,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import re
 import subprocess
 import sys
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass, field
+from typing import IO, Any
 from urllib.parse import urlparse
 
 from casino import childprocess
@@ -178,3 +181,78 @@ def redis_delete_prefix(url: str, prefixes: list[str]) -> int:
         for start in range(0, len(keys), 500):
             deleted += int(client.delete(*keys[start : start + 500]))
     return deleted
+
+
+# --- what one run owns ----------------------------------------------------------------------
+
+
+@dataclass
+class RunResources:
+    """What one run creates on the shared services, named after its tag, and gives
+    back at the end (:meth:`release`). ``created`` records what exists so far, so a
+    run that fails half-way removes only what it made."""
+
+    tag: str
+    smoke: bool
+    database: str
+    created: set[str] = field(default_factory=set)
+    lock_handle: IO[str] | None = None
+
+    @property
+    def ceiling_database(self) -> str:
+        return f"{self.database}_ceiling"
+
+    @property
+    def clickhouse_database(self) -> str:
+        return f"casino_bench_{self.tag}"
+
+    @property
+    def topic(self) -> str:
+        return f"casino.bench.{self.tag}"
+
+    def lock(self) -> None:
+        if self.smoke:
+            return  # throwaway names; smoke runs may overlap
+        lock_dir = ROOT / "var" / "run"
+        lock_dir.mkdir(parents=True, exist_ok=True)
+        self.lock_handle = open(lock_dir / "bench.lock", "w")  # noqa: SIM115 - held for the run
+        try:
+            fcntl.flock(self.lock_handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise BenchError(
+                f"another bench run holds {lock_dir / 'bench.lock'} (same database {self.database})"
+            ) from None
+
+    def release(self, *, services: dict[str, str], env: dict[str, str], keep: bool) -> list[str]:
+        """Remove what the run created (``keep``: not its ClickHouse database and Kafka
+        topic) and release the lock; returns the problems, never raises."""
+        errors = []
+        pg_url = services.get("DATABASE_URL")
+        if pg_url and "ceiling" in self.created:
+            with contextlib.suppress(Exception):
+                pg_drop_database(pg_url, self.ceiling_database)
+        if "ch" in self.created and not keep:
+            try:
+                clickhouse_drop_database(services["CLICKHOUSE_URL"], self.clickhouse_database)
+            except Exception as exc:  # noqa: BLE001
+                errors.append(f"ClickHouse: {exc}")
+        if "topic" in self.created and not keep:
+            problem = kafka_delete_topic(services["KAFKA_BOOTSTRAP_SERVERS"], self.topic)
+            if problem:
+                errors.append(problem)
+        if env.get("REDIS_URL"):
+            try:
+                if self.smoke:
+                    redis_delete_prefix(env["REDIS_URL"], [f"bench-{self.tag}:", f"bench-asgi-{self.tag}"])
+                else:
+                    redis_flush(env["REDIS_URL"])
+            except Exception as exc:  # noqa: BLE001
+                errors.append(f"Redis: {exc}")
+        if pg_url and self.smoke and "pg" in self.created:
+            try:
+                pg_drop_database(pg_url, self.database)
+            except Exception as exc:  # noqa: BLE001
+                errors.append(f"PostgreSQL: {exc}")
+        if self.lock_handle is not None:
+            self.lock_handle.close()
+        return errors

@@ -1,0 +1,261 @@
+"""The player scenario's journey (bench/locustfile.py, ``PlayerUser``): one
+visit of one player (:class:`Session`) and its steps, exactly one request each."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from types import SimpleNamespace
+from typing import Any
+
+from bench.api_user import ApiUser
+from bench.provider import Provider
+from bench.recording import COUNTERS
+from bench.scenario import CONFIG, new_signup, next_player
+
+PROVIDER = Provider(CONFIG["database_dsn"])
+
+JOURNEY = (
+    "auth",
+    "dashboard",
+    "streak_claim",
+    "vip_claim",
+    "shop_catalog",
+    "buy_gems",
+    "buy_money",
+    "webhook",
+    "balance",
+)
+
+
+class Session:
+    """One visit of one player: the journey, step by step."""
+
+    def __init__(self) -> None:
+        signup = random.random() < float(CONFIG.get("signup_ratio", 0.1))
+        self.player = new_signup() if signup else next_player()
+        self.token: str | None = None
+        self.money: SimpleNamespace | None = None  # the pending money order
+        steps = list(JOURNEY)
+        if signup:
+            # A new account has the sign-up gold but no gems: it buys gems with money first.
+            steps.remove("buy_gems")
+            steps.insert(steps.index("webhook") + 1, "buy_gems")
+        if random.random() < float(CONFIG.get("retry_ratio", 0.05)):
+            steps.insert(steps.index("buy_gems") + 1, "buy_gems_retry")
+        if random.random() < float(CONFIG.get("webhook_duplicate_ratio", 0.05)):
+            steps.insert(steps.index("webhook") + 1, "webhook_duplicate")
+        self.steps = steps
+        self.index = 0
+        self.gems_buy: tuple[str, bytes] | None = None
+        self.delivery: tuple[str, bytes] | None = None
+        COUNTERS["sessions"] += 1
+
+    @property
+    def done(self) -> bool:
+        return self.index >= len(self.steps)
+
+
+class JourneySteps(ApiUser):
+    """The steps, ``do_<step>``; the user class that walks them is ``PlayerUser``."""
+
+    abstract = True  # a base class: Locust would otherwise start it as a user of its own
+
+    def do_auth(self, s: Session) -> None:
+        p = s.player
+        if p.get("new"):
+            result = self.call(
+                "POST",
+                "/api/auth/signup",
+                "signup",
+                player=p,
+                body={
+                    "site_id": p["site_id"],
+                    "nickname": p["nickname"],
+                    "phone_number": p["phone_number"],
+                    "invite_code": CONFIG["invite_code"],
+                    "password": CONFIG["password"],
+                },
+                expect=(201,),
+                check=lambda d, r: None if d and d.get("access_token") else "no access_token",
+            )
+            COUNTERS["signups"] += 1
+        else:
+            result = self.call(
+                "POST",
+                "/api/auth/login",
+                "login",
+                player=p,
+                body={"site_id": p["site_id"], "password": CONFIG["password"]},
+                check=lambda d, r: None if d and d.get("access_token") else "no access_token",
+            )
+        s.token = result[0]["access_token"] if result else None
+        if s.token is None:
+            s.index = len(s.steps)
+
+    def do_dashboard(self, s: Session) -> None:
+        self.call("GET", "/api/dashboard", "dashboard", player=s.player, token=s.token)
+
+    def _idem(self) -> dict[str, str]:
+        return {"Idempotency-Key": uuid.uuid4().hex}
+
+    def do_streak_claim(self, s: Session) -> None:
+        self.call(
+            "POST",
+            "/api/streak/claim",
+            "streak_claim",
+            player=s.player,
+            token=s.token,
+            headers=self._idem(),
+            check=lambda d, r: None if d and "awarded_gold" in d else "no awarded_gold",
+        )
+
+    def do_vip_claim(self, s: Session) -> None:
+        self.call(
+            "POST",
+            "/api/vip/claim",
+            "vip_claim",
+            player=s.player,
+            token=s.token,
+            headers=self._idem(),
+            check=lambda d, r: None if d and "awarded_points" in d else "no awarded_points",
+        )
+
+    def do_shop_catalog(self, s: Session) -> None:
+        def has_products(d: Any, r: Any) -> str | None:
+            skus = {item.get("product_id") for item in (d or {}).get("products", [])}
+            return None if CONFIG["gems_sku"] in skus and CONFIG["money_sku"] in skus else "bench products missing"
+
+        self.call("GET", "/api/shop/catalog", "shop_catalog", player=s.player, token=s.token, check=has_products)
+
+    def do_buy_gems(self, s: Session) -> None:
+        key = uuid.uuid4().hex
+        body = {"product_id": CONFIG["gems_sku"], "quantity": 1, "device_id": s.player["device"]}
+        result = self.call(
+            "POST",
+            "/api/shop/buy",
+            "buy_gems",
+            player=s.player,
+            token=s.token,
+            body=body,
+            headers={"Idempotency-Key": key},
+            expect=(201,),
+            check=lambda d, r: None if d and d.get("status") == "fulfilled" else f"status {d and d.get('status')}",
+        )
+        if result:
+            s.gems_buy = (key, result[1].content)
+
+    def do_buy_gems_retry(self, s: Session) -> None:
+        """The client retries the same purchase (same key, same body): the first answer, byte for byte."""
+        if s.gems_buy is None:
+            return self.do_balance(s)
+        key, first = s.gems_buy
+
+        def same(d: Any, r: Any) -> str | None:
+            if r.headers.get("Idempotent-Replayed") != "true":
+                return "retry was not a replay"
+            if r.content != first:
+                return "replay differs from the first answer"
+            return None
+
+        result = self.call(
+            "POST",
+            "/api/shop/buy",
+            "buy_gems_retry",
+            player=s.player,
+            token=s.token,
+            body={"product_id": CONFIG["gems_sku"], "quantity": 1, "device_id": s.player["device"]},
+            headers={"Idempotency-Key": key},
+            expect=(200, 201),
+            check=same,
+        )
+        COUNTERS["replays_ok" if result else "replays_bad"] += 1
+        return None
+
+    def do_buy_money(self, s: Session) -> None:
+        def pending(d: Any, r: Any) -> str | None:
+            status = (d or {}).get("status")
+            if status == "pending" and d.get("checkout_url"):
+                return None
+            if status == "pending_review":
+                return None  # the fraud rules asked for a review: no checkout, counted below
+            return f"status {status}"
+
+        result = self.call(
+            "POST",
+            "/api/shop/buy",
+            "buy_money",
+            player=s.player,
+            token=s.token,
+            body={
+                "product_id": CONFIG["money_sku"],
+                "quantity": 1,
+                "device_id": s.player["device"],
+                "payment_instrument": f"card_{s.player['device']}",
+            },
+            headers=self._idem(),
+            expect=(201,),
+            check=pending,
+        )
+        if not result:
+            return
+        data = result[0]
+        if data["status"] == "pending_review":
+            COUNTERS["money_orders_in_review"] += 1
+            return
+        s.money = SimpleNamespace(
+            reference=data["checkout_url"].rstrip("/").rsplit("/", 1)[-1],
+            receipt=data["receipt_code"],
+            instrument=f"card_{s.player['device']}",
+        )
+
+    def do_webhook(self, s: Session) -> None:
+        if s.money is None:
+            return self.do_balance(s)
+        payment = PROVIDER.approve(s.money.reference, s.money.instrument)
+        if payment is None:
+            COUNTERS["provider_approve_missed"] += 1
+            return self.do_balance(s)
+        msg_id, body, headers = Provider.delivery(payment)
+        result = self.call(
+            "POST",
+            "/api/shop/webhook/payment",
+            "webhook",
+            player=None,
+            raw=body,
+            headers=headers,
+            check=lambda d, r: None
+            if d and d.get("result") == "fulfilled" and not d.get("duplicate")
+            else f"webhook result {d}",
+        )
+        if result:
+            COUNTERS["money_orders_fulfilled"] += 1
+            s.delivery = (msg_id, body)
+        return None
+
+    def do_webhook_duplicate(self, s: Session) -> None:
+        """The provider delivers the same event again (same webhook-id, fresh signature)."""
+        if s.delivery is None:
+            return self.do_balance(s)
+        msg_id, body = s.delivery
+        result = self.call(
+            "POST",
+            "/api/shop/webhook/payment",
+            "webhook_duplicate",
+            player=None,
+            raw=body,
+            headers=Provider.sign(msg_id, body),
+            check=lambda d, r: None if d and d.get("duplicate") is True else f"not acknowledged as duplicate: {d}",
+        )
+        COUNTERS["webhook_duplicates_ok" if result else "webhook_duplicates_bad"] += 1
+        return None
+
+    def do_balance(self, s: Session) -> None:
+        self.call(
+            "GET",
+            "/api/users/balance",
+            "balance",
+            player=s.player,
+            token=s.token,
+            check=lambda d, r: None if d and "gold_balance" in d else "no gold_balance",
+        )

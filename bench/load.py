@@ -1,0 +1,203 @@
+"""Driving Locust (bench/locustfile.py): the plan of the load phases, the
+tokens the closed loop uses, one Locust process per phase, and the profile of
+one endpoint under load (``--profile``)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench import seed, stack
+from bench.samples import Samples, latency_row
+from bench.stack import ROOT, BenchError, ProcessSet
+
+
+def base_config(*, host: str, players_path: Path, database_dsn: str, run_tag: str, pacing_s: float) -> dict[str, Any]:
+    """What every Locust phase of a run shares (bench/locustfile.py reads it from BENCH_CONFIG)."""
+    return {
+        "host": host,
+        "players_path": str(players_path),
+        "database_dsn": database_dsn,
+        "invite_code": seed.INVITE_CODE,
+        "password": seed.PLAYER_PASSWORD,
+        "gems_sku": seed.GEMS_SKU,
+        "money_sku": seed.MONEY_SKU,
+        "run_tag": run_tag,
+        "pacing_s": pacing_s,
+        "signup_ratio": 0.1,
+        "retry_ratio": 0.05,
+        "webhook_duplicate_ratio": 0.05,
+        "spawn_rate": 100,
+    }
+
+
+def plan(
+    args: argparse.Namespace, say: Callable[[str], None]
+) -> tuple[list[dict[str, Any]], dict[str, Any] | None, float]:
+    """The player stages (open loop), the saturation series (closed loop) and how long
+    the Locust process that runs both may take."""
+    stages = []
+    if not args.skip_player:
+        if args.warmup_seconds:
+            stages.append(
+                {"name": "warmup", "rate": args.rates[0], "duration_s": args.warmup_seconds, "measured": False}
+            )
+        stages += [
+            {"name": f"{r:g}rps", "rate": r, "duration_s": args.stage_seconds, "measured": True} for r in args.rates
+        ]
+        say(
+            "player scenario (open loop): "
+            + ", ".join(f"{s['name']} {s['rate']:g} req/s x {s['duration_s']} s" for s in stages)
+            + f"; think time {args.pacing:g} s"
+        )
+    total = sum(stage["duration_s"] for stage in stages) + 160  # + the pause between phases, stop timeouts
+    saturation = None
+    if not args.skip_saturation:
+        say(f"then saturation (closed loop): purchase, claim at up to {args.saturation_concurrency} clients")
+        saturation = {
+            "series": ["purchase", "claim"],
+            "concurrency": args.saturation_concurrency,
+            "step_s": args.saturation_step_seconds,
+            "settle_s": args.saturation_settle_seconds,
+        }
+        total += 2 * len(args.saturation_concurrency) * (args.saturation_step_seconds + 2) + 5
+    return stages, saturation, total
+
+
+def issue_tokens(run_dir: Path) -> Path:
+    """Access tokens for the seeded players (needs Django set up): the closed loop
+    measures no login traffic."""
+    from accounts.models import User
+    from accounts.tokens import tokens_issue
+
+    players = json.loads((run_dir / "players.json").read_text())
+    ids = [p["id"] for p in players]
+    tokens = {str(user.pk): tokens_issue(user=user).access for user in User.objects.filter(pk__in=ids)}
+    path = run_dir / "tokens.json"
+    path.write_text(json.dumps(tokens))
+    return path
+
+
+@dataclass
+class Locust:
+    """Runs Locust processes for one bench run, alongside the run's other processes."""
+
+    procs: ProcessSet
+    env: dict[str, str]
+    run_dir: Path
+    notes: list[str]
+
+    def run(
+        self, mode: str, user_classes: list[str], config: dict[str, Any], *, timeout: float
+    ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        config = {
+            **config,
+            "mode": mode,
+            "samples_path": str(self.run_dir / f"samples-{mode}.csv"),
+            "timeline_path": str(self.run_dir / f"timeline-{mode}.json"),
+            "counters_path": str(self.run_dir / f"counters-{mode}.json"),
+        }
+        config_path = self.run_dir / f"locust-{mode}.json"
+        config_path.write_text(json.dumps(config, indent=1))
+        argv = [
+            stack.PYTHON,
+            "-m",
+            "locust",
+            "-f",
+            str(ROOT / "bench" / "locustfile.py"),
+            "--headless",
+            "--host",
+            config["host"],
+            "--csv",
+            str(self.run_dir / f"locust-{mode}"),
+            "--only-summary",
+            "--loglevel",
+            "WARNING",
+            # Users stopped at a stage change finish their request first (up to the 30 s network
+            # timeout), so the slowest samples of an overloaded stage are not lost.
+            "--stop-timeout",
+            "35",
+            "--exit-code-on-error",
+            "0",
+            *user_classes,
+        ]
+        process = self.procs.start(f"locust-{mode}", argv, {**self.env, "BENCH_CONFIG": str(config_path)})
+        deadline = time.monotonic() + timeout
+        while process.alive:
+            if time.monotonic() > deadline:
+                raise BenchError(f"locust ({mode}) still running after {timeout:.0f}s: {process.describe()}")
+            for other in self.procs.processes:
+                if other is not process and not other.alive:
+                    raise BenchError(f"{other.name} died during the load: {other.describe()}")
+            time.sleep(0.5)
+        if process.popen.returncode != 0:
+            raise BenchError(f"locust ({mode}) failed: {process.describe()}")
+        self.procs.stop(process)
+        timeline_path = Path(config["timeline_path"])
+        if not timeline_path.exists():
+            raise BenchError(f"locust ({mode}) wrote no timeline: {process.describe()}")
+        counters_path = Path(config["counters_path"])
+        counters = json.loads(counters_path.read_text()) if counters_path.exists() else {}
+        log = process.log_tail(200_000)
+        cpu_warnings = log.count("CPU usage above")
+        if cpu_warnings:
+            self.notes.append(
+                f"Locust ({mode}) warned {cpu_warnings}x that its own CPU use was above 90 %: on this 2-core "
+                "machine the load generator competes with the server it measures."
+            )
+        return json.loads(timeline_path.read_text()), counters
+
+
+def run_profile(
+    locust: Locust,
+    *,
+    gunicorn_pid: int,
+    endpoint: str,
+    clients: int,
+    seconds: int,
+    base_config: dict[str, Any],
+    tokens_path: Path | None,
+    say: Callable[[str], None],
+) -> dict[str, Any]:
+    """``endpoint`` alone, one client per gunicorn worker, while py-spy records every worker."""
+    from bench import profile
+
+    pids = profile.worker_pids(gunicorn_pid)
+    settle = 3
+    say(f"profile: {endpoint}, {clients} clients back to back, py-spy on workers {pids}")
+    out_dir = locust.run_dir / "profile"
+    config = {
+        **base_config,
+        "tokens_path": str(tokens_path),
+        "saturation": {
+            "series": [endpoint],
+            "concurrency": [clients],
+            "step_s": seconds + settle + 1,
+            "settle_s": settle,
+        },
+    }
+    recorders: list[Any] = []
+
+    def record_later() -> None:
+        time.sleep(settle + 2)  # Locust's start-up and the settle time
+        recorders.extend(profile.start_recording(pids, seconds, out_dir))
+
+    starter = threading.Thread(target=record_later, daemon=True)
+    starter.start()
+    timeline, _ = locust.run("profile", ["SaturationUser"], config, timeout=seconds + settle + 90)
+    starter.join()
+    for recorder in recorders:
+        recorder.wait(60)
+    summary = profile.summarize(out_dir)
+    samples = Samples.read(locust.run_dir / "samples-profile.csv")
+    step = timeline[0]
+    row = latency_row(
+        samples, samples.mask(None, step["measure_start"], step["end"]), step["end"] - step["measure_start"]
+    )
+    return {"endpoint": endpoint, "clients": clients, "load": row, **summary}

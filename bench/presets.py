@@ -1,0 +1,55 @@
+"""The sizes of a run: ``full`` (``make bench``), ``quick`` (``make bench-quick``,
+``--quick``) and ``smoke`` (``--smoke``, casino/tests/test_bench_smoke.py).
+bench/run.py fills every option left unset on the command line from here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "full": {
+        "players": 2000,
+        "rates": [50.0, 100.0, 200.0],
+        "stage_seconds": 60,
+        "warmup_seconds": 20,
+        "pacing": 2.0,
+        "workers": 4,
+        "pgbench_clients": [1, 4, 8, 16, 32],
+        "pgbench_seconds": 15,
+        "saturation_concurrency": [1, 2, 4, 8, 16, 32, 64],
+        "saturation_step_seconds": 15,
+        "saturation_settle_seconds": 3,
+        "bucket_seconds": 5,
+        "redis_db": 15,
+    },
+    "quick": {
+        "players": 600,
+        "rates": [50.0, 100.0, 200.0],
+        "stage_seconds": 12,
+        "warmup_seconds": 5,
+        "pacing": 2.0,
+        "workers": 4,
+        "pgbench_clients": [1, 8, 32],
+        "pgbench_seconds": 3,
+        "saturation_concurrency": [2, 8, 32],
+        "saturation_step_seconds": 5,
+        "saturation_settle_seconds": 2,
+        "bucket_seconds": 3,
+        "redis_db": 15,
+    },
+    "smoke": {
+        "players": 20,
+        "rates": [5.0],
+        "stage_seconds": 6,
+        "warmup_seconds": 0,
+        "pacing": 0.5,  # 3 players, each through a whole visit (login ... buy with gems) within the stage
+        "workers": 2,
+        "pgbench_clients": [2],
+        "pgbench_seconds": 2,
+        "saturation_concurrency": [2],
+        "saturation_step_seconds": 2,
+        "saturation_settle_seconds": 1,
+        "bucket_seconds": 1,
+        "redis_db": 14,
+    },
+}

@@ -1,0 +1,118 @@
+"""From the files of a run to its numbers, targets, plots and report: the end of
+every run, and ``bench/run.py --render RUN_DIR`` on a finished one."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from bench import plots
+from bench.latency import player_stats, time_series
+from bench.report import markdown
+from bench.samples import PLAYER_ENDPOINTS, Samples
+from bench.targets import TARGET_RATE, evaluate_targets
+from bench.throughput import rate_series, saturation_stats
+
+
+def analyse(
+    run_dir: Path,
+    result: dict[str, Any],
+    *,
+    player_timeline: list[dict[str, Any]],
+    counters: dict[str, Any],
+    sat_timeline: list[dict[str, Any]],
+    player_window: tuple[float, float],
+    pipeline_samples: list[dict[str, Any]],
+) -> None:
+    """Numbers, targets and plots from the files of a run (also ``--render``)."""
+    meta = result["meta"]
+    config = meta["config"]
+    pacing, rates, bucket = float(config["pacing"]), list(config["rates"]), float(config["bucket_seconds"])
+    samples = Samples.read(run_dir / "samples-run.csv")
+    stages = player_stats(samples, [s for s in player_timeline if "end" in s], pacing)
+    late = counters.get("counters", {}).get("late_slots", 0)
+    result["player"] = {
+        "stages": stages,
+        "counters": counters.get("counters", {}),
+        "errors": counters.get("errors", {}),
+        "open_loop": (
+            f"{round(rates[-1] * pacing)} users at the top rate, each scheduling one request per "
+            f"slot, slots {0.5 * pacing:g}-{1.5 * pacing:g} s apart on the clock; {late} slots "
+            "started late (the previous request outlived its slot)"
+        ),
+    }
+    ceiling_result = result.get("ceiling")
+    ceiling_tps = ceiling_result["best"]["tps"] if ceiling_result else None
+    if sat_timeline:
+        result["saturation"] = saturation_stats(samples, [s for s in sat_timeline if "end" in s], ceiling_tps)
+    ing = result["pipeline"]["ingestion"].get("player", {})
+    result["targets"] = evaluate_targets(
+        stages,
+        target_rate=TARGET_RATE,
+        duplicate_grants=result["integrity"]["duplicate_grants"],
+        audit_ok=result["integrity"]["audit_exit"] == 0,
+        ingestion_p95_s=ing.get("p95_s"),
+    )
+    cpu = result["pipeline"]["cpu_mean_cores"]
+    result["analysis_notes"] = [
+        "Open loop: " + result["player"]["open_loop"] + ".",
+        f"CPU during the player load (mean cores busy of {meta['machine']['cores']}): whole machine "
+        f"{cpu['cpu_total']:.2f} = gunicorn {cpu['cpu_gunicorn']:.2f} + Locust {cpu['cpu_locust']:.2f} + "
+        f"relay/sink/daphne {cpu['cpu_pipeline']:.2f} + PostgreSQL (all databases) {cpu['cpu_postgres']:.2f} + "
+        f"other work {cpu['cpu_other']:.2f}. Load generator, server, PostgreSQL, the pipeline and other "
+        "people's work share the same cores: treat the figures as noisy.",
+        "Players send their own X-Forwarded-For (bench/settings.py trusts it, playing the load balancer); "
+        "the payment provider's approvals are a conditional UPDATE of its own table, its webhooks are signed "
+        "with shop.webhooks.signature_headers.",
+    ]
+    t0, t1 = player_window
+    series = time_series(samples, PLAYER_ENDPOINTS, t0, t1, bucket)
+    plots.plot_latency(run_dir / "latency_over_time.png", series, stages, t0, meta)
+    plots.plot_throughput(run_dir / "throughput_vs_concurrency.png", result.get("saturation"), ceiling_result, meta)
+    rates_series = rate_series(samples, PLAYER_ENDPOINTS, t0, t1, bucket)
+    plots.plot_pipeline(
+        run_dir / "pipeline.png", pipeline_samples, rates_series, stages, result["pipeline"]["ingestion"], t0, meta
+    )
+    result["plots"] = ["latency_over_time.png", "throughput_vs_concurrency.png", "pipeline.png"]
+
+
+def render(run_dir: Path) -> int:
+    """Rebuild report.md, results.json and the plots of a finished run from its files."""
+    result = json.loads((run_dir / "results.json").read_text())
+    timeline = json.loads((run_dir / "timeline-run.json").read_text())
+    counters_path = run_dir / "counters-run.json"
+    counters = json.loads(counters_path.read_text()) if counters_path.exists() else {}
+    pipeline_samples: list[dict[str, Any]] = []
+    samples_path = run_dir / "pipeline-samples.csv"
+    if samples_path.exists():
+        lines = samples_path.read_text().splitlines()
+        keys = lines[0].split(",")
+        pipeline_samples = [
+            {k: float(v) for k, v in zip(keys, line.split(","), strict=True) if v != ""} for line in lines[1:]
+        ]
+    if result.get("profile") and (run_dir / "profile").is_dir():
+        from bench import profile
+
+        result["profile"].update(profile.summarize(run_dir / "profile"))
+    player_timeline = [e for e in timeline if e.get("phase") == "player"]
+    done = [e for e in player_timeline if "end" in e]
+    window = (done[0]["start"], done[-1]["end"]) if done else (timeline[0]["start"], timeline[-1].get("end", 0))
+    result["notes"] = [
+        n for n in result.get("notes", []) if not n.startswith(("Open loop:", "CPU during", "Players send"))
+    ]
+    analyse(
+        run_dir,
+        result,
+        player_timeline=player_timeline,
+        counters=counters,
+        sat_timeline=[e for e in timeline if e.get("phase") == "saturation"],
+        player_window=window,
+        pipeline_samples=pipeline_samples,
+    )
+    (run_dir / "results.json").write_text(json.dumps(result, indent=1, default=str))
+    report = markdown(result)
+    (run_dir / "report.md").write_text(report)
+    sys.stdout.write(report + "\n")
+    return 0

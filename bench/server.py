@@ -1,0 +1,120 @@
+"""The application under test, run the way production runs it
+(docker-compose.yml): its environment, its migration, and its processes --
+gunicorn (WSGI, /api), daphne (ASGI), the outbox relay and the ClickHouse sink.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+from bench import stack
+from bench.stack import ROOT, BenchError, Process, ProcessSet
+
+
+def app_env(
+    *,
+    services: dict[str, str],
+    redis_db: int,
+    database: str,
+    clickhouse_database: str,
+    topic: str,
+    tag: str,
+    port: int,
+    git_sha: str,
+) -> dict[str, str]:
+    s = services
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "DJANGO_"))}
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    redis_url = stack.with_database(s["REDIS_URL"], str(redis_db))
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "bench.settings",
+            # production-shaped (docker-compose.yml x-app-environment), with this run's own resources
+            "APP_ENV": "production",
+            "DEBUG": "false",
+            "SECRET_KEY": secrets.token_urlsafe(48),
+            "JWT_SIGNING_KEY": secrets.token_urlsafe(48),
+            "ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "SECURE_SSL_REDIRECT": "false",  # no TLS terminator on loopback
+            "DATABASE_URL": stack.with_database(s["DATABASE_URL"], database),
+            "CONN_MAX_AGE": "60",
+            "REDIS_URL": redis_url,
+            "CELERY_BROKER_URL": redis_url,
+            "CACHE_KEY_PREFIX": f"bench-{tag}",
+            "CHANNEL_PREFIX": f"bench-asgi-{tag}",
+            "KAFKA_BOOTSTRAP_SERVERS": s["KAFKA_BOOTSTRAP_SERVERS"],
+            "KAFKA_TOPIC": topic,
+            "CLICKHOUSE_URL": stack.with_database(s["CLICKHOUSE_URL"], clickhouse_database),
+            "SINK_CONSUMER_GROUP": f"casino-bench-sink-{tag}",
+            "SHOP_WEBHOOK_SECRETS": "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode(),
+            "PUBLIC_BASE_URL": f"http://{stack.HOST}:{port}",
+            "SHOP_ALLOW_SANDBOX_IN_PRODUCTION": "true",
+            "OUTBOX_RELAY_VIA_BEAT": "false",
+            "LOG_LEVEL": "INFO",
+            "GIT_SHA": git_sha,
+            "BUILD_ID": f"bench-{tag}",
+            "METRICS_PORT": "0",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    return env
+
+
+def migrate(env: dict[str, str], log_path: Path) -> None:
+    migrate = subprocess.run(  # noqa: S603
+        [stack.PYTHON, str(ROOT / "manage.py"), "migrate", "--noinput"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    log_path.write_text(migrate.stdout + migrate.stderr)
+    if migrate.returncode != 0:
+        raise BenchError(f"migrate failed:\n{migrate.stderr[-2000:]}")
+
+
+def start(
+    procs: ProcessSet,
+    env: dict[str, str],
+    *,
+    workers: int,
+    gport: int,
+    dport: int,
+    prom_dir: Path,
+    say: Callable[[str], None],
+) -> tuple[Process, Process]:
+    """gunicorn, daphne, relay and sink as production runs them (docker-compose.yml);
+    returns gunicorn and daphne, the two to wait for."""
+    say(f"starting gunicorn ({workers} sync workers) :{gport}, daphne :{dport}, relay, sink")
+    prom_dir.mkdir(exist_ok=True)
+    gunicorn = procs.start(
+        "gunicorn",
+        [
+            stack.PYTHON,
+            "-m",
+            "gunicorn",
+            "casino.wsgi:application",
+            "--workers",
+            str(workers),
+            "--bind",
+            f"{stack.HOST}:{gport}",
+            "--access-logfile",
+            "-",
+        ],
+        {**env, "PROMETHEUS_MULTIPROC_DIR": str(prom_dir)},
+    )
+    daphne = procs.start(
+        "daphne",
+        [stack.PYTHON, "-m", "daphne", "-b", stack.HOST, "-p", str(dport), "casino.asgi:application"],
+        {**env, "CONN_MAX_AGE": "0"},
+    )
+    procs.start("relay", [stack.PYTHON, str(ROOT / "manage.py"), "relay_outbox"], env)
+    procs.start("sink", [stack.PYTHON, str(ROOT / "manage.py"), "sink_clickhouse"], env)
+    return gunicorn, daphne
