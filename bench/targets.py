@@ -1,4 +1,4 @@
-"""The performance targets of DESIGN.md ("Performance targets") and the
+"""The performance targets of docs/architecture.md ("Performance targets") and the
 pass/miss table of a run against them."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-# Endpoint families and their p95 targets at 200 req/s (DESIGN.md, "Performance targets").
+# Endpoint families and their p95 targets at 200 req/s (docs/architecture.md, "Performance targets").
 TARGETS_MS = {
     "dashboard": ("dashboard", 25.0),
     "streak_claim": ("claim", 40.0),

@@ -1,5 +1,5 @@
 -- The PostgreSQL ceiling of one purchase on this schema (bench/ceiling.py runs it
--- with pgbench on a copy of the seeded bench database; DESIGN.md "Performance targets").
+-- with pgbench on a copy of the seeded bench database; docs/architecture.md "Performance targets").
 --
 -- The write set of a game-currency purchase, minus Django: lock the player's
 -- wallet row, move the balance, insert the ledger entry under a unique key,
