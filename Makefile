@@ -1,4 +1,4 @@
-# Casino Club: the two commands are `make run` and `make test`.
+# Casino Club: the two commands are `make run` and `make test`; `make lint` checks the code.
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -7,7 +7,7 @@ PIP := $(VENV)/bin/pip
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test install install-dev services services-down schema lint browsers clean bench bench-quick
+.PHONY: run test install install-dev install-lint services services-down schema lint browsers clean bench bench-quick
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -15,13 +15,21 @@ $(VENV)/.installed: requirements.txt
 	$(PIP) install --quiet -r requirements.txt
 	touch $@
 
-$(VENV)/.installed-dev: requirements.txt requirements-dev.txt requirements-bench.txt $(VENV)/.installed
+$(VENV)/.installed-dev: requirements.txt requirements-dev.txt requirements-bench.txt requirements-lint.txt $(VENV)/.installed
 	$(PIP) install --quiet -r requirements-dev.txt
 	touch $@
 
 install: $(VENV)/.installed
 
 install-dev: $(VENV)/.installed-dev
+
+# The lint tools only, on top of the runtime packages (the mypy plugins import the settings and
+# apps); none of the test or bench stack (playwright, schemathesis, locust, matplotlib).
+$(VENV)/.installed-lint: requirements.txt requirements-lint.txt $(VENV)/.installed
+	$(PIP) install --quiet -r requirements-lint.txt
+	touch $@
+
+install-lint: $(VENV)/.installed-lint
 
 ## make run: embedded mode (SQLite, in-memory everything), no services needed.
 run: install
@@ -50,15 +58,33 @@ services-down:
 schema: install
 	$(PY) manage.py spectacular --file openapi.yaml --validate --fail-on-warn
 
-lint: install-dev
-	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check .
+## make lint: ruff (rules, then formatting), mypy (django + DRF plugins; strict for services,
+## selectors and casino/), the import contracts (pyproject's [tool.importlinter]) and the service
+## signature check. Every step runs even when an earlier one fails, so one run shows all problems;
+## the target fails if any step did.
+LINT_STEPS := \
+	"$(VENV)/bin/ruff check ." \
+	"$(VENV)/bin/ruff format --check ." \
+	"$(VENV)/bin/mypy" \
+	"$(VENV)/bin/lint-imports" \
+	"$(PY) scripts/check_service_signatures.py"
+
+lint: $(VENV)/.installed-lint
+	@failed=(); \
+	for step in $(LINT_STEPS); do \
+		echo "==> $$step"; \
+		$$step || failed+=("$$step"); \
+	done; \
+	if [ $${#failed[@]} -ne 0 ]; then \
+		printf 'make lint: failed: %s\n' "$${failed[@]}" >&2; \
+		exit 1; \
+	fi
 
 $(VENV)/.installed-bench: requirements-bench.txt $(VENV)/.installed
 	$(PIP) install --quiet -r requirements-bench.txt
 	touch $@
 
-## make bench: the project's benchmark against DESIGN.md's targets (bench/README.md); BENCH_ARGS="--profile buy_gems" etc.
+## make bench: the project's benchmark against the targets in docs/architecture.md (bench/README.md); BENCH_ARGS="--profile buy_gems" etc.
 bench: $(VENV)/.installed-bench
 	$(PY) bench/run.py $(BENCH_ARGS)
 

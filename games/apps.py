@@ -2,4 +2,6 @@ from django.apps import AppConfig
 
 
 class GamesConfig(AppConfig):
+    """ready() is where games/ will register its subscribers (subscribers.py) and registry entries."""
+
     name = "games"

@@ -1,0 +1,2 @@
+"""Prometheus metrics of events/: joins, claims, missions completed. Empty until the events issue
+fills it."""

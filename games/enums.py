@@ -1,0 +1,2 @@
+"""TextChoices of games/: game kinds, round states, gacha rarities. Empty until the games issue
+fills it."""
