@@ -18,7 +18,7 @@ FROM python:3.11-slim
 ARG APP_VERSION=0.1.0
 ARG BUILD_ID=docker
 # .git is not in the build context (.dockerignore) and the image has no git, so
-# settings' own `git rev-parse` fallback would answer "unknown": pass it in.
+# /health's own `git rev-parse` fallback (casino/health.py) would answer "unknown": pass it in.
 ARG GIT_SHA=unknown
 
 ENV PYTHONDONTWRITEBYTECODE=1 \

@@ -42,10 +42,11 @@ def _fast_passwords_and_clean_cache(settings: Any) -> Iterator[None]:
     from django.core.cache import cache
 
     cache.clear()  # the test Redis DB belongs to the suite: lockout counters, cached pages
-    from casino.ratelimit import sliding_window_backend
+    from casino.ratelimit import distinct_window_backend, sliding_window_backend
 
     sliding_window_backend.cache_clear()
-    from casino.activity import forget_marks
+    distinct_window_backend.cache_clear()
+    from accounts.activity import forget_marks
 
     forget_marks()  # the process memo of "seen" players goes with the cache
     return

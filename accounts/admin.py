@@ -1,23 +1,37 @@
-"""Back office: players and staff, invite codes."""
+"""Back office: players and staff, invite codes. Every write goes through an
+audited service in ``accounts.services``; the form pages give no reason box,
+so their audit records carry a fixed one naming the page."""
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils import timezone
 
-from accounts import services
+from accounts import exceptions, services
 from accounts.models import InviteCode, User
+from accounts.selectors import normalize_invite_code
 from casino.admin_tools import action_with_reason
 from casino.errors import ApplicationError
+
+ADDED_REASON = "added in the back office (add form)"
+CHANGED_REASON = "changed in the back office (change form)"
+DELETED_REASON = "deleted in the back office"
+# Promise 7: only superusers grant privileges, so other staff see these read-only.
+PRIVILEGE_FORM_FIELDS = ["is_staff", "is_superuser", "groups", "user_permissions"]
+
+
+def _actor(request: HttpRequest) -> User:
+    user = request.user
+    assert isinstance(user, User)  # the admin site lets only authenticated staff in
+    return user
 
 
 class UserCreationForm(AdminUserCreationForm):
@@ -27,7 +41,7 @@ class UserCreationForm(AdminUserCreationForm):
 
 
 @admin.register(User)
-class UserAdmin(DjangoUserAdmin):
+class UserAdmin(DjangoUserAdmin):  # type: ignore[type-arg]  # not subscriptable at run time
     add_form = UserCreationForm
     list_display = [
         "site_id",
@@ -81,7 +95,7 @@ class UserAdmin(DjangoUserAdmin):
             name="ban_users",
             description="Ban selected users (ends every session)",
             service=lambda request, user, reason: services.user_set_active(
-                actor=request.user, user=user, active=False, reason=reason
+                actor=_actor(request), user=user, active=False, reason=reason
             ),
             success="Banned {count} user(s).",
         ),
@@ -89,7 +103,7 @@ class UserAdmin(DjangoUserAdmin):
             name="unban_users",
             description="Reinstate selected users",
             service=lambda request, user, reason: services.user_set_active(
-                actor=request.user, user=user, active=True, reason=reason
+                actor=_actor(request), user=user, active=True, reason=reason
             ),
             success="Reinstated {count} user(s).",
         ),
@@ -97,24 +111,72 @@ class UserAdmin(DjangoUserAdmin):
             name="lift_self_exclusion",
             description="Lift self-exclusion of selected users",
             service=lambda request, user, reason: services.self_exclusion_lift(
-                actor=request.user, user=user, reason=reason
+                actor=_actor(request), user=user, reason=reason
             ),
             success="Lifted the self-exclusion of {count} user(s).",
         ),
     ]
 
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        readonly = list(super().get_readonly_fields(request, obj))
+        if not _actor(request).is_superuser:
+            readonly += [field for field in PRIVILEGE_FORM_FIELDS if field not in readonly]
+        return readonly
+
+    def save_model(self, request: HttpRequest, obj: User, form: Any, change: bool) -> None:
+        if change:
+            services.user_update_by_staff(
+                actor=_actor(request), user=obj, changed_fields=form.changed_data, reason=CHANGED_REASON
+            )
+        else:
+            services.user_create_by_staff(actor=_actor(request), user=obj, reason=ADDED_REASON)
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        # Groups and permissions are the only many-to-many fields of the form.
+        changed = set(form.changed_data)
+        if changed & {"groups", "user_permissions"}:
+            services.user_privileges_set(
+                actor=_actor(request),
+                user=form.instance,
+                groups=form.cleaned_data["groups"] if "groups" in changed else None,
+                permissions=form.cleaned_data["user_permissions"] if "user_permissions" in changed else None,
+                reason=CHANGED_REASON,
+            )
+        for formset in formsets:
+            self.save_formset(request, form, formset, change=change)
+
 
 class GenerateCodesForm(forms.Form):
-    count = forms.IntegerField(min_value=1, max_value=1000, initial=10)
-    max_uses = forms.IntegerField(min_value=1, required=False, initial=1, help_text="Empty: unlimited.")
-    expires_in_days = forms.IntegerField(
-        min_value=1, max_value=3650, required=False, initial=30, help_text="Empty: never."
-    )
-    note = forms.CharField(max_length=200, required=False, help_text="What the codes are for (kept in the audit log).")
+    """Types only: the rules (how many, how long...) are the service's, and its
+    refusals are shown on the field they concern."""
+
+    count = forms.IntegerField(initial=10)
+    max_uses = forms.IntegerField(required=False, initial=1, help_text="Empty: unlimited.")
+    expires_in_days = forms.IntegerField(required=False, initial=30, help_text="Empty: never.")
+    note = forms.CharField(required=False, help_text="What the codes are for (kept in the audit log).")
+
+
+GENERATE_REFUSAL_FIELDS: dict[type[ApplicationError], str] = {
+    exceptions.InvalidInviteCodeCount: "count",
+    exceptions.InvalidInviteCodeMaxUses: "max_uses",
+    exceptions.InvalidInviteCodeExpiry: "expires_in_days",
+    exceptions.InvalidInviteCodeNote: "note",
+}
+
+
+class InviteCodeForm(forms.ModelForm):  # type: ignore[type-arg]  # not subscriptable at run time
+    class Meta:
+        model = InviteCode
+        fields = ["code", "max_uses", "expires_at", "is_active", "note"]
+
+    def clean_code(self) -> str:
+        # Stored upper-case: normalised before the form's uniqueness check, not after it.
+        return normalize_invite_code(self.cleaned_data["code"])
 
 
 @admin.register(InviteCode)
-class InviteCodeAdmin(admin.ModelAdmin):
+class InviteCodeAdmin(admin.ModelAdmin):  # type: ignore[type-arg]  # not subscriptable at run time
+    form = InviteCodeForm
     change_list_template = "admin/accounts/invitecode/change_list.html"
     list_display = [
         "code",
@@ -136,7 +198,7 @@ class InviteCodeAdmin(admin.ModelAdmin):
             name="deactivate_codes",
             description="Deactivate selected codes",
             service=lambda request, invite, reason: services.invite_code_set_active(
-                actor=request.user, invite=invite, active=False, reason=reason
+                actor=_actor(request), invite=invite, active=False, reason=reason
             ),
             success="Deactivated {count} code(s).",
         ),
@@ -144,7 +206,7 @@ class InviteCodeAdmin(admin.ModelAdmin):
             name="activate_codes",
             description="Activate selected codes",
             service=lambda request, invite, reason: services.invite_code_set_active(
-                actor=request.user, invite=invite, active=True, reason=reason
+                actor=_actor(request), invite=invite, active=True, reason=reason
             ),
             success="Activated {count} code(s).",
         ),
@@ -155,10 +217,19 @@ class InviteCodeAdmin(admin.ModelAdmin):
         return "unlimited" if obj.remaining_uses is None else str(obj.remaining_uses)
 
     def save_model(self, request: HttpRequest, obj: InviteCode, form: Any, change: bool) -> None:
-        obj.code = obj.code.strip().upper()
-        if not change:
-            obj.created_by = request.user  # type: ignore[assignment]
-        super().save_model(request, obj, form, change)
+        if change:
+            services.invite_code_update(
+                actor=_actor(request), invite=obj, changed_fields=form.changed_data, reason=CHANGED_REASON
+            )
+        else:
+            services.invite_code_create(actor=_actor(request), invite=obj, reason=ADDED_REASON)
+
+    def delete_model(self, request: HttpRequest, obj: InviteCode) -> None:
+        services.invite_code_delete(actor=_actor(request), invite=obj, reason=DELETED_REASON)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[InviteCode]) -> None:
+        for invite in queryset.order_by("pk"):
+            services.invite_code_delete(actor=_actor(request), invite=invite, reason=DELETED_REASON)
 
     def get_urls(self) -> list[Any]:
         return [
@@ -171,17 +242,16 @@ class InviteCodeAdmin(admin.ModelAdmin):
             return HttpResponseRedirect(reverse("admin:accounts_invitecode_changelist"))
         form = GenerateCodesForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
-            days = form.cleaned_data["expires_in_days"]
             try:
                 codes = services.invite_codes_generate(
-                    actor=request.user,  # type: ignore[arg-type]
+                    actor=_actor(request),
                     count=form.cleaned_data["count"],
                     max_uses=form.cleaned_data["max_uses"],
-                    expires_at=timezone.now() + timedelta(days=days) if days else None,
+                    expires_in_days=form.cleaned_data["expires_in_days"],
                     note=form.cleaned_data["note"],
                 )
             except ApplicationError as exc:
-                self.message_user(request, exc.message, messages.ERROR)
+                form.add_error(GENERATE_REFUSAL_FIELDS.get(type(exc)), exc.message)
             else:
                 shown = ", ".join(code.code for code in codes[:20])
                 more = f" and {len(codes) - 20} more" if len(codes) > 20 else ""

@@ -1,8 +1,16 @@
+"""The refusals of the accounts app: one class per error code (the code, its
+message and its HTTP status are the class's; a raise adds only details or a
+more precise message)."""
+
 from __future__ import annotations
+
+from typing import Any
 
 from rest_framework import status
 
 from casino.errors import ApplicationError
+
+# --- Sign-up and profile ----------------------------------------------------------
 
 
 class InvalidInviteCode(ApplicationError):
@@ -12,13 +20,45 @@ class InvalidInviteCode(ApplicationError):
 
 
 class AlreadyTaken(ApplicationError):
-    """``site_id_taken``, ``nickname_taken`` or ``phone_number_taken`` (409)."""
+    """A unique login field is in use (409); one subclass per field, built with
+    :meth:`for_field`."""
 
+    field = ""
     status = status.HTTP_409_CONFLICT
 
-    def __init__(self, field: str) -> None:
-        label = field.replace("_", " ")
-        super().__init__(f"That {label} is already in use.", code=f"{field}_taken", field=field)
+    def __init__(self, message: str | None = None, **details: Any) -> None:
+        details.setdefault("field", self.field)
+        super().__init__(message, **details)
+
+    @staticmethod
+    def for_field(field: str) -> AlreadyTaken:
+        return _TAKEN_BY_FIELD[field]()
+
+
+class SiteIdTaken(AlreadyTaken):
+    code = "site_id_taken"
+    message = "That site id is already in use."
+    field = "site_id"
+
+
+class NicknameTaken(AlreadyTaken):
+    code = "nickname_taken"
+    message = "That nickname is already in use."
+    field = "nickname"
+
+
+class PhoneNumberTaken(AlreadyTaken):
+    code = "phone_number_taken"
+    message = "That phone number is already in use."
+    field = "phone_number"
+
+
+_TAKEN_BY_FIELD: dict[str, type[AlreadyTaken]] = {
+    taken.field: taken for taken in (SiteIdTaken, NicknameTaken, PhoneNumberTaken)
+}
+
+
+# --- Login --------------------------------------------------------------------------
 
 
 class InvalidCredentials(ApplicationError):
@@ -34,12 +74,16 @@ class LoginLocked(ApplicationError):
 
 
 class AccountDisabled(ApplicationError):
+    """At login (403). A token of a disabled account is :class:`TokenAccountDisabled` (401)."""
+
     code = "account_disabled"
     message = "This account is disabled."
     status = status.HTTP_403_FORBIDDEN
 
 
 class SelfExcluded(ApplicationError):
+    """At login and on every authenticated request; carries ``self_excluded_until``."""
+
     code = "self_excluded"
     message = "You have excluded yourself from play until this date."
     status = status.HTTP_403_FORBIDDEN
@@ -51,6 +95,91 @@ class InvalidRefreshToken(ApplicationError):
     status = status.HTTP_401_UNAUTHORIZED
 
 
+# --- Access tokens (accounts.authentication) ------------------------------------------
+
+
+class AuthenticationRefused(ApplicationError):
+    """Every 401 refusal of an access token derives from this (a refresh turns
+    any of them into ``invalid_refresh_token``)."""
+
+    code = "authentication_failed"
+    message = "Authentication failed."
+    status = status.HTTP_401_UNAUTHORIZED
+
+
+class TokenAccountDisabled(AuthenticationRefused):
+    """The code of :class:`AccountDisabled`, but a 401: the token no longer authenticates anyone."""
+
+    code = "account_disabled"
+    message = "This account is disabled."
+    status = status.HTTP_401_UNAUTHORIZED
+
+
+class TokenRevoked(AuthenticationRefused):
+    code = "token_revoked"
+    message = "This token has been revoked; log in again."
+
+
+class TokenInvalid(AuthenticationRefused):
+    code = "invalid_token"
+    message = "The token is invalid or expired."
+
+
+# --- Responsible gaming ----------------------------------------------------------------
+
+
 class ResponsibleGamingRefused(ApplicationError):
+    """Base of the responsible-gaming refusals (400)."""
+
     code = "responsible_gaming_refused"
     status = status.HTTP_400_BAD_REQUEST
+
+
+class InvalidSelfExclusion(ResponsibleGamingRefused):
+    code = "invalid_self_exclusion"
+    message = "The exclusion must end in the future."
+
+
+class SelfExclusionCannotShorten(ResponsibleGamingRefused):
+    code = "self_exclusion_cannot_shorten"
+    message = "An active self-exclusion cannot be shortened."
+
+
+class InvalidSpendLimit(ResponsibleGamingRefused):
+    code = "invalid_spend_limit"
+    message = "The limit must be a positive amount."
+
+
+# --- Staff: invite codes and users --------------------------------------------------------
+
+
+class InvalidInviteCodeCount(ApplicationError):
+    code = "invalid_count"
+    message = "Generate between 1 and 1000 codes at a time."
+    status = status.HTTP_400_BAD_REQUEST
+
+
+class InvalidInviteCodeMaxUses(ApplicationError):
+    code = "invalid_max_uses"
+    message = "The number of uses must be at least 1 (or empty for unlimited)."
+    status = status.HTTP_400_BAD_REQUEST
+
+
+class InvalidInviteCodeExpiry(ApplicationError):
+    code = "invalid_expiry"
+    message = "Codes expire after 1 to 3650 days (or never)."
+    status = status.HTTP_400_BAD_REQUEST
+
+
+class InvalidInviteCodeNote(ApplicationError):
+    code = "invalid_note"
+    message = "The note is at most 200 characters."
+    status = status.HTTP_400_BAD_REQUEST
+
+
+class PrivilegeChangeRefused(ApplicationError):
+    """Design promise 7: only superusers grant or take back back-office privileges."""
+
+    code = "privilege_change_refused"
+    message = "Only a superuser may change staff status, superuser status, groups or permissions."
+    status = status.HTTP_403_FORBIDDEN

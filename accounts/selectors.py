@@ -1,4 +1,5 @@
-"""Reads shared by several callers: the invite-code rule, profile composition."""
+"""Reads shared by several callers: the invite-code rule, logins, players
+online, profile composition. Reads only: nothing here writes."""
 
 from __future__ import annotations
 
@@ -81,6 +82,22 @@ def user_find_by_login(*, identifier: str) -> User | None:
         if user.site_id.lower() == identifier.lower():
             return user
     return candidates[0] if candidates else None
+
+
+def daily_spend_limit_effective(*, user: User, now: datetime | None = None) -> int | None:
+    """The limit in force now: a pending raise/removal applies once its
+    cooling-off period has passed."""
+    now = now or timezone.now()
+    if user.pending_limit_effective_at and user.pending_limit_effective_at <= now:
+        return None if user.pending_limit_clears else user.pending_daily_spend_limit
+    return user.daily_spend_limit
+
+
+def users_online_count(since: datetime) -> int:
+    """Active players seen at or after ``since`` (``last_seen_at`` is written
+    by ``accounts.activity``). The realtime app's live metrics read it through
+    ``realtime.registry.register_online_players_source``."""
+    return User.objects.filter(last_seen_at__gte=since, is_active=True).count()
 
 
 # --- Profile composition ----------------------------------------------------

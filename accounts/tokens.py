@@ -1,5 +1,5 @@
 """Issuing JWT pairs. Both tokens carry the user's ``token_version`` (claim
-``ver``), which ``casino.authentication`` compares on every request."""
+``ver``), which ``accounts.authentication`` compares on every request."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 from rest_framework_simplejwt.tokens import RefreshToken
 
+from accounts.authentication import TOKEN_VERSION_CLAIM
 from accounts.models import User
-from casino.authentication import TOKEN_VERSION_CLAIM
 
 
 @dataclass(frozen=True)

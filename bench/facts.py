@@ -54,7 +54,7 @@ def python_loop_ms() -> float:
 def git_sha() -> str:
     def git(*args: str) -> str:
         return subprocess.run(  # noqa: S603
-            ["git", *args],  # noqa: S607 - git from PATH, as casino/settings.py does
+            ["git", *args],  # noqa: S607 - git from PATH, as casino/health.py does
             cwd=ROOT,
             capture_output=True,
             text=True,

@@ -1,4 +1,7 @@
+from pathlib import Path
+
 from django.apps import AppConfig
+from django.conf import settings
 
 
 class CasinoConfig(AppConfig):
@@ -11,6 +14,16 @@ class CasinoConfig(AppConfig):
         # them twice. Create them now, while only one thread runs.
         from django_prometheus.middleware import Metrics
 
-        from casino import checks, schema  # noqa: F401  (registers system checks, schema extensions)
+        from casino import checks  # noqa: F401  (registers the system checks)
 
         Metrics.get_instance()
+        _ensure_sqlite_directory()
+
+
+def _ensure_sqlite_directory() -> None:
+    """Embedded mode: SQLite creates the file but not its directory (var/ in a
+    fresh checkout). Here rather than in settings, whose import has no side effects."""
+    database = settings.DATABASES["default"]
+    name = str(database.get("NAME") or "")
+    if database["ENGINE"] == "django.db.backends.sqlite3" and name and not name.startswith(("file:", ":memory:")):
+        Path(name).parent.mkdir(parents=True, exist_ok=True)

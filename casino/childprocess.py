@@ -55,7 +55,7 @@ def http_ok(url: str, timeout: float = 2.0) -> bool:
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: never via a proxy
     try:
         with opener.open(url, timeout=timeout) as response:
-            return response.status == 200
+            return bool(response.status == 200)
     except (urllib.error.URLError, OSError):
         return False
 

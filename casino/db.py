@@ -7,7 +7,7 @@ from typing import TypeVar
 from django.db import models, transaction
 from django.db.models import QuerySet
 
-M = TypeVar("M")
+M = TypeVar("M", bound=models.Model)
 
 
 def insert_or_raise(instance: models.Model) -> None:

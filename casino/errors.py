@@ -25,9 +25,9 @@ class ApplicationError(Exception):
     """A refusal a client can act on: a stable ``code``, a human ``message``,
     an HTTP ``status`` and optional details merged into the body."""
 
-    code = "application_error"
-    message = "The request could not be completed."
-    status = status.HTTP_400_BAD_REQUEST
+    code: str = "application_error"
+    message: str = "The request could not be completed."
+    status: int = status.HTTP_400_BAD_REQUEST
 
     def __init__(
         self,
@@ -94,6 +94,9 @@ def _first_message(detail: Any) -> str:
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF ``EXCEPTION_HANDLER``: every error leaves in the common envelope."""
     headers: dict[str, str] = {}
+    body: dict[str, Any]
+    code: int
+    detail: Any
     if isinstance(exc, ApplicationError):
         body, code = exc.as_body(), exc.status
     elif isinstance(exc, drf_exceptions.ValidationError):
@@ -115,8 +118,9 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
             detail = detail["detail"]
         body = {"error": error_code, "message": _first_message(detail)}
         code = exc.status_code
-        if isinstance(exc, drf_exceptions.Throttled) and exc.wait is not None:
-            body["retry_after_seconds"] = int(exc.wait)
+        wait = getattr(exc, "wait", None) if isinstance(exc, drf_exceptions.Throttled) else None
+        if wait is not None:
+            body["retry_after_seconds"] = int(wait)
         auth_header = getattr(exc, "auth_header", None)
         if auth_header:
             headers["WWW-Authenticate"] = auth_header
@@ -159,7 +163,7 @@ def permission_denied_view(request: HttpRequest, exception: Exception | None = N
     return error_response("permission_denied", "You do not have permission to do this.", status.HTTP_403_FORBIDDEN)
 
 
-class ErrorSerializer(serializers.Serializer):
+class ErrorSerializer(serializers.Serializer):  # type: ignore[type-arg]  # DRF's classes take no parameters at run time
     """The common error envelope, for the OpenAPI schema."""
 
     error = serializers.CharField(help_text="Stable snake_case error code.")

@@ -1,11 +1,14 @@
-"""Liveness (``/health``, no I/O) and readiness (``/ready``, checks every
+"""Liveness (``/health``, no I/O but a one-time ``git rev-parse`` when the
+environment gives no ``GIT_SHA``) and readiness (``/ready``, checks every
 configured dependency and names the one that failed)."""
 
 from __future__ import annotations
 
 import socket
+import subprocess
 import time
 from collections.abc import Callable
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlparse
 
@@ -16,8 +19,29 @@ from django.http import HttpRequest, JsonResponse
 CHECK_TIMEOUT_SECONDS = 2.0
 
 
+def build_git_sha() -> str:
+    """``GIT_SHA`` from the environment (images are built with it), else the
+    checkout's commit, asked of git once per process."""
+    return settings.GIT_SHA or _git_sha_of_checkout()
+
+
+@lru_cache(maxsize=1)
+def _git_sha_of_checkout() -> str:
+    try:
+        return subprocess.run(
+            ["git", "rev-parse", "--short=12", "HEAD"],  # noqa: S607 - whichever git is on PATH, if any
+            cwd=settings.BASE_DIR,
+            capture_output=True,
+            text=True,
+            timeout=2,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
 def _build_info() -> dict[str, str]:
-    return {"version": settings.APP_VERSION, "build_id": settings.BUILD_ID, "git_sha": settings.GIT_SHA}
+    return {"version": settings.APP_VERSION, "build_id": settings.BUILD_ID, "git_sha": build_git_sha()}
 
 
 def health(request: HttpRequest) -> JsonResponse:
@@ -33,7 +57,7 @@ def _check_database() -> None:
 def _check_redis() -> None:
     import redis
 
-    client = redis.Redis.from_url(
+    client: Any = redis.Redis.from_url(  # Any: redis-py types sync and async clients as one union
         settings.REDIS_URL, socket_connect_timeout=CHECK_TIMEOUT_SECONDS, socket_timeout=CHECK_TIMEOUT_SECONDS
     )
     try:

@@ -31,7 +31,7 @@ import hashlib
 import json
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from django.conf import settings
 from django.db import IntegrityError
@@ -39,6 +39,7 @@ from django.http import HttpResponse, HttpResponseBase
 from django.utils import timezone
 from rest_framework import status
 from rest_framework.request import Request
+from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from casino.db import insert_or_raise, one_or_none
@@ -65,9 +66,19 @@ class IdempotencyKeyInvalid(ApplicationError):
 
 
 class IdempotencyKeyReused(ApplicationError):
+    """THE ``idempotency_key_reused`` refusal of the project: a key seen before
+    with different parameters (here the request; in the ledger, the posting).
+    ``economy.exceptions.IdempotencyConflict`` is this class."""
+
     code = "idempotency_key_reused"
     message = "This Idempotency-Key was already used with a different request."
     status = status.HTTP_409_CONFLICT
+
+
+class IdempotencyAuthenticationRequired(ApplicationError):
+    code = "not_authenticated"
+    message = "Idempotent endpoints need an authenticated user."
+    status = status.HTTP_401_UNAUTHORIZED
 
 
 class IdempotencyKeyInUse(ApplicationError):
@@ -158,11 +169,7 @@ def idempotent(*, required: bool = False) -> Callable[[Handler], Handler]:
                     raise IdempotencyKeyRequired()
                 return handler(view, request, *args, **kwargs)
             if not request.user.is_authenticated:
-                raise ApplicationError(
-                    "Idempotent endpoints need an authenticated user.",
-                    code="not_authenticated",
-                    status=status.HTTP_401_UNAUTHORIZED,
-                )
+                raise IdempotencyAuthenticationRequired()
             now = timezone.now()
             claimed = _claim(
                 user=request.user, key=key, fingerprint=request_fingerprint(request), request=request, now=now
@@ -175,7 +182,8 @@ def idempotent(*, required: bool = False) -> Callable[[Handler], Handler]:
             )
             try:
                 response = handler(view, request, *args, **kwargs)
-                response = view.finalize_response(request, response, *args, **kwargs)
+                # DRF annotates Response; any HttpResponseBase is finalized the same way.
+                response = view.finalize_response(request, cast(Response, response), *args, **kwargs)
                 if hasattr(response, "render"):
                     response.render()
             except BaseException:

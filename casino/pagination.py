@@ -12,7 +12,7 @@ class StandardPagination(LimitOffsetPagination):
     default_limit = 20
     max_limit = 100
 
-    def get_paginated_response(self, data: list[Any]) -> Response:
+    def get_paginated_response(self, data: Any) -> Response:
         return Response(
             {
                 "items": data,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import models
 from django.utils import timezone
 
@@ -12,7 +13,7 @@ from casino.models import AuditLog, IdempotencyRecord
 
 def audit_record(
     *,
-    actor: Any,
+    actor: AbstractBaseUser | None,
     action: str,
     target: models.Model | None = None,
     target_type: str = "",
@@ -20,15 +21,16 @@ def audit_record(
     reason: str,
     data: dict[str, Any] | None = None,
 ) -> AuditLog:
-    """Record a staff action. Call it inside the transaction that makes the change,
-    so the change and its audit row commit (or roll back) together."""
+    """Record a staff action (``actor`` None: the system did it). Call it inside
+    the transaction that makes the change, so the change and its audit row
+    commit (or roll back) together."""
     if not reason or not reason.strip():
         raise ValueError("an audited action needs a reason")
     if target is not None:
         target_type = target._meta.label_lower
         target_id = target.pk
     return AuditLog.objects.create(
-        actor=actor if getattr(actor, "pk", None) else None,
+        actor_id=getattr(actor, "pk", None),
         actor_label=getattr(actor, "get_username", lambda: "system")() if actor is not None else "system",
         action=action,
         target_type=target_type,

@@ -7,61 +7,60 @@ Two run modes (see README "Run modes"):
 * full stack: ``DATABASE_URL``, ``REDIS_URL``, ``KAFKA_BOOTSTRAP_SERVERS`` and
   ``CLICKHOUSE_URL`` switch the real services on, one by one.
 
-``APP_ENV=production`` refuses to start with the development secret key or
-``DEBUG`` on, and turns on the HTTPS hardening ``check --deploy`` asks for.
+``APP_ENV=production`` refuses to start without ``SECRET_KEY``,
+``ALLOWED_HOSTS`` and ``SHOP_WEBHOOK_SECRETS`` or with ``DEBUG`` on, and turns
+on the HTTPS hardening ``check --deploy`` asks for.
+
+Every value comes through :func:`casino.environment.get_from_env`, and importing
+this module has no side effects: the SQLite file's directory is made at start-up
+(``CasinoConfig.ready``), ``collectstatic`` makes ``STATIC_ROOT``, and the git
+commit is looked up only when ``/health`` first asks (``casino.health``).
 """
 
 from __future__ import annotations
 
-import subprocess
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
-import environ
 from django.core.exceptions import ImproperlyConfigured
+
+from casino.environment import (
+    app_env,
+    as_bool,
+    as_database,
+    as_float,
+    as_int,
+    as_list,
+    as_path,
+    as_str,
+    get_from_env,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
 
-env = environ.Env()
-
-APP_ENV = env.str("APP_ENV", default="development")
-if APP_ENV not in {"development", "production"}:
-    raise ImproperlyConfigured(f"APP_ENV must be 'development' or 'production', not {APP_ENV!r}")
+APP_ENV = app_env()
 PRODUCTION = APP_ENV == "production"
 
 # A development-only key: production refuses to start with it.
 DEVELOPMENT_SECRET_KEY = "dev-only-insecure-key-do-not-use-in-production"  # noqa: S105
-SECRET_KEY = env.str("SECRET_KEY", default=DEVELOPMENT_SECRET_KEY)
-DEBUG = env.bool("DEBUG", default=not PRODUCTION)
-ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=[] if PRODUCTION else ["*"])
+SECRET_KEY = get_from_env(
+    "SECRET_KEY", DEVELOPMENT_SECRET_KEY, cast=as_str, required_in_production="50+ random characters"
+)
+if PRODUCTION and (SECRET_KEY == DEVELOPMENT_SECRET_KEY or len(SECRET_KEY) < 50):
+    raise ImproperlyConfigured("production needs SECRET_KEY: 50+ random characters, not the development key")
+DEBUG = get_from_env("DEBUG", not PRODUCTION, cast=as_bool)
+if PRODUCTION and DEBUG:
+    raise ImproperlyConfigured("production refuses to run with DEBUG on")
+ALLOWED_HOSTS = get_from_env(
+    "ALLOWED_HOSTS", ["*"], cast=as_list, required_in_production="the host names this site answers to"
+)
 
-if PRODUCTION:
-    if SECRET_KEY == DEVELOPMENT_SECRET_KEY or len(SECRET_KEY) < 50:
-        raise ImproperlyConfigured("production needs SECRET_KEY: 50+ random characters, not the development key")
-    if DEBUG:
-        raise ImproperlyConfigured("production refuses to run with DEBUG on")
-    if not ALLOWED_HOSTS:
-        raise ImproperlyConfigured("production needs ALLOWED_HOSTS")
-
-
-def _git_sha() -> str:
-    try:
-        return subprocess.run(
-            ["git", "rev-parse", "--short=12", "HEAD"],  # noqa: S607
-            cwd=BASE_DIR,
-            capture_output=True,
-            text=True,
-            timeout=2,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-
-
-APP_VERSION = env.str("APP_VERSION", default="0.1.0")
-BUILD_ID = env.str("BUILD_ID", default="local")
-GIT_SHA = env.str("GIT_SHA", default="") or _git_sha()
+APP_VERSION = get_from_env("APP_VERSION", "0.1.0", cast=as_str)
+BUILD_ID = get_from_env("BUILD_ID", "local", cast=as_str)
+# Empty: casino.health asks git once, when /health or /ready first needs it.
+GIT_SHA = get_from_env("GIT_SHA", "", cast=as_str)
 
 INSTALLED_APPS = [
     "daphne",
@@ -122,43 +121,42 @@ WSGI_APPLICATION = "casino.wsgi.application"
 ASGI_APPLICATION = "casino.asgi.application"
 
 # --- Database -------------------------------------------------------------
-VAR_DIR.mkdir(exist_ok=True)
 DATABASES = {
-    "default": env.db_url("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}"),
+    "default": get_from_env("DATABASE_URL", as_database(f"sqlite:///{VAR_DIR / 'db.sqlite3'}"), cast=as_database),
 }
-DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+DATABASES["default"]["CONN_MAX_AGE"] = get_from_env("CONN_MAX_AGE", 60, cast=as_int)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Embedded mode: wait for the write lock instead of failing at once.
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
     DATABASES["default"]["CONN_MAX_AGE"] = 0
 USING_POSTGRES = DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
-if USING_POSTGRES and env.bool("DB_PREPARED_STATEMENTS", default=True):
+if USING_POSTGRES and get_from_env("DB_PREPARED_STATEMENTS", True, cast=as_bool):
     # Server-side parameters and prepared statements (psycopg prepares a query
     # the 5th time a connection runs it): PostgreSQL parses and plans each hot
     # query once per connection instead of on every execution. Turn off behind
     # a transaction-mode pooler (PgBouncer < 1.21) with DB_PREPARED_STATEMENTS=false.
     _db_options = DATABASES["default"].setdefault("OPTIONS", {})
     _db_options["server_side_binding"] = True
-    _db_options["prepare_threshold"] = env.int("DB_PREPARE_THRESHOLD", default=5)
+    _db_options["prepare_threshold"] = get_from_env("DB_PREPARE_THRESHOLD", 5, cast=as_int)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
 
 # --- Redis: cache, channel layer, Celery broker --------------------------
-REDIS_URL = env.str("REDIS_URL", default="")
+REDIS_URL = get_from_env("REDIS_URL", "", cast=as_str)
 if REDIS_URL:
     CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
-            "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="casino"),
+            "KEY_PREFIX": get_from_env("CACHE_KEY_PREFIX", "casino", cast=as_str),
         }
     }
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "prefix": env.str("CHANNEL_PREFIX", default="casino-asgi")},
+            "CONFIG": {"hosts": [REDIS_URL], "prefix": get_from_env("CHANNEL_PREFIX", "casino-asgi", cast=as_str)},
         }
     }
 else:
@@ -166,25 +164,25 @@ else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
 # --- Kafka and ClickHouse (off unless configured) ------------------------
-KAFKA_BOOTSTRAP_SERVERS = env.str("KAFKA_BOOTSTRAP_SERVERS", default="")
-KAFKA_TOPIC = env.str("KAFKA_TOPIC", default="casino.events")
-CLICKHOUSE_URL = env.str("CLICKHOUSE_URL", default="")
-OUTBOX_RELAY_BATCH_SIZE = env.int("OUTBOX_RELAY_BATCH_SIZE", default=500)
-OUTBOX_RELAY_DELIVERY_TIMEOUT_MS = env.int("OUTBOX_RELAY_DELIVERY_TIMEOUT_MS", default=10_000)
+KAFKA_BOOTSTRAP_SERVERS = get_from_env("KAFKA_BOOTSTRAP_SERVERS", "", cast=as_str)
+KAFKA_TOPIC = get_from_env("KAFKA_TOPIC", "casino.events", cast=as_str)
+CLICKHOUSE_URL = get_from_env("CLICKHOUSE_URL", "", cast=as_str)
+OUTBOX_RELAY_BATCH_SIZE = get_from_env("OUTBOX_RELAY_BATCH_SIZE", 500, cast=as_int)
+OUTBOX_RELAY_DELIVERY_TIMEOUT_MS = get_from_env("OUTBOX_RELAY_DELIVERY_TIMEOUT_MS", 10_000, cast=as_int)
 # Sent rows are kept this long (the PostgreSQL live-metrics path reads the last hour).
-OUTBOX_SENT_RETENTION = timedelta(hours=env.int("OUTBOX_SENT_RETENTION_HOURS", default=24))
-BIG_WIN_THRESHOLD_GOLD = env.int("BIG_WIN_THRESHOLD_GOLD", default=1000)
-LIVE_METRICS_CACHE_SECONDS = env.int("LIVE_METRICS_CACHE_SECONDS", default=5)
+OUTBOX_SENT_RETENTION = timedelta(hours=get_from_env("OUTBOX_SENT_RETENTION_HOURS", 24, cast=as_int))
+BIG_WIN_THRESHOLD_GOLD = get_from_env("BIG_WIN_THRESHOLD_GOLD", 1000, cast=as_int)
+LIVE_METRICS_CACHE_SECONDS = get_from_env("LIVE_METRICS_CACHE_SECONDS", 5, cast=as_int)
 # The relay and the sink serve their own /metrics on this port (0 = off).
-METRICS_PORT = env.int("METRICS_PORT", default=0)
-SINK_BATCH_ROWS = env.int("SINK_BATCH_ROWS", default=5000)
-SINK_FLUSH_SECONDS = env.float("SINK_FLUSH_SECONDS", default=1.0)
-SINK_CONSUMER_GROUP = env.str("SINK_CONSUMER_GROUP", default="casino-clickhouse-sink")
+METRICS_PORT = get_from_env("METRICS_PORT", 0, cast=as_int)
+SINK_BATCH_ROWS = get_from_env("SINK_BATCH_ROWS", 5000, cast=as_int)
+SINK_FLUSH_SECONDS = get_from_env("SINK_FLUSH_SECONDS", 1.0, cast=as_float)
+SINK_CONSUMER_GROUP = get_from_env("SINK_CONSUMER_GROUP", "casino-clickhouse-sink", cast=as_str)
 
 # --- Celery ----------------------------------------------------------------
-CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "memory://")
+CELERY_BROKER_URL = get_from_env("CELERY_BROKER_URL", REDIS_URL or "memory://", cast=as_str)
 CELERY_RESULT_BACKEND = None
-CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=not REDIS_URL)
+CELERY_TASK_ALWAYS_EAGER = get_from_env("CELERY_TASK_ALWAYS_EAGER", not REDIS_URL, cast=as_bool)
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
@@ -217,7 +215,7 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     },
 }
 
-if env.bool("OUTBOX_RELAY_VIA_BEAT", default=True):
+if get_from_env("OUTBOX_RELAY_VIA_BEAT", True, cast=as_bool):
     # A relay pass every second from beat; production may run `manage.py relay_outbox` instead.
     CELERY_BEAT_SCHEDULE["outbox-relay"] = {
         "task": "realtime.tasks.outbox_relay",
@@ -235,18 +233,18 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-if env.bool("FAST_PASSWORD_HASHER", default=False):
+if get_from_env("FAST_PASSWORD_HASHER", False, cast=as_bool):
     # Tests only: the real hashers are deliberately slow.
     PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 SIMPLE_JWT = {
-    "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env.int("JWT_ACCESS_MINUTES", default=30)),
-    "REFRESH_TOKEN_LIFETIME": timedelta(days=env.int("JWT_REFRESH_DAYS", default=14)),
+    "ACCESS_TOKEN_LIFETIME": timedelta(minutes=get_from_env("JWT_ACCESS_MINUTES", 30, cast=as_int)),
+    "REFRESH_TOKEN_LIFETIME": timedelta(days=get_from_env("JWT_REFRESH_DAYS", 14, cast=as_int)),
     "ROTATE_REFRESH_TOKENS": True,
     "BLACKLIST_AFTER_ROTATION": True,
     "UPDATE_LAST_LOGIN": False,
     "ALGORITHM": "HS256",
-    "SIGNING_KEY": env.str("JWT_SIGNING_KEY", default=SECRET_KEY),
+    "SIGNING_KEY": get_from_env("JWT_SIGNING_KEY", SECRET_KEY, cast=as_str),
     "AUTH_HEADER_TYPES": ("Bearer",),
     "USER_ID_FIELD": "id",
     "USER_ID_CLAIM": "user_id",
@@ -256,14 +254,14 @@ SIMPLE_JWT = {
 }
 
 LOGIN_LOCKOUT = {
-    "ACCOUNT_MAX_FAILURES": env.int("LOGIN_ACCOUNT_MAX_FAILURES", default=5),
-    "IP_MAX_FAILURES": env.int("LOGIN_IP_MAX_FAILURES", default=30),
-    "WINDOW_MINUTES": env.int("LOGIN_LOCKOUT_MINUTES", default=10),
+    "ACCOUNT_MAX_FAILURES": get_from_env("LOGIN_ACCOUNT_MAX_FAILURES", 5, cast=as_int),
+    "IP_MAX_FAILURES": get_from_env("LOGIN_IP_MAX_FAILURES", 30, cast=as_int),
+    "WINDOW_MINUTES": get_from_env("LOGIN_LOCKOUT_MINUTES", 10, cast=as_int),
 }
 
 # --- DRF and OpenAPI ---------------------------------------------------------
-REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["casino.authentication.AccessTokenAuthentication"],
+REST_FRAMEWORK: dict[str, Any] = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.authentication.AccessTokenAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
@@ -292,35 +290,37 @@ SPECTACULAR_SETTINGS = {
 }
 
 # --- Economy ------------------------------------------------------------------
-SIGNUP_BONUS_GOLD = env.int("SIGNUP_BONUS_GOLD", default=1000)
-DASHBOARD_CACHE_SECONDS = env.int("DASHBOARD_CACHE_SECONDS", default=10)
+SIGNUP_BONUS_GOLD = get_from_env("SIGNUP_BONUS_GOLD", 1000, cast=as_int)
+DASHBOARD_CACHE_SECONDS = get_from_env("DASHBOARD_CACHE_SECONDS", 10, cast=as_int)
 
 # --- Shop and payments ------------------------------------------------------------
-SHOP_CURRENCY = env.str("SHOP_CURRENCY", default="USD")
-SHOP_PENDING_ORDER_TTL = timedelta(minutes=env.int("SHOP_PENDING_ORDER_TTL_MINUTES", default=30))
-SHOP_PAYMENT_PROVIDER = env.str("SHOP_PAYMENT_PROVIDER", default="sandbox")
+SHOP_CURRENCY = get_from_env("SHOP_CURRENCY", "USD", cast=as_str)
+SHOP_PENDING_ORDER_TTL = timedelta(minutes=get_from_env("SHOP_PENDING_ORDER_TTL_MINUTES", 30, cast=as_int))
+SHOP_PAYMENT_PROVIDER = get_from_env("SHOP_PAYMENT_PROVIDER", "sandbox", cast=as_str)
 # Secrets that may sign payment webhooks, newest first; two during a rotation.
 DEVELOPMENT_WEBHOOK_SECRET = "whsec_ZGV2ZWxvcG1lbnQtb25seS13ZWJob29rLXNlY3JldA=="  # noqa: S105 - dev only, refused in production
-SHOP_WEBHOOK_SECRETS = env.list("SHOP_WEBHOOK_SECRETS", default=[DEVELOPMENT_WEBHOOK_SECRET])
-SHOP_WEBHOOK_TOLERANCE_SECONDS = env.int("SHOP_WEBHOOK_TOLERANCE_SECONDS", default=300)
+SHOP_WEBHOOK_SECRETS = get_from_env(
+    "SHOP_WEBHOOK_SECRETS",
+    [DEVELOPMENT_WEBHOOK_SECRET],
+    cast=as_list,
+    required_in_production="whsec_... secrets that sign payment webhooks",
+)
+SHOP_WEBHOOK_TOLERANCE_SECONDS = get_from_env("SHOP_WEBHOOK_TOLERANCE_SECONDS", 300, cast=as_int)
 # Where the sandbox provider delivers its webhooks and sends players to pay.
-PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000")
-SHOP_FRAUD_RULES_PATH = env.path("SHOP_FRAUD_RULES_PATH", default=str(BASE_DIR / "shop" / "fraud_rules.yaml"))
+PUBLIC_BASE_URL = get_from_env("PUBLIC_BASE_URL", "http://127.0.0.1:8000", cast=as_str)
+SHOP_FRAUD_RULES_PATH = get_from_env("SHOP_FRAUD_RULES_PATH", BASE_DIR / "shop" / "fraud_rules.yaml", cast=as_path)
 if PRODUCTION and DEVELOPMENT_WEBHOOK_SECRET in SHOP_WEBHOOK_SECRETS:
     raise ImproperlyConfigured("production needs SHOP_WEBHOOK_SECRETS (the development secret is refused)")
 # Anyone holding a sandbox checkout link can "pay": production must opt in explicitly (demo/staging stacks).
-if (
-    PRODUCTION
-    and SHOP_PAYMENT_PROVIDER == "sandbox"
-    and not env.bool("SHOP_ALLOW_SANDBOX_IN_PRODUCTION", default=False)
-):
+SHOP_ALLOW_SANDBOX_IN_PRODUCTION = get_from_env("SHOP_ALLOW_SANDBOX_IN_PRODUCTION", False, cast=as_bool)
+if PRODUCTION and SHOP_PAYMENT_PROVIDER == "sandbox" and not SHOP_ALLOW_SANDBOX_IN_PRODUCTION:
     raise ImproperlyConfigured("production refuses the sandbox payment provider (set SHOP_ALLOW_SANDBOX_IN_PRODUCTION)")
 
 # --- Idempotency and audit ---------------------------------------------------
-IDEMPOTENCY_KEY_TTL = timedelta(days=env.int("IDEMPOTENCY_KEY_TTL_DAYS", default=7))
+IDEMPOTENCY_KEY_TTL = timedelta(days=get_from_env("IDEMPOTENCY_KEY_TTL_DAYS", 7, cast=as_int))
 # A request still "in progress" after this long is taken as abandoned (its
 # process died) and a retry may run it again.
-IDEMPOTENCY_LOCK_TIMEOUT = timedelta(seconds=env.int("IDEMPOTENCY_LOCK_TIMEOUT_SECONDS", default=60))
+IDEMPOTENCY_LOCK_TIMEOUT = timedelta(seconds=get_from_env("IDEMPOTENCY_LOCK_TIMEOUT_SECONDS", 60, cast=as_int))
 
 # --- I18N, static -------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
@@ -328,9 +328,11 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 STATIC_URL = "static/"
-STATIC_ROOT = env.path("STATIC_ROOT", default=str(VAR_DIR / "staticfiles"))
-Path(STATIC_ROOT).mkdir(parents=True, exist_ok=True)
+STATIC_ROOT = get_from_env("STATIC_ROOT", VAR_DIR / "staticfiles", cast=as_path)  # collectstatic makes it
 WHITENOISE_USE_FINDERS = DEBUG
+# WhiteNoise's own default, fixed here: pytest-django turns DEBUG off after this
+# module is read, and WhiteNoise would then expect a collected STATIC_ROOT.
+WHITENOISE_AUTOREFRESH = DEBUG
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -343,23 +345,23 @@ STORAGES = {
 # --- Security (production) ----------------------------------------------------
 # Behind the load balancer every request comes from the balancer's address;
 # trust the client address it appends to X-Forwarded-For (lockout, fraud rules).
-TRUST_X_FORWARDED_FOR = env.bool("TRUST_X_FORWARDED_FOR", default=False)
+TRUST_X_FORWARDED_FOR = get_from_env("TRUST_X_FORWARDED_FOR", False, cast=as_bool)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 if PRODUCTION:
-    SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
+    SECURE_SSL_REDIRECT = get_from_env("SECURE_SSL_REDIRECT", True, cast=as_bool)
     # Probes and the metrics scraper talk plain HTTP inside the cluster.
     SECURE_REDIRECT_EXEMPT = [r"^health$", r"^ready$", r"^metrics$"]
-    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
+    SECURE_HSTS_SECONDS = get_from_env("SECURE_HSTS_SECONDS", 31536000, cast=as_int)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
-    CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+    CSRF_TRUSTED_ORIGINS: list[str] = get_from_env("CSRF_TRUSTED_ORIGINS", [], cast=as_list)
 
 # --- Logging (structlog, JSON in production) -------------------------------
-LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
+LOG_LEVEL = get_from_env("LOG_LEVEL", "INFO", cast=as_str)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

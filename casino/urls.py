@@ -1,6 +1,6 @@
 from django.conf import settings
 from django.contrib import admin
-from django.urls import include, path, re_path
+from django.urls import URLPattern, URLResolver, include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from casino import errors, health
@@ -9,7 +9,7 @@ admin.site.site_header = "Casino Club back office"
 admin.site.site_title = "Casino Club"
 admin.site.index_title = "Back office"
 
-api_patterns = [
+api_patterns: list[URLPattern | URLResolver] = [
     path("", include("accounts.api.urls")),
     path("", include("economy.api.urls")),
     path("", include("realtime.api.urls")),

@@ -22,6 +22,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
+from accounts.authentication import request_staff
 from casino.admin_tools import ReadOnlyAdmin
 from casino.errors import ApplicationError
 from economy.enums import Currency, VipTier
@@ -104,7 +105,7 @@ class WalletAdmin(admin.ModelAdmin):
     list_filter = ["vip_tier"]
     search_fields = ["user__site_id", "user__nickname", "user__phone_number"]
     ordering = ["-updated_at"]
-    fields = [
+    fields = (
         "user",
         "gold",
         "gems",
@@ -115,8 +116,8 @@ class WalletAdmin(admin.ModelAdmin):
         "created_at",
         "updated_at",
         "recent_entries",
-    ]
-    readonly_fields = fields
+    )
+    readonly_fields = fields  # a tuple: shown, never edited
     actions = ["change_vip_tier"]
 
     # --- permissions: read-only rows, money moves only through the views below ---
@@ -207,7 +208,9 @@ class WalletAdmin(admin.ModelAdmin):
     def adjust_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         wallet = self.get_object(request, unquote(object_id))
         if wallet is None:
-            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+            return self._get_obj_does_not_exist_redirect(  # type: ignore[attr-defined]  # Django's own 404 redirect
+                request, self.opts, object_id
+            )
         if not self.has_adjust_permission(request):
             raise PermissionDenied
         change_url = reverse("admin:economy_wallet_change", args=[wallet.pk])
@@ -217,7 +220,7 @@ class WalletAdmin(admin.ModelAdmin):
                 data = form.cleaned_data
                 try:
                     result = wallet_adjust(
-                        actor=request.user,
+                        actor=request_staff(request),
                         user=wallet.pk,
                         currency=data["currency"],
                         amount=data["amount"],
@@ -283,7 +286,7 @@ class WalletAdmin(admin.ModelAdmin):
                     unchanged += 1
                     continue
                 try:  # one transaction per wallet, owned by the service
-                    vip_set_tier(actor=request.user, user=wallet.pk, tier=tier, reason=reason)
+                    vip_set_tier(actor=request_staff(request), user=wallet.pk, tier=tier, reason=reason)
                     changed += 1
                 except ApplicationError as exc:
                     self.message_user(request, f"{wallet.user}: {exc.message}", messages.ERROR)
@@ -324,7 +327,7 @@ class LedgerEntryAdmin(ReadOnlyAdmin):
     list_select_related = ["wallet__user"]
     # The ledger grows without bound: no COUNT(*) of the whole table per page.
     show_full_result_count = False
-    fields = [
+    fields = (
         "id",
         "wallet",
         "currency",
@@ -335,8 +338,8 @@ class LedgerEntryAdmin(ReadOnlyAdmin):
         "idempotency_key",
         "metadata",
         "created_at",
-    ]
-    readonly_fields = fields
+    )
+    readonly_fields = fields  # a tuple: shown, never edited
 
     @admin.display(description="player", ordering="wallet__user__site_id")
     def player(self, entry: LedgerEntry) -> SafeString:
@@ -366,7 +369,7 @@ class StreakDayAdmin(ReadOnlyAdmin):
 @admin.register(StreakRepairReport)
 class StreakRepairReportAdmin(ReadOnlyAdmin):
     list_display = ["started_at", "finished_at", "claims_checked", "days_repaired", "streaks_recounted"]
-    fields = ["started_at", "finished_at", "claims_checked", "days_repaired", "streaks_recounted", "details_table"]
+    fields = ("started_at", "finished_at", "claims_checked", "days_repaired", "streaks_recounted", "details_table")
     readonly_fields = fields
 
     @admin.display(description="details")
@@ -387,7 +390,7 @@ class StreakRepairReportAdmin(ReadOnlyAdmin):
 class LedgerAuditRunAdmin(ReadOnlyAdmin):
     list_display = ["started_at", "finished_at", "ok", "wallets_checked", "entries_checked", "violation_count"]
     list_filter = ["ok", ("started_at", admin.DateFieldListFilter)]
-    fields = [
+    fields = (
         "started_at",
         "finished_at",
         "ok",
@@ -395,8 +398,8 @@ class LedgerAuditRunAdmin(ReadOnlyAdmin):
         "entries_checked",
         "violation_count",
         "violations_list",
-    ]
-    readonly_fields = fields
+    )
+    readonly_fields = fields  # a tuple: shown, never edited
 
     @admin.display(description="violations")
     def violation_count(self, run: LedgerAuditRun) -> int:

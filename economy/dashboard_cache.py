@@ -3,12 +3,38 @@ page lives under (player, version)."""
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
 from django.core.cache import cache, caches
 from django.core.cache.backends.redis import RedisCache
 
 
+@dataclass(frozen=True)
+class DashboardPage:
+    etag: str  # quoted, as the ETag header carries it
+    body: bytes  # the rendered JSON
+
+
 def dashboard_version_key(user_id: int) -> str:
     return f"dashboard-version:{user_id}"
+
+
+def dashboard_page(user_id: int, build: Callable[[], bytes]) -> DashboardPage:
+    """The cached page of the player's current version, or ``build()`` cached
+    now. The ETag is the body's hash, so an unchanged page keeps its ETag
+    across versions and a client's ``If-None-Match`` still matches."""
+    version = cache.get(dashboard_version_key(user_id), 0)
+    key = f"dashboard:{user_id}:{version}"
+    cached: dict[str, Any] | None = cache.get(key)
+    if cached is None:
+        body = build()
+        cached = {"etag": f'"{hashlib.sha256(body).hexdigest()[:32]}"', "body": body}
+        cache.set(key, cached, timeout=settings.DASHBOARD_CACHE_SECONDS)
+    return DashboardPage(etag=cached["etag"], body=cached["body"])
 
 
 def dashboard_invalidate(user_id: int) -> None:
@@ -20,7 +46,8 @@ def dashboard_invalidate(user_id: int) -> None:
     backend = caches["default"]
     if isinstance(backend, RedisCache):
         full_key = backend.make_and_validate_key(key)
-        backend._cache.get_client(full_key, write=True).incr(full_key)
+        # Django's Redis backend has no public INCR that keeps a missing key missing.
+        backend._cache.get_client(full_key, write=True).incr(full_key)  # type: ignore[attr-defined]
         return
     cache.add(key, 0, timeout=None)
     try:

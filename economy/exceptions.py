@@ -1,8 +1,28 @@
+"""The economy's refusals: one class per error code."""
+
 from __future__ import annotations
 
 from rest_framework import status
 
 from casino.errors import ApplicationError
+
+# One class per error code: the same key used for another operation is the
+# platform's ``idempotency_key_reused`` whether the key came in a header or was
+# derived by a service. The old name stays for the callers that catch it.
+from casino.idempotency import IdempotencyKeyReused as IdempotencyConflict
+
+__all__ = [
+    "IdempotencyConflict",
+    "InsufficientFunds",
+    "InvalidBundle",
+    "InvalidVipTier",
+    "ReasonRequired",
+    "WalletMissing",
+]
+
+# What a ledger key reused for another operation says (the platform class's
+# default message speaks of a request, which a derived key is not).
+LEDGER_KEY_REUSED_MESSAGE = "This idempotency key was already used for a different operation."
 
 
 class InsufficientFunds(ApplicationError):
@@ -11,17 +31,23 @@ class InsufficientFunds(ApplicationError):
     status = status.HTTP_409_CONFLICT
 
 
-class IdempotencyConflict(ApplicationError):
-    """The same idempotency key was used for a different operation."""
-
-    code = "idempotency_key_reused"
-    message = "This idempotency key was already used for a different operation."
-    status = status.HTTP_409_CONFLICT
-
-
 class InvalidBundle(ApplicationError):
     code = "invalid_amount"
     message = "Amounts must be positive whole numbers of known currencies."
+    status = status.HTTP_400_BAD_REQUEST
+
+
+class InvalidVipTier(ApplicationError):
+    code = "invalid_vip_tier"
+    message = "Unknown VIP tier."
+    status = status.HTTP_400_BAD_REQUEST
+
+
+class ReasonRequired(ApplicationError):
+    """A staff change must say why (it goes into the audit log)."""
+
+    code = "reason_required"
+    message = "Give a reason: it is kept in the audit log."
     status = status.HTTP_400_BAD_REQUEST
 
 

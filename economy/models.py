@@ -9,7 +9,8 @@ from django.db import models
 
 from economy.enums import Currency, LedgerReason, StreakDayKind, VipTier
 
-BALANCE_FIELDS = ("gold", "gems", "xp", "vip_points")
+# A wallet has one balance column per currency, named after it.
+BALANCE_FIELDS: tuple[str, ...] = tuple(currency.value for currency in Currency)
 
 
 class Wallet(models.Model):

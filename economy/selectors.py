@@ -1,4 +1,10 @@
-"""Economy reads shared by the API, the dashboard, the WebSocket and other apps."""
+"""Economy reads shared by the API, the dashboard, the WebSocket and other apps.
+
+Reads never write: a player without a wallet yet (an account created without
+signing up: staff, createsuperuser) reads as an empty wallet
+(:func:`wallet_or_empty`); the wallet row is opened by the first write
+(``economy.services.wallet_get_or_open``).
+"""
 
 from __future__ import annotations
 
@@ -6,11 +12,12 @@ from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
 
+from accounts.models import User
 from casino.db import one_or_none
-from economy.enums import LedgerReason, StreakDayKind, VipTier
+from economy.dashboard_cache import DashboardPage, dashboard_page
+from economy.enums import Currency, LedgerReason, StreakDayKind, VipTier
 from economy.levels import level_progress
 from economy.models import DailyStreak, LedgerEntry, StreakDay, Wallet
 from economy.streaks import effective_count, next_count, streak_reward, utc_today, week_start
@@ -18,26 +25,28 @@ from economy.vip import VIP_TIERS
 
 
 def wallet_for(user_id: int) -> Wallet | None:
-    """The player's wallet; opened on first use for accounts created without
-    signing up (staff, createsuperuser)."""
-    wallet = one_or_none(Wallet.objects.filter(pk=user_id))
-    if wallet is None and get_user_model().objects.filter(pk=user_id).exists():
-        from economy.services import wallet_open
+    """The player's wallet, or None while the player has none."""
+    return one_or_none(Wallet.objects.filter(pk=user_id))
 
-        wallet = wallet_open(user=user_id)
-    return wallet
+
+def wallet_or_empty(*, user_id: int) -> Wallet:
+    """The player's wallet, or an unsaved one with the defaults (zero
+    balances, the base VIP tier) for a player who has none yet."""
+    return wallet_for(user_id) or Wallet(user_id=user_id)
 
 
 def wallet_vip_tier(*, user_id: int) -> str:
     """The player's VIP tier (``STANDARD`` for a player without a wallet yet)."""
-    tier = one_or_none(Wallet.objects.filter(pk=user_id).values_list("vip_tier", flat=True))
-    return str(tier) if tier else VipTier.STANDARD.value
+    # Sliced, not .first(): a unique-key lookup needs no ORDER BY.
+    tiers = list(Wallet.objects.filter(pk=user_id).values_list("vip_tier", flat=True)[:1])
+    return str(tiers[0]) if tiers else VipTier.STANDARD.value
 
 
 def wallet_balances(*, user_id: int) -> dict[str, int]:
     """``{"gold": .., "gems": ..}`` of the player's wallet, or ``{}`` without one."""
-    row = one_or_none(Wallet.objects.filter(pk=user_id).values("gold", "gems"))
-    return {"gold": int(row["gold"]), "gems": int(row["gems"])} if row else {}
+    currencies = (Currency.GOLD.value, Currency.GEMS.value)
+    rows = list(Wallet.objects.filter(pk=user_id).values(*currencies)[:1])
+    return {currency: int(rows[0][currency]) for currency in currencies} if rows else {}
 
 
 def ledger_entries_for_reference(*, user_id: int, reference: str) -> QuerySet[LedgerEntry]:
@@ -59,12 +68,22 @@ def balances_payload(wallet: Wallet) -> dict[str, Any]:
     }
 
 
-def balances_for_user(user: Any) -> dict[str, Any]:
-    wallet = wallet_for(user.pk)
-    return balances_payload(wallet) if wallet else {}
+def balances_for_user(user: User) -> dict[str, Any]:
+    """The WebSocket's initial ``balances`` (zeros for a player without a wallet)."""
+    return balances_payload(wallet_or_empty(user_id=user.pk))
 
 
-def streak_for_user(user: Any) -> dict[str, Any]:
+def balance_summary(user: User) -> dict[str, Any]:
+    """``GET /api/users/balance``: the balances with who and the streak count."""
+    return {
+        **balances_payload(wallet_or_empty(user_id=user.pk)),
+        "user_id": user.pk,
+        "nickname": user.nickname,
+        "daily_streak": streak_status(user.pk)["count"],
+    }
+
+
+def streak_for_user(user: User) -> dict[str, Any]:
     return streak_status(user.pk)
 
 
@@ -79,7 +98,7 @@ def _streak_count_now(streak: DailyStreak | None, today: date) -> int:
     )
 
 
-def profile_fields(users: list[Any]) -> dict[int, dict[str, Any]]:
+def profile_fields(users: list[User]) -> dict[int, dict[str, Any]]:
     """Economy fields of the player profile (registered with accounts), two queries."""
     ids = [user.pk for user in users]
     wallets = {wallet.pk: wallet for wallet in Wallet.objects.filter(pk__in=ids)}
@@ -150,7 +169,10 @@ def streak_status(user_id: int, *, today: date | None = None) -> dict[str, Any]:
     }
 
 
-def streak_history(user_id: int, *, year: int, month: int) -> dict[str, Any]:
+def streak_history(user_id: int, *, year: int | None = None, month: int | None = None) -> dict[str, Any]:
+    """The month's days (default: the current UTC month)."""
+    today = utc_today()
+    year, month = year or today.year, month or today.month
     first = date(year, month, 1)
     after = date(year + (month == 12), month % 12 + 1, 1)
     records = list(StreakDay.objects.filter(user_id=user_id, date__gte=first, date__lt=after).order_by("date"))
@@ -165,18 +187,17 @@ def streak_history(user_id: int, *, year: int, month: int) -> dict[str, Any]:
 
 def vip_status(user_id: int, *, wallet: Wallet | None = None, today: date | None = None) -> dict[str, Any]:
     today = today or utc_today()
-    wallet = wallet or wallet_for(user_id)
+    wallet = wallet or wallet_or_empty(user_id=user_id)
     last: datetime | None = (
         LedgerEntry.objects.filter(wallet_id=user_id, reason=LedgerReason.VIP_DAILY)
         .order_by("-created_at", "-id")
         .values_list("created_at", flat=True)
         .first()
     )
-    tier = wallet.vip_tier if wallet else "STANDARD"
     return {
-        "vip_tier": tier,
-        "vip_points": wallet.vip_points if wallet else 0,
-        "daily_points": VIP_TIERS[tier].daily_points,
+        "vip_tier": wallet.vip_tier,
+        "vip_points": wallet.vip_points,
+        "daily_points": VIP_TIERS[wallet.vip_tier].daily_points,
         "claimed_today": bool(last and last.date() == today),
         "last_claim_at": last,
     }
@@ -205,7 +226,7 @@ def ledger_for(
 # --- Dashboard ------------------------------------------------------------------
 # Later domains (events, missions, shop) add their section without the economy
 # importing them: register a function user -> list.
-DashboardSection = Callable[[Any], list[dict[str, Any]]]
+DashboardSection = Callable[[User], list[dict[str, Any]]]
 DASHBOARD_SECTIONS: dict[str, DashboardSection | None] = {"events": None, "missions": None, "shop_highlights": None}
 
 
@@ -213,22 +234,21 @@ def register_dashboard_section(name: str, section: DashboardSection) -> None:
     DASHBOARD_SECTIONS[name] = section
 
 
-def dashboard(user: Any) -> dict[str, Any]:
+def dashboard(user: User) -> dict[str, Any]:
     """The home screen in one payload: five queries plus one per registered section."""
     from accounts.selectors import user_profiles
 
     today = utc_today()
-    wallet = wallet_for(user.pk)
+    wallet = wallet_or_empty(user_id=user.pk)
     streak = streak_status(user.pk, today=today)
-    balances = balances_payload(wallet) if wallet else {}
+    balances = balances_payload(wallet)
     profile = user_profiles([user], contributed=False)[user.pk]
-    if balances:
-        profile.update({key: value for key, value in balances.items() if key != "experience_points"})
-        profile["daily_streak"] = streak["count"]
-    progress = level_progress(wallet.xp if wallet else 0)
+    profile.update({key: value for key, value in balances.items() if key != "experience_points"})
+    profile["daily_streak"] = streak["count"]
+    progress = level_progress(wallet.xp)
     return {
         "profile": profile,
-        "balances": {key: balances.get(key, 0) for key in ("gold_balance", "gems_balance", "vip_points")},
+        "balances": {key: balances[key] for key in ("gold_balance", "gems_balance", "vip_points")},
         "level": {
             "level": progress.level,
             "experience": progress.xp_into_level,
@@ -247,3 +267,10 @@ def dashboard(user: Any) -> dict[str, Any]:
         "vip": vip_status(user.pk, wallet=wallet, today=today),
         **{name: section(user) if section else [] for name, section in DASHBOARD_SECTIONS.items()},
     }
+
+
+def dashboard_cached(user: User, *, render: Callable[[dict[str, Any]], bytes]) -> DashboardPage:
+    """The player's dashboard as rendered bytes with their ETag, from the
+    per-player cache (``economy.dashboard_cache``); on a miss it is built with
+    :func:`dashboard` and ``render`` (the API's serializer) and cached."""
+    return dashboard_page(user.pk, lambda: render(dashboard(user)))

@@ -11,10 +11,13 @@ from realtime.registry import DomainEvent
 
 def open_wallet_on_signup(event: DomainEvent) -> None:
     """Every new player gets a wallet and the sign-up bonus, in the sign-up transaction."""
-    wallet_open(user=event.user_id)
+    user_id = event.user_id
+    if user_id is None:
+        raise ValueError("user_signed_up carries the new player's id")
+    wallet_open(user=user_id)
     if settings.SIGNUP_BONUS_GOLD > 0:
         wallet_grant(
-            user=event.user_id,
+            user=user_id,
             bundle={Currency.GOLD: settings.SIGNUP_BONUS_GOLD},
             reason=LedgerReason.SIGNUP_BONUS,
             idempotency_key=f"signup_bonus:{event.user_id}",

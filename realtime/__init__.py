@@ -7,10 +7,14 @@ domain app.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from realtime.models import OutboxEvent
+    from realtime.registry import UserRef
 
 
-def emit(event_type: str, user: Any, data: dict[str, Any]) -> Any:
+def emit(event_type: str, user: UserRef, data: dict[str, Any]) -> OutboxEvent:
     """Shortcut for :func:`realtime.services.emit` (imported lazily so the app
     package can be imported before the app registry is ready)."""
     from realtime.services import emit as _emit
@@ -18,7 +22,7 @@ def emit(event_type: str, user: Any, data: dict[str, Any]) -> Any:
     return _emit(event_type=event_type, user=user, data=data)
 
 
-def emit_many(events: list[tuple[str, Any, dict[str, Any]]]) -> Any:
+def emit_many(events: list[tuple[str, UserRef, dict[str, Any]]]) -> list[OutboxEvent]:
     """Shortcut for :func:`realtime.services.emit_many`: several events, one INSERT."""
     from realtime.services import emit_many as _emit_many
 

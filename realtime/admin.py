@@ -6,7 +6,7 @@ from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from casino.admin_tools import ReadOnlyAdmin, action_with_reason
+from casino.admin_tools import ReadOnlyAdmin, action_with_reason, staff_member
 from realtime.models import OutboxEvent
 from realtime.relay import outbox_retry_dead
 
@@ -33,7 +33,7 @@ class OutboxEventAdmin(ReadOnlyAdmin):
             name="retry_dead",
             description="Retry selected dead rows",
             service=lambda request, row, reason: outbox_retry_dead(
-                actor=request.user, event_ids=[row.pk], reason=reason
+                actor=staff_member(request), event_ids=[row.pk], reason=reason
             ),
             success="Queued {count} row(s) for the relay again (rows that were not dead are unchanged).",
         )

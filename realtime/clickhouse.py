@@ -103,7 +103,8 @@ def insert_rows(ch: Any, rows: list[tuple[Any, ...]]) -> None:
 
 def count_events(ch: Any, *, event_type: str | None = None, since: datetime | None = None) -> int:
     """Distinct events (duplicates not yet merged away count once)."""
-    where, params = ["1 = 1"], {}
+    where: list[str] = ["1 = 1"]
+    params: dict[str, Any] = {}
     if event_type:
         where.append("type = %(type)s")
         params["type"] = event_type

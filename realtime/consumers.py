@@ -1,5 +1,7 @@
 """WebSocket ``/api/realtime/sync``: authenticated with an access JWT
-(``?token=`` or ``Authorization: Bearer``); refused with close code 4401."""
+(``?token=`` or ``Authorization: Bearer``) by the authenticator an app
+registered (``realtime.registry.register_socket_authenticator``, which also
+records the connection as activity); refused with close code 4401."""
 
 from __future__ import annotations
 
@@ -12,20 +14,20 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.core.serializers.json import DjangoJSONEncoder
 from django.utils import timezone
 
-from casino.activity import record_activity
-from casino.authentication import user_from_access_token
 from casino.errors import ApplicationError
-from realtime.registry import initial_state_for
+from realtime.registry import initial_state_for, socket_authenticator
 from realtime.services import user_group_name
 
 CLOSE_UNAUTHORIZED = 4401
 
 
 def _token_from_scope(scope: dict[str, Any]) -> str | None:
-    query = parse_qs(scope.get("query_string", b"").decode())
+    query_string: bytes = scope.get("query_string", b"")
+    query = parse_qs(query_string.decode())
     if query.get("token"):
         return query["token"][0]
-    for name, value in scope.get("headers", []):
+    headers: list[tuple[bytes, bytes]] = scope.get("headers", [])
+    for name, value in headers:
         if name == b"authorization":
             scheme, _, credentials = value.decode().partition(" ")
             if scheme.lower() == "bearer" and credentials:
@@ -33,15 +35,16 @@ def _token_from_scope(scope: dict[str, Any]) -> str | None:
     return None
 
 
-class SyncConsumer(AsyncWebsocketConsumer):
+class SyncConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels ships no type hints
     group: str | None = None
 
     async def connect(self) -> None:
+        authenticate = socket_authenticator()  # fails loudly if no app registered one
         raw = _token_from_scope(self.scope)
         user = None
         if raw:
             try:
-                user = await database_sync_to_async(user_from_access_token)(raw)
+                user = await database_sync_to_async(authenticate)(raw)
             except ApplicationError:
                 user = None
         if user is None:
@@ -50,7 +53,6 @@ class SyncConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_UNAUTHORIZED)
             return
         self.user_id = user.pk
-        await database_sync_to_async(record_activity)(user.pk)
         self.group = user_group_name(user.pk)
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()

@@ -1,9 +1,14 @@
-"""The registered set of domain event types and their in-process subscribers.
+"""Where domain apps plug into the realtime app, so that it imports none of them.
 
-Apps register the types they emit (with a description, for the docs) and the
-functions that react to a type; ``emit`` refuses an unregistered type. A
-subscriber runs inside the emitter's transaction: if it raises, the whole
-state change rolls back.
+* Event types and their in-process subscribers: apps register the types they
+  emit (with a description, for the docs) and the functions that react to a
+  type; ``emit`` refuses an unregistered type. A subscriber runs inside the
+  emitter's transaction: if it raises, the whole state change rolls back.
+* The initial state of a WebSocket connection (named sections).
+* The WebSocket authenticator and the "online players" source (one each).
+
+Registration happens in each app's ``AppConfig.ready()`` (see ``economy/apps.py``
+and ``accounts/apps.py``).
 """
 
 from __future__ import annotations
@@ -11,16 +16,23 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime
+from typing import Any, Generic, Protocol, TypeVar
 
+from django.contrib.auth.base_user import AbstractBaseUser
+
+PlugIn = TypeVar("PlugIn")
 Subscriber = Callable[["DomainEvent"], None]
+# Who an event is about: the user object when the emitter has it (subscribers
+# then need not reload it), else the id; None for events about nobody.
+UserRef = AbstractBaseUser | int | None
 
 
 @dataclass(frozen=True)
 class DomainEvent:
     event_id: str
     type: str
-    user: Any
+    user: AbstractBaseUser | None
     user_id: int | None
     data: dict[str, Any]
     timestamp: str
@@ -82,3 +94,71 @@ def register_initial_state(section: str, provider: InitialStateProvider) -> None
 
 def initial_state_for(user: Any) -> dict[str, Any]:
     return {section: provider(user) for section, provider in _INITIAL_STATE.items()}
+
+
+# --- Plug-ins the realtime app needs but must not import ---------------------------
+# The WebSocket needs someone to turn an access token into a player, and the
+# live metrics need a count of players online; both belong to the accounts app,
+# which registers them in its AppConfig.ready().
+
+
+class SocketUser(Protocol):
+    """What the socket needs of a player: an id (the initial-state providers get the object)."""
+
+    pk: Any
+
+
+SocketAuthenticator = Callable[[str], SocketUser]
+"""Raw access token -> the player. Raises ``casino.errors.ApplicationError`` to
+refuse (the socket is closed with 4401); records the connection as activity."""
+
+OnlinePlayersSource = Callable[[datetime], int]
+"""How many active players were seen at or after the given moment."""
+
+
+class NotRegistered(LookupError):
+    """A plug-in the realtime app needs was never registered."""
+
+
+class _Slot(Generic[PlugIn]):
+    """One plug-in, registered once at start-up."""
+
+    def __init__(self, what: str, register_with: str) -> None:
+        self.what = what
+        self.register_with = register_with
+        self.plug_in: PlugIn | None = None
+
+    def register(self, plug_in: PlugIn) -> None:
+        if self.plug_in is not None and self.plug_in != plug_in:
+            raise ValueError(f"another {self.what} is already registered: {self.plug_in!r}")
+        self.plug_in = plug_in
+
+    def get(self) -> PlugIn:
+        if self.plug_in is None:
+            raise NotRegistered(
+                f"no {self.what} is registered: an installed app must call "
+                f"realtime.registry.{self.register_with}() in its AppConfig.ready() (the accounts app does)"
+            )
+        return self.plug_in
+
+
+_socket_authenticator: _Slot[SocketAuthenticator] = _Slot("WebSocket authenticator", "register_socket_authenticator")
+_online_players_source: _Slot[OnlinePlayersSource] = _Slot("online players source", "register_online_players_source")
+
+
+def register_socket_authenticator(authenticator: SocketAuthenticator) -> None:
+    _socket_authenticator.register(authenticator)
+
+
+def socket_authenticator() -> SocketAuthenticator:
+    """The registered authenticator; :class:`NotRegistered` if there is none."""
+    return _socket_authenticator.get()
+
+
+def register_online_players_source(source: OnlinePlayersSource) -> None:
+    _online_players_source.register(source)
+
+
+def online_players_source() -> OnlinePlayersSource:
+    """The registered source; :class:`NotRegistered` if there is none."""
+    return _online_players_source.get()

@@ -31,6 +31,7 @@ from threading import Event
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.utils import timezone
@@ -87,7 +88,9 @@ def _serialize(row: OutboxEvent) -> bytes:
 def outbox_relay_pass(*, producer: Any, batch_size: int | None = None, topic: str | None = None) -> RelayPass:
     batch_size = batch_size or settings.OUTBOX_RELAY_BATCH_SIZE
     topic = topic or settings.KAFKA_TOPIC
-    with transaction.atomic():
+    # Durable: the row locks and the sent/failed marks must commit when the pass
+    # ends, never ride along in a caller's longer transaction.
+    with transaction.atomic(durable=True):
         now = timezone.now()
         rows = list(
             OutboxEvent.objects.select_for_update(skip_locked=True)
@@ -212,11 +215,11 @@ def outbox_prune_sent(*, older_than: timedelta | None = None, batch_size: int = 
         deleted_total += deleted
 
 
-def outbox_retry_dead(*, actor: Any, event_ids: list[int], reason: str) -> int:
+def outbox_retry_dead(*, actor: AbstractBaseUser, event_ids: list[int], reason: str) -> int:
     """Staff: put dead rows back in the queue (audited)."""
     from casino.services import audit_record
 
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         revived = OutboxEvent.objects.filter(pk__in=event_ids, status=OutboxEvent.Status.DEAD).update(
             status=OutboxEvent.Status.PENDING, attempts=0, next_attempt_at=timezone.now(), last_error=""
         )

@@ -5,11 +5,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.db.models import Count, Min, Q
 from django.utils import timezone
 
 from realtime.models import OutboxEvent
+from realtime.registry import online_players_source
 
 logger = logging.getLogger(__name__)
 
@@ -58,9 +58,10 @@ class GlobalMetrics:
 
 
 def _online_users(now: datetime) -> int:
-    # Activity is recorded on every authenticated request (casino.activity),
-    # not at login, so a player who went quiet drops out after five minutes.
-    return get_user_model().objects.filter(last_seen_at__gte=now - ONLINE_WINDOW, is_active=True).count()
+    # The accounts app registers the source: activity is recorded on every
+    # authenticated request and socket connection, not at login, so a player
+    # who went quiet drops out after five minutes.
+    return online_players_source()(now - ONLINE_WINDOW)
 
 
 def _rounds_from_postgres(since: datetime, threshold: int) -> tuple[int, int]:

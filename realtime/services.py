@@ -19,13 +19,14 @@ from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import InMemoryChannelLayer, get_channel_layer
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.utils import timezone
 
 from realtime.models import OutboxEvent
 from realtime.push import dispatcher
-from realtime.registry import EVENT_TYPES, DomainEvent, UnknownEventType, subscribers_for
+from realtime.registry import EVENT_TYPES, DomainEvent, UnknownEventType, UserRef, subscribers_for
 
 logger = logging.getLogger(__name__)
 
@@ -38,14 +39,15 @@ def _json_safe(data: dict[str, Any]) -> dict[str, Any]:
     """Round-trip through Django's encoder so dates and decimals become strings."""
     import json
 
-    return json.loads(json.dumps(data, cls=DjangoJSONEncoder))
+    safe: dict[str, Any] = json.loads(json.dumps(data, cls=DjangoJSONEncoder))
+    return safe
 
 
-def emit(*, event_type: str, user: Any, data: dict[str, Any]) -> OutboxEvent:
+def emit(*, event_type: str, user: UserRef, data: dict[str, Any]) -> OutboxEvent:
     return emit_many([(event_type, user, data)])[0]
 
 
-def emit_many(events: list[tuple[str, Any, dict[str, Any]]]) -> list[OutboxEvent]:
+def emit_many(events: list[tuple[str, UserRef, dict[str, Any]]]) -> list[OutboxEvent]:
     """``emit`` for several ``(event_type, user, data)`` at once, in this
     order, with one INSERT for all their outbox rows."""
     for event_type, _, _ in events:
@@ -74,14 +76,14 @@ def emit_many(events: list[tuple[str, Any, dict[str, Any]]]) -> list[OutboxEvent
     return rows
 
 
-def _deliver(event: OutboxEvent, user: Any) -> None:
+def _deliver(event: OutboxEvent, user: UserRef) -> None:
     """Run the subscribers now and queue the push for the commit."""
     envelope = event.envelope()
     user_id = event.user_id
     domain_event = DomainEvent(
         event_id=str(event.event_id),
         type=event.type,
-        user=user if hasattr(user, "pk") else None,
+        user=user if isinstance(user, AbstractBaseUser) else None,
         user_id=user_id,
         data=event.data,
         timestamp=str(envelope["timestamp"]),

@@ -1,4 +1,8 @@
-"""Shop refusals: each its own code, none with an effect."""
+"""Shop refusals: one class per error code, none with an effect.
+
+Raise the class, never a parent with ``code=...``: the class is what callers
+catch and what the code, status and default message are read from.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +12,18 @@ from casino.errors import ApplicationError
 
 
 class ShopError(ApplicationError):
-    status = status.HTTP_409_CONFLICT
+    status: int = status.HTTP_409_CONFLICT
 
 
 class ProductNotFound(ApplicationError):
     code = "product_not_found"
     message = "No such product."
     status = status.HTTP_404_NOT_FOUND
+
+
+class PackageNotFound(ProductNotFound):
+    code = "package_not_found"
+    message = "No such package."
 
 
 class ProductUnavailable(ShopError):
@@ -37,6 +46,13 @@ class PurchaseLimitReached(ShopError):
     message = "You have reached the purchase limit for this item."
 
 
+class InvalidQuantity(PurchaseLimitReached):
+    """A quantity outside 1..MAX_QUANTITY (the API's input serializer refuses it first)."""
+
+    code = "invalid_quantity"
+    message = "The quantity is out of range."
+
+
 class VipTierTooLow(ShopError):
     code = "vip_tier_too_low"
     message = "Your VIP tier is too low for this item."
@@ -47,12 +63,6 @@ class InvalidPromoCode(ApplicationError):
     code = "invalid_promo_code"
     message = "The promo code is not valid."
     status = status.HTTP_400_BAD_REQUEST
-
-
-class PlayerSelfExcluded(ShopError):
-    code = "self_excluded"
-    message = "You have excluded yourself from play."
-    status = status.HTTP_403_FORBIDDEN
 
 
 class DailySpendLimitReached(ShopError):
@@ -68,6 +78,7 @@ class PaymentBlocked(ShopError):
 
 class WrongPaymentFlow(ApplicationError):
     code = "wrong_purchase_endpoint"
+    message = "This product is sold as a limited package: use buy-limited."
     status = status.HTTP_400_BAD_REQUEST
 
 
@@ -82,16 +93,63 @@ class OrderStateConflict(ShopError):
     message = "The order is not in a state that allows this."
 
 
+class StockCanOnlyGrow(OrderStateConflict):
+    code = "stock_can_only_grow"
+    message = "Stock can only be raised."
+
+
 class PaymentProviderError(ApplicationError):
     code = "payment_provider_unavailable"
     message = "The payment provider could not be reached; try again."
-    status = status.HTTP_502_BAD_GATEWAY
+    status: int = status.HTTP_502_BAD_GATEWAY
 
 
 class WebhookRejected(ApplicationError):
-    """A delivery we refuse: bad signature, stale timestamp, unknown order, mismatch."""
+    """A delivery we refuse: bad signature, stale timestamp, unknown order,
+    mismatch. Raise one of the subclasses below; catch this one."""
 
+    code = "webhook_rejected"
     status = status.HTTP_400_BAD_REQUEST
+
+
+class WebhookHeadersMissing(WebhookRejected):
+    code = "webhook_headers_missing"
+    message = "The webhook-id, webhook-timestamp and webhook-signature headers are required."
+
+
+class WebhookTimestampInvalid(WebhookRejected):
+    code = "webhook_timestamp_invalid"
+    message = "webhook-timestamp must be unix seconds."
+
+
+class WebhookTimestampOutOfTolerance(WebhookRejected):
+    code = "webhook_timestamp_out_of_tolerance"
+    message = "webhook-timestamp is too far away from the server's clock."
+
+
+class WebhookSignatureInvalid(WebhookRejected):
+    code = "webhook_signature_invalid"
+    message = "No webhook signature matches."
+
+
+class WebhookPayloadInvalid(WebhookRejected):
+    code = "webhook_payload_invalid"
+    message = "The webhook body is not a payment event."
+
+
+class WebhookUnknownOrder(WebhookRejected):
+    code = "webhook_unknown_order"
+    message = "No order has this payment reference."
+
+
+class WebhookAmountMismatch(WebhookRejected):
+    code = "webhook_amount_mismatch"
+    message = "The payment does not match the order."
+
+
+class WebhookCurrencyMismatch(WebhookRejected):
+    code = "webhook_currency_mismatch"
+    message = "The payment does not match the order."
 
 
 class StockChangedMeanwhile(ShopError):

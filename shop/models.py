@@ -7,7 +7,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from economy.enums import VipTier
+from economy.enums import Currency, VipTier
 
 
 class ProductKind(models.TextChoices):
@@ -19,8 +19,8 @@ class ProductKind(models.TextChoices):
 
 class PriceType(models.TextChoices):
     MONEY = "money", "Real money"
-    GOLD = "gold", "Gold"
-    GEMS = "gems", "Gems"
+    GOLD = Currency.GOLD.value, "Gold"
+    GEMS = Currency.GEMS.value, "Gems"
 
 
 class Product(models.Model):
@@ -71,7 +71,7 @@ class Product(models.Model):
 
 class LimitedPackage(models.Model):
     """A product on sale for a window, from a fixed stock. ``remaining_stock``
-    only ever changes through one conditional UPDATE (see shop.services)."""
+    only ever changes through one conditional UPDATE (see shop.services.stock)."""
 
     product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="packages")
     code = models.SlugField(max_length=64, unique=True, help_text="package_id for the client.")

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db.models import Q, QuerySet, Sum
 from django.utils import timezone
 
-from shop.models import OPEN_STATUSES, LimitedPackage, Order, OrderStatus, Product
+from accounts.models import User
+from economy.enums import Currency, LedgerReason
+from economy.models import LedgerEntry
+from economy.selectors import ledger_entries_for_reference, wallet_balances
+from shop.ledger_keys import order_ledger_reference
+from shop.models import OPEN_STATUSES, LimitedPackage, Order, OrderStatus, PriceType, Product
+
+if TYPE_CHECKING:
+    from shop.services import PurchaseResult
 
 # Orders that count against limits and stock: everything not failed, expired or refunded.
 COUNTED_STATUSES = (*OPEN_STATUSES, OrderStatus.PAID, OrderStatus.FULFILLED)
@@ -91,7 +100,7 @@ def spent_today(user_id: int, *, currency: str, now: datetime | None = None) -> 
     now = now or timezone.now()
     total = Order.objects.filter(
         user_id=user_id,
-        price_type="money",
+        price_type=PriceType.MONEY,
         currency=currency,
         status__in=COUNTED_STATUSES,
         created_at__gte=period_starts(now)["daily"],
@@ -101,6 +110,57 @@ def spent_today(user_id: int, *, currency: str, now: datetime | None = None) -> 
 
 def transactions_for(user_id: int) -> QuerySet[Order]:
     return Order.objects.filter(user_id=user_id).select_related("product").order_by("-created_at", "-id")
+
+
+def order_for_viewer(*, receipt_code: str, viewer: User) -> Order | None:
+    """The order with this receipt code, if ``viewer`` may see it: its owner, or staff."""
+    orders = Order.objects.select_related("product")
+    if not viewer.is_staff:
+        orders = orders.filter(user=viewer)
+    return orders.filter(receipt_code=receipt_code).first()
+
+
+# The game currencies a purchase answer reports as spent and granted.
+PURCHASE_CURRENCIES = (Currency.GOLD, Currency.GEMS)
+
+
+@dataclass(frozen=True)
+class PurchaseAmounts:
+    """Game currency an order moved (ledger entries with reason ``purchase``)
+    and the player's balances now (``None`` without a wallet)."""
+
+    spent: dict[str, int]
+    granted: dict[str, int]
+    gold_balance: int | None
+    gems_balance: int | None
+
+
+def purchase_amounts(result: PurchaseResult) -> PurchaseAmounts:
+    """What a purchase answer reports. A purchase that just posted to the
+    wallet answers from that posting (no query); a replay or a money order
+    reads the ledger under the order's reference and the wallet; a new money
+    order has posted nothing yet (paid at the provider later)."""
+    order = result.order
+    entries: Iterable[LedgerEntry]
+    if result.ledger is not None:
+        entries, balances = result.ledger.entries, result.ledger.balances
+    else:
+        if not result.replayed and order.price_type == PriceType.MONEY:
+            entries = ()
+        else:
+            entries = ledger_entries_for_reference(user_id=order.user_id, reference=order_ledger_reference(order))
+        balances = wallet_balances(user_id=order.user_id)
+    spent = {currency.value: 0 for currency in PURCHASE_CURRENCIES}
+    granted = {currency.value: 0 for currency in PURCHASE_CURRENCIES}
+    for entry in entries:
+        if entry.currency in spent and entry.reason == LedgerReason.PURCHASE:
+            (granted if entry.delta > 0 else spent)[entry.currency] += abs(entry.delta)
+    return PurchaseAmounts(
+        spent=spent,
+        granted=granted,
+        gold_balance=balances.get(Currency.GOLD),
+        gems_balance=balances.get(Currency.GEMS),
+    )
 
 
 def product_payload(product: Product, user_id: int | None, *, package: LimitedPackage | None = None) -> dict[str, Any]:
@@ -139,7 +199,7 @@ def product_payload(product: Product, user_id: int | None, *, package: LimitedPa
     return payload
 
 
-def shop_highlights(user: Any) -> list[dict[str, Any]]:
+def shop_highlights(user: User) -> list[dict[str, Any]]:
     """The dashboard's shop section: highlighted products on sale."""
     products = active_products().filter(is_highlighted=True)[:4]
     return [

@@ -20,7 +20,7 @@ def reconcile_pending_orders() -> dict[str, int]:
     outcome: dict[str, int] = {}
     for order in orders_awaiting_settlement(settings.SHOP_PENDING_ORDER_TTL / 3)[:500]:
         try:
-            result = services.order_settle(order=order)
+            result = services.order_settle(order=order).value
         except Exception:  # noqa: BLE001 - one provider error must not stop the sweep
             result = "error"
         outcome[result] = outcome.get(result, 0) + 1

@@ -32,7 +32,12 @@ from datetime import UTC, datetime
 from django.core.exceptions import ImproperlyConfigured
 from django.utils import timezone
 
-from shop.exceptions import WebhookRejected
+from shop.exceptions import (
+    WebhookHeadersMissing,
+    WebhookSignatureInvalid,
+    WebhookTimestampInvalid,
+    WebhookTimestampOutOfTolerance,
+)
 
 SECRET_PREFIX = "whsec_"  # noqa: S105 - the format's prefix, not a secret
 SIGNATURE_VERSION = "v1"
@@ -103,9 +108,10 @@ def verify(
     now: datetime | None = None,
     tolerance_seconds: int,
 ) -> VerifiedWebhook:
-    """Check a delivery's headers against ``body``; raise :class:`WebhookRejected`
-    (``webhook_headers_missing``, ``webhook_timestamp_invalid``,
-    ``webhook_timestamp_out_of_tolerance`` or ``webhook_signature_invalid``).
+    """Check a delivery's headers against ``body``; raise a
+    :class:`~shop.exceptions.WebhookRejected`: :class:`WebhookHeadersMissing`,
+    :class:`WebhookTimestampInvalid`, :class:`WebhookTimestampOutOfTolerance`
+    or :class:`WebhookSignatureInvalid`.
 
     ``headers`` may be any mapping (Django's ``request.headers``, a dict); names
     are matched case-insensitively."""
@@ -116,19 +122,15 @@ def verify(
     raw_timestamp = lowered.get(HEADER_TIMESTAMP, "").strip()
     signature_header = lowered.get(HEADER_SIGNATURE, "").strip()
     if not (msg_id and raw_timestamp and signature_header):
-        raise WebhookRejected(
-            "The webhook-id, webhook-timestamp and webhook-signature headers are required.",
-            code="webhook_headers_missing",
-        )
+        raise WebhookHeadersMissing()
 
     if not raw_timestamp.isascii() or not raw_timestamp.isdigit():
-        raise WebhookRejected("webhook-timestamp must be unix seconds.", code="webhook_timestamp_invalid")
+        raise WebhookTimestampInvalid()
     timestamp = int(raw_timestamp)
     now = now or timezone.now()
     if abs(now.timestamp() - timestamp) > tolerance_seconds:
-        raise WebhookRejected(
-            f"webhook-timestamp is more than {tolerance_seconds} seconds away from the server's clock.",
-            code="webhook_timestamp_out_of_tolerance",
+        raise WebhookTimestampOutOfTolerance(
+            f"webhook-timestamp is more than {tolerance_seconds} seconds away from the server's clock."
         )
 
     offered = list(_offered_signatures(signature_header))
@@ -137,4 +139,4 @@ def verify(
         expected = _signature(secret, content)
         if any(hmac.compare_digest(expected, signature) for signature in offered):
             return VerifiedWebhook(msg_id=msg_id, timestamp=timestamp)
-    raise WebhookRejected("No webhook signature matches.", code="webhook_signature_invalid")
+    raise WebhookSignatureInvalid()

@@ -7,6 +7,7 @@ from typing import Any
 from rest_framework import serializers
 
 from accounts.models import PHONE_VALIDATOR, SITE_ID_VALIDATOR
+from accounts.serializers import UserSerializer
 
 # --- Input ---------------------------------------------------------------------
 
@@ -71,28 +72,6 @@ class SpendLimitInputSerializer(serializers.Serializer):
 # --- Output ------------------------------------------------------------------------
 
 
-class UserSerializer(serializers.Serializer):
-    """The player profile. Economy fields (balances, level, streak) are added by
-    the economy app when it is installed, so they are optional here."""
-
-    id = serializers.IntegerField()
-    site_id = serializers.CharField()
-    nickname = serializers.CharField()
-    phone_number = serializers.CharField()
-    is_active = serializers.BooleanField()
-    is_admin = serializers.BooleanField()
-    created_at = serializers.DateTimeField()
-    last_login = serializers.DateTimeField()
-    gold_balance = serializers.IntegerField(required=False)
-    gems_balance = serializers.IntegerField(required=False)
-    vip_points = serializers.IntegerField(required=False)
-    vip_tier = serializers.CharField(required=False)
-    level = serializers.IntegerField(required=False)
-    experience = serializers.IntegerField(required=False)
-    max_experience = serializers.IntegerField(required=False)
-    daily_streak = serializers.IntegerField(required=False)
-
-
 class AuthResponseSerializer(serializers.Serializer):
     access_token = serializers.CharField()
     refresh_token = serializers.CharField()
@@ -117,7 +96,9 @@ class LogoutResponseSerializer(MessageSerializer):
 
 
 class InviteValidateResponseSerializer(serializers.Serializer):
-    is_valid = serializers.BooleanField()
+    # The client reads a field named is_valid; DRF moves declared fields off the class, so the
+    # method of the same name is not shadowed (this serializer only shapes an answer).
+    is_valid = serializers.BooleanField()  # type: ignore[assignment]
     error_message = serializers.CharField(allow_null=True)
     reason = serializers.CharField(allow_null=True, help_text="not_found, inactive, expired or used_up")
     code = serializers.CharField(allow_null=True)

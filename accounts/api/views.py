@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import cast
 
 from django.conf import settings
 from django.utils import timezone
@@ -16,12 +17,13 @@ from rest_framework.views import APIView
 
 from accounts import services
 from accounts.api import serializers as s
-from accounts.selectors import invite_code_check, user_profile
+from accounts.authentication import request_user
+from accounts.selectors import daily_spend_limit_effective, invite_code_check, user_profile
 from accounts.services import AuthResult
 from casino.errors import ErrorSerializer, ValidationErrorSerializer
 from casino.http import client_ip
 
-ACCESS_LIFETIME_SECONDS = int(settings.SIMPLE_JWT["ACCESS_TOKEN_LIFETIME"].total_seconds())
+ACCESS_LIFETIME_SECONDS = int(cast(timedelta, settings.SIMPLE_JWT["ACCESS_TOKEN_LIFETIME"]).total_seconds())
 
 _errors = {
     400: OpenApiResponse(ValidationErrorSerializer, description="validation_error"),
@@ -122,14 +124,16 @@ class LogoutView(APIView):
     def post(self, request: Request) -> Response:
         data = s.LogoutInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        revoked = services.token_logout(user=request.user, refresh_token=data.validated_data.get("refresh_token"))
+        revoked = services.token_logout(
+            user=request_user(request), refresh_token=data.validated_data.get("refresh_token")
+        )
         return Response({"message": "Logged out.", "revoked": revoked})
 
 
 class LogoutAllView(APIView):
     @extend_schema(tags=["auth"], request=None, responses={200: s.MessageSerializer, 401: _errors[401]})
     def post(self, request: Request) -> Response:
-        services.token_logout_all(user=request.user)
+        services.token_logout_all(user=request_user(request))
         return Response({"message": "Logged out of every session."})
 
 
@@ -138,7 +142,7 @@ class MeView(APIView):
 
     @extend_schema(tags=["auth"], responses={200: s.UserSerializer, 401: _errors[401]})
     def get(self, request: Request) -> Response:
-        return Response(s.UserSerializer(user_profile(request.user)).data)
+        return Response(s.UserSerializer(user_profile(request_user(request))).data)
 
     @extend_schema(
         tags=["auth"],
@@ -152,7 +156,7 @@ class MeView(APIView):
     def patch(self, request: Request) -> Response:
         data = s.ProfileUpdateInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        user = services.user_update_profile(user=request.user, **data.validated_data)
+        user = services.user_update_profile(user=request_user(request), **data.validated_data)
         return Response(s.UserSerializer(user_profile(user)).data)
 
 
@@ -161,7 +165,7 @@ class ProfileAliasView(APIView):
 
     @extend_schema(tags=["auth"], responses={200: s.UserSerializer, 401: _errors[401]}, operation_id="auth_profile")
     def get(self, request: Request) -> Response:
-        return Response(s.UserSerializer(user_profile(request.user)).data)
+        return Response(s.UserSerializer(user_profile(request_user(request))).data)
 
 
 class InviteValidateThrottle(AnonRateThrottle):
@@ -201,7 +205,7 @@ def _responsible_gaming_body(user: object) -> dict[str, object]:
     return s.ResponsibleGamingSerializer(
         {
             "self_excluded_until": user.self_excluded_until,  # type: ignore[attr-defined]
-            "daily_spend_limit": services.daily_spend_limit_effective(user=user),  # type: ignore[arg-type]
+            "daily_spend_limit": daily_spend_limit_effective(user=user),  # type: ignore[arg-type]
             "pending_daily_spend_limit": user.pending_daily_spend_limit,  # type: ignore[attr-defined]
             "pending_limit_clears": user.pending_limit_clears,  # type: ignore[attr-defined]
             "pending_limit_effective_at": user.pending_limit_effective_at,  # type: ignore[attr-defined]
@@ -212,7 +216,7 @@ def _responsible_gaming_body(user: object) -> dict[str, object]:
 class ResponsibleGamingView(APIView):
     @extend_schema(tags=["responsible gaming"], responses={200: s.ResponsibleGamingSerializer, 401: _errors[401]})
     def get(self, request: Request) -> Response:
-        return Response(_responsible_gaming_body(request.user))
+        return Response(_responsible_gaming_body(request_user(request)))
 
 
 class SpendLimitView(APIView):
@@ -224,7 +228,9 @@ class SpendLimitView(APIView):
     def put(self, request: Request) -> Response:
         data = s.SpendLimitInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        user = services.daily_spend_limit_set(user=request.user, limit=data.validated_data["daily_spend_limit"])
+        user = services.daily_spend_limit_set(
+            user=request_user(request), limit=data.validated_data["daily_spend_limit"]
+        )
         return Response(_responsible_gaming_body(user))
 
 
@@ -239,5 +245,5 @@ class SelfExclusionView(APIView):
         data = s.SelfExclusionInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         until = data.validated_data.get("until") or timezone.now() + timedelta(days=data.validated_data["days"])
-        user = services.self_exclusion_set(user=request.user, until=until)
+        user = services.self_exclusion_set(user=request_user(request), until=until)
         return Response(_responsible_gaming_body(user))

@@ -174,18 +174,17 @@ def listening_port(service_name: str) -> int:
 
 @cache
 def settings_environment_names() -> frozenset[str]:
-    """Every NAME in `env("NAME", ...)` or `env.<type>("NAME", ...)` in casino/settings.py."""
+    """Every NAME in `get_from_env("NAME", ...)` in casino/settings.py, and APP_ENV
+    (read by `app_env()`): settings read the environment through nothing else."""
     tree = ast.parse(SETTINGS_FILE.read_text(encoding="utf-8"))
     names = set()
     for node in ast.walk(tree):
-        if not isinstance(node, ast.Call) or not node.args:
+        if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Name):
             continue
-        function = node.func
-        is_env = (isinstance(function, ast.Name) and function.id == "env") or (
-            isinstance(function, ast.Attribute) and isinstance(function.value, ast.Name) and function.value.id == "env"
-        )
-        first = node.args[0]
-        if is_env and isinstance(first, ast.Constant) and isinstance(first.value, str):
+        if node.func.id == "app_env":
+            names.add("APP_ENV")
+        first = node.args[0] if node.args else None
+        if node.func.id == "get_from_env" and isinstance(first, ast.Constant) and isinstance(first.value, str):
             names.add(first.value)
     return frozenset(names)
 

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from django.conf import settings
 
+from casino import health
 from conftest import require_service
 
 pytestmark = pytest.mark.django_db
@@ -26,6 +27,33 @@ def test_health_reports_build_info_without_io(api_client: Any, django_assert_num
     assert body["build_id"]
 
 
+def test_git_sha_comes_from_the_environment_else_from_git_once(settings: Any, monkeypatch: Any) -> None:
+    # Given no GIT_SHA in the environment, and a git that answers (counting its runs)
+    runs: list[list[str]] = []
+
+    def fake_run(args: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
+        runs.append(args)
+        return subprocess.CompletedProcess(args, 0, stdout="abcdef012345\n", stderr="")
+
+    settings.GIT_SHA = ""
+    monkeypatch.setattr(health.subprocess, "run", fake_run)
+    health._git_sha_of_checkout.cache_clear()
+    try:
+        # When /health is asked twice
+        first = health.build_git_sha()
+        second = health.build_git_sha()
+        # Then git answered once, lazily, and the answer is kept
+        assert (first, second) == ("abcdef012345", "abcdef012345")
+        assert runs == [["git", "rev-parse", "--short=12", "HEAD"]]
+
+        # When the environment names the commit, git is not asked
+        settings.GIT_SHA = "from-env-sha"
+        assert health.build_git_sha() == "from-env-sha"
+        assert len(runs) == 1
+    finally:
+        health._git_sha_of_checkout.cache_clear()
+
+
 def test_ready_checks_every_configured_service(api_client: Any) -> None:
     require_service("Kafka", bool(settings.KAFKA_BOOTSTRAP_SERVERS))
     require_service("ClickHouse", bool(settings.CLICKHOUSE_URL))
@@ -37,7 +65,7 @@ def test_ready_checks_every_configured_service(api_client: Any) -> None:
     assert body["failed"] == []
     assert set(body["checks"]) == {"database", "redis", "kafka", "clickhouse"}
     assert all(check["status"] == "up" for check in body["checks"].values())
-    assert body["git_sha"] == settings.GIT_SHA
+    assert body["git_sha"] == health.build_git_sha()
 
 
 def _free_port() -> int:

@@ -4,7 +4,7 @@ from typing import Any
 
 from rest_framework import serializers
 
-from accounts.api.serializers import UserSerializer
+from accounts.serializers import UserSerializer
 from economy.enums import Currency, LedgerReason
 
 # --- Input -----------------------------------------------------------------------

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
-from django.conf import settings
-from django.core.cache import cache
 from django.http import HttpResponse
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.renderers import JSONRenderer
@@ -14,14 +11,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.authentication import request_user
 from casino.errors import ErrorSerializer, ValidationErrorSerializer
 from casino.idempotency import idempotent
 from casino.pagination import StandardPagination
 from economy import selectors, services
 from economy.api import serializers as s
-from economy.dashboard_cache import dashboard_version_key
-from economy.exceptions import WalletMissing
-from economy.streaks import utc_today
 
 UNAUTHORIZED = OpenApiResponse(ErrorSerializer, description="not_authenticated / invalid_token / token_revoked")
 INVALID = OpenApiResponse(ValidationErrorSerializer, description="validation_error")
@@ -31,20 +26,7 @@ CONFLICT = OpenApiResponse(ErrorSerializer, description="idempotency_key_reused 
 class BalanceView(APIView):
     @extend_schema(tags=["wallet"], responses={200: s.BalanceSerializer, 401: UNAUTHORIZED})
     def get(self, request: Request) -> Response:
-        wallet = selectors.wallet_for(request.user.pk)
-        if wallet is None:
-            raise WalletMissing()
-        streak = selectors.streak_status(request.user.pk)
-        return Response(
-            s.BalanceSerializer(
-                {
-                    **selectors.balances_payload(wallet),
-                    "user_id": request.user.pk,
-                    "nickname": request.user.nickname,
-                    "daily_streak": streak["count"],
-                }
-            ).data
-        )
+        return Response(s.BalanceSerializer(selectors.balance_summary(request_user(request))).data)
 
 
 class LedgerView(APIView):
@@ -58,7 +40,7 @@ class LedgerView(APIView):
     def get(self, request: Request) -> Response:
         filters = s.LedgerFilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
-        entries = selectors.ledger_for(request.user.pk, **filters.validated_data)
+        entries = selectors.ledger_for(request_user(request).pk, **filters.validated_data)
         paginator = self.pagination_class()
         page = paginator.paginate_queryset(entries, request, view=self)
         return paginator.get_paginated_response(s.LedgerEntrySerializer(page, many=True).data)
@@ -67,7 +49,7 @@ class LedgerView(APIView):
 class StreakStatusView(APIView):
     @extend_schema(tags=["streak"], responses={200: s.StreakStatusSerializer, 401: UNAUTHORIZED})
     def get(self, request: Request) -> Response:
-        return Response(s.StreakStatusSerializer(selectors.streak_status(request.user.pk)).data)
+        return Response(s.StreakStatusSerializer(selectors.streak_status(request_user(request).pk)).data)
 
 
 class StreakPreviewView(StreakStatusView):
@@ -86,7 +68,7 @@ class StreakTickView(APIView):
     )
     @idempotent()
     def post(self, request: Request) -> Response:
-        result = services.streak_tick(user=request.user)
+        result = services.streak_tick(user=request_user(request))
         return Response(
             s.StreakTickSerializer(
                 {
@@ -109,7 +91,7 @@ class StreakClaimView(APIView):
     )
     @idempotent()
     def post(self, request: Request) -> Response:
-        result = services.streak_claim(user=request.user)
+        result = services.streak_claim(user=request_user(request))
         return Response(s.StreakClaimSerializer(result).data)
 
 
@@ -122,11 +104,8 @@ class StreakHistoryView(APIView):
     def get(self, request: Request) -> Response:
         query = s.StreakHistoryQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        today = utc_today()
         history = selectors.streak_history(
-            request.user.pk,
-            year=query.validated_data.get("year", today.year),
-            month=query.validated_data.get("month", today.month),
+            request_user(request).pk, year=query.validated_data.get("year"), month=query.validated_data.get("month")
         )
         return Response(s.StreakHistorySerializer(history).data)
 
@@ -134,14 +113,14 @@ class StreakHistoryView(APIView):
 class VipStatusView(APIView):
     @extend_schema(tags=["vip"], responses={200: s.VipStatusSerializer, 401: UNAUTHORIZED})
     def get(self, request: Request) -> Response:
-        return Response(s.VipStatusSerializer(selectors.vip_status(request.user.pk)).data)
+        return Response(s.VipStatusSerializer(selectors.vip_status(request_user(request).pk)).data)
 
 
 class VipClaimView(APIView):
     @extend_schema(tags=["vip"], request=None, responses={200: s.VipClaimSerializer, 401: UNAUTHORIZED, 409: CONFLICT})
     @idempotent()
     def post(self, request: Request) -> Response:
-        return Response(s.VipClaimSerializer(services.vip_claim(user=request.user)).data)
+        return Response(s.VipClaimSerializer(services.vip_claim(user=request_user(request))).data)
 
 
 # --- Dashboard, cached per user with an ETag ----------------------------------------
@@ -154,18 +133,15 @@ class DashboardView(APIView):
         responses={200: s.DashboardSerializer, 304: OpenApiResponse(description="Not modified"), 401: UNAUTHORIZED},
     )
     def get(self, request: Request) -> HttpResponse:
-        user_id = request.user.pk
-        version = cache.get(dashboard_version_key(user_id), 0)
-        key = f"dashboard:{user_id}:{version}"
-        cached: dict[str, Any] | None = cache.get(key)
-        if cached is None:
-            body = JSONRenderer().render(s.DashboardSerializer(selectors.dashboard(request.user)).data)
-            cached = {"etag": f'"{hashlib.sha256(body).hexdigest()[:32]}"', "body": body}
-            cache.set(key, cached, timeout=settings.DASHBOARD_CACHE_SECONDS)
-        if request.headers.get("If-None-Match") == cached["etag"]:
+        page = selectors.dashboard_cached(request_user(request), render=_render_dashboard)
+        if request.headers.get("If-None-Match") == page.etag:
             response = HttpResponse(status=304)
         else:
-            response = HttpResponse(cached["body"], content_type="application/json")
-        response["ETag"] = cached["etag"]
+            response = HttpResponse(page.body, content_type="application/json")
+        response["ETag"] = page.etag
         response["Cache-Control"] = "private, no-cache"
         return response
+
+
+def _render_dashboard(payload: dict[str, Any]) -> bytes:
+    return JSONRenderer().render(s.DashboardSerializer(payload).data)

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 from django.db import transaction
 
+from accounts.models import User
 from casino.services import audit_record
 from economy.enums import Currency, LedgerReason
-from economy.exceptions import InvalidBundle
-from economy.services.ledger import LedgerResult, wallet_grant, wallet_spend
+from economy.exceptions import InvalidBundle, ReasonRequired
+from economy.services.ledger import LedgerResult, user_id_of, wallet_grant, wallet_spend
 
 
 def wallet_adjust_key(nonce: uuid.UUID | str | None = None) -> str:
@@ -22,8 +22,8 @@ def wallet_adjust_key(nonce: uuid.UUID | str | None = None) -> str:
 
 def wallet_adjust(
     *,
-    actor: Any,
-    user: Any,
+    actor: User | None,
+    user: User | int,
     currency: str,
     amount: int,
     reason: str,
@@ -37,20 +37,21 @@ def wallet_adjust(
     audit record in the same transaction. ``nonce`` (see
     :func:`wallet_adjust_key`) makes a repeated submission return the first
     result with ``applied=False`` and no second audit record; without it
-    every call is a new operation.
+    every call is a new operation. An entry point (the admin page): it owns
+    the transaction.
     """
     note = (reason or "").strip()
     if not note:
-        raise InvalidBundle("A staff adjustment needs a reason.", code="reason_required")
+        raise ReasonRequired("A staff adjustment needs a reason.")
     if currency not in Currency.values:
         raise InvalidBundle(f"Unknown currency {currency!r}.", currency=str(currency))
     if isinstance(amount, bool) or not isinstance(amount, int) or amount == 0:
         raise InvalidBundle("The amount must be a non-zero whole number.", currency=currency)
-    user_id = getattr(user, "pk", user)
+    user_id = user_id_of(user)
     staff_login = actor.get_username() if actor is not None else "system"
     key = wallet_adjust_key(nonce)
     move = wallet_grant if amount > 0 else wallet_spend
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         result = move(
             user=user_id,
             bundle={currency: abs(amount)},

@@ -62,6 +62,9 @@ def ledger_audit_run() -> LedgerAuditRun:
     is what the ledger says, "actual" what the wallet or entry holds); when
     more were found, one last dict ``{"kind": "truncated", "omitted": N}``
     says how many were left out (:func:`audit_violation_total` adds it up).
+
+    An entry point (task, command, admin): the checks read in one durable
+    transaction of their own; the run row is written after it, on its own.
     """
     started = timezone.now()
     findings = _collect()
@@ -111,11 +114,12 @@ _LINE_KEYS = {"user_id", "site_id", "currency", "kind", "expected", "actual"}
 
 
 def _collect() -> _Findings:
+    # Durable: the snapshot must be this transaction's own. The only outer
+    # block Django lets it run in is a test case's, where it reads in that one.
     own_transaction = not connection.in_atomic_block
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         if own_transaction and connection.vendor == "postgresql":
             # The transaction's first statement: every check reads one snapshot.
-            # (Called inside someone else's transaction, we read in theirs.)
             with connection.cursor() as cursor:
                 cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
         wallets_checked = Wallet.objects.count()
@@ -232,7 +236,7 @@ def _chain_breaks() -> tuple[list[dict[str, Any]], int]:
         LedgerEntry.objects.order_by()
         .annotate(
             continued=Window(
-                Lag("balance_after", offset=1, default=Value(0)),
+                Lag("balance_after", offset=1, default=0),
                 partition_by=[F("wallet_id"), F("currency")],
                 order_by=F("id").asc(),
             )

@@ -17,6 +17,16 @@ How a call stays exactly-once under concurrency:
    currency, all in the caller's transaction. The unique constraint on
    (wallet, key, currency) backs step 2 even if the lock were bypassed.
 
+Transactions: these are helpers that other services (streak and VIP claims,
+shop orders, staff adjustments) compose inside *their* transaction, so they
+are never durable. Each posting is a nested ``atomic()`` -- a savepoint inside
+the caller's transaction, so a refusal leaves it usable; called on its own (a
+test, a seed script) it is the whole transaction.
+
+A wallet is opened on first use by the posting itself
+(:func:`wallet_get_or_open`), for accounts created without signing up (staff,
+createsuperuser); reading never opens one.
+
 Every applied change emits ``balance_update`` from :func:`_announce`, the only
 call site.
 """
@@ -25,16 +35,23 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
-from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
 import realtime
+from accounts.models import User
 from casino.db import one_or_none
 from economy.enums import Currency, LedgerReason
-from economy.exceptions import IdempotencyConflict, InsufficientFunds, InvalidBundle, WalletMissing
+from economy.exceptions import (
+    LEDGER_KEY_REUSED_MESSAGE,
+    IdempotencyConflict,
+    InsufficientFunds,
+    InvalidBundle,
+    WalletMissing,
+)
 from economy.models import BALANCE_FIELDS, DebtEntry, LedgerEntry, Wallet
 
 MAX_AMOUNT = 10**15
@@ -77,23 +94,38 @@ def _normalize_bundle(bundle: Mapping[str, int]) -> dict[str, int]:
     return amounts
 
 
-def wallet_open(*, user: Any) -> Wallet:
-    """Create the player's wallet (idempotent)."""
+def user_id_of(user: User | int) -> int:
+    """Services take the player as a ``User`` or, from callers that hold only
+    the id (an order, a domain event), as the id itself."""
+    return user if isinstance(user, int) else int(user.pk)
+
+
+def wallet_open(*, user: User | int) -> Wallet:
+    """Create the player's wallet (idempotent). Sign-up calls it for an account
+    it has just created; other write paths use :func:`wallet_get_or_open`."""
     now = timezone.now()
-    wallet, _ = Wallet.objects.get_or_create(
-        pk=getattr(user, "pk", user), defaults={"created_at": now, "updated_at": now}
-    )
+    wallet, _ = Wallet.objects.get_or_create(pk=user_id_of(user), defaults={"created_at": now, "updated_at": now})
     return wallet
 
 
+def wallet_get_or_open(*, user_id: int) -> Wallet:
+    """The player's wallet, opened now if the account has none yet (accounts
+    created without signing up: staff, createsuperuser). For write paths, in
+    the caller's transaction; reads use ``economy.selectors.wallet_or_empty``,
+    which never creates one. An id that is no account is :class:`WalletMissing`."""
+    wallet = one_or_none(Wallet.objects.filter(pk=user_id))
+    if wallet is not None:
+        return wallet
+    if not User.objects.filter(pk=user_id).exists():
+        raise WalletMissing()
+    return wallet_open(user=user_id)
+
+
 def _locked_wallet(user_id: int) -> Wallet:
-    """Lock the player's wallet row; open it first for accounts created
-    without signing up (staff, createsuperuser), which have none yet."""
+    """Lock the player's wallet row, opening it first if there is none yet."""
     wallet = one_or_none(Wallet.objects.select_for_update(of=("self",)).filter(pk=user_id))
     if wallet is None:
-        if not get_user_model().objects.filter(pk=user_id).exists():
-            raise WalletMissing()
-        wallet_open(user=user_id)
+        wallet_get_or_open(user_id=user_id)
         wallet = Wallet.objects.select_for_update(of=("self",)).get(pk=user_id)
     return wallet
 
@@ -117,7 +149,7 @@ def _move(bundle: Mapping[str, int], sign: int, reason: str, key: str, metadata:
 
 def wallet_grant(
     *,
-    user: Any,
+    user: User | int,
     bundle: Mapping[str, int],
     reason: str,
     idempotency_key: str,
@@ -137,7 +169,7 @@ def wallet_grant(
 
 def wallet_spend(
     *,
-    user: Any,
+    user: User | int,
     bundle: Mapping[str, int],
     reason: str,
     idempotency_key: str,
@@ -150,7 +182,7 @@ def wallet_spend(
 
 def wallet_exchange(
     *,
-    user: Any,
+    user: User | int,
     spend: Mapping[str, int],
     grant: Mapping[str, int],
     reason: str,
@@ -168,11 +200,13 @@ def wallet_exchange(
     return _post(user, moves, reference)
 
 
-def _post(user: Any, moves: tuple[_Move, ...], reference: str, *, first_claim_stands: bool = False) -> LedgerResult:
+def _post(
+    user: User | int, moves: tuple[_Move, ...], reference: str, *, first_claim_stands: bool = False
+) -> LedgerResult:
     """Apply ``moves`` to one wallet under one lock (see the module docstring).
     Inside a caller's transaction this is a savepoint: a refusal
     (``InsufficientFunds``...) leaves the caller's transaction usable."""
-    user_id = getattr(user, "pk", user)
+    user_id = user_id_of(user)
     keys = [move.key for move in moves]
     with transaction.atomic():
         wallet = _locked_wallet(user_id)
@@ -226,12 +260,12 @@ def _replayed(
         same_reason = bool(done) and {entry.reason for entry in done} == {move.reason}
         same_amounts = {entry.currency: entry.delta for entry in done} == move.deltas
         if not same_reason or not (same_amounts or first_claim_stands):
-            raise IdempotencyConflict(idempotency_key=move.key)
+            raise IdempotencyConflict(LEDGER_KEY_REUSED_MESSAGE, idempotency_key=move.key)
     return LedgerResult(applied=False, balances=wallet_balances(wallet), entries=tuple(previous))
 
 
 def _repay_debts(
-    wallet: Wallet, granted: dict[str, int], key: str, reference: str, now: Any, entries: list[LedgerEntry]
+    wallet: Wallet, granted: dict[str, int], key: str, reference: str, now: datetime, entries: list[LedgerEntry]
 ) -> set[str]:
     """Take what the player owes (from a refund of spent currency) out of this
     grant: one ``debt_repayment`` entry after the grant's entry, and a
@@ -282,7 +316,7 @@ class ClawBackResult:
 
 def wallet_claw_back(
     *,
-    user: Any,
+    user: User | int,
     bundle: Mapping[str, int],
     reason: str,
     idempotency_key: str,
@@ -293,7 +327,7 @@ def wallet_claw_back(
     the rest becomes debt, repaid from the next grants. Never negative; once
     per key."""
     amounts = _normalize_bundle(bundle)
-    user_id = getattr(user, "pk", user)
+    user_id = user_id_of(user)
     with transaction.atomic():
         wallet = _locked_wallet(user_id)
         taken_before = {

@@ -3,6 +3,11 @@
 Locking: the player's ``DailyStreak`` row is locked first, then (for a
 claim) the wallet inside ``wallet_grant`` -- always in that order, so a tick
 and a claim of the same player serialise instead of deadlocking.
+
+Transactions: :func:`streak_tick` and :func:`streak_claim` are entry points
+(views call them) and open a durable transaction; :func:`streak_repair` is a
+batch entry point (task, command) that opens one short durable transaction
+per player-day it fixes. None of them runs inside a caller's transaction.
 """
 
 from __future__ import annotations
@@ -15,10 +20,11 @@ from django.db import transaction
 from django.utils import timezone
 
 import realtime
+from accounts.models import User
 from casino.db import one_or_none
 from economy.enums import Currency, LedgerReason, StreakDayKind
 from economy.models import DailyStreak, LedgerEntry, StreakDay, StreakRepairReport
-from economy.services.ledger import wallet_grant
+from economy.services.ledger import user_id_of, wallet_grant
 from economy.streaks import (
     DAYS_PER_PROTECTION_TOKEN,
     MAX_PROTECTION_TOKENS,
@@ -70,8 +76,10 @@ def _checkin(user_id: int, today: date, now: datetime, *, claiming: bool = False
         tokens=streak.protection_tokens,
         today=today,
     )
-    assert streak.last_checkin_date is not None or bridged == 0
-    protected = tuple(streak.last_checkin_date + timedelta(days=i) for i in range(1, bridged + 1)) if bridged else ()
+    last_checkin = streak.last_checkin_date
+    protected: tuple[date, ...] = ()
+    if bridged and last_checkin is not None:  # next_count bridges only after an earlier check-in
+        protected = tuple(last_checkin + timedelta(days=i) for i in range(1, bridged + 1))
     tokens = streak.protection_tokens - bridged
     if count % DAYS_PER_PROTECTION_TOKEN == 0:
         tokens = min(MAX_PROTECTION_TOKENS, tokens + 1)
@@ -114,22 +122,26 @@ def _checkin(user_id: int, today: date, now: datetime, *, claiming: bool = False
     return CheckinResult(streak=streak, day=day, checked_in_now=True, protected_days=protected)
 
 
-def streak_tick(*, user: Any) -> CheckinResult:
+def streak_tick(*, user: User | int) -> CheckinResult:
     """Record today's attendance (idempotent per UTC day)."""
-    with transaction.atomic():
-        return _checkin(getattr(user, "pk", user), utc_today(), timezone.now())
+    with transaction.atomic(durable=True):
+        return _checkin(user_id_of(user), utc_today(), timezone.now())
 
 
-def streak_claim(*, user: Any) -> StreakClaimResult:
+def streak_claim(*, user: User | int) -> StreakClaimResult:
     """Check in and take today's reward, once per UTC day.
 
     The grant's idempotency key is ``streak:{user}:{utc-date}``: of N parallel
     claims one pays; the others (serialised on the streak row) find the
     entries and return the same award with ``idempotent=True``.
+
+    The day is decided once, when the claim starts: a claim whose
+    transaction runs past UTC midnight pays for the day it started on, under
+    that day's key, and the next claim is the new day's.
     """
-    user_id = getattr(user, "pk", user)
+    user_id = user_id_of(user)
     today = utc_today()
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         now = timezone.now()
         checkin = _checkin(user_id, today, now, claiming=True)
         key = streak_claim_key(user_id, today)
@@ -153,7 +165,11 @@ def streak_claim(*, user: Any) -> StreakClaimResult:
             realtime.emit(
                 "reward_granted",
                 user_id,
-                {"source": "streak_daily", "amounts": ledger.deltas, "streak_count": checkin.day.streak_count},
+                {
+                    "source": LedgerReason.STREAK_DAILY.value,
+                    "amounts": ledger.deltas,
+                    "streak_count": checkin.day.streak_count,
+                },
             )
     return _claim_result(ledger.entries, checkin.day.streak_count, idempotent=not ledger.applied)
 
@@ -191,6 +207,9 @@ def streak_repair(*, since: date | None = None) -> StreakRepairReport:
     must be a claim. Days that disagree are fixed, the players' streaks are
     recounted from their days, and a report row records it all. Running it
     again finds nothing to fix.
+
+    Each fix is its own short transaction (durable: a batch never runs inside
+    a caller's), so a long repair never holds many players' locks at once.
     """
     started = timezone.now()
     claims = LedgerEntry.objects.filter(reason=LedgerReason.STREAK_DAILY, currency=Currency.GOLD)
@@ -209,7 +228,7 @@ def streak_repair(*, since: date | None = None) -> StreakRepairReport:
         checked += 1
         paid.add(parsed)
         user_id, day = parsed
-        with transaction.atomic():
+        with transaction.atomic(durable=True):
             _locked_streak(user_id, started)
             record = StreakDay.objects.filter(user_id=user_id, date=day).first()
             if record is None:
@@ -234,7 +253,7 @@ def streak_repair(*, since: date | None = None) -> StreakRepairReport:
     for user_id, day in marked.values_list("user_id", "date").iterator():
         if (user_id, day) in paid:
             continue
-        with transaction.atomic():
+        with transaction.atomic(durable=True):
             _locked_streak(user_id, started)
             StreakDay.objects.filter(user_id=user_id, date=day).update(claimed_at=None)
         affected.add(user_id)
@@ -252,7 +271,7 @@ def streak_repair(*, since: date | None = None) -> StreakRepairReport:
 
 def _recount_user(user_id: int, now: datetime) -> bool:
     """Rebuild a player's day counts and streak from the days; True if anything changed."""
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         streak = _locked_streak(user_id, now)
         days = list(StreakDay.objects.filter(user_id=user_id).order_by("date"))
         changed = False

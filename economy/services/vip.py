@@ -4,17 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
 
 from django.db import transaction
 
 import realtime
+from accounts.models import User
 from casino.services import audit_record
 from economy.enums import Currency, LedgerReason, VipTier
-from economy.exceptions import InvalidBundle, WalletMissing
+from economy.exceptions import InvalidVipTier
 from economy.models import LedgerEntry, Wallet
-from economy.selectors import wallet_for
-from economy.services.ledger import wallet_grant
+from economy.services.ledger import user_id_of, wallet_get_or_open, wallet_grant
 from economy.streaks import utc_today
 from economy.vip import VIP_TIERS
 
@@ -32,16 +31,14 @@ class VipClaimResult:
     idempotent: bool
 
 
-def vip_claim(*, user: Any) -> VipClaimResult:
+def vip_claim(*, user: User | int) -> VipClaimResult:
     """Today's VIP points for the player's tier, once per UTC day (key
-    ``vip:{user}:{utc-date}``); a repeat returns the first claim."""
-    user_id = getattr(user, "pk", user)
+    ``vip:{user}:{utc-date}``); a repeat returns the first claim. An entry
+    point: it owns the transaction."""
+    user_id = user_id_of(user)
     today = utc_today()
-    with transaction.atomic():
-        wallet = wallet_for(user_id)
-        if wallet is None:
-            raise WalletMissing()
-        tier = wallet.vip_tier
+    with transaction.atomic(durable=True):
+        tier = wallet_get_or_open(user_id=user_id).vip_tier
         # Claimed earlier today (perhaps at another tier): the ledger returns
         # that first claim, and its answer stands.
         ledger = wallet_grant(
@@ -54,7 +51,7 @@ def vip_claim(*, user: Any) -> VipClaimResult:
             first_claim_stands=True,
         )
         if ledger.applied:
-            realtime.emit("reward_granted", user_id, {"source": "vip_daily", "amounts": ledger.deltas})
+            realtime.emit("reward_granted", user_id, {"source": LedgerReason.VIP_DAILY.value, "amounts": ledger.deltas})
     return _result(ledger.entries[0], tier, idempotent=not ledger.applied)
 
 
@@ -68,13 +65,14 @@ def _result(entry: LedgerEntry, tier: str, *, idempotent: bool) -> VipClaimResul
     )
 
 
-def vip_set_tier(*, actor: Any, user: Any, tier: str, reason: str) -> Wallet:
-    """Staff change a player's VIP tier (audited)."""
+def vip_set_tier(*, actor: User | None, user: User | int, tier: str, reason: str) -> Wallet:
+    """Staff change a player's VIP tier (audited). An entry point: the admin
+    action calls it once per wallet, each call its own transaction."""
     if tier not in VipTier.values:
-        raise InvalidBundle(f"Unknown VIP tier {tier!r}.", code="invalid_vip_tier")
-    user_id = getattr(user, "pk", user)
-    with transaction.atomic():
-        wallet = Wallet.objects.select_for_update().get(pk=user_id)
+        raise InvalidVipTier(f"Unknown VIP tier {tier!r}.")
+    user_id = user_id_of(user)
+    with transaction.atomic(durable=True):
+        wallet = Wallet.objects.select_for_update(of=("self",)).get(pk=user_id)
         previous = wallet.vip_tier
         wallet.vip_tier = tier
         wallet.save(update_fields=["vip_tier"])

@@ -13,13 +13,15 @@ from django.urls import reverse
 from rest_framework.test import APIClient
 
 from accounts.tests.factories import UserFactory
+from casino.errors import ApplicationError
 from casino.models import AuditLog
 from economy.enums import Currency, LedgerReason, VipTier
-from economy.exceptions import IdempotencyConflict, InsufficientFunds, InvalidBundle
+from economy.exceptions import IdempotencyConflict, InsufficientFunds, InvalidBundle, InvalidVipTier, ReasonRequired
 from economy.models import DailyStreak, LedgerAuditRun, LedgerEntry, StreakDay, StreakRepairReport, Wallet
 from economy.services import streak_claim, wallet_grant
 from economy.services.admin_ops import wallet_adjust
 from economy.services.audit import ledger_audit_run
+from economy.services.vip import vip_set_tier
 from economy.tests.factories import player_with_wallet
 
 pytestmark = pytest.mark.django_db
@@ -115,17 +117,17 @@ def test_wallet_adjust_with_the_same_nonce_applies_once(player: Any, staff_user:
 
 
 @pytest.mark.parametrize(
-    ("currency", "amount", "reason", "code"),
+    ("currency", "amount", "reason", "refusal", "code"),
     [
-        (GOLD, 10, "   ", "reason_required"),
-        (GOLD, 0, "typo", "invalid_amount"),
-        ("diamonds", 5, "typo", "invalid_amount"),
+        (GOLD, 10, "   ", ReasonRequired, "reason_required"),
+        (GOLD, 0, "typo", InvalidBundle, "invalid_amount"),
+        ("diamonds", 5, "typo", InvalidBundle, "invalid_amount"),
     ],
 )
 def test_wallet_adjust_needs_a_reason_a_known_currency_and_a_non_zero_amount(
-    player: Any, staff_user: Any, currency: str, amount: int, reason: str, code: str
+    player: Any, staff_user: Any, currency: str, amount: int, reason: str, refusal: type[ApplicationError], code: str
 ) -> None:
-    with pytest.raises(InvalidBundle) as refused:
+    with pytest.raises(refusal) as refused:
         wallet_adjust(actor=staff_user, user=player, currency=currency, amount=amount, reason=reason)
 
     assert refused.value.code == code
@@ -308,6 +310,15 @@ def test_change_vip_tier_action_asks_for_tier_and_reason_then_calls_the_service(
     logs = AuditLog.objects.filter(action="vip_tier_change", actor=staff_user)
     assert sorted(logs.values_list("target_id", flat=True)) == sorted([str(player.pk), str(other.pk)])
     assert {log.reason for log in logs} == {"whale"}
+
+
+def test_vip_set_tier_refuses_an_unknown_tier_and_changes_nothing(player: Any, staff_user: Any) -> None:
+    with pytest.raises(InvalidVipTier) as refused:
+        vip_set_tier(actor=staff_user, user=player, tier="PLATINUM", reason="typo")
+
+    assert (refused.value.code, refused.value.status) == ("invalid_vip_tier", 400)
+    assert Wallet.objects.get(pk=player.pk).vip_tier == VipTier.STANDARD
+    assert not AuditLog.objects.filter(action="vip_tier_change").exists()
 
 
 def test_change_vip_tier_action_is_not_offered_without_the_change_permission(

@@ -229,19 +229,32 @@ def test_economy_endpoints_require_authentication(api_client: APIClient) -> None
         assert response.status_code == 401, path
 
 
-def test_an_account_created_without_signing_up_gets_a_wallet_on_first_use(staff_user: Any) -> None:
+def test_an_account_created_without_signing_up_reads_as_empty_and_gets_a_wallet_on_first_write(
+    staff_user: Any,
+) -> None:
     from economy.models import Wallet
+    from realtime.registry import initial_state_for
 
     api = APIClient()
     api.credentials(HTTP_AUTHORIZATION=f"Bearer {tokens_issue(user=staff_user).access}")
     assert not Wallet.objects.filter(pk=staff_user.pk).exists()
 
     balance = api.get("/api/users/balance")
+    dashboard = api.get("/api/dashboard")
+    vip = api.get("/api/vip/status")
+    socket_state = initial_state_for(staff_user)
+    opened_by_reading = Wallet.objects.filter(pk=staff_user.pk).exists()
     claim = api.post("/api/vip/claim")
 
-    assert balance.status_code == 200
-    assert balance.json()["gold_balance"] == 0
+    assert balance.status_code == dashboard.status_code == vip.status_code == 200
+    assert (balance.json()["gold_balance"], balance.json()["vip_tier"], balance.json()["level"]) == (0, "STANDARD", 1)
+    assert dashboard.json()["balances"] == {"gold_balance": 0, "gems_balance": 0, "vip_points": 0}
+    assert (vip.json()["vip_tier"], vip.json()["daily_points"], vip.json()["claimed_today"]) == ("STANDARD", 50, False)
+    assert socket_state["balances"]["gold_balance"] == 0
+    assert opened_by_reading is False
+    assert claim.status_code == 200
     assert claim.json()["awarded_points"] == 50
+    assert Wallet.objects.get(pk=staff_user.pk).vip_points == 50
 
 
 @pytest.mark.parametrize("backend", ["configured", "locmem"])

@@ -6,11 +6,12 @@ import pytest
 from django.db import IntegrityError, connection, transaction
 
 from accounts.services import user_signup
-from accounts.tests.factories import InviteCodeFactory
+from accounts.tests.factories import InviteCodeFactory, UserFactory
+from casino.idempotency import IdempotencyKeyReused
 from economy.enums import Currency, LedgerReason
-from economy.exceptions import IdempotencyConflict, InsufficientFunds, InvalidBundle
+from economy.exceptions import IdempotencyConflict, InsufficientFunds, InvalidBundle, WalletMissing
 from economy.models import ImmutableLedger, LedgerEntry, Wallet
-from economy.services import wallet_exchange, wallet_grant, wallet_spend
+from economy.services import wallet_exchange, wallet_get_or_open, wallet_grant, wallet_spend
 from economy.tests.factories import player_with_wallet
 from realtime.models import OutboxEvent
 
@@ -244,3 +245,45 @@ def test_first_claim_stands_returns_the_first_grant_for_another_amount() -> None
         wallet_grant(
             user=user, bundle={XP: 50}, reason=LedgerReason.EVENT_REWARD, idempotency_key="day", first_claim_stands=True
         )
+
+
+# --- Wallets open on the first write -------------------------------------------------
+
+
+def test_the_first_grant_opens_the_wallet_of_an_account_created_without_signing_up() -> None:
+    staff = UserFactory(is_staff=True)
+    assert not Wallet.objects.filter(pk=staff.pk).exists()
+
+    result = wallet_grant(user=staff.pk, bundle={GOLD: 30}, reason=LedgerReason.EVENT_REWARD, idempotency_key="first")
+
+    assert result.applied and result.balances[GOLD] == 30
+    assert Wallet.objects.get(pk=staff.pk).gold == 30
+
+
+def test_wallet_get_or_open_opens_once_and_refuses_an_id_that_is_no_account() -> None:
+    staff = UserFactory(is_staff=True)
+
+    opened = wallet_get_or_open(user_id=staff.pk)
+    again = wallet_get_or_open(user_id=staff.pk)
+
+    assert opened.pk == again.pk == staff.pk
+    assert Wallet.objects.filter(pk=staff.pk).count() == 1
+    with pytest.raises(WalletMissing):
+        wallet_get_or_open(user_id=staff.pk + 10_000)
+    assert not Wallet.objects.filter(pk=staff.pk + 10_000).exists()
+
+
+def test_a_ledger_key_reused_for_another_operation_is_the_platform_conflict_with_the_ledger_message() -> None:
+    user = player_with_wallet()
+    wallet_grant(user=user, bundle={GOLD: 5}, reason=LedgerReason.EVENT_REWARD, idempotency_key="k")
+
+    with pytest.raises(IdempotencyKeyReused) as refused:
+        wallet_grant(user=user, bundle={GOLD: 6}, reason=LedgerReason.EVENT_REWARD, idempotency_key="k")
+
+    assert IdempotencyConflict is IdempotencyKeyReused
+    assert refused.value.as_body() == {
+        "error": "idempotency_key_reused",
+        "message": "This idempotency key was already used for a different operation.",
+        "idempotency_key": "k",
+    }
+    assert refused.value.status == 409

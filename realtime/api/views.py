@@ -34,7 +34,7 @@ class GlobalMetricsSerializer(serializers.Serializer):
     spins_last_hour = serializers.IntegerField(help_text="Game rounds played in the last hour.")
     big_wins_last_hour = serializers.IntegerField(help_text="Rounds that won at least BIG_WIN_THRESHOLD_GOLD.")
     generated_at = serializers.DateTimeField()
-    source = serializers.CharField(help_text="clickhouse or postgresql")
+    source = serializers.CharField(help_text="clickhouse or postgresql")  # type: ignore[assignment]  # a field, not Field.source
 
 
 def cached_global_metrics() -> dict[str, Any]:

@@ -98,3 +98,23 @@ def test_revoked_and_banned_are_closed_with_4401(user: Any, staff_user: Any) -> 
 
     assert _refused(f"/api/realtime/sync?token={revoked}")["code"] == 4401
     assert _refused(f"/api/realtime/sync?token={before_ban}")["code"] == 4401
+
+
+def test_connecting_counts_as_activity(user: Any) -> None:
+    # Given a player never seen before
+    assert user.last_seen_at is None
+    access = tokens_issue(user=user).access
+
+    # When they open the socket
+    async def scenario() -> None:
+        communicator = WebsocketCommunicator(application, f"/api/realtime/sync?token={access}")
+        connected, _ = await communicator.connect(timeout=5)
+        assert connected
+        await communicator.receive_from(timeout=5)
+        await communicator.disconnect()
+
+    async_to_sync(scenario)()
+
+    # Then the registered authenticator marked them as seen
+    user.refresh_from_db()
+    assert user.last_seen_at is not None

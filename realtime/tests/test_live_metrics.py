@@ -11,8 +11,8 @@ from django.test import AsyncClient
 from django.utils import timezone
 
 import realtime
+from accounts.activity import record_activity
 from accounts.tests.factories import UserFactory
-from casino.activity import record_activity
 from realtime import clickhouse
 from realtime.selectors import global_metrics
 

@@ -13,16 +13,15 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from casino.db import one_or_none
+from accounts.authentication import request_user
 from casino.errors import ErrorSerializer, ValidationErrorSerializer
 from casino.http import client_ip
 from casino.idempotency import idempotency_key_from, idempotent
 from casino.pagination import StandardPagination
 from economy.enums import Currency
-from economy.models import LedgerEntry, Wallet
 from shop import selectors, services
 from shop.api import serializers as s
-from shop.models import Order, PriceType
+from shop.models import Order
 
 UNAUTHORIZED = OpenApiResponse(ErrorSerializer, description="not_authenticated / invalid_token")
 BUY_ERRORS = {
@@ -41,27 +40,13 @@ BUY_ERRORS = {
 
 
 def purchase_body(result: services.PurchaseResult) -> dict[str, Any]:
-    """The purchase answer. A purchase that just posted to the wallet answers
-    from that posting; a replay or a money order reads the ledger and wallet."""
+    """The purchase answer (names per the client contract)."""
     order = result.order
-    if result.ledger is not None:
-        entries: Any = result.ledger.entries
-        balances = result.ledger.balances
-    else:
-        if not result.replayed and order.price_type == PriceType.MONEY:
-            entries = ()  # a new money order: paid at the provider later, nothing posted yet
-        else:
-            entries = LedgerEntry.objects.filter(reference=f"order:{order.receipt_code}", wallet_id=order.user_id)
-        balances = one_or_none(Wallet.objects.filter(pk=order.user_id).values("gold", "gems")) or {}
-    spent = {currency: 0 for currency in (Currency.GOLD, Currency.GEMS)}
-    granted = dict(spent)
-    for entry in entries:
-        if entry.currency in spent and entry.reason == "purchase":
-            (granted if entry.delta > 0 else spent)[entry.currency] += abs(entry.delta)
+    amounts = selectors.purchase_amounts(result)
     return {
         "success": result.success,
         "product_id": order.product.sku,
-        "package_id": order.package.code if order.package_id else None,
+        "package_id": order.package.code if order.package else None,
         "quantity": order.quantity,
         "receipt_code": order.receipt_code,
         "status": order.status,
@@ -70,12 +55,12 @@ def purchase_body(result: services.PurchaseResult) -> dict[str, Any]:
         "currency": order.currency,
         "amount": order.total,
         "discount": order.discount,
-        "gold_granted": granted[Currency.GOLD],
-        "gems_granted": granted[Currency.GEMS],
-        "gold_spent": spent[Currency.GOLD],
-        "gems_spent": spent[Currency.GEMS],
-        "new_gold_balance": balances.get("gold"),
-        "new_gems_balance": balances.get("gems"),
+        "gold_granted": amounts.granted[Currency.GOLD],
+        "gems_granted": amounts.granted[Currency.GEMS],
+        "gold_spent": amounts.spent[Currency.GOLD],
+        "gems_spent": amounts.spent[Currency.GEMS],
+        "new_gold_balance": amounts.gold_balance,
+        "new_gems_balance": amounts.gems_balance,
         "checkout_url": order.checkout_url or None,
         "idempotent": result.replayed,
     }
@@ -84,14 +69,17 @@ def purchase_body(result: services.PurchaseResult) -> dict[str, Any]:
 class ProductsView(APIView):
     @extend_schema(tags=["shop"], responses={200: s.CatalogItemSerializer(many=True), 401: UNAUTHORIZED})
     def get(self, request: Request) -> Response:
-        return Response([selectors.product_payload(p, request.user.pk) for p in selectors.active_products()])
+        return Response([selectors.product_payload(p, request_user(request).pk) for p in selectors.active_products()])
 
 
 class LimitedPackagesView(APIView):
     @extend_schema(tags=["shop"], responses={200: s.CatalogItemSerializer(many=True), 401: UNAUTHORIZED})
     def get(self, request: Request) -> Response:
         return Response(
-            [selectors.product_payload(p.product, request.user.pk, package=p) for p in selectors.packages_on_sale()]
+            [
+                selectors.product_payload(p.product, request_user(request).pk, package=p)
+                for p in selectors.packages_on_sale()
+            ]
         )
 
 
@@ -100,9 +88,11 @@ class CatalogView(APIView):
     def get(self, request: Request) -> Response:
         return Response(
             {
-                "products": [selectors.product_payload(p, request.user.pk) for p in selectors.active_products()],
+                "products": [
+                    selectors.product_payload(p, request_user(request).pk) for p in selectors.active_products()
+                ],
                 "limited_packages": [
-                    selectors.product_payload(p.product, request.user.pk, package=p)
+                    selectors.product_payload(p.product, request_user(request).pk, package=p)
                     for p in selectors.packages_on_sale()
                 ],
             }
@@ -111,7 +101,7 @@ class CatalogView(APIView):
 
 def _buy(request: Request, data: dict[str, Any], **target: Any) -> Response:
     result = services.shop_buy(
-        user=request.user,
+        user=request_user(request),
         idempotency_key=idempotency_key_from(request) or "",
         quantity=data["quantity"],
         promo_code=data.get("promo_code") or None,
@@ -149,7 +139,7 @@ class BuyLimitedView(APIView):
     def post(self, request: Request) -> Response:
         data = s.BuyLimitedInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        return _buy(request, data.validated_data, package_code=data.validated_data["package_id"], limited=True)
+        return _buy(request, data.validated_data, package_code=data.validated_data["package_id"])
 
 
 class TransactionsView(APIView):
@@ -158,15 +148,12 @@ class TransactionsView(APIView):
     @extend_schema(tags=["shop"], responses={200: s.TransactionSerializer(many=True), 401: UNAUTHORIZED})
     def get(self, request: Request) -> Response:
         paginator = self.pagination_class()
-        page = paginator.paginate_queryset(selectors.transactions_for(request.user.pk), request, view=self)
+        page = paginator.paginate_queryset(selectors.transactions_for(request_user(request).pk), request, view=self)
         return paginator.get_paginated_response(s.TransactionSerializer(page, many=True).data)
 
 
 def _order_for(request: Request, receipt: str) -> Order:
-    orders = Order.objects.select_related("product")
-    if not request.user.is_staff:
-        orders = orders.filter(user=request.user)
-    order = orders.filter(receipt_code=receipt).first()
+    order = selectors.order_for_viewer(receipt_code=receipt, viewer=request_user(request))
     if order is None:
         raise Http404
     return order
@@ -193,7 +180,7 @@ class SettleView(APIView):
     )
     def post(self, request: Request, receipt: str) -> Response:
         order = _order_for(request, receipt)
-        result = services.order_settle(order=order, actor=request.user)
+        result = services.order_settle(order=order, actor=request_user(request))
         return Response({"result": result, "transaction": s.TransactionSerializer(order).data})
 
 
@@ -202,7 +189,9 @@ class RawBodyParser(BaseParser):
 
     media_type = "*/*"
 
-    def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> bytes:
+    def parse(  # type: ignore[override]  # the webhook verifies the exact bytes, so they are the data
+        self, stream: Any, media_type: str | None = None, parser_context: Any = None
+    ) -> bytes:
         return stream.read() if stream is not None else b""
 
 

@@ -17,6 +17,7 @@ import time_machine
 from django.utils import timezone
 
 from accounts.tests.factories import UserFactory
+from casino.ratelimit import distinct_window_backend
 from shop import fraud
 from shop.fraud import (
     FEATURE_TYPES,
@@ -33,7 +34,7 @@ from shop.models import FraudAction, Order, OrderStatus, PriceType, Product, Pro
 
 pytestmark = pytest.mark.django_db
 
-DEFAULT_RULES_PATH = Path(fraud.__file__).with_name("fraud_rules.yaml")
+DEFAULT_RULES_PATH = Path(fraud.__file__).parent.with_name("fraud_rules.yaml")
 T0 = datetime(2025, 3, 10, 12, 0, tzinfo=UTC)
 
 # A player about whom nothing is suspicious: no rule of the defaults matches.
@@ -63,7 +64,7 @@ class FakeClock:
 def rules_clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
     """A fresh rules store per test, on a clock the test moves."""
     clock = FakeClock()
-    monkeypatch.setattr(fraud, "_rules_store", FraudRulesStore(clock=clock))
+    monkeypatch.setattr(fraud.rules, "_rules_store", FraudRulesStore(clock=clock))
     return clock
 
 
@@ -636,15 +637,15 @@ def test_missing_ip_and_device_give_unknown_features(user: Any) -> None:
 
 
 def test_memory_backend_when_redis_is_not_configured(user: Any, settings: Any) -> None:
-    from casino.ratelimit import MemorySlidingWindow, sliding_window_backend
+    from casino.ratelimit import MemoryDistinctSlidingWindow, MemorySlidingWindow, sliding_window_backend
 
     # given embedded mode
     settings.REDIS_URL = ""
     sliding_window_backend.cache_clear()
-    fraud._distinct_backend_for.cache_clear()
+    distinct_window_backend.cache_clear()
     try:
         assert isinstance(sliding_window_backend(), MemorySlidingWindow)
-        assert isinstance(fraud.distinct_window_backend(), fraud.MemoryDistinctSlidingWindow)
+        assert isinstance(distinct_window_backend(), MemoryDistinctSlidingWindow)
         with time_machine.travel(T0, tick=False) as traveller:
             attempt(user, instrument="card-a")
             attempt(user, instrument="card-a")
@@ -658,7 +659,7 @@ def test_memory_backend_when_redis_is_not_configured(user: Any, settings: Any) -
             assert features_for(user, instrument="")["distinct_instruments_per_player_24h"] == 0
     finally:
         sliding_window_backend.cache_clear()
-        fraud._distinct_backend_for.cache_clear()
+        distinct_window_backend.cache_clear()
 
 
 # --- Features: new player and usual amount ----------------------------------------------
@@ -773,6 +774,6 @@ def test_card_testing_new_player_end_to_end(user: Any) -> None:
 def _isolated_memory_windows() -> Iterator[None]:
     # The Redis test database is flushed per test by the root conftest; the
     # memory fallback lives in this process, so drop it too.
-    fraud._distinct_backend_for.cache_clear()
+    distinct_window_backend.cache_clear()
     yield
-    fraud._distinct_backend_for.cache_clear()
+    distinct_window_backend.cache_clear()

@@ -42,7 +42,7 @@ class Command(BaseCommand):
         )
         self.stdout.write(f"invite code {invite.code}: {'created' if created else 'exists'}")
         lines: list[str] = []
-        with transaction.atomic():
+        with transaction.atomic(durable=True):
             admin = User.objects.filter(site_id__iexact="admin").first()
             if admin is None:
                 password = _password("SEED_ADMIN_PASSWORD")
@@ -67,6 +67,7 @@ class Command(BaseCommand):
         created_lines = [line for line in lines if "(created)" in line]
         logins_file = settings.VAR_DIR / "demo-logins.txt"
         if created_lines and not settings.PRODUCTION:
+            logins_file.parent.mkdir(parents=True, exist_ok=True)
             with logins_file.open("a") as handle:
                 handle.write("\n".join(created_lines) + "\n")
         self.stdout.write("Demo logins:")

@@ -56,7 +56,7 @@ class RuleTemplate(Template):
         |(?P<escaped>(?!))
         |(?P<named>(?!))
         |(?P<invalid>(?!))
-    """
+    """  # type: ignore[assignment]  # Template compiles this string when the class is made
 
 
 def rules_root() -> Path:

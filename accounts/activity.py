@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import time
 
-from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.utils import timezone
+
+from accounts.models import User
 
 SEEN_WRITE_INTERVAL_SECONDS = 60
 
@@ -21,7 +22,10 @@ _clock = time.monotonic
 
 
 def record_activity(user_id: int) -> bool:
-    """Mark the player as active now; returns whether the row was written."""
+    """Mark the player as active now; returns whether the row was written.
+
+    One autocommitted UPDATE, no transaction: it runs inside authentication,
+    before any service opens its own (durable) one."""
     now = _clock()
     if _marked_until.get(user_id, 0.0) > now:
         return False
@@ -30,7 +34,7 @@ def record_activity(user_id: int) -> bool:
     _marked_until[user_id] = now + SEEN_WRITE_INTERVAL_SECONDS
     if not cache.add(f"seen:{user_id}", 1, timeout=SEEN_WRITE_INTERVAL_SECONDS):
         return False
-    get_user_model().objects.filter(pk=user_id).update(last_seen_at=timezone.now())
+    User.objects.filter(pk=user_id).update(last_seen_at=timezone.now())
     return True
 
 

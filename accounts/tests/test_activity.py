@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from django.core.cache import cache
 
-from casino.activity import forget_marks, record_activity
+from accounts.activity import forget_marks, record_activity
 
 pytestmark = pytest.mark.django_db
 
@@ -37,7 +37,7 @@ def test_a_player_is_written_once_a_minute_and_repeat_marks_cost_nothing(
 
 
 def test_the_process_memo_expires_after_the_write_interval(user: Any, monkeypatch: Any) -> None:
-    import casino.activity as activity
+    import accounts.activity as activity
 
     clock = [1000.0]
     monkeypatch.setattr(activity, "_clock", lambda: clock[0])

@@ -1,0 +1,154 @@
+"""Players' own profile edits, and staff edits of users: bans, the back
+office's add and change forms (audited; promise 7: only superusers change
+privileges)."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable
+from typing import Any
+
+from django.contrib.auth.models import Group, Permission
+from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
+
+import realtime
+from accounts.exceptions import PrivilegeChangeRefused
+from accounts.models import User
+from accounts.services._shared import ensure_available, jsonable, taken_from_integrity_error
+from accounts.services.auth import tokens_revoke_all
+from casino.services import audit_record
+
+PROFILE_FIELDS = ("nickname", "phone_number")
+PRIVILEGE_FIELDS = ("is_staff", "is_superuser")
+# What the back office's user forms may write (everything else is read-only there
+# or changes through its own audited service: bans, exclusions, limits).
+STAFF_EDITABLE_FIELDS = ("site_id", *PROFILE_FIELDS, *PRIVILEGE_FIELDS)
+
+
+def user_update_profile(*, user: User, nickname: str | None = None, phone_number: str | None = None) -> User:
+    changes: dict[str, Any] = {}
+    if nickname is not None and nickname.strip() != user.nickname:
+        changes["nickname"] = nickname.strip()
+    if phone_number is not None and phone_number.strip() != user.phone_number:
+        changes["phone_number"] = phone_number.strip()
+    if not changes:
+        return user
+    with transaction.atomic(durable=True):
+        ensure_available(
+            site_id="",
+            nickname=changes.get("nickname", ""),
+            phone_number=changes.get("phone_number", ""),
+            exclude_pk=user.pk,
+        )
+        for field, value in changes.items():
+            setattr(user, field, value)
+        try:
+            with transaction.atomic():
+                user.save(update_fields=list(changes))
+        except IntegrityError as exc:
+            raise taken_from_integrity_error(exc) from exc
+        realtime.emit("profile_update", user, changes)
+    return user
+
+
+def user_set_active(*, actor: User, user: User, active: bool, reason: str) -> User:
+    """Ban (``active=False``) or reinstate a player; a ban revokes every token."""
+    with transaction.atomic(durable=True):
+        User.objects.filter(pk=user.pk).update(is_active=active)
+        user.is_active = active
+        if not active:
+            tokens_revoke_all(user=user)
+        audit_record(actor=actor, action="user_unban" if active else "user_ban", target=user, reason=reason)
+        realtime.emit("profile_update", user, {"is_active": active})
+    return user
+
+
+# --- The back office's user forms ---------------------------------------------------
+# Django's admin runs save_model inside its own transaction (ModelAdmin.changeform_view
+# opens it), so these services cannot be durable entry points: their atomic block
+# is a savepoint there, and still a transaction when called on their own.
+
+
+def _refuse_unless_superuser(actor: User) -> None:
+    if not actor.is_superuser:
+        raise PrivilegeChangeRefused()
+
+
+def user_create_by_staff(*, actor: User, user: User, reason: str) -> User:
+    """Save a user the back office's add form built (its password already hashed)."""
+    if (user.is_staff or user.is_superuser) and not actor.is_superuser:
+        raise PrivilegeChangeRefused()
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                user.save(force_insert=True)
+        except IntegrityError as exc:
+            raise taken_from_integrity_error(exc) from exc
+        audit_record(
+            actor=actor,
+            action="user_create",
+            target=user,
+            reason=reason,
+            data={field: jsonable(getattr(user, field)) for field in STAFF_EDITABLE_FIELDS},
+        )
+    return user
+
+
+def user_update_by_staff(*, actor: User, user: User, changed_fields: Collection[str], reason: str) -> User:
+    """Save the fields the back office's change form edited on ``user``; the
+    audit record keeps each one's value before and after."""
+    fields = [field for field in STAFF_EDITABLE_FIELDS if field in changed_fields]
+    if not fields:
+        return user
+    if any(field in PRIVILEGE_FIELDS for field in fields):
+        _refuse_unless_superuser(actor)
+    with transaction.atomic():
+        before = User.objects.select_for_update().filter(pk=user.pk).values(*fields).get()
+        try:
+            with transaction.atomic():
+                user.save(update_fields=fields)
+        except IntegrityError as exc:
+            raise taken_from_integrity_error(exc) from exc
+        changes = {field: [jsonable(before[field]), jsonable(getattr(user, field))] for field in fields}
+        audit_record(actor=actor, action="user_update", target=user, reason=reason, data={"changes": changes})
+        profile = {field: getattr(user, field) for field in fields if field in PROFILE_FIELDS}
+        if profile:
+            realtime.emit("profile_update", user, profile)
+    return user
+
+
+def user_privileges_set(
+    *,
+    actor: User,
+    user: User,
+    groups: Iterable[Group] | None = None,
+    permissions: Iterable[Permission] | None = None,
+    reason: str,
+) -> User:
+    """Replace a user's staff groups and/or direct permissions (``None``: leave as is). Superusers only."""
+    _refuse_unless_superuser(actor)
+    with transaction.atomic():
+        data: dict[str, Any] = {}
+        if groups is not None:
+            groups = list(groups)
+            data["groups"] = [
+                sorted(user.groups.values_list("name", flat=True)),
+                sorted(group.name for group in groups),
+            ]
+            user.groups.set(groups)
+        if permissions is not None:
+            permissions = list(permissions)
+            data["user_permissions"] = [
+                _permission_labels(user.user_permissions.all()),
+                _permission_labels(Permission.objects.filter(pk__in=[permission.pk for permission in permissions])),
+            ]
+            user.user_permissions.set(permissions)
+        if data:
+            audit_record(actor=actor, action="user_privileges_set", target=user, reason=reason, data=data)
+    return user
+
+
+def _permission_labels(permissions: QuerySet[Permission]) -> list[str]:
+    return sorted(
+        f"{app}.{codename}" for app, codename in permissions.values_list("content_type__app_label", "codename")
+    )

@@ -1,0 +1,41 @@
+"""Shop values that are not model fields: what a payment event did, which
+ledger posting of an order a key names, why an order failed."""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class PaymentOutcome(models.TextChoices):
+    """What applying a payment event (webhook, settlement) did. The value is
+    what the API answers and the webhook record and audit log keep; the label is
+    what staff read."""
+
+    FULFILLED = "fulfilled", "fulfilled"
+    ALREADY_SETTLED = "already_settled", "already settled"
+    PAID_NEEDS_REFUND = "paid_needs_refund", "paid after it sold out: needs a refund"
+    FAILED = "failed", "failed"
+    REFUNDED = "refunded", "refunded"
+    IGNORED = "ignored", "ignored"
+    PENDING = "pending", "still pending"
+    DUPLICATE = "duplicate", "duplicate delivery"
+    NOTHING_TO_SETTLE = "nothing_to_settle", "nothing to settle"
+
+
+class OrderLedgerStep(models.TextChoices):
+    """The ledger postings an order can make, each under its own idempotency key."""
+
+    PAY = "pay", "Price paid from the wallet"
+    GRANT = "grant", "What was bought, granted"
+    REFUND = "refund", "Grants clawed back"
+    REPAY = "repay", "Price given back"
+
+
+class OrderFailureReason(models.TextChoices):
+    """``Order.failure_reason`` (the API's ``reason_code``)."""
+
+    PAYMENT_DECLINED = "payment_declined", "The payment was declined"
+    PAYMENT_TIMEOUT = "payment_timeout", "Not paid in time"
+    PAYMENT_PROVIDER_UNAVAILABLE = "payment_provider_unavailable", "The payment provider could not be reached"
+    PAID_AFTER_SOLD_OUT = "paid_after_sold_out", "Paid after the package sold out"
+    FRAUD_REVIEW_REJECTED = "fraud_review_rejected", "Rejected in fraud review"

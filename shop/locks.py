@@ -1,0 +1,48 @@
+"""The shop's row locks: each locks only the rows it names.
+
+On PostgreSQL ``SELECT ... FOR UPDATE`` over a join locks a row of every
+joined table unless it says ``OF``: an order read with its product would lock
+the product too, so every payment step of one product would queue behind the
+others and the expiry sweep (``SKIP LOCKED``) would skip every order of a
+product someone is paying for. So every lock here names ``of=("self",)``, and
+a ``select_related`` added by a caller loads the joined rows without locking
+them. Several rows of one table are locked in primary-key order, so two
+transactions locking overlapping sets never wait for each other in a cycle.
+
+The order of tables (never reversed anywhere) is in ``shop.services``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from django.db.models import QuerySet
+
+from accounts.models import User
+from shop.models import Order, OwnedItem
+
+
+def orders_qs_select_for_update(*, skip_locked: bool = False) -> QuerySet[Order]:
+    """Orders to lock, in primary-key order, their product loaded but not locked."""
+    return (
+        Order.objects.order_by("pk").select_for_update(of=("self",), skip_locked=skip_locked).select_related("product")
+    )
+
+
+def order_lock(*, order_id: int) -> Order:
+    """Lock one order row (its product loaded, not locked)."""
+    return orders_qs_select_for_update().get(pk=order_id)
+
+
+def buyer_lock(*, user_id: int) -> User:
+    """Lock the buyer's user row: the purchase lock that serialises one player's buys."""
+    return User.objects.select_for_update(of=("self",)).get(pk=user_id)
+
+
+def owned_items_lock(*, user_id: int, item_codes: Iterable[str]) -> list[OwnedItem]:
+    """Lock the player's rows of these items, in primary-key order."""
+    return list(
+        OwnedItem.objects.filter(user_id=user_id, item_code__in=list(item_codes))
+        .order_by("pk")
+        .select_for_update(of=("self",))
+    )

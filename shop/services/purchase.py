@@ -1,0 +1,413 @@
+"""Buying: a product by sku or a limited package by code, with game currency
+(paid and granted in one transaction) or real money (a pending order paid at
+the provider, or held for fraud review).
+
+Every price comes from the catalog; nothing price-like from the client is
+used. The same idempotency key with the same request returns the same order;
+with another request it is a conflict.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Exists, OuterRef
+from django.utils import timezone
+
+from accounts.exceptions import SelfExcluded
+from accounts.models import User
+from accounts.selectors import daily_spend_limit_effective
+from casino.db import one_or_none
+from economy.enums import LedgerReason
+from economy.exceptions import IdempotencyConflict
+from economy.selectors import wallet_vip_tier
+from economy.services import LedgerResult, wallet_exchange, wallet_spend
+from economy.vip import tier_at_least
+from shop import fraud, metrics
+from shop.enums import OrderFailureReason, OrderLedgerStep
+from shop.exceptions import (
+    DailySpendLimitReached,
+    InvalidQuantity,
+    PackageNotFound,
+    PaymentBlocked,
+    ProductNotFound,
+    ProductUnavailable,
+    PurchaseLimitReached,
+    VipTierTooLow,
+    WrongPaymentFlow,
+)
+from shop.ledger_keys import order_ledger_key, order_ledger_reference
+from shop.locks import buyer_lock, order_lock
+from shop.models import (
+    FraudAction,
+    FraudDecision,
+    LimitedPackage,
+    Order,
+    OrderStatus,
+    Product,
+    PromoCode,
+    PromoRedemption,
+)
+from shop.providers import get_provider
+from shop.selectors import package_limit_left, product_limit_left, spent_today
+from shop.services.order_state import order_items_grant, order_steps_record, order_transition
+from shop.services.pricing import price_for, promo_load, promo_use
+from shop.services.stock import stock_hold, stock_release
+
+logger = logging.getLogger(__name__)
+
+MAX_QUANTITY = 100
+
+
+@dataclass(frozen=True)
+class PurchaseRequest:
+    """One buy, as the player asked for it (prices are never part of it)."""
+
+    user: User
+    product: Product
+    package: LimitedPackage | None
+    quantity: int
+    promo_code: str | None
+    idempotency_key: str
+    fingerprint: str
+    ip: str | None = None
+    device_id: str = ""
+    payment_instrument: str = ""
+
+
+@dataclass(frozen=True)
+class PurchaseResult:
+    order: Order
+    replayed: bool
+    ledger: LedgerResult | None = None  # the wallet posting this call made, if any
+
+    @property
+    def success(self) -> bool:
+        return self.order.status not in (OrderStatus.FAILED, OrderStatus.EXPIRED)
+
+
+def _new_receipt_code() -> str:
+    return "R" + timezone.now().strftime("%y%m%d") + secrets.token_hex(5).upper()
+
+
+def _fingerprint(*, sku: str | None, package: str | None, quantity: int, promo: str) -> str:
+    params = {"sku": sku, "package": package, "quantity": quantity, "promo": promo}
+    return hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _check_product(product: Product, user: User) -> None:
+    if not product.is_active:
+        raise ProductUnavailable()
+    if product.min_vip_tier:
+        tier = wallet_vip_tier(user_id=user.pk)
+        if not tier_at_least(tier, product.min_vip_tier):
+            raise VipTierTooLow(required_tier=product.min_vip_tier, your_tier=tier)
+
+
+def _check_limits(product: Product, package: LimitedPackage | None, user_id: int, quantity: int, now: datetime) -> None:
+    left = product_limit_left(product, user_id, now=now)
+    if left.remaining is not None and quantity > left.remaining:
+        raise PurchaseLimitReached(period=left.period, remaining=left.remaining)
+    if package is not None:
+        package_left = package_limit_left(package, user_id)
+        if quantity > package_left:
+            raise PurchaseLimitReached(period="package", remaining=package_left)
+
+
+def _replay(user: User, idempotency_key: str, fingerprint: str) -> PurchaseResult | None:
+    existing = one_or_none(Order.objects.filter(user=user, idempotency_key=idempotency_key).select_related("product"))
+    if existing is None:
+        return None
+    if existing.request_fingerprint != fingerprint:
+        raise IdempotencyConflict(idempotency_key=idempotency_key)
+    return PurchaseResult(order=existing, replayed=True)
+
+
+def _find_product(*, product_sku: str | None, package_code: str | None) -> tuple[Product, LimitedPackage | None]:
+    """The product bought and, when bought by package code, its package. A
+    product sold as a limited package is bought only by the package's code."""
+    if package_code:
+        package = one_or_none(LimitedPackage.objects.select_related("product").filter(code=package_code))
+        if package is None:
+            raise PackageNotFound()
+        return package.product, package
+    product = (
+        one_or_none(
+            Product.objects.annotate(
+                sold_as_package=Exists(LimitedPackage.objects.filter(product=OuterRef("pk")))
+            ).filter(sku=product_sku)
+        )
+        if product_sku
+        else None
+    )
+    if product is None:
+        raise ProductNotFound()
+    # The annotation above; read with getattr because the type checker does not see annotations.
+    if getattr(product, "sold_as_package", False):
+        raise WrongPaymentFlow(package_required=True)
+    return product, None
+
+
+def shop_buy(
+    *,
+    user: User,
+    idempotency_key: str,
+    product_sku: str | None = None,
+    package_code: str | None = None,
+    quantity: int = 1,
+    promo_code: str | None = None,
+    ip: str | None = None,
+    device_id: str = "",
+    payment_instrument: str = "",
+) -> PurchaseResult:
+    """Buy a product (``product_sku``) or a limited package (``package_code``).
+
+    Game-currency products are paid and granted in one transaction; money
+    products create a ``pending`` order paid at the provider (or
+    ``pending_review`` when the fraud rules ask for it).
+    """
+    if not 1 <= quantity <= MAX_QUANTITY:
+        raise InvalidQuantity(f"Quantity must be 1-{MAX_QUANTITY}.")
+    fingerprint = _fingerprint(
+        sku=product_sku, package=package_code, quantity=quantity, promo=(promo_code or "").upper()
+    )
+    product, package = _find_product(product_sku=product_sku, package_code=package_code)
+    if user.is_self_excluded and user.self_excluded_until is not None:
+        # Authentication already refuses a self-excluded player; this guards every other caller.
+        raise SelfExcluded(self_excluded_until=user.self_excluded_until.isoformat().replace("+00:00", "Z"))
+    _check_product(product, user)
+    flow = "money" if product.is_money else "currency"
+    request = PurchaseRequest(
+        user=user,
+        product=product,
+        package=package,
+        quantity=quantity,
+        promo_code=promo_code,
+        idempotency_key=idempotency_key,
+        fingerprint=fingerprint,
+        ip=ip,
+        device_id=device_id,
+        payment_instrument=payment_instrument,
+    )
+    try:
+        result = _buy_with_money(request) if product.is_money else _buy_with_currency(request)
+    except Exception as exc:
+        metrics.purchase_attempts.labels(flow=flow, result="refused", reason=getattr(exc, "code", "error")).inc()
+        raise
+    metrics.purchase_attempts.labels(
+        flow=flow, result=result.order.status, reason=result.order.failure_reason or ""
+    ).inc()
+    return result
+
+
+def _new_order(request: PurchaseRequest, *, promo: PromoCode | None, now: datetime) -> Order:
+    product, quantity = request.product, request.quantity
+    subtotal, discount, total = price_for(product=product, quantity=quantity, promo=promo)
+    return Order(
+        receipt_code=_new_receipt_code(),
+        user=request.user,
+        product=product,
+        package=request.package,
+        quantity=quantity,
+        price_type=product.price_type,
+        currency=product.currency_label,
+        unit_price=product.price_amount,
+        subtotal=subtotal,
+        discount=discount,
+        total=total,
+        promo=promo,
+        grants={currency: amount * quantity for currency, amount in product.grants.items()},
+        grant_items=list(product.grant_items) * quantity,
+        idempotency_key=request.idempotency_key,
+        request_fingerprint=request.fingerprint,
+        ip_address=request.ip,
+        device_id=request.device_id[:128],
+        created_at=now,
+        updated_at=now,
+    )
+
+
+def _buy_with_currency(request: PurchaseRequest) -> PurchaseResult:
+    """Paid and granted in one transaction: the order is written once, as
+    fulfilled, with both steps (paid, fulfilled) recorded."""
+    user, product, package, quantity = request.user, request.product, request.package, request.quantity
+    with transaction.atomic(durable=True):
+        buyer_lock(user_id=user.pk)
+        replay = _replay(user, request.idempotency_key, request.fingerprint)
+        if replay is not None:
+            return replay
+        now = timezone.now()
+        _check_limits(product, package, user.pk, quantity, now)
+        promo = promo_load(code=request.promo_code, product=product, user_id=user.pk, now=now)
+        if package is not None:
+            stock_hold(package=package, quantity=quantity, now=now)
+        if promo is not None:
+            promo_use(promo=promo)
+        order = _new_order(request, promo=promo, now=now)
+        order.provider = "wallet"
+        order.paid_at = order.fulfilled_at = now
+        order.status = OrderStatus.FULFILLED
+        reference = order_ledger_reference(order)
+        metadata = {"product": product.sku, "quantity": quantity}
+        pay = {product.price_type: order.total}
+        if order.grants:
+            ledger = wallet_exchange(
+                user=user,
+                spend=pay,
+                grant=order.grants,
+                reason=LedgerReason.PURCHASE,
+                spend_key=order_ledger_key(order, OrderLedgerStep.PAY),
+                grant_key=order_ledger_key(order, OrderLedgerStep.GRANT),
+                reference=reference,
+                metadata=metadata,
+            )
+        else:
+            ledger = wallet_spend(
+                user=user,
+                bundle=pay,
+                reason=LedgerReason.PURCHASE,
+                idempotency_key=order_ledger_key(order, OrderLedgerStep.PAY),
+                reference=reference,
+                metadata=metadata,
+            )
+        order.save(force_insert=True)
+        order_items_grant(order=order, now=now)
+        order_steps_record(
+            order=order,
+            steps=[
+                ("", OrderStatus.PAID, f"paid with {product.price_type}"),
+                (OrderStatus.PAID, OrderStatus.FULFILLED, "granted"),
+            ],
+            now=now,
+        )
+        if promo is not None:
+            PromoRedemption.objects.create(promo=promo, user=user, order=order, created_at=now)
+    return PurchaseResult(order=order, replayed=False, ledger=ledger)
+
+
+def _fraud_verdict(request: PurchaseRequest, *, total: int) -> fraud.FraudVerdict:
+    """The fraud rules' verdict on a money order; review when the features
+    cannot be read (Redis down): a dependency going down must not let an
+    attempt through unchecked, nor refuse a player outright."""
+    try:
+        features = fraud.fraud_features(
+            user=request.user,
+            ip=request.ip,
+            device_id=request.device_id,
+            payment_instrument=request.payment_instrument,
+            amount=total,
+            currency=request.product.price_currency,
+        )
+        return fraud.fraud_evaluate(features=features)
+    except Exception:
+        logger.exception("fraud features unavailable; sending the order to review")
+        return fraud.FraudVerdict(
+            action=FraudAction.REVIEW,
+            score=0,
+            matched_rules=[{"name": "features_unavailable", "points": 0}],
+            features={},
+            rules_version="",
+        )
+
+
+def _record_attempt(request: PurchaseRequest) -> None:
+    fraud.fraud_record_attempt(
+        user_id=request.user.pk,
+        ip=request.ip,
+        device_id=request.device_id,
+        payment_instrument=request.payment_instrument,
+    )
+
+
+def _buy_with_money(request: PurchaseRequest) -> PurchaseResult:
+    """Decide on fraud first (outside the transaction: it reads Redis and
+    stores its decision even when the buy is refused), then write the order in
+    one transaction, then open the payment at the provider after commit."""
+    user, product, package, quantity = request.user, request.product, request.package, request.quantity
+    replay = _replay(user, request.idempotency_key, request.fingerprint)
+    if replay is not None:  # before recording a fraud decision for a request already answered
+        return replay
+    now = timezone.now()
+    promo = promo_load(code=request.promo_code, product=product, user_id=user.pk, now=now)
+    _, _, total = price_for(product=product, quantity=quantity, promo=promo)
+    verdict = _fraud_verdict(request, total=total)
+    metrics.fraud_decisions.labels(action=verdict.action).inc()
+    decision = FraudDecision.objects.create(
+        user=user,
+        action=verdict.action,
+        score=verdict.score,
+        matched_rules=verdict.matched_rules,
+        features=verdict.features,
+        rules_version=verdict.rules_version,
+        created_at=now,
+    )
+    if verdict.action == FraudAction.BLOCK:
+        _record_attempt(request)  # blocked attempts still count, for the IP and device windows of everyone
+        raise PaymentBlocked(decision_id=decision.pk)
+    with transaction.atomic(durable=True):
+        locked = buyer_lock(user_id=user.pk)
+        replay = _replay(user, request.idempotency_key, request.fingerprint)
+        if replay is not None:
+            return replay
+        now = timezone.now()
+        _check_limits(product, package, user.pk, quantity, now)
+        promo = promo_load(code=request.promo_code, product=product, user_id=user.pk, now=now)
+        order = _new_order(request, promo=promo, now=now)
+        limit = daily_spend_limit_effective(user=locked, now=now)
+        if limit is not None and order.currency == settings.SHOP_CURRENCY:
+            already = spent_today(user.pk, currency=order.currency, now=now)
+            if already + order.total > limit:
+                raise DailySpendLimitReached(limit=limit, spent_today=already, remaining=max(0, limit - already))
+        if package is not None:
+            stock_hold(package=package, quantity=quantity, now=now)
+            order.stock_held = True
+        if promo is not None:
+            promo_use(promo=promo)
+        order.provider = get_provider().name
+        review = verdict.action == FraudAction.REVIEW
+        order_transition(
+            order=order,
+            to_status=OrderStatus.PENDING_REVIEW if review else OrderStatus.PENDING,
+            reason="fraud review" if review else "awaiting payment",
+            now=now,
+        )
+        if promo is not None:
+            PromoRedemption.objects.create(promo=promo, user=user, order=order, created_at=now)
+        FraudDecision.objects.filter(pk=decision.pk).update(order=order)
+        _record_attempt(request)
+    if order.status == OrderStatus.PENDING:
+        order_payment_open(order=order)
+    return PurchaseResult(order=order, replayed=False)
+
+
+def order_payment_open(*, order: Order) -> None:
+    """Ask the provider for a payment of a committed pending order (outside
+    any transaction: a slow provider must not hold row locks). If it cannot,
+    the order fails and returns its stock."""
+    provider = get_provider(order.provider)
+    try:
+        intent = provider.create_payment(
+            merchant_reference=order.receipt_code,
+            amount=order.total,
+            currency=order.currency,
+            description=f"{order.quantity} x {order.product.name}",
+        )
+    except Exception:
+        logger.exception("payment provider failed for order %s", order.receipt_code)
+        with transaction.atomic(durable=True):
+            locked = order_lock(order_id=order.pk)
+            if locked.status == OrderStatus.PENDING:
+                stock_release(order=locked)
+                locked.failure_reason = OrderFailureReason.PAYMENT_PROVIDER_UNAVAILABLE
+                order_transition(order=locked, to_status=OrderStatus.FAILED, reason="payment provider unavailable")
+        order.refresh_from_db()
+        return
+    Order.objects.filter(pk=order.pk).update(provider_reference=intent.reference, checkout_url=intent.checkout_url)
+    order.provider_reference, order.checkout_url = intent.reference, intent.checkout_url
