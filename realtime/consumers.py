@@ -77,5 +77,9 @@ class SyncConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels sh
     async def domain_event(self, message: dict[str, Any]) -> None:
         await self.send_json(message["envelope"])
 
+    async def session_close(self, message: dict[str, Any]) -> None:
+        """``realtime.services.sockets_close``: the session was revoked."""
+        await self.close(code=int(message["code"]))
+
     async def send_json(self, payload: dict[str, Any]) -> None:
         await self.send(text_data=json.dumps(payload, cls=DjangoJSONEncoder))

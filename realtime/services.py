@@ -94,10 +94,25 @@ def _deliver(event: OutboxEvent, user: UserRef) -> None:
         transaction.on_commit(lambda: push_to_user(user_id, envelope))
 
 
+CLOSE_SESSION_REVOKED = 4401  # the player must log in again (logout-all, password change, ban)
+CLOSE_SELF_EXCLUDED = 4403  # the player may not play now (self-exclusion)
+
+
+def sockets_close(*, user_id: int, code: int) -> None:
+    """Close every open WebSocket of the player with ``code`` once the caller's
+    transaction commits (a revoked session must stop receiving events at once;
+    a rolled-back revocation closes nothing). Outside a transaction: now."""
+    message = {"type": "session.close", "code": code}
+    transaction.on_commit(lambda: _send_to_user(user_id, message))
+
+
 def push_to_user(user_id: int, envelope: dict[str, Any]) -> None:
     """Queue an envelope for every WebSocket of the player (non-blocking; see
     ``realtime.push``). Best effort: the outbox row is the durable record."""
-    message = {"type": "domain.event", "envelope": envelope}
+    _send_to_user(user_id, {"type": "domain.event", "envelope": envelope})
+
+
+def _send_to_user(user_id: int, message: dict[str, Any]) -> None:
     layer = get_channel_layer()
     if layer is None:
         return
