@@ -7,7 +7,7 @@ PIP := $(VENV)/bin/pip
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test install install-dev install-lint services services-down schema lint browsers clean bench bench-quick
+.PHONY: run test install install-dev install-lint services services-down schema lint audit browsers clean bench bench-quick
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -79,6 +79,30 @@ lint: $(VENV)/.installed-lint
 		printf 'make lint: failed: %s\n' "$${failed[@]}" >&2; \
 		exit 1; \
 	fi
+
+## make audit: known vulnerabilities (pip-audit) in every package installed in the project venv
+## (runtime, dev, lint, bench). It needs PyPI's per-release JSON API (or, with AUDIT_SERVICE=osv,
+## api.osv.dev); where that is out of reach it stops with exit 2 and says so, instead of passing
+## with nothing checked. Exit 1: a vulnerability was found. AUDIT_ARGS adds pip-audit options
+## (e.g. AUDIT_ARGS="--ignore-vuln GHSA-...", or "-r requirements.txt" for the image's packages).
+AUDIT_SERVICE ?= pypi
+# One request that answers only where the service pip-audit will use is reachable (POST when data is given).
+AUDIT_PROBE_pypi := https://pypi.org/pypi/pip-audit/2.10.1/json
+AUDIT_PROBE_osv := https://api.osv.dev/v1/query
+AUDIT_PROBE_DATA_osv := {"version": "2.10.1", "package": {"name": "pip-audit", "ecosystem": "PyPI"}}
+
+$(VENV)/.installed-audit: requirements-audit.txt $(VENV)/.installed
+	$(PIP) install --quiet -r requirements-audit.txt
+	touch $@
+
+audit: $(VENV)/.installed-audit
+	@$(PY) -c 'import sys, urllib.request as u; u.urlopen(u.Request(sys.argv[1], sys.argv[2].encode() or None), timeout=15)' \
+		"$(AUDIT_PROBE_$(AUDIT_SERVICE))" '$(AUDIT_PROBE_DATA_$(AUDIT_SERVICE))' 2>/dev/null || { \
+		echo "make audit: cannot reach the $(AUDIT_SERVICE) vulnerability database ($(AUDIT_PROBE_$(AUDIT_SERVICE)))" >&2; \
+		echo "make audit: nothing was audited. Run it where that service is reachable (CI with internet access," >&2; \
+		echo "make audit: a developer machine), or try AUDIT_SERVICE=osv / AUDIT_SERVICE=pypi." >&2; \
+		exit 2; }
+	$(VENV)/bin/pip-audit --strict --progress-spinner off --vulnerability-service $(AUDIT_SERVICE) $(AUDIT_ARGS)
 
 $(VENV)/.installed-bench: requirements-bench.txt $(VENV)/.installed
 	$(PIP) install --quiet -r requirements-bench.txt

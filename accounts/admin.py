@@ -1,6 +1,13 @@
-"""Back office: players and staff, invite codes. Every write goes through an
-audited service in ``accounts.services``; the form pages give no reason box,
-so their audit records carry a fixed one naming the page."""
+"""Back office: players and staff, staff groups, invite codes. Every write goes
+through an audited service in ``accounts.services``; the form pages give no
+reason box, so their audit records carry a fixed one naming the page.
+
+Least privilege (promise 7): each action needs its own permission
+(``accounts.ban_user``, ``lift_self_exclusion``, ``revoke_sessions``, the
+invite-code permissions); staff status, groups and permissions are read-only
+without ``accounts.grant_privileges`` (superuser status: superusers only),
+and another staff member's account (its password included) is changed only
+by someone who may change its privileges (``accounts.services.staff``)."""
 
 from __future__ import annotations
 
@@ -8,8 +15,10 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.auth.admin import GroupAdmin as DjangoGroupAdmin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm
+from django.contrib.auth.models import Group
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -18,7 +27,8 @@ from django.urls import path, reverse
 from accounts import exceptions, services
 from accounts.models import InviteCode, User
 from accounts.selectors import normalize_invite_code
-from casino.admin_tools import action_with_reason
+from accounts.services import staff
+from casino.admin_tools import StaffActionsMixin, action_with_reason, staff_view
 from casino.errors import ApplicationError
 
 ADDED_REASON = "added in the back office (add form)"
@@ -26,6 +36,8 @@ CHANGED_REASON = "changed in the back office (change form)"
 DELETED_REASON = "deleted in the back office"
 # Promise 7: only superusers grant privileges, so other staff see these read-only.
 PRIVILEGE_FORM_FIELDS = ["is_staff", "is_superuser", "groups", "user_permissions"]
+# The invite-code actions do what the change form can (it edits is_active too).
+INVITE_CODE_CHANGE = "accounts.change_invitecode"
 
 
 def _actor(request: HttpRequest) -> User:
@@ -40,8 +52,19 @@ class UserCreationForm(AdminUserCreationForm):
         fields = ("site_id", "nickname", "phone_number")
 
 
+def _may_manage_account(actor: User, user: User | None) -> bool:
+    """The admin's side of :func:`accounts.services.staff.staff_account_change_check`:
+    another staff member's account (password included) needs the right to change
+    their privileges; a superuser's, superuser status."""
+    if user is None or user.pk == actor.pk or not (user.is_staff or user.is_superuser):
+        return True
+    if user.is_superuser:
+        return actor.is_superuser
+    return actor.has_perm(staff.GRANT_PRIVILEGES)
+
+
 @admin.register(User)
-class UserAdmin(DjangoUserAdmin):  # type: ignore[type-arg]  # not subscriptable at run time
+class UserAdmin(StaffActionsMixin, DjangoUserAdmin):  # type: ignore[type-arg]  # not subscriptable at run time
     add_form = UserCreationForm
     list_display = [
         "site_id",
@@ -94,6 +117,7 @@ class UserAdmin(DjangoUserAdmin):  # type: ignore[type-arg]  # not subscriptable
         action_with_reason(
             name="ban_users",
             description="Ban selected users (ends every session)",
+            permission=staff.BAN_USER,
             service=lambda request, user, reason: services.user_set_active(
                 actor=_actor(request), user=user, active=False, reason=reason
             ),
@@ -102,6 +126,7 @@ class UserAdmin(DjangoUserAdmin):  # type: ignore[type-arg]  # not subscriptable
         action_with_reason(
             name="unban_users",
             description="Reinstate selected users",
+            permission=staff.BAN_USER,
             service=lambda request, user, reason: services.user_set_active(
                 actor=_actor(request), user=user, active=True, reason=reason
             ),
@@ -110,18 +135,63 @@ class UserAdmin(DjangoUserAdmin):  # type: ignore[type-arg]  # not subscriptable
         action_with_reason(
             name="lift_self_exclusion",
             description="Lift self-exclusion of selected users",
+            permission=staff.LIFT_SELF_EXCLUSION,
             service=lambda request, user, reason: services.self_exclusion_lift(
                 actor=_actor(request), user=user, reason=reason
             ),
             success="Lifted the self-exclusion of {count} user(s).",
         ),
+        action_with_reason(
+            name="revoke_sessions",
+            description="End every session of selected users (they may log in again)",
+            permission=staff.REVOKE_SESSIONS,
+            service=lambda request, user, reason: services.user_sessions_revoke(
+                actor=_actor(request), user=user, reason=reason
+            ),
+            success="Ended the sessions of {count} user(s).",
+        ),
     ]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         readonly = list(super().get_readonly_fields(request, obj))
-        if not _actor(request).is_superuser:
+        actor = _actor(request)
+        if not actor.has_perm(staff.GRANT_PRIVILEGES):
             readonly += [field for field in PRIVILEGE_FORM_FIELDS if field not in readonly]
+        elif not actor.is_superuser and "is_superuser" not in readonly:
+            readonly.append("is_superuser")
         return readonly
+
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
+        """The form refuses, on the page, a grant the service would refuse."""
+        form_class = super().get_form(request, obj, change=change, **kwargs)
+        actor = _actor(request)
+
+        class PrivilegeCheckedForm(form_class):  # type: ignore[misc,valid-type]  # built at run time
+            def clean(self) -> dict[str, Any]:
+                cleaned: dict[str, Any] = super().clean()
+                changed = set(self.changed_data)
+                try:
+                    staff.privileges_change_check(
+                        actor=actor,
+                        user=obj,
+                        fields=[field for field in ("is_staff", "is_superuser") if field in changed],
+                        groups=list(cleaned.get("groups") or []) if "groups" in changed else None,
+                        permissions=list(cleaned.get("user_permissions") or [])
+                        if "user_permissions" in changed
+                        else None,
+                    )
+                except exceptions.PrivilegeChangeRefused as exc:
+                    raise forms.ValidationError(exc.message) from exc
+                return cleaned
+
+        return PrivilegeCheckedForm
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Also guards Django's own "change password" page of the user.
+        return super().has_change_permission(request, obj) and _may_manage_account(_actor(request), obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return super().has_delete_permission(request, obj) and _may_manage_account(_actor(request), obj)
 
     def save_model(self, request: HttpRequest, obj: User, form: Any, change: bool) -> None:
         if change:
@@ -175,7 +245,7 @@ class InviteCodeForm(forms.ModelForm):  # type: ignore[type-arg]  # not subscrip
 
 
 @admin.register(InviteCode)
-class InviteCodeAdmin(admin.ModelAdmin):  # type: ignore[type-arg]  # not subscriptable at run time
+class InviteCodeAdmin(StaffActionsMixin, admin.ModelAdmin):  # type: ignore[type-arg]  # not subscriptable at run time
     form = InviteCodeForm
     change_list_template = "admin/accounts/invitecode/change_list.html"
     list_display = [
@@ -197,6 +267,7 @@ class InviteCodeAdmin(admin.ModelAdmin):  # type: ignore[type-arg]  # not subscr
         action_with_reason(
             name="deactivate_codes",
             description="Deactivate selected codes",
+            permission=INVITE_CODE_CHANGE,
             service=lambda request, invite, reason: services.invite_code_set_active(
                 actor=_actor(request), invite=invite, active=False, reason=reason
             ),
@@ -205,6 +276,7 @@ class InviteCodeAdmin(admin.ModelAdmin):  # type: ignore[type-arg]  # not subscr
         action_with_reason(
             name="activate_codes",
             description="Activate selected codes",
+            permission=INVITE_CODE_CHANGE,
             service=lambda request, invite, reason: services.invite_code_set_active(
                 actor=_actor(request), invite=invite, active=True, reason=reason
             ),
@@ -237,9 +309,8 @@ class InviteCodeAdmin(admin.ModelAdmin):  # type: ignore[type-arg]  # not subscr
             *super().get_urls(),
         ]
 
+    @staff_view(permission="accounts.add_invitecode")
     def generate_view(self, request: HttpRequest) -> HttpResponse:
-        if not self.has_add_permission(request):
-            return HttpResponseRedirect(reverse("admin:accounts_invitecode_changelist"))
         form = GenerateCodesForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
             try:
@@ -264,3 +335,53 @@ class InviteCodeAdmin(admin.ModelAdmin):  # type: ignore[type-arg]  # not subscr
             "opts": self.model._meta,
         }
         return TemplateResponse(request, "admin/accounts/invitecode/generate.html", context)
+
+
+# --- Staff groups (the roles) ------------------------------------------------------------
+
+admin.site.unregister(Group)
+
+
+@admin.register(Group)
+class StaffGroupAdmin(StaffActionsMixin, DjangoGroupAdmin):
+    """Django's group admin, except that a group's permissions are granted
+    like a user's: read-only without ``accounts.grant_privileges``, saved by
+    the audited ``group_permissions_set`` (which also refuses, to a granter
+    who is not a superuser, permissions they do not hold)."""
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        readonly = list(super().get_readonly_fields(request, obj))
+        if not _actor(request).has_perm(staff.GRANT_PRIVILEGES):
+            readonly.append("permissions")
+        return readonly
+
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
+        """The form refuses, on the page, a grant the service would refuse."""
+        form_class = super().get_form(request, obj, change=change, **kwargs)
+        actor = _actor(request)
+
+        class PrivilegeCheckedForm(form_class):  # type: ignore[misc,valid-type]  # built at run time
+            def clean(self) -> dict[str, Any]:
+                cleaned: dict[str, Any] = super().clean()
+                if "permissions" in self.changed_data:
+                    try:
+                        staff.group_permissions_check(
+                            actor=actor, group=self.instance, permissions=list(cleaned.get("permissions") or [])
+                        )
+                    except exceptions.PrivilegeChangeRefused as exc:
+                        raise forms.ValidationError(exc.message) from exc
+                return cleaned
+
+        return PrivilegeCheckedForm
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        # The permissions are the form's only many-to-many field.
+        if "permissions" in form.changed_data:
+            services.group_permissions_set(
+                actor=_actor(request),
+                group=form.instance,
+                permissions=list(form.cleaned_data["permissions"]),
+                reason=CHANGED_REASON if change else ADDED_REASON,
+            )
+        for formset in formsets:
+            self.save_formset(request, form, formset, change=change)

@@ -6,15 +6,19 @@ ban, a self-exclusion or a "log out everywhere" takes effect at once:
 
 * ``is_active`` false            -> 401 ``account_disabled``
 * token ``ver`` != user's version -> 401 ``token_revoked`` (bumped by logout-all,
-  self-exclusion and bans)
+  self-exclusion, bans and password changes)
+* token ``fam`` revoked (a refresh token of its chain was used twice) -> 401
+  ``token_revoked``
 * self-excluded until a future date -> 403 ``self_excluded``
 """
 
 from __future__ import annotations
 
+import uuid
 from typing import Any, cast
 
 from django.core.exceptions import PermissionDenied
+from django.db.models import Exists
 from django.http import HttpRequest
 from django.utils import timezone
 from rest_framework.exceptions import NotAuthenticated
@@ -25,10 +29,20 @@ from rest_framework_simplejwt.tokens import AccessToken, Token
 
 from accounts.activity import record_activity
 from accounts.exceptions import SelfExcluded, TokenAccountDisabled, TokenInvalid, TokenRevoked
-from accounts.models import User
+from accounts.models import RevokedTokenFamily, User
 from casino.db import one_or_none
 
 TOKEN_VERSION_CLAIM = "ver"  # noqa: S105 - a claim name, not a secret
+TOKEN_FAMILY_CLAIM = "fam"  # noqa: S105 - a claim name: the login's chain of refresh tokens
+
+
+def token_family(claims: Token | dict[str, Any]) -> uuid.UUID | None:
+    """The family id a token carries (``None`` for tokens issued before families existed)."""
+    value = claims.get(TOKEN_FAMILY_CLAIM)
+    try:
+        return uuid.UUID(str(value)) if value else None
+    except ValueError:
+        return None
 
 
 def _utc_iso(value: Any) -> str:
@@ -59,10 +73,16 @@ class AccessTokenAuthentication(JWTAuthentication):
         return cast(User, user), token  # get_user below returns our User
 
     def get_user(self, validated_token: Token) -> User:  # type: ignore[override]
-        user = one_or_none(User.objects.filter(pk=validated_token.get("user_id")))
+        users = User.objects.filter(pk=validated_token.get("user_id"))
+        family = token_family(validated_token)
+        if family is not None:  # one query still: the family's revocation is a subquery
+            users = users.annotate(token_family_revoked=Exists(RevokedTokenFamily.objects.filter(family=family)))
+        user = one_or_none(users)
         if user is None:
             raise TokenInvalid("The token's user does not exist.")
         check_user_may_authenticate(user, validated_token)
+        if getattr(user, "token_family_revoked", False):
+            raise TokenRevoked()
         return user
 
 

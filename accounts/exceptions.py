@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import PermissionDenied
 from rest_framework import status
 
 from casino.errors import ApplicationError
@@ -71,6 +72,15 @@ class LoginLocked(ApplicationError):
     code = "login_locked"
     message = "Too many failed login attempts. Try again later."
     status = status.HTTP_429_TOO_MANY_REQUESTS
+
+
+class LoginUnavailable(ApplicationError):
+    """The lockout counters (Redis) did not answer: logins are refused before
+    any password is checked (fail closed), never let through uncounted."""
+
+    code = "login_unavailable"
+    message = "Logging in is unavailable for a moment. Try again shortly."
+    status = status.HTTP_503_SERVICE_UNAVAILABLE
 
 
 class AccountDisabled(ApplicationError):
@@ -177,9 +187,11 @@ class InvalidInviteCodeNote(ApplicationError):
     status = status.HTTP_400_BAD_REQUEST
 
 
-class PrivilegeChangeRefused(ApplicationError):
-    """Design promise 7: only superusers grant or take back back-office privileges."""
+class PrivilegeChangeRefused(ApplicationError, PermissionDenied):
+    """Design promise 7: back-office privileges change only under
+    ``accounts.services.staff.privileges_change_check`` (a Django
+    ``PermissionDenied`` too: an admin page that lets it through answers 403)."""
 
     code = "privilege_change_refused"
-    message = "Only a superuser may change staff status, superuser status, groups or permissions."
+    message = "Changing staff status, groups or permissions needs the grant_privileges permission."
     status = status.HTTP_403_FORBIDDEN

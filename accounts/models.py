@@ -11,6 +11,8 @@ from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
 
+from accounts.nicknames import nickname_skeleton, validate_nickname
+
 SITE_ID_VALIDATOR = RegexValidator(
     r"^[A-Za-z0-9_.-]{3,50}$", "3-50 letters, digits, '.', '_' or '-'.", code="invalid_site_id"
 )
@@ -30,6 +32,7 @@ class UserManager(BaseUserManager["User"]):
         self, site_id: str, nickname: str, phone_number: str, password: str | None = None, **extra: Any
     ) -> User:
         user = self.model(site_id=site_id, nickname=nickname, phone_number=phone_number, **extra)
+        user.nickname_skeleton = nickname_skeleton(nickname)
         user.set_password(password)
         user.save(using=self._db)
         return user
@@ -43,7 +46,10 @@ class UserManager(BaseUserManager["User"]):
 
 class User(AbstractBaseUser, PermissionsMixin):
     site_id = models.CharField("login id", max_length=50, unique=True, validators=[SITE_ID_VALIDATOR])
-    nickname = models.CharField(max_length=50)
+    nickname = models.CharField(max_length=50, validators=[validate_nickname])
+    # Look-alike nicknames share it (accounts.nicknames); the unique index refuses the second one.
+    # Null only for a player whose nickname already looked like an older one's when the column came.
+    nickname_skeleton = models.TextField(null=True, blank=True, editable=False)
     phone_number = models.CharField(max_length=16, unique=True, validators=[PHONE_VALIDATOR])
     is_staff = models.BooleanField(default=False, help_text="May log into the back office (/admin/).")
     is_active = models.BooleanField(default=True, help_text="Unset to ban: refused at login and on every request.")
@@ -75,6 +81,14 @@ class User(AbstractBaseUser, PermissionsMixin):
         constraints = [
             models.UniqueConstraint(Lower("site_id"), name="user_site_id_ci_unique"),
             models.UniqueConstraint(Lower("nickname"), name="user_nickname_ci_unique"),
+            models.UniqueConstraint(fields=["nickname_skeleton"], name="user_nickname_skeleton_unique"),
+        ]
+        # Staff actions with their own permission (promise 7; roles: accounts.services.staff).
+        permissions = [
+            ("ban_user", "Can ban and reinstate players"),
+            ("lift_self_exclusion", "Can lift a player's self-exclusion"),
+            ("revoke_sessions", "Can end every session of a player"),
+            ("grant_privileges", "Can grant staff status, groups and permissions"),
         ]
 
     def __str__(self) -> str:
@@ -83,6 +97,23 @@ class User(AbstractBaseUser, PermissionsMixin):
     @property
     def is_self_excluded(self) -> bool:
         return self.self_excluded_until is not None and self.self_excluded_until > timezone.now()
+
+
+class RevokedTokenFamily(models.Model):
+    """A chain of rotated refresh tokens (one login: claim ``fam``) that no longer
+    works, refresh and access tokens alike: one of its refresh tokens was used
+    after it had been rotated (token-theft detection, OAuth 2.0 Security BCP)."""
+
+    family = models.UUIDField(primary_key=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="revoked_token_families")
+    reason = models.CharField(max_length=40, default="refresh_token_reused")
+    revoked_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name_plural = "revoked token families"
+
+    def __str__(self) -> str:
+        return str(self.family)
 
 
 class InviteCode(models.Model):

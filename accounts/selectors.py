@@ -72,6 +72,13 @@ def invite_code_check(*, code: str, now: datetime | None = None) -> InviteCheck:
     return InviteCheck(is_valid=False, reason=reason, message=_REASONS[reason], code=invite)
 
 
+def nickname_looks_taken(*, skeleton: str, exclude_pk: int | None = None) -> bool:
+    """Whether another player's nickname has this confusable skeleton
+    (:func:`accounts.nicknames.nickname_skeleton`)."""
+    others = User.objects.exclude(pk=exclude_pk) if exclude_pk else User.objects.all()
+    return others.filter(nickname_skeleton=skeleton).exists()
+
+
 def user_find_by_login(*, identifier: str) -> User | None:
     """A login names the site_id or the nickname, any letter case; site_id wins."""
     identifier = identifier.strip()

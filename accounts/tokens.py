@@ -1,13 +1,17 @@
 """Issuing JWT pairs. Both tokens carry the user's ``token_version`` (claim
-``ver``), which ``accounts.authentication`` compares on every request."""
+``ver``), which ``accounts.authentication`` compares on every request, and the
+id of their *family* (claim ``fam``): the chain of refresh tokens one login
+starts and every rotation continues. A refresh token used a second time
+revokes its whole family (``accounts.services.auth.token_refresh``)."""
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 
 from rest_framework_simplejwt.tokens import RefreshToken
 
-from accounts.authentication import TOKEN_VERSION_CLAIM
+from accounts.authentication import TOKEN_FAMILY_CLAIM, TOKEN_VERSION_CLAIM
 from accounts.models import User
 
 
@@ -17,7 +21,9 @@ class TokenPair:
     refresh: str
 
 
-def tokens_issue(*, user: User) -> TokenPair:
+def tokens_issue(*, user: User, family: uuid.UUID | None = None) -> TokenPair:
+    """A new pair: of a new family (a login), or of ``family`` (a rotation)."""
     refresh = RefreshToken.for_user(user)  # records an OutstandingToken (for the blacklist)
     refresh[TOKEN_VERSION_CLAIM] = user.token_version
+    refresh[TOKEN_FAMILY_CLAIM] = (family or uuid.uuid4()).hex
     return TokenPair(access=str(refresh.access_token), refresh=str(refresh))

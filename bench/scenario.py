@@ -56,14 +56,14 @@ TOKENS: dict[str, str] = json.loads(Path(CONFIG["tokens_path"]).read_text()) if 
 SERIES: dict[str, list[tuple[str, str, str, Any, tuple[int, ...]]]] = {
     "purchase": [("POST", "/api/shop/buy", "sat_buy_gems", "gems", (201,))],
     "claim": [
-        ("POST", "/api/streak/claim", "sat_streak_claim", None, (200,)),
-        ("POST", "/api/vip/claim", "sat_vip_claim", None, (200,)),
+        ("POST", "/api/streak/claim", "sat_streak_claim", None, (200, 409)),
+        ("POST", "/api/vip/claim", "sat_vip_claim", None, (200, 409)),
     ],
     # single endpoints, for profiling (bench/run.py --profile)
     "dashboard": [("GET", "/api/dashboard", "sat_dashboard", None, (200,))],
     "buy_gems": [("POST", "/api/shop/buy", "sat_buy_gems", "gems", (201,))],
-    "streak_claim": [("POST", "/api/streak/claim", "sat_streak_claim", None, (200,))],
-    "vip_claim": [("POST", "/api/vip/claim", "sat_vip_claim", None, (200,))],
+    "streak_claim": [("POST", "/api/streak/claim", "sat_streak_claim", None, (200, 409))],
+    "vip_claim": [("POST", "/api/vip/claim", "sat_vip_claim", None, (200, 409))],
     "balance": [("GET", "/api/users/balance", "sat_balance", None, (200,))],
     "shop_catalog": [("GET", "/api/shop/catalog", "sat_shop_catalog", None, (200,))],
 }

@@ -1,7 +1,20 @@
-from django.contrib import admin
+"""The platform's back office: the audit log, idempotency records, and
+django-celery-beat's schedules with their actions put under a permission."""
 
-from casino.admin_tools import ReadOnlyAdmin
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin
+from django.db import transaction
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django_celery_beat.admin import PeriodicTaskAdmin as BeatPeriodicTaskAdmin
+from django_celery_beat.models import PeriodicTask
+
+from casino.admin_tools import ReadOnlyAdmin, StaffActionsMixin, staff_action, staff_member
 from casino.models import AuditLog, IdempotencyRecord
+from casino.services import audit_record
 
 
 @admin.register(AuditLog)
@@ -20,3 +33,54 @@ class IdempotencyRecordAdmin(ReadOnlyAdmin):
     search_fields = ["key", "user__site_id", "request_path"]
     exclude = ["response_body"]
     list_select_related = ["user"]
+
+
+# --- Periodic tasks (django-celery-beat) ----------------------------------------------------
+# The package's own actions check no permission: staff who may only *view* the
+# schedules could switch the ledger audit off or run any task. The same actions,
+# each needing the change permission and leaving an audit record.
+
+SCHEDULE_PERMISSION = "django_celery_beat.change_periodictask"
+
+
+def _schedule_action(name: str, description: str, *, atomic: bool = True) -> Any:
+    original = getattr(BeatPeriodicTaskAdmin, name)
+
+    @staff_action(permission=SCHEDULE_PERMISSION, description=description)
+    def action(modeladmin: Any, request: HttpRequest, queryset: QuerySet[PeriodicTask]) -> HttpResponse | None:
+        tasks = sorted(queryset.values_list("name", flat=True))
+
+        def record() -> None:
+            audit_record(
+                actor=staff_member(request),
+                action=f"periodic_tasks_{name.removesuffix('_tasks')}",
+                target_type="django_celery_beat.periodictask",
+                target_id=f"{len(tasks)} task(s)",
+                reason="from the back office",
+                data={"tasks": tasks},
+            )
+
+        if not atomic:  # running a task may open its own durable transaction: record first, then run
+            record()
+            response: HttpResponse | None = original(modeladmin, request, queryset)
+            return response
+        with transaction.atomic():
+            record()
+            response = original(modeladmin, request, queryset)
+        return response
+
+    action.__name__ = name
+    return action
+
+
+admin.site.unregister(PeriodicTask)
+
+
+@admin.register(PeriodicTask)
+class PeriodicTaskAdmin(StaffActionsMixin, BeatPeriodicTaskAdmin):  # type: ignore[misc]  # untyped package
+    actions = (
+        _schedule_action("enable_tasks", "Enable selected tasks"),
+        _schedule_action("disable_tasks", "Disable selected tasks"),
+        _schedule_action("toggle_tasks", "Toggle activity of selected tasks"),
+        _schedule_action("run_tasks", "Run selected tasks", atomic=False),
+    )

@@ -1,10 +1,27 @@
-"""Admin helpers shared by every app: read-only model admins and actions that
-ask staff for a reason before calling a service once per selected row."""
+"""Admin helpers shared by every app: read-only model admins, and staff actions
+that each need their own permission (design promise 7).
+
+Every admin action in the project is built here, so none can be written
+without a permission:
+
+- :func:`action_with_reason` asks staff for a reason (intermediate page), then
+  calls a service once per selected row;
+- :func:`staff_action` decorates an action method that has its own form.
+
+Both take ``permission`` ("app_label.codename", required). An action whose
+permission the staff member lacks is not offered (:class:`StaffActionsMixin`,
+which :class:`ReadOnlyAdmin` includes), and the action itself refuses with 403
+if it is reached anyway. Custom admin views are decorated with
+:func:`staff_view`. The services these call check the same permission again
+(``casino.permissions``); ``casino/tests/test_admin_permissions.py`` fails when
+an action or custom view has none.
+"""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from django import forms
 from django.contrib import admin, messages
@@ -16,10 +33,94 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 
 from casino.errors import ApplicationError
+from casino.permissions import staff_permission_held
+
+# The attribute a staff action carries: the permission it needs ("app_label.codename").
+REQUIRED_PERMISSION = "required_permission"
+
+if TYPE_CHECKING:  # ModelAdmin and QuerySet are not subscriptable at run time
+    from typing import TypeAlias
+
+    Action: TypeAlias = Callable[[admin.ModelAdmin[Any], HttpRequest, QuerySet[Any]], HttpResponse | None]
+
+F = TypeVar("F", bound=Callable[..., Any])
+V = TypeVar("V", bound=Callable[..., HttpResponse])
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]  # any model
-    """For records nobody edits by hand (audit log, ledger, outbox)."""
+def request_holds(request: HttpRequest, permission: str) -> bool:
+    """Whether the staff member of an admin request holds ``permission``."""
+    user = request.user
+    return isinstance(user, AbstractBaseUser) and staff_permission_held(actor=user, permission=permission)
+
+
+def require_staff_permission(request: HttpRequest, permission: str) -> None:
+    """403 unless the staff member of an admin request holds ``permission``."""
+    if not request_holds(request, permission):
+        raise PermissionDenied
+
+
+def may_run(request: HttpRequest, action: Callable[..., Any]) -> bool:
+    """Whether the staff member may run a staff action or view (one without a
+    required permission is left to Django's own checks)."""
+    permission = getattr(action, REQUIRED_PERMISSION, None)
+    return permission is None or request_holds(request, permission)
+
+
+class StaffActionsMixin:
+    """Offer a staff action only to staff who hold its permission."""
+
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        actions: dict[str, Any] = super().get_actions(request)  # type: ignore[misc]  # a ModelAdmin mixin
+        return {name: entry for name, entry in actions.items() if may_run(request, entry[0])}
+
+
+def _guarded(action: F, permission: str) -> F:
+    """``action`` refusing with 403 when its permission is missing (a forged
+    POST of an action that was not offered never gets this far; this is the
+    second lock, for an admin that forgot the mixin)."""
+
+    @functools.wraps(action)
+    def guarded(modeladmin: Any, request: HttpRequest, queryset: QuerySet[Any]) -> HttpResponse | None:
+        require_staff_permission(request, permission)
+        response: HttpResponse | None = action(modeladmin, request, queryset)
+        return response
+
+    setattr(guarded, REQUIRED_PERMISSION, permission)
+    return cast(F, guarded)
+
+
+def staff_view(*, permission: str) -> Callable[[V], V]:
+    """For a custom admin view (a ``ModelAdmin`` method mounted by ``get_urls``):
+    403 before anything else unless the staff member holds ``permission``."""
+
+    def decorate(view: V) -> V:
+        @functools.wraps(view)
+        def guarded(modeladmin: Any, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            require_staff_permission(request, permission)
+            response: HttpResponse = view(modeladmin, request, *args, **kwargs)
+            return response
+
+        setattr(guarded, REQUIRED_PERMISSION, permission)
+        return cast(V, guarded)
+
+    return decorate
+
+
+def staff_action(*, permission: str, description: str) -> Callable[[F], F]:
+    """``@admin.action`` for a staff action with its own form: offered only to
+    staff holding ``permission`` ("app_label.codename"), refused with 403 otherwise."""
+
+    def decorate(method: F) -> F:
+        guarded = _guarded(method, permission)
+        guarded.short_description = description  # type: ignore[attr-defined]
+        return guarded
+
+    return decorate
+
+
+class ReadOnlyAdmin(StaffActionsMixin, admin.ModelAdmin):  # type: ignore[type-arg]  # any model
+    """For records nobody edits by hand (audit log, ledger, outbox); their
+    staff actions are offered by permission."""
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
@@ -45,11 +146,17 @@ class ReasonForm(forms.Form):
 
 
 def action_with_reason(
-    *, name: str, description: str, service: Callable[[HttpRequest, Any, str], Any], success: str
-) -> Callable[[admin.ModelAdmin[Any], HttpRequest, QuerySet[Any]], HttpResponse | None]:
+    *,
+    name: str,
+    description: str,
+    permission: str,
+    service: Callable[[HttpRequest, Any, str], Any],
+    success: str,
+) -> Action:
     """Build an admin action that first asks for a reason (intermediate page),
     then calls ``service(request, obj, reason)`` for each selected row, each in
-    its own transaction (the service owns it), and reports per row."""
+    its own transaction (the service owns it), and reports per row. Only staff
+    holding ``permission`` ("app_label.codename") are offered it or may run it."""
 
     def action(modeladmin: admin.ModelAdmin[Any], request: HttpRequest, queryset: QuerySet[Any]) -> HttpResponse | None:
         if "apply" in request.POST:
@@ -79,6 +186,7 @@ def action_with_reason(
         }
         return TemplateResponse(request, "admin/casino/action_with_reason.html", context)
 
-    action.short_description = description  # type: ignore[attr-defined]
     action.__name__ = name  # the admin identifies actions by name; keep it stable
-    return action
+    guarded = _guarded(action, permission)
+    guarded.short_description = description  # type: ignore[attr-defined]
+    return guarded

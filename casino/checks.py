@@ -31,3 +31,26 @@ def check_token_blacklist_installed(app_configs: Any = None, **kwargs: Any) -> l
             )
         )
     return errors
+
+
+@checks.register(checks.Tags.security, deploy=True)
+def check_public_surface(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """``check --deploy``: say so when production opens what it hides by default."""
+    warnings: list[checks.CheckMessage] = []
+    if getattr(settings, "METRICS_PUBLIC", False):
+        warnings.append(
+            checks.Warning(
+                "/metrics is public (METRICS_PUBLIC): anyone can read the process and request metrics.",
+                hint="Unset METRICS_PUBLIC and let the scraper in with METRICS_ALLOWED_NETWORKS.",
+                id="casino.W001",
+            )
+        )
+    if getattr(settings, "API_DOCS_PUBLIC", False):
+        warnings.append(
+            checks.Warning(
+                "The OpenAPI schema and Swagger UI are public (API_DOCS_PUBLIC).",
+                hint="Unset API_DOCS_PUBLIC unless the API is meant to be browsed by anyone.",
+                id="casino.W002",
+            )
+        )
+    return warnings

@@ -5,6 +5,15 @@ Redis backend (full mode): one sorted set per key, scored by event time, so
 the window slides exactly and time comes from ``timezone.now()`` (tests move it
 with time-machine). Memory backend (embedded mode, one process): same
 semantics in a dict.
+
+Login lockout needs a check that cannot be raced: :meth:`SlidingWindowLimit.reserve`
+adds the attempt and counts it in one atomic step (one MULTI/EXEC in Redis), so of
+N parallel attempts against a window one short of full exactly one gets a count
+within the limit; :meth:`SlidingWindowLimit.release` takes a reservation back.
+When Redis does not answer, ``SlidingWindowLimit`` raises
+:class:`SlidingWindowUnavailable` and the caller decides to fail open or closed
+(the login lockout fails closed: ``accounts.services.lockout``). The backends
+themselves raise redis-py's errors (the fraud features catch what they choose).
 """
 
 from __future__ import annotations
@@ -12,6 +21,8 @@ from __future__ import annotations
 import threading
 import uuid
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from functools import lru_cache
 from typing import Any, Protocol
@@ -19,27 +30,47 @@ from typing import Any, Protocol
 from django.conf import settings
 from django.utils import timezone
 
+# A Redis that does not answer must not hold a request (or a login) for long.
+REDIS_TIMEOUT_SECONDS = 2.0
+
+
+class SlidingWindowUnavailable(RuntimeError):
+    """The counters' store did not answer (Redis down or unreachable)."""
+
 
 class SlidingWindowBackend(Protocol):
-    def add(self, key: str, now: float, window: float) -> int: ...
+    def add(self, key: str, now: float, window: float, member: str | None = None) -> int: ...
+    def remove(self, key: str, member: str) -> None: ...
     def scores(self, key: str, now: float, window: float) -> list[float]: ...
     def reset(self, key: str) -> None: ...
 
 
+def _redis_client(url: str) -> Any:
+    import redis
+
+    # Any: redis-py annotates its sync and async clients with one union of return types.
+    client: Any = redis.Redis.from_url(
+        url, socket_connect_timeout=REDIS_TIMEOUT_SECONDS, socket_timeout=REDIS_TIMEOUT_SECONDS
+    )
+    return client
+
+
 class RedisSlidingWindow:
     def __init__(self, url: str) -> None:
-        import redis
+        self.client: Any = _redis_client(url)
 
-        # Any: redis-py annotates its sync and async clients with one union of return types.
-        self.client: Any = redis.Redis.from_url(url)
-
-    def add(self, key: str, now: float, window: float) -> int:
+    def add(self, key: str, now: float, window: float, member: str | None = None) -> int:
+        """Record an event (``member`` names it, for :meth:`remove`) and return
+        the count in the window including it, atomically (MULTI/EXEC)."""
         pipe = self.client.pipeline(transaction=True)
         pipe.zremrangebyscore(key, "-inf", now - window)
-        pipe.zadd(key, {uuid.uuid4().hex: now})
+        pipe.zadd(key, {member or uuid.uuid4().hex: now})
         pipe.zcard(key)
         pipe.expire(key, int(window) + 60)
         return int(pipe.execute()[2])
+
+    def remove(self, key: str, member: str) -> None:
+        self.client.zrem(key, member)
 
     def scores(self, key: str, now: float, window: float) -> list[float]:
         pairs = self.client.zrangebyscore(key, now - window, "+inf", withscores=True)
@@ -51,19 +82,23 @@ class RedisSlidingWindow:
 
 class MemorySlidingWindow:
     def __init__(self) -> None:
-        self._events: dict[str, list[float]] = defaultdict(list)
+        self._events: dict[str, list[tuple[float, str]]] = defaultdict(list)
         self._lock = threading.Lock()
 
-    def add(self, key: str, now: float, window: float) -> int:
+    def add(self, key: str, now: float, window: float, member: str | None = None) -> int:
         with self._lock:
-            events = [t for t in self._events[key] if t > now - window]
-            events.append(now)
+            events = [(t, m) for t, m in self._events[key] if t > now - window]
+            events.append((now, member or uuid.uuid4().hex))
             self._events[key] = events
             return len(events)
 
+    def remove(self, key: str, member: str) -> None:
+        with self._lock:
+            self._events[key] = [(t, m) for t, m in self._events.get(key, []) if m != member]
+
     def scores(self, key: str, now: float, window: float) -> list[float]:
         with self._lock:
-            return sorted(t for t in self._events.get(key, []) if t > now - window)
+            return sorted(t for t, _ in self._events.get(key, []) if t > now - window)
 
     def reset(self, key: str) -> None:
         with self._lock:
@@ -93,10 +128,7 @@ class RedisDistinctSlidingWindow:
     """One sorted set per key: member = the value, score = when last seen."""
 
     def __init__(self, url: str) -> None:
-        import redis
-
-        # Any: redis-py annotates its sync and async clients with one union of return types.
-        self.client: Any = redis.Redis.from_url(url)
+        self.client: Any = _redis_client(url)
 
     def add(self, key: str, member: str, now: float, window: float) -> int:
         pipe = self.client.pipeline(transaction=True)
@@ -151,7 +183,11 @@ def distinct_window_backend() -> DistinctSlidingWindow:
 
 
 class SlidingWindowLimit:
-    """At most ``limit`` events per ``window`` for one key."""
+    """At most ``limit`` events per ``window`` for one key.
+
+    Every method raises :class:`SlidingWindowUnavailable` when the store does
+    not answer.
+    """
 
     def __init__(self, key: str, *, limit: int, window: timedelta) -> None:
         self.key = f"ratelimit:{key}"
@@ -163,15 +199,32 @@ class SlidingWindowLimit:
         return timezone.now().timestamp()
 
     def hit(self) -> int:
-        return sliding_window_backend().add(self.key, self._now(), self.window)
+        with _unavailable_on_redis_error():
+            return sliding_window_backend().add(self.key, self._now(), self.window)
+
+    def reserve(self) -> tuple[str, int]:
+        """Count one more event now, atomically: ``(reservation, count)``, the
+        count including this event. Over the limit when ``count > limit``; the
+        caller then usually releases it (:meth:`release`)."""
+        member = uuid.uuid4().hex
+        with _unavailable_on_redis_error():
+            count = sliding_window_backend().add(self.key, self._now(), self.window, member)
+        return member, count
+
+    def release(self, reservation: str) -> None:
+        """Take back an event :meth:`reserve` counted."""
+        with _unavailable_on_redis_error():
+            sliding_window_backend().remove(self.key, reservation)
 
     def count(self) -> int:
-        return len(sliding_window_backend().scores(self.key, self._now(), self.window))
+        with _unavailable_on_redis_error():
+            return len(sliding_window_backend().scores(self.key, self._now(), self.window))
 
     def retry_after_seconds(self) -> float:
         """0 when under the limit; else how long until the count drops below it."""
         now = self._now()
-        scores = sliding_window_backend().scores(self.key, now, self.window)
+        with _unavailable_on_redis_error():
+            scores = sliding_window_backend().scores(self.key, now, self.window)
         if len(scores) < self.limit:
             return 0.0
         # The entry whose expiry brings the count back to limit - 1.
@@ -179,4 +232,15 @@ class SlidingWindowLimit:
         return max(0.0, pivot + self.window - now)
 
     def reset(self) -> None:
-        sliding_window_backend().reset(self.key)
+        with _unavailable_on_redis_error():
+            sliding_window_backend().reset(self.key)
+
+
+@contextmanager
+def _unavailable_on_redis_error() -> Iterator[None]:
+    from redis.exceptions import RedisError
+
+    try:
+        yield
+    except RedisError as exc:
+        raise SlidingWindowUnavailable(f"the rate-limit store did not answer: {exc}") from exc

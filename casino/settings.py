@@ -8,8 +8,10 @@ Two run modes (see README "Run modes"):
   ``CLICKHOUSE_URL`` switch the real services on, one by one.
 
 ``APP_ENV=production`` refuses to start without ``SECRET_KEY``,
-``ALLOWED_HOSTS`` and ``SHOP_WEBHOOK_SECRETS`` or with ``DEBUG`` on, and turns
-on the HTTPS hardening ``check --deploy`` asks for.
+``ALLOWED_HOSTS``, ``SHOP_WEBHOOK_SECRETS``, a PostgreSQL ``DATABASE_URL`` and
+``REDIS_URL``, with a weak ``SECRET_KEY`` or ``JWT_SIGNING_KEY``, or with
+``DEBUG`` on; it turns on the HTTPS hardening ``check --deploy`` asks for and
+hides the API docs and ``/metrics`` unless told otherwise.
 
 Every value comes through :func:`casino.environment.get_from_env`, and importing
 this module has no side effects: the SQLite file's directory is made at start-up
@@ -19,10 +21,12 @@ commit is looked up only when ``/health`` first asks (``casino.health``).
 
 from __future__ import annotations
 
+import ipaddress
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 from casino.environment import (
@@ -88,8 +92,11 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "casino.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "casino.middleware.RequestIdMiddleware",
+    # Before anything reads the body, the session or the database: NUL bytes, body size, DB down.
+    "casino.middleware.RequestLimitsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -122,7 +129,12 @@ ASGI_APPLICATION = "casino.asgi.application"
 
 # --- Database -------------------------------------------------------------
 DATABASES = {
-    "default": get_from_env("DATABASE_URL", as_database(f"sqlite:///{VAR_DIR / 'db.sqlite3'}"), cast=as_database),
+    "default": get_from_env(
+        "DATABASE_URL",
+        as_database(f"sqlite:///{VAR_DIR / 'db.sqlite3'}"),
+        cast=as_database,
+        required_in_production="postgres://user:password@host:5432/name (production never runs on SQLite)",
+    ),
 }
 DATABASES["default"]["CONN_MAX_AGE"] = get_from_env("CONN_MAX_AGE", 60, cast=as_int)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
@@ -131,6 +143,15 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
     DATABASES["default"]["CONN_MAX_AGE"] = 0
 USING_POSTGRES = DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+if PRODUCTION and not USING_POSTGRES:
+    raise ImproperlyConfigured("production needs DATABASE_URL to name a PostgreSQL database (postgres://...)")
+# A database that does not answer (full, restarting, unreachable) fails the request
+# in seconds with 503 + Retry-After (casino.errors), not after TCP's minutes. Off (0)
+# outside production: psycopg times the connect with the clock that time-machine
+# freezes and moves in tests, and a moved clock expires a connect in progress.
+_db_connect_timeout = get_from_env("DB_CONNECT_TIMEOUT_SECONDS", 5 if PRODUCTION else 0, cast=as_int)
+if USING_POSTGRES and _db_connect_timeout > 0:
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", _db_connect_timeout)
 if USING_POSTGRES and get_from_env("DB_PREPARED_STATEMENTS", True, cast=as_bool):
     # Server-side parameters and prepared statements (psycopg prepares a query
     # the 5th time a connection runs it): PostgreSQL parses and plans each hot
@@ -144,13 +165,21 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
 
 # --- Redis: cache, channel layer, Celery broker --------------------------
-REDIS_URL = get_from_env("REDIS_URL", "", cast=as_str)
+REDIS_URL = get_from_env(
+    "REDIS_URL",
+    "",
+    cast=as_str,
+    required_in_production="redis://... (shared cache, lockout counters, channel layer and Celery broker)",
+)
 if REDIS_URL:
+    _redis_timeout = get_from_env("REDIS_SOCKET_TIMEOUT_SECONDS", 1.0, cast=as_float)
     CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": get_from_env("CACHE_KEY_PREFIX", "casino", cast=as_str),
+            # A Redis that does not answer fails the cache call fast (callers fail open).
+            "OPTIONS": {"socket_connect_timeout": _redis_timeout, "socket_timeout": _redis_timeout},
         }
     }
     CHANNEL_LAYERS = {
@@ -178,6 +207,22 @@ METRICS_PORT = get_from_env("METRICS_PORT", 0, cast=as_int)
 SINK_BATCH_ROWS = get_from_env("SINK_BATCH_ROWS", 5000, cast=as_int)
 SINK_FLUSH_SECONDS = get_from_env("SINK_FLUSH_SECONDS", 1.0, cast=as_float)
 SINK_CONSUMER_GROUP = get_from_env("SINK_CONSUMER_GROUP", "casino-clickhouse-sink", cast=as_str)
+# The relay and the sink wait for a broker (or ClickHouse) that is down, retrying
+# with a doubling delay up to this many seconds, instead of exiting.
+DEPENDENCY_WAIT_MAX_SECONDS = get_from_env("DEPENDENCY_WAIT_MAX_SECONDS", 30.0, cast=as_float)
+
+# --- WebSocket (/api/realtime/sync) and pushes -----------------------------
+# Per connection: messages up to WS_MAX_MESSAGE_BYTES (bigger: close 4413), and a
+# token bucket of WS_MESSAGE_BURST messages refilled at WS_MESSAGES_PER_SECOND
+# (a flood closes the socket with 4429). The ASGI server's own frame limit
+# (daphne --websocket-max-message-size) stops bigger frames before they are read.
+WS_MAX_MESSAGE_BYTES = get_from_env("WS_MAX_MESSAGE_BYTES", 4096, cast=as_int)
+WS_MESSAGES_PER_SECOND = get_from_env("WS_MESSAGES_PER_SECOND", 5.0, cast=as_float)
+WS_MESSAGE_BURST = get_from_env("WS_MESSAGE_BURST", 20, cast=as_int)
+# A push to the channel layer gives up after this long; beyond this many waiting
+# pushes per process, new ones are dropped (the outbox row stays the record).
+REALTIME_PUSH_TIMEOUT_SECONDS = get_from_env("REALTIME_PUSH_TIMEOUT_SECONDS", 2.0, cast=as_float)
+REALTIME_PUSH_MAX_PENDING = get_from_env("REALTIME_PUSH_MAX_PENDING", 10_000, cast=as_int)
 
 # --- Celery ----------------------------------------------------------------
 CELERY_BROKER_URL = get_from_env("CELERY_BROKER_URL", REDIS_URL or "memory://", cast=as_str)
@@ -232,10 +277,24 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 8}},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+    # Refuses nothing: Django's "a new password was saved" hook, which revokes every token.
+    {"NAME": "accounts.passwords.SessionsEndOnPasswordChange"},
 ]
+# Django's authenticate() goes through the login lockout too (accounts.services.lockout).
+AUTHENTICATION_BACKENDS = ["accounts.backends.LockoutModelBackend"]
 if get_from_env("FAST_PASSWORD_HASHER", False, cast=as_bool):
     # Tests only: the real hashers are deliberately slow.
     PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+# HS256 key of access and refresh tokens; SECRET_KEY unless set. Production
+# refuses the development key and keys shorter than 32 bytes (RFC 7518 3.2:
+# at least the hash's size), exactly as it refuses a weak SECRET_KEY.
+JWT_SIGNING_KEY = get_from_env("JWT_SIGNING_KEY", SECRET_KEY, cast=as_str)
+if PRODUCTION and (JWT_SIGNING_KEY == DEVELOPMENT_SECRET_KEY or len(JWT_SIGNING_KEY.encode()) < 32):
+    raise ImproperlyConfigured(
+        "production needs JWT_SIGNING_KEY: 32+ random bytes, not the development key "
+        "(or leave it unset to use SECRET_KEY)"
+    )
 
 SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(minutes=get_from_env("JWT_ACCESS_MINUTES", 30, cast=as_int)),
@@ -244,7 +303,7 @@ SIMPLE_JWT = {
     "BLACKLIST_AFTER_ROTATION": True,
     "UPDATE_LAST_LOGIN": False,
     "ALGORITHM": "HS256",
-    "SIGNING_KEY": get_from_env("JWT_SIGNING_KEY", SECRET_KEY, cast=as_str),
+    "SIGNING_KEY": JWT_SIGNING_KEY,
     "AUTH_HEADER_TYPES": ("Bearer",),
     "USER_ID_FIELD": "id",
     "USER_ID_CLAIM": "user_id",
@@ -264,12 +323,18 @@ REST_FRAMEWORK: dict[str, Any] = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.authentication.AccessTokenAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # Size, depth and NUL limits on every JSON body (casino.parsers).
+    "DEFAULT_PARSER_CLASSES": ["casino.parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "casino.schema.CasinoAutoSchema",
     "EXCEPTION_HANDLER": "casino.errors.api_exception_handler",
     "DEFAULT_PAGINATION_CLASS": "casino.pagination.StandardPagination",
     "PAGE_SIZE": 20,
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    # Per client IP (casino.throttling, casino.http.client_ip): "<count>/<second|minute|hour|day>".
+    "DEFAULT_THROTTLE_RATES": {
+        "signup": get_from_env("SIGNUP_THROTTLE_RATE", "20/hour", cast=as_str),
+        "invite_validate": get_from_env("INVITE_VALIDATE_THROTTLE_RATE", "30/minute", cast=as_str),
+    },
 }
 if DEBUG:
     REST_FRAMEWORK["DEFAULT_RENDERER_CLASSES"].append("rest_framework.renderers.BrowsableAPIRenderer")
@@ -279,14 +344,20 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": (
         "Player API of Casino Club, a free-to-play social casino. Every error has the body "
         '`{"error": "<code>", "message": "<text>", ...details}`. Money-moving and reward calls '
-        "honour the `Idempotency-Key` (or `X-Idempotency-Key`) header."
+        "honour the `Idempotency-Key` (or `X-Idempotency-Key`) header. Any operation may also answer "
+        "400 `invalid_characters` (a NUL byte in the query string, a header or a cookie), 400 `invalid_json` "
+        "(a body nested deeper than `max_depth` levels or holding `\\u0000`), 413 `payload_too_large` (a body "
+        "over `max_bytes`) and 503 `database_unavailable` with `Retry-After` (retry after that many seconds)."
     ),
     "VERSION": APP_VERSION,
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api/",
     "ENUM_NAME_OVERRIDES": {},
-    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums"],
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "casino.surface.schema_document_refusals",
+    ],
 }
 
 # --- Economy ------------------------------------------------------------------
@@ -296,6 +367,12 @@ DASHBOARD_CACHE_SECONDS = get_from_env("DASHBOARD_CACHE_SECONDS", 10, cast=as_in
 # --- Shop and payments ------------------------------------------------------------
 SHOP_CURRENCY = get_from_env("SHOP_CURRENCY", "USD", cast=as_str)
 SHOP_PENDING_ORDER_TTL = timedelta(minutes=get_from_env("SHOP_PENDING_ORDER_TTL_MINUTES", 30, cast=as_int))
+# Orders held for fraud review give their stock back after this long without a decision (default: the pending TTL).
+SHOP_REVIEW_ORDER_TTL = timedelta(
+    minutes=get_from_env(
+        "SHOP_REVIEW_ORDER_TTL_MINUTES", int(SHOP_PENDING_ORDER_TTL.total_seconds() // 60), cast=as_int
+    )
+)
 SHOP_PAYMENT_PROVIDER = get_from_env("SHOP_PAYMENT_PROVIDER", "sandbox", cast=as_str)
 # Secrets that may sign payment webhooks, newest first; two during a rotation.
 DEVELOPMENT_WEBHOOK_SECRET = "whsec_ZGV2ZWxvcG1lbnQtb25seS13ZWJob29rLXNlY3JldA=="  # noqa: S105 - dev only, refused in production
@@ -306,6 +383,10 @@ SHOP_WEBHOOK_SECRETS = get_from_env(
     required_in_production="whsec_... secrets that sign payment webhooks",
 )
 SHOP_WEBHOOK_TOLERANCE_SECONDS = get_from_env("SHOP_WEBHOOK_TOLERANCE_SECONDS", 300, cast=as_int)
+# Of a refused webhook delivery only this many bytes of the body are kept; refused
+# deliveries from one source IP beyond this many per minute get a 429 and are not stored.
+SHOP_WEBHOOK_STORED_BODY_MAX_BYTES = get_from_env("SHOP_WEBHOOK_STORED_BODY_MAX_BYTES", 65536, cast=as_int)
+SHOP_WEBHOOK_REFUSED_PER_IP_PER_MINUTE = get_from_env("SHOP_WEBHOOK_REFUSED_PER_IP_PER_MINUTE", 20, cast=as_int)
 # Where the sandbox provider delivers its webhooks and sends players to pay.
 PUBLIC_BASE_URL = get_from_env("PUBLIC_BASE_URL", "http://127.0.0.1:8000", cast=as_str)
 SHOP_FRAUD_RULES_PATH = get_from_env("SHOP_FRAUD_RULES_PATH", BASE_DIR / "shop" / "fraud_rules.yaml", cast=as_path)
@@ -346,6 +427,21 @@ STORAGES = {
 # Behind the load balancer every request comes from the balancer's address;
 # trust the client address it appends to X-Forwarded-For (lockout, fraud rules).
 TRUST_X_FORWARDED_FOR = get_from_env("TRUST_X_FORWARDED_FOR", False, cast=as_bool)
+# ...but only from peers in TRUSTED_PROXIES (addresses or CIDR networks: the balancer's),
+# read from the right through at most TRUSTED_PROXY_COUNT proxies (casino.http.client_ip).
+TRUSTED_PROXIES = get_from_env(
+    "TRUSTED_PROXIES",
+    ["127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"],
+    cast=as_list,
+)
+for _proxy in TRUSTED_PROXIES:
+    try:
+        ipaddress.ip_network(_proxy.strip(), strict=False)
+    except ValueError as _exc:
+        raise ImproperlyConfigured(f"TRUSTED_PROXIES: {_exc}") from _exc
+TRUSTED_PROXY_COUNT = get_from_env("TRUSTED_PROXY_COUNT", 1, cast=as_int)
+if TRUSTED_PROXY_COUNT < 1:
+    raise ImproperlyConfigured("TRUSTED_PROXY_COUNT is the number of proxies in front of the app (1 or more)")
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
@@ -359,6 +455,45 @@ if PRODUCTION:
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     CSRF_TRUSTED_ORIGINS: list[str] = get_from_env("CSRF_TRUSTED_ORIGINS", [], cast=as_list)
+
+
+# --- Request limits and what is public (casino.middleware, casino.parsers, casino.surface) ---
+# Bodies above this many bytes are refused with 413 payload_too_large: by their
+# Content-Length before anything reads them, and while reading when a body runs
+# past it (no Content-Length, or a wrong one). Django's own form limit is the same.
+REQUEST_BODY_MAX_BYTES = get_from_env("REQUEST_BODY_MAX_BYTES", 1024 * 1024, cast=as_int)
+DATA_UPLOAD_MAX_MEMORY_SIZE = REQUEST_BODY_MAX_BYTES
+# JSON bodies nested deeper than this are refused with 400 invalid_json.
+REQUEST_JSON_MAX_DEPTH = get_from_env("REQUEST_JSON_MAX_DEPTH", 32, cast=as_int)
+# The OpenAPI schema and Swagger UI (/api/schema/, /api/docs/): public in development only unless set.
+API_DOCS_PUBLIC = get_from_env("API_DOCS_PUBLIC", not PRODUCTION, cast=as_bool)
+# /metrics: public in development only unless set; otherwise only to direct (not
+# proxied: no X-Forwarded-For) connections from these networks, e.g. the scraper's.
+METRICS_PUBLIC = get_from_env("METRICS_PUBLIC", not PRODUCTION, cast=as_bool)
+
+
+def _as_networks(value: str) -> list[str]:
+    return [str(ipaddress.ip_network(item.strip(), strict=False)) for item in as_list(value)]
+
+
+METRICS_ALLOWED_NETWORKS: list[str] = get_from_env("METRICS_ALLOWED_NETWORKS", [], cast=_as_networks)
+
+# Content-Security-Policy (django-csp) on every response; casino.csp loosens it for
+# the sandbox checkout page (its inline <style>) and Swagger UI (served from a CDN).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
 
 # --- Logging (structlog, JSON in production) -------------------------------
 LOG_LEVEL = get_from_env("LOG_LEVEL", "INFO", cast=as_str)

@@ -1,9 +1,11 @@
 from django.conf import settings
 from django.contrib import admin
 from django.urls import URLPattern, URLResolver, include, path, re_path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from django_prometheus import exports as prometheus_exports
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from casino import errors, health
+from casino.surface import docs_allowed, metrics_allowed, only_if
 
 admin.site.site_header = "Casino Club back office"
 admin.site.site_title = "Casino Club"
@@ -14,8 +16,10 @@ api_patterns: list[URLPattern | URLResolver] = [
     path("", include("economy.api.urls")),
     path("", include("realtime.api.urls")),
     path("", include("shop.api.urls")),
-    path("schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    # Public in development; in production only with API_DOCS_PUBLIC (casino.surface).
+    path("schema/", only_if(docs_allowed, SpectacularAPIView.as_view()), name="schema"),
+    # The split view serves Swagger UI's start-up script from here: no inline script (casino.csp).
+    path("docs/", only_if(docs_allowed, SpectacularSwaggerSplitView.as_view(url_name="schema")), name="docs"),
 ]
 
 urlpatterns = [
@@ -23,7 +27,8 @@ urlpatterns = [
     path("ready", health.ready, name="ready"),
     path("admin/", admin.site.urls),
     path("api/", include(api_patterns)),
-    path("", include("django_prometheus.urls")),
+    # Public in development; in production only with METRICS_PUBLIC or from METRICS_ALLOWED_NETWORKS.
+    path("metrics", only_if(metrics_allowed, prometheus_exports.ExportToDjangoView), name="prometheus-django-metrics"),
     # Unknown API paths answer in the API's error format, in every mode.
     re_path(r"^api/.*$", errors.not_found_view),
 ]

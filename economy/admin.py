@@ -2,8 +2,10 @@
 
 Nobody edits a balance by hand: the wallet form is read-only and every change
 goes through an audited service -- "Adjust balance" (``wallet_adjust``, a
-ledger entry with reason ``admin_adjust``) and "Change VIP tier"
-(``vip_set_tier``). The ledger and the audit/repair reports are read-only.
+ledger entry with reason ``admin_adjust``; permission ``economy.adjust_balance``)
+and "Change VIP tier" (``vip_set_tier``; ``economy.set_vip_tier``). The ledger
+and the audit/repair reports are read-only; running an audit now needs
+``economy.run_ledger_audit``.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
-from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -23,7 +24,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from accounts.authentication import request_staff
-from casino.admin_tools import ReadOnlyAdmin
+from casino.admin_tools import ReadOnlyAdmin, StaffActionsMixin, request_holds, staff_action, staff_view
 from casino.errors import ApplicationError
 from economy.enums import Currency, VipTier
 from economy.exceptions import IdempotencyConflict
@@ -37,9 +38,11 @@ from economy.services.vip import vip_set_tier
 
 RECENT_ENTRIES = 20
 SHOWN_VIOLATIONS = 10
-# Who may move money or change tiers in the admin. Wallet rows are never saved
-# through a form, so the model's "change" permission means "may adjust".
-ADJUST_PERMISSION = "economy.change_wallet"
+# Each staff action has its own permission (Meta.permissions of Wallet and
+# LedgerAuditRun); the services check theirs again.
+ADJUST_PERMISSION = "economy.adjust_balance"
+VIP_TIER_PERMISSION = "economy.set_vip_tier"
+AUDIT_PERMISSION = "economy.run_ledger_audit"
 
 
 class AdjustBalanceForm(forms.Form):
@@ -97,7 +100,7 @@ def _entries_table(entries: list[LedgerEntry]) -> SafeString:
 
 
 @admin.register(Wallet)
-class WalletAdmin(admin.ModelAdmin):
+class WalletAdmin(StaffActionsMixin, admin.ModelAdmin):  # type: ignore[type-arg]  # not subscriptable at run time
     change_list_template = "admin/economy/wallet/change_list.html"
     change_form_template = "admin/economy/wallet/change_form.html"
     list_display = ["site_id", "nickname", "gold", "gems", "xp", "level", "vip_points", "vip_tier", "updated_at"]
@@ -134,7 +137,10 @@ class WalletAdmin(admin.ModelAdmin):
         return False
 
     def has_adjust_permission(self, request: HttpRequest) -> bool:
-        return bool(request.user.has_perm(ADJUST_PERMISSION))
+        return request_holds(request, ADJUST_PERMISSION)
+
+    def has_audit_permission(self, request: HttpRequest) -> bool:
+        return request_holds(request, AUDIT_PERMISSION)
 
     # --- columns ---
 
@@ -172,6 +178,7 @@ class WalletAdmin(admin.ModelAdmin):
             "last_audit_violations": audit_violation_total(last) if last else 0,
             "last_audit_lines": [audit_violation_line(v) for v in last.violations[:SHOWN_VIOLATIONS]] if last else [],
             "last_audit_url": reverse("admin:economy_ledgerauditrun_change", args=[last.pk]) if last else "",
+            "can_run_audit": self.has_audit_permission(request),
             **(extra_context or {}),
         }
         return super().changelist_view(request, extra_context=context)
@@ -182,12 +189,11 @@ class WalletAdmin(admin.ModelAdmin):
         context = {"can_adjust": self.has_adjust_permission(request), **(extra_context or {})}
         return super().change_view(request, object_id, form_url, extra_context=context)
 
+    @staff_view(permission=AUDIT_PERMISSION)
     def run_audit_view(self, request: HttpRequest) -> HttpResponse:
         """POST only: runs the same service as ``manage.py audit_ledger``."""
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
-        if not self.has_view_permission(request):
-            raise PermissionDenied
         run = ledger_audit_run()
         total = audit_violation_total(run)
         if total:
@@ -205,14 +211,13 @@ class WalletAdmin(admin.ModelAdmin):
             )
         return HttpResponseRedirect(reverse("admin:economy_wallet_changelist"))
 
+    @staff_view(permission=ADJUST_PERMISSION)
     def adjust_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         wallet = self.get_object(request, unquote(object_id))
         if wallet is None:
             return self._get_obj_does_not_exist_redirect(  # type: ignore[attr-defined]  # Django's own 404 redirect
                 request, self.opts, object_id
             )
-        if not self.has_adjust_permission(request):
-            raise PermissionDenied
         change_url = reverse("admin:economy_wallet_change", args=[wallet.pk])
         if request.method == "POST":
             form = AdjustBalanceForm(request.POST)
@@ -275,7 +280,7 @@ class WalletAdmin(admin.ModelAdmin):
 
     # --- actions ---
 
-    @admin.action(description="Change VIP tier of selected wallets", permissions=["adjust"])
+    @staff_action(permission=VIP_TIER_PERMISSION, description="Change VIP tier of selected wallets")
     def change_vip_tier(self, request: HttpRequest, queryset: QuerySet[Wallet]) -> HttpResponse | None:
         form = VipTierForm(request.POST if "apply" in request.POST else None)
         if form.is_bound and form.is_valid():

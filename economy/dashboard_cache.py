@@ -1,5 +1,12 @@
 """The per-player dashboard cache: a version number per player; the cached
-page lives under (player, version)."""
+page lives under (player, version).
+
+Redis down: the cache fails open. A read builds the page from PostgreSQL and
+serves it uncached; a bump after commit is skipped. Both are counted and
+logged (``realtime.degraded``), never raised: the bump runs after the commit
+of a claim or a purchase, which must still answer its success. A bump lost
+that way leaves at most a page cached before the outage, which expires after
+``DASHBOARD_CACHE_SECONDS``."""
 
 from __future__ import annotations
 
@@ -11,6 +18,8 @@ from typing import Any
 from django.conf import settings
 from django.core.cache import cache, caches
 from django.core.cache.backends.redis import RedisCache
+
+from realtime.degraded import dependency_failed
 
 
 @dataclass(frozen=True)
@@ -27,22 +36,43 @@ def dashboard_page(user_id: int, build: Callable[[], bytes]) -> DashboardPage:
     """The cached page of the player's current version, or ``build()`` cached
     now. The ETag is the body's hash, so an unchanged page keeps its ETag
     across versions and a client's ``If-None-Match`` still matches."""
-    version = cache.get(dashboard_version_key(user_id), 0)
-    key = f"dashboard:{user_id}:{version}"
-    cached: dict[str, Any] | None = cache.get(key)
+    key: str | None = None
+    cached: dict[str, Any] | None = None
+    try:
+        version = cache.get(dashboard_version_key(user_id), 0)
+        key = f"dashboard:{user_id}:{version}"
+        cached = cache.get(key)
+    except Exception as error:  # noqa: BLE001 - Redis down: fail open, build from PostgreSQL
+        dependency_failed(dependency="redis", use="dashboard_cache", error=error)
     if cached is None:
         body = build()
-        cached = {"etag": f'"{hashlib.sha256(body).hexdigest()[:32]}"', "body": body}
-        cache.set(key, cached, timeout=settings.DASHBOARD_CACHE_SECONDS)
+        cached = {"etag": _etag(body), "body": body}
+        if key is not None:
+            try:
+                cache.set(key, cached, timeout=settings.DASHBOARD_CACHE_SECONDS)
+            except Exception as error:  # noqa: BLE001 - the page is served uncached
+                dependency_failed(dependency="redis", use="dashboard_cache", error=error)
     return DashboardPage(etag=cached["etag"], body=cached["body"])
+
+
+def _etag(body: bytes) -> str:
+    return f'"{hashlib.sha256(body).hexdigest()[:32]}"'
 
 
 def dashboard_invalidate(user_id: int) -> None:
     """Bump the player's dashboard version: cached copies under older
     versions are never read again (even one computed from data older than
     the change that bumped it). On Redis one INCR (Django's Redis cache
-    stores integers as plain Redis integers); elsewhere add + incr."""
-    key = dashboard_version_key(user_id)
+    stores integers as plain Redis integers); elsewhere add + incr.
+
+    Runs after commit: a cache that is down is counted and logged, never raised."""
+    try:
+        _bump(dashboard_version_key(user_id))
+    except Exception as error:  # noqa: BLE001 - after commit: fail quietly (docs/architecture.md)
+        dependency_failed(dependency="redis", use="dashboard_cache", error=error)
+
+
+def _bump(key: str) -> None:
     backend = caches["default"]
     if isinstance(backend, RedisCache):
         full_key = backend.make_and_validate_key(key)

@@ -12,6 +12,7 @@ from casino.errors import ApplicationError
 from casino.idempotency import IdempotencyKeyReused as IdempotencyConflict
 
 __all__ = [
+    "AlreadyClaimed",
     "IdempotencyConflict",
     "InsufficientFunds",
     "InvalidBundle",
@@ -23,6 +24,17 @@ __all__ = [
 # What a ledger key reused for another operation says (the platform class's
 # default message speaks of a request, which a derived key is not).
 LEDGER_KEY_REUSED_MESSAGE = "This idempotency key was already used for a different operation."
+
+
+class AlreadyClaimed(ApplicationError):
+    """A once-per-day reward asked for again with a new request (design promise 2):
+    409, carrying the first grant's answer. The web client matches the words
+    "already claimed" in the message. A retry of the first request (same
+    Idempotency-Key) replays the first 200 instead."""
+
+    code = "already_claimed"
+    message = "Today's reward is already claimed."
+    status = status.HTTP_409_CONFLICT
 
 
 class InsufficientFunds(ApplicationError):

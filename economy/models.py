@@ -37,6 +37,11 @@ class Wallet(models.Model):
             models.CheckConstraint(condition=models.Q(**{f"{field}__gte": 0}), name=f"wallet_{field}_non_negative")
             for field in (*BALANCE_FIELDS, "gold_debt", "gems_debt")
         ]
+        # Staff actions with their own permission (promise 7); "change" is never used on wallets.
+        permissions = [
+            ("adjust_balance", "Can adjust a balance (audited ledger entry)"),
+            ("set_vip_tier", "Can change a player's VIP tier"),
+        ]
 
     def __str__(self) -> str:
         return f"wallet of {self.user_id}"
@@ -199,6 +204,7 @@ class LedgerAuditRun(models.Model):
 
     class Meta:
         ordering = ["-started_at"]
+        permissions = [("run_ledger_audit", "Can run a ledger audit from the back office")]
 
     def __str__(self) -> str:
         return f"ledger audit {self.started_at:%Y-%m-%d %H:%M}: {'ok' if self.ok else 'VIOLATIONS'}"

@@ -32,6 +32,7 @@ class OutboxEventAdmin(ReadOnlyAdmin):
         action_with_reason(
             name="retry_dead",
             description="Retry selected dead rows",
+            permission="realtime.retry_outbox",
             service=lambda request, row, reason: outbox_retry_dead(
                 actor=staff_member(request), event_ids=[row.pk], reason=reason
             ),

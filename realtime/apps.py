@@ -7,5 +7,7 @@ class RealtimeConfig(AppConfig):
 
     def ready(self) -> None:
         from realtime import metrics
+        from realtime.socket_limits import install_daphne_limit
 
         metrics.register_collectors()
+        install_daphne_limit()  # takes effect where this process serves sockets with daphne

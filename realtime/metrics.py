@@ -26,6 +26,11 @@ clickhouse_ingestion_delay = Histogram(
 )
 clickhouse_inserted = Counter("clickhouse_inserted_events", "Events inserted into ClickHouse by the sink.")
 clickhouse_insert_failures = Counter("clickhouse_insert_failures", "Failed ClickHouse batch inserts.")
+websocket_policy_closes = Counter(
+    "websocket_policy_closes",
+    "WebSockets the server closed for what the client sent (message_too_big, rate_limited).",
+    ["reason"],
+)
 
 
 class OutboxCollector(Collector):

@@ -36,10 +36,17 @@ class OutboxEvent(models.Model):
                 name="outbox_pending_due_idx",
                 condition=models.Q(status="pending"),
             ),
+            # Per-player order: a player's older pending rows (realtime.locks).
+            models.Index(
+                fields=["user_id", "id"],
+                name="outbox_pending_player_idx",
+                condition=models.Q(status="pending"),
+            ),
             models.Index(fields=["status", "sent_at"], name="outbox_status_sent_idx"),
             # Live metrics (PostgreSQL path): events of a type in the last hour.
             models.Index(fields=["type", "occurred_at"], name="outbox_type_time_idx"),
         ]
+        permissions = [("retry_outbox", "Can put dead outbox rows back in the relay's queue")]
 
     def __str__(self) -> str:
         return f"{self.type} {self.event_id} ({self.status})"

@@ -1,20 +1,34 @@
-"""The outbox relay: pending ``OutboxEvent`` rows -> Kafka, at least once.
+"""The outbox relay: pending ``OutboxEvent`` rows -> Kafka, at least once,
+each player's events in id order.
 
 One pass (:func:`outbox_relay_pass`):
 
 1. claims up to ``batch_size`` due rows with ``SELECT ... FOR UPDATE SKIP
-   LOCKED`` (oldest first), so two relays running at once never take the same
-   row in the same pass;
+   LOCKED`` (oldest first, ``realtime.locks``), so two relays running at once
+   never take the same row in the same pass. A row is not claimed while an
+   older row of the same player waits for its retry, and claimed rows that
+   would overtake an older row of their player (held by another relay) are
+   held back unsent: Kafka is keyed by player because consumers rely on
+   per-player order;
 2. produces each envelope to ``KAFKA_TOPIC``, keyed by ``user_id`` (one
    player's events stay in one partition, in order) with ``event_id`` and
-   ``type`` as headers, through an idempotent producer;
+   ``type`` as headers, through an idempotent producer. Once a row of a player
+   cannot be produced, the player's later rows wait for the next pass;
 3. waits for the delivery reports and, in the same transaction that holds the
    locks, marks delivered rows ``sent`` and failed ones for a retry after
-   ``min(300, 2 ** attempts)`` seconds, or ``dead`` after 10 attempts.
+   ``min(300, 2 ** attempts)`` seconds, or ``dead`` after 10 attempts (a dead
+   row no longer holds its player's later rows back). A row delivered although
+   an older row of its player failed in the same pass is sent again after that
+   one, so the last copy of every event a consumer reads is in id order.
 
 If the process dies between produce and commit, the rows stay pending and are
 sent again: Kafka may see an event twice, and the ClickHouse sink removes the
 duplicate by ``event_id``.
+
+The long-running relay (:func:`outbox_relay_forever`) starts and keeps running
+when the broker is down: it waits, with a doubling delay up to
+``DEPENDENCY_WAIT_MAX_SECONDS`` and one log line per try, until the broker
+answers, and only then claims rows (so an outage does not use up their attempts).
 """
 
 from __future__ import annotations
@@ -22,11 +36,11 @@ from __future__ import annotations
 import json
 import logging
 import signal
-import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 from threading import Event
 from typing import Any
 
@@ -37,6 +51,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from realtime import metrics
+from realtime.degraded import dependency_wait
+from realtime.locks import outbox_in_player_order, outbox_lock_due
 from realtime.models import OutboxEvent
 
 logger = logging.getLogger(__name__)
@@ -63,6 +79,7 @@ class RelayPass:
     sent: int
     failed: int
     dead: int
+    held: int = 0  # claimed but left for a later pass, behind an older row of their player
 
 
 def make_producer(bootstrap_servers: str | None = None, **overrides: Any) -> Any:
@@ -92,15 +109,14 @@ def outbox_relay_pass(*, producer: Any, batch_size: int | None = None, topic: st
     # ends, never ride along in a caller's longer transaction.
     with transaction.atomic(durable=True):
         now = timezone.now()
-        rows = list(
-            OutboxEvent.objects.select_for_update(skip_locked=True)
-            .filter(status=OutboxEvent.Status.PENDING, next_attempt_at__lte=now)
-            .order_by("id")[:batch_size]
-        )
-        if not rows:
+        claimed = outbox_lock_due(now=now, limit=batch_size)
+        if not claimed:
             return RelayPass(0, 0, 0, 0)
+        rows, held = outbox_in_player_order(claimed)
         errors: dict[int, str] = {}
         delivered: set[int] = set()
+        not_produced: set[int] = set()  # behind a row of their player that could not be produced
+        stuck_players: set[int] = set()
 
         def report(row_id: int) -> Any:
             def on_delivery(error: Any, _message: Any) -> None:
@@ -121,6 +137,9 @@ def outbox_relay_pass(*, producer: Any, batch_size: int | None = None, topic: st
             )
 
         for row in rows:
+            if row.user_id in stuck_players:
+                not_produced.add(row.pk)
+                continue
             try:
                 try:
                     send(row)
@@ -129,19 +148,37 @@ def outbox_relay_pass(*, producer: Any, batch_size: int | None = None, topic: st
                     send(row)
             except Exception as exc:  # noqa: BLE001 - recorded on the row, retried later
                 errors[row.pk] = f"{type(exc).__name__}: {exc}"
+                if row.user_id is not None:
+                    stuck_players.add(row.user_id)
             producer.poll(0)
         remaining = producer.flush(settings.OUTBOX_RELAY_DELIVERY_TIMEOUT_MS / 1000 + 1)
         sent_at = timezone.now()
-        sent_ids = [row.pk for row in rows if row.pk in delivered]
+        # Per player in id order: after a row that failed, a delivered row has
+        # overtaken it; it is sent again after the failed one (due now, behind it).
+        failed_players: set[int] = set()
+        overtook: set[int] = set()
+        for row in rows:
+            if row.pk in not_produced:
+                continue
+            if row.pk not in delivered:
+                if row.user_id is not None:
+                    failed_players.add(row.user_id)
+            elif row.user_id in failed_players:
+                overtook.add(row.pk)
+        sent_ids = [row.pk for row in rows if row.pk in delivered and row.pk not in overtook]
         if sent_ids:
             OutboxEvent.objects.filter(pk__in=sent_ids).update(
                 status=OutboxEvent.Status.SENT, sent_at=sent_at, last_error=""
+            )
+        if overtook:
+            OutboxEvent.objects.filter(pk__in=overtook).update(
+                next_attempt_at=sent_at, last_error="delivered ahead of an older event of the player: sent again"
             )
         # Failed rows, grouped by their attempt count (one UPDATE per group,
         # not one per row: Django's bulk_update would build a huge CASE).
         by_attempts: dict[int, list[OutboxEvent]] = defaultdict(list)
         for row in rows:
-            if row.pk not in delivered:
+            if row.pk not in delivered and row.pk not in not_produced:
                 by_attempts[row.attempts + 1].append(row)
         failed = dead = 0
         for attempts, group in by_attempts.items():
@@ -166,35 +203,64 @@ def outbox_relay_pass(*, producer: Any, batch_size: int | None = None, topic: st
         metrics.kafka_publish_failures.inc(failed + dead)
         logger.warning("outbox relay: %s failed, %s dead of %s", failed, dead, len(rows))
     metrics.outbox_relayed.inc(sent)
-    return RelayPass(claimed=len(rows), sent=sent, failed=failed, dead=dead)
+    return RelayPass(
+        claimed=len(claimed),
+        sent=sent,
+        failed=failed,
+        dead=dead,
+        held=len(held) + len(not_produced) + len(overtook),
+    )
+
+
+def broker_check(producer: Any, timeout: float = 2.0) -> None:
+    """Raise unless the broker answers a metadata request within ``timeout`` seconds."""
+    producer.list_topics(timeout=timeout)
 
 
 def outbox_relay_forever(*, stop: Event | None = None, idle_sleep: float = 0.2, batch_size: int | None = None) -> None:
     """The long-running relay (``manage.py relay_outbox``): passes back to back
-    while there is work, a short sleep when idle; stops on SIGTERM/SIGINT."""
+    while there is work, a short sleep when idle; stops on SIGTERM/SIGINT.
+
+    Before the first pass, and after a pass in which nothing got through, it
+    waits until the broker answers (``realtime.degraded.dependency_wait``: a
+    doubling delay, one ``waiting for the Kafka broker`` line per try), so an
+    outage neither ends the process nor uses up the rows' attempts. A pass that
+    fails (the database is down) is retried after a doubling delay too."""
     stop = stop or Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         try:
             signal.signal(signum, lambda *_: stop.set())
         except ValueError:  # not the main thread (tests)
             break
+    broker = f"the Kafka broker at {settings.KAFKA_BOOTSTRAP_SERVERS}"
     producer = make_producer()
+    broker_ok = False
+    failures = 0
     try:
         while not stop.is_set():
+            if not broker_ok:
+                if not dependency_wait(partial(broker_check, producer), dependency="kafka", name=broker, stop=stop):
+                    break
+                broker_ok = True
             try:
                 result = outbox_relay_pass(producer=producer, batch_size=batch_size)
             except Exception:
-                logger.exception("outbox relay pass failed")
-                time.sleep(1)
+                failures += 1
+                delay = min(settings.DEPENDENCY_WAIT_MAX_SECONDS, 0.5 * 2**failures)
+                logger.exception("outbox relay pass failed; next try in %.1fs", delay)
+                stop.wait(delay)
                 continue
-            if result.claimed and not result.sent:
+            failures = 0
+            if (result.failed or result.dead) and not result.sent:
                 # Nothing got through: start a fresh producer. An idempotent
                 # producer keeps its producer id across an outage, and a broker
-                # that lost its state (a restarted dev broker) refuses that id forever.
+                # that lost its state (a restarted dev broker) refuses that id
+                # forever. Then wait for the broker before claiming again.
                 producer.flush(1)
                 producer = make_producer()
-            if result.claimed == 0:
-                stop.wait(idle_sleep)
+                broker_ok = False
+            if result.claimed == result.held:
+                stop.wait(idle_sleep)  # nothing due, or all of it behind rows another relay sends
     finally:
         producer.flush(5)
 
@@ -216,9 +282,11 @@ def outbox_prune_sent(*, older_than: timedelta | None = None, batch_size: int = 
 
 
 def outbox_retry_dead(*, actor: AbstractBaseUser, event_ids: list[int], reason: str) -> int:
-    """Staff: put dead rows back in the queue (audited)."""
+    """Staff: put dead rows back in the queue (audited; ``realtime.retry_outbox``)."""
+    from casino.permissions import staff_permission_require
     from casino.services import audit_record
 
+    staff_permission_require(actor=actor, permission="realtime.retry_outbox")
     with transaction.atomic(durable=True):
         revived = OutboxEvent.objects.filter(pk__in=event_ids, status=OutboxEvent.Status.DEAD).update(
             status=OutboxEvent.Status.PENDING, attempts=0, next_attempt_at=timezone.now(), last_error=""

@@ -9,6 +9,10 @@ Inside the caller's transaction ``emit``
 3. registers an on-commit hook that pushes the envelope
    ``{event_id, type, user_id, data, timestamp}`` to the player's channel
    group ``user.<id>``. A rolled-back transaction pushes and stores nothing.
+
+The push runs after the commit, so it never raises (design promise 9): with
+Redis down it is counted and logged (``realtime.degraded``) and the response
+of the committed request stays a success; the outbox row is the durable record.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.utils import timezone
 
+from realtime.degraded import dependency_failed
 from realtime.models import OutboxEvent
 from realtime.push import dispatcher
 from realtime.registry import EVENT_TYPES, DomainEvent, UnknownEventType, UserRef, subscribers_for
@@ -91,7 +96,7 @@ def _deliver(event: OutboxEvent, user: UserRef) -> None:
     for subscriber in subscribers_for(event.type):
         subscriber(domain_event)
     if user_id is not None:
-        transaction.on_commit(lambda: push_to_user(user_id, envelope))
+        transaction.on_commit(lambda: push_to_user(user_id, envelope), robust=True)
 
 
 CLOSE_SESSION_REVOKED = 4401  # the player must log in again (logout-all, password change, ban)
@@ -103,7 +108,7 @@ def sockets_close(*, user_id: int, code: int) -> None:
     transaction commits (a revoked session must stop receiving events at once;
     a rolled-back revocation closes nothing). Outside a transaction: now."""
     message = {"type": "session.close", "code": code}
-    transaction.on_commit(lambda: _send_to_user(user_id, message))
+    transaction.on_commit(lambda: _send_to_user(user_id, message), robust=True)
 
 
 def push_to_user(user_id: int, envelope: dict[str, Any]) -> None:
@@ -113,15 +118,16 @@ def push_to_user(user_id: int, envelope: dict[str, Any]) -> None:
 
 
 def _send_to_user(user_id: int, message: dict[str, Any]) -> None:
-    layer = get_channel_layer()
-    if layer is None:
-        return
-    if isinstance(layer, InMemoryChannelLayer):
-        # Embedded mode, one process: the layer's queues belong to the server's
-        # event loop, which async_to_sync reuses from a sync view.
-        try:
+    """Never raises: it runs after commit (see the module docstring)."""
+    try:
+        layer = get_channel_layer()
+        if layer is None:
+            return
+        if isinstance(layer, InMemoryChannelLayer):
+            # Embedded mode, one process: the layer's queues belong to the server's
+            # event loop, which async_to_sync reuses from a sync view.
             async_to_sync(layer.group_send)(user_group_name(user_id), message)
-        except Exception:  # noqa: BLE001 - best effort; the outbox has the event
-            logger.warning("realtime push failed", exc_info=True)
-        return
-    dispatcher.enqueue(user_group_name(user_id), message)
+            return
+        dispatcher.enqueue(user_group_name(user_id), message)
+    except Exception as error:  # noqa: BLE001 - best effort; the outbox has the event
+        dependency_failed(dependency="channel_layer", use="push", error=error)

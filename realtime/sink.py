@@ -6,6 +6,12 @@ and only then commits the offsets. If the insert fails, the same batch is
 retried (with backoff) before anything new is read, and nothing is committed
 meanwhile: a crash re-reads the batch, and ReplacingMergeTree plus
 ``uniqExact(event_id)`` make the repeat harmless.
+
+A dependency that is down never ends the process: at start the sink waits for
+ClickHouse and then for the broker (``waiting for ...`` log lines, a doubling
+delay up to ``DEPENDENCY_WAIT_MAX_SECONDS``); later, a failed insert is retried
+the same way, a failed offset commit is logged and left to the next batch's
+commit (a re-read batch is harmless), and the Redis heartbeat fails quietly.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from realtime import clickhouse, metrics
+from realtime.degraded import dependency_failed, dependency_wait
 
 logger = logging.getLogger(__name__)
 
@@ -69,7 +76,10 @@ def ensure_topic(topic: str | None = None) -> None:
 def _store_sink_heartbeat(stats: SinkStats) -> None:
     from django.core.cache import cache
 
-    cache.set("sink:last_insert_at", stats.last_insert_at, timeout=None)
+    try:
+        cache.set("sink:last_insert_at", stats.last_insert_at, timeout=None)
+    except Exception as error:  # noqa: BLE001 - Redis down: the heartbeat is informative only
+        dependency_failed(dependency="redis", use="sink_heartbeat", error=error)
 
 
 def sink_run(
@@ -82,8 +92,14 @@ def sink_run(
             signal.signal(signum, lambda *_: stop.set())
         except ValueError:  # not the main thread
             break
-    clickhouse.ensure_schema()
-    ensure_topic()
+    if not dependency_wait(
+        clickhouse.ensure_schema, dependency="clickhouse", name=f"ClickHouse ({_safe_url()})", stop=stop
+    ):
+        return stats
+    if not dependency_wait(
+        ensure_topic, dependency="kafka", name=f"the Kafka broker at {settings.KAFKA_BOOTSTRAP_SERVERS}", stop=stop
+    ):
+        return stats
     ch = ch or clickhouse.client()
     consumer = consumer or make_consumer()
     consumer.subscribe([settings.KAFKA_TOPIC])
@@ -109,7 +125,10 @@ def sink_run(
             if not envelopes:
                 continue
             _insert_with_retry(ch, envelopes, stats, stop)
-            consumer.commit(asynchronous=False)
+            try:
+                consumer.commit(asynchronous=False)
+            except Exception as error:  # noqa: BLE001 - the next commit covers these offsets too
+                dependency_failed(dependency="kafka", use="sink_commit", error=error)
     finally:
         consumer.close()
         ch.disconnect()
@@ -136,10 +155,10 @@ def _insert_with_retry(ch: Any, envelopes: list[dict[str, Any]], stats: SinkStat
             continue
         except Exception:
             metrics.clickhouse_insert_failures.inc()
-            logger.exception("sink: insert failed; retrying in %.1fs", delay)
+            logger.exception("sink: insert failed; waiting for ClickHouse, next try in %.1fs", delay)
             if stop.wait(delay):
                 raise
-            delay = min(30.0, delay * 2)
+            delay = min(settings.DEPENDENCY_WAIT_MAX_SECONDS, delay * 2)
             continue
         stats.batches += 1
         stats.inserted += len(rows)
@@ -149,6 +168,14 @@ def _insert_with_retry(ch: Any, envelopes: list[dict[str, Any]], stats: SinkStat
         for row in rows:
             metrics.clickhouse_ingestion_delay.observe(max(0.0, (row[6] - row[5]) / 1000))
         return
+
+
+def _safe_url() -> str:
+    """CLICKHOUSE_URL without its password, for log lines."""
+    from urllib.parse import urlparse
+
+    parsed = urlparse(settings.CLICKHOUSE_URL)
+    return f"{parsed.hostname}:{parsed.port or 9000}{parsed.path}"
 
 
 def _well_formed(envelope: dict[str, Any]) -> bool:

@@ -13,7 +13,8 @@ class PaymentOutcome(models.TextChoices):
 
     FULFILLED = "fulfilled", "fulfilled"
     ALREADY_SETTLED = "already_settled", "already settled"
-    PAID_NEEDS_REFUND = "paid_needs_refund", "paid after it sold out: needs a refund"
+    PAID_NEEDS_REFUND = "paid_needs_refund", "paid but cannot be fulfilled: refund pending at the provider"
+    REFUNDED_UNFULFILLED = "refunded_unfulfilled", "paid but cannot be fulfilled: refunded at the provider"
     FAILED = "failed", "failed"
     REFUNDED = "refunded", "refunded"
     IGNORED = "ignored", "ignored"
@@ -39,3 +40,9 @@ class OrderFailureReason(models.TextChoices):
     PAYMENT_PROVIDER_UNAVAILABLE = "payment_provider_unavailable", "The payment provider could not be reached"
     PAID_AFTER_SOLD_OUT = "paid_after_sold_out", "Paid after the package sold out"
     FRAUD_REVIEW_REJECTED = "fraud_review_rejected", "Rejected in fraud review"
+    REVIEW_TIMEOUT = "review_timeout", "Not reviewed in time"
+    # Paid, then found not to fit any more: never fulfilled, refunded at the provider.
+    DAILY_SPEND_LIMIT_REACHED = "daily_spend_limit_reached", "Paid beyond the daily spend limit"
+    PURCHASE_LIMIT_REACHED = "purchase_limit_reached", "Paid beyond the per-player purchase limit"
+    PAID_AFTER_FAILURE = "paid_after_failure", "Paid after the payment was reported failed"
+    PAYMENT_REFUNDED = "payment_refunded", "The payment was refunded before it was fulfilled"

@@ -109,7 +109,7 @@ class WebhookRejected(ApplicationError):
     mismatch. Raise one of the subclasses below; catch this one."""
 
     code = "webhook_rejected"
-    status = status.HTTP_400_BAD_REQUEST
+    status: int = status.HTTP_400_BAD_REQUEST
 
 
 class WebhookHeadersMissing(WebhookRejected):
@@ -150,6 +150,19 @@ class WebhookAmountMismatch(WebhookRejected):
 class WebhookCurrencyMismatch(WebhookRejected):
     code = "webhook_currency_mismatch"
     message = "The payment does not match the order."
+
+
+class WebhookMerchantReferenceMismatch(WebhookRejected):
+    code = "webhook_merchant_reference_mismatch"
+    message = "The payment's merchant reference is not the receipt code of the order it names."
+
+
+class WebhookRateLimited(WebhookRejected):
+    """Too many refused deliveries from one source address: refused without being stored."""
+
+    code = "webhook_rate_limited"
+    message = "Too many refused webhook deliveries from this address; try again later."
+    status = status.HTTP_429_TOO_MANY_REQUESTS
 
 
 class StockChangedMeanwhile(ShopError):

@@ -39,6 +39,17 @@ def buyer_lock(*, user_id: int) -> User:
     return User.objects.select_for_update(of=("self",)).get(pk=user_id)
 
 
+def order_and_buyer_lock(*, order_id: int, user_id: int) -> Order:
+    """Lock the buyer's user row, then the order row: what applying a payment
+    needs to check the player's limits again against a stable count (the
+    buyer's row is the purchase lock, taken first, as a purchase does).
+    ``order.user`` is the locked user."""
+    buyer = buyer_lock(user_id=user_id)
+    order = order_lock(order_id=order_id)
+    order.user = buyer
+    return order
+
+
 def owned_items_lock(*, user_id: int, item_codes: Iterable[str]) -> list[OwnedItem]:
     """Lock the player's rows of these items, in primary-key order."""
     return list(

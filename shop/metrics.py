@@ -14,6 +14,10 @@ purchase_attempts = Counter(
 webhook_verification_failures = Counter(
     "webhook_verification_failures", "Payment webhooks refused before processing, by reason.", ["reason"]
 )
+webhook_refusals_not_stored = Counter(
+    "webhook_refusals_not_stored",
+    "Refused payment webhooks answered 429 and not stored: their source address was over its limit.",
+)
 fraud_decisions = Counter("fraud_decisions", "Fraud rule decisions for real-money orders, by action.", ["action"])
 
 

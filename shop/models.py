@@ -186,6 +186,12 @@ class Order(models.Model):
             models.Index(fields=["user", "product", "status", "created_at"], name="order_limits_idx"),
             models.Index(fields=["status", "created_at"], name="order_status_age_idx"),
         ]
+        # Staff actions with their own permission (promise 7); orders are never edited in a form.
+        permissions = [
+            ("settle_order", "Can settle an order with the payment provider"),
+            ("refund_order", "Can refund an order"),
+            ("review_order", "Can approve or reject an order held for fraud review"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.receipt_code} ({self.status})"
@@ -271,6 +277,7 @@ class WebhookEvent(models.Model):
                 fields=["provider", "external_id"], condition=Q(signature_valid=True), name="webhook_unique_verified_id"
             )
         ]
+        permissions = [("reprocess_webhook", "Can re-process a verified webhook delivery")]
 
     def __str__(self) -> str:
         return f"{self.provider}:{self.external_id} ({self.status})"
@@ -304,6 +311,7 @@ class SandboxPaymentStatus(models.TextChoices):
     APPROVED = "approved", "Approved"
     DECLINED = "declined", "Declined"
     REFUNDED = "refunded", "Refunded"
+    CANCELED = "canceled", "Canceled (the order expired)"
 
 
 class SandboxPayment(models.Model):

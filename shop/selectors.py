@@ -8,6 +8,7 @@ from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.db.models import Q, QuerySet, Sum
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from accounts.models import User
@@ -20,8 +21,22 @@ from shop.models import OPEN_STATUSES, LimitedPackage, Order, OrderStatus, Price
 if TYPE_CHECKING:
     from shop.services import PurchaseResult
 
-# Orders that count against limits and stock: everything not failed, expired or refunded.
-COUNTED_STATUSES = (*OPEN_STATUSES, OrderStatus.PAID, OrderStatus.FULFILLED)
+# Orders that count against limits and stock: open and fulfilled ones. Not
+# failed, expired or refunded ones, nor ``paid`` ones: an order is only ever
+# left ``paid`` when it could not be fulfilled and is being refunded.
+COUNTED_STATUSES = (*OPEN_STATUSES, OrderStatus.FULFILLED)
+
+
+def _counted_orders(user_id: int, *, since: datetime | None, exclude_order_id: int | None) -> QuerySet[Order]:
+    """The player's orders that count against limits, ``since`` a time: an
+    order counts when it was paid, or (not paid yet) when it was made, so a
+    payment arriving on another day than its order counts on the day it came."""
+    orders = Order.objects.filter(user_id=user_id, status__in=COUNTED_STATUSES)
+    if exclude_order_id is not None:
+        orders = orders.exclude(pk=exclude_order_id)
+    if since is not None:
+        orders = orders.alias(counted_at=Coalesce("paid_at", "created_at")).filter(counted_at__gte=since)
+    return orders
 
 
 def _midnight(day: date) -> datetime:
@@ -40,15 +55,19 @@ def period_starts(now: datetime) -> dict[str, datetime | None]:
 
 
 def units_bought(
-    user_id: int, *, product_id: int | None = None, package_id: int | None = None, since: datetime | None = None
+    user_id: int,
+    *,
+    product_id: int | None = None,
+    package_id: int | None = None,
+    since: datetime | None = None,
+    exclude_order_id: int | None = None,
 ) -> int:
-    orders = Order.objects.filter(user_id=user_id, status__in=COUNTED_STATUSES)
+    """Units the player holds or is buying (``exclude_order_id``: all but that order)."""
+    orders = _counted_orders(user_id, since=since, exclude_order_id=exclude_order_id)
     if product_id is not None:
         orders = orders.filter(product_id=product_id)
     if package_id is not None:
         orders = orders.filter(package_id=package_id)
-    if since is not None:
-        orders = orders.filter(created_at__gte=since)
     return int(orders.aggregate(units=Sum("quantity"))["units"] or 0)
 
 
@@ -58,8 +77,11 @@ class LimitLeft:
     period: str | None  # the binding period
 
 
-def product_limit_left(product: Product, user_id: int, *, now: datetime | None = None) -> LimitLeft:
-    """Units the player may still buy now under the product's period limits."""
+def product_limit_left(
+    product: Product, user_id: int, *, now: datetime | None = None, exclude_order_id: int | None = None
+) -> LimitLeft:
+    """Units the player may still buy now under the product's period limits
+    (``exclude_order_id``: not counting that order, to check it again)."""
     now = now or timezone.now()
     starts = period_starts(now)
     best: LimitLeft = LimitLeft(None, None)
@@ -71,14 +93,16 @@ def product_limit_left(product: Product, user_id: int, *, now: datetime | None =
     ):
         if limit is None:
             continue
-        left = max(0, limit - units_bought(user_id, product_id=product.pk, since=starts[period]))
+        bought = units_bought(user_id, product_id=product.pk, since=starts[period], exclude_order_id=exclude_order_id)
+        left = max(0, limit - bought)
         if best.remaining is None or left < best.remaining:
             best = LimitLeft(left, period)
     return best
 
 
-def package_limit_left(package: LimitedPackage, user_id: int) -> int:
-    return max(0, package.per_player_limit - units_bought(user_id, package_id=package.pk))
+def package_limit_left(package: LimitedPackage, user_id: int, *, exclude_order_id: int | None = None) -> int:
+    bought = units_bought(user_id, package_id=package.pk, exclude_order_id=exclude_order_id)
+    return max(0, package.per_player_limit - bought)
 
 
 def active_products() -> QuerySet[Product]:
@@ -95,16 +119,14 @@ def packages_on_sale(*, now: datetime | None = None) -> QuerySet[LimitedPackage]
     )
 
 
-def spent_today(user_id: int, *, currency: str, now: datetime | None = None) -> int:
-    """Real money committed today (open, paid and fulfilled orders), minor units."""
+def spent_today(
+    user_id: int, *, currency: str, now: datetime | None = None, exclude_order_id: int | None = None
+) -> int:
+    """Real money committed today, minor units: orders paid today and open
+    orders made today (``exclude_order_id``: all but that order)."""
     now = now or timezone.now()
-    total = Order.objects.filter(
-        user_id=user_id,
-        price_type=PriceType.MONEY,
-        currency=currency,
-        status__in=COUNTED_STATUSES,
-        created_at__gte=period_starts(now)["daily"],
-    ).aggregate(total=Sum("total"))["total"]
+    orders = _counted_orders(user_id, since=period_starts(now)["daily"], exclude_order_id=exclude_order_id)
+    total = orders.filter(price_type=PriceType.MONEY, currency=currency).aggregate(total=Sum("total"))["total"]
     return int(total or 0)
 
 
@@ -113,9 +135,10 @@ def transactions_for(user_id: int) -> QuerySet[Order]:
 
 
 def order_for_viewer(*, receipt_code: str, viewer: User) -> Order | None:
-    """The order with this receipt code, if ``viewer`` may see it: its owner, or staff."""
+    """The order with this receipt code, if ``viewer`` may see it: its owner, or
+    staff holding ``shop.view_order`` (promise 7: least privilege in the API too)."""
     orders = Order.objects.select_related("product")
-    if not viewer.is_staff:
+    if not (viewer.is_staff and viewer.has_perm("shop.view_order")):
         orders = orders.filter(user=viewer)
     return orders.filter(receipt_code=receipt_code).first()
 
@@ -208,6 +231,10 @@ def shop_highlights(user: User) -> list[dict[str, Any]]:
 
 
 def orders_awaiting_settlement(age: timedelta) -> QuerySet[Order]:
+    """Orders to ask the provider about: pending ones older than ``age``, and
+    paid ones whose refund (they could not be fulfilled) has not gone through
+    for that long."""
+    cutoff = timezone.now() - age
     return Order.objects.filter(
-        Q(status=OrderStatus.PENDING) | Q(status=OrderStatus.PAID), created_at__lt=timezone.now() - age
+        Q(status=OrderStatus.PENDING, created_at__lt=cutoff) | Q(status=OrderStatus.PAID, updated_at__lt=cutoff)
     ).exclude(provider_reference="")

@@ -4,17 +4,42 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
 from accounts.models import PHONE_VALIDATOR, SITE_ID_VALIDATOR
+from accounts.nicknames import NICKNAME_MAX_LENGTH, NICKNAME_MIN_LENGTH, nickname_clean
 from accounts.serializers import UserSerializer
 
 # --- Input ---------------------------------------------------------------------
 
 
+class NicknameField(serializers.CharField):
+    """A nickname, received in its normal form (``accounts.nicknames``): NFKC, white
+    space collapsed; refused with a field message when it holds invisible,
+    formatting, control or text-direction characters."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("min_length", NICKNAME_MIN_LENGTH)
+        kwargs.setdefault("max_length", NICKNAME_MAX_LENGTH)
+        kwargs.setdefault(
+            "help_text",
+            "Stored in Unicode NFKC; no invisible, control or text-direction characters; "
+            "must not look the same as another player's nickname.",
+        )
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data: Any) -> str:
+        value = super().to_internal_value(data)
+        try:
+            return nickname_clean(value)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(list(exc.messages)) from exc
+
+
 class SignupInputSerializer(serializers.Serializer):
     site_id = serializers.CharField(min_length=3, max_length=50, validators=[SITE_ID_VALIDATOR])
-    nickname = serializers.CharField(min_length=2, max_length=50)
+    nickname = NicknameField()
     phone_number = serializers.CharField(max_length=16, validators=[PHONE_VALIDATOR])
     invite_code = serializers.CharField(max_length=32)
     password = serializers.CharField(max_length=128, write_only=True, trim_whitespace=False)
@@ -42,7 +67,7 @@ class LogoutInputSerializer(serializers.Serializer):
 
 
 class ProfileUpdateInputSerializer(serializers.Serializer):
-    nickname = serializers.CharField(min_length=2, max_length=50, required=False)
+    nickname = NicknameField(required=False)
     phone_number = serializers.CharField(max_length=16, validators=[PHONE_VALIDATOR], required=False)
 
 

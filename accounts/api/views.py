@@ -12,7 +12,6 @@ from rest_framework import status
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import AnonRateThrottle
 from rest_framework.views import APIView
 
 from accounts import services
@@ -22,6 +21,7 @@ from accounts.selectors import daily_spend_limit_effective, invite_code_check, u
 from accounts.services import AuthResult
 from casino.errors import ErrorSerializer, ValidationErrorSerializer
 from casino.http import client_ip
+from casino.throttling import ClientIpRateThrottle
 
 ACCESS_LIFETIME_SECONDS = int(cast(timedelta, settings.SIMPLE_JWT["ACCESS_TOKEN_LIFETIME"]).total_seconds())
 
@@ -41,19 +41,49 @@ def _auth_body(result: AuthResult) -> dict[str, object]:
     }
 
 
+class SignupThrottle(ClientIpRateThrottle):
+    """Sign-ups per client IP (``SIGNUP_THROTTLE_RATE``), refused ones included."""
+
+    scope = "signup"
+
+
+class InviteValidateThrottle(ClientIpRateThrottle):
+    """Invite checks per client IP (``INVITE_VALIDATE_THROTTLE_RATE``)."""
+
+    scope = "invite_validate"
+
+
+_rate_limited = OpenApiResponse(ErrorSerializer, description="rate_limited (Retry-After, retry_after_seconds)")
+
+
 class SignupView(APIView):
     permission_classes = [AllowAny]
     authentication_classes: list[type] = []
+    throttle_classes = [SignupThrottle]
 
     @extend_schema(
         tags=["auth"],
         request=s.SignupInputSerializer,
         responses={
             201: s.AuthResponseSerializer,
-            400: OpenApiResponse(ErrorSerializer, description="validation_error / invalid_invite_code"),
-            409: OpenApiResponse(ErrorSerializer, description="site_id_taken / nickname_taken / phone_number_taken"),
+            400: OpenApiResponse(
+                ValidationErrorSerializer,
+                description="invalid_invite_code (checked before anything else) / validation_error",
+            ),
+            409: OpenApiResponse(
+                ErrorSerializer,
+                description="site_id_taken / nickname_taken (also a look-alike of another nickname) / "
+                "phone_number_taken",
+            ),
+            429: _rate_limited,
         },
         auth=[],
+        description=(
+            "Create a player. The invite code is checked first: without a usable one the answer is "
+            "`invalid_invite_code`, whatever the other fields say. The nickname is stored in Unicode NFKC; "
+            "one with invisible or text-direction characters is a `validation_error`, one that looks the "
+            "same as another player's is `nickname_taken`."
+        ),
     )
     def post(self, request: Request) -> Response:
         data = s.SignupInputSerializer(data=request.data)
@@ -75,6 +105,9 @@ class LoginView(APIView):
             401: OpenApiResponse(ErrorSerializer, description="invalid_credentials"),
             403: OpenApiResponse(ErrorSerializer, description="account_disabled / self_excluded"),
             429: OpenApiResponse(ErrorSerializer, description="login_locked (with retry_after_minutes)"),
+            503: OpenApiResponse(
+                ErrorSerializer, description="login_unavailable: the lockout counters are down (retry_after_seconds)"
+            ),
         },
         auth=[],
     )
@@ -150,7 +183,10 @@ class MeView(APIView):
         responses={
             200: s.UserSerializer,
             **_errors,
-            409: OpenApiResponse(ErrorSerializer, description="nickname_taken / phone_number_taken"),
+            409: OpenApiResponse(
+                ErrorSerializer,
+                description="nickname_taken (also a look-alike of another nickname) / phone_number_taken",
+            ),
         },
     )
     def patch(self, request: Request) -> Response:
@@ -168,10 +204,6 @@ class ProfileAliasView(APIView):
         return Response(s.UserSerializer(user_profile(request_user(request))).data)
 
 
-class InviteValidateThrottle(AnonRateThrottle):
-    rate = "30/minute"
-
-
 class InviteValidateView(APIView):
     permission_classes = [AllowAny]
     authentication_classes: list[type] = []
@@ -180,7 +212,7 @@ class InviteValidateView(APIView):
     @extend_schema(
         tags=["auth"],
         request=s.InviteValidateInputSerializer,
-        responses={200: s.InviteValidateResponseSerializer, 400: _errors[400], 429: ErrorSerializer},
+        responses={200: s.InviteValidateResponseSerializer, 400: _errors[400], 429: _rate_limited},
         auth=[],
     )
     def post(self, request: Request) -> Response:

@@ -9,7 +9,16 @@ back office's form services are the exception, documented where they are.
 
 from accounts.selectors import daily_spend_limit_effective
 from accounts.services._shared import AuthResult
-from accounts.services.auth import token_logout, token_logout_all, token_refresh, tokens_revoke_all, user_login
+from accounts.services.auth import (
+    credentials_check,
+    sessions_end_after_password_change,
+    token_family_revoke,
+    token_logout,
+    token_logout_all,
+    token_refresh,
+    tokens_revoke_all,
+    user_login,
+)
 from accounts.services.invite_codes import (
     INVITE_CODE_ALPHABET,
     invite_code_create,
@@ -26,6 +35,7 @@ from accounts.services.responsible_gaming import (
     self_exclusion_set,
 )
 from accounts.services.signup import user_signup
+from accounts.services.staff import group_permissions_set, staff_roles_sync, user_sessions_revoke
 from accounts.services.users import (
     user_create_by_staff,
     user_privileges_set,
@@ -39,8 +49,10 @@ __all__ = [
     "MAX_SELF_EXCLUSION",
     "SPEND_LIMIT_COOLING_OFF",
     "AuthResult",
+    "credentials_check",
     "daily_spend_limit_effective",  # a read (accounts.selectors); kept here for callers that import it from services
     "daily_spend_limit_set",
+    "group_permissions_set",
     "invite_code_create",
     "invite_code_delete",
     "invite_code_set_active",
@@ -48,6 +60,9 @@ __all__ = [
     "invite_codes_generate",
     "self_exclusion_lift",
     "self_exclusion_set",
+    "sessions_end_after_password_change",
+    "staff_roles_sync",
+    "token_family_revoke",
     "token_logout",
     "token_logout_all",
     "token_refresh",
@@ -55,6 +70,7 @@ __all__ = [
     "user_create_by_staff",
     "user_login",
     "user_privileges_set",
+    "user_sessions_revoke",
     "user_set_active",
     "user_signup",
     "user_update_by_staff",

@@ -19,6 +19,7 @@ from accounts.exceptions import (
 from accounts.models import InviteCode, User
 from accounts.selectors import normalize_invite_code
 from accounts.services._shared import jsonable, utc_iso
+from casino.permissions import staff_permission_require
 from casino.services import audit_record
 
 # No 0/O or 1/I: codes are read aloud and typed from screenshots.
@@ -61,8 +62,9 @@ def invite_codes_generate(
     codes are for).
 
     Refuses a count outside 1-1000, fewer than one use per code, an expiry
-    outside 1-3650 days and a note over 200 characters.
+    outside 1-3650 days and a note over 200 characters. Needs ``accounts.add_invitecode``.
     """
+    staff_permission_require(actor=actor, permission="accounts.add_invitecode")
     note = note.strip()
     _validate_batch(count=count, max_uses=max_uses, expires_in_days=expires_in_days, note=note)
     expires_at = timezone.now() + timedelta(days=expires_in_days) if expires_in_days is not None else None
@@ -95,6 +97,7 @@ def invite_codes_generate(
 
 @transaction.atomic(durable=True)
 def invite_code_set_active(*, actor: User, invite: InviteCode, active: bool, reason: str) -> InviteCode:
+    staff_permission_require(actor=actor, permission="accounts.change_invitecode")
     InviteCode.objects.filter(pk=invite.pk).update(is_active=active)
     invite.is_active = active
     audit_record(
@@ -114,6 +117,7 @@ def invite_code_set_active(*, actor: User, invite: InviteCode, active: bool, rea
 
 def invite_code_create(*, actor: User, invite: InviteCode, reason: str) -> InviteCode:
     """Save a code the back office's add form built (stored upper-case)."""
+    staff_permission_require(actor=actor, permission="accounts.add_invitecode")
     invite.code = normalize_invite_code(invite.code)
     invite.created_by = actor
     with transaction.atomic():
@@ -131,6 +135,7 @@ def invite_code_create(*, actor: User, invite: InviteCode, reason: str) -> Invit
 def invite_code_update(*, actor: User, invite: InviteCode, changed_fields: Collection[str], reason: str) -> InviteCode:
     """Save the fields the back office's change form edited; the audit record
     keeps each one's value before and after."""
+    staff_permission_require(actor=actor, permission="accounts.change_invitecode")
     fields = [field for field in STAFF_EDITABLE_FIELDS if field in changed_fields]
     if not fields:
         return invite
@@ -144,6 +149,7 @@ def invite_code_update(*, actor: User, invite: InviteCode, changed_fields: Colle
 
 
 def invite_code_delete(*, actor: User, invite: InviteCode, reason: str) -> None:
+    staff_permission_require(actor=actor, permission="accounts.delete_invitecode")
     with transaction.atomic():
         audit_record(
             actor=actor,

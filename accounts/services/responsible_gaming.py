@@ -12,7 +12,10 @@ from accounts.models import User
 from accounts.selectors import daily_spend_limit_effective
 from accounts.services._shared import utc_iso
 from accounts.services.auth import tokens_revoke_all
+from accounts.services.staff import LIFT_SELF_EXCLUSION
+from casino.permissions import staff_permission_require
 from casino.services import audit_record
+from realtime.services import CLOSE_SELF_EXCLUDED
 
 SPEND_LIMIT_COOLING_OFF = timedelta(hours=24)
 MAX_SELF_EXCLUSION = timedelta(days=365 * 5)
@@ -20,7 +23,8 @@ MAX_SELF_EXCLUSION = timedelta(days=365 * 5)
 
 def self_exclusion_set(*, user: User, until: datetime) -> User:
     """Exclude oneself from play until ``until``. It can be extended but not
-    shortened by the player; every session ends at once."""
+    shortened by the player; every session ends at once and open sockets
+    close with 4403."""
     now = timezone.now()
     if until <= now:
         raise InvalidSelfExclusion()
@@ -31,12 +35,14 @@ def self_exclusion_set(*, user: User, until: datetime) -> User:
     with transaction.atomic(durable=True):
         User.objects.filter(pk=user.pk).update(self_excluded_until=until)
         user.self_excluded_until = until
-        tokens_revoke_all(user=user)
+        tokens_revoke_all(user=user, close_code=CLOSE_SELF_EXCLUDED)
     return user
 
 
 def self_exclusion_lift(*, actor: User, user: User, reason: str) -> User:
-    """Staff only (audited): end a player's self-exclusion early."""
+    """Staff only (audited; ``accounts.lift_self_exclusion``): end a player's
+    self-exclusion early."""
+    staff_permission_require(actor=actor, permission=LIFT_SELF_EXCLUSION)
     with transaction.atomic(durable=True):
         previous = user.self_excluded_until
         User.objects.filter(pk=user.pk).update(self_excluded_until=None)

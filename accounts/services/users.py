@@ -1,6 +1,7 @@
 """Players' own profile edits, and staff edits of users: bans, the back
-office's add and change forms (audited; promise 7: only superusers change
-privileges)."""
+office's add and change forms (audited; promise 7: each needs its staff
+permission, and privileges change only under ``accounts.services.staff``'s
+rules)."""
 
 from __future__ import annotations
 
@@ -12,10 +13,12 @@ from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 
 import realtime
-from accounts.exceptions import PrivilegeChangeRefused
 from accounts.models import User
 from accounts.services._shared import ensure_available, jsonable, taken_from_integrity_error
 from accounts.services.auth import tokens_revoke_all
+from accounts.services.nicknames import nickname_assign
+from accounts.services.staff import BAN_USER, privileges_change_check, staff_account_change_check
+from casino.permissions import staff_permission_require
 from casino.services import audit_record
 
 PROFILE_FIELDS = ("nickname", "phone_number")
@@ -44,7 +47,7 @@ def user_update_profile(*, user: User, nickname: str | None = None, phone_number
             setattr(user, field, value)
         try:
             with transaction.atomic():
-                user.save(update_fields=list(changes))
+                user.save(update_fields=nickname_assign(user=user, fields=changes))
         except IntegrityError as exc:
             raise taken_from_integrity_error(exc) from exc
         realtime.emit("profile_update", user, changes)
@@ -52,7 +55,9 @@ def user_update_profile(*, user: User, nickname: str | None = None, phone_number
 
 
 def user_set_active(*, actor: User, user: User, active: bool, reason: str) -> User:
-    """Ban (``active=False``) or reinstate a player; a ban revokes every token."""
+    """Ban (``active=False``) or reinstate a player; a ban revokes every token
+    and closes the player's sockets (4401). Needs ``accounts.ban_user``."""
+    staff_permission_require(actor=actor, permission=BAN_USER)
     with transaction.atomic(durable=True):
         User.objects.filter(pk=user.pk).update(is_active=active)
         user.is_active = active
@@ -69,18 +74,16 @@ def user_set_active(*, actor: User, user: User, active: bool, reason: str) -> Us
 # is a savepoint there, and still a transaction when called on their own.
 
 
-def _refuse_unless_superuser(actor: User) -> None:
-    if not actor.is_superuser:
-        raise PrivilegeChangeRefused()
-
-
 def user_create_by_staff(*, actor: User, user: User, reason: str) -> User:
     """Save a user the back office's add form built (its password already hashed)."""
-    if (user.is_staff or user.is_superuser) and not actor.is_superuser:
-        raise PrivilegeChangeRefused()
+    staff_permission_require(actor=actor, permission="accounts.add_user")
+    privileges_change_check(
+        actor=actor, user=None, fields=[field for field in PRIVILEGE_FIELDS if getattr(user, field)]
+    )
     with transaction.atomic():
         try:
             with transaction.atomic():
+                nickname_assign(user=user, fields=["nickname"])
                 user.save(force_insert=True)
         except IntegrityError as exc:
             raise taken_from_integrity_error(exc) from exc
@@ -97,16 +100,17 @@ def user_create_by_staff(*, actor: User, user: User, reason: str) -> User:
 def user_update_by_staff(*, actor: User, user: User, changed_fields: Collection[str], reason: str) -> User:
     """Save the fields the back office's change form edited on ``user``; the
     audit record keeps each one's value before and after."""
+    staff_permission_require(actor=actor, permission="accounts.change_user")
     fields = [field for field in STAFF_EDITABLE_FIELDS if field in changed_fields]
     if not fields:
         return user
-    if any(field in PRIVILEGE_FIELDS for field in fields):
-        _refuse_unless_superuser(actor)
+    staff_account_change_check(actor=actor, user=user)
+    privileges_change_check(actor=actor, user=user, fields=[field for field in fields if field in PRIVILEGE_FIELDS])
     with transaction.atomic():
         before = User.objects.select_for_update().filter(pk=user.pk).values(*fields).get()
         try:
             with transaction.atomic():
-                user.save(update_fields=fields)
+                user.save(update_fields=nickname_assign(user=user, fields=fields))
         except IntegrityError as exc:
             raise taken_from_integrity_error(exc) from exc
         changes = {field: [jsonable(before[field]), jsonable(getattr(user, field))] for field in fields}
@@ -125,8 +129,11 @@ def user_privileges_set(
     permissions: Iterable[Permission] | None = None,
     reason: str,
 ) -> User:
-    """Replace a user's staff groups and/or direct permissions (``None``: leave as is). Superusers only."""
-    _refuse_unless_superuser(actor)
+    """Replace a user's staff groups and/or direct permissions (``None``: leave
+    as is). Only what :func:`privileges_change_check` allows the actor."""
+    groups = None if groups is None else list(groups)
+    permissions = None if permissions is None else list(permissions)
+    privileges_change_check(actor=actor, user=user, groups=groups, permissions=permissions)
     with transaction.atomic():
         data: dict[str, Any] = {}
         if groups is not None:

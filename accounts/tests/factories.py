@@ -5,6 +5,7 @@ from typing import Any
 import factory
 
 from accounts.models import InviteCode, User
+from accounts.nicknames import nickname_skeleton as skeleton_of
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -14,6 +15,8 @@ class UserFactory(factory.django.DjangoModelFactory):
 
     site_id = factory.Sequence(lambda n: f"player{n:05d}")
     nickname = factory.Sequence(lambda n: f"Nick{n:05d}")
+    # As sign-up stores it, so look-alike checks see factory-made players too.
+    nickname_skeleton = factory.LazyAttribute(lambda user: skeleton_of(user.nickname))
     phone_number = factory.Sequence(lambda n: f"+1555{n:07d}")
 
     @factory.post_generation

@@ -3,6 +3,7 @@ both backends: Redis (full mode) and memory (embedded mode) must agree."""
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
@@ -98,3 +99,61 @@ def test_the_backend_follows_the_configuration(settings: Any) -> None:
     finally:
         ratelimit.sliding_window_backend.cache_clear()
         ratelimit.distinct_window_backend.cache_clear()
+
+
+def test_a_reservation_counts_at_once_and_a_release_takes_it_back(windows: Any, key: str) -> None:
+    assert windows.add(key, 1000.0, WINDOW) == 1
+    assert windows.add(key, 1001.0, WINDOW, "mine") == 2
+
+    windows.remove(key, "mine")
+
+    assert windows.scores(key, 1002.0, WINDOW) == [1000.0]
+
+
+def test_forty_parallel_reservations_one_short_of_the_limit_let_exactly_one_through(key: str) -> None:
+    # Given a window of 5 holding 4 events (Redis, as in production)
+    limit = ratelimit.SlidingWindowLimit(key, limit=5, window=timedelta(minutes=10))
+    for _ in range(4):
+        limit.hit()
+    barrier = threading.Barrier(40)
+    counts: list[int] = []
+    lock = threading.Lock()
+
+    def reserve() -> None:
+        barrier.wait()
+        _, count = limit.reserve()
+        with lock:
+            counts.append(count)
+
+    # When 40 threads reserve at the same moment
+    threads = [threading.Thread(target=reserve) for _ in range(40)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    # Then each saw a distinct count, and exactly one stayed within the limit
+    assert sorted(counts) == list(range(5, 45))
+    assert sum(1 for count in counts if count <= limit.limit) == 1
+
+
+def test_an_unreachable_store_raises_unavailable_quickly(settings: Any) -> None:
+    import socket
+    import time
+
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    settings.REDIS_URL = f"redis://127.0.0.1:{port}/0"
+    ratelimit.sliding_window_backend.cache_clear()
+    limit = ratelimit.SlidingWindowLimit("unreachable", limit=5, window=timedelta(minutes=10))
+    try:
+        started = time.monotonic()
+        for call in (limit.reserve, limit.hit, limit.count, limit.retry_after_seconds, limit.reset):
+            with pytest.raises(ratelimit.SlidingWindowUnavailable):
+                call()
+        with pytest.raises(ratelimit.SlidingWindowUnavailable):
+            limit.release("x")
+        assert time.monotonic() - started < ratelimit.REDIS_TIMEOUT_SECONDS * 6
+    finally:
+        ratelimit.sliding_window_backend.cache_clear()

@@ -15,9 +15,11 @@ STRONG_KEY = "k" * 20 + "-Qm9vYmFyYmF6cXV4-" + "z" * 20 + "0123456789"
 WEBHOOK_SECRETS = "whsec_cHJvZHVjdGlvbi10ZXN0LXNlY3JldA=="
 
 
-def _run(args: list[str], **env: str) -> subprocess.CompletedProcess[str]:
+def _run(args: list[str], *, unset: tuple[str, ...] = (), **env: str) -> subprocess.CompletedProcess[str]:
     unsafe = {
+        *unset,
         "SECRET_KEY",
+        "JWT_SIGNING_KEY",
         "DEBUG",
         "APP_ENV",
         "ALLOWED_HOSTS",
@@ -51,6 +53,92 @@ def test_production_refuses_to_start_with_unsafe_settings(env: dict[str, str], c
     assert result.returncode != 0
     assert "ImproperlyConfigured" in result.stderr
     assert complaint in result.stderr
+
+
+# A production environment that starts: every required value set, strong keys,
+# PostgreSQL and Redis (the suite's own, which pytest runs with).
+PRODUCTION_ENV = {
+    "APP_ENV": "production",
+    "SECRET_KEY": STRONG_KEY,
+    "ALLOWED_HOSTS": "casino.example",
+    "SHOP_WEBHOOK_SECRETS": WEBHOOK_SECRETS,
+    "SHOP_ALLOW_SANDBOX_IN_PRODUCTION": "true",
+}
+DEVELOPMENT_KEY = "dev-only-insecure-key-do-not-use-in-production"
+
+
+def test_production_starts_with_a_strong_jwt_signing_key_or_none() -> None:
+    # Given production settings with a 32-byte JWT key, and with none (SECRET_KEY signs)
+    with_key = _run(["check"], **PRODUCTION_ENV, JWT_SIGNING_KEY="j" * 32)
+    without_key = _run(["check"], **PRODUCTION_ENV)
+
+    # Then both start
+    assert with_key.returncode == 0, with_key.stderr
+    assert without_key.returncode == 0, without_key.stderr
+
+
+@pytest.mark.parametrize(
+    "jwt_key",
+    [DEVELOPMENT_KEY, "j" * 31, "short"],
+    ids=["development-key", "31-bytes", "short"],
+)
+def test_production_refuses_a_weak_jwt_signing_key(jwt_key: str) -> None:
+    # When production starts with the development key or one shorter than 32 bytes
+    result = _run(["check"], **PRODUCTION_ENV, JWT_SIGNING_KEY=jwt_key)
+
+    # Then it refuses, naming the variable
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr
+    assert "production needs JWT_SIGNING_KEY" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("missing", "complaint"),
+    [
+        ("DATABASE_URL", "production needs DATABASE_URL"),
+        ("REDIS_URL", "production needs REDIS_URL"),
+    ],
+)
+def test_production_refuses_to_start_without_its_database_or_redis(missing: str, complaint: str) -> None:
+    # Given an otherwise complete production environment without DATABASE_URL (or REDIS_URL),
+    # which would have meant SQLite (or a local-memory cache and eager Celery)
+    # When it starts
+    result = _run(["check"], unset=(missing,), **PRODUCTION_ENV)
+
+    # Then it refuses, naming what is missing
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr
+    assert complaint in result.stderr
+
+
+def test_production_refuses_sqlite(tmp_path: Path) -> None:
+    result = _run(["check"], **PRODUCTION_ENV, DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}")
+
+    assert result.returncode != 0
+    assert "production needs DATABASE_URL to name a PostgreSQL database" in result.stderr
+
+
+def test_production_hides_docs_and_metrics_unless_told() -> None:
+    # Given production settings, then the same with the two switches on
+    code = "from django.conf import settings; print(settings.API_DOCS_PUBLIC, settings.METRICS_PUBLIC)"
+    hidden = _run(["shell", "-c", code], **PRODUCTION_ENV)
+    shown = _run(["shell", "-c", code], **PRODUCTION_ENV, API_DOCS_PUBLIC="true", METRICS_PUBLIC="true")
+    development = _run(["shell", "-c", code])
+
+    def printed(result: subprocess.CompletedProcess[str]) -> list[str]:
+        assert result.returncode == 0, result.stderr
+        return result.stdout.strip().splitlines()[-1].split()  # after the shell's "objects imported" line
+
+    assert printed(hidden) == ["False", "False"]
+    assert printed(shown) == ["True", "True"]
+    assert printed(development) == ["True", "True"]
+
+
+def test_metrics_networks_must_be_networks() -> None:
+    result = _run(["check"], METRICS_ALLOWED_NETWORKS="10.0.0.0/8,not-a-network")
+
+    assert result.returncode != 0
+    assert "METRICS_ALLOWED_NETWORKS='10.0.0.0/8,not-a-network' is not a valid value" in result.stderr
 
 
 def test_check_deploy_is_clean_in_production_mode() -> None:
@@ -157,3 +245,26 @@ def test_an_unreadable_value_is_refused_with_its_name() -> None:
 
     with pytest.raises(ImproperlyConfigured, match="CONN_MAX_AGE='soon' is not a valid value"):
         get_from_env("CONN_MAX_AGE", 60, cast=as_int, source={"CONN_MAX_AGE": "soon"})
+
+
+def test_check_deploy_warns_when_production_opens_metrics_or_docs() -> None:
+    # Given production with /metrics and the API docs switched public
+    result = _run(
+        ["check", "--deploy", "--fail-level", "WARNING"], **PRODUCTION_ENV, METRICS_PUBLIC="true", API_DOCS_PUBLIC="1"
+    )
+
+    # Then the deploy check names both
+    assert result.returncode != 0
+    assert "casino.W001" in result.stderr + result.stdout
+    assert "casino.W002" in result.stderr + result.stdout
+
+
+def test_production_gives_up_connecting_to_postgres_after_a_timeout() -> None:
+    code = "from django.conf import settings; print(settings.DATABASES['default']['OPTIONS'].get('connect_timeout'))"
+
+    default = _run(["shell", "-c", code], **PRODUCTION_ENV)
+    configured = _run(["shell", "-c", code], **PRODUCTION_ENV, DB_CONNECT_TIMEOUT_SECONDS="2")
+
+    assert default.returncode == 0, default.stderr
+    assert default.stdout.strip().splitlines()[-1] == "5"
+    assert configured.stdout.strip().splitlines()[-1] == "2"

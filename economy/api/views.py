@@ -21,6 +21,11 @@ from economy.api import serializers as s
 UNAUTHORIZED = OpenApiResponse(ErrorSerializer, description="not_authenticated / invalid_token / token_revoked")
 INVALID = OpenApiResponse(ValidationErrorSerializer, description="validation_error")
 CONFLICT = OpenApiResponse(ErrorSerializer, description="idempotency_key_reused / idempotency_key_in_use")
+CLAIM_CONFLICT = OpenApiResponse(
+    ErrorSerializer,
+    description="already_claimed (with `first_claim`: the first claim's answer) / idempotency_key_reused / "
+    "idempotency_key_in_use",
+)
 
 
 class BalanceView(APIView):
@@ -85,9 +90,10 @@ class StreakClaimView(APIView):
     @extend_schema(
         tags=["streak"],
         request=None,
-        responses={200: s.StreakClaimSerializer, 401: UNAUTHORIZED, 409: CONFLICT},
-        description="Check in and take today's reward. A second claim the same UTC day returns the first "
-        "result with `idempotent: true`.",
+        responses={200: s.StreakClaimSerializer, 401: UNAUTHORIZED, 409: CLAIM_CONFLICT},
+        description="Check in and take today's reward. A second claim the same UTC day with a new "
+        "idempotency key is a 409 `already_claimed` carrying the first claim (`first_claim`); a retry with the "
+        "same key replays the first answer.",
     )
     @idempotent()
     def post(self, request: Request) -> Response:
@@ -117,7 +123,9 @@ class VipStatusView(APIView):
 
 
 class VipClaimView(APIView):
-    @extend_schema(tags=["vip"], request=None, responses={200: s.VipClaimSerializer, 401: UNAUTHORIZED, 409: CONFLICT})
+    @extend_schema(
+        tags=["vip"], request=None, responses={200: s.VipClaimSerializer, 401: UNAUTHORIZED, 409: CLAIM_CONFLICT}
+    )
     @idempotent()
     def post(self, request: Request) -> Response:
         return Response(s.VipClaimSerializer(services.vip_claim(user=request_user(request))).data)

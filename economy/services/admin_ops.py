@@ -7,6 +7,7 @@ import uuid
 from django.db import transaction
 
 from accounts.models import User
+from casino.permissions import staff_permission_require
 from casino.services import audit_record
 from economy.enums import Currency, LedgerReason
 from economy.exceptions import InvalidBundle, ReasonRequired
@@ -38,8 +39,11 @@ def wallet_adjust(
     :func:`wallet_adjust_key`) makes a repeated submission return the first
     result with ``applied=False`` and no second audit record; without it
     every call is a new operation. An entry point (the admin page): it owns
-    the transaction.
+    the transaction. A staff ``actor`` needs ``economy.adjust_balance``
+    (``None``: the system itself, e.g. a command).
     """
+    if actor is not None:
+        staff_permission_require(actor=actor, permission="economy.adjust_balance")
     note = (reason or "").strip()
     if not note:
         raise ReasonRequired("A staff adjustment needs a reason.")

@@ -325,7 +325,16 @@ def wallet_claw_back(
 ) -> ClawBackResult:
     """Take back a grant (a refunded purchase): as much as the balances hold;
     the rest becomes debt, repaid from the next grants. Never negative; once
-    per key."""
+    per key.
+
+    The debt is recorded in the currency of ``bundle``, so the caller asks for
+    the currency the player actually owes. A grant the player exchanged for
+    another currency (gold spent on gems in the shop) is not owed in the
+    granted currency any more: the shop first reverses the purchases made
+    with it (``shop.services.order_state.order_take_back``: each gives its
+    price back into this balance and has its own grant clawed back here), so
+    what stays unpaid is owed in the currency bought with it (gems), and only
+    what was lost otherwise (bets) is owed in the granted currency."""
     amounts = _normalize_bundle(bundle)
     user_id = user_id_of(user)
     with transaction.atomic():

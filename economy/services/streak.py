@@ -23,6 +23,7 @@ import realtime
 from accounts.models import User
 from casino.db import one_or_none
 from economy.enums import Currency, LedgerReason, StreakDayKind
+from economy.exceptions import AlreadyClaimed
 from economy.models import DailyStreak, LedgerEntry, StreakDay, StreakRepairReport
 from economy.services.ledger import user_id_of, wallet_grant
 from economy.streaks import (
@@ -133,7 +134,9 @@ def streak_claim(*, user: User | int) -> StreakClaimResult:
 
     The grant's idempotency key is ``streak:{user}:{utc-date}``: of N parallel
     claims one pays; the others (serialised on the streak row) find the
-    entries and return the same award with ``idempotent=True``.
+    entries and are refused with ``already_claimed`` (409) carrying the first
+    award. A retry of the paying request (same Idempotency-Key) is answered by
+    the idempotency layer with the first 200.
 
     The day is decided once, when the claim starts: a claim whose
     transaction runs past UTC midnight pays for the day it started on, under
@@ -147,8 +150,8 @@ def streak_claim(*, user: User | int) -> StreakClaimResult:
         key = streak_claim_key(user_id, today)
         if checkin.day.claimed_at is not None and not checkin.checked_in_now:
             paid = tuple(LedgerEntry.objects.filter(wallet_id=user_id, idempotency_key=key))
-            if paid:  # claimed before: answer with the original award, touch nothing
-                return _claim_result(paid, checkin.day.streak_count, idempotent=True)
+            if paid:  # claimed before: refuse, carrying the original award; nothing is touched
+                raise _already_claimed(_claim_result(paid, checkin.day.streak_count, idempotent=True))
         reward = streak_reward(checkin.day.streak_count)
         ledger = wallet_grant(
             user=user_id,
@@ -171,7 +174,23 @@ def streak_claim(*, user: User | int) -> StreakClaimResult:
                     "streak_count": checkin.day.streak_count,
                 },
             )
-    return _claim_result(ledger.entries, checkin.day.streak_count, idempotent=not ledger.applied)
+    result = _claim_result(ledger.entries, checkin.day.streak_count, idempotent=not ledger.applied)
+    if not ledger.applied:  # a parallel claim paid first (the ledger key decided)
+        raise _already_claimed(result)
+    return result
+
+
+def _already_claimed(first: StreakClaimResult) -> AlreadyClaimed:
+    return AlreadyClaimed(
+        "Today's streak reward is already claimed.",
+        first_claim={
+            "streak_count": first.streak_count,
+            "awarded_gold": first.awarded_gold,
+            "awarded_xp": first.awarded_xp,
+            "new_gold_balance": first.new_gold_balance,
+            "claimed_at": first.claimed_at.isoformat().replace("+00:00", "Z"),
+        },
+    )
 
 
 def _claim_result(entries: tuple[LedgerEntry, ...], streak_count: int, *, idempotent: bool) -> StreakClaimResult:

@@ -9,9 +9,10 @@ from django.db import transaction
 
 import realtime
 from accounts.models import User
+from casino.permissions import staff_permission_require
 from casino.services import audit_record
 from economy.enums import Currency, LedgerReason, VipTier
-from economy.exceptions import InvalidVipTier
+from economy.exceptions import AlreadyClaimed, InvalidVipTier
 from economy.models import LedgerEntry, Wallet
 from economy.services.ledger import user_id_of, wallet_get_or_open, wallet_grant
 from economy.streaks import utc_today
@@ -33,7 +34,8 @@ class VipClaimResult:
 
 def vip_claim(*, user: User | int) -> VipClaimResult:
     """Today's VIP points for the player's tier, once per UTC day (key
-    ``vip:{user}:{utc-date}``); a repeat returns the first claim. An entry
+    ``vip:{user}:{utc-date}``); a repeat is refused with ``already_claimed``
+    carrying the first claim. An entry
     point: it owns the transaction."""
     user_id = user_id_of(user)
     today = utc_today()
@@ -52,7 +54,18 @@ def vip_claim(*, user: User | int) -> VipClaimResult:
         )
         if ledger.applied:
             realtime.emit("reward_granted", user_id, {"source": LedgerReason.VIP_DAILY.value, "amounts": ledger.deltas})
-    return _result(ledger.entries[0], tier, idempotent=not ledger.applied)
+    result = _result(ledger.entries[0], tier, idempotent=not ledger.applied)
+    if not ledger.applied:  # claimed earlier today: refuse, carrying the first claim
+        raise AlreadyClaimed(
+            "Today's VIP points are already claimed.",
+            first_claim={
+                "awarded_points": result.awarded_points,
+                "new_vip_points": result.new_vip_points,
+                "claimed_at": result.claimed_at.isoformat().replace("+00:00", "Z"),
+                "vip_tier": result.vip_tier,
+            },
+        )
+    return result
 
 
 def _result(entry: LedgerEntry, tier: str, *, idempotent: bool) -> VipClaimResult:
@@ -66,8 +79,11 @@ def _result(entry: LedgerEntry, tier: str, *, idempotent: bool) -> VipClaimResul
 
 
 def vip_set_tier(*, actor: User | None, user: User | int, tier: str, reason: str) -> Wallet:
-    """Staff change a player's VIP tier (audited). An entry point: the admin
-    action calls it once per wallet, each call its own transaction."""
+    """Staff change a player's VIP tier (audited; ``economy.set_vip_tier``,
+    ``actor`` None: the system). An entry point: the admin action calls it
+    once per wallet, each call its own transaction."""
+    if actor is not None:
+        staff_permission_require(actor=actor, permission="economy.set_vip_tier")
     if tier not in VipTier.values:
         raise InvalidVipTier(f"Unknown VIP tier {tier!r}.")
     user_id = user_id_of(user)

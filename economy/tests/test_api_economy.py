@@ -85,7 +85,8 @@ def test_streak_claim_endpoint_and_status(client: APIClient) -> None:
         client.credentials(HTTP_AUTHORIZATION=f"Bearer {tokens_issue(user=client.user).access}")
         before = client.get("/api/streak/status").json()
         claim = client.post("/api/streak/claim").json()
-        again = client.post("/api/streak/claim").json()
+        again_response = client.post("/api/streak/claim")
+        again = again_response.json()
         after_response = client.get("/api/streak/preview")
         assert after_response.status_code == 200, after_response.content
         after = after_response.json()
@@ -97,8 +98,12 @@ def test_streak_claim_endpoint_and_status(client: APIClient) -> None:
     assert claim["awarded_gold"] == streak_reward(1).gold
     assert claim["new_gold_balance"] == 1000 + streak_reward(1).gold
     assert claim["idempotent"] is False
-    assert again["idempotent"] is True
-    assert again["awarded_gold"] == claim["awarded_gold"]
+    assert again_response.status_code == 409
+    assert again["error"] == "already_claimed"
+    assert "already claimed" in again["message"]  # the web client matches these words
+    assert again["first_claim"] == {
+        key: claim[key] for key in ("streak_count", "awarded_gold", "awarded_xp", "new_gold_balance", "claimed_at")
+    }
     assert after["claimed_today"] is True
     assert after["count"] == 1
     assert after["next_day_reward_gold"] == streak_reward(2).gold
@@ -131,13 +136,16 @@ def test_vip_claim_once_per_day_by_tier(client: APIClient, player: Any) -> None:
     Wallet.objects.filter(pk=player.pk).update(vip_tier="PREMIUM")
 
     first = client.post("/api/vip/claim").json()
-    second = client.post("/api/vip/claim").json()
+    second_response = client.post("/api/vip/claim")
+    second = second_response.json()
     status = client.get("/api/vip/status").json()
 
     assert first["awarded_points"] == 100
     assert first["idempotent"] is False
-    assert second["idempotent"] is True
-    assert second["new_vip_points"] == first["new_vip_points"] == 100
+    assert second_response.status_code == 409
+    assert second["error"] == "already_claimed"
+    assert "already claimed" in second["message"]
+    assert second["first_claim"]["new_vip_points"] == first["new_vip_points"] == 100
     assert status["claimed_today"] is True
     assert status["vip_points"] == 100
     with time_machine.travel(datetime.now(UTC) + timedelta(days=1)):

@@ -7,6 +7,7 @@ import pytest
 import time_machine
 
 from economy.enums import Currency, LedgerReason, StreakDayKind
+from economy.exceptions import AlreadyClaimed
 from economy.models import DailyStreak, LedgerEntry, StreakDay, StreakRepairReport, Wallet
 from economy.services import streak_claim, streak_repair, streak_tick
 from economy.streaks import count_from_days, streak_reward
@@ -42,20 +43,20 @@ def test_claims_at_235959_and_000001_utc_are_two_days_and_streak_plus_one() -> N
     assert Wallet.objects.get(pk=user.pk).gold == streak_reward(1).gold + streak_reward(2).gold
 
 
-def test_second_claim_the_same_day_returns_the_first_result() -> None:
+def test_second_claim_the_same_day_is_refused_carrying_the_first_result() -> None:
     user = player_with_wallet()
     with time_machine.travel(at("2026-03-10", "08:00:00"), tick=False):
         first = streak_claim(user=user)
-    with time_machine.travel(at("2026-03-10", "20:00:00"), tick=False):
-        second = streak_claim(user=user)
+    with time_machine.travel(at("2026-03-10", "20:00:00"), tick=False), pytest.raises(AlreadyClaimed) as refused:
+        streak_claim(user=user)
 
-    assert second.idempotent
-    assert (second.awarded_gold, second.awarded_xp, second.new_gold_balance, second.claimed_at) == (
-        first.awarded_gold,
-        first.awarded_xp,
-        first.new_gold_balance,
-        first.claimed_at,
-    )
+    assert refused.value.details["first_claim"] == {
+        "streak_count": first.streak_count,
+        "awarded_gold": first.awarded_gold,
+        "awarded_xp": first.awarded_xp,
+        "new_gold_balance": first.new_gold_balance,
+        "claimed_at": first.claimed_at.isoformat().replace("+00:00", "Z"),
+    }
     assert LedgerEntry.objects.filter(reason=LedgerReason.STREAK_DAILY, currency=Currency.GOLD).count() == 1
 
 

@@ -69,3 +69,72 @@ def consume_all(topic: str, *, expected: int, timeout: float = 30.0) -> list[Any
     finally:
         consumer.close()
     return messages
+
+
+class ThrowawayRedis:
+    """A private ``redis-server`` on a free port; :meth:`kill` is the outage."""
+
+    def __init__(self, process: Any, port: int) -> None:
+        self.process = process
+        self.port = port
+        self.url = f"redis://127.0.0.1:{port}/0"
+
+    def kill(self) -> None:
+        self.process.kill()
+        from casino.childprocess import port_open
+
+        assert not port_open(self.port), "redis-server still answers after SIGKILL"
+
+
+@pytest.fixture
+def throwaway_redis(settings: Any, tmp_path: Any) -> Iterator[ThrowawayRedis]:
+    """Start a ``redis-server`` of the test's own and point the cache, the
+    channel layer and the sliding windows (``REDIS_URL``) at it, so the test
+    can kill it. Everything is restored (and the server stopped) afterwards."""
+    import shutil
+
+    from casino.childprocess import ProcessGroup, free_port, port_open, wait_until
+    from casino.ratelimit import distinct_window_backend, sliding_window_backend
+
+    binary = shutil.which("redis-server")
+    require_service("redis-server (a binary to start a throwaway Redis)", binary is not None)
+    assert binary is not None
+    group = ProcessGroup(tmp_path)
+    port = free_port()
+    process = group.start(
+        "redis-server",
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(tmp_path),
+        ],
+    )
+    try:
+        wait_until(lambda: port_open(port), timeout=10, message=lambda: process.describe())
+        redis = ThrowawayRedis(process, port)
+        settings.REDIS_URL = redis.url
+        settings.CACHES = {
+            "default": {
+                "BACKEND": "django.core.cache.backends.redis.RedisCache",
+                "LOCATION": redis.url,
+                "OPTIONS": {"socket_connect_timeout": 1.0, "socket_timeout": 1.0},
+            }
+        }
+        settings.CHANNEL_LAYERS = {
+            "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [redis.url]}}
+        }
+        sliding_window_backend.cache_clear()
+        distinct_window_backend.cache_clear()
+        yield redis
+    finally:
+        group.stop_all()
+        sliding_window_backend.cache_clear()
+        distinct_window_backend.cache_clear()

@@ -20,7 +20,16 @@ from django.conf import settings
 from casino import childprocess
 from casino.childprocess import Process, free_port, http_ok, port_open, wait_until
 
-__all__ = ["Process", "ProcessGroup", "free_port", "start_asgi_server", "start_tansu", "wait_healthy", "wait_until"]
+__all__ = [
+    "Process",
+    "ProcessGroup",
+    "free_port",
+    "start_asgi_server",
+    "start_daphne",
+    "start_tansu",
+    "wait_healthy",
+    "wait_until",
+]
 
 BASE_DIR = Path(settings.BASE_DIR)
 PYTHON = sys.executable
@@ -171,6 +180,17 @@ def start_asgi_server(group: ProcessGroup, port: int, *, name: str = "uvicorn") 
         django_env(),
     )
     return process
+
+
+def start_daphne(group: ProcessGroup, port: int, *, name: str = "daphne", **env: str) -> Process:
+    """``daphne casino.asgi:application``, as production serves the socket
+    (docker-compose.yml's realtime service), on the test database and Redis;
+    :func:`wait_healthy` waits for ``/health``."""
+    return group.start(
+        name,
+        [PYTHON, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "casino.asgi:application"],
+        django_env(**env),
+    )
 
 
 def wait_healthy(process: Process, port: int, timeout: float = 30) -> None:

@@ -3,8 +3,8 @@ their transitions), fraud decisions and owned items.
 
 Orders change only through actions that ask for a reason and call
 ``shop.services`` once per selected order (each its own transaction, each
-audited by the service): settle with the provider, refund, decide a fraud
-review.
+audited by the service): settle with the provider (``shop.settle_order``),
+refund (``shop.refund_order``), decide a fraud review (``shop.review_order``).
 """
 
 from __future__ import annotations
@@ -25,9 +25,11 @@ from shop import services
 from shop.admin.common import OrderProviderFilter, admin_link, price_label
 from shop.models import FraudDecision, Order, OrderTransition, OwnedItem, WebhookEvent
 
-# Orders are read-only rows; the model's "change" permission means "may act on
-# them" (settle, refund, review), as the wallet admin does.
-ORDER_ACTION_PERMISSION = "shop.change_order"
+# Orders are read-only rows; each action has its own permission (shop.Order's
+# Meta.permissions), checked again by the service it calls.
+SETTLE_PERMISSION = "shop.settle_order"
+REFUND_PERMISSION = "shop.refund_order"
+REVIEW_PERMISSION = "shop.review_order"
 
 
 class OrderTransitionInline(admin.TabularInline):
@@ -50,18 +52,23 @@ class OrderTransitionInline(admin.TabularInline):
 
 
 def _order_action(
-    *, name: str, description: str, call: Callable[[HttpRequest, Order, str], str], success: str
+    *,
+    name: str,
+    description: str,
+    permission: str,
+    call: Callable[[HttpRequest, Order, str], str],
+    success: str,
 ) -> Callable[..., HttpResponse | None]:
     """An order action: a reason first, then ``call`` once per order; ``call``
     returns the line reported for that order (errors are reported by
-    ``action_with_reason``). Offered to staff who may act on orders."""
+    ``action_with_reason``). Offered to staff who hold ``permission``."""
 
     def service(request: HttpRequest, order: Order, reason: str) -> None:
         messages.info(request, f"{order.receipt_code}: {call(request, order, reason)}")
 
-    action = action_with_reason(name=name, description=description, service=service, success=success)
-    action.allowed_permissions = ("act_on_orders",)  # type: ignore[attr-defined]
-    return action
+    return action_with_reason(
+        name=name, description=description, permission=permission, service=service, success=success
+    )
 
 
 def _settle(request: HttpRequest, order: Order, reason: str) -> str:
@@ -118,26 +125,32 @@ class OrderAdmin(ReadOnlyAdmin):
         _order_action(
             name="settle_orders",
             description="Settle with the provider",
+            permission=SETTLE_PERMISSION,
             call=_settle,
             success="Asked the provider about {count} order(s).",
         ),
-        _order_action(name="refund_orders", description="Refund", call=_refund, success="Refunded {count} order(s)."),
+        _order_action(
+            name="refund_orders",
+            description="Refund",
+            permission=REFUND_PERMISSION,
+            call=_refund,
+            success="Refunded {count} order(s).",
+        ),
         _order_action(
             name="approve_review",
             description="Approve review (send to payment)",
+            permission=REVIEW_PERMISSION,
             call=_review(True),
             success="Approved {count} order(s).",
         ),
         _order_action(
             name="reject_review",
             description="Reject review (fail the order)",
+            permission=REVIEW_PERMISSION,
             call=_review(False),
             success="Rejected {count} order(s).",
         ),
     ]
-
-    def has_act_on_orders_permission(self, request: HttpRequest) -> bool:
-        return bool(request.user.has_perm(ORDER_ACTION_PERMISSION))
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Order]:
         return super().get_queryset(request).select_related("user", "product")

@@ -11,15 +11,16 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from accounts.authentication import request_staff
-from casino.admin_tools import ReadOnlyAdmin
+from casino.admin_tools import ReadOnlyAdmin, staff_action
 from casino.errors import ApplicationError
 from shop import services
 from shop.admin.common import ProviderFilter, admin_link, json_block, price_label
 from shop.exceptions import WebhookRejected
 from shop.models import PriceType, SandboxPayment, WebhookEvent, WebhookStatus
 
-# Webhook events are read-only rows; "change" means "may re-process them".
-WEBHOOK_ACTION_PERMISSION = "shop.change_webhookevent"
+# Webhook events are read-only rows; re-processing one has its own permission
+# (shop.WebhookEvent's Meta.permissions), checked again by ``webhook_process``.
+REPROCESS_PERMISSION = "shop.reprocess_webhook"
 
 REPROCESSABLE = (WebhookStatus.FAILED, WebhookStatus.RECEIVED)
 
@@ -64,9 +65,6 @@ class WebhookEventAdmin(ReadOnlyAdmin):
     )
     actions = ["reprocess"]
 
-    def has_reprocess_permission(self, request: HttpRequest) -> bool:
-        return bool(request.user.has_perm(WEBHOOK_ACTION_PERMISSION))
-
     @admin.display(description="order", ordering="order__receipt_code")
     def order_link(self, event: WebhookEvent) -> SafeString | str:
         return admin_link(event.order, event.order.receipt_code if event.order else None)
@@ -79,7 +77,7 @@ class WebhookEventAdmin(ReadOnlyAdmin):
     def raw_body_pretty(self, event: WebhookEvent) -> SafeString:
         return format_html("<pre>{}</pre>", event.raw_body)
 
-    @admin.action(description="Re-process selected webhooks", permissions=["reprocess"])
+    @staff_action(permission=REPROCESS_PERMISSION, description="Re-process selected webhooks")
     def reprocess(self, request: HttpRequest, queryset: QuerySet[WebhookEvent]) -> None:
         """Apply stored verified deliveries again (``webhook_process`` audits
         each one). Unverified deliveries are never applied: their payload is

@@ -173,10 +173,12 @@ class SettleView(APIView):
             200: s.SettleSerializer,
             400: ErrorSerializer,
             401: UNAUTHORIZED,
+            403: OpenApiResponse(ErrorSerializer, description="staff_permission_required"),
             404: ErrorSerializer,
             502: OpenApiResponse(ErrorSerializer, description="payment_provider_unavailable"),
         },
-        description="Ask the payment provider for this order's payment state and settle it (the owner or staff).",
+        description="Ask the payment provider for this order's payment state and settle it (the owner, or staff "
+        "holding shop.view_order and shop.settle_order).",
     )
     def post(self, request: Request, receipt: str) -> Response:
         order = _order_for(request, receipt)
@@ -209,7 +211,12 @@ class PaymentWebhookView(APIView):
                 ErrorSerializer,
                 description="webhook_headers_missing / webhook_timestamp_invalid / webhook_timestamp_out_of_tolerance "
                 "/ webhook_signature_invalid / webhook_payload_invalid / webhook_unknown_order / "
-                "webhook_amount_mismatch / webhook_currency_mismatch",
+                "webhook_amount_mismatch / webhook_currency_mismatch / webhook_merchant_reference_mismatch",
+            ),
+            429: OpenApiResponse(
+                ErrorSerializer,
+                description="webhook_rate_limited (with retry_after_seconds): too many refused deliveries from this "
+                "address; correctly signed deliveries are never limited",
             ),
         },
         auth=[],
@@ -217,5 +224,5 @@ class PaymentWebhookView(APIView):
     )
     def post(self, request: Request) -> Response:
         body = request._request.body
-        outcome = services.payment_webhook_receive(headers=request.headers, body=body)
+        outcome = services.payment_webhook_receive(headers=request.headers, body=body, ip=client_ip(request))
         return Response({"received": True, "duplicate": outcome.duplicate, "result": outcome.result})

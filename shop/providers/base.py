@@ -13,6 +13,7 @@ class PaymentState:
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     REFUNDED = "refunded"
+    CANCELED = "canceled"  # we canceled it before anyone paid (its order expired)
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,7 @@ class PaymentStatus:
     state: str  # a PaymentState value
     amount: int  # minor units
     currency: str  # ISO 4217
+    merchant_reference: str = ""  # our receipt code, as the provider keeps it ("" if it does not say)
 
 
 class PaymentProvider(Protocol):
@@ -40,6 +42,11 @@ class PaymentProvider(Protocol):
 
     def refund(self, *, reference: str, amount: int) -> PaymentStatus:
         """Refund ``amount`` of a succeeded payment."""
+
+    def cancel(self, *, reference: str) -> PaymentStatus:
+        """Cancel a payment nobody has paid yet (its order expired), so it can
+        no longer be paid; idempotent. A payment paid meanwhile is left as it
+        is: the answer's ``state`` then says ``succeeded``."""
 
     def webhook_secrets(self) -> list[str]:
         """Secrets that may sign this provider's webhooks (several during a rotation)."""

@@ -12,6 +12,7 @@ Life of a payment::
 
     created --approve--> approved --refund--> refunded
             --decline--> declined
+            --cancel---> canceled      (we gave up on the order: it expired)
 
 Every change is one conditional ``UPDATE ... WHERE status = <expected>``, so a
 double click, two tabs or a retried request decide a payment once.
@@ -50,6 +51,7 @@ STATE_BY_STATUS = {
     SandboxPaymentStatus.APPROVED: PaymentState.SUCCEEDED,
     SandboxPaymentStatus.DECLINED: PaymentState.FAILED,
     SandboxPaymentStatus.REFUNDED: PaymentState.REFUNDED,
+    SandboxPaymentStatus.CANCELED: PaymentState.CANCELED,
 }
 
 
@@ -137,6 +139,7 @@ def _status_of(payment: SandboxPayment) -> PaymentStatus:
         state=STATE_BY_STATUS[SandboxPaymentStatus(payment.status)],
         amount=payment.amount,
         currency=payment.currency,
+        merchant_reference=payment.merchant_reference,
     )
 
 
@@ -187,6 +190,16 @@ class SandboxProvider:
                 )
             _schedule_webhook(event_type=WebhookEventType.REFUNDED, payment=payment)
         return _status_of(payment)
+
+    def cancel(self, *, reference: str) -> PaymentStatus:
+        """Cancel a payment still waiting for the payer (``created`` becomes
+        ``canceled`` in one conditional UPDATE, so a payer approving at the same
+        moment either wins or finds it canceled). Sends no webhook: the merchant
+        asked. Any other payment is left as it is and its status returned."""
+        SandboxPayment.objects.filter(reference=reference, status=SandboxPaymentStatus.CREATED).update(
+            status=SandboxPaymentStatus.CANCELED, updated_at=timezone.now()
+        )
+        return _status_of(sandbox_payment_get(reference=reference))
 
     def webhook_secrets(self) -> list[str]:
         return list(settings.SHOP_WEBHOOK_SECRETS)

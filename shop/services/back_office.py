@@ -10,26 +10,32 @@ instead of silently joining a transaction that may still roll back).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Collection
 from datetime import datetime
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from accounts.models import User
+from casino.permissions import staff_permission_require
 from casino.services import audit_record
 from economy.exceptions import ReasonRequired
 from shop.enums import OrderFailureReason, PaymentOutcome
 from shop.exceptions import OrderStateConflict, StockCanOnlyGrow, StockChangedMeanwhile
-from shop.locks import order_lock, orders_qs_select_for_update
+from shop.locks import order_and_buyer_lock, order_lock, orders_qs_select_for_update
 from shop.models import LimitedPackage, Order, OrderStatus, PriceType, Product
 from shop.providers import get_provider
+from shop.providers.base import PaymentState, PaymentStatus
 from shop.services.order_state import order_apply_payment, order_take_back, order_transition
+from shop.services.payment import order_payment_refund
 from shop.services.purchase import order_payment_open
 from shop.services.stock import stock_release
+
+logger = logging.getLogger(__name__)
 
 # --- orders ---------------------------------------------------------------------------------
 
@@ -39,50 +45,102 @@ def order_settle(
 ) -> PaymentOutcome:
     """Ask the provider for the payment's state (by its own reference) and
     apply it, as a webhook would. Audited when ``actor`` is staff (the owner
-    may settle their own order from the API)."""
+    may settle their own order from the API); anyone else needs
+    ``shop.settle_order``."""
+    if actor is not None and actor.pk != order.user_id:
+        staff_permission_require(actor=actor, permission="shop.settle_order")
     if order.price_type != PriceType.MONEY or not order.provider_reference:
         return PaymentOutcome.NOTHING_TO_SETTLE
     # Outside the transaction: a slow provider must not hold the order row lock.
     status = get_provider(order.provider).fetch_status(reference=order.provider_reference)
+    return _settle_with(order=order, status=status, actor=actor, reason=reason)
+
+
+def _settle_with(*, order: Order, status: PaymentStatus, actor: User | None, reason: str) -> PaymentOutcome:
+    """Apply the payment state the provider gave (the buyer's and the order's
+    rows locked); a payment that succeeded for an order that will not be
+    fulfilled is refunded at the provider after commit."""
     with transaction.atomic(durable=True):
-        locked = order_lock(order_id=order.pk)
+        locked = order_and_buyer_lock(order_id=order.pk, user_id=order.user_id)
         result = order_apply_payment(
-            order=locked, state=status.state, amount=status.amount, currency=status.currency, source="settlement"
+            order=locked,
+            state=status.state,
+            amount=status.amount,
+            currency=status.currency,
+            merchant_reference=status.merchant_reference or None,
+            source="settlement",
         )
         if actor is not None and actor.is_staff:
             audit_record(
                 actor=actor, action="order_settle", target=locked, reason=reason, data={"result": result.value}
             )
+    if result == PaymentOutcome.PAID_NEEDS_REFUND:
+        result = order_payment_refund(order=locked)
     order.refresh_from_db()
     return result
 
 
 def orders_expire_stale() -> int:
-    """Expire unpaid orders older than ``SHOP_PENDING_ORDER_TTL`` and return
-    their stock; how many expired. One transaction per order; an order whose
-    row someone holds (its webhook is being applied) is skipped, not waited
-    for: the next sweep sees it again if it is still pending."""
-    cutoff = timezone.now() - settings.SHOP_PENDING_ORDER_TTL
+    """Expire the open orders nobody finished in time and give their stock
+    back; how many expired:
+
+    - ``pending`` orders not paid within ``SHOP_PENDING_ORDER_TTL`` of
+      becoming pending (an order released from review gets the whole time);
+    - ``pending_review`` orders no one decided within ``SHOP_REVIEW_ORDER_TTL``.
+
+    One transaction per order; an order whose row someone holds (its webhook
+    is being applied) is skipped, not waited for: the next sweep sees it again
+    if it is still open. After each commit the expired order's payment is
+    canceled at the provider, so it can no longer be paid; one paid meanwhile
+    is settled at once (a late payment: fulfilled only if it still fits the
+    limits and the stock, else refunded)."""
+    now = timezone.now()
+    stale = Q()
+    for status, ttl in (
+        (OrderStatus.PENDING, settings.SHOP_PENDING_ORDER_TTL),
+        (OrderStatus.PENDING_REVIEW, settings.SHOP_REVIEW_ORDER_TTL),
+    ):
+        # updated_at: when it entered its state (created_at first, for the index).
+        stale |= Q(status=status, created_at__lt=now - ttl, updated_at__lt=now - ttl)
     expired = 0
-    stale = Order.objects.filter(status=OrderStatus.PENDING, created_at__lt=cutoff).values_list("pk", flat=True)
-    for order_id in stale:
+    for order_id in Order.objects.filter(stale).values_list("pk", flat=True):
         with transaction.atomic(durable=True):
-            order = (
-                orders_qs_select_for_update(skip_locked=True).filter(pk=order_id, status=OrderStatus.PENDING).first()
-            )
+            order = orders_qs_select_for_update(skip_locked=True).filter(stale, pk=order_id).first()
             if order is None:
                 continue
+            review = order.status == OrderStatus.PENDING_REVIEW
             stock_release(order=order)
-            order.failure_reason = OrderFailureReason.PAYMENT_TIMEOUT
-            order_transition(order=order, to_status=OrderStatus.EXPIRED, reason="not paid in time")
+            order.failure_reason = OrderFailureReason.REVIEW_TIMEOUT if review else OrderFailureReason.PAYMENT_TIMEOUT
+            order_transition(
+                order=order,
+                to_status=OrderStatus.EXPIRED,
+                reason="not reviewed in time" if review else "not paid in time",
+            )
             expired += 1
+        if order.provider_reference:
+            _expired_payment_cancel(order)
     return expired
+
+
+def _expired_payment_cancel(order: Order) -> None:
+    """Cancel an expired order's payment at the provider (after commit, no
+    lock held); settle the order if the payer paid just before. A provider
+    that cannot be reached is logged: a late payment is still checked when it
+    comes."""
+    try:
+        status = get_provider(order.provider).cancel(reference=order.provider_reference)
+        if status.state == PaymentState.SUCCEEDED:
+            _settle_with(order=order, status=status, actor=None, reason="paid as it expired")
+    except Exception:
+        logger.exception("could not cancel or settle the payment of expired order %s", order.receipt_code)
 
 
 def order_refund(*, actor: User, order: Order, reason: str) -> Order:
     """Staff refund a fulfilled order (audited). Money orders are refunded at
     the provider; game-currency orders give the price back. The order row lock
-    makes a second refund of the same order see ``refunded`` and refuse."""
+    makes a second refund of the same order see ``refunded`` and refuse.
+    Needs ``shop.refund_order``."""
+    staff_permission_require(actor=actor, permission="shop.refund_order")
     with transaction.atomic(durable=True):
         locked = order_lock(order_id=order.pk)
         if locked.status != OrderStatus.FULFILLED:
@@ -90,7 +148,7 @@ def order_refund(*, actor: User, order: Order, reason: str) -> Order:
         if locked.price_type == PriceType.MONEY:
             get_provider(locked.provider).refund(reference=locked.provider_reference, amount=locked.total)
         now = timezone.now()
-        order_take_back(order=locked, now=now)
+        reversed_orders = order_take_back(order=locked, now=now)
         order_transition(
             order=locked, to_status=OrderStatus.REFUNDED, reason=f"refunded by staff: {reason}", actor=actor, now=now
         )
@@ -99,14 +157,20 @@ def order_refund(*, actor: User, order: Order, reason: str) -> Order:
             action="order_refund",
             target=locked,
             reason=reason,
-            data={"total": locked.total, "currency": locked.currency},
+            data={
+                "total": locked.total,
+                "currency": locked.currency,
+                "reversed_orders": [reversed_order.receipt_code for reversed_order in reversed_orders],
+            },
         )
     return locked
 
 
 def order_review(*, actor: User, order: Order, approve: bool, reason: str) -> Order:
     """Staff decide an order the fraud rules held for review (audited). An
-    approved order goes to payment after commit, like a new one."""
+    approved order goes to payment after commit, like a new one. Needs
+    ``shop.review_order``."""
+    staff_permission_require(actor=actor, permission="shop.review_order")
     with transaction.atomic(durable=True):
         locked = order_lock(order_id=order.pk)
         if locked.status != OrderStatus.PENDING_REVIEW:
@@ -173,8 +237,10 @@ def package_create(
     is_active: bool = True,
     reason: str = "",
 ) -> LimitedPackage:
-    """Put ``total_stock`` units of ``product`` on sale in a window (audited).
-    The remaining stock starts at the total: it is never set by hand."""
+    """Put ``total_stock`` units of ``product`` on sale in a window (audited;
+    ``shop.add_limitedpackage``). The remaining stock starts at the total: it
+    is never set by hand."""
+    staff_permission_require(actor=actor, permission="shop.add_limitedpackage")
     package_terms_validate(starts_at=starts_at, ends_at=ends_at, total_stock=total_stock)
     package = LimitedPackage.objects.create(
         product=product,
@@ -201,7 +267,8 @@ def package_update(*, actor: User, package: LimitedPackage, fields: Collection[s
     """Write ``fields`` of ``package`` as set on the instance (audited). Only
     these columns are written: the stock columns move by conditional UPDATEs
     of the order flow, and writing back a copy loaded earlier would undo every
-    purchase made meanwhile."""
+    purchase made meanwhile. Needs ``shop.change_limitedpackage``."""
+    staff_permission_require(actor=actor, permission="shop.change_limitedpackage")
     fields = [name for name in PACKAGE_EDITABLE_FIELDS if name in fields]
     if not fields:
         return
@@ -220,7 +287,9 @@ def package_stock_raise(*, actor: User, package: LimitedPackage, previous_total:
     """Staff add stock to a package (audited): total and remaining grow by the
     same amount in one UPDATE that applies only if the total is still the one
     the staff member saw; remaining moves relative to its current value, so
-    buys committed meanwhile are kept. ``package.total_stock`` is the new total."""
+    buys committed meanwhile are kept. ``package.total_stock`` is the new total.
+    Needs ``shop.change_limitedpackage``."""
+    staff_permission_require(actor=actor, permission="shop.change_limitedpackage")
     added = package_stock_raise_check(previous_total=previous_total, total_stock=package.total_stock, reason=reason)
     with transaction.atomic(durable=True):
         raised = LimitedPackage.objects.filter(pk=package.pk, total_stock=previous_total).update(

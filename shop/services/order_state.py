@@ -5,17 +5,30 @@
     (new) -> paid -> fulfilled               game currency, one write (purchase)
     (new) -> pending | pending_review        real money (purchase; review: fraud rules)
     pending_review -> pending | failed       staff review (back office)
-    pending -> paid -> fulfilled             payment succeeded (webhook, settlement)
-    pending | pending_review -> failed       payment failed, provider unreachable
-    pending -> expired                       not paid in time (expiry sweep)
-    expired | failed -> paid -> fulfilled    paid late, stock still left
-    expired | failed -> paid                 paid late, sold out meanwhile: refund it
-    fulfilled -> refunded                    provider refund, staff refund
+    pending | pending_review -> expired      not paid / not reviewed in time (expiry sweep)
+    pending | expired -> paid -> fulfilled   payment succeeded and the order still fits
+    pending | expired | failed -> paid       payment succeeded but the order does not fit
+                                             (limits, sold out) or its payment had failed:
+                                             refunded at the provider, never fulfilled
+    paid -> refunded                         that refund went through
+    pending | pending_review | expired
+      -> failed                              payment failed, provider unreachable
+    (any but fulfilled) -> refunded          the provider refunded it before we fulfilled it
+    fulfilled -> refunded                    provider refund, staff refund: taken back
+
+A payment that succeeds is checked again before anything is granted: the
+player's daily spend limit, the product's period limits and the package's
+per-player limit (``shop.services.limits``, against what the player holds
+*now*: an order that expired stopped counting, so its late payment may no
+longer fit), and the package's stock. A failure or refund the provider reports
+first wins over a success that arrives after it (webhooks come in any order):
+the success is refunded, not fulfilled.
 
 Every change is saved with the order, recorded as an ``OrderTransition`` and
 emitted as ``purchase_update``, in the caller's transaction, with the order
-row locked by the caller (``shop.locks``) for any order that already exists.
-Nothing here opens a transaction.
+row locked by the caller (``shop.locks``) for any order that already exists;
+applying a payment also needs the buyer's row locked first
+(``shop.locks.order_and_buyer_lock``). Nothing here opens a transaction.
 """
 
 from __future__ import annotations
@@ -29,13 +42,21 @@ from django.utils import timezone
 import realtime
 from accounts.models import User
 from economy.enums import LedgerReason
+from economy.selectors import wallet_balances
 from economy.services import wallet_claw_back, wallet_grant
 from shop.enums import OrderFailureReason, OrderLedgerStep, PaymentOutcome
-from shop.exceptions import WebhookAmountMismatch, WebhookCurrencyMismatch
+from shop.exceptions import (
+    DailySpendLimitReached,
+    PurchaseLimitReached,
+    WebhookAmountMismatch,
+    WebhookCurrencyMismatch,
+    WebhookMerchantReferenceMismatch,
+)
 from shop.ledger_keys import order_ledger_key, order_ledger_reference
-from shop.locks import owned_items_lock
+from shop.locks import orders_qs_select_for_update, owned_items_lock
 from shop.models import OPEN_STATUSES, Order, OrderStatus, OrderTransition, OwnedItem, PriceType
 from shop.providers.base import PaymentState
+from shop.services.limits import purchase_limits_check, spend_limit_check
 from shop.services.stock import stock_release, stock_retake
 
 # One recorded step: (from status, to status, reason); "" as the from status of a new order.
@@ -143,11 +164,33 @@ def order_fulfil(*, order: Order, now: datetime, paid_reason: str) -> None:
     order_steps_record(order=order, steps=steps, now=now)
 
 
-def order_take_back(*, order: Order, now: datetime) -> None:
-    """Compensate a fulfilled order: claw back its grants (debt for what was
-    already spent), give a game-currency order its price back, take the items
-    back. The caller moves the order to refunded."""
+# Game currencies a purchase can be paid with (PriceType other than money).
+_GAME_CURRENCIES = tuple(value for value in PriceType.values if value != PriceType.MONEY)
+
+
+def order_take_back(*, order: Order, now: datetime) -> list[Order]:
+    """Compensate a fulfilled order: claw back its grants, give a game-currency
+    order its price back, take the items back. The caller moves the order to
+    refunded. Returns the other orders reversed with it (see below).
+
+    What was granted is taken back in the currency the player actually holds
+    it in. Gold or gems the player no longer has may have gone into game-currency
+    purchases made after this order (gold spent on gems): those purchases are
+    reversed first, oldest first, as far as the balance falls short (each gives
+    its price back and has its own grants taken back, the same way), so the
+    debt (``economy.services.wallet_claw_back``) lands in the currency bought
+    with it and still owed (the gems), not in a currency the player never
+    holds again. What is still missing after that (lost on bets) is owed in
+    the granted currency, repaid from the next grants."""
+    return _take_back(order=order, now=now, later=None)
+
+
+def _take_back(*, order: Order, now: datetime, later: list[Order] | None) -> list[Order]:
+    reversed_orders: list[Order] = []
     if order.grants:
+        if later is None:
+            later = _later_game_currency_orders(order)
+        reversed_orders = _reverse_purchases_paid_with(order=order, now=now, later=later)
         wallet_claw_back(
             user=order.user_id,
             bundle=order.grants,
@@ -155,7 +198,7 @@ def order_take_back(*, order: Order, now: datetime) -> None:
             idempotency_key=order_ledger_key(order, OrderLedgerStep.REFUND),
             reference=order_ledger_reference(order),
         )
-    if order.price_type != PriceType.MONEY:
+    if order.price_type != PriceType.MONEY and order.total:
         wallet_grant(
             user=order.user_id,
             bundle={order.price_type: order.total},
@@ -165,6 +208,54 @@ def order_take_back(*, order: Order, now: datetime) -> None:
         )
     _items_take_back(order, now)
     order.refunded_at = now
+    return reversed_orders
+
+
+def _later_game_currency_orders(order: Order) -> list[Order]:
+    """The player's fulfilled game-currency orders paid after ``order``, locked
+    once, in primary-key order (every later one was made after it, so this
+    keeps the order-rows-in-key-order rule)."""
+    paid_at = order.paid_at or order.created_at
+    return list(
+        orders_qs_select_for_update()
+        .filter(
+            user_id=order.user_id,
+            status=OrderStatus.FULFILLED,
+            price_type__in=_GAME_CURRENCIES,
+            paid_at__gt=paid_at,
+            total__gt=0,
+        )
+        .exclude(pk=order.pk)
+    )
+
+
+def _reverse_purchases_paid_with(*, order: Order, now: datetime, later: list[Order]) -> list[Order]:
+    """Reverse, oldest first, the game-currency purchases made after ``order``
+    with a currency it granted, while the player's balance of that currency is
+    short of what is taken back."""
+    balances = wallet_balances(user_id=order.user_id)
+    short = {
+        currency: amount - balances.get(currency, 0)
+        for currency, amount in order.grants.items()
+        if currency in _GAME_CURRENCIES and amount > balances.get(currency, 0)
+    }
+    reversed_orders: list[Order] = []
+    paid_at = order.paid_at or order.created_at
+    for candidate in sorted(later, key=lambda o: (o.paid_at or o.created_at, o.pk)):
+        if short.get(candidate.price_type, 0) <= 0 or candidate.status != OrderStatus.FULFILLED:
+            continue
+        if (candidate.paid_at or candidate.created_at) <= paid_at:
+            continue
+        reversed_orders.extend(_take_back(order=candidate, now=now, later=later))
+        order_transition(
+            order=candidate,
+            to_status=OrderStatus.REFUNDED,
+            reason=f"reversed with the refund of {order.receipt_code}: paid with {candidate.price_type} it took back",
+            now=now,
+        )
+        short[candidate.price_type] -= candidate.total
+        reversed_orders.append(candidate)
+    return reversed_orders
 
 
 def _check_payment_matches(order: Order, *, amount: int, currency: str) -> None:
@@ -176,42 +267,122 @@ def _check_payment_matches(order: Order, *, amount: int, currency: str) -> None:
         raise WebhookCurrencyMismatch(expected=expected, received=received)
 
 
-def order_apply_payment(*, order: Order, state: str, amount: int, currency: str, source: str) -> PaymentOutcome:
+def _limits_refusal(order: Order, now: datetime) -> OrderFailureReason | None:
+    """Why the order no longer fits the player's limits (checked again, this
+    order left out of what they hold), or None. ``order.user`` is locked."""
+    try:
+        purchase_limits_check(
+            product=order.product,
+            package=order.package,
+            user_id=order.user_id,
+            quantity=order.quantity,
+            now=now,
+            exclude_order_id=order.pk,
+        )
+    except PurchaseLimitReached:
+        return OrderFailureReason.PURCHASE_LIMIT_REACHED
+    try:
+        spend_limit_check(
+            user=order.user, currency=order.currency, total=order.total, now=now, exclude_order_id=order.pk
+        )
+    except DailySpendLimitReached:
+        return OrderFailureReason.DAILY_SPEND_LIMIT_REACHED
+    return None
+
+
+def _paid_not_fulfilled(order: Order, *, why: OrderFailureReason, source: str, now: datetime) -> PaymentOutcome:
+    """The payment succeeded but the order will not be fulfilled: it is
+    recorded as paid, with the reason, gives back any stock it holds, and is
+    to be refunded at the provider (``shop.services.payment.order_payment_refund``,
+    after commit)."""
+    stock_release(order=order)
+    order.paid_at = now
+    order.failure_reason = why
+    order_transition(
+        order=order,
+        to_status=OrderStatus.PAID,
+        reason=f"{source}: payment succeeded, not fulfilled ({why.label.lower()}): refund it",
+        now=now,
+    )
+    return PaymentOutcome.PAID_NEEDS_REFUND
+
+
+def order_apply_payment(
+    *,
+    order: Order,
+    state: str,
+    amount: int,
+    currency: str,
+    source: str,
+    merchant_reference: str | None = None,
+) -> PaymentOutcome:
     """Apply what the provider says about the order's payment (``state``, a
-    ``PaymentState``) with the order row locked by the caller; ``source``
-    (webhook, settlement) goes into the recorded reasons. A succeeded or
-    refunded payment must match the order's total and currency exactly."""
+    ``PaymentState``) with the buyer's and the order's rows locked by the
+    caller (``shop.locks.order_and_buyer_lock``); ``source`` (webhook,
+    settlement) goes into the recorded reasons. The provider's merchant
+    reference (our receipt code; ``None``: the provider did not say) must be
+    the order's, and a succeeded or refunded payment must match the order's
+    total and currency exactly; anything else is refused and changes nothing.
+
+    ``paid_needs_refund``: the payment succeeded but the order is not
+    fulfilled; the caller refunds it at the provider once this commits."""
+    if merchant_reference is not None and merchant_reference != order.receipt_code:
+        raise WebhookMerchantReferenceMismatch(
+            expected=order.receipt_code, received=merchant_reference or None, reference=order.provider_reference
+        )
     if state in (PaymentState.SUCCEEDED, PaymentState.REFUNDED):
         _check_payment_matches(order, amount=amount, currency=currency)
     now = timezone.now()
     if state == PaymentState.SUCCEEDED:
-        if order.status in (OrderStatus.PAID, OrderStatus.FULFILLED, OrderStatus.REFUNDED):
-            return PaymentOutcome.ALREADY_SETTLED
-        gave_stock_back = order.status in (OrderStatus.EXPIRED, OrderStatus.FAILED) and not order.stock_held
-        # Paid after we gave up on it: it sells only if the units are still there.
-        if gave_stock_back and order.package_id and not stock_retake(order=order):
-            order.paid_at = now
-            order.failure_reason = OrderFailureReason.PAID_AFTER_SOLD_OUT
-            order_transition(
-                order=order,
-                to_status=OrderStatus.PAID,
-                reason=f"{source}: paid late, sold out meanwhile: refund it",
-                now=now,
-            )
-            return PaymentOutcome.PAID_NEEDS_REFUND
-        order_fulfil(order=order, now=now, paid_reason=f"{source}: payment succeeded")
-        return PaymentOutcome.FULFILLED
-    if state == PaymentState.FAILED:
-        if order.status not in OPEN_STATUSES:
+        return _apply_success(order, source=source, now=now)
+    if state == PaymentState.FAILED or (state == PaymentState.CANCELED and order.status in OPEN_STATUSES):
+        # A failure seen before the success wins: an expired order records it
+        # too, so a success arriving after it is refunded, not fulfilled.
+        if order.status not in (*OPEN_STATUSES, OrderStatus.EXPIRED):
             return PaymentOutcome.IGNORED
         stock_release(order=order)
         order.failure_reason = OrderFailureReason.PAYMENT_DECLINED
         order_transition(order=order, to_status=OrderStatus.FAILED, reason=f"{source}: payment failed", now=now)
         return PaymentOutcome.FAILED
     if state == PaymentState.REFUNDED:
-        if order.status != OrderStatus.FULFILLED:
-            return PaymentOutcome.IGNORED
+        return _apply_refund(order, source=source, now=now)
+    if state == PaymentState.CANCELED:
+        return PaymentOutcome.IGNORED
+    return PaymentOutcome.PENDING
+
+
+def _apply_success(order: Order, *, source: str, now: datetime) -> PaymentOutcome:
+    if order.status in (OrderStatus.FULFILLED, OrderStatus.REFUNDED):
+        return PaymentOutcome.ALREADY_SETTLED
+    if order.status == OrderStatus.PAID:  # not fulfillable, its refund not through yet
+        return PaymentOutcome.PAID_NEEDS_REFUND
+    if order.status == OrderStatus.FAILED:
+        return _paid_not_fulfilled(order, why=OrderFailureReason.PAID_AFTER_FAILURE, source=source, now=now)
+    # Open, or expired (paid late): it must still fit the limits and the stock.
+    refusal = _limits_refusal(order, now)
+    if refusal is not None:
+        return _paid_not_fulfilled(order, why=refusal, source=source, now=now)
+    if order.package_id and not order.stock_held and not stock_retake(order=order):
+        return _paid_not_fulfilled(order, why=OrderFailureReason.PAID_AFTER_SOLD_OUT, source=source, now=now)
+    order_fulfil(order=order, now=now, paid_reason=f"{source}: payment succeeded")
+    return PaymentOutcome.FULFILLED
+
+
+def _apply_refund(order: Order, *, source: str, now: datetime) -> PaymentOutcome:
+    if order.status == OrderStatus.REFUNDED:
+        return PaymentOutcome.IGNORED
+    if order.status == OrderStatus.FULFILLED:
         order_take_back(order=order, now=now)
         order_transition(order=order, to_status=OrderStatus.REFUNDED, reason=f"{source}: refunded", now=now)
         return PaymentOutcome.REFUNDED
-    return PaymentOutcome.PENDING
+    # Refunded before we fulfilled it: a refund delivered before the success
+    # (which then finds the order refunded and grants nothing), or the refund
+    # of a payment we could not fulfil.
+    stock_release(order=order)
+    if order.status != OrderStatus.PAID:
+        order.failure_reason = OrderFailureReason.PAYMENT_REFUNDED
+    order.refunded_at = now
+    order_transition(
+        order=order, to_status=OrderStatus.REFUNDED, reason=f"{source}: refunded before it was fulfilled", now=now
+    )
+    return PaymentOutcome.REFUNDED

@@ -16,30 +16,27 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from accounts.exceptions import SelfExcluded
 from accounts.models import User
-from accounts.selectors import daily_spend_limit_effective
 from casino.db import one_or_none
 from economy.enums import LedgerReason
 from economy.exceptions import IdempotencyConflict
 from economy.selectors import wallet_vip_tier
 from economy.services import LedgerResult, wallet_exchange, wallet_spend
 from economy.vip import tier_at_least
+from realtime.degraded import dependency_failed
 from shop import fraud, metrics
 from shop.enums import OrderFailureReason, OrderLedgerStep
 from shop.exceptions import (
-    DailySpendLimitReached,
     InvalidQuantity,
     PackageNotFound,
     PaymentBlocked,
     ProductNotFound,
     ProductUnavailable,
-    PurchaseLimitReached,
     VipTierTooLow,
     WrongPaymentFlow,
 )
@@ -56,7 +53,7 @@ from shop.models import (
     PromoRedemption,
 )
 from shop.providers import get_provider
-from shop.selectors import package_limit_left, product_limit_left, spent_today
+from shop.services.limits import purchase_limits_check, spend_limit_check
 from shop.services.order_state import order_items_grant, order_steps_record, order_transition
 from shop.services.pricing import price_for, promo_load, promo_use
 from shop.services.stock import stock_hold, stock_release
@@ -109,16 +106,6 @@ def _check_product(product: Product, user: User) -> None:
         tier = wallet_vip_tier(user_id=user.pk)
         if not tier_at_least(tier, product.min_vip_tier):
             raise VipTierTooLow(required_tier=product.min_vip_tier, your_tier=tier)
-
-
-def _check_limits(product: Product, package: LimitedPackage | None, user_id: int, quantity: int, now: datetime) -> None:
-    left = product_limit_left(product, user_id, now=now)
-    if left.remaining is not None and quantity > left.remaining:
-        raise PurchaseLimitReached(period=left.period, remaining=left.remaining)
-    if package is not None:
-        package_left = package_limit_left(package, user_id)
-        if quantity > package_left:
-            raise PurchaseLimitReached(period="package", remaining=package_left)
 
 
 def _replay(user: User, idempotency_key: str, fingerprint: str) -> PurchaseResult | None:
@@ -244,7 +231,7 @@ def _buy_with_currency(request: PurchaseRequest) -> PurchaseResult:
         if replay is not None:
             return replay
         now = timezone.now()
-        _check_limits(product, package, user.pk, quantity, now)
+        purchase_limits_check(product=product, package=package, user_id=user.pk, quantity=quantity, now=now)
         promo = promo_load(code=request.promo_code, product=product, user_id=user.pk, now=now)
         if package is not None:
             stock_hold(package=package, quantity=quantity, now=now)
@@ -318,12 +305,18 @@ def _fraud_verdict(request: PurchaseRequest, *, total: int) -> fraud.FraudVerdic
 
 
 def _record_attempt(request: PurchaseRequest) -> None:
-    fraud.fraud_record_attempt(
-        user_id=request.user.pk,
-        ip=request.ip,
-        device_id=request.device_id,
-        payment_instrument=request.payment_instrument,
-    )
+    """Count the attempt in the fraud windows (Redis). Best effort: with Redis
+    down the features were unavailable too, so the order already went to
+    review; losing one count must not turn the buy into an error."""
+    try:
+        fraud.fraud_record_attempt(
+            user_id=request.user.pk,
+            ip=request.ip,
+            device_id=request.device_id,
+            payment_instrument=request.payment_instrument,
+        )
+    except Exception as exc:  # noqa: BLE001 - any store failure; counted and logged
+        dependency_failed(dependency="redis", use="fraud_attempt_count", error=exc)
 
 
 def _buy_with_money(request: PurchaseRequest) -> PurchaseResult:
@@ -357,14 +350,10 @@ def _buy_with_money(request: PurchaseRequest) -> PurchaseResult:
         if replay is not None:
             return replay
         now = timezone.now()
-        _check_limits(product, package, user.pk, quantity, now)
+        purchase_limits_check(product=product, package=package, user_id=user.pk, quantity=quantity, now=now)
         promo = promo_load(code=request.promo_code, product=product, user_id=user.pk, now=now)
         order = _new_order(request, promo=promo, now=now)
-        limit = daily_spend_limit_effective(user=locked, now=now)
-        if limit is not None and order.currency == settings.SHOP_CURRENCY:
-            already = spent_today(user.pk, currency=order.currency, now=now)
-            if already + order.total > limit:
-                raise DailySpendLimitReached(limit=limit, spent_today=already, remaining=max(0, limit - already))
+        spend_limit_check(user=locked, currency=order.currency, total=order.total, now=now)
         if package is not None:
             stock_hold(package=package, quantity=quantity, now=now)
             order.stock_held = True

@@ -4,15 +4,29 @@ Exactly once: every delivery is stored first; a verified delivery claims its
 webhook id through a partial unique index (verified rows only, so a forged
 request cannot burn a real id), and the loser of a race between duplicates
 only counts an attempt. The winner applies the event in one transaction with
-the order row locked, so a webhook and a settlement of the same order apply
-one after the other, the second seeing the first's result.
+the buyer's and the order's rows locked, so a webhook and a settlement of the
+same order apply one after the other, the second seeing the first's result.
+The event's ``merchant_reference`` (the receipt code we gave the provider)
+must be that of the order its payment reference finds.
+
+Refused deliveries (no or a wrong signature, a stale timestamp) are counted
+(``webhook_verification_failures``), logged, and stored for staff with at most
+``SHOP_WEBHOOK_STORED_BODY_MAX_BYTES`` of their body. Beyond
+``SHOP_WEBHOOK_REFUSED_PER_IP_PER_MINUTE`` refused deliveries from one source
+address (``casino.http.client_ip``) a refused delivery is answered 429
+``webhook_rate_limited`` and not stored at all. Only refusals count, and a
+correctly signed delivery is never limited, so a forger sharing the provider's
+address cannot lock the provider out. When the counters' store (Redis) does not
+answer, the limit fails open: the refusal is stored as usual.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -22,18 +36,21 @@ from django.utils import timezone
 
 from accounts.models import User
 from casino.db import insert_or_raise
+from casino.permissions import staff_permission_require
+from casino.ratelimit import SlidingWindowLimit
 from casino.services import audit_record
 from shop import metrics
 from shop.enums import PaymentOutcome
-from shop.exceptions import WebhookPayloadInvalid, WebhookRejected, WebhookUnknownOrder
-from shop.locks import orders_qs_select_for_update
+from shop.exceptions import WebhookPayloadInvalid, WebhookRateLimited, WebhookRejected, WebhookUnknownOrder
+from shop.locks import order_and_buyer_lock
 from shop.models import Order, WebhookEvent, WebhookStatus
 from shop.providers import get_provider
 from shop.providers.base import PaymentState
 from shop.services.order_state import order_apply_payment
+from shop.services.payment import order_payment_refund
 from shop.webhooks import verify
 
-RAW_BODY_KEPT = 20_000  # characters of a delivery's body stored for staff
+logger = logging.getLogger(__name__)
 
 _EVENT_STATES = {
     "payment.succeeded": PaymentState.SUCCEEDED,
@@ -62,34 +79,73 @@ def _verified_payload(*, secrets: list[str], headers: Mapping[str, str], body: b
     return payload
 
 
-def payment_webhook_receive(
-    *, headers: Mapping[str, str], body: bytes, provider_name: str | None = None
-) -> WebhookOutcome:
-    """Verify, record and apply one delivery of the provider's webhook.
+def _stored_body(body: bytes) -> str:
+    """What staff see of a delivery's body: its first ``SHOP_WEBHOOK_STORED_BODY_MAX_BYTES``."""
+    return body[: settings.SHOP_WEBHOOK_STORED_BODY_MAX_BYTES].decode("utf-8", errors="replace")
 
-    Every delivery is stored. A bad signature, a stale timestamp, an unknown
-    order or a mismatched amount is refused with its own code, recorded, and
-    changes nothing. A webhook id seen before (verified) is acknowledged
-    without effect.
+
+def _refusals_over_limit(ip: str) -> float | None:
+    """Count one refused delivery from ``ip``; seconds to wait when the address
+    is over its limit, else None. Fails open when Redis does not answer."""
+    limit = SlidingWindowLimit(
+        f"shop-webhook-refused:{ip}", limit=settings.SHOP_WEBHOOK_REFUSED_PER_IP_PER_MINUTE, window=timedelta(minutes=1)
+    )
+    try:
+        if limit.hit() <= limit.limit:
+            return None
+        return limit.retry_after_seconds()
+    except Exception:  # noqa: BLE001 - the counters' store is down: fail open, the refusal is stored
+        logger.warning("webhook refusal counter unavailable; not rate limiting %s", ip, exc_info=True)
+        return None
+
+
+def _record_refusal(
+    *, provider_name: str, external_id: str, error: WebhookRejected, body: bytes, ip: str, now: datetime
+) -> None:
+    """Count, log and store a refused delivery (its body capped), or, past the
+    address's limit, refuse it with 429 and store nothing."""
+    metrics.webhook_verification_failures.labels(reason=error.code).inc()
+    signed = isinstance(error, WebhookPayloadInvalid)  # signed by the provider, but not an event
+    if not signed:
+        retry_after = _refusals_over_limit(ip)
+        if retry_after is not None:
+            metrics.webhook_refusals_not_stored.inc()
+            raise WebhookRateLimited(retry_after_seconds=max(1, int(retry_after + 0.999))) from error
+    logger.warning(
+        "payment webhook refused (%s) from %s: %d bytes, webhook-id %r", error.code, ip, len(body), external_id
+    )
+    kept = min(len(body), settings.SHOP_WEBHOOK_STORED_BODY_MAX_BYTES)
+    WebhookEvent.objects.create(
+        provider=provider_name,
+        external_id=external_id,
+        status=WebhookStatus.FAILED,
+        error_code=error.code,
+        last_error=f"{error.message} (from {ip}; {len(body)} bytes, first {kept} kept)",
+        raw_body=_stored_body(body),
+        signature_valid=signed,
+        received_at=now,
+    )
+
+
+def payment_webhook_receive(
+    *, headers: Mapping[str, str], body: bytes, ip: str = "unknown", provider_name: str | None = None
+) -> WebhookOutcome:
+    """Verify, record and apply one delivery of the provider's webhook
+    (``ip``: where it came from, ``casino.http.client_ip``).
+
+    Every delivery is stored (a refused one with its body capped, and none
+    past the refusals limit of its address: 429). A bad signature, a stale
+    timestamp, an unknown order or a mismatched amount or merchant reference
+    is refused with its own code, recorded, and changes nothing. A webhook id
+    seen before (verified) is acknowledged without effect.
     """
     provider = get_provider(provider_name)
     now = timezone.now()
     external_id = str(headers.get("webhook-id", ""))[:128]
-    raw = body.decode("utf-8", errors="replace")
     try:
         payload = _verified_payload(secrets=provider.webhook_secrets(), headers=headers, body=body)
     except WebhookRejected as error:
-        metrics.webhook_verification_failures.labels(reason=error.code).inc()
-        WebhookEvent.objects.create(
-            provider=provider.name,
-            external_id=external_id,
-            status=WebhookStatus.FAILED,
-            error_code=error.code,
-            last_error=error.message,
-            raw_body=raw[:RAW_BODY_KEPT],
-            signature_valid=isinstance(error, WebhookPayloadInvalid),
-            received_at=now,
-        )
+        _record_refusal(provider_name=provider.name, external_id=external_id, error=error, body=body, ip=ip, now=now)
         raise
     event = WebhookEvent(
         provider=provider.name,
@@ -97,7 +153,7 @@ def payment_webhook_receive(
         event_type=str(payload.get("type", ""))[:64],
         status=WebhookStatus.RECEIVED,
         payload=payload,
-        raw_body=raw[:RAW_BODY_KEPT],
+        raw_body=_stored_body(body),
         signature_valid=True,
         received_at=now,
     )
@@ -111,28 +167,42 @@ def payment_webhook_receive(
 
 
 def _apply(event: WebhookEvent) -> tuple[PaymentOutcome, Order | None]:
-    """Apply a verified event to its order (locked); in the caller's transaction."""
+    """Apply a verified event to its order (the buyer's and the order's rows
+    locked, in that order); in the caller's transaction."""
     state = _EVENT_STATES.get(event.event_type)
     if state is None:
         return PaymentOutcome.IGNORED, None
     data = event.payload.get("data", {})
-    order = (
-        orders_qs_select_for_update()
-        .filter(provider=event.provider, provider_reference=str(data.get("reference", "")))
+    found = (
+        Order.objects.filter(provider=event.provider, provider_reference=str(data.get("reference", "")))
         .exclude(provider_reference="")
+        .values_list("pk", "user_id")
         .first()
     )
-    if order is None:
+    if found is None:
         raise WebhookUnknownOrder()
+    order = order_and_buyer_lock(order_id=found[0], user_id=found[1])
     amount, currency = data.get("amount"), data.get("currency")
     if not isinstance(amount, int) or not isinstance(currency, str):
         raise WebhookPayloadInvalid("Amount or currency missing.")
-    return order_apply_payment(order=order, state=state, amount=amount, currency=currency, source="webhook"), order
+    merchant_reference = data.get("merchant_reference")
+    result = order_apply_payment(
+        order=order,
+        state=state,
+        amount=amount,
+        currency=currency,
+        merchant_reference=merchant_reference if isinstance(merchant_reference, str) else "",
+        source="webhook",
+    )
+    return result, order
 
 
 def webhook_process(*, event: WebhookEvent, actor: User | None = None) -> PaymentOutcome:
     """Apply a stored, verified webhook (also the admin's "re-process", audited
-    with ``actor``). A refusal is recorded on the event and raised."""
+    with ``actor``, who needs ``shop.reprocess_webhook``). A refusal is
+    recorded on the event and raised."""
+    if actor is not None:
+        staff_permission_require(actor=actor, permission="shop.reprocess_webhook")
     try:
         with transaction.atomic(durable=True):
             result, order = _apply(event)
@@ -159,4 +229,7 @@ def webhook_process(*, event: WebhookEvent, actor: User | None = None) -> Paymen
         raise
     for name, value in outcome.items():
         setattr(event, name, value)
+    if result == PaymentOutcome.PAID_NEEDS_REFUND and order is not None:
+        # Paid, but not to be fulfilled: give the money back, now that the order says so.
+        result = order_payment_refund(order=order)
     return result

@@ -90,7 +90,7 @@ def test_expiry_sweep_during_a_long_webhook_expires_the_other_stale_orders_of_th
     paying = pending_money_order(product)
     stale = [pending_money_order(product), pending_money_order(product)]
     long_ago = timezone.now() - settings.SHOP_PENDING_ORDER_TTL - timedelta(minutes=1)
-    Order.objects.filter(pk__in=[order.pk for order in stale]).update(created_at=long_ago)
+    Order.objects.filter(pk__in=[order.pk for order in stale]).update(created_at=long_ago, updated_at=long_ago)
 
     with held_open_after(APPLY_PAYMENT) as (entered, release):
         # When the paying order's webhook holds its transaction open

@@ -51,7 +51,7 @@ def stale_package_order(package: LimitedPackage) -> Order:
     ).order
     assert order.status == OrderStatus.PENDING and order.stock_held
     long_ago = timezone.now() - settings.SHOP_PENDING_ORDER_TTL - timedelta(minutes=1)
-    Order.objects.filter(pk=order.pk).update(created_at=long_ago)
+    Order.objects.filter(pk=order.pk).update(created_at=long_ago, updated_at=long_ago)
     return order
 
 

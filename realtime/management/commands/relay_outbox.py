@@ -1,4 +1,7 @@
-"""``manage.py relay_outbox``: ship pending outbox rows to Kafka, continuously."""
+"""``manage.py relay_outbox``: ship pending outbox rows to Kafka, continuously.
+
+Starts and keeps running when the broker is down: it logs ``waiting for the
+Kafka broker at ...`` with a doubling delay until the broker answers."""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from realtime import relay
+from realtime.metrics import serve_metrics
 
 
 class Command(BaseCommand):
@@ -34,7 +38,9 @@ class Command(BaseCommand):
                     break
             self.stdout.write(f"relayed {total.sent} event(s); {total.failed} to retry; {total.dead} dead")
             return
+        serve_metrics(self)
         self.stdout.write(
-            f"relaying outbox -> {settings.KAFKA_BOOTSTRAP_SERVERS} topic {settings.KAFKA_TOPIC} (Ctrl-C stops)"
+            f"relaying outbox -> {settings.KAFKA_BOOTSTRAP_SERVERS} topic {settings.KAFKA_TOPIC} (Ctrl-C stops; "
+            "waits while the broker is down)"
         )
         relay.outbox_relay_forever(batch_size=options["batch_size"])

@@ -1,0 +1,124 @@
+"""How fast one WebSocket client may send: a token bucket per connection
+(``WS_MESSAGE_BURST`` messages at once, refilled at ``WS_MESSAGES_PER_SECOND``).
+
+It has to act in the server's protocol, not only in the consumer. Daphne
+parses every frame the client sent (a read of 64 KB is some 6,000 tiny frames)
+before the consumer sees the next one, so a consumer that closes the socket on
+message 21 of a flood has already cost the event loop the whole flood: in a
+test, 50,000 pings held ``/health`` on the same server for over a second.
+:func:`install_daphne_limit` therefore makes daphne's WebSocket protocol count
+the messages as it parses them and, past the limit, send close 4429 and drop
+the connection at once, without reading the rest.
+
+``RealtimeConfig.ready`` installs it whenever daphne is imported (it is an
+installed app, so always); it takes effect when the process serves sockets
+with daphne (production's ``daphne casino.asgi:application``). Under another
+server (uvicorn in some tests) the consumer applies the same limit itself
+(``realtime.consumers``), which closes the socket but cannot spare the parsing.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+CLOSE_RATE_LIMITED = 4429  # the client sent messages faster than WS_MESSAGES_PER_SECOND
+
+_installed = False  # daphne's factory builds RateLimitedWebSocketProtocol
+_serving = False  # ... and has built one: this process serves sockets through daphne
+
+
+class TokenBucket:
+    """``burst`` tokens, refilled at ``rate`` per second; one per message."""
+
+    def __init__(self, *, rate: float, burst: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self.rate = rate
+        self.capacity = float(burst)
+        self.tokens = float(burst)
+        self.clock = clock
+        self.updated = clock()
+
+    def take(self) -> bool:
+        now = self.clock()
+        self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
+        self.updated = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
+
+
+def message_bucket() -> TokenBucket:
+    """A fresh bucket with the configured limit, for one connection."""
+    from django.conf import settings
+
+    return TokenBucket(rate=settings.WS_MESSAGES_PER_SECOND, burst=settings.WS_MESSAGE_BURST)
+
+
+def server_enforces_limit() -> bool:
+    """Whether the server in this process applies the limit to its sockets
+    (then the consumer need not). Daphne is imported everywhere (it is an
+    installed app), so what counts is that its rate-limited protocol has
+    accepted a connection -- before the consumer of that connection starts."""
+    return _serving
+
+
+def install_daphne_limit() -> bool:
+    """Make daphne's WebSocket factory build rate-limited protocols (daphne is
+    imported before the application, as an installed app). Returns whether
+    the protocol is patched; idempotent."""
+    global _installed
+    if _installed:
+        return True
+    ws_protocol: Any = sys.modules.get("daphne.ws_protocol")
+    if ws_protocol is None:
+        return False
+    from realtime import metrics
+
+    base: Any = ws_protocol.WebSocketProtocol
+
+    class RateLimitedWebSocketProtocol(base):  # type: ignore[misc, valid-type]  # daphne ships no type hints
+        bucket: TokenBucket | None = None
+        limited = False
+
+        def onConnect(self, request: Any) -> Any:  # noqa: N802 - autobahn's name
+            global _serving
+            _serving = True
+            return super().onConnect(request)
+
+        def onMessage(self, payload: bytes, isBinary: bool) -> None:  # noqa: N802, N803 - autobahn's names
+            if self.limited:
+                return
+            if self.bucket is None:
+                self.bucket = message_bucket()
+            if self.bucket.take():
+                super().onMessage(payload, isBinary)
+                return
+            # Past the limit: send close 4429 and stop parsing. What the client
+            # still sends is read and thrown away unparsed (closing at once would
+            # reset the connection and could lose the close frame on its way);
+            # autobahn drops the connection when the client has not answered
+            # the close within its close handshake timeout (1 s).
+            self.limited = True
+            metrics.websocket_policy_closes.labels(reason="rate_limited").inc()
+            self.sendCloseFrame(code=CLOSE_RATE_LIMITED, reasonUtf8=b"rate limited", isReply=False)
+            self.data = b""  # the frames already buffered are not parsed either
+
+        def dataReceived(self, data: bytes) -> None:  # noqa: N802 - Twisted's name
+            if not self.limited:
+                super().dataReceived(data)
+
+        def handle_reply(self, message: dict[str, Any]) -> None:
+            if self.limited and message.get("type") == "websocket.send":
+                return  # closing: a push that races the close is dropped, not an error
+            super().handle_reply(message)
+
+    ws_protocol.WebSocketFactory.protocol = RateLimitedWebSocketProtocol
+    _installed = True
+    logger.debug("daphne WebSocket protocol rate-limited")
+    return True
