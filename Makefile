@@ -7,7 +7,7 @@ PIP := $(VENV)/bin/pip
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test install install-dev install-lint services services-down schema lint audit browsers clean bench bench-quick
+.PHONY: run check-port test install install-dev install-lint services services-down schema lint audit browsers clean bench bench-quick
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,8 +31,16 @@ $(VENV)/.installed-lint: requirements.txt requirements-lint.txt $(VENV)/.install
 
 install-lint: $(VENV)/.installed-lint
 
+## make check-port: fail at once when HOST:PORT is taken (runserver would not serve there).
+check-port:
+	@$(PYTHON) -c 'import socket, sys; s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind((sys.argv[1], int(sys.argv[2])))' \
+		'$(HOST)' '$(PORT)' 2>/dev/null || { \
+		echo "make run: $(HOST):$(PORT) is already in use (another server, or an earlier make run?)." >&2; \
+		echo "make run: pick another port, e.g. make run PORT=$$(( $(PORT) + 1 )) (HOST=... changes the address)." >&2; \
+		exit 1; }
+
 ## make run: embedded mode (SQLite, in-memory everything), no services needed.
-run: install
+run: check-port install
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py seed_demo
 	@echo ""
@@ -46,7 +54,8 @@ run: install
 ## make test: real PostgreSQL, Redis, Kafka (tansu) and ClickHouse.
 test: install-dev
 	scripts/install-system-deps.sh
-	env_lines="$$(scripts/services.sh up)" && eval "$$env_lines" && $(PY) -m pytest $(PYTEST_ARGS)
+	env_lines="$$(scripts/services.sh up)" && eval "$$env_lines" && \
+		PATH="$(CURDIR)/var/tools/bin:$$PATH" $(PY) -m pytest $(PYTEST_ARGS)
 
 services:
 	scripts/services.sh up

@@ -3,10 +3,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
+import socket
 import threading
+import uuid
+import zlib
 from collections.abc import Callable, Iterator
 from typing import Any
+from urllib.parse import urlparse, urlunparse
 
 import pytest
 from django.conf import settings
@@ -23,6 +29,180 @@ def pytest_configure(config: pytest.Config) -> None:
         )
     if not settings.REDIS_URL:
         raise pytest.UsageError('REDIS_URL is not set: run `make test` or `eval "$(scripts/services.sh up)"`.')
+    isolate_test_run()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    release_test_run()
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    return [RUN.describe()] if RUN.run_id else []
+
+
+# --- One test run's own database, Redis db, Kafka topic and ClickHouse database ---------
+#
+# Two runs on one host (two checkouts, two terminals) share PostgreSQL, Redis, the broker
+# and ClickHouse. Each run takes names of its own from TEST_RUN_ID (random by default):
+# the test database test_<NAME>_<id>, the Kafka topic casino.test.<id> (per-test topics
+# casino.test.<id>.<random>), the ClickHouse database casino_test_<id>; and a Redis
+# database it claims (TEST_REDIS_DB forces one), because the suite flushes its db.
+
+RUN_ID_PATTERN = re.compile(r"^[a-z0-9_]{1,20}$")
+REDIS_CLAIMS_KEY = "casino:test-runs:redis-dbs"  # a hash in db 0: db number -> "host pid run_id"
+
+
+class TestRunNames:
+    run_id = ""
+    database = ""
+    redis_url = ""
+    redis_db: int | None = None
+    redis_claim = ""
+    kafka_topic = ""
+    clickhouse_url = ""
+
+    def describe(self) -> str:
+        return (
+            f"test run {self.run_id}: database {self.database}, redis db {self.redis_db}, "
+            f"kafka topic {self.kafka_topic or '-'}, clickhouse {self.clickhouse_url.rsplit('/', 1)[-1] or '-'}"
+        )
+
+
+RUN = TestRunNames()
+
+
+def current_run_id() -> str:
+    return RUN.run_id
+
+
+def new_run_id() -> str:
+    run_id = os.environ.get("TEST_RUN_ID") or uuid.uuid4().hex[:8]
+    if not RUN_ID_PATTERN.match(run_id):
+        raise pytest.UsageError(f"TEST_RUN_ID must be 1-20 of [a-z0-9_], got {run_id!r}")
+    return run_id
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _claim_is_stale(holder: str) -> bool:
+    """A claim by a process of this host that no longer runs (a run that crashed)."""
+    host, _, rest = holder.partition(" ")
+    pid = rest.partition(" ")[0]
+    return host == socket.gethostname() and pid.isdigit() and not _pid_alive(int(pid))
+
+
+_STEAL = (
+    "if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then "
+    "return redis.call('HSET', KEYS[1], ARGV[1], ARGV[3]) end return -1"
+)
+
+
+def claim_redis_db(url: str, run_id: str) -> tuple[int, str]:
+    """A Redis database no other run uses: unclaimed and empty, or claimed by a dead run.
+    Returns (db, claim); db 0 (the development server's) is never taken."""
+    import redis
+
+    url = _with_path(url, "")  # the db of the URL would win over db= below
+    server = redis.Redis.from_url(url, db=0, decode_responses=True)
+    try:
+        count = int(server.config_get("databases").get("databases", 16))
+    except redis.ResponseError:  # CONFIG disabled
+        count = 16
+    claim = f"{socket.gethostname()} {os.getpid()} {run_id}"
+    start = zlib.crc32(run_id.encode()) % (count - 1)
+    for offset in range(count - 1):
+        db = 1 + (start + offset) % (count - 1)
+        if server.hsetnx(REDIS_CLAIMS_KEY, str(db), claim):
+            if redis.Redis.from_url(url, db=db).dbsize() == 0:
+                return db, claim
+            server.hdel(REDIS_CLAIMS_KEY, str(db))  # in use without a claim: not ours to flush
+            continue
+        holder = server.hget(REDIS_CLAIMS_KEY, str(db))
+        if (
+            holder
+            and _claim_is_stale(holder)
+            and server.eval(_STEAL, 1, REDIS_CLAIMS_KEY, str(db), holder, claim) != -1
+        ):
+            return db, claim
+    raise pytest.UsageError(
+        f"No free Redis database on {url} for this test run (all of 1-{count - 1} are claimed by other runs "
+        f"or hold data); set TEST_REDIS_DB=<n> to choose one, or free one (claims: HGETALL {REDIS_CLAIMS_KEY} in db 0)."
+    )
+
+
+def release_redis_db(url: str, db: int, claim: str) -> None:
+    import redis
+
+    url = _with_path(url, "")
+    server = redis.Redis.from_url(url, db=0, decode_responses=True)
+    if server.hget(REDIS_CLAIMS_KEY, str(db)) == claim:
+        redis.Redis.from_url(url, db=db).flushdb()
+        server.hdel(REDIS_CLAIMS_KEY, str(db))
+
+
+def _with_path(url: str, path: str) -> str:
+    return urlunparse(urlparse(url)._replace(path=path))
+
+
+def isolate_test_run() -> None:
+    RUN.run_id = run_id = new_run_id()
+    database = settings.DATABASES["default"]
+    test = database.setdefault("TEST", {})
+    if not test.get("NAME"):
+        test["NAME"] = f"test_{database['NAME']}_{run_id}"
+    RUN.database = test["NAME"]
+
+    old_redis = settings.REDIS_URL
+    forced = os.environ.get("TEST_REDIS_DB", "")
+    if forced:
+        RUN.redis_db = int(forced)
+    else:
+        RUN.redis_db, RUN.redis_claim = claim_redis_db(old_redis, run_id)
+    RUN.redis_url = settings.REDIS_URL = _with_path(old_redis, f"/{RUN.redis_db}")
+    settings.CACHES["default"]["LOCATION"] = RUN.redis_url
+    settings.CHANNEL_LAYERS["default"].setdefault("CONFIG", {})["hosts"] = [RUN.redis_url]
+    if old_redis == settings.CELERY_BROKER_URL:
+        settings.CELERY_BROKER_URL = RUN.redis_url
+    from django.core.cache import caches
+
+    with contextlib.suppress(AttributeError):
+        del caches["default"]  # built before the switch (if at all): rebuild on the new db
+
+    if settings.KAFKA_BOOTSTRAP_SERVERS:
+        RUN.kafka_topic = settings.KAFKA_TOPIC = f"casino.test.{run_id}"
+    if settings.CLICKHOUSE_URL:
+        RUN.clickhouse_url = settings.CLICKHOUSE_URL = _with_path(settings.CLICKHOUSE_URL, f"/casino_test_{run_id}")
+        _clickhouse_execute(f"CREATE DATABASE IF NOT EXISTS casino_test_{run_id}")
+
+
+def _clickhouse_execute(query: str) -> None:
+    """Best effort: a ClickHouse that does not answer fails (or skips) the tests that need it."""
+    try:
+        from clickhouse_driver import Client
+
+        client = Client.from_url(_with_path(RUN.clickhouse_url, "/default"))
+        try:
+            client.execute(query)
+        finally:
+            client.disconnect()
+    except Exception:  # noqa: BLE001, S110 - reported by the tests that use ClickHouse
+        pass
+
+
+def release_test_run() -> None:
+    if RUN.redis_claim and RUN.redis_db is not None:
+        with contextlib.suppress(Exception):  # a stale claim is taken over by the next run
+            release_redis_db(RUN.redis_url, RUN.redis_db, RUN.redis_claim)
+    if RUN.clickhouse_url:
+        _clickhouse_execute(f"DROP DATABASE IF EXISTS casino_test_{RUN.run_id}")
 
 
 def require_service(name: str, configured: bool) -> None:

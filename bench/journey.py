@@ -125,7 +125,7 @@ class JourneySteps(ApiUser):
 
     def do_shop_catalog(self, s: Session) -> None:
         def has_products(d: Any, r: Any) -> str | None:
-            skus = {item.get("product_id") for item in (d or {}).get("products", [])}
+            skus = {item.get("product_id") for item in (d or []) if isinstance(item, dict)}  # the catalog is a list
             return None if CONFIG["gems_sku"] in skus and CONFIG["money_sku"] in skus else "bench products missing"
 
         self.call("GET", "/api/shop/catalog", "shop_catalog", player=s.player, token=s.token, check=has_products)

@@ -99,10 +99,12 @@ def idempotency_key_from(request: Request) -> str | None:
 
 
 def request_fingerprint(request: Request) -> str:
-    """SHA-256 over method, path, sorted query and canonical JSON body."""
+    """SHA-256 over method, path, sorted query and canonical JSON body. The
+    path without its trailing slash: ``/x`` and ``/x/`` are one route, so a
+    retry through the client's slash-stripping proxy is the same request."""
     body = json.dumps(request.data, sort_keys=True, separators=(",", ":"), default=str)
     query = "&".join(sorted(request.META.get("QUERY_STRING", "").split("&")))
-    raw = "\n".join([request.method or "", request.path, query, body])
+    raw = "\n".join([request.method or "", request.path.rstrip("/"), query, body])
     return hashlib.sha256(raw.encode()).hexdigest()
 
 

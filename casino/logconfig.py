@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import sys
+from typing import TextIO
 
 import structlog
 
@@ -30,3 +32,27 @@ def make_formatter(json: bool = False) -> logging.Formatter:
         foreign_pre_chain=_SHARED_PROCESSORS,
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
     )
+
+
+class StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """A console handler that writes to whatever ``sys.stderr`` is *now*.
+
+    ``logging.StreamHandler`` binds the stream it was built with. Under pytest
+    that is the capture file of the moment the settings were loaded; pytest
+    closes it at the end of the session, and anything logged afterwards (a
+    thread, an ``atexit`` hook) printed a "--- Logging error --- ValueError:
+    I/O operation on closed file" block instead. Looking ``sys.stderr`` up on
+    every record (as the standard library's last-resort handler does) follows
+    pytest's swaps and never holds a closed stream.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: TextIO) -> None:
+        """``StreamHandler.__init__`` and ``setStream`` assign; nothing to keep."""

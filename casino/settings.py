@@ -77,6 +77,8 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework_simplejwt.token_blacklist",
     "drf_spectacular",
+    # Swagger UI and Redoc served from our static files: /api/docs/ works offline, under a self-only CSP.
+    "drf_spectacular_sidecar",
     "django_celery_beat",
     "django_prometheus",
     "channels",
@@ -351,6 +353,9 @@ SPECTACULAR_SETTINGS = {
     ),
     "VERSION": APP_VERSION,
     "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api/",
     "ENUM_NAME_OVERRIDES": {},
@@ -396,6 +401,22 @@ if PRODUCTION and DEVELOPMENT_WEBHOOK_SECRET in SHOP_WEBHOOK_SECRETS:
 SHOP_ALLOW_SANDBOX_IN_PRODUCTION = get_from_env("SHOP_ALLOW_SANDBOX_IN_PRODUCTION", False, cast=as_bool)
 if PRODUCTION and SHOP_PAYMENT_PROVIDER == "sandbox" and not SHOP_ALLOW_SANDBOX_IN_PRODUCTION:
     raise ImproperlyConfigured("production refuses the sandbox payment provider (set SHOP_ALLOW_SANDBOX_IN_PRODUCTION)")
+
+# --- Notifications and Web Push (realtime.notifications) ---------------------
+# Origins (scheme://host[:port]) allowed to POST to the notification endpoints with the
+# `auth_token` cookie instead of a Bearer header; default: the PUBLIC_BASE_URL origin.
+CLIENT_ORIGINS = get_from_env("CLIENT_ORIGINS", ["/".join(PUBLIC_BASE_URL.split("/", 3)[:3]).lower()], cast=as_list)
+# VAPID key pair (base64url; `manage.py vapid_keys` makes one). Without both, Web Push is off.
+VAPID_PUBLIC_KEY = get_from_env("VAPID_PUBLIC_KEY", "", cast=as_str)
+VAPID_PRIVATE_KEY = get_from_env("VAPID_PRIVATE_KEY", "", cast=as_str)
+VAPID_SUBJECT = get_from_env("VAPID_SUBJECT", "mailto:webpush@localhost", cast=as_str)
+# Hosts a browser's push endpoint may point at (a leading dot: any subdomain); https only,
+# except for 127.0.0.1/localhost when listed. The server POSTs there: an open list would be SSRF.
+WEB_PUSH_ENDPOINT_HOSTS = get_from_env(
+    "WEB_PUSH_ENDPOINT_HOSTS",
+    ["fcm.googleapis.com", ".push.services.mozilla.com", ".notify.windows.com", ".push.apple.com"],
+    cast=as_list,
+)
 
 # --- Idempotency and audit ---------------------------------------------------
 IDEMPOTENCY_KEY_TTL = timedelta(days=get_from_env("IDEMPOTENCY_KEY_TTL_DAYS", 7, cast=as_int))
@@ -503,7 +524,7 @@ LOGGING = {
     "formatters": {
         "structured": {"()": "casino.logconfig.make_formatter", "json": PRODUCTION},
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "structured"}},
+    "handlers": {"console": {"class": "casino.logconfig.StderrHandler", "formatter": "structured"}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }

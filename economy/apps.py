@@ -16,3 +16,8 @@ class EconomyConfig(AppConfig):
         register_profile_contributor(selectors.profile_fields)
         register_initial_state("balances", selectors.balances_for_user)
         register_initial_state("streak", selectors.streak_for_user)
+        # The client's names (docs/client-contract.md, "Live"); `profile` is accounts'
+        # section, completed by the profile contributor above (gold, exp, tier, total_spent).
+        register_initial_state("streaks", selectors.streaks_for_user)
+        register_initial_state("recent_rewards", selectors.recent_rewards_for_user)
+        register_initial_state("stats", selectors.economy_stats_for_user)

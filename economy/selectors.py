@@ -12,7 +12,8 @@ from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Case, Count, Max, Min, Q, QuerySet, Sum, Value, When
+from django.db.models.fields.json import KT
 
 from accounts.models import User
 from casino.db import one_or_none
@@ -55,17 +56,48 @@ def ledger_entries_for_reference(*, user_id: int, reference: str) -> QuerySet[Le
 
 
 def balances_payload(wallet: Wallet) -> dict[str, Any]:
+    """A wallet under every name the client reads (docs/client-contract.md,
+    "Currency and profile field names"): gold as ``cyber_token_balance``,
+    ``gold_balance`` and ``gold``; gems as ``gems_balance`` and ``gems``; total
+    XP as ``experience_points`` and ``exp``. ``experience`` is the XP into the
+    current level, the numerator of ``max_experience`` (the XP the level needs):
+    the client's progress bar reads that pair, and its alias lookup reads
+    ``experience_points`` first, which is always present."""
     progress = level_progress(wallet.xp)
     return {
+        "cyber_token_balance": wallet.gold,
         "gold_balance": wallet.gold,
+        "gold": wallet.gold,
         "gems_balance": wallet.gems,
+        "gems": wallet.gems,
         "vip_points": wallet.vip_points,
         "vip_tier": wallet.vip_tier,
         "level": progress.level,
         "experience": progress.xp_into_level,
         "max_experience": progress.xp_for_next_level,
         "experience_points": wallet.xp,
+        "exp": wallet.xp,
     }
+
+
+# What counts as gold *spent*: paid out of the wallet for a purchase or a bet.
+SPENDING_REASONS: tuple[str, ...] = (LedgerReason.PURCHASE.value, LedgerReason.GAME_BET.value)
+
+
+def gold_spent_totals(*, user_ids: list[int]) -> dict[int, int]:
+    """``total_spent`` of each player: the gold paid for purchases and bets
+    (refunds are not subtracted), one query. Players who spent nothing are 0."""
+    rows = (
+        LedgerEntry.objects.filter(
+            wallet_id__in=user_ids, currency=Currency.GOLD, reason__in=SPENDING_REASONS, delta__lt=0
+        )
+        .values("wallet_id")
+        .annotate(spent=Sum("delta"))
+    )
+    totals = {user_id: 0 for user_id in user_ids}
+    for row in rows:
+        totals[int(row["wallet_id"])] = -int(row["spent"] or 0)
+    return totals
 
 
 def balances_for_user(user: User) -> dict[str, Any]:
@@ -75,11 +107,12 @@ def balances_for_user(user: User) -> dict[str, Any]:
 
 def balance_summary(user: User) -> dict[str, Any]:
     """``GET /api/users/balance``: the balances with who and the streak count."""
+    today = utc_today()
     return {
         **balances_payload(wallet_or_empty(user_id=user.pk)),
         "user_id": user.pk,
         "nickname": user.nickname,
-        "daily_streak": streak_status(user.pk)["count"],
+        "daily_streak": _streak_count_now(one_or_none(DailyStreak.objects.filter(pk=user.pk)), today),
     }
 
 
@@ -99,19 +132,22 @@ def _streak_count_now(streak: DailyStreak | None, today: date) -> int:
 
 
 def profile_fields(users: list[User]) -> dict[int, dict[str, Any]]:
-    """Economy fields of the player profile (registered with accounts), two queries."""
+    """Economy fields of the player profile (registered with accounts), three
+    queries: every balance alias (:func:`balances_payload`), ``daily_streak``,
+    ``total_spent`` and ``tier`` (the VIP tier, the name the WebSocket's
+    ``initial_state.profile`` is read under). A player without a wallet yet
+    reads as an empty wallet, so the client always finds its gold."""
     ids = [user.pk for user in users]
     wallets = {wallet.pk: wallet for wallet in Wallet.objects.filter(pk__in=ids)}
     streaks = {streak.pk: streak for streak in DailyStreak.objects.filter(pk__in=ids)}
+    spent = gold_spent_totals(user_ids=ids)
     today = utc_today()
     fields: dict[int, dict[str, Any]] = {}
     for user_id in ids:
-        wallet = wallets.get(user_id)
-        if wallet is None:
-            continue
-        payload = balances_payload(wallet)
-        payload.pop("experience_points")
+        payload = balances_payload(wallets.get(user_id) or Wallet(user_id=user_id))
+        payload["tier"] = payload["vip_tier"]
         payload["daily_streak"] = _streak_count_now(streaks.get(user_id), today)
+        payload["total_spent"] = spent[user_id]
         fields[user_id] = payload
     return fields
 
@@ -150,8 +186,11 @@ def streak_status(user_id: int, *, today: date | None = None) -> dict[str, Any]:
                 "claimed": bool(record and record.claimed_at),
             }
         )
+    count = _streak_count_now(streak, today)
+    last_checkin = streak.last_checkin_date if streak else None
     return {
-        "count": _streak_count_now(streak, today),
+        "count": count,
+        "current_count": count,
         "claimed_today": claimed_today,
         "checked_in_today": today_record is not None,
         "claimable": not claimed_today,
@@ -161,7 +200,8 @@ def streak_status(user_id: int, *, today: date | None = None) -> dict[str, Any]:
         "next_day_reward_xp": tomorrow_reward.xp,
         "longest": streak.longest_count if streak else 0,
         "protection_tokens": streak.protection_tokens if streak else 0,
-        "last_checkin_date": streak.last_checkin_date if streak else None,
+        "last_checkin_date": last_checkin,
+        "last_action_date": last_checkin,
         "attendance_week": week,
         "month_count": sum(
             1 for day, record in days.items() if day >= first_of_month and record.kind == StreakDayKind.CHECKIN
@@ -223,6 +263,108 @@ def ledger_for(
     return entries
 
 
+# --- Recent actions -----------------------------------------------------------------
+# ``GET /api/actions/recent/{id}`` and the socket's ``recent_rewards``: the ledger
+# read as the player's actions. One posting (one ``wallet_*`` call: the entries
+# sharing reason, reference and moment) is one action, so a purchase paid in
+# gold and granting gems is one row. Debt repayments are bookkeeping of a grant,
+# not an action of the player, and are left out.
+ACTION_TYPES: dict[str, str] = {
+    LedgerReason.SIGNUP_BONUS.value: "SIGNUP_BONUS",
+    LedgerReason.STREAK_DAILY.value: "DAILY_LOGIN",
+    LedgerReason.VIP_DAILY.value: "VIP_CLAIM",
+    LedgerReason.PURCHASE.value: "PURCHASE",
+    LedgerReason.PURCHASE_REFUND.value: "PURCHASE_REFUND",
+    LedgerReason.GAME_BET.value: "GAME_BET",
+    LedgerReason.GAME_WIN.value: "GAME_WIN",
+    LedgerReason.EVENT_REWARD.value: "EVENT_REWARD",
+    LedgerReason.MISSION_REWARD.value: "MISSION_REWARD",
+    LedgerReason.ACHIEVEMENT.value: "ACHIEVEMENT",
+    LedgerReason.ADMIN_ADJUST.value: "ADMIN_ADJUSTMENT",
+}
+REWARD_REASONS: tuple[str, ...] = (
+    LedgerReason.SIGNUP_BONUS.value,
+    LedgerReason.STREAK_DAILY.value,
+    LedgerReason.VIP_DAILY.value,
+    LedgerReason.EVENT_REWARD.value,
+    LedgerReason.MISSION_REWARD.value,
+    LedgerReason.ACHIEVEMENT.value,
+)
+RECENT_ACTIONS_MAX = 100
+# ``amount`` is the change of the first of these currencies the action moved.
+_AMOUNT_ORDER: tuple[str, ...] = (
+    Currency.GOLD.value,
+    Currency.GEMS.value,
+    Currency.VIP_POINTS.value,
+    Currency.XP.value,
+)
+
+
+def recent_actions(*, user_id: int, limit: int = 20, reasons: tuple[str, ...] | None = None) -> list[dict[str, Any]]:
+    """The player's latest actions, newest first, at most ``limit`` (capped at
+    :data:`RECENT_ACTIONS_MAX`): ``id`` (the action's first ledger entry),
+    ``action_type`` (:data:`ACTION_TYPES`), ``game_type`` (the game of a round,
+    else None), ``amount`` (signed change of the main currency: gold, else gems,
+    VIP points, XP), ``amounts`` (every currency moved), ``currency``,
+    ``reference`` and ``created_at``. One query, over ``user_id``'s ledger only."""
+    limit = max(1, min(limit, RECENT_ACTIONS_MAX))
+    wanted = reasons if reasons is not None else tuple(ACTION_TYPES)
+    rows = (
+        LedgerEntry.objects.filter(wallet_id=user_id, reason__in=wanted)
+        .values("reason", "reference", "created_at")
+        .annotate(
+            first_id=Min("id"),
+            game_type=Max(KT("metadata__game")),
+            **{
+                currency: Sum(Case(When(currency=currency, then="delta"), default=Value(0)))
+                for currency in _AMOUNT_ORDER
+            },
+            **{f"{currency}_entries": Count("id", filter=Q(currency=currency)) for currency in _AMOUNT_ORDER},
+        )
+        .order_by("-created_at", "-first_id")[:limit]
+    )
+    actions: list[dict[str, Any]] = []
+    for row in rows:
+        amounts = {currency: int(row[currency]) for currency in _AMOUNT_ORDER if row[f"{currency}_entries"]}
+        main = next((currency for currency in _AMOUNT_ORDER if currency in amounts), Currency.GOLD.value)
+        actions.append(
+            {
+                "id": row["first_id"],
+                "action_type": ACTION_TYPES.get(row["reason"], str(row["reason"]).upper()),
+                "game_type": row["game_type"] or None,
+                "amount": amounts.get(main, 0),
+                "currency": main,
+                "amounts": amounts,
+                "reference": row["reference"],
+                "created_at": row["created_at"],
+            }
+        )
+    return actions
+
+
+def recent_rewards_for_user(user: User) -> list[dict[str, Any]]:
+    """The WebSocket's initial ``recent_rewards``: the last rewards paid (claims, bonuses)."""
+    return recent_actions(user_id=user.pk, limit=10, reasons=REWARD_REASONS)
+
+
+def streaks_for_user(user: User) -> dict[str, Any]:
+    """The WebSocket's initial ``streaks`` (the client's name), keyed by action type."""
+    return {"DAILY_LOGIN": streak_status(user.pk)}
+
+
+def economy_stats_for_user(user: User) -> dict[str, Any]:
+    """The WebSocket's initial ``stats``: what the economy knows (games add theirs later)."""
+    wallet = wallet_or_empty(user_id=user.pk)
+    progress = level_progress(wallet.xp)
+    return {
+        "level": progress.level,
+        "experience_points": wallet.xp,
+        "total_spent": gold_spent_totals(user_ids=[user.pk])[user.pk],
+        "vip_tier": wallet.vip_tier,
+        "vip_points": wallet.vip_points,
+    }
+
+
 # --- Dashboard ------------------------------------------------------------------
 # Later domains (events, missions, shop) add their section without the economy
 # importing them: register a function user -> list.
@@ -234,8 +376,11 @@ def register_dashboard_section(name: str, section: DashboardSection) -> None:
     DASHBOARD_SECTIONS[name] = section
 
 
+DASHBOARD_BALANCE_FIELDS = ("cyber_token_balance", "gold_balance", "gold", "gems_balance", "gems", "vip_points")
+
+
 def dashboard(user: User) -> dict[str, Any]:
-    """The home screen in one payload: five queries plus one per registered section."""
+    """The home screen in one payload: six queries plus one per registered section."""
     from accounts.selectors import user_profiles
 
     today = utc_today()
@@ -243,12 +388,13 @@ def dashboard(user: User) -> dict[str, Any]:
     streak = streak_status(user.pk, today=today)
     balances = balances_payload(wallet)
     profile = user_profiles([user], contributed=False)[user.pk]
-    profile.update({key: value for key, value in balances.items() if key != "experience_points"})
+    profile.update(balances)
     profile["daily_streak"] = streak["count"]
+    profile["total_spent"] = gold_spent_totals(user_ids=[user.pk])[user.pk]
     progress = level_progress(wallet.xp)
     return {
         "profile": profile,
-        "balances": {key: balances[key] for key in ("gold_balance", "gems_balance", "vip_points")},
+        "balances": {key: balances[key] for key in DASHBOARD_BALANCE_FIELDS},
         "level": {
             "level": progress.level,
             "experience": progress.xp_into_level,

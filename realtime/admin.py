@@ -7,7 +7,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from casino.admin_tools import ReadOnlyAdmin, action_with_reason, staff_member
-from realtime.models import OutboxEvent
+from realtime.models import Notification, OutboxEvent, PushSubscription
 from realtime.relay import outbox_retry_dead
 
 
@@ -56,3 +56,18 @@ class OutboxEventAdmin(ReadOnlyAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+@admin.register(Notification)
+class NotificationAdmin(ReadOnlyAdmin):
+    list_display = ["id", "created_at", "user_id", "kind", "title", "read_at"]
+    list_filter = ["kind", ("created_at", admin.DateFieldListFilter)]
+    search_fields = ["=user__id"]
+    show_full_result_count = False
+
+
+@admin.register(PushSubscription)
+class PushSubscriptionAdmin(ReadOnlyAdmin):
+    list_display = ["id", "user_id", "updated_at", "last_success_at"]
+    search_fields = ["=user__id"]
+    exclude = ["p256dh", "auth"]  # the browser's keys: not for staff eyes

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 
+from django.conf import settings
 from django.db import models
 
 
@@ -59,3 +60,50 @@ class OutboxEvent(models.Model):
             "data": self.data,
             "timestamp": self.occurred_at.isoformat().replace("+00:00", "Z"),
         }
+
+
+class Notification(models.Model):
+    """A player's inbox entry, written by ``realtime.notifications`` subscribers
+    inside the transaction of the domain event it tells about (one per event)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=64)
+    title = models.CharField(max_length=200)
+    body = models.CharField(max_length=1000, blank=True)
+    data = models.JSONField(default=dict, blank=True)
+    # The domain event that produced it: a builder runs once per event.
+    source_event_id = models.UUIDField(null=True, blank=True, unique=True, editable=False)
+    created_at = models.DateTimeField()
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            # The inbox: a player's newest first.
+            models.Index(fields=["user", "-id"], name="notification_inbox_idx"),
+            # The unread badge and read-all.
+            models.Index(fields=["user"], name="notification_unread_idx", condition=models.Q(read_at__isnull=True)),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} for {self.user_id}: {self.title}"
+
+
+class PushSubscription(models.Model):
+    """A browser's Web Push subscription (``PushManager.subscribe()``); the
+    endpoint identifies it, so subscribing again updates the row."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    endpoint = models.URLField(max_length=2048, unique=True)
+    p256dh = models.CharField(max_length=200)
+    auth = models.CharField(max_length=100)
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+    last_success_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["user", "-updated_at"], name="push_subscription_user_idx")]
+
+    def __str__(self) -> str:
+        return f"push subscription {self.pk} of {self.user_id}"

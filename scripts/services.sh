@@ -5,6 +5,12 @@
 #   scripts/services.sh env     print the export lines, start nothing
 #   scripts/services.sh status  one line per service (up/down); exit 1 if any is down
 #   scripts/services.sh down    stop what this script started (tansu, ClickHouse); PostgreSQL and Redis stay
+#   scripts/services.sh check-owner VAR   exit 1 if the port in VAR (KAFKA_PORT, CLICKHOUSE_PORT,
+#                               CLICKHOUSE_HTTP_PORT) is held by a process this checkout did not start
+#
+# Kafka and ClickHouse are reused only when the process on the port is the one this checkout
+# started (var/run/*.pid names a live process that listens there); anything else on the port
+# (another checkout's broker, an unrelated server) stops the script with the variable to change.
 #
 # Services (all on 127.0.0.1):
 #   PostgreSQL  POSTGRES_PORT        (5432)   started with pg_ctlcluster if down; database "casino" created;
@@ -126,6 +132,50 @@ apt_install() { # packages...: install from Debian, refreshing the package lists
             DEBIAN_FRONTEND=noninteractive as_root apt-get "${opts[@]}" install "$@" >&2
     fi
 }
+
+# ---------------------------------------------------------------- is what listens ours?
+
+listening_inodes() { # port: inodes of the sockets listening on it (any address), from /proc/net/tcp{,6}
+    local hex
+    hex="$(printf '%04X' "$1")"
+    awk -v port="$hex" '$4 == "0A" { split($2, a, ":"); if (a[2] == port) print $10 }' \
+        /proc/net/tcp /proc/net/tcp6 2>/dev/null
+}
+
+pid_owns_port() { # pid port: the process (or a child of it) holds a socket listening on port
+    local pid="$1" inode p fd
+    local inodes
+    inodes="$(listening_inodes "$2")"
+    [[ -n "$inodes" ]] || return 1
+    for p in "$pid" $(pgrep -P "$pid" 2>/dev/null || true); do
+        for fd in /proc/"$p"/fd/*; do
+            for inode in $inodes; do
+                [[ "$(readlink "$fd" 2>/dev/null)" == "socket:[$inode]" ]] && return 0
+            done
+        done
+    done
+    return 1
+}
+
+# ours VAR pidfile pattern: the port in $VAR is free, or held by the process this checkout
+# started (its pid file names a live process of that name which listens on the port).
+# Anything else (another checkout's broker, an unrelated server) is not reused: fail, and
+# say which variable to change.
+ours() {
+    local var="$1" pidfile="$2" pattern="$3" port="${!1}" pid
+    port_open "$HOST" "$port" || return 0
+    if pid_alive "$pidfile" "$pattern"; then
+        pid="$(pidfile_pid "$pidfile")"
+        pid_owns_port "$pid" "$port" && return 0
+    fi
+    err "$var=$port: $HOST:$port is taken by a process not started by this checkout" \
+        "(${pidfile#"$PROJECT_DIR"/} names no live $pattern listening there; another checkout or program?)." \
+        "Set $var to a free port, e.g. $var=$((port + 100)) scripts/services.sh up (and the same $var for make test)."
+    return 1
+}
+
+kafka_ours() { ours KAFKA_PORT "$TANSU_PID" tansu; }
+clickhouse_ours() { ours CLICKHOUSE_PORT "$CH_PID" clickhouse-server && ours CLICKHOUSE_HTTP_PORT "$CH_PID" clickhouse-server; }
 
 # ---------------------------------------------------------------- readiness checks
 
@@ -278,6 +328,7 @@ tansu_bin() {
 }
 
 ensure_kafka() {
+    kafka_ours || return 1
     if kafka_ready; then
         log "kafka: up on $HOST:$KAFKA_PORT$(pid_alive "$TANSU_PID" tansu && echo " (tansu pid $(pidfile_pid "$TANSU_PID"))")"
         return 0
@@ -355,6 +406,7 @@ clickhouse_create_db() {
 
 ensure_clickhouse() {
     command -v curl >/dev/null 2>&1 || apt_install curl || { err "clickhouse: curl is missing and could not be installed"; return 1; }
+    clickhouse_ours || return 1
     if clickhouse_ready; then
         clickhouse_create_db || return 1
         log "clickhouse: up on $HOST:$CLICKHOUSE_PORT (http $CLICKHOUSE_HTTP_PORT)$(pid_alive "$CH_PID" clickhouse-server && echo ", pid $(pidfile_pid "$CH_PID")"), database $DB_NAME"
@@ -491,6 +543,12 @@ case "${1:-}" in
     env) print_env ;;
     status) cmd_status ;;
     down) cmd_down ;;
+    check-owner) # VAR: exit 1 (with the message) when the port in VAR is held by something not ours
+        case "${2:-}" in
+            KAFKA_PORT) ours KAFKA_PORT "$TANSU_PID" tansu ;;
+            CLICKHOUSE_PORT | CLICKHOUSE_HTTP_PORT) ours "$2" "$CH_PID" clickhouse-server ;;
+            *) die "check-owner: KAFKA_PORT, CLICKHOUSE_PORT or CLICKHOUSE_HTTP_PORT" ;;
+        esac ;;
     -h | --help | help) usage ;;
     *) usage ;;
 esac

@@ -46,3 +46,43 @@ class OrderFailureReason(models.TextChoices):
     PURCHASE_LIMIT_REACHED = "purchase_limit_reached", "Paid beyond the per-player purchase limit"
     PAID_AFTER_FAILURE = "paid_after_failure", "Paid after the payment was reported failed"
     PAYMENT_REFUNDED = "payment_refunded", "The payment was refunded before it was fulfilled"
+
+
+class ClientPurchaseStatus(models.TextChoices):
+    """The four words the players' web client knows for a purchase
+    (``purchase_update.data.status``, the buy answer's and a transaction's
+    ``status``). Any other value crashes its shop screen, so the order's own
+    state travels next to it, as ``state``."""
+
+    PENDING = "pending", "Waiting: for the payment, a review or the fulfilment"
+    SUCCESS = "success", "Fulfilled: the player holds what was bought"
+    FAILED = "failed", "Not fulfilled, or taken back"
+    IDEMPOTENT_REUSE = "idempotent_reuse", "The answer to a buy already made with this idempotency key"
+
+
+# Order state (``shop.models.OrderStatus``) -> the client's word. Every state
+# has one (``shop/tests/test_client_purchase_status.py`` checks it):
+#
+#   pending, pending_review, paid  -> pending   (paid: granted in the same step, or
+#                                                 being refunded, which ends in refunded)
+#   fulfilled                      -> success
+#   failed, expired, refunded      -> failed
+#
+# ``idempotent_reuse`` is never an order state: it is the buy answer's status
+# when the request replays a buy already made (no new event is emitted then:
+# nothing changed, and the first buy's events already went out).
+CLIENT_PURCHASE_STATUS: dict[str, ClientPurchaseStatus] = {
+    "pending": ClientPurchaseStatus.PENDING,
+    "pending_review": ClientPurchaseStatus.PENDING,
+    "paid": ClientPurchaseStatus.PENDING,
+    "fulfilled": ClientPurchaseStatus.SUCCESS,
+    "failed": ClientPurchaseStatus.FAILED,
+    "expired": ClientPurchaseStatus.FAILED,
+    "refunded": ClientPurchaseStatus.FAILED,
+}
+
+
+def client_purchase_status(state: str) -> ClientPurchaseStatus:
+    """The client's word for an order state (KeyError for a state with none:
+    a new state must be given one here, never passed through)."""
+    return CLIENT_PURCHASE_STATUS[state]

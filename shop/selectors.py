@@ -238,3 +238,25 @@ def orders_awaiting_settlement(age: timedelta) -> QuerySet[Order]:
     return Order.objects.filter(
         Q(status=OrderStatus.PENDING, created_at__lt=cutoff) | Q(status=OrderStatus.PAID, updated_at__lt=cutoff)
     ).exclude(provider_reference="")
+
+
+def package_code_for(client_id: str) -> str:
+    """The package a client names by ``product_id`` on ``/api/shop/buy-limited``:
+    a package's own code, or else the SKU of a product with a package on sale
+    now (that package's code). Unknown ids come back unchanged (the buy then
+    answers ``package_not_found``)."""
+    if LimitedPackage.objects.filter(code=client_id).exists():
+        return client_id
+    package = packages_on_sale().filter(product__sku=client_id).first()
+    return package.code if package is not None else client_id
+
+
+def transactions_after(user_id: int, *, after_id: int) -> QuerySet[Order]:
+    """The player's orders listed after order ``after_id`` (newest first, as
+    ``transactions_for``): the cursor of ``GET /api/shop/transactions``. An id
+    that is not one of the player's orders falls back to the ids below it."""
+    orders = transactions_for(user_id)
+    anchor = Order.objects.filter(user_id=user_id, pk=after_id).values_list("created_at", flat=True).first()
+    if anchor is None:
+        return orders.filter(pk__lt=after_id)
+    return orders.filter(Q(created_at__lt=anchor) | Q(created_at=anchor, pk__lt=after_id))

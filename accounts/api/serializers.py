@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -37,10 +38,47 @@ class NicknameField(serializers.CharField):
             raise serializers.ValidationError(list(exc.messages)) from exc
 
 
+# What a phone number may be written with besides its digits: the client's form
+# takes `010-1234-5678`; people also type spaces, dots and brackets.
+_PHONE_SEPARATORS = re.compile(r"[\s\-.()/]")
+
+
+def phone_number_normal_form(value: str) -> str:
+    """A phone number as stored: its digits, with a leading ``+`` kept if it
+    had one (``010-1234-5678`` -> ``01012345678``, ``+1 (555) 000-1111`` ->
+    ``+15550001111``). Not E.164: a national number stays national, because
+    the country cannot be told from it. Anything else (letters, a ``+`` inside)
+    is left for :data:`PHONE_VALIDATOR` to refuse."""
+    return _PHONE_SEPARATORS.sub("", value.strip())
+
+
+class PhoneNumberField(serializers.CharField):
+    """A phone number, accepted with spaces, dashes, dots and brackets and
+    stored normalised (:func:`phone_number_normal_form`), so duplicates are
+    found whatever the spelling."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("max_length", 32)
+        kwargs.setdefault(
+            "help_text",
+            "10-15 digits, optionally starting with '+'; spaces, dashes, dots and brackets are allowed and "
+            "removed (`010-1234-5678` is stored as `01012345678`; no country code is added).",
+        )
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data: Any) -> str:
+        value = phone_number_normal_form(super().to_internal_value(data))
+        try:
+            PHONE_VALIDATOR(value)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(list(exc.messages)) from exc
+        return value
+
+
 class SignupInputSerializer(serializers.Serializer):
     site_id = serializers.CharField(min_length=3, max_length=50, validators=[SITE_ID_VALIDATOR])
     nickname = NicknameField()
-    phone_number = serializers.CharField(max_length=16, validators=[PHONE_VALIDATOR])
+    phone_number = PhoneNumberField()
     invite_code = serializers.CharField(max_length=32)
     password = serializers.CharField(max_length=128, write_only=True, trim_whitespace=False)
 
@@ -68,7 +106,7 @@ class LogoutInputSerializer(serializers.Serializer):
 
 class ProfileUpdateInputSerializer(serializers.Serializer):
     nickname = NicknameField(required=False)
-    phone_number = serializers.CharField(max_length=16, validators=[PHONE_VALIDATOR], required=False)
+    phone_number = PhoneNumberField(required=False)
 
 
 class InviteValidateInputSerializer(serializers.Serializer):

@@ -643,3 +643,62 @@ def test_promtool_accepts_the_prometheus_config() -> None:
     )
 
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+# --- The header: what an operator must set --------------------------------------------
+
+
+def compose_header_required() -> set[str]:
+    """The names in the header's "Required in the environment" paragraph."""
+    text = COMPOSE_FILE.read_text(encoding="utf-8")
+    comment = "\n".join(line[1:].strip() for line in text.splitlines() if line.startswith("#"))
+    paragraph = comment.split("Required in the environment", 1)[1].split("\n\n", 1)[0]
+    paragraph = paragraph.split("Optional:", 1)[0]
+    return set(re.findall(r"\b[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+\b", paragraph))
+
+
+def settings_required_in_production() -> set[str]:
+    """Every NAME in `get_from_env("NAME", ..., required_in_production=...)` in casino/settings.py."""
+    names = set()
+    for node in ast.walk(ast.parse(SETTINGS_FILE.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "get_from_env":
+            required = [k for k in node.keywords if k.arg == "required_in_production"]
+            if required and isinstance(required[0].value, ast.Constant) and required[0].value.value:
+                first = node.args[0]
+                assert isinstance(first, ast.Constant)
+                names.add(first.value)
+    return names
+
+
+def test_the_header_lists_every_variable_the_file_requires() -> None:
+    # Every ${NAME:?...} anywhere in the file stops `docker compose up` when NAME is unset
+    required = set(REQUIRED_INTERPOLATION.findall(COMPOSE_FILE.read_text(encoding="utf-8")))
+
+    missing = required - compose_header_required()
+    assert not missing, f"docker-compose.yml requires {sorted(missing)} but its header does not list them"
+
+
+def test_the_header_covers_every_setting_production_requires() -> None:
+    # A setting production refuses to start without is either listed in the header, or the
+    # file builds it from required variables the header lists (DATABASE_URL from POSTGRES_PASSWORD)
+    shared = environment({"environment": compose()["x-app-environment"]})
+    header = compose_header_required()
+    required = settings_required_in_production()
+
+    assert {"SECRET_KEY", "ALLOWED_HOSTS", "DATABASE_URL", "REDIS_URL", "SHOP_WEBHOOK_SECRETS"} <= required
+    for name in required:
+        assert name in shared, f"production requires {name}; the application environment does not set it"
+        if name in header:
+            continue
+        built_from = set(REQUIRED_INTERPOLATION.findall(shared[name]))
+        assert built_from and built_from <= header, f"production requires {name}: list it in the header"
+
+
+def test_realtime_refuses_big_websocket_frames_before_reading_them() -> None:
+    from daphne.cli import CommandLineInterface
+    from django.conf import settings
+
+    parsed = CommandLineInterface().parser.parse_args(command(services()["realtime"])[1:])
+
+    assert parsed.websocket_max_message_size == 65536
+    assert parsed.websocket_max_message_size > settings.WS_MAX_MESSAGE_BYTES

@@ -78,6 +78,11 @@ def api_schema(live_server: Any, settings: Any) -> Any:
     # Hundreds of generated failed logins come from one IP: keep the IP
     # lockout out of the way so valid credentials can still reach a 200.
     settings.LOGIN_LOCKOUT = {**settings.LOGIN_LOCKOUT, "IP_MAX_FAILURES": 100_000}
+    # Likewise the per-IP sign-up and invite throttles (their 429 is tested in accounts).
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {"signup": "100000/hour", "invite_validate": "100000/minute"},
+    }
     InviteCode.objects.create(code=INVITE_CODE, max_uses=None, note="schemathesis")
     # Of the methods an operation does not have, only OPTIONS runs code of its own (DRF's metadata).
     config = schemathesis.Config.from_dict({"phases": {"coverage": {"unexpected-methods": ["OPTIONS"]}}})

@@ -5,6 +5,7 @@ instead), and every response carries a Content-Security-Policy."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -194,12 +195,26 @@ def test_the_sandbox_checkout_page_allows_its_inline_style_and_no_script() -> No
 
 
 @override_settings(API_DOCS_PUBLIC=True)
-def test_swagger_ui_may_load_its_bundle_from_its_cdn_only() -> None:
+def test_swagger_ui_is_served_from_this_site_under_the_strict_policy() -> None:
+    # Given the docs are public, when a browser opens Swagger UI
     response = Client().get("/api/docs/")
 
+    # Then the page loads nothing from another origin (it works offline) and gets the strict policy
+    assert response.status_code == 200
+    html = response.content.decode()
+    urls = re.findall(r'(?:src|href)="([^"]+)"', html)
+    assert any(url.endswith("swagger-ui-bundle.js") for url in urls), urls
+    for url in urls:
+        assert url.startswith("/") and not url.startswith("//"), url
+        # ...and every file it references is served here
+        fetched = Client().get(url)
+        assert fetched.status_code == 200, url
+        fetched.close()
+    assert "<style" not in html and "<script>" not in html
     policy = _policy(response)
-    assert policy["script-src"] == ["'self'", "https://cdn.jsdelivr.net"]
-    assert "'unsafe-inline'" not in policy["script-src"]
+    assert policy["script-src"] == ["'self'"]
+    assert policy["style-src"] == ["'self'"]
+    assert policy["img-src"] == ["'self'", "data:"]
 
 
 def test_the_schema_documents_the_nul_refusal_wherever_a_query_or_header_is_taken() -> None:

@@ -27,19 +27,55 @@ class StreakHistoryQuerySerializer(serializers.Serializer):
     month = serializers.IntegerField(min_value=1, max_value=12, required=False)
 
 
+class StreakTickInputSerializer(serializers.Serializer):
+    action_type = serializers.ChoiceField(
+        choices=[("DAILY_LOGIN", "Daily login")],
+        required=False,
+        help_text="What the client records; only DAILY_LOGIN (the default) is a streak here.",
+    )
+
+
+class RecentActionsQuerySerializer(serializers.Serializer):
+    limit = serializers.IntegerField(
+        min_value=1, required=False, default=20, help_text="At most 100 (a larger limit is read as 100)."
+    )
+
+
 # --- Output ------------------------------------------------------------------------
 
 
 class BalanceSerializer(serializers.Serializer):
+    """The wallet under every name the client reads (docs/client-contract.md)."""
+
     user_id = serializers.IntegerField()
     nickname = serializers.CharField()
-    gold_balance = serializers.IntegerField()
-    gems_balance = serializers.IntegerField()
+    cyber_token_balance = serializers.IntegerField(help_text="Gold: the name most client screens read.")
+    gold_balance = serializers.IntegerField(help_text="Gold.")
+    gold = serializers.IntegerField(help_text="Gold (alias).")
+    gems_balance = serializers.IntegerField(help_text="Gems.")
+    gems = serializers.IntegerField(help_text="Gems (alias).")
     vip_points = serializers.IntegerField()
     vip_tier = serializers.CharField()
     level = serializers.IntegerField()
     experience_points = serializers.IntegerField(help_text="Total experience.")
+    exp = serializers.IntegerField(help_text="Total experience (alias).")
+    experience = serializers.IntegerField(help_text="XP into the current level (the numerator of max_experience).")
+    max_experience = serializers.IntegerField(help_text="XP the current level needs to level up.")
     daily_streak = serializers.IntegerField()
+
+
+class RecentActionSerializer(serializers.Serializer):
+    id = serializers.IntegerField(help_text="The action's first ledger entry.")
+    action_type = serializers.CharField(
+        help_text="DAILY_LOGIN, VIP_CLAIM, PURCHASE, PURCHASE_REFUND, SIGNUP_BONUS, EVENT_REWARD, "
+        "MISSION_REWARD, ACHIEVEMENT, ADMIN_ADJUSTMENT, GAME_BET, GAME_WIN"
+    )
+    game_type = serializers.CharField(allow_null=True, help_text="The game of a round; null otherwise.")
+    amount = serializers.IntegerField(help_text="Signed change of `currency` (gold when gold moved).")
+    currency = serializers.CharField()
+    amounts = serializers.DictField(child=serializers.IntegerField(), help_text="Every currency the action moved.")
+    reference = serializers.CharField(help_text="What caused it (order:R…, streak:2025-01-01, …).")
+    created_at = serializers.DateTimeField()
 
 
 class LedgerEntrySerializer(serializers.Serializer):
@@ -61,6 +97,7 @@ class AttendanceDaySerializer(serializers.Serializer):
 
 class StreakStatusSerializer(serializers.Serializer):
     count = serializers.IntegerField(help_text="The streak as it stands now (0 once broken).")
+    current_count = serializers.IntegerField(help_text="Same as count (the client's other name).")
     claimed_today = serializers.BooleanField()
     checked_in_today = serializers.BooleanField()
     claimable = serializers.BooleanField()
@@ -71,6 +108,7 @@ class StreakStatusSerializer(serializers.Serializer):
     longest = serializers.IntegerField()
     protection_tokens = serializers.IntegerField()
     last_checkin_date = serializers.DateField(allow_null=True)
+    last_action_date = serializers.DateField(allow_null=True, help_text="Same as last_checkin_date.")
     attendance_week = AttendanceDaySerializer(many=True, help_text="Sunday to Saturday of the current UTC week.")
     month_count = serializers.IntegerField(help_text="Check-ins this UTC month.")
 
@@ -116,8 +154,11 @@ class VipClaimSerializer(serializers.Serializer):
 
 
 class DashboardBalancesSerializer(serializers.Serializer):
+    cyber_token_balance = serializers.IntegerField(help_text="Gold: the name most client screens read.")
     gold_balance = serializers.IntegerField()
+    gold = serializers.IntegerField()
     gems_balance = serializers.IntegerField()
+    gems = serializers.IntegerField()
     vip_points = serializers.IntegerField()
 
 

@@ -4,6 +4,7 @@ from economy.api import views
 
 urlpatterns = [
     path("users/balance", views.BalanceView.as_view(), name="users-balance"),
+    path("actions/recent/<str:user_id>", views.RecentActionsView.as_view(), name="actions-recent"),
     path("wallet/ledger", views.LedgerView.as_view(), name="wallet-ledger"),
     path("streak/status", views.StreakStatusView.as_view(), name="streak-status"),
     path("streak/preview", views.StreakPreviewView.as_view(), name="streak-preview"),

@@ -51,6 +51,27 @@ class LedgerView(APIView):
         return paginator.get_paginated_response(s.LedgerEntrySerializer(page, many=True).data)
 
 
+class RecentActionsView(APIView):
+    @extend_schema(
+        tags=["wallet"],
+        parameters=[
+            s.RecentActionsQuerySerializer,
+            OpenApiParameter(
+                "user_id", str, OpenApiParameter.PATH, description="Ignored: the answer is always the caller's."
+            ),
+        ],
+        responses={200: s.RecentActionSerializer(many=True), 400: INVALID, 401: UNAUTHORIZED},
+        description="The caller's latest actions (claims, purchases, rewards; rounds once games exist), newest "
+        "first. The path's id is ignored, whatever it holds (the client sometimes sends a timestamp): the "
+        "answer is only ever the caller's own actions, never another player's and never a 403/404.",
+    )
+    def get(self, request: Request, user_id: str) -> Response:
+        query = s.RecentActionsQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        actions = selectors.recent_actions(user_id=request_user(request).pk, limit=query.validated_data["limit"])
+        return Response(s.RecentActionSerializer(actions, many=True).data)
+
+
 class StreakStatusView(APIView):
     @extend_schema(tags=["streak"], responses={200: s.StreakStatusSerializer, 401: UNAUTHORIZED})
     def get(self, request: Request) -> Response:
@@ -69,10 +90,14 @@ class StreakPreviewView(StreakStatusView):
 
 class StreakTickView(APIView):
     @extend_schema(
-        tags=["streak"], request=None, responses={200: s.StreakTickSerializer, 401: UNAUTHORIZED, 409: CONFLICT}
+        tags=["streak"],
+        request=s.StreakTickInputSerializer,
+        responses={200: s.StreakTickSerializer, 400: INVALID, 401: UNAUTHORIZED, 409: CONFLICT},
+        description='Record today\'s attendance (`{"action_type": "DAILY_LOGIN"}`, or no body), idempotently.',
     )
     @idempotent()
     def post(self, request: Request) -> Response:
+        s.StreakTickInputSerializer(data=request.data).is_valid(raise_exception=True)
         result = services.streak_tick(user=request_user(request))
         return Response(
             s.StreakTickSerializer(
@@ -89,14 +114,15 @@ class StreakTickView(APIView):
 class StreakClaimView(APIView):
     @extend_schema(
         tags=["streak"],
-        request=None,
-        responses={200: s.StreakClaimSerializer, 401: UNAUTHORIZED, 409: CLAIM_CONFLICT},
+        request=s.StreakTickInputSerializer,
+        responses={200: s.StreakClaimSerializer, 400: INVALID, 401: UNAUTHORIZED, 409: CLAIM_CONFLICT},
         description="Check in and take today's reward. A second claim the same UTC day with a new "
         "idempotency key is a 409 `already_claimed` carrying the first claim (`first_claim`); a retry with the "
         "same key replays the first answer.",
     )
     @idempotent()
     def post(self, request: Request) -> Response:
+        s.StreakTickInputSerializer(data=request.data).is_valid(raise_exception=True)
         result = services.streak_claim(user=request_user(request))
         return Response(s.StreakClaimSerializer(result).data)
 

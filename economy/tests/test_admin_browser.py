@@ -35,7 +35,8 @@ def test_staff_adjusts_a_balance_from_the_wallet_page(
     page.fill("#id_reason", "Compensation for ticket 4711")
     page.click("input[value='Apply adjustment']")
 
-    page.wait_for_url(f"{live_server.url}{reverse('admin:economy_wallet_change', args=[player.pk])}")
+    # The success message exists only on the page the form redirects to; expect() waits for it.
+    expect(page).to_have_url(f"{live_server.url}{reverse('admin:economy_wallet_change', args=[player.pk])}")
     success = page.locator("ul.messagelist li.success")
     expect(success).to_have_text(f"Granted 250 gold to {player.site_id}: gold balance is now 1250.")
     expect(page.locator(".field-gold .readonly")).to_have_text("1250")

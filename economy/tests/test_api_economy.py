@@ -177,7 +177,14 @@ def test_dashboard_has_every_section(client: APIClient, player: Any) -> None:
     body = client.get("/api/dashboard").json()
 
     assert body["profile"]["id"] == player.pk
-    assert body["balances"] == {"gold_balance": 1000, "gems_balance": 0, "vip_points": 0}
+    assert body["balances"] == {
+        "cyber_token_balance": 1000,
+        "gold_balance": 1000,
+        "gold": 1000,
+        "gems_balance": 0,
+        "gems": 0,
+        "vip_points": 0,
+    }
     assert body["level"]["level"] == 1
     assert body["streak"]["claimed_today"] is False
     assert body["streak"]["next_reward"] == {"gold": streak_reward(1).gold, "xp": streak_reward(1).xp}
@@ -256,7 +263,14 @@ def test_an_account_created_without_signing_up_reads_as_empty_and_gets_a_wallet_
 
     assert balance.status_code == dashboard.status_code == vip.status_code == 200
     assert (balance.json()["gold_balance"], balance.json()["vip_tier"], balance.json()["level"]) == (0, "STANDARD", 1)
-    assert dashboard.json()["balances"] == {"gold_balance": 0, "gems_balance": 0, "vip_points": 0}
+    assert dashboard.json()["balances"] == {
+        "cyber_token_balance": 0,
+        "gold_balance": 0,
+        "gold": 0,
+        "gems_balance": 0,
+        "gems": 0,
+        "vip_points": 0,
+    }
     assert (vip.json()["vip_tier"], vip.json()["daily_points"], vip.json()["claimed_today"]) == ("STANDARD", 50, False)
     assert socket_state["balances"]["gold_balance"] == 0
     assert opened_by_reading is False

@@ -32,7 +32,14 @@ def test_reads_of_a_player_without_a_wallet_answer_zeros_and_open_nothing() -> N
     assert (empty.gold, empty.gems, empty.xp, empty.vip_points, empty.vip_tier) == (0, 0, 0, 0, VipTier.STANDARD)
     assert (summary["gold_balance"], summary["level"], summary["user_id"]) == (0, 1, staff.pk)
     assert (vip["vip_tier"], vip["vip_points"], vip["daily_points"]) == (VipTier.STANDARD, 0, 50)
-    assert home["balances"] == {"gold_balance": 0, "gems_balance": 0, "vip_points": 0}
+    assert home["balances"] == {
+        "cyber_token_balance": 0,
+        "gold_balance": 0,
+        "gold": 0,
+        "gems_balance": 0,
+        "gems": 0,
+        "vip_points": 0,
+    }
     assert selectors.wallet_balances(user_id=staff.pk) == {}
     assert not Wallet.objects.filter(pk=staff.pk).exists()
 

@@ -7,14 +7,14 @@ from typing import Any
 import pytest
 from django.conf import settings as django_settings
 
-from conftest import require_service
+from conftest import current_run_id, require_service
 
 
 @pytest.fixture
 def kafka_topic(settings: Any) -> str:
     """A fresh topic per test, so tests never read each other's events."""
     require_service("Kafka", bool(django_settings.KAFKA_BOOTSTRAP_SERVERS))
-    settings.KAFKA_TOPIC = f"casino.test.{uuid.uuid4().hex[:12]}"
+    settings.KAFKA_TOPIC = f"casino.test.{current_run_id()}.{uuid.uuid4().hex[:12]}"
     from realtime.sink import ensure_topic
 
     ensure_topic(settings.KAFKA_TOPIC)
@@ -25,7 +25,7 @@ def kafka_topic(settings: Any) -> str:
 def clickhouse_db(settings: Any) -> Iterator[str]:
     """A throwaway ClickHouse database per test."""
     require_service("ClickHouse", bool(django_settings.CLICKHOUSE_URL))
-    name = f"casino_test_{uuid.uuid4().hex[:10]}"
+    name = f"casino_test_{current_run_id()}_{uuid.uuid4().hex[:10]}"
     base = django_settings.CLICKHOUSE_URL.rsplit("/", 1)[0]
     settings.CLICKHOUSE_URL = f"{base}/{name}"
     from realtime import clickhouse

@@ -96,7 +96,7 @@ def test_a_gold_purchase_with_redis_dead_commits_once_and_answers_success(throwa
 
     # Then it is one fulfilled order, one posting, and the retry replays it
     assert response.status_code == 201, response.content
-    assert response.json()["status"] == "fulfilled"
+    assert response.json()["state"] == "fulfilled"
     assert retry.status_code == 201 and retry.json() == response.json()
     order = Order.objects.get(user_id=player.pk)
     assert order.status == OrderStatus.FULFILLED

@@ -4,7 +4,8 @@ from typing import Any
 
 from rest_framework import serializers
 
-from shop.models import Order
+from shop.enums import ClientPurchaseStatus, client_purchase_status
+from shop.models import Order, OrderStatus
 
 
 class BuyOptionsSerializer(serializers.Serializer):
@@ -17,11 +18,32 @@ class BuyOptionsSerializer(serializers.Serializer):
 
 
 class BuyInputSerializer(BuyOptionsSerializer):
-    product_id = serializers.CharField(max_length=64, help_text="The product's sku.")
+    """What a buy may name: ``product_id`` or ``package_id`` (at least one).
+    Price-like fields the old client sends (``amount``, ``price``, ``user_id``,
+    ``kind``, ``payment_method``) are not fields here: they are ignored, and the
+    price comes from the catalog."""
+
+    product_id = serializers.CharField(max_length=64, required=False, help_text="The product's sku.")
+    package_id = serializers.CharField(
+        max_length=64, required=False, help_text="A limited package's code (wins over product_id)."
+    )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if not attrs.get("product_id") and not attrs.get("package_id"):
+            raise serializers.ValidationError({"product_id": ["Send product_id or package_id."]})
+        return attrs
 
 
-class BuyLimitedInputSerializer(BuyOptionsSerializer):
-    package_id = serializers.CharField(max_length=64, help_text="The package's code.")
+class BuyLimitedInputSerializer(BuyInputSerializer):
+    """``package_id``, or ``product_id`` naming the package's code or its product's sku."""
+
+
+class TransactionsQuerySerializer(serializers.Serializer):
+    limit = serializers.IntegerField(min_value=1, max_value=100, default=20)
+    offset = serializers.IntegerField(min_value=0, default=0)
+    after_id = serializers.IntegerField(
+        min_value=1, required=False, help_text="Cursor: the orders listed after this one (its id)."
+    )
 
 
 class CatalogItemSerializer(serializers.Serializer):
@@ -48,8 +70,21 @@ class CatalogItemSerializer(serializers.Serializer):
 
 
 class CatalogSerializer(serializers.Serializer):
+    """``GET /api/shop/catalog?view=grouped``."""
+
     products = CatalogItemSerializer(many=True)
     limited_packages = CatalogItemSerializer(many=True)
+
+
+CLIENT_STATUS_HELP = (
+    "The client's word: pending (pending, pending_review, paid), success (fulfilled), failed (failed, expired, "
+    "refunded), idempotent_reuse (a buy answer replaying a buy already made). The order's own state is `state`."
+)
+
+
+class PurchaseItemSerializer(serializers.Serializer):
+    item_code = serializers.CharField()
+    quantity = serializers.IntegerField()
 
 
 class PurchaseSerializer(serializers.Serializer):
@@ -60,8 +95,12 @@ class PurchaseSerializer(serializers.Serializer):
     package_id = serializers.CharField(allow_null=True)
     quantity = serializers.IntegerField()
     receipt_code = serializers.CharField()
-    status = serializers.CharField()
+    status = serializers.ChoiceField(choices=ClientPurchaseStatus.choices, help_text=CLIENT_STATUS_HELP)
+    state = serializers.ChoiceField(choices=OrderStatus.choices, help_text="The order's state.")
     reason_code = serializers.CharField(allow_null=True)
+    items = PurchaseItemSerializer(many=True, help_text="Items the order grants.")
+    new_balance = serializers.IntegerField(allow_null=True, help_text="Gold balance now (alias).")
+    cyber_token_balance = serializers.IntegerField(allow_null=True, help_text="Gold balance now (alias).")
     price_type = serializers.CharField()
     currency = serializers.CharField()
     amount = serializers.IntegerField(help_text="Total charged (minor units or gold/gems).")
@@ -77,10 +116,12 @@ class PurchaseSerializer(serializers.Serializer):
 
 
 class TransactionSerializer(serializers.Serializer):
+    id = serializers.IntegerField(help_text="The cursor for after_id.")
     receipt_code = serializers.CharField()
     product_id = serializers.CharField()
     quantity = serializers.IntegerField()
-    status = serializers.CharField()
+    status = serializers.ChoiceField(choices=ClientPurchaseStatus.choices, help_text=CLIENT_STATUS_HELP)
+    state = serializers.ChoiceField(choices=OrderStatus.choices, help_text="The order's state.")
     price_type = serializers.CharField()
     currency = serializers.CharField()
     amount = serializers.IntegerField()
@@ -93,10 +134,12 @@ class TransactionSerializer(serializers.Serializer):
 
     def to_representation(self, order: Order) -> dict[str, Any]:
         return {
+            "id": order.pk,
             "receipt_code": order.receipt_code,
             "product_id": order.product.sku,
             "quantity": order.quantity,
-            "status": order.status,
+            "status": client_purchase_status(order.status).value,
+            "state": order.status,
             "price_type": order.price_type,
             "currency": order.currency,
             "amount": order.total,
@@ -109,6 +152,16 @@ class TransactionSerializer(serializers.Serializer):
             if order.fulfilled_at
             else None,
         }
+
+
+class TransactionsPageSerializer(serializers.Serializer):
+    transactions = TransactionSerializer(many=True)
+    items = TransactionSerializer(many=True, help_text="The same list (the client reads either name).")
+    total = serializers.IntegerField()
+    limit = serializers.IntegerField()
+    offset = serializers.IntegerField()
+    has_more = serializers.BooleanField()
+    next_after_id = serializers.IntegerField(allow_null=True, help_text="Send as after_id for the next page.")
 
 
 class SettleSerializer(serializers.Serializer):

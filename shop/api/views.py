@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 from django.http import Http404
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.parsers import BaseParser
 from rest_framework.permissions import AllowAny
@@ -17,10 +18,10 @@ from accounts.authentication import request_user
 from casino.errors import ErrorSerializer, ValidationErrorSerializer
 from casino.http import client_ip
 from casino.idempotency import idempotency_key_from, idempotent
-from casino.pagination import StandardPagination
 from economy.enums import Currency
 from shop import selectors, services
 from shop.api import serializers as s
+from shop.enums import ClientPurchaseStatus, client_purchase_status
 from shop.models import Order
 
 UNAUTHORIZED = OpenApiResponse(ErrorSerializer, description="not_authenticated / invalid_token")
@@ -40,17 +41,24 @@ BUY_ERRORS = {
 
 
 def purchase_body(result: services.PurchaseResult) -> dict[str, Any]:
-    """The purchase answer (names per the client contract)."""
+    """The purchase answer (names per the client contract): ``status`` is the
+    client's word (``idempotent_reuse`` when this replays a buy already made),
+    ``state`` the order's state."""
     order = result.order
     amounts = selectors.purchase_amounts(result)
+    word = ClientPurchaseStatus.IDEMPOTENT_REUSE if result.replayed else client_purchase_status(order.status)
     return {
         "success": result.success,
         "product_id": order.product.sku,
         "package_id": order.package.code if order.package else None,
         "quantity": order.quantity,
         "receipt_code": order.receipt_code,
-        "status": order.status,
+        "status": word.value,
+        "state": order.status,
         "reason_code": order.failure_reason or None,
+        "items": [{"item_code": code, "quantity": n} for code, n in sorted(Counter(order.grant_items).items())],
+        "new_balance": amounts.gold_balance,
+        "cyber_token_balance": amounts.gold_balance,
         "price_type": order.price_type,
         "currency": order.currency,
         "amount": order.total,
@@ -84,19 +92,29 @@ class LimitedPackagesView(APIView):
 
 
 class CatalogView(APIView):
-    @extend_schema(tags=["shop"], responses={200: s.CatalogSerializer, 401: UNAUTHORIZED})
+    @extend_schema(
+        tags=["shop"],
+        parameters=[
+            OpenApiParameter(
+                "view",
+                str,
+                enum=["grouped"],
+                required=False,
+                description="grouped: the object {products, limited_packages} instead of one list.",
+            )
+        ],
+        responses={200: s.CatalogItemSerializer(many=True), 401: UNAUTHORIZED},
+        description="Everything on sale, as one list (the client reads the catalog as a list): the products, then "
+        "the limited packages (with package_id). With view=grouped: {products, limited_packages} "
+        "(CatalogSerializer).",
+    )
     def get(self, request: Request) -> Response:
-        return Response(
-            {
-                "products": [
-                    selectors.product_payload(p, request_user(request).pk) for p in selectors.active_products()
-                ],
-                "limited_packages": [
-                    selectors.product_payload(p.product, request_user(request).pk, package=p)
-                    for p in selectors.packages_on_sale()
-                ],
-            }
-        )
+        user_id = request_user(request).pk
+        products = [selectors.product_payload(p, user_id) for p in selectors.active_products()]
+        packages = [selectors.product_payload(p.product, user_id, package=p) for p in selectors.packages_on_sale()]
+        if request.query_params.get("view") == "grouped":
+            return Response({"products": products, "limited_packages": packages})
+        return Response(products + packages)
 
 
 def _buy(request: Request, data: dict[str, Any], **target: Any) -> Response:
@@ -118,14 +136,18 @@ class BuyView(APIView):
         tags=["shop"],
         request=s.BuyInputSerializer,
         responses={200: s.PurchaseSerializer, 201: s.PurchaseSerializer, **BUY_ERRORS},
-        description="Buy a product. Game-currency products are paid and granted at once (201, status fulfilled); "
-        "money products return a pending order with a checkout_url. Requires Idempotency-Key; prices come from "
-        "the catalog only.",
+        description="Buy a product (product_id) or a limited package (package_id). Game-currency products are "
+        "paid and granted at once (201, status success, state fulfilled); money products return a pending order "
+        "with a checkout_url. Requires Idempotency-Key; prices come from the catalog only (amount, price, "
+        "user_id, kind, payment_method are ignored).",
     )
     @idempotent(required=True)
     def post(self, request: Request) -> Response:
         data = s.BuyInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
+        package_code = data.validated_data.get("package_id")
+        if package_code:
+            return _buy(request, data.validated_data, package_code=package_code)
         return _buy(request, data.validated_data, product_sku=data.validated_data["product_id"])
 
 
@@ -134,22 +156,49 @@ class BuyLimitedView(APIView):
         tags=["shop"],
         request=s.BuyLimitedInputSerializer,
         responses={200: s.PurchaseSerializer, 201: s.PurchaseSerializer, **BUY_ERRORS},
+        description="Buy a limited package: package_id, or product_id naming the package's code or its product's sku.",
     )
     @idempotent(required=True)
     def post(self, request: Request) -> Response:
         data = s.BuyLimitedInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        return _buy(request, data.validated_data, package_code=data.validated_data["package_id"])
+        code = data.validated_data.get("package_id") or selectors.package_code_for(data.validated_data["product_id"])
+        return _buy(request, data.validated_data, package_code=code)
 
 
 class TransactionsView(APIView):
-    pagination_class = StandardPagination
-
-    @extend_schema(tags=["shop"], responses={200: s.TransactionSerializer(many=True), 401: UNAUTHORIZED})
+    @extend_schema(
+        tags=["shop"],
+        operation_id="shop_transactions_list",
+        parameters=[s.TransactionsQuerySerializer],
+        responses={200: s.TransactionsPageSerializer, 400: ValidationErrorSerializer, 401: UNAUTHORIZED},
+        description="The player's orders, newest first, under both `transactions` and `items`. Page with "
+        "after_id (the cursor: next_after_id of the previous page) or offset.",
+    )
     def get(self, request: Request) -> Response:
-        paginator = self.pagination_class()
-        page = paginator.paginate_queryset(selectors.transactions_for(request_user(request).pk), request, view=self)
-        return paginator.get_paginated_response(s.TransactionSerializer(page, many=True).data)
+        query = s.TransactionsQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        limit, offset = query.validated_data["limit"], query.validated_data["offset"]
+        user_id = request_user(request).pk
+        after_id = query.validated_data.get("after_id")
+        if after_id is not None:
+            orders, offset = selectors.transactions_after(user_id, after_id=after_id), 0
+        else:
+            orders = selectors.transactions_for(user_id)
+        rows = list(orders[offset : offset + limit + 1])
+        page, has_more = rows[:limit], len(rows) > limit
+        data = s.TransactionSerializer(page, many=True).data
+        return Response(
+            {
+                "transactions": data,
+                "items": data,
+                "total": selectors.transactions_for(user_id).count(),
+                "limit": limit,
+                "offset": offset,
+                "has_more": has_more,
+                "next_after_id": page[-1].pk if has_more else None,
+            }
+        )
 
 
 def _order_for(request: Request, receipt: str) -> Order:

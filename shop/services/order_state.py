@@ -25,9 +25,11 @@ first wins over a success that arrives after it (webhooks come in any order):
 the success is refunded, not fulfilled.
 
 Every change is saved with the order, recorded as an ``OrderTransition`` and
-emitted as ``purchase_update``, in the caller's transaction, with the order
-row locked by the caller (``shop.locks``) for any order that already exists;
-applying a payment also needs the buyer's row locked first
+emitted as ``purchase_update`` (``data.status``: the client's word for the new
+state, ``shop.enums.CLIENT_PURCHASE_STATUS``; ``data.state``: the state itself),
+in the caller's transaction, with the order row locked by the caller
+(``shop.locks``) for any order that already exists; applying a payment also
+needs the buyer's row locked first
 (``shop.locks.order_and_buyer_lock``). Nothing here opens a transaction.
 """
 
@@ -44,7 +46,7 @@ from accounts.models import User
 from economy.enums import LedgerReason
 from economy.selectors import wallet_balances
 from economy.services import wallet_claw_back, wallet_grant
-from shop.enums import OrderFailureReason, OrderLedgerStep, PaymentOutcome
+from shop.enums import OrderFailureReason, OrderLedgerStep, PaymentOutcome, client_purchase_status
 from shop.exceptions import (
     DailySpendLimitReached,
     PurchaseLimitReached,
@@ -100,13 +102,17 @@ def order_steps_record(*, order: Order, steps: Sequence[OrderStep], actor: User 
                 "purchase_update",
                 order.user_id,
                 {
+                    # The client's word (shop.enums.CLIENT_PURCHASE_STATUS); the order's state beside it.
+                    "status": client_purchase_status(to_status).value,
+                    "state": to_status,
+                    "previous_state": from_status or None,
                     "receipt_code": order.receipt_code,
-                    "status": to_status,
-                    "previous_status": from_status or None,
                     "product_id": order.product.sku,
                     "quantity": order.quantity,
+                    "amount": order.total,
                     "total": order.total,
                     "currency": order.currency,
+                    "reason_code": order.failure_reason or None,
                     "reason": reason or None,
                 },
             )

@@ -47,7 +47,7 @@ def test_buy_with_gems_spends_and_grants_in_one_go(client: APIClient, player: An
     assert response.status_code == 201, response.json()
     body = response.json()
     assert body["success"] is True
-    assert body["status"] == "fulfilled"
+    assert (body["status"], body["state"]) == ("success", "fulfilled")
     assert (body["gems_spent"], body["gold_granted"]) == (1000, 20_000)
     assert (body["new_gold_balance"], body["new_gems_balance"]) == (20_000, 1000)
     assert body["receipt_code"]
@@ -57,8 +57,8 @@ def test_buy_with_gems_spends_and_grants_in_one_go(client: APIClient, player: An
         LedgerEntry.objects.filter(reference=f"order:{body['receipt_code']}").values_list("reason", flat=True)
     )
     assert reasons == {LedgerReason.PURCHASE}
-    statuses = [e.data["status"] for e in OutboxEvent.objects.filter(type="purchase_update").order_by("id")]
-    assert statuses == ["paid", "fulfilled"]
+    events = OutboxEvent.objects.filter(type="purchase_update").order_by("id")
+    assert [(e.data["status"], e.data["state"]) for e in events] == [("pending", "paid"), ("success", "fulfilled")]
 
 
 def test_a_gem_purchase_is_one_order_write_and_one_wallet_posting(
@@ -69,8 +69,9 @@ def test_a_gem_purchase_is_one_order_write_and_one_wallet_posting(
 
     # auth, idempotency claim, product; in a transaction: buyer lock, replay check, then the wallet
     # posting (lock, earlier entries, wallet, entries, outbox), order, transitions, outbox; the
-    # idempotency record. 14 statements plus 3 savepoint pairs (BEGIN/COMMIT outside a test).
-    with django_assert_max_num_queries(20):
+    # idempotency record; the fulfilled order's notification (inbox row and its outbox event, a
+    # realtime subscriber of purchase_update). 16 statements plus 3 savepoint pairs.
+    with django_assert_max_num_queries(22):
         body = buy(client, "q1", product_id=product.sku).json()
 
     order = Order.objects.get(receipt_code=body["receipt_code"])
@@ -276,7 +277,7 @@ def test_catalog_shows_prices_stock_and_what_is_left_for_me(client: APIClient) -
     package = PackageFactory(total_stock=10, remaining_stock=7, per_player_limit=2)
     buy(client, "a", product_id=product.sku)
 
-    catalog = client.get("/api/shop/catalog").json()
+    catalog = client.get("/api/shop/catalog?view=grouped").json()
     products = client.get("/api/shop/products").json()
     packages = client.get("/api/shop/limited-packages").json()
 
@@ -298,7 +299,7 @@ def test_transactions_list_my_orders_only(client: APIClient, staff_user: Any) ->
     mine = client.get("/api/shop/transactions?limit=5").json()
 
     assert mine["total"] == 1
-    assert mine["items"][0]["status"] == OrderStatus.FULFILLED
+    assert (mine["items"][0]["status"], mine["items"][0]["state"]) == ("success", OrderStatus.FULFILLED)
     other = APIClient()
     other.credentials(HTTP_AUTHORIZATION=f"Bearer {tokens_issue(user=staff_user).access}")
     assert other.get("/api/shop/transactions").json()["total"] == 0

@@ -121,7 +121,7 @@ def test_signed_success_webhook_fulfils_once(
     event = WebhookEvent.objects.get(signature_valid=True)
     assert (event.status, event.attempts, event.order_id) == (WebhookStatus.PROCESSED, 2, order.pk)
     listed = client.get(f"/api/shop/transactions/{order.receipt_code}").json()
-    assert listed["status"] == "fulfilled"
+    assert (listed["status"], listed["state"]) == ("success", "fulfilled")
 
 
 def test_failed_payment_fails_the_order_and_returns_the_stock(client: APIClient) -> None:
@@ -228,7 +228,7 @@ def test_settle_asks_the_provider_when_the_webhook_never_came(client: APIClient,
 
     assert response.status_code == 200
     assert response.json()["result"] == "fulfilled"
-    assert response.json()["transaction"]["status"] == "fulfilled"
+    assert response.json()["transaction"]["state"] == "fulfilled"
     assert Wallet.objects.get(pk=player.pk).gems == 100
 
 
@@ -318,7 +318,7 @@ def test_fraud_review_holds_the_order_until_staff_approve(
 
     body = buy_money(client, MoneyProductFactory())
 
-    assert (body["status"], body["checkout_url"]) == ("pending_review", None)
+    assert (body["status"], body["state"], body["checkout_url"]) == ("pending", "pending_review", None)
     order = Order.objects.get()
     assert order.fraud_decision.action == "review"
     approved = services.order_review(actor=staff_user, order=order, approve=True, reason="known player")

@@ -39,7 +39,7 @@ def test_two_hundred_buyers_for_fifty_units_sell_exactly_fifty(parallel: Any) ->
         response = buyers[index].post(
             "/api/shop/buy-limited", {"package_id": package.code}, format="json", HTTP_IDEMPOTENCY_KEY=f"buy-{index}"
         )
-        return response.status_code, response.json().get("error", response.json().get("status"))
+        return response.status_code, response.json().get("error", response.json().get("state"))
 
     outcomes = Counter(parallel(200, buy))
 

@@ -1,4 +1,11 @@
-"""``manage.py seed_demo``: demo staff, players and the invite code ``5858``.
+"""``manage.py seed_demo``: demo staff, players and the invite code ``5858``,
+then each app's demo data through its own ``seed_<app>_demo`` command.
+
+accounts may not import the apps above it (the import contracts), so the
+other apps' demo data is seeded by calling their commands by name
+(:data:`APP_SEED_COMMANDS`): today the shop's catalog (``seed_shop_demo``);
+games and events add theirs the same way (a command in their
+``management/commands/`` and a line in that list).
 
 Idempotent: existing accounts keep their passwords. Passwords come from
 ``SEED_ADMIN_PASSWORD`` / ``SEED_PLAYER_PASSWORD`` or are generated. In
@@ -14,6 +21,7 @@ import secrets
 from typing import Any
 
 from django.conf import settings
+from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
@@ -27,6 +35,8 @@ PLAYERS = [
     ("user003", "Player Three"),
     ("user004", "Player Four"),
 ]
+# Each app's demo data, called by name (no import), after the staff account exists; each is idempotent.
+APP_SEED_COMMANDS = ["seed_shop_demo"]
 
 
 def _password(env_name: str) -> str:
@@ -76,3 +86,5 @@ class Command(BaseCommand):
         if not created_lines and logins_file.exists() and not settings.PRODUCTION:
             self.stdout.write(f"Passwords generated earlier ({logins_file}):")
             self.stdout.write(logins_file.read_text().rstrip())
+        for command in APP_SEED_COMMANDS:
+            call_command(command, stdout=self.stdout, stderr=self.stderr)

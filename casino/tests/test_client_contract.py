@@ -1,0 +1,328 @@
+"""The existing web client's journey through the API, in its order, with the
+client's habits: `X-Idempotency-Key` on every non-GET, paths without a
+trailing slash (its proxy strips them), the fields it reads
+(docs/client-contract.md). It grows with the games and events issues.
+
+The shop's rows (answer aliases, status words) and the notifications inbox
+are separate tests after the journey."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from asgiref.sync import async_to_sync, sync_to_async
+from channels.testing import WebsocketCommunicator
+from rest_framework.test import APIClient
+
+from accounts.tests.factories import InviteCodeFactory
+from shop.tests.factories import GemPriceProductFactory
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+PASSWORD = "Correct-Horse-9"
+GOLD_NAMES = ("cyber_token_balance", "gold_balance", "gold")
+USER_FIELDS = (
+    "id",
+    "site_id",
+    "nickname",
+    "phone_number",
+    "is_active",
+    "is_admin",
+    "created_at",
+    "last_login",
+    "gold_balance",
+    "cyber_token_balance",
+    "gold",
+    "gems_balance",
+    "vip_points",
+    "vip_tier",
+    "level",
+    "experience",
+    "experience_points",
+    "exp",
+    "max_experience",
+    "daily_streak",
+    "total_spent",
+)
+PRODUCT_FIELDS = (
+    "id",
+    "product_id",
+    "name",
+    "description",
+    "price",
+    "currency",
+    "is_active",
+    "remaining_stock",
+    "per_user_limit",
+    "user_remaining",
+)
+
+
+class Client:
+    """The web client as the server sees it."""
+
+    def __init__(self) -> None:
+        self.api = APIClient()
+        self.access = ""
+        self.refresh = ""
+
+    def _auth(self) -> dict[str, str]:
+        return {"HTTP_AUTHORIZATION": f"Bearer {self.access}"} if self.access else {}
+
+    def get(self, path: str) -> Any:
+        assert not path.endswith("/"), "the client's proxy strips trailing slashes"
+        return self.api.get(path, **self._auth())
+
+    def post(self, path: str, body: dict[str, Any] | None = None, *, key: str | None = None, **headers: str) -> Any:
+        assert not path.endswith("/")
+        idempotency = {"HTTP_X_IDEMPOTENCY_KEY": key or str(uuid.uuid4())}
+        return self.api.post(path, body or {}, format="json", **{**self._auth(), **idempotency, **headers})
+
+
+def assert_fields(body: dict[str, Any], names: tuple[str, ...] | set[str], where: str) -> None:
+    missing = [name for name in names if name not in body]
+    assert not missing, f"{where} lacks {missing}: {sorted(body)}"
+
+
+@pytest.fixture
+def gold_product() -> Any:
+    return GemPriceProductFactory(sku="gems-10", price_type="gold", price_amount=100, grants={"gems": 10})
+
+
+def sign_up(client: Client) -> dict[str, Any]:
+    InviteCodeFactory(code="CLIENT01", max_uses=10)
+    response = client.post(
+        "/api/auth/signup",
+        {
+            "site_id": "webclient",
+            "nickname": "WebClient",
+            "phone_number": "010-1234-5678",
+            "invite_code": "CLIENT01",
+            "password": PASSWORD,
+        },
+    )
+    assert response.status_code == 201, response.json()
+    body = response.json()
+    assert_fields(body, ("access_token", "refresh_token", "token_type", "expires_in", "user"), "sign-up")
+    assert body["user"]["phone_number"] == "01012345678"
+    client.access, client.refresh = body["access_token"], body["refresh_token"]
+    return dict(body)
+
+
+@pytest.fixture
+def client(db: Any) -> Iterator[Client]:
+    web = Client()
+    sign_up(web)
+    return web
+
+
+def test_the_clients_journey_from_sign_up_to_a_purchase(gold_product: Any) -> None:
+    web = Client()
+
+    # 1. sign up with the form's dashed phone number
+    signup = sign_up(web)
+    assert_fields(signup["user"], USER_FIELDS, "sign-up user")
+    start_gold = signup["user"]["cyber_token_balance"]
+    assert start_gold == signup["user"]["gold_balance"] == signup["user"]["gold"]
+
+    # 2. log in
+    login = web.post("/api/auth/login", {"site_id": "webclient", "password": PASSWORD})
+    assert login.status_code == 200, login.json()
+    assert_fields(login.json(), ("access_token", "refresh_token", "token_type", "expires_in", "user"), "login")
+    assert_fields(login.json()["user"], USER_FIELDS, "login user")
+    web.access, web.refresh = login.json()["access_token"], login.json()["refresh_token"]
+
+    # 3. refresh, once with a stale Bearer header (the client refreshes after a 401) and once without
+    web.access = "expired.access.token"
+    with_header = web.post("/api/auth/refresh", {"refresh_token": web.refresh})
+    assert with_header.status_code == 200, with_header.json()
+    assert_fields(with_header.json(), ("access_token", "refresh_token"), "refresh")
+    web.access = ""
+    without_header = web.post("/api/auth/refresh", {"refresh_token": with_header.json()["refresh_token"]})
+    assert without_header.status_code == 200, without_header.json()
+    web.access, web.refresh = without_header.json()["access_token"], without_header.json()["refresh_token"]
+
+    # 4. profile, under both paths
+    for path in ("/api/auth/me", "/api/auth/profile"):
+        profile = web.get(path)
+        assert profile.status_code == 200, (path, profile.json())
+        assert_fields(profile.json(), USER_FIELDS, path)
+        assert profile.json()["cyber_token_balance"] == start_gold
+
+    # 5. balance
+    balance = web.get("/api/users/balance").json()
+    assert_fields(
+        balance,
+        (*GOLD_NAMES, "gems_balance", "gems", "user_id", "nickname", "daily_streak", "experience_points"),
+        "balance",
+    )
+    assert balance["cyber_token_balance"] == start_gold
+
+    # 6. home screen
+    home = web.get("/api/dashboard")
+    assert home.status_code == 200
+    assert_fields(home.json(), ("profile", "balances", "streak", "vip", "events", "missions"), "dashboard")
+    assert_fields(home.json()["streak"], ("count", "claimed_today", "next_reward", "attendance_week"), "streak")
+    assert_fields(home.json()["vip"], ("vip_points", "claimed_today", "last_claim_at"), "vip")
+    assert home.json()["profile"]["cyber_token_balance"] == start_gold
+
+    # 7. daily streak: status, tick, claim, a second claim, the retry
+    streak_fields = (
+        "count",
+        "current_count",
+        "claimed_today",
+        "today_reward_gold",
+        "today_reward_xp",
+        "next_day_reward_gold",
+        "next_day_reward_xp",
+        "last_action_date",
+    )
+    for path in ("/api/streak/status", "/api/streak/preview"):
+        assert_fields(web.get(path).json(), streak_fields, path)
+    tick = web.post("/api/streak/tick", {"action_type": "DAILY_LOGIN"})
+    assert tick.status_code == 200 and tick.json()["count"] == 1
+    claim_key = str(uuid.uuid4())
+    claim = web.post("/api/streak/claim", {"action_type": "DAILY_LOGIN"}, key=claim_key)
+    assert claim.status_code == 200, claim.json()
+    claim_fields = ("streak_count", "awarded_gold", "awarded_xp", "new_gold_balance", "claimed_at")
+    assert_fields(claim.json(), claim_fields, "claim")
+    second = web.post("/api/streak/claim", {"action_type": "DAILY_LOGIN"})
+    assert 400 <= second.status_code < 500
+    assert "already claimed" in second.json()["message"]
+    assert web.post("/api/streak/claim", {"action_type": "DAILY_LOGIN"}, key=claim_key).json() == claim.json()
+    gold = claim.json()["new_gold_balance"]
+
+    # 8. VIP
+    assert_fields(web.get("/api/vip/status").json(), ("claimed_today", "vip_points", "last_claim_at"), "vip status")
+    vip = web.post("/api/vip/claim")
+    assert vip.status_code == 200, vip.json()
+    assert_fields(vip.json(), ("awarded_points", "new_vip_points", "claimed_at"), "vip claim")
+
+    # 9. recent actions, with the timestamp the client sometimes sends in place of the id
+    recent = web.get("/api/actions/recent/1700000000000?limit=5")
+    assert recent.status_code == 200
+    assert [action["action_type"] for action in recent.json()][:2] == ["VIP_CLAIM", "DAILY_LOGIN"]
+    for action in recent.json():
+        assert_fields(action, ("id", "action_type", "game_type", "amount", "created_at"), "recent action")
+
+    # 10. the shop's catalog under both paths
+    for path in ("/api/shop/products", "/api/shop/catalog"):
+        catalog = web.get(path)
+        assert catalog.status_code == 200, path
+        assert "gems-10" in json.dumps(catalog.json())
+
+    # 11. buy with gold, with the socket open: the balance and the order arrive live
+    access = web.access
+
+    async def buy_with_socket_open() -> tuple[Any, list[dict[str, Any]]]:
+        from casino.asgi import application
+
+        socket = WebsocketCommunicator(application, f"/api/realtime/sync?token={access}")
+        connected, _ = await socket.connect(timeout=5)
+        assert connected
+        greeting = json.loads(await socket.receive_from(timeout=5))
+        state = json.loads(await socket.receive_from(timeout=5))
+        assert (greeting["type"], state["type"]) == ("sync_connected", "initial_state")
+        assert_fields(state["data"], ("profile", "streaks", "recent_rewards", "stats"), "initial_state")
+        assert_fields(state["data"]["profile"], ("gold", "exp", "tier", "total_spent"), "initial_state.profile")
+        await socket.send_to(text_data="ping")
+        assert await socket.receive_from(timeout=5) == "pong"
+        bought = await sync_to_async(web.post)("/api/shop/buy", {"product_id": "gems-10", "quantity": 1})
+        events = []
+        while not await socket.receive_nothing(timeout=1):
+            events.append(json.loads(await socket.receive_from(timeout=5)))
+        await socket.disconnect()
+        return bought, events
+
+    bought, events = async_to_sync(buy_with_socket_open)()
+    assert bought.status_code in (200, 201), bought.json()
+    types = {event["type"] for event in events}
+    assert {"balance_update", "purchase_update"} <= types, types
+    for event in events:
+        assert_fields(event, ("type", "user_id", "data", "timestamp"), f"event {event['type']}")
+
+    # 12. afterwards the client reads the gold it has left and its history
+    after = web.get("/api/users/balance").json()
+    assert after["cyber_token_balance"] == gold - 100
+    assert after["gems"] == 10
+    assert web.get("/api/auth/me").json()["total_spent"] == 100
+    history = web.get("/api/actions/recent/0").json()
+    assert history[0]["action_type"] == "PURCHASE" and history[0]["amount"] == -100
+    assert web.get("/api/shop/transactions").status_code == 200
+
+
+def test_shop_rows_serve_the_clients_names(client: Client, gold_product: Any) -> None:
+    catalog = client.get("/api/shop/products").json()
+    rows = catalog if isinstance(catalog, list) else catalog.get("items") or catalog.get("products") or []
+    assert_fields(rows[0], PRODUCT_FIELDS, "product")
+    bought = client.post("/api/shop/buy", {"product_id": "gems-10", "quantity": 1}).json()
+    assert_fields(
+        bought,
+        (
+            "success",
+            "product_id",
+            "quantity",
+            "gold_granted",
+            "gold_spent",
+            "new_gold_balance",
+            "new_balance",
+            "cyber_token_balance",
+            "items",
+            "receipt_code",
+            "status",
+            "reason_code",
+        ),
+        "buy",
+    )
+    history = client.get("/api/shop/transactions").json()
+    assert_fields(history, ("transactions", "items"), "transactions")
+    assert_fields(history["transactions"][0], ("product_id", "status", "amount", "receipt_code", "created_at"), "tx")
+
+
+def test_purchase_update_carries_one_of_the_clients_four_status_words(client: Client, gold_product: Any) -> None:
+    access = client.access
+
+    async def scenario() -> list[dict[str, Any]]:
+        from casino.asgi import application
+
+        socket = WebsocketCommunicator(application, f"/api/realtime/sync?token={access}")
+        await socket.connect(timeout=5)
+        await socket.receive_from(timeout=5)
+        await socket.receive_from(timeout=5)
+        await sync_to_async(client.post)("/api/shop/buy", {"product_id": "gems-10", "quantity": 1})
+        events = []
+        while not await socket.receive_nothing(timeout=1):
+            events.append(json.loads(await socket.receive_from(timeout=5)))
+        await socket.disconnect()
+        return events
+
+    updates = [event for event in async_to_sync(scenario)() if event["type"] == "purchase_update"]
+    assert updates
+    for update in updates:
+        assert update["data"]["status"] in {"pending", "success", "failed", "idempotent_reuse"}
+        assert_fields(update["data"], ("state", "product_id", "receipt_code", "amount", "reason_code"), "purchase")
+
+
+def test_notifications_list_and_read_all_with_only_the_auth_token_cookie(client: Client, settings: Any) -> None:
+    settings.CLIENT_ORIGINS = ["https://client.example"]
+    # the client (served from a configured origin) sends its access JWT as the auth_token cookie,
+    # no Authorization header
+    cookie_only = APIClient()
+    cookie_only.cookies["auth_token"] = client.access
+
+    listing = cookie_only.get("/api/notification/list")
+    read_all = cookie_only.post(
+        "/api/notification/read-all",
+        {},
+        format="json",
+        HTTP_ORIGIN="https://client.example",
+        HTTP_X_IDEMPOTENCY_KEY=str(uuid.uuid4()),
+    )
+
+    assert listing.status_code == 200, listing.content
+    assert_fields(listing.json(), ("items", "unread"), "notification list")
+    assert read_all.status_code == 200, read_all.content

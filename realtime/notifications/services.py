@@ -1,0 +1,220 @@
+"""Writes of the notification inbox and Web Push subscriptions."""
+
+from __future__ import annotations
+
+import enum
+import ipaddress
+import json
+import logging
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.db import transaction
+from django.utils import timezone
+
+import realtime
+from realtime.degraded import dependency_failed
+from realtime.models import Notification, PushSubscription
+from realtime.notifications.exceptions import NotificationNotFound
+from realtime.registry import DomainEvent, register_event_type
+
+logger = logging.getLogger(__name__)
+
+NOTIFICATION_EVENT = "notification"
+register_event_type(
+    NOTIFICATION_EVENT, "A notification reached the player's inbox (data: id, kind, title, body, created_at, read)."
+)
+
+MAX_SUBSCRIPTIONS_PER_PLAYER = 10  # the oldest go beyond this: one player must not fan a push out a thousandfold
+PUSH_TTL_SECONDS = 24 * 3600  # how long the push service keeps a message for an offline browser
+PUSH_TIMEOUT_SECONDS = 10.0
+
+
+def notification_as_dict(notification: Notification) -> dict[str, Any]:
+    return {
+        "id": notification.pk,
+        "kind": notification.kind,
+        "title": notification.title,
+        "body": notification.body,
+        "data": notification.data,
+        "created_at": notification.created_at,
+        "read": notification.read_at is not None,
+    }
+
+
+def notification_from_event(event: DomainEvent) -> None:
+    """The subscriber of every type in ``BUILDERS``: runs in the emitter's
+    transaction, so a notification exists exactly when its event committed."""
+    from realtime.notifications.builders import BUILDERS
+
+    builder = BUILDERS.get(event.type)
+    if builder is None or event.user_id is None:
+        return
+    draft = builder(event)
+    if draft is None:
+        return
+    notification = Notification.objects.create(
+        user_id=event.user_id,
+        kind=draft.kind[:64],
+        title=draft.title[:200],
+        body=draft.body[:1000],
+        data=draft.data,
+        source_event_id=event.event_id,
+        created_at=timezone.now(),
+    )
+    realtime.emit(NOTIFICATION_EVENT, event.user_id, notification_as_dict(notification))
+    if web_push_configured():
+        transaction.on_commit(lambda: _queue_web_push(notification.pk), robust=True)
+
+
+def _queue_web_push(notification_id: int) -> None:
+    """After commit: never raises (a broker outage loses the push, not the inbox entry)."""
+    from realtime.tasks import notification_web_push_fanout
+
+    try:
+        notification_web_push_fanout.delay(notification_id)
+    except Exception as error:  # noqa: BLE001 - after commit: fail quietly (promise 9)
+        dependency_failed(dependency="celery_broker", use="web_push", error=error)
+
+
+@transaction.atomic(durable=True)
+def notification_mark_read(*, user: AbstractBaseUser, notification_id: int) -> Notification:
+    """Mark one of the player's notifications read (idempotent: the first read time stays)."""
+    notification = Notification.objects.filter(pk=notification_id, user_id=user.pk).first()
+    if notification is None:
+        raise NotificationNotFound()
+    if notification.read_at is None:
+        now = timezone.now()
+        Notification.objects.filter(pk=notification.pk, read_at__isnull=True).update(read_at=now)
+        notification.refresh_from_db(fields=["read_at"])
+    return notification
+
+
+@transaction.atomic(durable=True)
+def notifications_mark_all_read(*, user: AbstractBaseUser) -> int:
+    """Mark every unread notification of the player read; how many were unread."""
+    return Notification.objects.filter(user_id=user.pk, read_at__isnull=True).update(read_at=timezone.now())
+
+
+# --- Web Push ---------------------------------------------------------------------------
+
+
+def web_push_configured() -> bool:
+    return bool(settings.VAPID_PUBLIC_KEY and settings.VAPID_PRIVATE_KEY)
+
+
+def push_endpoint_allowed(endpoint: str) -> bool:
+    """https to a host of ``WEB_PUSH_ENDPOINT_HOSTS`` (``.example.com``: any
+    subdomain); plain http only to a listed loopback host (tests, development)."""
+    try:
+        parts = urlsplit(endpoint)
+        host = (parts.hostname or "").lower()
+        parts.port  # noqa: B018 - raises on a malformed port
+    except ValueError:
+        return False
+    if not host:
+        return False
+    listed = any(
+        host == allowed.lstrip(".") or (allowed.startswith(".") and host.endswith(allowed))
+        for allowed in (entry.strip().lower() for entry in settings.WEB_PUSH_ENDPOINT_HOSTS)
+        if allowed
+    )
+    if not listed:
+        return False
+    if parts.scheme == "https":
+        return True
+    if parts.scheme != "http":
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@transaction.atomic(durable=True)
+def push_subscription_save(*, user: AbstractBaseUser, endpoint: str, p256dh: str, auth: str) -> PushSubscription:
+    """Store the browser's subscription for the player, idempotent on ``endpoint``
+    (one upsert, so parallel subscribes of one browser make one row; a browser
+    that changes hands belongs to its latest player). Keeps the player's
+    newest ``MAX_SUBSCRIPTIONS_PER_PLAYER``."""
+    now = timezone.now()
+    PushSubscription.objects.bulk_create(
+        [
+            PushSubscription(
+                user_id=user.pk, endpoint=endpoint, p256dh=p256dh, auth=auth, created_at=now, updated_at=now
+            )
+        ],
+        update_conflicts=True,
+        unique_fields=["endpoint"],
+        update_fields=["user", "p256dh", "auth", "updated_at"],
+    )
+    stale = PushSubscription.objects.filter(user_id=user.pk).order_by("-updated_at", "-id")[
+        MAX_SUBSCRIPTIONS_PER_PLAYER:
+    ]
+    PushSubscription.objects.filter(pk__in=list(stale.values_list("pk", flat=True))).delete()
+    return PushSubscription.objects.get(endpoint=endpoint)
+
+
+class PushOutcome(enum.Enum):
+    SENT = "sent"
+    GONE = "gone"  # 404/410: the subscription was removed
+    RETRY = "retry"  # 429, 5xx, no answer: try again later
+    REFUSED = "refused"  # another 4xx: retrying would not help
+    SKIPPED = "skipped"  # not configured, or the notification or subscription no longer exists
+
+
+def web_push_payload(notification: Notification) -> str:
+    payload = notification_as_dict(notification)
+    payload.pop("data")  # keep the encrypted message small (push services cap it near 4 KB)
+    payload["created_at"] = notification.created_at.isoformat().replace("+00:00", "Z")
+    return json.dumps(payload)
+
+
+def web_push_deliver(*, notification_id: int, subscription_id: int) -> PushOutcome:
+    """POST one notification, encrypted (aes128gcm, VAPID-signed), to one
+    subscription's push service. Runs in a Celery task, outside any transaction
+    and holding no lock. A subscription the push service says is gone (404,
+    410) is deleted."""
+    from pywebpush import WebPushException, webpush  # type: ignore[import-untyped]  # no stubs
+
+    if not web_push_configured():
+        return PushOutcome.SKIPPED
+    notification = Notification.objects.filter(pk=notification_id).first()
+    subscription = PushSubscription.objects.filter(pk=subscription_id).first()
+    if notification is None or subscription is None or subscription.user_id != notification.user_id:
+        return PushOutcome.SKIPPED
+    if not push_endpoint_allowed(subscription.endpoint):
+        return PushOutcome.REFUSED
+    try:
+        webpush(
+            subscription_info={
+                "endpoint": subscription.endpoint,
+                "keys": {"p256dh": subscription.p256dh, "auth": subscription.auth},
+            },
+            data=web_push_payload(notification),
+            vapid_private_key=settings.VAPID_PRIVATE_KEY,
+            vapid_claims={"sub": settings.VAPID_SUBJECT},
+            content_encoding="aes128gcm",
+            ttl=PUSH_TTL_SECONDS,
+            timeout=PUSH_TIMEOUT_SECONDS,
+        )
+    except WebPushException as error:
+        response = getattr(error, "response", None)
+        code = getattr(response, "status_code", None)
+        if code in (404, 410):
+            PushSubscription.objects.filter(pk=subscription.pk, endpoint=subscription.endpoint).delete()
+            return PushOutcome.GONE
+        if code is None or code == 429 or code >= 500:
+            dependency_failed(dependency="web_push", use="notification", error=error)
+            return PushOutcome.RETRY
+        logger.warning("push service refused notification %s (HTTP %s)", notification_id, code)
+        return PushOutcome.REFUSED
+    except Exception as error:  # noqa: BLE001 - connection refused, timeout, TLS: the push service is down
+        dependency_failed(dependency="web_push", use="notification", error=error)
+        return PushOutcome.RETRY
+    PushSubscription.objects.filter(pk=subscription.pk).update(last_success_at=timezone.now())
+    return PushOutcome.SENT
