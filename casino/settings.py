@@ -29,6 +29,7 @@ from typing import Any
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
+from casino.beat import beat_schedule
 from casino.environment import (
     app_env,
     as_bool,
@@ -235,40 +236,9 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
-CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
-    "idempotency-purge-expired": {
-        "task": "casino.tasks.idempotency_purge_expired",
-        "schedule": timedelta(hours=1),
-    },
-    "outbox-prune-sent": {
-        "task": "realtime.tasks.outbox_prune_sent",
-        "schedule": timedelta(hours=1),
-    },
-    "shop-expire-pending-orders": {
-        "task": "shop.tasks.expire_pending_orders",
-        "schedule": timedelta(minutes=1),
-    },
-    "shop-reconcile-pending-orders": {
-        "task": "shop.tasks.reconcile_pending_orders",
-        "schedule": timedelta(minutes=5),
-    },
-    "ledger-audit-daily": {
-        "task": "economy.tasks.ledger_audit",
-        "schedule": timedelta(days=1),
-    },
-    "streak-repair-daily": {
-        "task": "economy.tasks.streak_repair",
-        "schedule": timedelta(days=1),
-    },
-}
-
-if get_from_env("OUTBOX_RELAY_VIA_BEAT", True, cast=as_bool):
-    # A relay pass every second from beat; production may run `manage.py relay_outbox` instead.
-    CELERY_BEAT_SCHEDULE["outbox-relay"] = {
-        "task": "realtime.tasks.outbox_relay",
-        "schedule": timedelta(seconds=1),
-        "options": {"expires": 5},
-    }
+# Periodic tasks (casino/beat.py); beat stores them in the database (django-celery-beat).
+# A relay pass every second from beat unless production runs `manage.py relay_outbox` instead.
+CELERY_BEAT_SCHEDULE = beat_schedule(relay_via_beat=get_from_env("OUTBOX_RELAY_VIA_BEAT", True, cast=as_bool))
 
 # --- Auth --------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
@@ -500,7 +470,7 @@ def _as_networks(value: str) -> list[str]:
 METRICS_ALLOWED_NETWORKS: list[str] = get_from_env("METRICS_ALLOWED_NETWORKS", [], cast=_as_networks)
 
 # Content-Security-Policy (django-csp) on every response; casino.csp loosens it for
-# the sandbox checkout page (its inline <style>) and Swagger UI (served from a CDN).
+# the sandbox checkout page (its inline <style>) only.
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": [SELF],
