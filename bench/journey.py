@@ -142,7 +142,7 @@ class JourneySteps(ApiUser):
             body=body,
             headers={"Idempotency-Key": key},
             expect=(201,),
-            check=lambda d, r: None if d and d.get("status") == "fulfilled" else f"status {d and d.get('status')}",
+            check=lambda d, r: None if d and d.get("state") == "fulfilled" else f"state {d and d.get('state')}",
         )
         if result:
             s.gems_buy = (key, result[1].content)
@@ -176,12 +176,12 @@ class JourneySteps(ApiUser):
 
     def do_buy_money(self, s: Session) -> None:
         def pending(d: Any, r: Any) -> str | None:
-            status = (d or {}).get("status")
-            if status == "pending" and d.get("checkout_url"):
+            state = (d or {}).get("state")  # "status" is the client's word; "state" the order's
+            if state == "pending" and d.get("checkout_url"):
                 return None
-            if status == "pending_review":
+            if state == "pending_review":
                 return None  # the fraud rules asked for a review: no checkout, counted below
-            return f"status {status}"
+            return f"state {state}"
 
         result = self.call(
             "POST",
@@ -202,7 +202,7 @@ class JourneySteps(ApiUser):
         if not result:
             return
         data = result[0]
-        if data["status"] == "pending_review":
+        if data["state"] == "pending_review":
             COUNTERS["money_orders_in_review"] += 1
             return
         s.money = SimpleNamespace(

@@ -155,13 +155,25 @@ _DRF_CODES: dict[type[Exception], str] = {
 }
 
 
-def _flatten(detail: Any) -> Any:
-    """ErrorDetail trees -> plain lists/dicts of strings."""
+def _field_messages(detail: Any, path: str = "") -> dict[str, list[str]]:
+    """Validation errors as ``{field: [messages]}``, nested serializers and lists
+    of objects flattened to dotted paths (``keys.p256dh``, ``items.0.name``), so
+    every value has the one documented shape: a list of strings."""
+    found: dict[str, list[str]] = {}
     if isinstance(detail, dict):
-        return {str(key): _flatten(value) for key, value in detail.items()}
-    if isinstance(detail, list):
-        return [_flatten(item) for item in detail]
-    return str(detail)
+        for key, value in detail.items():
+            for field, messages in _field_messages(value, f"{path}.{key}" if path else str(key)).items():
+                found.setdefault(field, []).extend(messages)
+    elif isinstance(detail, list) and any(isinstance(item, (dict, list)) for item in detail):
+        for index, item in enumerate(detail):
+            if item:  # DRF puts {} at the places of a list that were valid
+                for field, messages in _field_messages(item, f"{path}.{index}" if path else str(index)).items():
+                    found.setdefault(field, []).extend(messages)
+    elif isinstance(detail, list):
+        found.setdefault(path or "non_field_errors", []).extend(str(item) for item in detail)
+    else:
+        found.setdefault(path or "non_field_errors", []).append(str(detail))
+    return found
 
 
 def _first_message(detail: Any) -> str:
@@ -192,7 +204,7 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         body = {
             "error": "validation_error",
             "message": _first_message(detail),
-            "fields": _flatten(detail),
+            "fields": _field_messages(detail),
         }
         code = status.HTTP_400_BAD_REQUEST
     elif isinstance(exc, (InvalidToken, TokenError)):

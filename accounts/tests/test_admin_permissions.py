@@ -11,14 +11,14 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import Group, Permission
-from django.db.models import Q
+from django.contrib.auth.models import Group
 from django.test import Client
 from django.utils import timezone
 
 from accounts import exceptions, services
 from accounts.models import InviteCode, User
 from accounts.tests.factories import InviteCodeFactory, UserFactory
+from accounts.tests.staff import offered_actions, permissions, staff_with
 from casino.models import AuditLog
 from casino.permissions import StaffPermissionRequired
 
@@ -27,29 +27,6 @@ pytestmark = pytest.mark.django_db
 USERS = "/admin/accounts/user/"
 CODES = "/admin/accounts/invitecode/"
 GENERATE = "/admin/accounts/invitecode/generate/"
-
-
-def permissions(*labels: str) -> list[Permission]:
-    query = Q()
-    for label in labels:
-        app_label, codename = label.split(".")
-        query |= Q(content_type__app_label=app_label, codename=codename)
-    found = list(Permission.objects.filter(query)) if labels else []
-    assert len(found) == len(labels), f"missing permissions among {labels}"
-    return found
-
-
-def staff_with(*labels: str, **fields: Any) -> tuple[Client, User]:
-    staff = UserFactory(is_staff=True, **fields)
-    staff.user_permissions.set(permissions(*labels))
-    client = Client()
-    client.force_login(staff)
-    return client, User.objects.get(pk=staff.pk)  # a fresh permission cache
-
-
-def offered_actions(client: Client, url: str) -> set[str]:
-    form = client.get(url).context["action_form"]
-    return set() if form is None else {name for name, _ in form.fields["action"].choices if name}
 
 
 def run_action(client: Client, url: str, action: str, objects: list[Any], reason: str = "case #42") -> Any:

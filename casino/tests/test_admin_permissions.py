@@ -11,12 +11,12 @@ import pytest
 from django.contrib import admin
 from django.contrib.auth.models import Permission
 from django.core.exceptions import PermissionDenied
-from django.db.models import Q
-from django.test import Client, RequestFactory
+from django.test import RequestFactory
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
 from accounts.models import User
 from accounts.tests.factories import UserFactory
+from accounts.tests.staff import permissions, staff_with
 from casino.admin_tools import REQUIRED_PERMISSION, action_with_reason
 from casino.errors import api_exception_handler
 from casino.models import AuditLog
@@ -26,24 +26,6 @@ pytestmark = pytest.mark.django_db
 
 # Django's own pages of a model admin: each checks the model's view/add/change/delete permission.
 DJANGO_PAGES = ("changelist", "add", "history", "delete", "change")
-
-
-def permissions(*labels: str) -> list[Permission]:
-    query = Q()
-    for label in labels:
-        app_label, codename = label.split(".")
-        query |= Q(content_type__app_label=app_label, codename=codename)
-    found = list(Permission.objects.filter(query)) if labels else []
-    assert len(found) == len(labels), f"missing permissions among {labels}"
-    return found
-
-
-def staff_with(*labels: str, **fields: Any) -> tuple[Client, User]:
-    staff = UserFactory(is_staff=True, **fields)
-    staff.user_permissions.set(permissions(*labels))
-    client = Client()
-    client.force_login(staff)
-    return client, staff
 
 
 def _every_action() -> list[tuple[str, str, Any]]:

@@ -108,3 +108,25 @@ def test_no_raise_overrides_the_code_of_its_class() -> None:
                     overrides.append(f"{path.relative_to(ROOT)}:{node.lineno} {name}")
 
     assert overrides == []
+
+
+def test_nested_validation_errors_are_flattened_to_dotted_fields_of_string_lists() -> None:
+    # Given a validation error from a nested serializer and a list of objects
+    from rest_framework import serializers as drf_serializers
+
+    from casino.errors import api_exception_handler
+
+    error = drf_serializers.ValidationError(
+        {"keys": {"p256dh": ["This field is required."]}, "items": [{}, {"name": ["Too long."]}], "code": ["Bad."]}
+    )
+
+    # When the API's handler answers it
+    response = api_exception_handler(error, {})
+
+    # Then every field maps to a list of strings, as the schema documents
+    assert response is not None and response.status_code == 400
+    assert response.data["fields"] == {
+        "keys.p256dh": ["This field is required."],
+        "items.1.name": ["Too long."],
+        "code": ["Bad."],
+    }

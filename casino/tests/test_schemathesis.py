@@ -41,6 +41,7 @@ from schemathesis.specs.openapi.checks import (
 from accounts import services
 from accounts.models import InviteCode
 from accounts.tokens import tokens_issue
+from realtime.management.commands.vapid_keys import vapid_key_pair
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -78,6 +79,8 @@ def api_schema(live_server: Any, settings: Any) -> Any:
     # Hundreds of generated failed logins come from one IP: keep the IP
     # lockout out of the way so valid credentials can still reach a 200.
     settings.LOGIN_LOCKOUT = {**settings.LOGIN_LOCKOUT, "IP_MAX_FAILURES": 100_000}
+    # Web push configured, so its endpoints answer (their 503 without keys is tested in realtime).
+    settings.VAPID_PUBLIC_KEY, settings.VAPID_PRIVATE_KEY = vapid_key_pair()
     # Likewise the per-IP sign-up and invite throttles (their 429 is tested in accounts).
     settings.REST_FRAMEWORK = {
         **settings.REST_FRAMEWORK,

@@ -9,13 +9,10 @@ import uuid
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import Permission
-from django.db.models import Q
 from django.test import Client
 from django.urls import reverse
 
-from accounts.models import User
-from accounts.tests.factories import UserFactory
+from accounts.tests.staff import staff_with
 from casino.models import AuditLog
 from casino.permissions import StaffPermissionRequired
 from economy.enums import Currency, LedgerReason, VipTier
@@ -27,24 +24,6 @@ from economy.tests.factories import player_with_wallet
 pytestmark = pytest.mark.django_db
 
 WALLETS = "/admin/economy/wallet/"
-
-
-def permissions(*labels: str) -> list[Permission]:
-    query = Q()
-    for label in labels:
-        app_label, codename = label.split(".")
-        query |= Q(content_type__app_label=app_label, codename=codename)
-    found = list(Permission.objects.filter(query)) if labels else []
-    assert len(found) == len(labels), f"missing permissions among {labels}"
-    return found
-
-
-def staff_with(*labels: str) -> tuple[Client, User]:
-    staff = UserFactory(is_staff=True)
-    staff.user_permissions.set(permissions(*labels))
-    client = Client()
-    client.force_login(staff)
-    return client, User.objects.get(pk=staff.pk)
 
 
 @pytest.fixture

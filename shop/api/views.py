@@ -94,6 +94,7 @@ class LimitedPackagesView(APIView):
 class CatalogView(APIView):
     @extend_schema(
         tags=["shop"],
+        operation_id="shop_catalog_list",
         parameters=[
             OpenApiParameter(
                 "view",
@@ -103,7 +104,26 @@ class CatalogView(APIView):
                 description="grouped: the object {products, limited_packages} instead of one list.",
             )
         ],
-        responses={200: s.CatalogItemSerializer(many=True), 401: UNAUTHORIZED},
+        responses={
+            # One list by default, the grouped object with view=grouped (CatalogSerializer's shape).
+            200: {
+                "oneOf": [
+                    {"type": "array", "items": {"$ref": "#/components/schemas/CatalogItem"}},
+                    {
+                        "type": "object",
+                        "required": ["products", "limited_packages"],
+                        "properties": {
+                            "products": {"type": "array", "items": {"$ref": "#/components/schemas/CatalogItem"}},
+                            "limited_packages": {
+                                "type": "array",
+                                "items": {"$ref": "#/components/schemas/CatalogItem"},
+                            },
+                        },
+                    },
+                ]
+            },
+            401: UNAUTHORIZED,
+        },
         description="Everything on sale, as one list (the client reads the catalog as a list): the products, then "
         "the limited packages (with package_id). With view=grouped: {products, limited_packages} "
         "(CatalogSerializer).",

@@ -13,14 +13,13 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import Permission
-from django.db.models import Q
 from django.test import Client
 from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts.models import User
 from accounts.tests.factories import UserFactory
+from accounts.tests.staff import offered_actions, staff_with
 from accounts.tokens import tokens_issue
 from casino.models import AuditLog
 from casino.permissions import StaffPermissionRequired
@@ -47,29 +46,6 @@ pytestmark = pytest.mark.django_db
 
 ORDERS = "/admin/shop/order/"
 WEBHOOKS = "/admin/shop/webhookevent/"
-
-
-def permissions(*labels: str) -> list[Permission]:
-    query = Q()
-    for label in labels:
-        app_label, codename = label.split(".")
-        query |= Q(content_type__app_label=app_label, codename=codename)
-    found = list(Permission.objects.filter(query)) if labels else []
-    assert len(found) == len(labels), f"missing permissions among {labels}"
-    return found
-
-
-def staff_with(*labels: str) -> tuple[Client, User]:
-    staff = UserFactory(is_staff=True)
-    staff.user_permissions.set(permissions(*labels))
-    client = Client()
-    client.force_login(staff)
-    return client, User.objects.get(pk=staff.pk)
-
-
-def offered_actions(client: Client, url: str) -> set[str]:
-    form = client.get(url).context["action_form"]
-    return set() if form is None else {name for name, _ in form.fields["action"].choices if name}
 
 
 def run_action(client: Client, url: str, action: str, objects: list[Any], **extra: Any) -> Any:
