@@ -23,11 +23,13 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from rest_framework.exceptions import ValidationError as DrfValidationError
 
 from accounts import exceptions, services
 from accounts.models import InviteCode, User
 from accounts.selectors import normalize_invite_code
 from accounts.services import staff
+from accounts.services.nicknames import nickname_checked
 from casino.admin_tools import StaffActionsMixin, action_with_reason, staff_view
 from casino.errors import ApplicationError
 
@@ -182,6 +184,16 @@ class UserAdmin(StaffActionsMixin, DjangoUserAdmin):  # type: ignore[type-arg]  
                     )
                 except exceptions.PrivilegeChangeRefused as exc:
                     raise forms.ValidationError(exc.message) from exc
+                if "nickname" in changed and cleaned.get("nickname"):
+                    # The service's own rule, shown on the field instead of a 409 after the form.
+                    try:
+                        nickname_checked(nickname=cleaned["nickname"], exclude_pk=obj.pk if obj else None)
+                    except ApplicationError as exc:
+                        self.add_error("nickname", exc.message)
+                    except DrfValidationError as exc:  # the characters themselves
+                        detail = exc.detail
+                        messages = detail.get("nickname", detail) if isinstance(detail, dict) else detail
+                        self.add_error("nickname", [str(message) for message in messages])
                 return cleaned
 
         return PrivilegeCheckedForm

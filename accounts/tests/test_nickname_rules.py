@@ -308,6 +308,25 @@ def test_the_back_office_change_form_shows_an_invisible_character_as_a_field_err
 
 
 @pytest.mark.django_db
+def test_the_back_office_change_form_shows_a_look_alike_nickname_as_a_field_error(staff_client: Any) -> None:
+    # Given two players, and staff renaming one into a look-alike (a Cyrillic o, U+043E) of the other
+    UserFactory(nickname="Bob")
+    player = UserFactory(nickname="Carol")
+
+    # When the change form is posted
+    response = staff_client.post(
+        f"/admin/accounts/user/{player.pk}/change/",
+        {"site_id": player.site_id, "nickname": "B\u043eb", "phone_number": player.phone_number},
+    )
+
+    # Then the page shows the refusal on the nickname field and nothing changed
+    assert response.status_code == 200
+    assert "nickname" in response.context["adminform"].form.errors
+    player.refresh_from_db()
+    assert player.nickname == "Carol"
+
+
+@pytest.mark.django_db
 def test_create_user_sets_the_skeleton() -> None:
     user = User.objects.create_user("made", "\uff2dade", "+15550007777", "Correct-Horse-9")
 
