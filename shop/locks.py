@@ -18,6 +18,7 @@ from collections.abc import Iterable
 
 from django.db.models import QuerySet
 
+from accounts.locks import user_lock
 from accounts.models import User
 from shop.models import Order, OwnedItem
 
@@ -36,7 +37,7 @@ def order_lock(*, order_id: int) -> Order:
 
 def buyer_lock(*, user_id: int) -> User:
     """Lock the buyer's user row: the purchase lock that serialises one player's buys."""
-    return User.objects.select_for_update(of=("self",)).get(pk=user_id)
+    return user_lock(user_id=user_id)
 
 
 def order_and_buyer_lock(*, order_id: int, user_id: int) -> Order:

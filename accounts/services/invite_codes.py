@@ -16,6 +16,7 @@ from accounts.exceptions import (
     InvalidInviteCodeMaxUses,
     InvalidInviteCodeNote,
 )
+from accounts.locks import invite_code_values_lock
 from accounts.models import InviteCode, User
 from accounts.selectors import normalize_invite_code
 from accounts.services._shared import jsonable, utc_iso
@@ -141,7 +142,7 @@ def invite_code_update(*, actor: User, invite: InviteCode, changed_fields: Colle
         return invite
     invite.code = normalize_invite_code(invite.code)
     with transaction.atomic():
-        before = InviteCode.objects.select_for_update().filter(pk=invite.pk).values(*fields).get()
+        before = invite_code_values_lock(invite_id=invite.pk, fields=fields)
         invite.save(update_fields=fields)
         changes = {field: [jsonable(before[field]), jsonable(getattr(invite, field))] for field in fields}
         audit_record(actor=actor, action="invite_code_update", target=invite, reason=reason, data={"changes": changes})

@@ -8,6 +8,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.exceptions import InvalidSelfExclusion, InvalidSpendLimit, SelfExclusionCannotShorten
+from accounts.locks import user_lock
 from accounts.models import User
 from accounts.selectors import daily_spend_limit_effective
 from accounts.services._shared import utc_iso
@@ -68,7 +69,7 @@ def daily_spend_limit_set(*, user: User, limit: int | None) -> User:
         raise InvalidSpendLimit()
     now = timezone.now()
     with transaction.atomic(durable=True):
-        locked = User.objects.select_for_update().get(pk=user.pk)
+        locked = user_lock(user_id=user.pk)
         current = daily_spend_limit_effective(user=locked, now=now)
         tighter = limit is not None and (current is None or limit <= current)
         if tighter:

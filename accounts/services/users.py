@@ -13,6 +13,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 
 import realtime
+from accounts.locks import user_values_lock
 from accounts.models import User
 from accounts.services._shared import ensure_available, jsonable, taken_from_integrity_error
 from accounts.services.auth import tokens_revoke_all
@@ -107,7 +108,7 @@ def user_update_by_staff(*, actor: User, user: User, changed_fields: Collection[
     staff_account_change_check(actor=actor, user=user)
     privileges_change_check(actor=actor, user=user, fields=[field for field in fields if field in PRIVILEGE_FIELDS])
     with transaction.atomic():
-        before = User.objects.select_for_update().filter(pk=user.pk).values(*fields).get()
+        before = user_values_lock(user_id=user.pk, fields=fields)
         try:
             with transaction.atomic():
                 user.save(update_fields=nickname_assign(user=user, fields=fields))

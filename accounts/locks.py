@@ -1,0 +1,26 @@
+"""The accounts' row locks: each locks only the row it names
+(``select_for_update(of=("self",))``: a join added later must not lock the
+joined rows too). Other apps that serialise work per player (the shop's
+purchase lock) lock the user row through here."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from accounts.models import InviteCode, User
+
+
+def user_lock(*, user_id: int) -> User:
+    """Lock one user row and load it."""
+    return User.objects.select_for_update(of=("self",)).get(pk=user_id)
+
+
+def user_values_lock(*, user_id: int, fields: Iterable[str]) -> dict[str, Any]:
+    """Lock one user row and read these fields as they are committed (the "before" of an audit)."""
+    return dict(User.objects.select_for_update(of=("self",)).filter(pk=user_id).values(*fields).get())
+
+
+def invite_code_values_lock(*, invite_id: int, fields: Iterable[str]) -> dict[str, Any]:
+    """Lock one invite code row and read these fields as they are committed."""
+    return dict(InviteCode.objects.select_for_update(of=("self",)).filter(pk=invite_id).values(*fields).get())
