@@ -1,3 +1,16 @@
-"""Back office of games/ (paytables, gacha pools, rounds (read-only), achievements). save_model and
-actions call services, one row per transaction, check their own permission and leave an audit
-record. Empty until the games issue fills it."""
+"""The games' back office: game switches and limits, the slot tables with their computed RTP,
+gacha banners with their odds and pity, rounds (read-only, with a "verify" view) and inventories.
+Every change of odds, paytables or limits goes through an audited service (who, before, after,
+why)."""
+
+from __future__ import annotations
+
+from django.contrib import admin  # noqa: F401
+
+# --- game configuration, daily limits, rounds, inventories, stats (back office) ------------------
+
+
+# --- slots ---------------------------------------------------------------------------------------
+
+
+# --- gacha ---------------------------------------------------------------------------------------

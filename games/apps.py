@@ -2,6 +2,14 @@ from django.apps import AppConfig
 
 
 class GamesConfig(AppConfig):
-    """ready() is where games/ will register its subscribers (subscribers.py) and registry entries."""
-
     name = "games"
+    verbose_name = "Games"
+
+    def ready(self) -> None:
+        from realtime.registry import register_event_type
+
+        register_event_type(
+            "game_round",
+            "A game round was settled (data: round_id, game, currency, bet_amount, payout, net, result, "
+            "is_big_win, settled_at). Missions, achievements and analytics count these.",
+        )

@@ -76,7 +76,8 @@ for _name, _description in {
     "event_progress": "Progress in a live event or mission changed.",
     "achievement_progress": "Progress towards an achievement changed.",
     "stats_update": "A player's game statistics changed.",
-    "game_event": "A game round finished (data: game, bet, win, round id).",
+    "game_event": "What the player's game screen shows of a round (data: subtype such as slot_spin, game, "
+    "round_id, status, bet_amount, win_amount, result, balance).",
 }.items():
     register_event_type(_name, _description)
 

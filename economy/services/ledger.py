@@ -190,13 +190,18 @@ def wallet_exchange(
     grant_key: str,
     reference: str = "",
     metadata: dict[str, Any] | None = None,
+    grant_reason: str | None = None,
 ) -> LedgerResult:
     """Spend ``spend`` and grant ``grant`` as one operation (a purchase with
-    game currency): one wallet lock, the spend checked first, both or neither
-    applied, once per pair of keys. Equivalent to ``wallet_spend`` followed by
-    ``wallet_grant`` in one transaction, at half the round trips, with one
-    ``balance_update``."""
-    moves = (_move(spend, -1, reason, spend_key, metadata), _move(grant, 1, reason, grant_key, metadata))
+    game currency, a bet and its win): one wallet lock, the spend checked
+    first, both or neither applied, once per pair of keys. Equivalent to
+    ``wallet_spend`` followed by ``wallet_grant`` in one transaction, at half
+    the round trips, with one ``balance_update``. The grant's entries carry
+    ``grant_reason`` when given (a game's win), else ``reason``."""
+    moves = (
+        _move(spend, -1, reason, spend_key, metadata),
+        _move(grant, 1, grant_reason or reason, grant_key, metadata),
+    )
     return _post(user, moves, reference)
 
 

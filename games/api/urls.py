@@ -1,6 +1,16 @@
-"""URL patterns of games/'s API. Not mounted in casino/urls.py yet, so the OpenAPI snapshot does
-not change while it is empty. Empty until the games issue fills it."""
+"""URL patterns of games/'s API (mounted under /api/ in casino/urls.py, each at both slash forms)."""
 
-from django.urls import URLPattern, URLResolver
+from django.urls import URLPattern, URLResolver, path
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from games.api import views
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("games/fairness", views.FairnessView.as_view(), name="games-fairness"),
+    path("games/fairness/rotate", views.FairnessRotateView.as_view(), name="games-fairness-rotate"),
+    path("games/fairness/client-seed", views.ClientSeedView.as_view(), name="games-client-seed"),
+    path("games/rounds/<int:round_id>", views.RoundDetailView.as_view(), name="games-round"),
+    # --- slots ---
+    # --- crash ---
+    # --- rps, history, stats ---
+    # --- gacha, inventory ---
+]

@@ -1,0 +1,35 @@
+"""Reading a game's configuration for a bet, and the checks every bet passes before anything
+is written (design promise 4: a refused bet changes nothing)."""
+
+from __future__ import annotations
+
+from django.utils import timezone
+
+from accounts.exceptions import SelfExcluded
+from accounts.models import User
+from casino.db import one_or_none
+from games.defaults import GAME_CONFIGS
+from games.exceptions import BetOutOfRange, GameDisabled
+from games.models import GameConfig
+
+
+def game_config(game: str) -> GameConfig:
+    """The game's row (created from the shipped defaults if a database lacks it)."""
+    config = one_or_none(GameConfig.objects.filter(pk=game))
+    if config is None:
+        config, _ = GameConfig.objects.get_or_create(
+            game=game, defaults={**GAME_CONFIGS.get(game, {}), "updated_at": timezone.now()}
+        )
+    return config
+
+
+def bet_check(*, user: User, config: GameConfig, amount: object) -> int:
+    """The bet as an int, or the refusal: the game is off, the player excluded, the amount not a
+    whole number within the game's limits (bools, floats, strings and negatives included)."""
+    if not config.is_enabled:
+        raise GameDisabled(game=config.game)
+    if user.is_self_excluded and user.self_excluded_until is not None:
+        raise SelfExcluded(self_excluded_until=user.self_excluded_until.isoformat().replace("+00:00", "Z"))
+    if isinstance(amount, bool) or not isinstance(amount, int) or not config.min_bet <= amount <= config.max_bet:
+        raise BetOutOfRange(min_bet=config.min_bet, max_bet=config.max_bet)
+    return amount

@@ -1,0 +1,284 @@
+"""Playing a round: the one path every game's bet takes (design promises 1, 2 and 6).
+
+:func:`round_play` runs, in ONE transaction:
+
+1. the replay check: a round with this player's idempotency key is returned as it is (the same
+   key with another request is ``idempotency_key_reused``) — a retry never spins twice;
+2. the refusals that need no lock: game switched off, self-exclusion, a bet that is not a whole
+   number within the game's limits;
+3. the daily limit for the player's VIP tier (``games.services.limits``), counted atomically;
+4. the nonce: one ``UPDATE … SET next_nonce = next_nonce + 1 … RETURNING`` on the player's seed
+   row, which also locks it, so the player's rounds are serialised and each gets its own nonce;
+   the unique (seed, nonce) constraint backs this even against a bypassed lock;
+5. the game's decision from the fair bytes (``decide(draw)``, pure: no database access);
+6. the round row, then the bet and the payout through the economy's posting under the wallet
+   lock, keyed ``round:{id}:bet`` / ``round:{id}:win`` (insufficient balance refuses here and
+   the round and the nonce roll back with it);
+7. the player's statistics (one upsert), and the domain events: ``game_round`` (what other apps
+   subscribe to) once the round is settled, and ``game_event`` (what the player's client shows),
+   plus the economy's ``balance_update``.
+
+A live crash round is stored ``open`` (bet taken, no payout) and settled later by
+:func:`round_settle_open`, which locks the round row and pays, counts and announces it once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+import realtime
+from accounts.models import User
+from casino.db import one_or_none
+from economy.enums import LedgerReason
+from economy.exceptions import IdempotencyConflict
+from economy.selectors import wallet_balances
+from economy.services import LedgerResult, wallet_exchange, wallet_grant, wallet_spend
+from games.enums import RoundResult, RoundStatus
+from games.exceptions import RoundNotFound
+from games.fairness import fair_floats
+from games.locks import NonceTaken, round_lock, seed_take_nonce
+from games.models import GameConfig, GameRound
+from games.services.config import bet_check, game_config
+from games.services.fairness import seed_ensure
+from games.services.limits import daily_limit_take
+from games.services.stats import stats_record_round
+
+# A payout of at least this many times the bet is a "big win" (the events' big_wins metric).
+BIG_WIN_MULTIPLE = 10
+
+
+@dataclass(frozen=True)
+class Draw:
+    """What a game decides from: the fairness inputs of this round."""
+
+    server_seed: str
+    client_seed: str
+    nonce: int
+    config: GameConfig
+
+    def floats(self, count: int) -> list[float]:
+        return fair_floats(self.server_seed, self.client_seed, self.nonce, count)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """A game's decision for one round.
+
+    ``payout`` is what the player gets back (0 on a loss, the bet on a draw). ``inputs`` is what
+    the player asked for plus the configuration used (what a verifier needs besides the seeds);
+    ``outcome`` what the fair bytes decided. ``event`` is merged into the ``game_event`` the
+    player gets (public fields only). ``open_until``: a live round, settled later."""
+
+    payout: int
+    inputs: dict[str, Any]
+    outcome: dict[str, Any]
+    subtype: str
+    event: dict[str, Any] = field(default_factory=dict)
+    open_until: datetime | None = None
+
+
+@dataclass(frozen=True)
+class RoundPlay:
+    round: GameRound
+    replayed: bool
+    balances: dict[str, int]
+
+
+def result_of(*, bet: int, payout: int) -> str:
+    if payout > bet:
+        return RoundResult.WIN
+    if payout == bet:
+        return RoundResult.DRAW
+    return RoundResult.LOSE
+
+
+def round_play(
+    *,
+    user: User,
+    game: str,
+    bet_amount: object,
+    idempotency_key: str,
+    fingerprint: str,
+    decide: Callable[[Draw], Decision],
+    units: int = 1,
+    after: Callable[[GameRound, Decision], None] | None = None,
+) -> RoundPlay:
+    """Play one round of ``game`` for ``bet_amount`` (see the module docstring). ``fingerprint``
+    identifies the request (its game inputs) for the replay check; ``units`` is what the round
+    counts against the daily limit (gacha: the pulls).
+
+    ``decide`` runs with the player's seed row locked, so every round of the player waits for the
+    one in progress: a game may read per-player state there (the gacha's pity counter) without a
+    lock of its own. ``after(round, decision)`` runs once the round and its postings are written,
+    in the same transaction, for a game's own rows (the gacha's pity counter and inventory)."""
+    with transaction.atomic(durable=True):
+        replay = _replay(user, idempotency_key, fingerprint)
+        if replay is not None:
+            return replay
+        config = game_config(game)
+        bet = bet_check(user=user, config=config, amount=bet_amount)
+        daily_limit_take(user_id=user.pk, game=game, units=units)
+        taken = _take_nonce(user.pk)
+        decision = decide(
+            Draw(server_seed=taken.server_seed, client_seed=taken.client_seed, nonce=taken.nonce, config=config)
+        )
+        now = timezone.now()
+        is_open = decision.open_until is not None
+        round_ = GameRound.objects.create(
+            user=user,
+            game=game,
+            status=RoundStatus.OPEN if is_open else RoundStatus.SETTLED,
+            result="" if is_open else result_of(bet=bet, payout=decision.payout),
+            currency=config.currency,
+            bet_amount=bet,
+            payout=0 if is_open else decision.payout,
+            seed_id=taken.seed_id,
+            nonce=taken.nonce,
+            client_seed=taken.client_seed,
+            inputs=decision.inputs,
+            outcome=decision.outcome,
+            idempotency_key=idempotency_key,
+            request_fingerprint=fingerprint,
+            created_at=now,
+            settle_due_at=decision.open_until,
+            settled_at=None if is_open else now,
+        )
+        ledger = _post_bet(round_, payout=0 if is_open else decision.payout)
+        if after is not None:
+            after(round_, decision)
+        if not is_open:
+            stats_record_round(user_id=user.pk, game=game, bet=bet, payout=round_.payout, result=round_.result)
+        _announce(round_, decision.subtype, decision.event, ledger.balances)
+    return RoundPlay(round=round_, replayed=False, balances=ledger.balances)
+
+
+def _replay(user: User, idempotency_key: str, fingerprint: str) -> RoundPlay | None:
+    existing = one_or_none(GameRound.objects.filter(user=user, idempotency_key=idempotency_key))
+    if existing is None:
+        return None
+    if existing.request_fingerprint != fingerprint:
+        raise IdempotencyConflict(idempotency_key=idempotency_key)
+    return RoundPlay(round=existing, replayed=True, balances=wallet_balances(user_id=user.pk))
+
+
+def _take_nonce(user_id: int) -> NonceTaken:
+    taken = seed_take_nonce(user_id=user_id)
+    if taken is None:  # the player's first round: create the seed, then take its first nonce
+        seed_ensure(user_id=user_id)
+        taken = seed_take_nonce(user_id=user_id)
+        assert taken is not None
+    return taken
+
+
+def round_ledger_keys(round_id: int) -> tuple[str, str]:
+    """The natural idempotency keys of a round's bet and win postings."""
+    return f"round:{round_id}:bet", f"round:{round_id}:win"
+
+
+def _post_bet(round_: GameRound, *, payout: int) -> LedgerResult:
+    bet_key, win_key = round_ledger_keys(round_.pk)
+    common: dict[str, Any] = {
+        "user": round_.user_id,
+        "reference": f"round:{round_.pk}",
+        "metadata": {"game": round_.game, "round": round_.pk},
+    }
+    if payout:
+        return wallet_exchange(
+            spend={round_.currency: round_.bet_amount},
+            grant={round_.currency: payout},
+            reason=LedgerReason.GAME_BET,
+            grant_reason=LedgerReason.GAME_WIN,
+            spend_key=bet_key,
+            grant_key=win_key,
+            **common,
+        )
+    return wallet_spend(
+        bundle={round_.currency: round_.bet_amount}, reason=LedgerReason.GAME_BET, idempotency_key=bet_key, **common
+    )
+
+
+def round_event_data(round_: GameRound) -> dict[str, Any]:
+    """The ``game_round`` domain event: what missions, achievements and analytics count."""
+    return {
+        "round_id": round_.pk,
+        "game": round_.game,
+        "currency": round_.currency,
+        "bet_amount": round_.bet_amount,
+        "payout": round_.payout,
+        "net": round_.payout - round_.bet_amount,
+        "result": round_.result,
+        "is_big_win": round_.payout >= BIG_WIN_MULTIPLE * round_.bet_amount,
+        "settled_at": round_.settled_at,
+    }
+
+
+def _announce(round_: GameRound, subtype: str, public: dict[str, Any], balances: dict[str, int]) -> None:
+    player_event = {
+        "subtype": subtype,
+        "game": round_.game,
+        "round_id": round_.pk,
+        "status": round_.status,
+        "bet_amount": round_.bet_amount,
+        "win_amount": round_.payout,
+        "result": round_.result or None,
+        "balance": balances.get(round_.currency),
+        **public,
+    }
+    events: list[tuple[str, Any, dict[str, Any]]] = [("game_event", round_.user_id, player_event)]
+    if round_.status == RoundStatus.SETTLED:
+        events.insert(0, ("game_round", round_.user_id, round_event_data(round_)))
+    realtime.emit_many(events)
+
+
+def round_settle_open(
+    *,
+    round_id: int,
+    user_id: int | None = None,
+    settle: Callable[[GameRound], Decision],
+) -> RoundPlay:
+    """Settle an open (live) round once: lock it, let the game decide the payout and the final
+    outcome (``settle``; it may look at the clock), pay it keyed ``round:{id}:win``, count the
+    stats and announce it. A round already settled is returned unchanged (``replayed``): the
+    cash-out request and the settling task can race, and only the first one settles.
+    ``user_id`` restricts the lookup to the player's own rounds (a player's request)."""
+    with transaction.atomic(durable=True):
+        round_ = round_lock(round_id=round_id, user_id=user_id)
+        if round_ is None:
+            raise RoundNotFound()
+        if round_.status != RoundStatus.OPEN:
+            return RoundPlay(round=round_, replayed=True, balances=wallet_balances(user_id=round_.user_id))
+        decision = settle(round_)
+        round_.status = RoundStatus.SETTLED
+        round_.payout = decision.payout
+        round_.result = result_of(bet=round_.bet_amount, payout=decision.payout)
+        round_.inputs = decision.inputs
+        round_.outcome = decision.outcome
+        round_.settled_at = timezone.now()
+        round_.save(update_fields=["status", "payout", "result", "inputs", "outcome", "settled_at"])
+        if decision.payout:
+            _, win_key = round_ledger_keys(round_.pk)
+            balances = wallet_grant(
+                user=round_.user_id,
+                bundle={round_.currency: decision.payout},
+                reason=LedgerReason.GAME_WIN,
+                idempotency_key=win_key,
+                reference=f"round:{round_.pk}",
+                metadata={"game": round_.game, "round": round_.pk},
+            ).balances
+        else:
+            balances = wallet_balances(user_id=round_.user_id)
+        stats_record_round(
+            user_id=round_.user_id,
+            game=round_.game,
+            bet=round_.bet_amount,
+            payout=round_.payout,
+            result=round_.result,
+        )
+        _announce(round_, decision.subtype, decision.event, balances)
+    return RoundPlay(round=round_, replayed=False, balances=balances)

@@ -1,0 +1,118 @@
+"""The round engine every game's bet goes through (games/services/rounds.py), with a trivial game
+that pays back a fixed multiple: exactly-once under retries and parallel bets, nothing changed by
+a refusal, one nonce per round."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.db import connection
+
+from economy.exceptions import IdempotencyConflict, InsufficientFunds
+from economy.models import LedgerEntry
+from economy.services import wallet_grant
+from games.exceptions import BetOutOfRange, GameDisabled
+from games.models import FairnessSeed, GameConfig, GameRound, PlayerGameStats
+from games.services import Decision, Draw, round_play
+
+
+def pays(multiple: int) -> Any:
+    def decide(draw: Draw) -> Decision:
+        floats = draw.floats(1)
+        return Decision(payout=0, inputs={"multiple": multiple}, outcome={"f": floats[0]}, subtype="test_play")
+
+    return decide
+
+
+def fund(user: Any, gold: int) -> None:
+    wallet_grant(user=user, bundle={"gold": gold}, reason="admin_adjust", idempotency_key=f"fund:{user.pk}:{gold}")
+
+
+def play(user: Any, key: str, bet: object = 100, decide: Any = None) -> Any:
+    return round_play(
+        user=user, game="rps", bet_amount=bet, idempotency_key=key, fingerprint="f", decide=decide or pays(0)
+    )
+
+
+@pytest.mark.django_db
+def test_a_round_debits_the_bet_and_uses_the_next_nonce(user: Any) -> None:
+    # Given a funded player
+    fund(user, 1000)
+    # When they play twice
+    first = play(user, "k1")
+    second = play(user, "k2")
+    # Then each round used its own nonce of one seed, and both bets are in the ledger
+    assert (first.round.nonce, second.round.nonce) == (0, 1)
+    assert first.round.seed_id == second.round.seed_id
+    assert second.balances["gold"] == 800
+    keys = set(
+        LedgerEntry.objects.filter(wallet_id=user.pk, reason="game_bet").values_list("idempotency_key", flat=True)
+    )
+    assert keys == {f"round:{first.round.pk}:bet", f"round:{second.round.pk}:bet"}
+    assert PlayerGameStats.objects.get(user=user, game="rps").plays == 2
+
+
+@pytest.mark.django_db
+def test_a_retry_with_the_same_key_returns_the_same_round(user: Any) -> None:
+    fund(user, 1000)
+    first = play(user, "same")
+    again = play(user, "same")
+    assert again.replayed and again.round.pk == first.round.pk
+    assert GameRound.objects.filter(user=user).count() == 1
+    with pytest.raises(IdempotencyConflict):
+        round_play(user=user, game="rps", bet_amount=100, idempotency_key="same", fingerprint="other", decide=pays(0))
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("bet", [-100, 0, 1.5, "100", True, None, 10**9])
+def test_a_bet_that_is_not_a_whole_number_in_range_changes_nothing(user: Any, bet: object) -> None:
+    fund(user, 1000)
+    with pytest.raises(BetOutOfRange):
+        play(user, "bad", bet=bet)
+    assert not GameRound.objects.filter(user=user).exists()
+    assert LedgerEntry.objects.filter(wallet_id=user.pk).count() == 1
+
+
+@pytest.mark.django_db
+def test_insufficient_funds_changes_nothing_not_even_the_nonce(user: Any) -> None:
+    fund(user, 50)
+    play(user, "first", bet=50)
+    with pytest.raises(InsufficientFunds):
+        play(user, "second", bet=50)
+    assert GameRound.objects.filter(user=user).count() == 1
+    assert FairnessSeed.objects.get(user=user).next_nonce == 1
+
+
+@pytest.mark.django_db
+def test_a_switched_off_game_refuses_bets(user: Any) -> None:
+    fund(user, 1000)
+    GameConfig.objects.filter(pk="rps").update(is_enabled=False)
+    with pytest.raises(GameDisabled):
+        play(user, "off")
+    assert not GameRound.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_parallel_bets_never_overdraw_and_never_share_a_nonce(user: Any, parallel: Any) -> None:
+    # Given a player who can afford 20 of 30 parallel bets
+    fund(user, 2000)
+
+    def bet(index: int) -> str:
+        try:
+            play(user, f"p{index}")
+            return "played"
+        except InsufficientFunds:
+            return "refused"
+        finally:
+            connection.close()
+
+    # When 30 bets race
+    outcomes = parallel(30, bet)
+    # Then exactly 20 played, with 20 distinct nonces, and the balance is zero, never negative
+    assert outcomes.count("played") == 20
+    nonces = list(GameRound.objects.filter(user=user).values_list("nonce", flat=True))
+    assert sorted(nonces) == list(range(20))
+    from economy.models import Wallet
+
+    assert Wallet.objects.get(pk=user.pk).gold == 0
