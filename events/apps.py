@@ -2,6 +2,13 @@ from django.apps import AppConfig
 
 
 class EventsConfig(AppConfig):
-    """ready() is where events/ will register its subscribers (subscribers.py) and registry entries."""
-
     name = "events"
+    verbose_name = "Live operations"
+
+    def ready(self) -> None:
+        from events import subscribers
+        from realtime.registry import subscribe
+
+        subscribers.register_metrics()
+        for event_type in subscribers.SOURCE_EVENT_TYPES:
+            subscribe(event_type, subscribers.count_progress)

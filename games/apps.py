@@ -11,5 +11,6 @@ class GamesConfig(AppConfig):
         register_event_type(
             "game_round",
             "A game round was settled (data: round_id, game, currency, bet_amount, payout, net, result, "
+            "win_streak, "
             "is_big_win, settled_at). Missions, achievements and analytics count these.",
         )

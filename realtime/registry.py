@@ -68,6 +68,7 @@ def subscribers_for(event_type: str) -> list[Subscriber]:
 # Core types every part of the product may emit. Apps add their own in ready().
 for _name, _description in {
     "user_signed_up": "A player account was created (data: site_id, nickname, invite_code).",
+    "user_logged_in": "A player logged in with their password (data: method, day).",
     "profile_update": "A player's profile changed (data: the changed fields).",
     "balance_update": "A wallet balance changed (data: balances, deltas, reason, reference).",
     "purchase_update": "An order changed state (data: receipt_code, status, product).",

@@ -20,6 +20,7 @@ from rest_framework_simplejwt.state import token_backend
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 from rest_framework_simplejwt.tokens import RefreshToken
 
+import realtime
 from accounts.authentication import check_user_may_authenticate, token_family
 from accounts.exceptions import (
     AccountDisabled,
@@ -77,6 +78,7 @@ def user_login(*, identifier: str, password: str, ip: str | None = None) -> Auth
         User.objects.filter(pk=user.pk).update(last_login=now)
         user.last_login = now
         tokens = tokens_issue(user=user)
+        realtime.emit("user_logged_in", user, {"method": "password", "day": now.date().isoformat()})
     return AuthResult(user=user, tokens=tokens)
 
 

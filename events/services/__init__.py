@@ -1,6 +1,28 @@
-"""Writes of events/: the only code that changes its state (joining an event, advancing progress
-(once per source event), claiming rewards (idempotent: ``event-claim:{user}:{event}``)). One
-module per noun, re-exported here; functions named <noun>_<verb> with keyword-only, fully typed
-arguments (user: accounts.models.User). An entry point opens transaction.atomic(durable=True);
-the helpers it composes open none. State changes call realtime.emit() inside the transaction.
-Empty until the events issue fills it."""
+"""Writes of events/: joining events and claiming their rewards (events.py), counting progress
+from domain events (progress.py; the subscriber's body), missions (missions.py). One module per
+noun, re-exported here. Entry points open ``transaction.atomic(durable=True)``; progress runs in
+the emitter's transaction."""
+
+from events.services.events import ClaimResult, event_claim, event_claim_key, event_force_claim, event_join
+from events.services.progress import (
+    ProgressReport,
+    achievement_reward_grant,
+    achievement_reward_key,
+    period_reset_at,
+    period_start,
+    progress_count,
+)
+
+__all__ = [
+    "ClaimResult",
+    "ProgressReport",
+    "achievement_reward_grant",
+    "achievement_reward_key",
+    "event_claim",
+    "event_claim_key",
+    "event_force_claim",
+    "event_join",
+    "period_reset_at",
+    "period_start",
+    "progress_count",
+]

@@ -152,9 +152,10 @@ def round_play(
         ledger = _post_bet(round_, payout=0 if is_open else decision.payout)
         if after is not None:
             after(round_, decision)
+        streak = 0
         if not is_open:
-            stats_record_round(user_id=user.pk, game=game, bet=bet, payout=round_.payout, result=round_.result)
-        _announce(round_, decision.subtype, decision.event, ledger.balances)
+            streak = stats_record_round(user_id=user.pk, game=game, bet=bet, payout=round_.payout, result=round_.result)
+        _announce(round_, decision.subtype, decision.event, ledger.balances, win_streak=streak)
     return RoundPlay(round=round_, replayed=False, balances=ledger.balances)
 
 
@@ -203,8 +204,9 @@ def _post_bet(round_: GameRound, *, payout: int) -> LedgerResult:
     )
 
 
-def round_event_data(round_: GameRound) -> dict[str, Any]:
-    """The ``game_round`` domain event: what missions, achievements and analytics count."""
+def round_event_data(round_: GameRound, *, win_streak: int = 0) -> dict[str, Any]:
+    """The ``game_round`` domain event: what missions, achievements and analytics count
+    (``win_streak``: the player's consecutive wins in this game after the round)."""
     return {
         "round_id": round_.pk,
         "game": round_.game,
@@ -214,11 +216,14 @@ def round_event_data(round_: GameRound) -> dict[str, Any]:
         "net": round_.payout - round_.bet_amount,
         "result": round_.result,
         "is_big_win": round_.payout >= BIG_WIN_MULTIPLE * round_.bet_amount,
+        "win_streak": win_streak,
         "settled_at": round_.settled_at,
     }
 
 
-def _announce(round_: GameRound, subtype: str, public: dict[str, Any], balances: dict[str, int]) -> None:
+def _announce(
+    round_: GameRound, subtype: str, public: dict[str, Any], balances: dict[str, int], *, win_streak: int = 0
+) -> None:
     player_event = {
         "subtype": subtype,
         "game": round_.game,
@@ -232,7 +237,7 @@ def _announce(round_: GameRound, subtype: str, public: dict[str, Any], balances:
     }
     events: list[tuple[str, Any, dict[str, Any]]] = [("game_event", round_.user_id, player_event)]
     if round_.status == RoundStatus.SETTLED:
-        events.insert(0, ("game_round", round_.user_id, round_event_data(round_)))
+        events.insert(0, ("game_round", round_.user_id, round_event_data(round_, win_streak=win_streak)))
     realtime.emit_many(events)
 
 
@@ -273,12 +278,12 @@ def round_settle_open(
             ).balances
         else:
             balances = wallet_balances(user_id=round_.user_id)
-        stats_record_round(
+        streak = stats_record_round(
             user_id=round_.user_id,
             game=round_.game,
             bet=round_.bet_amount,
             payout=round_.payout,
             result=round_.result,
         )
-        _announce(round_, decision.subtype, decision.event, balances)
+        _announce(round_, decision.subtype, decision.event, balances, win_streak=streak)
     return RoundPlay(round=round_, replayed=False, balances=balances)

@@ -112,6 +112,8 @@ def order_steps_record(*, order: Order, steps: Sequence[OrderStep], actor: User 
                     "amount": order.total,
                     "total": order.total,
                     "currency": order.currency,
+                    # What the order grants in all (per unit x quantity), for progress metrics.
+                    "grants": {name: int(amount) * order.quantity for name, amount in order.product.grants.items()},
                     "reason_code": order.failure_reason or None,
                     "reason": reason or None,
                 },

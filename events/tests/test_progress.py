@@ -1,0 +1,164 @@
+"""Progress from what players do on the server (events/services/progress.py): rounds, counted
+once each, advance joined events, missions of the current period and achievements."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import time_machine
+from django.db import connection
+
+from economy.models import LedgerEntry
+from economy.services import wallet_grant
+from events.models import AchievementProgress, EventParticipation, MissionProgress
+from events.services import event_claim, event_join, progress_count
+from events.tests.factories import AchievementFactory, MissionTemplateFactory, event_with
+from games.services import Decision, Draw, round_play
+from realtime.models import OutboxEvent
+from realtime.registry import DomainEvent
+
+
+def fund(user: Any, gold: int = 100_000) -> None:
+    wallet_grant(user=user, bundle={"gold": gold}, reason="admin_adjust", idempotency_key=f"fund:{user.pk}:{gold}")
+
+
+def play(user: Any, key: str, *, game: str = "rps", bet: int = 10, payout: int = 0) -> Any:
+    def decide(draw: Draw) -> Decision:
+        return Decision(payout=payout, inputs={}, outcome={}, subtype="test")
+
+    return round_play(user=user, game=game, bet_amount=bet, idempotency_key=key, fingerprint="f", decide=decide)
+
+
+@pytest.mark.django_db
+def test_rounds_complete_a_joined_event_and_the_reward_is_claimed_once(user: Any) -> None:
+    # Given a player who joined an event requiring 3 rounds and 100 gold bet
+    fund(user)
+    event = event_with({"rounds_played": 3, "amount_bet": 100}, reward_gold=500)
+    event_join(user=user, event_id=event.pk)
+    # When they play 3 rounds of 40
+    for index in range(3):
+        play(user, f"r{index}", bet=40)
+    # Then the participation is complete, with a version per change
+    participation = EventParticipation.objects.get(event=event, user=user)
+    assert participation.completed_at is not None and participation.progress_version == 3
+    # And the reward is paid once
+    first = event_claim(user=user, event_id=event.pk)
+    assert first.rewards == {"gold": 500}
+    from events.exceptions import RewardAlreadyClaimed
+
+    with pytest.raises(RewardAlreadyClaimed):
+        event_claim(user=user, event_id=event.pk)
+    assert LedgerEntry.objects.filter(wallet_id=user.pk, reason="event_reward").count() == 1
+
+
+@pytest.mark.django_db
+def test_rounds_before_joining_do_not_count(user: Any) -> None:
+    fund(user)
+    event = event_with({"rounds_played": 2})
+    play(user, "before")
+    event_join(user=user, event_id=event.pk)
+    play(user, "after")
+    assert EventParticipation.objects.get(event=event, user=user).completed_at is None
+
+
+@pytest.mark.django_db
+def test_a_per_game_requirement_counts_only_that_game(user: Any) -> None:
+    fund(user)
+    event = event_with([("rounds_played", "slot", 1)])
+    event_join(user=user, event_id=event.pk)
+    play(user, "rps", game="rps")
+    assert EventParticipation.objects.get(event=event).completed_at is None
+    play(user, "slot", game="slot")
+    assert EventParticipation.objects.get(event=event).completed_at is not None
+
+
+@pytest.mark.django_db
+def test_a_round_delivered_twice_counts_once(user: Any) -> None:
+    # Given a mission and a played round
+    fund(user)
+    MissionTemplateFactory(metric="rounds_played", target=5)
+    round_ = play(user, "once").round
+    progress = MissionProgress.objects.get(user=user)
+    assert progress.value == 1
+    # When the subscriber runs again for the same round
+    again = DomainEvent(
+        event_id="x",
+        type="game_round",
+        user=None,
+        user_id=user.pk,
+        data={"round_id": round_.pk, "game": "rps", "bet_amount": 10, "payout": 0, "result": "lose"},
+        timestamp="",
+    )
+    from django.db import transaction
+
+    with transaction.atomic():
+        report = progress_count(event=again)
+    # Then nothing is counted twice
+    assert report.counted is False
+    progress.refresh_from_db()
+    assert progress.value == 1
+
+
+@pytest.mark.django_db
+def test_missions_reset_at_the_utc_day_and_the_iso_week(user: Any) -> None:
+    fund(user)
+    daily = MissionTemplateFactory(period="daily", target=2)
+    weekly = MissionTemplateFactory(period="weekly", target=10)
+    sunday_night = datetime(2026, 12, 6, 23, 59, tzinfo=UTC)  # a Sunday
+    with time_machine.travel(sunday_night, tick=False):
+        play(user, "sun-1")
+        play(user, "sun-2")
+    with time_machine.travel(sunday_night + timedelta(minutes=2), tick=False):
+        play(user, "mon-1")
+    rows = {
+        (p.template_id, p.period_start.isoformat()): (p.value, p.completed_at is not None)
+        for p in MissionProgress.objects.filter(user=user)
+    }
+    assert rows == {
+        (daily.pk, "2026-12-06"): (2, True),
+        (daily.pk, "2026-12-07"): (1, False),
+        (weekly.pk, "2026-11-30"): (2, False),
+        (weekly.pk, "2026-12-07"): (1, False),
+    }
+
+
+@pytest.mark.django_db
+def test_an_achievement_unlocks_once_and_pays_once(user: Any) -> None:
+    fund(user)
+    achievement = AchievementFactory(metric="rounds_played", threshold=2, reward_gems=7)
+    for index in range(4):
+        play(user, f"a{index}")
+    progress = AchievementProgress.objects.get(user=user, achievement=achievement)
+    assert progress.unlocked_at is not None and progress.value == 2  # frozen once unlocked
+    assert LedgerEntry.objects.filter(wallet_id=user.pk, reason="achievement").count() == 1
+    unlocked = [e for e in OutboxEvent.objects.filter(type="achievement_progress") if e.data["unlocked_now"]]
+    assert len(unlocked) == 1
+
+
+@pytest.mark.django_db
+def test_win_streak_keeps_the_best_value(user: Any) -> None:
+    fund(user)
+    achievement = AchievementFactory(metric="win_streak", threshold=3)
+    play(user, "w1", payout=20)
+    play(user, "w2", payout=20)
+    play(user, "l1", payout=0)
+    play(user, "w3", payout=20)
+    progress = AchievementProgress.objects.get(achievement=achievement)
+    assert (progress.value, progress.unlocked_at) == (2, None)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_50_parallel_rounds_advance_a_mission_by_exactly_50(user: Any, parallel: Any) -> None:
+    fund(user)
+    MissionTemplateFactory(metric="rounds_played", target=1000)
+
+    def one(index: int) -> None:
+        try:
+            play(user, f"p{index}")
+        finally:
+            connection.close()
+
+    parallel(50, one)
+    assert MissionProgress.objects.get(user=user).value == 50
