@@ -8,11 +8,20 @@ is written down, and the ports, routes and scrape targets agree across files."""
 from __future__ import annotations
 
 import ast
+import hashlib
+import io
+import ipaddress
 import json
+import os
 import re
+import secrets
 import shlex
 import shutil
+import socket
+import stat
 import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from fnmatch import fnmatch
 from functools import cache
@@ -21,6 +30,7 @@ from importlib.metadata import entry_points
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
+from xml.etree import ElementTree
 
 import pytest
 import yaml
@@ -39,6 +49,8 @@ REQUIRED_SERVICES = {
     "redis",
     "kafka",
     "clickhouse",
+    "clickhouse-config",
+    "clickhouse-schema",
     "migrate",
     "web",
     "realtime",
@@ -442,12 +454,13 @@ def test_service_urls_point_at_the_compose_services_with_their_credentials() -> 
     assert parts(redis_url).hostname == "redis"
     assert required_variable(redis_url) == required_variable(redis["REDISCLI_AUTH"])
 
-    clickhouse_url, clickhouse = shared["CLICKHOUSE_URL"], environment(services()["clickhouse"])
+    # The 18.x image ignores CLICKHOUSE_* variables: clickhouse-config writes the user.
+    clickhouse_url, clickhouse_users = shared["CLICKHOUSE_URL"], environment(services()["clickhouse-config"])
     assert parts(clickhouse_url).hostname == "clickhouse"
     assert parts(clickhouse_url).port == 9000
-    assert parts(clickhouse_url).username == clickhouse["CLICKHOUSE_USER"]
-    assert parts(clickhouse_url).path.lstrip("/") == clickhouse["CLICKHOUSE_DB"]
-    assert required_variable(clickhouse_url) == required_variable(clickhouse["CLICKHOUSE_PASSWORD"])
+    assert parts(clickhouse_url).username == clickhouse_users["CLICKHOUSE_USER"]
+    assert parts(clickhouse_url).path.lstrip("/") == clickhouse_users["CLICKHOUSE_DB"]
+    assert required_variable(clickhouse_url) == required_variable(clickhouse_users["CLICKHOUSE_PASSWORD"])
 
     kafka = environment(services()["kafka"])
     assert f"PLAINTEXT://{shared['KAFKA_BOOTSTRAP_SERVERS']}" in kafka["KAFKA_ADVERTISED_LISTENERS"].split(",")
@@ -483,8 +496,11 @@ def test_dependencies_wait_for_health_or_completion() -> None:
             else:
                 assert condition == "service_completed_successfully", f"{name}: {dependency} {condition}"
                 assert target.get("restart") == "no", f"{dependency} is a one-shot and must not restart"
-    for name in set(app_services()) - {"migrate", "flower"}:
-        assert all_services[name]["depends_on"]["migrate"]["condition"] == "service_completed_successfully", name
+    # The two one-shot migrations (PostgreSQL's, ClickHouse's) come before every app process.
+    for name in set(app_services()) - {"migrate", "clickhouse-schema", "flower"}:
+        for migration in ("migrate", "clickhouse-schema"):
+            condition = all_services[name]["depends_on"][migration]["condition"]
+            assert condition == "service_completed_successfully", f"{name} must wait for {migration}"
 
 
 def test_every_long_running_service_has_a_healthcheck_fit_for_it() -> None:
@@ -498,6 +514,302 @@ def test_every_long_running_service_has_a_healthcheck_fit_for_it() -> None:
     for name in ("web", "realtime", "flower"):
         test = " ".join(services()[name]["healthcheck"]["test"])
         assert f"127.0.0.1:{listening_port(name)}/" in test, f"{name}'s healthcheck probes another port"
+
+
+# --- ClickHouse: the version the tests run, users from the environment -------------------
+
+RENDER_USERS = ROOT / "deploy" / "clickhouse" / "render_users.py"
+CLICKHOUSE_CONFIG_TEMPLATE = ROOT / "scripts" / "clickhouse" / "config.xml.in"
+USERS_D = "/etc/clickhouse-server/users.d"
+# /proc/net/route in a container on a compose bridge network: 172.18.0.0/16, gateway 172.18.0.1
+# (hexadecimal, little-endian).
+COMPOSE_ROUTE_TABLE = (
+    "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n"
+    "eth0\t00000000\t010012AC\t0003\t0\t0\t0\t00000000\t0\t0\t0\n"
+    "eth0\t000012AC\t00000000\t0001\t0\t0\t0\t0000FFFF\t0\t0\t0\n"
+)
+# What the image's own users.xml declares: `default`, no password, open to every address.
+IMAGE_USERS_XML = """<?xml version="1.0"?>
+<yandex>
+    <profiles><default><max_memory_usage>4000000000</max_memory_usage></default></profiles>
+    <users>
+        <default>
+            <password></password>
+            <networks incl="networks" replace="replace"><ip>::/0</ip></networks>
+            <profile>default</profile>
+            <quota>default</quota>
+        </default>
+    </users>
+    <quotas><default><interval><duration>3600</duration><queries>0</queries><errors>0</errors>
+        <result_rows>0</result_rows><read_rows>0</read_rows><execution_time>0</execution_time></interval></default>
+    </quotas>
+</yandex>
+"""
+# ClickHouse error codes.
+WRONG_PASSWORD, IP_ADDRESS_NOT_ALLOWED, DATABASE_ACCESS_DENIED = 193, 195, 291
+
+
+def named_volumes(service: dict[str, Any]) -> dict[str, str]:
+    """container path -> volume name, for named volumes."""
+    mounts = {}
+    for volume in service.get("volumes", []):
+        source, target, *_ = volume.split(":")
+        if not source.startswith((".", "/")):
+            mounts[target] = source
+    return mounts
+
+
+def compose_clickhouse_tag() -> str:
+    repository, _, tag = services()["clickhouse"]["image"].partition(":")
+    assert repository == "yandex/clickhouse-server", "18.x images are published as yandex/clickhouse-server only"
+    assert re.fullmatch(r"\d+\.\d+\.\d+", tag), f"pin a full version, not {tag!r}"
+    return tag
+
+
+def major_minor(version: str) -> tuple[int, int]:
+    major, minor = version.split(".")[:2]
+    return int(major), int(minor)
+
+
+def test_compose_runs_the_clickhouse_version_the_tests_run() -> None:
+    # The suite's server (scripts/services.sh: Debian's clickhouse-server) answers over CLICKHOUSE_URL.
+    from django.conf import settings
+
+    from conftest import require_service
+
+    require_service("ClickHouse", bool(settings.CLICKHOUSE_URL))
+    from realtime import clickhouse
+
+    client = clickhouse.client()
+    try:
+        ((server_version,),) = client.execute("SELECT version()")
+    finally:
+        client.disconnect()
+
+    assert major_minor(compose_clickhouse_tag()) == major_minor(server_version), (
+        f"docker-compose.yml runs ClickHouse {compose_clickhouse_tag()}, the tests run {server_version}"
+    )
+
+
+def test_clickhouse_starts_with_the_users_clickhouse_config_renders_and_the_schema_follows() -> None:
+    config, server, schema = services()["clickhouse-config"], services()["clickhouse"], services()["clickhouse-schema"]
+
+    # A one-shot on an image the stack pulls anyway (the application image's base).
+    assert config["image"] in dockerfile("FROM")
+    assert config["restart"] == "no"
+    assert server["depends_on"]["clickhouse-config"]["condition"] == "service_completed_successfully"
+    program, script, output = command(config)
+    assert program == "python"
+    script_path = PurePosixPath(script)
+    assert ROOT / volume_mounts(config)[str(script_path.parent)] / script_path.name == RENDER_USERS
+    volume = named_volumes(config)[str(PurePosixPath(output).parent)]
+    assert volume in compose()["volumes"]
+    assert named_volumes(server)[USERS_D] == volume, "the server must read what the renderer writes"
+    assert PurePosixPath(output).suffix == ".xml", "the server merges only *.xml (and *.conf) from users.d"
+    # The database and table come from the application, once the server answers.
+    assert command(schema) == ["python", "manage.py", "clickhouse_schema"]
+    assert schema["depends_on"]["clickhouse"]["condition"] == "service_healthy"
+    assert schema["restart"] == "no"
+
+
+def render_users(
+    directory: Path, *, route_table: str | None = None, file_name: str = "casino.xml", **variables: str
+) -> tuple[subprocess.CompletedProcess[str], Path]:
+    """Run the renderer as compose does, with only `variables` in its environment."""
+    output = directory / "users.d" / file_name
+    argv = [sys.executable, str(RENDER_USERS), str(output)]
+    if route_table is not None:
+        table = directory / "route"
+        table.write_text(route_table, encoding="ascii")
+        argv += ["--route-table", str(table)]
+    environment = {"PATH": os.environ.get("PATH", ""), **variables}
+    result = subprocess.run(argv, env=environment, capture_output=True, text=True, timeout=30, check=False)
+    return result, output
+
+
+def casino_user_variables(**overrides: str) -> dict[str, str]:
+    return {"CLICKHOUSE_USER": "casino", "CLICKHOUSE_DB": "casino", **overrides}
+
+
+def test_user_config_holds_the_sha256_of_the_password_and_never_the_password(tmp_path: Path) -> None:
+    password = f"Pw{secrets.token_hex(16)}&<x>"
+
+    result, output = render_users(
+        tmp_path, **casino_user_variables(CLICKHOUSE_PASSWORD=password, CLICKHOUSE_ALLOWED_NETWORKS="10.1.0.0/16")
+    )
+
+    assert result.returncode == 0, result.stderr
+    text = output.read_text(encoding="utf-8")
+    assert password[2:34] not in text and password[2:34] not in result.stdout + result.stderr
+    root = ElementTree.fromstring(text)  # noqa: S314 - well-formed XML; our own renderer's output
+    assert root.tag == "yandex", "18.16 merges a users.d file only under users.xml's own root element"
+    user = root.find("users/casino")
+    assert user is not None
+    assert user.findtext("password_sha256_hex") == hashlib.sha256(password.encode()).hexdigest()
+    assert user.find("password") is None
+    assert [ip.text for ip in user.findall("networks/ip")] == ["::ffff:10.1.0.0/112"]
+    assert [database.text for database in user.findall("allow_databases/database")] == ["casino"]
+    assert (user.findtext("profile"), user.findtext("quota")) == ("default", "default")
+    default = root.find("users/default")
+    assert default is not None and default.find("password") is None
+    networks = default.find("networks")
+    assert networks is not None and networks.get("replace") == "replace"
+    assert [ip.text for ip in networks.findall("ip")] == ["::1", "127.0.0.1"]
+    # Readable by the server's own user; no temporary file left for the server to trip over.
+    assert stat.S_IMODE(output.stat().st_mode) == 0o644
+    assert [path.name for path in output.parent.iterdir()] == ["casino.xml"]
+
+
+def test_user_config_admits_the_application_from_the_compose_network_only(tmp_path: Path) -> None:
+    result, output = render_users(
+        tmp_path, route_table=COMPOSE_ROUTE_TABLE, **casino_user_variables(CLICKHOUSE_PASSWORD="secret")
+    )
+
+    assert result.returncode == 0, result.stderr
+    user = ElementTree.fromstring(output.read_text(encoding="utf-8")).find("users/casino")  # noqa: S314
+    assert user is not None
+    assert [ip.text for ip in user.findall("networks/ip")] == ["::ffff:172.18.0.0/112"]
+
+
+@pytest.mark.parametrize(
+    ("variables", "complaint"),
+    [
+        (casino_user_variables(), "CLICKHOUSE_PASSWORD is not set"),
+        (casino_user_variables(CLICKHOUSE_PASSWORD="secret", CLICKHOUSE_USER="default"), "default"),
+        (casino_user_variables(CLICKHOUSE_PASSWORD="secret", CLICKHOUSE_ALLOWED_NETWORKS="0.0.0.0/0"), "every"),
+        (casino_user_variables(CLICKHOUSE_PASSWORD="secret", CLICKHOUSE_ALLOWED_NETWORKS="10.1/x"), "NETWORKS"),
+        (casino_user_variables(CLICKHOUSE_PASSWORD="secret", CLICKHOUSE_DB="casino; DROP"), "CLICKHOUSE_DB"),
+    ],
+)
+def test_user_config_is_not_written_from_unusable_settings(
+    tmp_path: Path, variables: dict[str, str], complaint: str
+) -> None:
+    result, output = render_users(tmp_path, route_table=COMPOSE_ROUTE_TABLE, **variables)
+
+    assert result.returncode == 2
+    assert complaint in result.stderr
+    assert not output.exists()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def outward_address() -> str | None:
+    """This host's own non-loopback IPv4 address, if it has one (no packet is sent)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("192.0.2.1", 9))
+        except OSError:
+            return None
+        address: str = probe.getsockname()[0]
+    return None if ipaddress.ip_address(address).is_loopback else address
+
+
+@pytest.fixture
+def clickhouse_with_rendered_users(tmp_path: Path) -> Iterator[tuple[str, int]]:
+    """A throwaway clickhouse-server (the binary the tests run) whose users.xml is the image's, with
+    the renderer's users.d next to it: `casino` from loopback, `outsider` from 10.255.0.0/16 only."""
+    from conftest import require_service
+
+    binary = shutil.which("clickhouse-server") or next(
+        (path for path in ("/usr/sbin/clickhouse-server", "/usr/bin/clickhouse-server") if Path(path).exists()), None
+    )
+    require_service("clickhouse-server (scripts/services.sh installs it)", binary is not None)
+    assert binary is not None
+    home = tmp_path / "clickhouse"
+    for directory in ("data", "tmp", "log", "user_files", "format_schemas"):
+        (home / directory).mkdir(parents=True)
+    tcp_port, http_port = free_port(), free_port()
+    # Every interface, as in the image (docker_related_config.xml): reachable on the host's own address too.
+    placeholders = {"CH_HOME": str(home), "CH_HOST": "0.0.0.0", "CH_TCP_PORT": tcp_port, "CH_HTTP_PORT": http_port}  # noqa: S104
+    config = CLICKHOUSE_CONFIG_TEMPLATE.read_text(encoding="utf-8")
+    for placeholder, value in placeholders.items():
+        config = config.replace(f"@{placeholder}@", str(value))
+    (home / "config.xml").write_text(config, encoding="utf-8")
+    (home / "users.xml").write_text(IMAGE_USERS_XML, encoding="utf-8")
+    for user, networks in (("casino", "127.0.0.0/8"), ("outsider", "10.255.0.0/16")):
+        result, _ = render_users(
+            home,
+            file_name=f"{user}.xml",
+            **casino_user_variables(
+                CLICKHOUSE_USER=user, CLICKHOUSE_PASSWORD=f"{user}-password", CLICKHOUSE_ALLOWED_NETWORKS=networks
+            ),
+        )
+        assert result.returncode == 0, result.stderr
+
+    log = (home / "server.out").open("w")
+    server = subprocess.Popen([binary, f"--config-file={home / 'config.xml'}"], stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert server.poll() is None, (home / "server.out").read_text() + (home / "log").joinpath(
+                "clickhouse-server.err.log"
+            ).read_text()
+            try:
+                socket.create_connection(("127.0.0.1", tcp_port), timeout=1).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "clickhouse-server did not listen within 30 s"
+                time.sleep(0.1)
+        yield "127.0.0.1", tcp_port
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+        log.close()
+
+
+def clickhouse_error(host: str, port: int, user: str, password: str, query: str = "SELECT 1") -> int | None:
+    """The server's error code for query as user, or None when it answers."""
+    from clickhouse_driver import Client
+    from clickhouse_driver.errors import ServerException
+
+    client = Client(host=host, port=port, user=user, password=password, connect_timeout=5)
+    try:
+        client.execute(query)
+    except ServerException as error:
+        return int(error.code)
+    finally:
+        client.disconnect()
+    return None
+
+
+def test_clickhouse_admits_the_rendered_users_only_with_their_password_from_their_networks(
+    clickhouse_with_rendered_users: tuple[str, int], settings: Any
+) -> None:
+    host, port = clickhouse_with_rendered_users
+    from clickhouse_driver import Client
+    from django.core.management import call_command
+
+    # The binary is the version compose runs (what this test shows holds for it).
+    client = Client(host=host, port=port, user="casino", password="casino-password")
+    try:
+        ((server_version,),) = client.execute("SELECT version()")
+    finally:
+        client.disconnect()
+    assert major_minor(server_version) == major_minor(compose_clickhouse_tag())
+
+    assert clickhouse_error(host, port, "casino", "wrong-password") == WRONG_PASSWORD
+    # <ip>10.255.0.0/16</ip> would admit every IPv4 client on 18.16: the renderer maps it to IPv6.
+    assert clickhouse_error(host, port, "outsider", "outsider-password") == IP_ADDRESS_NOT_ALLOWED
+    assert clickhouse_error(host, port, "default", "") is None  # the healthcheck, from loopback
+    # The application's own database only, which `manage.py clickhouse_schema` creates as this user.
+    settings.CLICKHOUSE_URL = f"clickhouse://casino:casino-password@{host}:{port}/casino"
+    call_command("clickhouse_schema", stdout=io.StringIO())
+    assert clickhouse_error(host, port, "casino", "casino-password", "SELECT count() FROM casino.events_log") is None
+    for query in ("CREATE DATABASE elsewhere", "SELECT * FROM default.anything"):
+        assert clickhouse_error(host, port, "casino", "casino-password", query) == DATABASE_ACCESS_DENIED, query
+    address = outward_address()
+    if address is not None:  # loopback only for `default`; `casino` admitted from 127.0.0.0/8 only
+        assert clickhouse_error(address, port, "default", "") == IP_ADDRESS_NOT_ALLOWED
+        assert clickhouse_error(address, port, "casino", "casino-password") == IP_ADDRESS_NOT_ALLOWED
 
 
 # --- Dockerfile ------------------------------------------------------------------
