@@ -229,7 +229,31 @@ def _fast_passwords_and_clean_cache(settings: Any) -> Iterator[None]:
     from accounts.activity import forget_marks
 
     forget_marks()  # the process memo of "seen" players goes with the cache
+    from events.definitions import definitions_forget
+
+    definitions_forget()  # the progress subscriber's copy of missions/achievements of the last test
     return
+
+
+@pytest.fixture(autouse=True)
+def _shipped_game_configuration(request: pytest.FixtureRequest) -> None:
+    """The games' shipped configuration (games/defaults.py, installed by migration 0002) in every
+    test that uses the database. A ``transaction=True`` test ends by emptying every table, the rows
+    migration 0002 installed included, so a later test (or a live server) would otherwise find no
+    slot table, banner or daily limit, depending on the order tests run in. ``install`` creates
+    only what is missing (a few SELECTs when everything is there)."""
+    named = [name for name in ("transactional_db", "db") if name in request.fixturenames]
+    if named:
+        request.getfixturevalue(named[0])
+    elif request.node.get_closest_marker("django_db") is not None:
+        request.getfixturevalue("_django_db_helper")
+    else:
+        return
+    from django.apps import apps
+
+    from games import defaults
+
+    defaults.install(apps)
 
 
 @pytest.fixture

@@ -51,6 +51,33 @@ CHECKS = {
             WHERE status = 'processed' AND order_id IS NOT NULL AND event_type = 'payment.succeeded'
             GROUP BY order_id HAVING count(*) > 1
         ) t""",
+    "game rounds per (player, idempotency key) > 1": """
+        SELECT count(*) FROM (
+            SELECT 1 FROM games_gameround GROUP BY user_id, idempotency_key HAVING count(*) > 1
+        ) t""",
+    "game rounds per (seed, nonce) > 1": """
+        SELECT count(*) FROM (
+            SELECT 1 FROM games_gameround GROUP BY seed_id, nonce HAVING count(*) > 1
+        ) t""",
+    "game bet or win postings per round > 1": """
+        SELECT count(*) FROM (
+            SELECT 1 FROM economy_ledgerentry WHERE reason IN ('game_bet', 'game_win')
+            GROUP BY wallet_id, reference, reason, currency HAVING count(*) > 1
+        ) t""",
+    "settled rounds without their bet posting or with a payout not posted": """
+        SELECT count(*) FROM games_gameround r
+        WHERE r.status = 'settled' AND (
+            NOT EXISTS (
+                SELECT 1 FROM economy_ledgerentry e
+                WHERE e.wallet_id = r.user_id AND e.idempotency_key = 'round:' || r.id || ':bet'
+                  AND e.delta = -r.bet_amount
+            )
+            OR (r.payout > 0 AND NOT EXISTS (
+                SELECT 1 FROM economy_ledgerentry e
+                WHERE e.wallet_id = r.user_id AND e.idempotency_key = 'round:' || r.id || ':win'
+                  AND e.delta = r.payout
+            ))
+        )""",
     "fulfilled orders without their grant": """
         SELECT count(*) FROM shop_order o
         WHERE o.status = 'fulfilled' AND o.grants <> '{}'::jsonb AND NOT EXISTS (
@@ -67,6 +94,8 @@ INFO = {
         "SELECT count(*) FROM shop_order WHERE price_type = 'money' AND status IN ('pending', 'pending_review')"
     ),
     "webhook deliveries acknowledged as duplicates": "SELECT coalesce(sum(attempts - 1), 0) FROM shop_webhookevent",
+    "game rounds": "SELECT count(*) FROM games_gameround",
+    "slot spins paying anything": "SELECT count(*) FROM games_gameround WHERE game = 'slot' AND payout > 0",
     "ledger entries": "SELECT count(*) FROM economy_ledgerentry",
     "outbox events": "SELECT count(*) FROM realtime_outboxevent",
     "outbox dead": "SELECT count(*) FROM realtime_outboxevent WHERE status = 'dead'",

@@ -15,17 +15,22 @@ from bench.scenario import CONFIG, new_signup, next_player
 
 PROVIDER = Provider(CONFIG["database_dsn"])
 
+# Three slot spins among twelve steps: a quarter of the player traffic is spins (issue 13).
 JOURNEY = (
     "auth",
     "dashboard",
+    "slot_spin",
     "streak_claim",
     "vip_claim",
     "shop_catalog",
     "buy_gems",
+    "slot_spin",
     "buy_money",
     "webhook",
+    "slot_spin",
     "balance",
 )
+SPIN_BET = 100  # gold: the seeded players hold 50,000 (bench/seed.py), a sign-up gets its bonus
 
 
 class Session:
@@ -45,9 +50,12 @@ class Session:
             steps.insert(steps.index("buy_gems") + 1, "buy_gems_retry")
         if random.random() < float(CONFIG.get("webhook_duplicate_ratio", 0.05)):
             steps.insert(steps.index("webhook") + 1, "webhook_duplicate")
+        if random.random() < float(CONFIG.get("spin_retry_ratio", 0.05)):
+            steps.insert(steps.index("slot_spin") + 1, "slot_spin_retry")
         self.steps = steps
         self.index = 0
         self.gems_buy: tuple[str, bytes] | None = None
+        self.spin: tuple[str, int] | None = None  # the last spin's key and round id
         self.delivery: tuple[str, bytes] | None = None
         COUNTERS["sessions"] += 1
 
@@ -261,3 +269,41 @@ class JourneySteps(ApiUser):
             token=s.token,
             check=lambda d, r: None if d and "gold_balance" in d else "no gold_balance",
         )
+
+    def _spin(self, s: Session, name: str, key: str, check: Any) -> Any:
+        return self.call(
+            "POST",
+            "/api/games/slot/spin",
+            name,
+            player=s.player,
+            token=s.token,
+            body={"bet_amount": SPIN_BET},
+            headers={"Idempotency-Key": key},
+            expect=(200, 201),
+            check=check,
+        )
+
+    def do_slot_spin(self, s: Session) -> None:
+        def spun(d: Any, r: Any) -> str | None:
+            if not d or not d.get("reels") or not isinstance(d.get("win_amount"), int) or "balance" not in d:
+                return "no reels, win_amount or balance"
+            return None
+
+        key = uuid.uuid4().hex
+        result = self._spin(s, "slot_spin", key, spun)
+        if result:
+            s.spin = (key, result[0].get("round_id"))
+            COUNTERS["spins"] += 1
+
+    def do_slot_spin_retry(self, s: Session) -> None:
+        """The client retries the spin (same key, same body): the same round, never a second spin."""
+        if s.spin is None:
+            return self.do_balance(s)
+        key, round_id = s.spin
+
+        def same(d: Any, r: Any) -> str | None:
+            return None if d and d.get("round_id") == round_id else f"retry gave round {d and d.get('round_id')}"
+
+        result = self._spin(s, "slot_spin_retry", key, same)
+        COUNTERS["spin_replays_ok" if result else "spin_replays_bad"] += 1
+        return None

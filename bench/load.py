@@ -33,6 +33,7 @@ def base_config(*, host: str, players_path: Path, database_dsn: str, run_tag: st
         "signup_ratio": 0.1,
         "retry_ratio": 0.05,
         "webhook_duplicate_ratio": 0.05,
+        "spin_retry_ratio": 0.05,
         "spawn_rate": 100,
     }
 

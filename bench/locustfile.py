@@ -5,10 +5,11 @@ Two phases, one after the other in one Locust process (``BenchShape``):
 
 ``player`` -- the original scenario, **open loop**, at fixed arrival rates.
     Each Locust user is one player's device walking the journey
-    sign-up or login -> dashboard -> streak claim -> VIP claim -> shop catalog
-    -> buy with gems -> buy with money (pending order at the sandbox provider)
-    -> the provider approves and sends its signed webhook -> balance,
-    then starts over as the next player of the pool. One step = one request.
+    sign-up or login -> dashboard -> slot spin -> streak claim -> VIP claim
+    -> shop catalog -> buy with gems -> slot spin -> buy with money (pending
+    order at the sandbox provider) -> the provider approves and sends its
+    signed webhook -> slot spin -> balance, then starts over as the next
+    player of the pool (spins: a quarter of the requests). One step = one request.
     Arrival rate: every user starts one request per *slot*; slots are
     scheduled ahead on the clock (``paced``), a think time drawn uniformly
     from 0.5-1.5 x ``pacing_s`` apart, whatever the previous response took.
@@ -56,7 +57,7 @@ from bench.scenario import CONFIG, PACING_S, SERIES, TOKENS, next_saturation_pla
 django.setup()  # bench.settings: only for the webhook secret and the provider's payload/signature helpers
 
 from bench.api_user import ApiUser  # noqa: E402
-from bench.journey import JourneySteps, Session  # noqa: E402
+from bench.journey import SPIN_BET, JourneySteps, Session  # noqa: E402
 from bench.recording import COUNTERS, OK_BY_SECOND  # noqa: E402
 
 # --- mode "player": the open-loop scenario ----------------------------------------------------
@@ -116,6 +117,8 @@ class SaturationUser(ApiUser):
         payload = None
         if body == "gems":
             payload = {"product_id": CONFIG["gems_sku"], "quantity": 1, "device_id": player["device"]}
+        elif body == "spin":
+            payload = {"bet_amount": SPIN_BET}
         headers = {"Idempotency-Key": uuid.uuid4().hex} if method == "POST" else None
         self.call(
             method,

@@ -92,7 +92,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--profile",
         metavar="ENDPOINT",
-        choices=["dashboard", "buy_gems", "streak_claim", "vip_claim", "balance", "shop_catalog"],
+        choices=["dashboard", "buy_gems", "streak_claim", "vip_claim", "balance", "shop_catalog", "slot_spin"],
         help="also profile one endpoint with py-spy (closed loop, one client per worker)",
     )
     parser.add_argument("--profile-seconds", type=int, default=20)

@@ -19,6 +19,8 @@ PLAYER_ENDPOINTS = [
     "login",
     "signup",
     "dashboard",
+    "slot_spin",
+    "slot_spin_retry",
     "streak_claim",
     "vip_claim",
     "shop_catalog",

@@ -66,4 +66,5 @@ SERIES: dict[str, list[tuple[str, str, str, Any, tuple[int, ...]]]] = {
     "vip_claim": [("POST", "/api/vip/claim", "sat_vip_claim", None, (200, 409))],
     "balance": [("GET", "/api/users/balance", "sat_balance", None, (200,))],
     "shop_catalog": [("GET", "/api/shop/catalog", "sat_shop_catalog", None, (200,))],
+    "slot_spin": [("POST", "/api/games/slot/spin", "sat_slot_spin", "spin", (200, 201))],
 }

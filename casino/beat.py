@@ -15,6 +15,16 @@ _EVERY_RUN: dict[str, dict[str, object]] = {
     },
     "ledger-audit-daily": {"task": "economy.tasks.ledger_audit", "schedule": timedelta(days=1)},
     "streak-repair-daily": {"task": "economy.tasks.streak_repair", "schedule": timedelta(days=1)},
+    # Live crash rounds end at their crash time: a sweep every second (each round also has its
+    # own ETA task; this catches any the broker lost). Expires so sweeps never pile up.
+    "games-crash-settle-due": {
+        "task": "games.tasks.crash_settle_due",
+        "schedule": timedelta(seconds=1),
+        "options": {"expires": 5},
+    },
+    # Missions: instances of periods over 35 days old, and counted domain events over 8 days old.
+    "events-mission-instances-prune": {"task": "events.tasks.mission_instances_prune", "schedule": timedelta(days=1)},
+    "events-counted-sources-prune": {"task": "events.tasks.counted_sources_prune", "schedule": timedelta(days=1)},
 }
 
 

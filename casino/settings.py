@@ -203,15 +203,14 @@ OUTBOX_RELAY_BATCH_SIZE = get_from_env("OUTBOX_RELAY_BATCH_SIZE", 500, cast=as_i
 OUTBOX_RELAY_DELIVERY_TIMEOUT_MS = get_from_env("OUTBOX_RELAY_DELIVERY_TIMEOUT_MS", 10_000, cast=as_int)
 # Sent rows are kept this long (the PostgreSQL live-metrics path reads the last hour).
 OUTBOX_SENT_RETENTION = timedelta(hours=get_from_env("OUTBOX_SENT_RETENTION_HOURS", 24, cast=as_int))
-BIG_WIN_THRESHOLD_GOLD = get_from_env("BIG_WIN_THRESHOLD_GOLD", 1000, cast=as_int)
+BIG_WIN_THRESHOLD_GOLD = get_from_env("BIG_WIN_THRESHOLD_GOLD", 5000, cast=as_int)
 LIVE_METRICS_CACHE_SECONDS = get_from_env("LIVE_METRICS_CACHE_SECONDS", 5, cast=as_int)
 # The relay and the sink serve their own /metrics on this port (0 = off).
 METRICS_PORT = get_from_env("METRICS_PORT", 0, cast=as_int)
 SINK_BATCH_ROWS = get_from_env("SINK_BATCH_ROWS", 5000, cast=as_int)
 SINK_FLUSH_SECONDS = get_from_env("SINK_FLUSH_SECONDS", 1.0, cast=as_float)
 SINK_CONSUMER_GROUP = get_from_env("SINK_CONSUMER_GROUP", "casino-clickhouse-sink", cast=as_str)
-# The relay and the sink wait for a broker (or ClickHouse) that is down, retrying
-# with a doubling delay up to this many seconds, instead of exiting.
+# The relay and the sink wait for a broker (or ClickHouse) that is down, retrying (doubling up to this many s).
 DEPENDENCY_WAIT_MAX_SECONDS = get_from_env("DEPENDENCY_WAIT_MAX_SECONDS", 30.0, cast=as_float)
 
 # --- WebSocket (/api/realtime/sync) and pushes -----------------------------

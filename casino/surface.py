@@ -68,18 +68,17 @@ def only_if(allowed: Callable[[HttpRequest], bool], view: View) -> View:
 
 
 def schema_document_refusals(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
-    """drf-spectacular post-processing hook: an operation that takes a query or
-    header parameter can be refused with 400 ``invalid_characters`` (a NUL byte,
-    ``casino.middleware.RequestLimitsMiddleware``) before its view runs; say so
-    where the view documents no 400 of its own."""
+    """drf-spectacular post-processing hook: any request can be refused with 400
+    ``invalid_characters`` (a NUL byte in the query string, a header — the
+    Authorization header included — or a cookie; ``casino.middleware.RequestLimitsMiddleware``)
+    before its view runs; say so where the view documents no 400 of its own."""
     for operations in result.get("paths", {}).values():
         for operation in operations.values():
             if not isinstance(operation, dict) or "responses" not in operation:
                 continue
-            takes_text = any(p.get("in") in ("query", "header") for p in operation.get("parameters", []))
-            if takes_text and "400" not in operation["responses"]:
+            if "400" not in operation["responses"]:
                 operation["responses"]["400"] = {
                     "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
-                    "description": "invalid_characters (a NUL byte in the query string or a header)",
+                    "description": "invalid_characters (a NUL byte in the query string, a header or a cookie)",
                 }
     return result

@@ -24,6 +24,7 @@ api_patterns: list[URLPattern | URLResolver] = [
     path("", include("realtime.api.urls")),
     path("", include("shop.api.urls")),
     path("", include("games.api.urls")),
+    path("", include("events.api.urls")),
     # Public in development; in production only with API_DOCS_PUBLIC (casino.surface).
     path("schema/", only_if(docs_allowed, SpectacularAPIView.as_view()), name="schema"),
     # The split view serves Swagger UI's start-up script from here: no inline script (casino.csp).

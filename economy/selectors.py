@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from django.db.models import Case, Count, Max, Min, Q, QuerySet, Sum, Value, When
+from django.db.models import Case, Count, DateTimeField, F, Max, Min, Q, QuerySet, Sum, Value, When
 from django.db.models.fields.json import KT
 
 from accounts.models import User
@@ -268,7 +268,11 @@ def ledger_for(
 # read as the player's actions. One posting (one ``wallet_*`` call: the entries
 # sharing reason, reference and moment) is one action, so a purchase paid in
 # gold and granting gems is one row. Debt repayments are bookkeeping of a grant,
-# not an action of the player, and are left out.
+# not an action of the player, and are left out. A game round is one action too:
+# its bet and its payout (``game_bet`` / ``game_win`` with reference ``round:{id}``,
+# posted together, or the payout later for a live round) are read as one row,
+# dated by the bet, typed by its net effect: GAME_WIN (paid more than the bet),
+# GAME_DRAW (the bet back) or GAME_BET (less, or not settled yet).
 ACTION_TYPES: dict[str, str] = {
     LedgerReason.SIGNUP_BONUS.value: "SIGNUP_BONUS",
     LedgerReason.STREAK_DAILY.value: "DAILY_LOGIN",
@@ -291,6 +295,8 @@ REWARD_REASONS: tuple[str, ...] = (
     LedgerReason.ACHIEVEMENT.value,
 )
 RECENT_ACTIONS_MAX = 100
+GAME_ROUND_REASONS: tuple[str, ...] = (LedgerReason.GAME_BET.value, LedgerReason.GAME_WIN.value)
+_GAME_ROUND_ACTION = "game_round"
 # ``amount`` is the change of the first of these currencies the action moved.
 _AMOUNT_ORDER: tuple[str, ...] = (
     Currency.GOLD.value,
@@ -309,10 +315,17 @@ def recent_actions(*, user_id: int, limit: int = 20, reasons: tuple[str, ...] | 
     ``reference`` and ``created_at``. One query, over ``user_id``'s ledger only."""
     limit = max(1, min(limit, RECENT_ACTIONS_MAX))
     wanted = reasons if reasons is not None else tuple(ACTION_TYPES)
+    is_round = Q(reason__in=GAME_ROUND_REASONS, reference__startswith="round:")
     rows = (
         LedgerEntry.objects.filter(wallet_id=user_id, reason__in=wanted)
-        .values("reason", "reference", "created_at")
         .annotate(
+            action=Case(When(is_round, then=Value(_GAME_ROUND_ACTION)), default=F("reason")),
+            # A round's postings are grouped by its reference alone (its payout may come later).
+            moment=Case(When(is_round, then=Value(None, output_field=DateTimeField())), default=F("created_at")),
+        )
+        .values("action", "reference", "moment")
+        .annotate(
+            started_at=Min("created_at"),
             first_id=Min("id"),
             game_type=Max(KT("metadata__game")),
             **{
@@ -321,22 +334,27 @@ def recent_actions(*, user_id: int, limit: int = 20, reasons: tuple[str, ...] | 
             },
             **{f"{currency}_entries": Count("id", filter=Q(currency=currency)) for currency in _AMOUNT_ORDER},
         )
-        .order_by("-created_at", "-first_id")[:limit]
+        .order_by("-started_at", "-first_id")[:limit]
     )
     actions: list[dict[str, Any]] = []
     for row in rows:
         amounts = {currency: int(row[currency]) for currency in _AMOUNT_ORDER if row[f"{currency}_entries"]}
         main = next((currency for currency in _AMOUNT_ORDER if currency in amounts), Currency.GOLD.value)
+        if row["action"] == _GAME_ROUND_ACTION:
+            net = amounts.get(main, 0)
+            action_type = "GAME_WIN" if net > 0 else "GAME_DRAW" if net == 0 else "GAME_BET"
+        else:
+            action_type = ACTION_TYPES.get(row["action"], str(row["action"]).upper())
         actions.append(
             {
                 "id": row["first_id"],
-                "action_type": ACTION_TYPES.get(row["reason"], str(row["reason"]).upper()),
+                "action_type": action_type,
                 "game_type": row["game_type"] or None,
                 "amount": amounts.get(main, 0),
                 "currency": main,
                 "amounts": amounts,
                 "reference": row["reference"],
-                "created_at": row["created_at"],
+                "created_at": row["started_at"],
             }
         )
     return actions

@@ -12,3 +12,29 @@ class EventsConfig(AppConfig):
         subscribers.register_metrics()
         for event_type in subscribers.SOURCE_EVENT_TYPES:
             subscribe(event_type, subscribers.count_progress)
+
+        # Missions: the home dashboard's events and missions sections, and its cached page dropped
+        # whenever an event's or a mission's progress changes (joins, rounds, claims).
+        from economy.selectors import register_dashboard_section
+        from economy.subscribers import invalidate_dashboard
+        from events import mission_selectors
+
+        register_dashboard_section("events", mission_selectors.dashboard_events)
+        register_dashboard_section("missions", mission_selectors.dashboard_missions)
+        subscribe("event_progress", invalidate_dashboard)
+
+        # Achievements: an unlock writes an inbox entry (the progress engine pushes achievement_progress).
+        from events.services.achievements import achievement_unlocked_notification
+        from realtime.notifications.builders import register_notification_builder
+
+        register_notification_builder("achievement_progress", achievement_unlocked_notification)
+
+        # The progress subscriber's in-memory definitions are reloaded when one changes.
+        from django.db.models.signals import post_delete, post_save
+
+        from events.definitions import definitions_changed
+        from events.models import Achievement, Event, EventRequirement, MissionTemplate
+
+        for model in (Event, EventRequirement, MissionTemplate, Achievement):
+            post_save.connect(definitions_changed, sender=model, dispatch_uid=f"definitions-{model.__name__}")
+            post_delete.connect(definitions_changed, sender=model, dispatch_uid=f"definitions-del-{model.__name__}")

@@ -10,6 +10,7 @@ achievements, inside the emitter's transaction.
 | amount_bet | game_round | the bet | sum | yes |
 | amount_won | game_round | the payout | sum | yes |
 | big_wins | game_round | 1 when the payout is at least 10x the bet | sum | yes |
+| biggest_win | game_round | the payout of a won round | max | yes |
 | win_streak | game_round | the player's consecutive wins in the game | max | yes |
 | purchases | purchase_update | 1 per fulfilled order | sum | no |
 | gems_bought | purchase_update | the gems a fulfilled order grants | sum | no |
@@ -23,7 +24,7 @@ from __future__ import annotations
 from typing import Any
 
 from events.enums import Aggregation
-from events.metric_registry import Metric, register_metric, register_source
+from events.metric_registry import Contribution, Metric, register_metric, register_source
 from events.services.progress import progress_count
 from realtime.registry import DomainEvent
 
@@ -44,6 +45,15 @@ def _int(value: Any) -> int:
 
 def _fulfilled(event: DomainEvent) -> bool:
     return _data(event, "state", "") == "fulfilled"
+
+
+def _bought(currency: str) -> Contribution:
+    """The amount of ``currency`` a fulfilled order grants (0 for any other order update)."""
+
+    def contribution(event: DomainEvent) -> int:
+        return _int(_data(event, "grants", {}).get(currency)) if _fulfilled(event) else 0
+
+    return contribution
 
 
 def register_metrics() -> None:
@@ -93,7 +103,9 @@ def register_metrics() -> None:
     # --- shop: an order reaching "fulfilled" (shop.services.order_state) ---
     register_source(
         "purchase_update",
-        source_key=lambda e: f"order:{e.data['receipt_code']}:fulfilled" if _fulfilled(e) else None,
+        source_key=lambda e: f"order:{e.data.get('receipt_code')}:fulfilled"
+        if _fulfilled(e) and e.data.get("receipt_code")
+        else None,
     )
     register_metric(
         Metric("purchases", "Purchases", "Fulfilled orders.", "purchase_update", lambda e: int(_fulfilled(e)))
@@ -105,7 +117,7 @@ def register_metrics() -> None:
                 f"{currency.capitalize()} bought",
                 f"The {currency} fulfilled orders grant.",
                 "purchase_update",
-                lambda e, c=currency: _int(_data(e, "grants", {}).get(c)) if _fulfilled(e) else 0,
+                _bought(currency),
             )
         )
 

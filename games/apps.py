@@ -14,3 +14,14 @@ class GamesConfig(AppConfig):
             "win_streak, "
             "is_big_win, settled_at). Missions, achievements and analytics count these.",
         )
+        # --- leaderboards and live feed: on commit of each settled round ---
+        from games.subscribers import leaderboards_on_game_round, live_feed_on_game_event
+        from realtime.registry import subscribe
+
+        subscribe("game_round", leaderboards_on_game_round)
+        subscribe("game_event", live_feed_on_game_event)
+
+        # --- reward items (achievements, events, missions) into the inventory, in the reward's transaction ---
+        from games.subscribers import inventory_on_reward_granted
+
+        subscribe("reward_granted", inventory_on_reward_granted)

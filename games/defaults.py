@@ -10,27 +10,96 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-# game -> GameConfig fields. The RPS multiplier 1.94 gives an RTP of 97%: a win (1/3) pays
-# 1.94 x bet and a draw (1/3) returns the bet, (1.94 + 1) / 3 = 0.98. See games/services/rps.py.
+# game -> GameConfig fields. The RPS multiplier 1.91 gives an RTP of 97%: a win (1/3) pays
+# 1.91 x bet and a draw (1/3) returns the bet, (1.91 + 1) / 3 = 0.97. See games/services/rps.py.
 GAME_CONFIGS: dict[str, dict[str, Any]] = {
     "slot": {"min_bet": 10, "max_bet": 10_000},
     "crash": {"min_bet": 10, "max_bet": 10_000},
-    "rps": {"min_bet": 10, "max_bet": 5_000, "win_multiplier": Decimal("1.94")},
+    "rps": {"min_bet": 10, "max_bet": 5_000, "win_multiplier": Decimal("1.91")},
     "gacha": {"min_bet": 1, "max_bet": 10**9},
 }
 
 # (game, vip tier) -> rounds (gacha: pulls) per UTC day.
-DAILY_LIMITS: dict[tuple[str, str], int] = {}
+DAILY_LIMITS: dict[tuple[str, str], int] = {
+    # gacha: pulls per UTC day (a 10-pull counts 10): a STANDARD player gets three 10-pulls a day.
+    ("gacha", "STANDARD"): 30,
+    ("gacha", "PREMIUM"): 60,
+    ("gacha", "VIP"): 100,
+}
 
 # Slots: symbols (code, name, emoji, sort order), reel weights {reel: {symbol: weight}}, paytable
-# (symbol, count, multiplier, is_jackpot). Filled by the slots work.
-SLOT_SYMBOLS: list[tuple[str, str, str, int]] = []
-SLOT_REEL_WEIGHTS: dict[int, dict[str, int]] = {}
-SLOT_PAYTABLE: list[tuple[str, int, Decimal, bool]] = []
+# (symbol, count, multiplier, is_jackpot). The earlier system's six symbols; 32 stops per reel
+# (32,768 equally likely stop combinations). Exactly, by enumeration (games.fairness.slot_rtp):
+# RTP 3935/4096 = 96.0693%, hit frequency 1207/4096 = 29.47% (every hit pays at least 1.5x the
+# bet), jackpot (three sevens) 1/4096. Every multiplier is a multiple of 0.5, so bet x multiplier
+# is whole, and the RTP exact, for every even bet (payouts floor bet x multiplier). docs/games.md.
+SLOT_SYMBOLS: list[tuple[str, str, str, int]] = [
+    ("cherry", "Cherry", "🍒", 1),
+    ("lemon", "Lemon", "🍋", 2),
+    ("orange", "Orange", "🍊", 3),
+    ("grape", "Grape", "🍇", 4),
+    ("diamond", "Diamond", "💎", 5),
+    ("seven", "Seven", "7️⃣", 6),
+]
+SLOT_REEL_WEIGHTS: dict[int, dict[str, int]] = {
+    0: {"cherry": 8, "lemon": 7, "orange": 6, "grape": 5, "diamond": 4, "seven": 2},
+    1: {"cherry": 7, "lemon": 7, "orange": 6, "grape": 6, "diamond": 4, "seven": 2},
+    2: {"cherry": 6, "lemon": 8, "orange": 7, "grape": 6, "diamond": 3, "seven": 2},
+}
+SLOT_PAYTABLE: list[tuple[str, int, Decimal, bool]] = [
+    ("cherry", 1, Decimal("1.5"), False),
+    ("cherry", 2, Decimal("2.5"), False),
+    ("cherry", 3, Decimal("10"), False),
+    ("lemon", 3, Decimal("8"), False),
+    ("orange", 3, Decimal("11"), False),
+    ("grape", 3, Decimal("15"), False),
+    ("diamond", 2, Decimal("3"), False),
+    ("diamond", 3, Decimal("40"), False),
+    ("seven", 2, Decimal("8"), False),
+    ("seven", 3, Decimal("250"), True),
+]
 
 # Gacha banners: code -> banner fields plus "rarities" [(rarity, rank, weight, duplicate_value)]
 # and "items" [(code, name, rarity, sort order)]. Filled by the gacha work.
-GACHA_BANNERS: dict[str, dict[str, Any]] = {}
+GACHA_BANNERS: dict[str, dict[str, Any]] = {
+    # Rarity weights per mille: legendary 0.6%, epic 5.1%, rare 30%, common 64.3%; the legendary is
+    # guaranteed by the 90th pull (with pity, one pull in ~69.7 is legendary: E[pulls] = (1 -
+    # 0.994**90) / 0.006). A single pull costs 100 gold and a 10-pull 900, against the 1,000 gold
+    # sign-up bonus; a duplicate converts to gold (paid as the round's payout).
+    "casino-classics": {
+        "name": "Casino Classics",
+        "description": "Chips, charms and trophies from the casino floor. A legendary by the 90th pull at the latest.",
+        "is_active": True,
+        "currency": "gold",
+        "cost_single": 100,
+        "cost_ten": 900,
+        "pity_threshold": 90,
+        "duplicate_currency": "gold",
+        "sort_order": 0,
+        "rarities": [
+            ("legendary", 0, 6, 500),
+            ("epic", 1, 51, 100),
+            ("rare", 2, 300, 25),
+            ("common", 3, 643, 10),
+        ],
+        "items": [
+            ("golden-dragon", "Golden Dragon", "legendary", 0),
+            ("royal-flush-crown", "Royal Flush Crown", "legendary", 1),
+            ("diamond-dice", "Diamond Dice", "epic", 0),
+            ("lucky-seven-trophy", "Lucky Seven Trophy", "epic", 1),
+            ("platinum-chip", "Platinum Chip", "epic", 2),
+            ("silver-roulette-wheel", "Silver Roulette Wheel", "rare", 0),
+            ("velvet-top-hat", "Velvet Top Hat", "rare", 1),
+            ("jade-lucky-cat", "Jade Lucky Cat", "rare", 2),
+            ("ace-of-spades", "Ace of Spades", "rare", 3),
+            ("red-chip", "Red Chip", "common", 0),
+            ("green-chip", "Green Chip", "common", 1),
+            ("cherry-charm", "Cherry Charm", "common", 2),
+            ("lucky-horseshoe", "Lucky Horseshoe", "common", 3),
+            ("four-leaf-clover", "Four-Leaf Clover", "common", 4),
+        ],
+    },
+}
 
 
 def install(apps: Any) -> None:

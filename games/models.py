@@ -38,7 +38,7 @@ class GameConfig(models.Model):
         decimal_places=4,
         null=True,
         blank=True,
-        help_text="Rock-paper-scissors: a win pays bet x this (1.94 gives an RTP of 97%).",
+        help_text="Rock-paper-scissors: a win pays bet x this (1.91 gives an RTP of 97%).",
     )
     updated_at = models.DateTimeField()
 
@@ -356,16 +356,33 @@ class GachaPity(models.Model):
 
 
 class InventoryItem(models.Model):
-    """An item a player owns (one row per item; a duplicate draw converts to currency instead)."""
+    """An item a player owns (one row per item; a duplicate draw converts to currency instead).
+
+    Items come from gacha pulls (``round``: the pull that first gave it) or as a reward of an
+    achievement, event or mission (``source`` "reward", no round; games.services.inventory)."""
+
+    class Source(models.TextChoices):
+        GACHA = "gacha", "Gacha pull"
+        REWARD = "reward", "Reward (achievement, event, mission)"
 
     user = models.ForeignKey(USER, on_delete=models.CASCADE, related_name="inventory")
     item = models.ForeignKey(GachaItem, on_delete=models.PROTECT, related_name="+")
-    round = models.ForeignKey(GameRound, on_delete=models.PROTECT, related_name="+")
-    duplicates = models.PositiveIntegerField(default=0, help_text="Later draws of it, converted to currency.")
+    round = models.ForeignKey(
+        GameRound, on_delete=models.PROTECT, related_name="+", null=True, blank=True, help_text="The pull that gave it."
+    )
+    source = models.CharField(max_length=16, choices=Source.choices, default=Source.GACHA)
+    duplicates = models.PositiveIntegerField(
+        default=0, help_text="Later draws of it (converted to currency), or later rewards of it (not paid)."
+    )
     acquired_at = models.DateTimeField()
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["user", "item"], name="inventory_item_once")]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "item"], name="inventory_item_once"),
+            models.CheckConstraint(
+                condition=Q(source="reward") | Q(round__isnull=False), name="inventory_gacha_item_has_round"
+            ),
+        ]
         indexes = [models.Index(fields=["user", "-acquired_at"], name="inventory_user_idx")]
 
     def __str__(self) -> str:

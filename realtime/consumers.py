@@ -14,7 +14,10 @@ What a client may send, per connection (settings, README):
   daphne the server's protocol enforces it before the frames are even parsed
   (``realtime.socket_limits``); elsewhere this consumer does;
 * ``ping`` (text) is answered ``pong``; ``{"type": "ping"}`` is answered
-  ``{"type": "pong"}``; anything else is ignored."""
+  ``{"type": "pong"}``; anything else is ignored.
+
+Besides the player's own events, every socket receives the live feed (big wins and jackpots of
+all players, ``realtime.feed``) as ``{"type": "live_feed", "data": {...}}``."""
 
 from __future__ import annotations
 
@@ -31,6 +34,7 @@ from django.utils import timezone
 
 from casino.errors import ApplicationError
 from realtime import metrics
+from realtime.feed import FEED_GROUP
 from realtime.registry import initial_state_for, socket_authenticator
 from realtime.services import user_group_name
 from realtime.socket_limits import CLOSE_RATE_LIMITED, TokenBucket, message_bucket, server_enforces_limit
@@ -79,6 +83,7 @@ class SyncConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels sh
         self.bucket = None if server_enforces_limit() else message_bucket()
         self.group = user_group_name(user.pk)
         await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.channel_layer.group_add(FEED_GROUP, self.channel_name)
         await self.accept()
         await self.send_json(
             {
@@ -93,6 +98,7 @@ class SyncConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels sh
     async def disconnect(self, code: int) -> None:
         if self.group:
             await self.channel_layer.group_discard(self.group, self.channel_name)
+            await self.channel_layer.group_discard(FEED_GROUP, self.channel_name)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self.closing or self.group is None:
@@ -128,6 +134,12 @@ class SyncConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels sh
         if self.closing:
             return
         await self.send_json(message["envelope"])
+
+    async def live_feed(self, message: dict[str, Any]) -> None:
+        """``realtime.feed.broadcast_feed``: a big win or a jackpot of any player."""
+        if self.closing:
+            return
+        await self.send_json({"type": "live_feed", "data": message["data"]})
 
     async def session_close(self, message: dict[str, Any]) -> None:
         """``realtime.services.sockets_close``: the session was revoked."""

@@ -119,6 +119,12 @@ def push_to_user(user_id: int, envelope: dict[str, Any]) -> None:
 
 def _send_to_user(user_id: int, message: dict[str, Any]) -> None:
     """Never raises: it runs after commit (see the module docstring)."""
+    send_to_group(user_group_name(user_id), message)
+
+
+def send_to_group(group: str, message: dict[str, Any], *, use: str = "push") -> None:
+    """Queue ``message`` for every socket of a channel group (a player's, or the live feed's).
+    Never raises: it runs after commit (see the module docstring)."""
     try:
         layer = get_channel_layer()
         if layer is None:
@@ -126,8 +132,8 @@ def _send_to_user(user_id: int, message: dict[str, Any]) -> None:
         if isinstance(layer, InMemoryChannelLayer):
             # Embedded mode, one process: the layer's queues belong to the server's
             # event loop, which async_to_sync reuses from a sync view.
-            async_to_sync(layer.group_send)(user_group_name(user_id), message)
+            async_to_sync(layer.group_send)(group, message)
             return
-        dispatcher.enqueue(user_group_name(user_id), message)
+        dispatcher.enqueue(group, message)
     except Exception as error:  # noqa: BLE001 - best effort; the outbox has the event
-        dependency_failed(dependency="channel_layer", use="push", error=error)
+        dependency_failed(dependency="channel_layer", use=use, error=error)

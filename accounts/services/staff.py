@@ -170,6 +170,62 @@ class StaffRole:
     excluded: frozenset[str] = field(default_factory=frozenset)
 
 
+# Live-ops runs the games: sees every games table (rounds, seeds and stats read-only), switches
+# games on and off, and changes their bet limits, odds and paytables (each audited).
+GAMES_LIVE_OPS = frozenset(
+    {
+        "games.switch_game",
+        "games.configure_game",
+        *(
+            f"games.view_{model}"
+            for model in (
+                "gameconfig",
+                "gamedailylimit",
+                "playergameday",
+                "fairnessseed",
+                "gameround",
+                "playergamestats",
+                "slotsymbol",
+                "slotreelweight",
+                "slotpayrule",
+                "slottableversion",
+                "gachabanner",
+                "gachararityweight",
+                "gachaitem",
+                "gachapity",
+                "inventoryitem",
+            )
+        ),
+    }
+)
+
+# Live-ops runs live events, missions and achievements: creates and edits them (each audited),
+# sees players' progress (read-only) and may force-claim an event's reward for a player (audited,
+# paid once through the ledger). No deletes: an event or template is switched off instead;
+# an event's requirements may be removed only until someone joins.
+EVENTS_LIVE_OPS = frozenset(
+    {
+        "events.view_event",
+        "events.add_event",
+        "events.change_event",
+        "events.force_claim_event",
+        "events.view_eventrequirement",
+        "events.add_eventrequirement",
+        "events.change_eventrequirement",
+        "events.delete_eventrequirement",
+        "events.view_eventparticipation",
+        "events.view_eventprogress",
+        "events.view_missiontemplate",
+        "events.add_missiontemplate",
+        "events.change_missiontemplate",
+        "events.view_missionprogress",
+        "events.view_achievement",
+        "events.add_achievement",
+        "events.change_achievement",
+        "events.view_achievementprogress",
+    }
+)
+
 # The back office's own apps (the admin role covers all of them).
 BACK_OFFICE_APPS = ("casino", "realtime", "accounts", "economy", "games", "events", "shop")
 
@@ -191,6 +247,12 @@ STAFF_ROLES: tuple[StaffRole, ...] = (
                 "shop.view_ordertransition",
                 "shop.view_owneditem",
                 "shop.view_promoredemption",
+                # A player's games: what they played, the seeds (a server seed shows only once
+                # the player has revealed it) and what they own.
+                "games.view_gameround",
+                "games.view_fairnessseed",
+                "games.view_playergamestats",
+                "games.view_inventoryitem",
             }
         ),
         # Not lift_self_exclusion: a player excluded themselves to be protected
@@ -224,10 +286,12 @@ STAFF_ROLES: tuple[StaffRole, ...] = (
     ),
     StaffRole(
         name="live-ops",
-        summary="The catalog and campaigns: products, limited packages, promo codes "
-        "(and events, missions and game configs once they exist).",
+        summary="The catalog, campaigns and games: products, limited packages, promo codes; game switches, "
+        "bet limits, odds and paytables (rounds read-only); events, missions and achievements (force-claim audited).",
         permissions=frozenset(
             {
+                *GAMES_LIVE_OPS,
+                *EVENTS_LIVE_OPS,
                 "shop.view_product",
                 "shop.add_product",
                 "shop.change_product",

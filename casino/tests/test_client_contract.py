@@ -326,3 +326,104 @@ def test_notifications_list_and_read_all_with_only_the_auth_token_cookie(client:
     assert listing.status_code == 200, listing.content
     assert_fields(listing.json(), ("items", "unread"), "notification list")
     assert read_all.status_code == 200, read_all.content
+
+
+EVENT_FIELDS = (
+    "id",
+    "title",
+    "description",
+    "event_type",
+    "start_date",
+    "end_date",
+    "rewards",
+    "requirements",
+    "image_url",
+    "priority",
+    "participation_count",
+    "user_participation",
+)
+MISSION_ROW_FIELDS = ("mission", "current_progress", "completed", "claimed", "reset_at")
+MISSION_FIELDS = (
+    "id",
+    "title",
+    "description",
+    "mission_type",
+    "category",
+    "target_value",
+    "rewards",
+    "icon",
+    "reset_period",
+)
+
+
+def test_the_events_and_missions_panels(client: Client) -> None:
+    from events.tests.factories import MissionTemplateFactory, event_with
+
+    # Given a running event and a daily mission, each needing two rounds
+    event = event_with({"rounds_played": 2}, title="Weekend rush", reward_gold=300)
+    mission = MissionTemplateFactory(period="daily", target=2, reward_gold=150, title="Play twice")
+
+    # 1. the events panel, under its three paths
+    for path in ("/api/events", "/api/events/active", f"/api/events/{event.pk}"):
+        answer = client.get(path)
+        assert answer.status_code == 200, (path, answer.content)
+        rows = answer.json() if isinstance(answer.json(), list) else [answer.json()]
+        row = next(item for item in rows if item["id"] == event.pk)
+        assert_fields(row, EVENT_FIELDS, path)
+        assert_fields(row["user_participation"], ("joined", "progress", "completed", "claimed"), path)
+        assert row["user_participation"]["joined"] is False
+
+    # 2. join (idempotent)
+    joined = client.post("/api/events/join", {"event_id": event.pk})
+    assert joined.status_code in (200, 201), joined.json()
+    assert_fields(joined.json(), ("progress", "completed", "claimed_rewards"), "join")
+    assert client.post("/api/events/join", {"event_id": event.pk}).status_code == 200
+
+    # 3. the missions panel, before playing
+    for path in ("/api/events/missions/daily", "/api/events/missions/weekly", "/api/events/missions/all"):
+        assert client.get(path).status_code == 200, path
+    daily = client.get("/api/events/missions/daily").json()
+    row = next(item for item in daily if item["mission"]["id"] == mission.pk)
+    assert_fields(row, MISSION_ROW_FIELDS, "mission row")
+    assert_fields(row["mission"], MISSION_FIELDS, "mission")
+    assert (row["current_progress"], row["completed"], row["mission"]["rewards"]["gold"]) == (0, False, 150)
+
+    # 4. the client still sends progress: refused, nothing changes
+    for path in ("/api/events/missions/progress", f"/api/events/progress/{event.pk}"):
+        sent = client.api.put(
+            path,
+            {"mission_id": mission.pk, "progress_increment": 99, "progress": {"rounds_played": 99}},
+            format="json",
+            HTTP_X_IDEMPOTENCY_KEY=str(uuid.uuid4()),
+            **client._auth(),
+        )
+        assert 400 <= sent.status_code < 500, (path, sent.status_code)
+        assert sent.json()["error"] == "progress_is_server_side"
+    assert client.get("/api/events/missions/daily").json()[0]["current_progress"] == 0
+
+    # 5. play two rounds through the game's endpoint: progress comes from the server
+    for _ in range(2):
+        played = client.post("/api/games/rps/play", {"choice": "rock", "bet_amount": 10})
+        assert played.status_code == 200, played.json()
+    event_row = client.get(f"/api/events/{event.pk}").json()
+    assert (event_row["user_participation"]["completed"], event_row["user_participation"]["claimed"]) == (True, False)
+    row = next(item for item in client.get("/api/events/missions/daily").json() if item["mission"]["id"] == mission.pk)
+    assert (row["current_progress"], row["completed"], row["claimed"]) == (2, True, False)
+    home = client.get("/api/dashboard").json()
+    assert [item["current_progress"] for item in home["missions"] if item["mission_id"] == mission.pk] == [2]
+    assert [item["completed"] for item in home["events"] if item["id"] == event.pk] == [True]
+
+    # 6. claim the mission (a second claim is refused), then the event
+    gold = client.get("/api/users/balance").json()["cyber_token_balance"]
+    claimed = client.post(f"/api/events/missions/claim/{mission.pk}")
+    assert claimed.status_code == 200, claimed.json()
+    assert_fields(claimed.json(), ("rewards", "new_balance", "claimed"), "mission claim")
+    assert (claimed.json()["rewards"]["gold"], claimed.json()["new_balance"]) == (150, gold + 150)
+    again = client.post(f"/api/events/missions/claim/{mission.pk}")
+    assert again.status_code == 409 and again.json()["error"] == "reward_already_claimed"
+    event_claim = client.post(f"/api/events/claim/{event.pk}")
+    assert event_claim.status_code == 200, event_claim.json()
+    assert_fields(event_claim.json(), ("rewards", "reward_items", "awarded_gold", "new_balance"), "event claim")
+    assert event_claim.json()["new_balance"] == gold + 150 + 300
+    row = next(item for item in client.get("/api/events/missions/all").json() if item["mission"]["id"] == mission.pk)
+    assert row["claimed"] is True

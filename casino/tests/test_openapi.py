@@ -34,6 +34,9 @@ def test_every_api_operation_documents_its_errors() -> None:
     for path, operations in schema["paths"].items():
         for method, operation in operations.items():
             codes = set(operation["responses"])
-            assert any(code.startswith("2") for code in codes), f"{method.upper()} {path}: no success response"
+            refused_by_design = codes - {"400", "401"} == {"405"}  # the earlier client's progress reports
+            assert refused_by_design or any(code.startswith("2") for code in codes), (
+                f"{method.upper()} {path}: no success response"
+            )
             if operation.get("security") != [{}] and {"bearerAuth": []} in operation.get("security", []):
                 assert "401" in codes, f"{method.upper()} {path}: authenticated but 401 undocumented"

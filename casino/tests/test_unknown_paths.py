@@ -23,7 +23,7 @@ from economy.tests.factories import player_with_wallet
 from shop.models import Order
 from shop.tests.factories import GemPriceProductFactory
 
-UNKNOWN_PATHS = ["/api/nope", "/api/nope/", "/api/shop/buy/extra", "/api/games/slot/spin", "/nope", "/nope/deeper/"]
+UNKNOWN_PATHS = ["/api/nope", "/api/nope/", "/api/shop/buy/extra", "/api/games/slot/nope", "/nope", "/nope/deeper/"]
 METHODS = ["get", "post", "put", "patch", "delete", "options", "head"]
 SAMPLE = {"int": "1", "str": "sample", "slug": "sample", "uuid": str(uuid.uuid4()), "path": "sample"}
 

@@ -226,7 +226,9 @@ def test_dashboard_is_fresh_right_after_a_balance_change_from_elsewhere(
 def test_uncached_dashboard_stays_within_a_fixed_number_of_queries(
     client: APIClient, django_assert_max_num_queries: Any
 ) -> None:
-    with django_assert_max_num_queries(8):
+    # Authentication, the wallet, the streak, the VIP state, the profile, the shop's highlights,
+    # then one query per section other apps register: the live events and today's missions.
+    with django_assert_max_num_queries(10):
         response = client.get("/api/dashboard")
 
     assert response.status_code == 200

@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -169,8 +170,10 @@ def event_force_claim(*, actor: User, user_id: int, event_id: int, reason: str) 
     """Staff claim an event's reward for a player: joined or not, complete or not (the staff
     member decided it is owed; the reason says why). Pays exactly once, like the player's own
     claim (the same ledger key), audited; when it was claimed already, nothing is paid and
-    ``claimed_now`` is False. The admin checks ``events.force_claim_event`` before calling."""
+    ``claimed_now`` is False. Needs ``events.force_claim_event`` (checked here and by the admin)."""
     if not reason.strip():
         raise ValueError("a force-claim needs a reason")
+    if not actor.has_perm("events.force_claim_event"):
+        raise PermissionDenied("force-claiming an event's reward needs events.force_claim_event")
     with transaction.atomic(durable=True):
         return _claim(user_id, event_id, actor=actor, reason=reason)

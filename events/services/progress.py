@@ -8,7 +8,9 @@ claim that caused it). For one domain event it
    count: nothing is written;
 2. claims the event's source key (``INSERT … ON CONFLICT DO NOTHING RETURNING``): an event
    already counted (the subscriber run again, the event delivered twice) stops here;
-3. advances, with one statement each:
+3. advances, with one statement each (skipped, with the source claim, when no running event,
+   active mission or achievement uses the event's metrics — ``events.definitions`` keeps those
+   in memory, so an event nothing counts costs no statement):
 
    * the player's joined, open event requirements on those metrics (one ``UPDATE … SET value =
      CASE metric …`` over the denormalised progress rows, inside the event's window, never past
@@ -22,28 +24,26 @@ claim that caused it). For one domain event it
 4. announces what changed: ``event_progress`` (events and missions) and
    ``achievement_progress``.
 
-``sum`` metrics add the contribution; ``max`` metrics keep the best value seen. The definitions
-(mission templates, achievements) are read from the database on each call; the statements are
-skipped when no definition uses the event's metrics.
+``sum`` metrics add the contribution; ``max`` metrics keep the best value seen.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from django.db import connection
-from django.db.models import Q
 from django.utils import timezone
 
 import realtime
 from economy.enums import LedgerReason
 from economy.services import wallet_grant
+from events.definitions import definitions
 from events.enums import Aggregation, MissionPeriod
 from events.metric_registry import METRICS, Metric, game_of, metrics_for, source_key_of
-from events.models import Achievement, MissionTemplate
+from events.models import Achievement
 from realtime.registry import DomainEvent
 
 _CLAIM_SOURCE = (
@@ -77,7 +77,7 @@ def period_start(period: str, today: date) -> date:
 def period_reset_at(period: str, today: date) -> datetime:
     """When the period ``today`` is in ends (UTC midnight of the next day / next Monday)."""
     days = 1 if period == MissionPeriod.DAILY else 7
-    return datetime.combine(period_start(period, today) + timedelta(days=days), time.min, tzinfo=timezone.utc)
+    return datetime.combine(period_start(period, today) + timedelta(days=days), time.min, tzinfo=UTC)
 
 
 def progress_count(*, event: DomainEvent) -> ProgressReport:
@@ -91,15 +91,21 @@ def progress_count(*, event: DomainEvent) -> ProgressReport:
     ]
     if not counted:
         return report
+    now = timezone.now()
+    in_force = definitions(now=now)
+    codes = {item.metric.code for item in counted}
+    game = game_of(event)
+    if not (
+        codes & in_force.event_metrics or in_force.templates_for(codes, game) or in_force.achievements_for(codes, game)
+    ):
+        return report  # nothing counts these metrics now: no statement at all
     key = source_key_of(event)
     if key is None:
         return report
-    now = timezone.now()
     if not _claim_source(key, user_id, now):
         return report
     report.counted = True
-    game = game_of(event)
-    report.participations = _advance_events(user_id, game, counted, now)
+    report.participations = _advance_events(user_id, game, counted, now) if codes & in_force.event_metrics else []
     report.missions = _advance_missions(user_id, game, counted, now)
     report.achievements, report.unlocked = _advance_achievements(user_id, game, counted, now)
     _announce(user_id, report)
@@ -169,12 +175,8 @@ def _same_instant(value: Any, now: datetime) -> bool:
     if isinstance(value, str):  # SQLite returns the raw text
         value = datetime.fromisoformat(value)
     if isinstance(value, datetime) and timezone.is_naive(value):
-        value = timezone.make_aware(value, timezone.utc)
+        value = timezone.make_aware(value, UTC)
     return bool(value == now)
-
-
-def _definitions_for(model: type[MissionTemplate] | type[Achievement], game: str, codes: list[str]) -> list[Any]:
-    return list(model.objects.filter(is_active=True, metric__in=codes).filter(Q(game="") | Q(game=game)))
 
 
 def _upsert(
@@ -211,7 +213,7 @@ def _row_value(item: Counted) -> int:
 
 def _advance_missions(user_id: int, game: str, counted: list[Counted], now: datetime) -> list[dict[str, Any]]:
     by_code = {item.metric.code: item for item in counted}
-    templates = _definitions_for(MissionTemplate, game, list(by_code))
+    templates = definitions(now=now).templates_for(set(by_code), game)
     if not templates:
         return []
     today = now.date()
@@ -265,7 +267,7 @@ def _advance_achievements(
     user_id: int, game: str, counted: list[Counted], now: datetime
 ) -> tuple[list[dict[str, Any]], list[str]]:
     by_code = {item.metric.code: item for item in counted}
-    achievements = {a.pk: a for a in _definitions_for(Achievement, game, list(by_code))}
+    achievements = {a.pk: a for a in definitions(now=now).achievements_for(set(by_code), game)}
     if not achievements:
         return [], []
     rows = []
@@ -289,6 +291,11 @@ def _advance_achievements(
     for achievement_id, value, target, unlocked_at in returned:
         achievement = achievements[int(achievement_id)]
         unlocked_now = unlocked_at is not None and _same_instant(unlocked_at, now)
+        if unlocked_now:
+            unlocked.append(achievement.code)
+            achievement_reward_grant(user_id=user_id, achievement=achievement)
+        if achievement.is_hidden and unlocked_at is None:
+            continue  # a secret stays secret until unlocked: no push names it
         progress.append(
             {
                 "achievement_id": achievement.pk,
@@ -300,9 +307,6 @@ def _advance_achievements(
                 "unlocked_now": unlocked_now,
             }
         )
-        if unlocked_now:
-            unlocked.append(achievement.code)
-            achievement_reward_grant(user_id=user_id, achievement=achievement)
     return progress, unlocked
 
 

@@ -13,6 +13,7 @@ from rest_framework.views import APIView
 from accounts.authentication import request_user
 from casino.errors import ErrorSerializer, ValidationErrorSerializer
 from casino.idempotency import idempotency_key_from
+from casino.pagination import StandardPagination
 from games import selectors, services
 from games.api import serializers as s
 from games.exceptions import RoundNotFound
@@ -90,10 +91,362 @@ class RoundDetailView(APIView):
 # --- slots ---------------------------------------------------------------------------------------
 
 
+class SlotSpinView(APIView):
+    @extend_schema(
+        tags=["games"],
+        request=s.SlotSpinInputSerializer,
+        responses={
+            200: s.SlotSpinSerializer,
+            400: OpenApiResponse(
+                ErrorSerializer,
+                description="bet_out_of_range (not within the game's min_bet..max_bet) / validation_error "
+                "(bet_amount missing or not a JSON integer) / idempotency_key_invalid",
+            ),
+            401: UNAUTHORIZED,
+            403: OpenApiResponse(ErrorSerializer, description="game_disabled / self_excluded"),
+            409: OpenApiResponse(
+                ErrorSerializer, description="insufficient_funds / idempotency_key_reused (same key, other bet)"
+            ),
+            429: OpenApiResponse(ErrorSerializer, description="daily_limit_reached"),
+            503: OpenApiResponse(ErrorSerializer, description="slot_table_unavailable"),
+        },
+        description="Spin the 3 reels once. Each reel's stop comes from the round's fair bytes; the payline "
+        "pays bet x the best matching rule of the paytable (floored) — GET /api/games/slot/config has the "
+        "table and its exact RTP. A retry with the same Idempotency-Key (or X-Idempotency-Key) returns the "
+        "first spin. Refusals change nothing.",
+    )
+    def post(self, request: Request) -> Response:
+        body = s.SlotSpinInputSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        spin = services.slot_spin(
+            user=request_user(request),
+            bet_amount=body.validated_data["bet_amount"],
+            idempotency_key=play_key(request),
+        )
+        round_ = spin.round
+        return Response(
+            s.SlotSpinSerializer(
+                {
+                    "success": True,
+                    "round_id": round_.pk,
+                    "reels": spin.reels,
+                    "symbols": spin.symbols,
+                    "stops": spin.stops,
+                    "bet_amount": round_.bet_amount,
+                    "win_amount": spin.win_amount,
+                    "net_change": spin.win_amount - round_.bet_amount,
+                    "multiplier": spin.multiplier,
+                    "is_jackpot": spin.is_jackpot,
+                    "win_lines": spin.win_lines,
+                    "balance": spin.balance,
+                    "currency": round_.currency,
+                    "table_version": round_.inputs.get("table_version"),
+                    "message": spin.feedback["message"],
+                    "feedback": spin.feedback,
+                    "replayed": spin.replayed,
+                }
+            ).data
+        )
+
+
+class SlotConfigView(APIView):
+    @extend_schema(
+        tags=["games"],
+        responses={
+            200: s.SlotConfigSerializer,
+            401: UNAUTHORIZED,
+            503: OpenApiResponse(ErrorSerializer, description="slot_table_unavailable"),
+        },
+        description="The slot machine in play: symbols, reel weights, paytable, bet limits, and the declared "
+        "RTP, hit frequency and jackpot probability, computed exactly from the same table the spins use "
+        "(enumeration of every stop combination).",
+    )
+    def get(self, request: Request) -> Response:
+        return Response(s.SlotConfigSerializer(services.slot_config_public()).data)
+
+
 # --- crash ---------------------------------------------------------------------------------------
+
+CRASH_NOT_FOUND = OpenApiResponse(ErrorSerializer, description="round_not_found (no such crash round of yours)")
+
+
+class CrashBetView(APIView):
+    @extend_schema(
+        tags=["games"],
+        request=s.CrashBetSerializer,
+        responses={
+            200: s.CrashRoundSerializer,
+            400: OpenApiResponse(
+                ValidationErrorSerializer,
+                description="bet_out_of_range (not within the game's min_bet..max_bet) / invalid_auto_cashout "
+                "(not 1.01..1000.00 with two decimals at most) / validation_error (bet_amount missing or not a JSON "
+                "integer, auto_cashout_multiplier not a number) / idempotency_key_invalid",
+            ),
+            401: UNAUTHORIZED,
+            403: OpenApiResponse(ErrorSerializer, description="game_disabled / self_excluded"),
+            409: OpenApiResponse(
+                ErrorSerializer, description="insufficient_funds / idempotency_key_reused (same key, other request)"
+            ),
+            429: OpenApiResponse(ErrorSerializer, description="daily_limit_reached"),
+        },
+        description="Bet on a crash round. With auto_cashout_multiplier the round settles in this request "
+        "(won: stake x target if the crash point reaches it; max_multiplier shows the crash point). Without it "
+        "the round runs on the server clock from started_at, multiplier(t) = floor(100 * e^(0.00006 * t_ms)) / 100; "
+        "cash out with POST /api/games/crash/cashout before it crashes. The crash point (max_multiplier) is "
+        "never sent before the round is over. A retry with the same Idempotency-Key (or X-Idempotency-Key) "
+        "returns the first round as it stands. Refusals change nothing.",
+    )
+    def post(self, request: Request) -> Response:
+        body = s.CrashBetSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        played = services.crash_bet(
+            user=request_user(request),
+            bet_amount=body.validated_data["bet_amount"],
+            auto_cashout_multiplier=body.validated_data.get("auto_cashout_multiplier"),
+            idempotency_key=play_key(request),
+        )
+        return Response(s.CrashRoundSerializer(services.crash_public(played)).data)
+
+
+class CrashCashoutView(APIView):
+    @extend_schema(
+        tags=["games"],
+        request=s.CrashCashoutSerializer,
+        responses={200: s.CrashRoundSerializer, 400: INVALID, 401: UNAUTHORIZED, 404: CRASH_NOT_FOUND},
+        description="Cash out a running round at the multiplier of the server's time of receipt: pays "
+        "floor(stake x multiplier). At or after the crash the round is lost. A round already over answers its "
+        "final state (200). Any multiplier the client sends is ignored.",
+    )
+    def post(self, request: Request) -> Response:
+        body = s.CrashCashoutSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        played = services.crash_cashout(user=request_user(request), round_id=body.validated_data["game_id"])
+        return Response(s.CrashRoundSerializer(services.crash_public(played)).data)
+
+
+class CrashRoundView(APIView):
+    @extend_schema(
+        tags=["games"],
+        responses={200: s.CrashRoundSerializer, 401: UNAUTHORIZED, 404: CRASH_NOT_FOUND},
+        description="One of your crash rounds. A round whose crash time has passed is settled first; while it "
+        "runs: started_at, server_time and current_multiplier, never the crash point.",
+    )
+    def get(self, request: Request, game_id: int) -> Response:
+        played = services.crash_round_read(user=request_user(request), round_id=game_id)
+        return Response(s.CrashRoundSerializer(services.crash_public(played)).data)
 
 
 # --- rps, history, stats -------------------------------------------------------------------------
 
 
+class RpsPlayView(APIView):
+    @extend_schema(
+        tags=["games"],
+        request=s.RpsPlayInputSerializer,
+        responses={
+            200: s.RpsPlaySerializer,
+            400: OpenApiResponse(
+                ErrorSerializer,
+                description="invalid_choice (not rock, paper or scissors) / bet_out_of_range (not within the "
+                "game's min_bet..max_bet) / validation_error (bet_amount missing or not a JSON integer) / "
+                "invalid_idempotency_key",
+            ),
+            401: UNAUTHORIZED,
+            403: OpenApiResponse(ErrorSerializer, description="game_disabled / self_excluded"),
+            409: OpenApiResponse(
+                ErrorSerializer, description="insufficient_funds / idempotency_key_reused (same key, other request)"
+            ),
+            429: OpenApiResponse(ErrorSerializer, description="daily_limit_reached"),
+        },
+        description="One round of rock-paper-scissors. The computer's move comes from the round's fair bytes; "
+        "a win pays bet x win_multiplier (floored), a draw returns the bet. A retry with the same "
+        "Idempotency-Key (or X-Idempotency-Key) returns the first round. Refusals change nothing.",
+    )
+    def post(self, request: Request) -> Response:
+        body = s.RpsPlayInputSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        played = services.rps_play(
+            user=request_user(request),
+            choice=body.validated_data.get("choice"),
+            bet_amount=body.validated_data["bet_amount"],
+            idempotency_key=play_key(request),
+        )
+        round_ = played.round
+        feedback = services.rps_feedback(played.result)
+        return Response(
+            s.RpsPlaySerializer(
+                {
+                    "success": True,
+                    "round_id": round_.pk,
+                    "player_choice": played.player_choice,
+                    "computer_choice": played.computer_choice,
+                    "result": played.result,
+                    "bet_amount": round_.bet_amount,
+                    "win_amount": round_.payout,
+                    "net_change": round_.payout - round_.bet_amount,
+                    "win_multiplier": round_.inputs.get("win_multiplier", ""),
+                    "balance": played.balance,
+                    "currency": round_.currency,
+                    "message": feedback["message"],
+                    "feedback": feedback,
+                    "replayed": played.replayed,
+                }
+            ).data
+        )
+
+
+class GameHistoryView(APIView):
+    pagination_class = StandardPagination
+
+    @extend_schema(
+        tags=["games"],
+        parameters=[s.GameHistoryQuerySerializer],
+        responses={200: s.GameHistoryPageSerializer, 400: INVALID, 401: UNAUTHORIZED},
+        description="The caller's rounds, newest first, `limit`/`offset` paginated with the `total`; filters "
+        "`game` (or `game_type`) and `date_from`/`date_to` (UTC dates, both included). An unknown game or a "
+        "malformed date is a validation_error.",
+    )
+    def get(self, request: Request) -> Response:
+        query = s.GameHistoryQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        filters = query.validated_data
+        rounds = selectors.round_history(
+            user_id=request_user(request).pk,
+            game=filters.get("game") or filters.get("game_type"),
+            date_from=filters.get("date_from"),
+            date_to=filters.get("date_to"),
+        )
+        paginator = self.pagination_class()
+        page = paginator.paginate_queryset(rounds, request, view=self) or []
+        items = [selectors.round_history_item(round_) for round_ in page]
+        return paginator.get_paginated_response(s.GameHistoryItemSerializer(items, many=True).data)
+
+
+class GameStatsMeView(APIView):
+    @extend_schema(
+        tags=["games"],
+        responses={200: s.GameStatsMeSerializer, 401: UNAUTHORIZED},
+        description="The caller's game statistics: totals and one breakdown per game (zeros for a game never "
+        "played), kept by every settled round. win_rate is a percentage (0-100).",
+    )
+    def get(self, request: Request) -> Response:
+        stats = selectors.game_stats_for_player(user_id=request_user(request).pk)
+        return Response(s.GameStatsMeSerializer({"success": True, "stats": stats}).data)
+
+
 # --- gacha, inventory ----------------------------------------------------------------------------
+
+
+class GachaConfigView(APIView):
+    @extend_schema(
+        tags=["games"],
+        responses={200: s.GachaConfigSerializer, 401: UNAUTHORIZED},
+        description="Every open gacha banner: prices, pity, the rarity table with its odds (computed from the same "
+        "rows the draw uses) and items, the caller's pity counter; the caller's pulls left today; and, for the "
+        "existing client, the default banner's cost_single, cost_ten and rarity_table ([[rarity, p], ...]).",
+    )
+    def get(self, request: Request) -> Response:
+        return Response(s.GachaConfigSerializer(selectors.gacha_config(user_id=request_user(request).pk)).data)
+
+
+class GachaPullView(APIView):
+    @extend_schema(
+        tags=["games"],
+        request=s.GachaPullInputSerializer,
+        responses={
+            200: s.GachaPullSerializer,
+            400: OpenApiResponse(
+                ErrorSerializer,
+                description="invalid_choice (pull_count not 1 or 10) / validation_error (pull_count not a JSON "
+                "integer, banner not a code) / bet_out_of_range (the banner's price is outside the game's limits) / "
+                "invalid_idempotency_key",
+            ),
+            401: UNAUTHORIZED,
+            403: OpenApiResponse(ErrorSerializer, description="game_disabled / self_excluded"),
+            404: OpenApiResponse(ErrorSerializer, description="banner_not_found (unknown, inactive or closed)"),
+            409: OpenApiResponse(
+                ErrorSerializer, description="insufficient_funds / idempotency_key_reused (same key, other request)"
+            ),
+            429: OpenApiResponse(ErrorSerializer, description="daily_limit_reached (pulls per UTC day by VIP tier)"),
+        },
+        description="One pull or a 10-pull on a banner, for its cost_single / cost_ten. The items come from the "
+        "round's fair bytes (GET /api/games/rounds/{id}); the top rarity is guaranteed by the banner's "
+        "pity_threshold-th pull. New items go to the inventory; a duplicate converts to its rarity's "
+        "duplicate_value (win_amount when it is in the cost's currency). A retry with the same Idempotency-Key "
+        "(or X-Idempotency-Key) returns the first pull. Refusals change nothing.",
+    )
+    def post(self, request: Request) -> Response:
+        body = s.GachaPullInputSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        pulled = services.gacha_pull(
+            user=request_user(request),
+            pull_count=body.validated_data["pull_count"],
+            banner_code=body.validated_data["banner"],
+            idempotency_key=play_key(request),
+        )
+        round_ = pulled.round
+        return Response(
+            s.GachaPullSerializer(
+                {
+                    "success": True,
+                    "round_id": round_.pk,
+                    "banner": pulled.banner,
+                    "pull_count": len(pulled.items),
+                    "items": pulled.items,
+                    "cost": round_.bet_amount,
+                    "currency": round_.currency,
+                    "win_amount": round_.payout,
+                    "duplicate_total": pulled.duplicate_total,
+                    "duplicate_currency": pulled.duplicate_currency,
+                    "balance": pulled.balance,
+                    "animation_type": pulled.animation_type,
+                    "pity_counter": pulled.pity_counter,
+                    "message": pulled.feedback["message"],
+                    "feedback": pulled.feedback,
+                    "replayed": pulled.replayed,
+                }
+            ).data
+        )
+
+
+class InventoryView(APIView):
+    pagination_class = StandardPagination
+
+    @extend_schema(
+        tags=["games"],
+        parameters=[s.InventoryQuerySerializer],
+        responses={200: s.InventoryItemSerializer(many=True), 400: INVALID, 401: UNAUTHORIZED},
+        description="The caller's gacha items, newest first, `limit`/`offset` paginated with the `total`; filters "
+        "`banner` (a code) and `rarity`. One entry per item; `duplicates` counts later draws of it.",
+    )
+    def get(self, request: Request) -> Response:
+        query = s.InventoryQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        items = selectors.gacha_inventory(
+            user_id=request_user(request).pk,
+            banner=query.validated_data.get("banner"),
+            rarity=query.validated_data.get("rarity"),
+        )
+        paginator = self.pagination_class()
+        page = paginator.paginate_queryset(items, request, view=self)
+        return paginator.get_paginated_response(s.InventoryItemSerializer(page, many=True).data)
+
+
+# --- leaderboards --------------------------------------------------------------------------------
+
+
+class LeaderboardView(APIView):
+    @extend_schema(
+        tags=["games"],
+        parameters=[s.LeaderboardQuerySerializer],
+        responses={200: s.LeaderboardSerializer, 400: INVALID, 401: UNAUTHORIZED},
+        description="A leaderboard: the top `limit` players by nickname (no ids or contact details) and the "
+        "caller's own rank and value (`me`), even outside the top. Weekly boards cover the current ISO week "
+        "(UTC) and start over on Monday 00:00 UTC. Ties go to the player who got there first. An unknown "
+        "game, period or metric, or a limit outside 1-100, is a validation_error.",
+    )
+    def get(self, request: Request) -> Response:
+        query = s.LeaderboardQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        board = services.leaderboard_get(user_id=request_user(request).pk, **query.validated_data)
+        return Response(s.LeaderboardSerializer(board.public()).data)

@@ -46,3 +46,99 @@ __all__ = [
     "seed_ensure",
     "stats_record_round",
 ]
+
+# --- crash ---
+from games.services.crash import (
+    CrashPlay,
+    crash_bet,
+    crash_cashout,
+    crash_decider,
+    crash_public,
+    crash_round_read,
+    crash_settle,
+    crash_settle_due,
+)
+
+__all__ += [
+    "CrashPlay",
+    "crash_bet",
+    "crash_cashout",
+    "crash_decider",
+    "crash_public",
+    "crash_round_read",
+    "crash_settle",
+    "crash_settle_due",
+]
+
+# --- rps, history, stats ---
+from games.services.rps import RpsPlay, rps_choice_parse, rps_decider, rps_feedback, rps_play  # noqa: E402
+from games.services.stats import stats_recalculate  # noqa: E402
+
+__all__ += ["RpsPlay", "rps_choice_parse", "rps_decider", "rps_feedback", "rps_play", "stats_recalculate"]
+
+# --- gacha, inventory ---
+from games.services.gacha import (  # noqa: E402
+    GachaPullResult,
+    gacha_banner_save,
+    gacha_banner_validate,
+    gacha_decider,
+    gacha_feedback,
+    gacha_pull,
+)
+
+__all__ += [
+    "GachaPullResult",
+    "gacha_banner_save",
+    "gacha_banner_validate",
+    "gacha_decider",
+    "gacha_feedback",
+    "gacha_pull",
+]
+
+# --- leaderboards ---
+from games.services.leaderboards import (  # noqa: E402
+    Leaderboard,
+    leaderboard_get,
+    leaderboard_ranking,
+    leaderboard_rebuild,
+    leaderboard_record,
+)
+
+__all__ += ["Leaderboard", "leaderboard_get", "leaderboard_ranking", "leaderboard_rebuild", "leaderboard_record"]
+
+# --- slots ---
+from games.services.slots import (  # noqa: E402
+    SlotSpinResult,
+    SlotTable,
+    slot_config_public,
+    slot_decider,
+    slot_spin,
+    slot_table_current,
+    slot_table_invalidate,
+    slot_table_live,
+    slot_table_summary,
+    slot_tables_publish,
+)
+
+__all__ += [
+    "SlotSpinResult",
+    "SlotTable",
+    "slot_config_public",
+    "slot_decider",
+    "slot_spin",
+    "slot_table_current",
+    "slot_table_invalidate",
+    "slot_table_live",
+    "slot_table_summary",
+    "slot_tables_publish",
+]
+
+# --- back office ---
+from games.services.back_office import (  # noqa: E402
+    RoundVerification,
+    game_config_update,
+    game_daily_limit_set,
+    round_verify,
+)
+
+__all__ += ["RoundVerification", "game_config_update", "game_daily_limit_set", "round_verify"]

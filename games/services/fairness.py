@@ -66,6 +66,11 @@ def fairness_rotate(*, user: User, client_seed: str | None = None) -> SeedRotati
     old client seed). Refused with ``round_in_progress`` while a round on the seed is open."""
     if client_seed is not None and not CLIENT_SEED.match(client_seed):
         raise InvalidClientSeed()
+    # A live crash round whose crash time has passed is over even if nothing settled it yet (no
+    # beat in embedded mode): settle it first, so only a round still running blocks the rotation.
+    from games.services.crash import crash_settle_due  # crash builds on this module
+
+    crash_settle_due(user_id=user.pk)
     with transaction.atomic(durable=True):
         seed_ensure(user_id=user.pk)
         seed = seed_lock_active(user_id=user.pk)

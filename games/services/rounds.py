@@ -2,14 +2,15 @@
 
 :func:`round_play` runs, in ONE transaction:
 
-1. the replay check: a round with this player's idempotency key is returned as it is (the same
-   key with another request is ``idempotency_key_reused``) — a retry never spins twice;
-2. the refusals that need no lock: game switched off, self-exclusion, a bet that is not a whole
-   number within the game's limits;
-3. the daily limit for the player's VIP tier (``games.services.limits``), counted atomically;
-4. the nonce: one ``UPDATE … SET next_nonce = next_nonce + 1 … RETURNING`` on the player's seed
+1. the nonce: one ``UPDATE … SET next_nonce = next_nonce + 1 … RETURNING`` on the player's seed
    row, which also locks it, so the player's rounds are serialised and each gets its own nonce;
    the unique (seed, nonce) constraint backs this even against a bypassed lock;
+2. the replay check, under that lock: a round with this player's idempotency key is returned as
+   it is and the transaction rolls back, nonce included (the same key with another request is
+   ``idempotency_key_reused``) — a retry never spins twice, even racing the first request;
+3. the refusals: game switched off, self-exclusion, a bet that is not a whole number within the
+   game's limits (a refusal rolls the nonce back too);
+4. the daily limit for the player's VIP tier (``games.services.limits``), counted atomically;
 5. the game's decision from the fair bytes (``decide(draw)``, pure: no database access);
 6. the round row, then the bet and the payout through the economy's posting under the wallet
    lock, keyed ``round:{id}:bet`` / ``round:{id}:win`` (insufficient balance refuses here and
@@ -117,14 +118,41 @@ def round_play(
     one in progress: a game may read per-player state there (the gacha's pity counter) without a
     lock of its own. ``after(round, decision)`` runs once the round and its postings are written,
     in the same transaction, for a game's own rows (the gacha's pity counter and inventory)."""
+    try:
+        return _play(user, game, bet_amount, idempotency_key, fingerprint, decide, units, after)
+    except _Replayed as replayed:  # the transaction rolled back: the nonce taken is not used
+        return replayed.play
+
+
+class _Replayed(Exception):
+    """A round with this key exists: leave the transaction (undoing the nonce taken) and answer it."""
+
+    def __init__(self, play: RoundPlay) -> None:
+        super().__init__("replayed")
+        self.play = play
+
+
+def _play(
+    user: User,
+    game: str,
+    bet_amount: object,
+    idempotency_key: str,
+    fingerprint: str,
+    decide: Callable[[Draw], Decision],
+    units: int,
+    after: Callable[[GameRound, Decision], None] | None,
+) -> RoundPlay:
     with transaction.atomic(durable=True):
+        # The seed lock comes first: a parallel retry with the same key waits here for the
+        # first request and then finds its committed round (READ COMMITTED reads it after the
+        # wait), instead of passing the replay check and failing on the unique key.
+        taken = _take_nonce(user.pk)
         replay = _replay(user, idempotency_key, fingerprint)
         if replay is not None:
-            return replay
+            raise _Replayed(replay)
         config = game_config(game)
         bet = bet_check(user=user, config=config, amount=bet_amount)
         daily_limit_take(user_id=user.pk, game=game, units=units)
-        taken = _take_nonce(user.pk)
         decision = decide(
             Draw(server_seed=taken.server_seed, client_seed=taken.client_seed, nonce=taken.nonce, config=config)
         )

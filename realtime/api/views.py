@@ -32,9 +32,11 @@ MIN_INTERVAL, MAX_INTERVAL, DEFAULT_INTERVAL = 2, 30, 5
 class GlobalMetricsSerializer(serializers.Serializer):
     online_users = serializers.IntegerField(help_text="Players active in the last 5 minutes.")
     spins_last_hour = serializers.IntegerField(help_text="Game rounds played in the last hour.")
-    big_wins_last_hour = serializers.IntegerField(help_text="Rounds that won at least BIG_WIN_THRESHOLD_GOLD.")
+    big_wins_last_hour = serializers.IntegerField(help_text="Won rounds that paid at least BIG_WIN_THRESHOLD_GOLD.")
     generated_at = serializers.DateTimeField()
     source = serializers.CharField(help_text="clickhouse or postgresql")  # type: ignore[assignment]  # a field, not Field.source
+    big_wins_today = serializers.IntegerField(help_text="Big wins announced in the live feed today (UTC).")
+    jackpots_today = serializers.IntegerField(help_text="Jackpots announced in the live feed today (UTC).")
 
 
 def cached_global_metrics() -> dict[str, Any]:

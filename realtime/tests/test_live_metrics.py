@@ -22,7 +22,15 @@ def play_rounds(user: Any, wins: list[int]) -> list[str]:
         return [
             str(
                 realtime.emit(
-                    "game_event", user, {"game": "slot", "bet": 100, "win": win, "round_id": f"r{index}"}
+                    "game_round",
+                    user,
+                    {
+                        "game": "slot",
+                        "bet_amount": 100,
+                        "payout": win,
+                        "result": "win" if win > 100 else "lose",
+                        "round_id": index + 1,
+                    },
                 ).event_id
             )
             for index, win in enumerate(wins)
@@ -37,7 +45,7 @@ def test_postgres_path_counts_online_players_rounds_and_big_wins(settings: Any, 
     record_activity(user.pk)
     play_rounds(user, [0, 999, 1000, 5000])
     with transaction.atomic():
-        event = realtime.emit("game_event", user, {"game": "slot", "bet": 1, "win": 9000})
+        event = realtime.emit("game_round", user, {"game": "slot", "bet_amount": 1, "payout": 9000, "result": "win"})
     realtime.models.OutboxEvent.objects.filter(pk=event.pk).update(occurred_at=timezone.now() - timedelta(hours=2))
 
     metrics = global_metrics()
@@ -70,7 +78,7 @@ def test_activity_is_recorded_by_authenticated_requests_not_by_login(auth_client
 def test_clickhouse_path_counts_each_event_once(clickhouse_db: str, settings: Any, user: Any) -> None:
     settings.BIG_WIN_THRESHOLD_GOLD = 1000
     play_rounds(user, [10, 2000, 50])
-    envelopes = [row.envelope() for row in realtime.models.OutboxEvent.objects.filter(type="game_event")]
+    envelopes = [row.envelope() for row in realtime.models.OutboxEvent.objects.filter(type="game_round")]
     ch = clickhouse.client()
     rows = clickhouse.rows_from_envelopes(envelopes, ingested=timezone.now())
     clickhouse.insert_rows(ch, rows)
@@ -102,7 +110,15 @@ def test_global_endpoint_is_public_cached_and_has_no_personal_data(api_client: A
     cached = api_client.get("/api/metrics/global")
 
     assert first.status_code == 200
-    assert set(first.json()) == {"online_users", "spins_last_hour", "big_wins_last_hour", "generated_at", "source"}
+    assert set(first.json()) == {
+        "online_users",
+        "spins_last_hour",
+        "big_wins_last_hour",
+        "generated_at",
+        "source",
+        "big_wins_today",
+        "jackpots_today",
+    }
     assert cached.json() == first.json()  # within the 5-second cache
 
 
@@ -110,6 +126,7 @@ def test_global_endpoint_is_public_cached_and_has_no_personal_data(api_client: A
 def test_sse_stream_sends_metrics_events_with_correct_counts(settings: Any, user: Any) -> None:
     settings.CLICKHOUSE_URL = ""
     settings.LIVE_METRICS_CACHE_SECONDS = 0
+    settings.BIG_WIN_THRESHOLD_GOLD = 1000
     play_rounds(user, [1, 2, 3000])
 
     async def read_two_events() -> tuple[int, str, list[dict[str, Any]]]:

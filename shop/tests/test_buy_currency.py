@@ -14,6 +14,7 @@ from accounts.tokens import tokens_issue
 from economy.enums import LedgerReason
 from economy.models import LedgerEntry, Wallet
 from economy.tests.factories import player_with_wallet
+from events.definitions import definitions
 from realtime.models import OutboxEvent
 from shop.models import LimitedPackage, Order, OrderStatus
 from shop.tests.factories import GemPriceProductFactory, PackageFactory, PromoFactory
@@ -66,11 +67,13 @@ def test_a_gem_purchase_is_one_order_write_and_one_wallet_posting(
 ) -> None:
     product = GemPriceProductFactory()
     client.get("/api/users/balance")  # this minute's activity mark is written
+    definitions(now=timezone.now())  # the progress subscriber's definitions, as in a running process
 
     # auth, idempotency claim, product; in a transaction: buyer lock, replay check, then the wallet
     # posting (lock, earlier entries, wallet, entries, outbox), order, transitions, outbox; the
     # idempotency record; the fulfilled order's notification (inbox row and its outbox event, a
-    # realtime subscriber of purchase_update). 16 statements plus 3 savepoint pairs.
+    # realtime subscriber of purchase_update). 16 statements plus 3 savepoint pairs. No mission,
+    # achievement or event counts purchases here, so the progress subscriber writes nothing.
     with django_assert_max_num_queries(22):
         body = buy(client, "q1", product_id=product.sku).json()
 

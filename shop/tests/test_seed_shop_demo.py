@@ -15,7 +15,7 @@ from rest_framework.test import APIClient
 from accounts.models import User
 from accounts.tokens import tokens_issue
 from casino.models import AuditLog
-from economy.models import Wallet
+from economy.models import LedgerEntry, Wallet
 from shop.models import LimitedPackage, Product, PromoCode
 
 pytestmark = pytest.mark.django_db
@@ -98,7 +98,10 @@ def test_a_seeded_player_finds_products_and_buys_the_gold_priced_gem_pack() -> N
     )
     assert bought.status_code in (200, 201), bought.content
     wallet = Wallet.objects.get(user__site_id="user001")
-    assert (wallet.gold, wallet.gems) == (settings.SIGNUP_BONUS_GOLD - 500, 50)
+    purchase = dict(LedgerEntry.objects.filter(wallet=wallet, reason="purchase").values_list("currency", "delta"))
+    assert purchase == {"gold": -500, "gems": 50}
+    # ...which also unlocks the seeded "first purchase" achievement and its gems
+    assert (wallet.gold, wallet.gems) == (settings.SIGNUP_BONUS_GOLD - 500, 50 + 50)
 
 
 def test_the_shop_seed_alone_asks_for_the_staff_account_first() -> None:

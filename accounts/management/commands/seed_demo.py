@@ -3,9 +3,9 @@ then each app's demo data through its own ``seed_<app>_demo`` command.
 
 accounts may not import the apps above it (the import contracts), so the
 other apps' demo data is seeded by calling their commands by name
-(:data:`APP_SEED_COMMANDS`): today the shop's catalog (``seed_shop_demo``);
-games and events add theirs the same way (a command in their
-``management/commands/`` and a line in that list).
+(:data:`APP_SEED_COMMANDS`): the shop's catalog, the games' shipped
+configuration, the demo events, missions and achievements (a command in each
+app's ``management/commands/`` and a line in that list).
 
 Idempotent: existing accounts keep their passwords. Passwords come from
 ``SEED_ADMIN_PASSWORD`` / ``SEED_PLAYER_PASSWORD`` or are generated. In
@@ -36,7 +36,13 @@ PLAYERS = [
     ("user004", "Player Four"),
 ]
 # Each app's demo data, called by name (no import), after the staff account exists; each is idempotent.
-APP_SEED_COMMANDS = ["seed_shop_demo"]
+APP_SEED_COMMANDS = [
+    "seed_shop_demo",
+    "seed_games_demo",
+    "seed_events_demo",
+    "seed_missions_demo",
+    "seed_achievements_demo",
+]
 
 
 def _password(env_name: str) -> str:

@@ -1,0 +1,379 @@
+"""Missions: claiming a player's reward for the current period, the back office's template
+changes, and the pruning of old rows.
+
+A mission's progress lives in the player's instance of the template for one period
+(``MissionProgress``, keyed by ``(template, player, period_start)``: the UTC day, or the Monday
+of the ISO week); ``events.services.progress`` writes it from domain events, never a client.
+
+Claiming (:func:`mission_claim`) is once per period. Only the *current* period's instance can be
+claimed: the period is computed from the server's clock, never taken from the request, so
+yesterday's completed daily mission is gone at UTC midnight like the earlier product promised.
+The protocol:
+
+1. the instance row is locked (``events.locks.mission_progress_lock``; then, inside the
+   economy's posting, the wallet: the same order as every other claim);
+2. a row already claimed is a 409 ``reward_already_claimed``; a row not complete is a 409
+   ``not_completed``;
+3. the reward is posted with the natural key ``mission:{user}:{template}:{period_start}``, so even
+   a claim whose row update were lost could not pay twice; ``claimed_at`` is set and
+   ``reward_granted`` + ``event_progress`` (kind ``mission``) are emitted in the same
+   transaction.
+
+Of 100 parallel claims one pays; the 99 others wait for the lock and find ``claimed_at`` set.
+
+Templates are changed by staff through :func:`mission_template_create`,
+:func:`mission_template_update` and :func:`mission_template_set_active`: each checks its own
+permission first, validates against the metric registry, and records who, before, after and why.
+A template's code, period, metric and game are fixed once it exists: players' instances of the
+running period count towards them (a different mission is a new template). A new target applies
+from the next instance on (each instance keeps the target it started with).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Model, QuerySet
+from django.utils import timezone
+
+import realtime
+from accounts.models import User
+from casino.db import one_or_none
+from casino.permissions import staff_permission_require
+from casino.services import audit_record
+from economy.enums import LedgerReason
+from economy.exceptions import ReasonRequired
+from economy.services import LedgerResult, wallet_balances, wallet_get_or_open, wallet_grant
+from events.enums import MissionPeriod
+from events.exceptions import InvalidMissionTemplate, MissionNotFound, NotCompleted, RewardAlreadyClaimed
+from events.locks import mission_progress_lock
+from events.metric_registry import METRICS
+from events.models import CountedSource, MissionProgress, MissionTemplate
+from events.services.progress import period_reset_at, period_start
+
+logger = logging.getLogger(__name__)
+
+ADD_TEMPLATE = "events.add_missiontemplate"
+CHANGE_TEMPLATE = "events.change_missiontemplate"
+
+# What staff may set on a template, and what is fixed once it exists.
+TEMPLATE_FIELDS = (
+    "code",
+    "title",
+    "description",
+    "period",
+    "metric",
+    "game",
+    "target",
+    "reward_gold",
+    "reward_gems",
+    "reward_xp",
+    "reward_items",
+    "category",
+    "icon",
+    "sort_order",
+    "is_active",
+)
+FIXED_AFTER_CREATE = ("code", "period", "metric", "game")
+MAX_REWARD = 10**9  # a sanity bound on one mission's reward of one currency
+_SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+
+MISSION_INSTANCE_RETENTION_DAYS = 35
+COUNTED_SOURCE_RETENTION_DAYS = 8
+PRUNE_BATCH_SIZE = 5000
+
+
+# --- claim -------------------------------------------------------------------------------------
+
+
+def mission_claim_key(user_id: int, template_id: int, start: date) -> str:
+    return f"mission:{user_id}:{template_id}:{start.isoformat()}"
+
+
+@dataclass(frozen=True)
+class MissionClaimResult:
+    progress: MissionProgress
+    template: MissionTemplate
+    rewards: dict[str, int]
+    items: list[str]
+    balances: dict[str, int]
+    reset_at: datetime
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def mission_claim(*, user: User, mission_id: int) -> MissionClaimResult:
+    """Claim the reward of the player's instance of template ``mission_id`` for the current
+    period, once (the module docstring has the protocol)."""
+    now = timezone.now()
+    with transaction.atomic(durable=True):
+        template = one_or_none(MissionTemplate.objects.filter(pk=mission_id))
+        if template is None:
+            raise MissionNotFound()
+        start = period_start(template.period, now.date())
+        reset_at = period_reset_at(template.period, now.date())
+        progress_id = (
+            MissionProgress.objects.filter(template_id=template.pk, user_id=user.pk, period_start=start)
+            .values_list("pk", flat=True)
+            .first()
+        )
+        if progress_id is None:
+            if not template.is_active:  # nothing earned in this period, and no longer offered
+                raise MissionNotFound()
+            raise NotCompleted(current_progress=0, target_value=template.target, reset_at=_iso(reset_at))
+        progress = mission_progress_lock(progress_id=progress_id)
+        assert progress is not None  # instances are deleted only long after their period
+        if progress.claimed_at is not None:
+            raise RewardAlreadyClaimed(claimed_at=_iso(progress.claimed_at), reset_at=_iso(reset_at))
+        if progress.completed_at is None:
+            raise NotCompleted(current_progress=progress.value, target_value=progress.target, reset_at=_iso(reset_at))
+        bundle = template.reward_bundle
+        items = [str(item) for item in template.reward_items]
+        ledger: LedgerResult | None = None
+        if bundle:
+            ledger = wallet_grant(
+                user=user,
+                bundle=bundle,
+                reason=LedgerReason.MISSION_REWARD,
+                idempotency_key=mission_claim_key(user.pk, template.pk, start),
+                reference=f"mission:{template.pk}:{start.isoformat()}",
+                metadata={"mission": template.pk, "code": template.code, "period_start": start.isoformat()},
+            )
+            if not ledger.applied:  # the key was used although the row says unclaimed: refuse, pay nothing
+                raise RewardAlreadyClaimed(reset_at=_iso(reset_at))
+        progress.claimed_at = now
+        progress.updated_at = now
+        progress.save(update_fields=["claimed_at", "updated_at"])
+        realtime.emit_many(
+            [
+                (
+                    "reward_granted",
+                    user,
+                    {
+                        "source": LedgerReason.MISSION_REWARD.value,
+                        "amounts": bundle,
+                        "items": items,
+                        "mission_id": template.pk,
+                        "period_start": start.isoformat(),
+                    },
+                ),
+                (
+                    "event_progress",
+                    user,
+                    {
+                        "kind": "mission",
+                        "mission_id": template.pk,
+                        "progress_id": progress.pk,
+                        "current_progress": progress.value,
+                        "target_value": progress.target,
+                        "completed": True,
+                        "claimed": True,
+                        "reset_at": _iso(reset_at),
+                    },
+                ),
+            ]
+        )
+        balances = ledger.balances if ledger is not None else wallet_balances(wallet_get_or_open(user_id=user.pk))
+    return MissionClaimResult(
+        progress=progress, template=template, rewards=bundle, items=items, balances=balances, reset_at=reset_at
+    )
+
+
+# --- templates (back office) -------------------------------------------------------------------
+
+
+def mission_template_snapshot(template: MissionTemplate) -> dict[str, Any]:
+    """The audited columns of a template, JSON-ready."""
+    return {name: getattr(template, name) for name in TEMPLATE_FIELDS}
+
+
+def mission_template_check(values: Mapping[str, Any]) -> None:
+    """Refuse (400 ``invalid_mission_template`` with ``fields``) a template the progress engine
+    could not count: an unknown metric, a game on a metric that is not per game, a target or a
+    reward out of range, item codes that are not slugs."""
+    errors: dict[str, str] = {}
+    metric = METRICS.get(str(values.get("metric", "")))
+    if metric is None:
+        errors["metric"] = "Choose a metric of the registry."
+    game = values.get("game", "") or ""
+    if game:
+        if not isinstance(game, str) or not _SLUG.match(game) or len(game) > 16:
+            errors["game"] = "A game code (slot, crash, rps, gacha), or empty for any game."
+        elif metric is not None and not metric.per_game:
+            errors["game"] = f"{metric.label} is not counted per game: leave the game empty."
+    if values.get("period") not in MissionPeriod.values:
+        errors["period"] = "Daily or weekly."
+    code = values.get("code")
+    if not isinstance(code, str) or not _SLUG.match(code):
+        errors["code"] = "Lower-case letters, digits, - and _ (at most 64)."
+    target = values.get("target")
+    if not isinstance(target, int) or isinstance(target, bool) or not 0 < target <= 10**15:
+        errors["target"] = "A whole number above 0."
+    for name in ("reward_gold", "reward_gems", "reward_xp"):
+        amount = values.get(name, 0)
+        if not isinstance(amount, int) or isinstance(amount, bool) or not 0 <= amount <= MAX_REWARD:
+            errors[name] = f"A whole number from 0 to {MAX_REWARD:,}."
+    items = values.get("reward_items", [])
+    if not isinstance(items, list) or not all(isinstance(item, str) and _SLUG.match(item) for item in items):
+        errors["reward_items"] = 'A list of item codes, e.g. ["lucky-charm"].'
+    if not str(values.get("title", "")).strip():
+        errors["title"] = "A title players see."
+    if errors:
+        raise InvalidMissionTemplate(fields=errors)
+
+
+def _reason(reason: str) -> str:
+    if not isinstance(reason, str) or not reason.strip():
+        raise ReasonRequired()
+    return reason.strip()
+
+
+def mission_template_create(*, actor: User, values: Mapping[str, Any], reason: str) -> MissionTemplate:
+    """Staff create a template (``events.add_missiontemplate``; audited with its values)."""
+    staff_permission_require(actor=actor, permission=ADD_TEMPLATE)
+    reason = _reason(reason)
+    unknown = set(values) - set(TEMPLATE_FIELDS)
+    if unknown:
+        raise ValueError(f"not template fields: {sorted(unknown)}")
+    fields = {"description": "", "game": "", "category": "", "icon": "", "reward_items": [], **values}
+    mission_template_check(fields)
+    now = timezone.now()
+    with transaction.atomic(durable=True):
+        if MissionTemplate.objects.filter(code=fields["code"]).exists():
+            raise InvalidMissionTemplate(fields={"code": "A template with this code exists."})
+        template = MissionTemplate.objects.create(**fields, created_at=now, updated_at=now)
+        audit_record(
+            actor=actor,
+            action="mission_template_create",
+            target=template,
+            reason=reason,
+            data={"before": None, "after": mission_template_snapshot(template)},
+        )
+    return template
+
+
+def _locked_template(template_id: int) -> MissionTemplate:
+    template = one_or_none(MissionTemplate.objects.select_for_update(of=("self",)).filter(pk=template_id))
+    if template is None:
+        raise MissionNotFound()
+    return template
+
+
+def _write_changes(
+    actor: User, template: MissionTemplate, changes: Mapping[str, Any], *, action: str, reason: str
+) -> MissionTemplate:
+    before = mission_template_snapshot(template)
+    changed = {name: value for name, value in changes.items() if before[name] != value}
+    if not changed:
+        return template
+    for name, value in changed.items():
+        setattr(template, name, value)
+    mission_template_check(mission_template_snapshot(template))
+    template.updated_at = timezone.now()
+    template.save(update_fields=[*sorted(changed), "updated_at"])
+    audit_record(
+        actor=actor,
+        action=action,
+        target=template,
+        reason=reason,
+        data={
+            "before": {name: before[name] for name in sorted(changed)},
+            "after": {name: changed[name] for name in sorted(changed)},
+        },
+    )
+    return template
+
+
+def mission_template_update(
+    *, actor: User, template_id: int, changes: Mapping[str, Any], reason: str
+) -> MissionTemplate:
+    """Staff change a template's texts, target, rewards, placement or switch
+    (``events.change_missiontemplate``; audited with the changed columns before and after). The
+    code, period, metric and game are fixed (see the module docstring). Nothing changed: nothing
+    written, nothing audited."""
+    staff_permission_require(actor=actor, permission=CHANGE_TEMPLATE)
+    reason = _reason(reason)
+    unknown = set(changes) - set(TEMPLATE_FIELDS)
+    if unknown:
+        raise ValueError(f"not template fields: {sorted(unknown)}")
+    with transaction.atomic(durable=True):
+        template = _locked_template(template_id)
+        refused = {
+            name: "Fixed once the template exists: create a new template instead."
+            for name in FIXED_AFTER_CREATE
+            if name in changes and changes[name] != getattr(template, name)
+        }
+        if refused:
+            raise InvalidMissionTemplate(fields=refused)
+        return _write_changes(actor, template, changes, action="mission_template_update", reason=reason)
+
+
+def mission_template_set_active(*, actor: User, template_id: int, is_active: bool, reason: str) -> MissionTemplate:
+    """Staff switch a template on or off (``events.change_missiontemplate``; audited). Switched
+    off, it is no longer listed nor counted; a player who completed it in the running period may
+    still claim it."""
+    staff_permission_require(actor=actor, permission=CHANGE_TEMPLATE)
+    reason = _reason(reason)
+    with transaction.atomic(durable=True):
+        template = _locked_template(template_id)
+        return _write_changes(
+            actor,
+            template,
+            {"is_active": is_active},
+            action="mission_template_activate" if is_active else "mission_template_deactivate",
+            reason=reason,
+        )
+
+
+# --- pruning (beat, daily) ---------------------------------------------------------------------
+
+
+def _prune(queryset: QuerySet[Any], model: type[Model], what: str, batch_size: int) -> int:
+    """Delete the rows of ``queryset`` a batch at a time (each batch its own short statement, so
+    no long lock and no huge transaction); logs its progress."""
+    deleted_total = 0
+    while True:
+        ids = list(queryset.values_list("pk", flat=True)[:batch_size])
+        if not ids:
+            break
+        deleted, _ = model._default_manager.filter(pk__in=ids).delete()
+        deleted_total += deleted
+        logger.info("pruned %s %s so far", deleted_total, what)
+    if deleted_total:
+        logger.info("pruned %s %s in all", deleted_total, what)
+    return deleted_total
+
+
+def mission_instances_prune(
+    *, older_than_days: int = MISSION_INSTANCE_RETENTION_DAYS, batch_size: int = PRUNE_BATCH_SIZE
+) -> int:
+    """Delete players' mission instances of periods that began more than ``older_than_days``
+    days ago (UTC); returns how many went. Rewards stay in the ledger; a period that old can be
+    neither listed nor claimed."""
+    if older_than_days < 7:
+        raise ValueError("keep at least the running week's instances")
+    cutoff = timezone.now().date() - timedelta(days=older_than_days)
+    old = MissionProgress.objects.filter(period_start__lt=cutoff).order_by("pk")
+    return _prune(old, MissionProgress, "mission instances", batch_size)
+
+
+def counted_sources_prune(
+    *, older_than_days: int = COUNTED_SOURCE_RETENTION_DAYS, batch_size: int = PRUNE_BATCH_SIZE
+) -> int:
+    """Delete the record of domain events counted more than ``older_than_days`` days ago;
+    returns how many went. Subscribers run in their event's transaction, so an event delivered
+    twice arrives within seconds or minutes (a retried request, a replayed subscriber), never
+    days later: the record only has to outlive any retry."""
+    if older_than_days < 1:
+        raise ValueError("keep at least a day of counted sources")
+    cutoff = timezone.now() - timedelta(days=older_than_days)
+    old = CountedSource.objects.filter(created_at__lt=cutoff).order_by("pk")
+    return _prune(old, CountedSource, "counted sources", batch_size)
