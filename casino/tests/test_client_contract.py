@@ -427,3 +427,102 @@ def test_the_events_and_missions_panels(client: Client) -> None:
     assert event_claim.json()["new_balance"] == gold + 150 + 300
     row = next(item for item in client.get("/api/events/missions/all").json() if item["mission"]["id"] == mission.pk)
     assert row["claimed"] is True
+
+
+def test_the_game_screens(client: Client) -> None:
+    """The four game screens, the stats and history pages, in the client's order and with its
+    habits (an X-Idempotency-Key on every play; the crash point only once a round is over)."""
+    start = client.get("/api/users/balance").json()["cyber_token_balance"]
+    access = client.access
+
+    # 1. slots, with the socket open: the round arrives live as game_event (subtype slot_spin)
+    async def spin_with_socket_open() -> tuple[Any, list[dict[str, Any]]]:
+        from casino.asgi import application
+
+        socket = WebsocketCommunicator(application, f"/api/realtime/sync?token={access}")
+        connected, _ = await socket.connect(timeout=5)
+        assert connected
+        for _ in range(2):  # sync_connected, initial_state
+            await socket.receive_from(timeout=5)
+        spun = await sync_to_async(client.post)("/api/games/slot/spin", {"bet_amount": 100}, key="spin-1")
+        events = []
+        while not await socket.receive_nothing(timeout=1):
+            events.append(json.loads(await socket.receive_from(timeout=5)))
+        await socket.disconnect()
+        return spun, events
+
+    spun, events = async_to_sync(spin_with_socket_open)()
+    assert spun.status_code == 200, spun.json()
+    spin = spun.json()
+    assert_fields(spin, ("success", "reels", "win_amount", "is_jackpot", "multiplier", "balance", "feedback"), "spin")
+    assert len(spin["reels"][0]) == 3  # the client reads reels[0]
+    assert_fields(spin["feedback"], ("code", "severity", "message"), "spin feedback")
+    assert spin["balance"] == start - 100 + spin["win_amount"]
+    game_events = [event for event in events if event["type"] == "game_event"]
+    assert [event["data"]["subtype"] for event in game_events] == ["slot_spin"]
+    assert "balance_update" in {event["type"] for event in events}
+    # a retry with the same key is the same round, not a second spin
+    again = client.post("/api/games/slot/spin", {"bet_amount": 100}, key="spin-1").json()
+    assert (again["round_id"], again["balance"]) == (spin["round_id"], spin["balance"])
+
+    # 2. rock-paper-scissors
+    rps = client.post("/api/games/rps/play", {"choice": "rock", "bet_amount": 10})
+    assert rps.status_code == 200, rps.json()
+    assert_fields(rps.json(), ("player_choice", "computer_choice", "result", "win_amount", "balance"), "rps")
+    assert rps.json()["result"] in ("win", "lose", "draw")
+    wrong = client.post("/api/games/rps/play", {"choice": "lizard", "bet_amount": 10})
+    assert wrong.status_code == 400 and wrong.json()["error"] == "invalid_choice"
+
+    # 3. gacha: the config's odds, then one pull
+    config = client.get("/api/games/gacha/config").json()
+    assert_fields(config, ("cost_single", "cost_ten", "rarity_table"), "gacha config")
+    assert abs(sum(probability for _, probability in config["rarity_table"]) - 1) < 1e-9
+    pulled = client.post("/api/games/gacha/pull", {"pull_count": 1})
+    assert pulled.status_code == 200, pulled.json()
+    assert_fields(pulled.json(), ("items", "balance", "animation_type"), "gacha pull")
+    assert_fields(pulled.json()["items"][0], ("name", "rarity"), "gacha item")
+
+    # 4. crash: with an auto target the round is over at once, so the crash point is shown
+    auto = client.post("/api/games/crash/bet", {"bet_amount": 50, "auto_cashout_multiplier": 1.5}).json()
+    assert_fields(auto, ("game_id", "status", "win_amount", "balance", "max_multiplier"), "crash auto bet")
+    assert auto["status"] in ("auto_cashed", "lost") and auto["max_multiplier"] is not None
+    # ... a live round shows no crash point until it is over; the cash-out ends it
+    live = client.post("/api/games/crash/bet", {"bet_amount": 50}).json()
+    assert_fields(live, ("game_id", "status", "balance"), "crash live bet")
+    if live["status"] == "running":  # (a crash point of 1.00 ends a round at its start)
+        assert live.get("max_multiplier") is None
+        assert client.get(f"/api/games/crash/{live['game_id']}").json().get("max_multiplier") is None
+        cashed = client.post("/api/games/crash/cashout", {"game_id": live["game_id"]}).json()
+        assert_fields(cashed, ("game_id", "status", "win_amount", "balance", "max_multiplier"), "crash cash-out")
+        assert cashed["status"] in ("cashed_out", "lost") and cashed["max_multiplier"] is not None
+
+    # 5. the stats page: every game played once or more, counted from the rounds
+    stats = client.get("/api/games/stats/me").json()["stats"]
+    assert_fields(
+        stats,
+        ("total_games_played", "total_wins", "total_losses", "overall_max_win", "win_rate", "total_profit",
+         "total_bets", "updated_at", "game_breakdown"),
+        "stats",
+    )  # fmt: skip
+    assert set(stats["game_breakdown"]) >= {"slot", "crash", "gacha", "rps"}
+    for game in ("slot", "crash", "gacha", "rps"):
+        assert_fields(stats["game_breakdown"][game], ("plays", "wins", "losses", "max_win"), f"stats {game}")
+    assert stats["game_breakdown"]["slot"]["plays"] == 1 and stats["game_breakdown"]["crash"]["plays"] == 2
+    assert stats["total_games_played"] == 5
+
+    # 6. the history page and the profile's recent actions list the rounds
+    history = client.get("/api/games/history?limit=3&offset=0").json()
+    assert history["total"] == 5 and len(history["items"]) == 3
+    for item in history["items"]:
+        assert_fields(item, ("id", "game_type", "action_type", "amount", "result", "created_at"), "history item")
+    recent = client.get("/api/actions/recent/0?limit=10").json()
+    assert {action["game_type"] for action in recent} >= {"slot", "rps", "gacha", "crash"}
+
+    # 7. and the balance the client shows agrees with all of it
+    assert client.get("/api/users/balance").json()["cyber_token_balance"] == cashed_or(live, client)
+
+
+def cashed_or(live: dict[str, Any], client: Client) -> int:
+    """The gold after the last round (the crash round's answer holds it once the round is over)."""
+    state = client.get(f"/api/games/crash/{live['game_id']}").json()
+    return int(state["balance"])

@@ -1,7 +1,8 @@
 """The events back office in a real browser (Playwright + Debian's Chromium against pytest-django's
-live server): a live-ops staff member creates an event with a requirement through the admin form,
-a player joins it and plays rock-paper-scissors through the API until it is complete and claims
-the reward, and the staff member sees the participation complete and claimed in the admin."""
+live server): a live-ops staff member creates an event with a requirement and a daily mission
+through the admin forms, a player joins the event and plays rock-paper-scissors through the API
+until both are complete and claims the rewards, and the staff member sees the participation
+complete and claimed, and the mission's instance claimed, in the admin."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from casino.models import AuditLog
 from conftest import admin_log_in
 from economy.models import Wallet
 from economy.services import wallet_grant
-from events.models import Event, EventParticipation
+from events.models import Event, EventParticipation, MissionProgress, MissionTemplate
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -69,6 +70,22 @@ def test_live_ops_create_an_event_a_player_completes_and_claims_it_and_staff_see
     assert list(event.requirements.values_list("metric", "game", "target")) == [("rounds_played", "rps", ROUNDS)]
     assert AuditLog.objects.get(action="event_create").actor_id == staff.pk
 
+    # --- and a daily mission: the same rounds, 120 gold
+    page.goto("/admin/events/missiontemplate/add/")
+    page.fill("#id_code", "daily-rps-3")
+    page.fill("#id_title", "Three throws")
+    page.select_option("#id_period", "daily")
+    page.select_option("#id_metric", "rounds_played")
+    page.fill("#id_game", "rps")
+    page.fill("#id_target", str(ROUNDS))
+    page.fill("#id_reward_gold", "120")
+    page.fill("#id_reason", "daily habit, ticket LO-13")
+    page.click("input[name=_save]")
+    expect(page.locator(".messagelist")).to_contain_text("was added successfully")
+    expect(page.locator("#result_list tbody tr", has_text="Three throws")).to_be_visible()
+    mission = MissionTemplate.objects.get(code="daily-rps-3")
+    assert AuditLog.objects.filter(action="mission_template_create", actor_id=staff.pk).count() == 1
+
     # --- a player joins through the API and plays until the event is complete
     player = UserFactory(site_id="sprinter1", nickname="Sprinter")
     wallet_grant(user=player, bundle={"gold": 1000}, reason="admin_adjust", idempotency_key=f"fund:{player.pk}")
@@ -92,10 +109,19 @@ def test_live_ops_create_an_event_a_player_completes_and_claims_it_and_staff_see
             assert mine["completed"] is (played == ROUNDS)
         balance_before_claim = Wallet.objects.get(pk=player.pk).gold
 
-        # --- and claims the reward
+        daily = api.get("/events/missions/daily").json()
+        row = next(item for item in daily if item["mission"]["id"] == mission.pk)
+        assert (row["current_progress"], row["completed"]) == (ROUNDS, True)
+
+        # --- and claims both rewards
         claim = api.post(f"/events/claim/{event.pk}", headers={"X-Idempotency-Key": str(uuid.uuid4())})
         assert claim.status_code == 200, claim.text
         assert (claim.json()["awarded_gold"], claim.json()["new_balance"]) == (750, balance_before_claim + 750)
+        mission_claim = api.post(
+            f"/events/missions/claim/{mission.pk}", headers={"X-Idempotency-Key": str(uuid.uuid4())}
+        )
+        assert mission_claim.status_code == 200, mission_claim.text
+        assert mission_claim.json()["new_balance"] == balance_before_claim + 750 + 120
 
     # --- the staff member finds the participation complete and claimed
     page.goto("/admin/events/event/")
@@ -115,6 +141,10 @@ def test_live_ops_create_an_event_a_player_completes_and_claims_it_and_staff_see
     expect(participation_row).to_contain_text("rounds_played:rps 3/3")
     expect(participation_row.locator("td.field-completed img")).to_have_attribute("alt", "True")
     expect(participation_row.locator("td.field-claimed img")).to_have_attribute("alt", "True")
+    page.goto(f"/admin/events/missionprogress/?q={player.site_id}")
+    mission_row = page.locator("#result_list tbody tr", has_text="Three throws")
+    expect(mission_row).to_be_visible()
+    assert MissionProgress.objects.get(template=mission, user=player).claimed_at is not None
     participation = EventParticipation.objects.get(event=event, user=player)
     assert participation.completed_at is not None and participation.claimed_at is not None
     assert User.objects.get(pk=player.pk).nickname == "Sprinter"
