@@ -328,6 +328,18 @@ def parallel() -> Callable[[int, Callable[[int], Any]], list[Any]]:
     return run_in_threads
 
 
+@pytest.fixture
+def eager_tasks(settings: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Celery runs queued tasks inline, as in embedded mode (a back-office job has run by the
+    time the request that queued it on commit answers). The Celery app read its settings
+    already, so its own config is patched as well."""
+    from casino.celery import app as celery_app
+
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    monkeypatch.setattr(celery_app.conf, "task_always_eager", True)
+    monkeypatch.setattr(celery_app.conf, "task_eager_propagates", True)
+
+
 # --- Browser tests: Playwright driving Debian's Chromium ---------------------------
 
 CHROMIUM = "/usr/bin/chromium"

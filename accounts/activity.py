@@ -4,6 +4,10 @@ at most once a minute per player; a cache key gates the writes, and each
 process remembers whom it marked in the last minute, so most requests touch
 neither Redis nor PostgreSQL.
 
+The first mark of a player's UTC day also writes their ``PlayerDay`` row (daily,
+weekly and monthly actives and the staff dashboard's daily chart): a write of
+``last_seen_at`` that finds it before today's midnight is the day's first.
+
 Redis down: the mark fails open. The request goes on, the failure is counted
 and logged (``realtime.degraded``), and the row is written without asking the
 cache: the process memo still limits that to once a minute per player and
@@ -12,11 +16,12 @@ process."""
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 
 from django.core.cache import cache
 from django.utils import timezone
 
-from accounts.models import User
+from accounts.models import PlayerDay, User
 from realtime.degraded import dependency_failed
 
 SEEN_WRITE_INTERVAL_SECONDS = 60
@@ -30,8 +35,11 @@ _clock = time.monotonic
 def record_activity(user_id: int) -> bool:
     """Mark the player as active now; returns whether the row was written.
 
-    One autocommitted UPDATE, no transaction: it runs inside authentication,
-    before any service opens its own (durable) one."""
+    Autocommitted statements, no transaction: it runs inside authentication,
+    before any service opens its own (durable) one. Usually one UPDATE; the
+    day's first mark takes three: the UPDATE that finds the player not seen yet
+    today, the plain one, and the ``PlayerDay`` INSERT (a concurrent first mark
+    in another process inserts nothing: the row's unique key)."""
     now = _clock()
     if _marked_until.get(user_id, 0.0) > now:
         return False
@@ -45,7 +53,13 @@ def record_activity(user_id: int) -> bool:
         first = True
     if not first:
         return False
-    User.objects.filter(pk=user_id).update(last_seen_at=timezone.now())
+    seen_at = timezone.now()
+    midnight = datetime.combine(seen_at.astimezone(UTC).date(), datetime.min.time(), tzinfo=UTC)
+    if User.objects.filter(pk=user_id, last_seen_at__gte=midnight).update(last_seen_at=seen_at):
+        return True
+    # Not seen yet today (or no such player: nothing is written).
+    if User.objects.filter(pk=user_id).update(last_seen_at=seen_at):
+        PlayerDay.objects.bulk_create([PlayerDay(user_id=user_id, day=midnight.date())], ignore_conflicts=True)
     return True
 
 

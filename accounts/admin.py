@@ -7,14 +7,24 @@ Least privilege (promise 7): each action needs its own permission
 invite-code permissions); staff status, groups and permissions are read-only
 without ``accounts.grant_privileges`` (superuser status: superusers only),
 and another staff member's account (its password included) is changed only
-by someone who may change its privileges (``accounts.services.staff``)."""
+by someone who may change its privileges (``accounts.services.staff``).
+
+The user change page is the player's page: their story, section by section
+(``accounts.admin_story``: every app registers its own), and buttons for the
+actions the staff member holds (ban / reinstate, revoke every session or one,
+lift a self-exclusion, a one-time password link; economy adds adjust balance and
+grant a reward bundle). Each button opens a confirmation page that asks for a
+reason and calls one audited service (``_player_action``)."""
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Callable
 from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 from django.contrib.auth.admin import GroupAdmin as DjangoGroupAdmin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm
@@ -23,14 +33,20 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.cache import add_never_cache_headers
+from django.utils.safestring import SafeString
 from rest_framework.exceptions import ValidationError as DrfValidationError
 
 from accounts import exceptions, services
+from accounts.admin_import import PlayerImportMixin  # "Import" on the player list (CSV/XLSX, dry run first)
+from accounts.admin_story import player_story
 from accounts.models import InviteCode, User
 from accounts.selectors import normalize_invite_code
 from accounts.services import staff
 from accounts.services.nicknames import nickname_checked
-from casino.admin_tools import StaffActionsMixin, action_with_reason, staff_view
+from accounts.services.password_links import password_link_create
+from accounts.services.sessions import session_revoke
+from casino.admin_tools import ReasonForm, StaffActionsMixin, action_with_reason, player_link, staff_view
 from casino.errors import ApplicationError
 
 ADDED_REASON = "added in the back office (add form)"
@@ -66,7 +82,7 @@ def _may_manage_account(actor: User, user: User | None) -> bool:
 
 
 @admin.register(User)
-class UserAdmin(StaffActionsMixin, DjangoUserAdmin):  # type: ignore[type-arg]  # not subscriptable at run time
+class UserAdmin(PlayerImportMixin, StaffActionsMixin, DjangoUserAdmin):  # type: ignore[type-arg]  # not subscriptable at run time
     add_form = UserCreationForm
     list_display = [
         "site_id",
@@ -227,6 +243,200 @@ class UserAdmin(StaffActionsMixin, DjangoUserAdmin):  # type: ignore[type-arg]  
         for formset in formsets:
             self.save_formset(request, form, formset, change=change)
 
+    # --- The player's page: their story (accounts.admin_story) and the actions on it ---------
+
+    change_form_template = "admin/accounts/user/change_form.html"
+
+    def render_change_form(
+        self,
+        request: HttpRequest,
+        context: dict[str, Any],
+        add: bool = False,
+        change: bool = False,
+        form_url: str = "",
+        obj: Any = None,
+    ) -> HttpResponse:
+        if obj is not None and obj.pk:
+            context["player_story"] = player_story(obj, request)
+            context["subtitle"] = f"{obj.nickname} ({obj.site_id})"
+        return super().render_change_form(request, context, add=add, change=change, form_url=form_url, obj=obj)
+
+    def get_urls(self) -> list[Any]:
+        def page(route: str, view: Callable[..., HttpResponse], name: str) -> Any:
+            return path(f"<path:object_id>/{route}/", self.admin_site.admin_view(view), name=f"accounts_user_{name}")
+
+        return [
+            page("ban", self.ban_view, "ban"),
+            page("unban", self.unban_view, "unban"),
+            page("revoke-sessions", self.revoke_sessions_view, "revoke_sessions"),
+            page("revoke-session/<uuid:family>", self.revoke_session_view, "revoke_session"),
+            page("lift-exclusion", self.lift_exclusion_view, "lift_exclusion"),
+            page("password-link", self.password_link_view, "password_link"),
+            *super().get_urls(),
+        ]
+
+    def _player_action(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        *,
+        title: str,
+        explanation: str,
+        submit: str,
+        call: Callable[[User, User, str], HttpResponse | None],
+        done: str,
+        danger: bool = False,
+    ) -> HttpResponse:
+        """A confirmation page with a required reason; on POST, ``call(actor,
+        player, reason)`` (one service: it checks the permission again and
+        audits), then back to the player's page with ``done`` reported."""
+        player = self.get_object(request, unquote(object_id))
+        if player is None:
+            return self._get_obj_does_not_exist_redirect(  # type: ignore[attr-defined, no-any-return]  # Django's
+                request, self.opts, object_id
+            )
+        change_url = reverse("admin:accounts_user_change", args=[player.pk])
+        form = ReasonForm(request.POST if request.method == "POST" else None)
+        if form.is_bound and form.is_valid():
+            try:
+                response = call(_actor(request), player, form.cleaned_data["reason"])
+            except ApplicationError as exc:
+                form.add_error(None, exc.message)
+            else:
+                if response is not None:
+                    return response
+                self.message_user(request, done.format(player=player.nickname), messages.SUCCESS)
+                return HttpResponseRedirect(change_url)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": title,
+            "subtitle": f"{player.nickname} ({player.site_id})",
+            "opts": self.opts,
+            "original": player,
+            "player": player,
+            "player_link": player_link(player),
+            "explanation": explanation,
+            "form": form,
+            "submit": submit,
+            "danger": danger,
+            "change_url": change_url,
+        }
+        return TemplateResponse(request, "admin/accounts/user/player_action.html", context)
+
+    @staff_view(permission=staff.BAN_USER)
+    def ban_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        return self._player_action(
+            request,
+            object_id,
+            title="Ban player",
+            explanation="The player is logged out everywhere (their open app closes its connection) and cannot "
+            "log in again until someone reinstates them.",
+            submit="Ban",
+            call=lambda actor, player, reason: _no_page(
+                services.user_set_active(actor=actor, user=player, active=False, reason=reason)
+            ),
+            done="Banned {player}.",
+            danger=True,
+        )
+
+    @staff_view(permission=staff.BAN_USER)
+    def unban_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        return self._player_action(
+            request,
+            object_id,
+            title="Reinstate player",
+            explanation="The player may log in again.",
+            submit="Reinstate",
+            call=lambda actor, player, reason: _no_page(
+                services.user_set_active(actor=actor, user=player, active=True, reason=reason)
+            ),
+            done="Reinstated {player}.",
+        )
+
+    @staff_view(permission=staff.REVOKE_SESSIONS)
+    def revoke_sessions_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        return self._player_action(
+            request,
+            object_id,
+            title="Revoke every session",
+            explanation="Every device of the player is logged out at once: their next request is refused "
+            "and their open app closes its connection. They may log in again.",
+            submit="Revoke every session",
+            call=lambda actor, player, reason: _no_page(
+                services.user_sessions_revoke(actor=actor, user=player, reason=reason)
+            ),
+            done="Ended every session of {player}.",
+            danger=True,
+        )
+
+    @staff_view(permission=staff.REVOKE_SESSIONS)
+    def revoke_session_view(self, request: HttpRequest, object_id: str, family: uuid.UUID) -> HttpResponse:
+        return self._player_action(
+            request,
+            object_id,
+            title="Revoke one session",
+            explanation=f"The device logged in as session {family.hex[:12]} is logged out; the player's other "
+            "devices reconnect and stay logged in.",
+            submit="Revoke this session",
+            call=lambda actor, player, reason: _no_page(
+                session_revoke(actor=actor, user=player, family=family, reason=reason)
+            ),
+            done="Ended one session of {player}.",
+            danger=True,
+        )
+
+    @staff_view(permission=staff.LIFT_SELF_EXCLUSION)
+    def lift_exclusion_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        return self._player_action(
+            request,
+            object_id,
+            title="Lift self-exclusion",
+            explanation="The player excluded themselves from playing. Lifting it early lets them play again "
+            "now; record why (who asked, what was checked).",
+            submit="Lift self-exclusion",
+            call=lambda actor, player, reason: _no_page(
+                services.self_exclusion_lift(actor=actor, user=player, reason=reason)
+            ),
+            done="Lifted the self-exclusion of {player}.",
+            danger=True,
+        )
+
+    @staff_view(permission=staff.RESET_PASSWORD)
+    def password_link_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        def make_link(actor: User, player: User, reason: str) -> HttpResponse:
+            link = password_link_create(actor=actor, user=player, reason=reason)
+            context = {
+                **self.admin_site.each_context(request),
+                "title": "One-time password link",
+                "subtitle": f"{player.nickname} ({player.site_id})",
+                "opts": self.opts,
+                "original": player,
+                "player": player,
+                "link": request.build_absolute_uri(link.path),
+                "expires_at": link.expires_at,
+                "change_url": reverse("admin:accounts_user_change", args=[player.pk]),
+            }
+            response = TemplateResponse(request, "admin/accounts/user/password_link.html", context)
+            add_never_cache_headers(response)  # shown once: not kept in the browser's cache
+            return response
+
+        return self._player_action(
+            request,
+            object_id,
+            title="Reset password",
+            explanation="Nothing is sent to the player. The next page shows a link, once: give it to the player "
+            "through the channel they contacted you on. It works once, until the player logs in, or until it "
+            "expires; setting a password with it logs the player out everywhere. The link itself is not kept.",
+            submit="Make the link",
+            call=make_link,
+            done="",
+        )
+
+
+def _no_page(_: object) -> None:
+    """A service's result the player page does not show (it reports and goes back)."""
+    return None
+
 
 class GenerateCodesForm(forms.Form):
     """Types only: the rules (how many, how long...) are the service's, and its
@@ -268,7 +478,7 @@ class InviteCodeAdmin(StaffActionsMixin, admin.ModelAdmin):  # type: ignore[type
         "expires_at",
         "is_active",
         "note",
-        "created_by",
+        "creator",
         "created_at",
     ]
     list_filter = ["is_active", ("expires_at", admin.EmptyFieldListFilter), ("created_at", admin.DateFieldListFilter)]
@@ -295,6 +505,10 @@ class InviteCodeAdmin(StaffActionsMixin, admin.ModelAdmin):  # type: ignore[type
             success="Activated {count} code(s).",
         ),
     ]
+
+    @admin.display(description="created by", ordering="created_by__nickname")
+    def creator(self, obj: InviteCode) -> SafeString | str:
+        return player_link(obj.created_by)
 
     @admin.display(description="remaining")
     def remaining(self, obj: InviteCode) -> str:

@@ -23,3 +23,31 @@ class AccountsConfig(AppConfig):
         register_online_players_source(users_online_count)
         # /admin/login/ shares the API login's lockout (accounts.admin_login).
         admin.site.login_form = LockoutAdminAuthenticationForm
+
+        # The staff dashboard's players cards and charts (casino.dashboard).
+        from accounts import selectors
+        from casino.dashboard import register_dashboard_chart, register_dashboard_figure
+
+        for key, title, provider, order in (
+            ("players_online", "Players online", selectors.dashboard_online, 10),
+            ("dau", "Daily active (DAU)", selectors.dashboard_daily_active, 20),
+            ("wau", "Weekly active (WAU)", selectors.dashboard_weekly_active, 21),
+            ("mau", "Monthly active (MAU)", selectors.dashboard_monthly_active, 22),
+            ("new_players_today", "New players today", selectors.dashboard_new_today, 30),
+        ):
+            register_dashboard_figure(
+                key, title, provider, order=order, group="Players", permission="accounts.view_user"
+            )
+        for key, title, series, order in (
+            ("signups", "Sign-ups", selectors.dashboard_signups_per_day, 10),
+            ("dau", "Daily active players", selectors.dashboard_active_per_day, 20),
+        ):
+            # A past day's sign-ups and actives never change: each is counted once.
+            register_dashboard_chart(
+                key, title, series, order=order, permission="accounts.view_user", past_days_final=True
+            )
+
+        # The player's page: accounts' own sections (other apps add theirs from their ready()).
+        from accounts import player_story
+
+        player_story.register()

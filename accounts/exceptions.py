@@ -195,3 +195,21 @@ class PrivilegeChangeRefused(ApplicationError, PermissionDenied):
     code = "privilege_change_refused"
     message = "Changing staff status, groups or permissions needs the grant_privileges permission."
     status = status.HTTP_403_FORBIDDEN
+
+
+# --- The player page's staff actions ---------------------------------------------------
+
+
+class PasswordLinkInvalid(ApplicationError):
+    """A one-time password-set link that was used already, expired, or was
+    cut short by a later ban or session revocation."""
+
+    code = "password_link_invalid"
+    message = "This password link is no longer valid. Ask support for a new one."
+    status = status.HTTP_400_BAD_REQUEST
+
+
+class SessionNotFound(ApplicationError):
+    code = "session_not_found"
+    message = "The player has no active session with that id."
+    status = status.HTTP_404_NOT_FOUND

@@ -89,6 +89,8 @@ class User(AbstractBaseUser, PermissionsMixin):
             ("lift_self_exclusion", "Can lift a player's self-exclusion"),
             ("revoke_sessions", "Can end every session of a player"),
             ("grant_privileges", "Can grant staff status, groups and permissions"),
+            ("reset_password", "Can make a one-time password-set link for a player"),
+            ("import_players", "Can import players from a CSV or XLSX file"),
         ]
 
     def __str__(self) -> str:
@@ -145,3 +147,18 @@ class InviteCode(models.Model):
     @property
     def remaining_uses(self) -> int | None:
         return None if self.max_uses is None else max(0, self.max_uses - self.uses)
+
+
+class PlayerDay(models.Model):
+    """A UTC day on which a player was active: one row per player and day, written by
+    ``accounts.activity`` with the player's first activity mark of the day. The staff
+    dashboard's daily-active chart counts them per day (the ``(day, user)`` key is its index)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["day", "user"], name="player_day_once")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} active on {self.day}"

@@ -1,5 +1,6 @@
-"""The platform's back office: the audit log, idempotency records, and
-django-celery-beat's schedules with their actions put under a permission."""
+"""The platform's back office: the audit log, idempotency records, the back-office jobs
+(progress and results of long operations), the site-wide CSV export, and django-celery-beat's
+schedules with their actions put under a permission."""
 
 from __future__ import annotations
 
@@ -9,12 +10,19 @@ from django.contrib import admin
 from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
+from django.utils.safestring import SafeString
 from django_celery_beat.admin import PeriodicTaskAdmin as BeatPeriodicTaskAdmin
 from django_celery_beat.models import PeriodicTask
 
-from casino.admin_tools import ReadOnlyAdmin, StaffActionsMixin, staff_action, staff_member
-from casino.models import AuditLog, IdempotencyRecord
+from casino.admin_export import export_as_csv
+from casino.admin_jobs import AdminJobAdmin
+from casino.admin_tools import ReadOnlyAdmin, StaffActionsMixin, player_link, staff_action, staff_member
+from casino.models import AdminJob, AuditLog, IdempotencyRecord
 from casino.services import audit_record
+
+# Any changelist, exported as CSV (needs casino.export_data: personal data leaves the system).
+admin.site.add_action(export_as_csv)  # type: ignore[arg-type]  # the stubs want a TemplateResponse; any response will do
+admin.site.register(AdminJob, AdminJobAdmin)
 
 
 @admin.register(AuditLog)
@@ -28,11 +36,15 @@ class AuditLogAdmin(ReadOnlyAdmin):
 
 @admin.register(IdempotencyRecord)
 class IdempotencyRecordAdmin(ReadOnlyAdmin):
-    list_display = ["created_at", "user", "key", "request_method", "request_path", "state", "response_status"]
+    list_display = ["created_at", "player", "key", "request_method", "request_path", "state", "response_status"]
     list_filter = ["state", "request_method"]
     search_fields = ["key", "user__site_id", "request_path"]
     exclude = ["response_body"]
     list_select_related = ["user"]
+
+    @admin.display(description="player", ordering="user__nickname")
+    def player(self, record: IdempotencyRecord) -> SafeString | str:
+        return player_link(record.user)
 
 
 # --- Periodic tasks (django-celery-beat) ----------------------------------------------------

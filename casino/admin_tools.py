@@ -31,6 +31,9 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
 
 from casino.errors import ApplicationError
 from casino.permissions import staff_permission_held
@@ -190,3 +193,21 @@ def action_with_reason(
     guarded = _guarded(action, permission)
     guarded.short_description = description  # type: ignore[attr-defined]
     return guarded
+
+
+def player_link(user_or_id: Any, nickname: str | None = None) -> SafeString | str:
+    """A player as every admin page names them: the nickname, linking to their
+    page (the user change page, the player's whole story). Takes the user
+    (its login id is shown after the link) or just the id (with ``nickname``
+    when the caller has it; without, the link says "player #id"). ``"-"``
+    for nobody. No query: pass a user the caller has loaded (use
+    ``list_select_related``) or the id and nickname it annotated."""
+    user_id = getattr(user_or_id, "pk", user_or_id)
+    if user_id is None or user_id == "":
+        return "-"
+    url = reverse("admin:accounts_user_change", args=[user_id])
+    name = nickname or getattr(user_or_id, "nickname", "") or f"player #{user_id}"
+    login = getattr(user_or_id, "site_id", "")
+    if login and login != name:
+        return format_html('<a href="{}" class="player-link">{}</a> <span class="quiet">({})</span>', url, name, login)
+    return format_html('<a href="{}" class="player-link">{}</a>', url, name)

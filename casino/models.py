@@ -60,3 +60,40 @@ class AuditLog(models.Model):
 
     def __str__(self) -> str:
         return f"{self.actor_label} {self.action} {self.target_type}:{self.target_id}"
+
+
+class AdminJob(models.Model):
+    """One long back-office operation (a reward campaign, a player import, a ledger audit, a
+    leaderboard rebuild) and how far it got: the admin's jobs page shows its progress while it
+    runs and its result when done. ``casino.jobs`` writes it; apps register what each kind runs."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    kind = models.CharField(max_length=64, db_index=True, help_text="What runs it (casino.jobs registry).")
+    title = models.CharField(max_length=255, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    params = models.JSONField(default=dict, blank=True, help_text="What the job works on (ids, options).")
+    total = models.PositiveIntegerField(default=0, help_text="Items to process (0: not known).")
+    done = models.PositiveIntegerField(default=0)
+    errors = models.PositiveIntegerField(default=0)
+    result = models.JSONField(default=dict, blank=True)
+    report = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="admin_jobs"
+    )
+    created_at = models.DateTimeField(db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "back-office job"
+        # Exporting a changelist (casino.admin_export) lets personal data leave the system.
+        permissions = [("export_data", "Can export admin lists as CSV (personal data)")]
+
+    def __str__(self) -> str:
+        return f"job #{self.pk} {self.title or self.kind} ({self.status})"

@@ -81,6 +81,8 @@ INSTALLED_APPS = [
     # Swagger UI and Redoc served from our static files: /api/docs/ works offline, under a self-only CSP.
     "drf_spectacular_sidecar",
     "django_celery_beat",
+    # django-import-export: the player import's dry run and confirm pages (accounts/admin_import.py).
+    "import_export",
     "django_prometheus",
     "channels",
     "casino",
@@ -207,6 +209,10 @@ BIG_WIN_THRESHOLD_GOLD = get_from_env("BIG_WIN_THRESHOLD_GOLD", 5000, cast=as_in
 LIVE_METRICS_CACHE_SECONDS = get_from_env("LIVE_METRICS_CACHE_SECONDS", 5, cast=as_int)
 # The relay and the sink serve their own /metrics on this port (0 = off).
 METRICS_PORT = get_from_env("METRICS_PORT", 0, cast=as_int)
+# The staff dashboard's links to the ops tools, and where it counts the alerts firing.
+FLOWER_URL = get_from_env("FLOWER_URL", "", cast=as_str)
+GRAFANA_URL = get_from_env("GRAFANA_URL", "", cast=as_str)
+PROMETHEUS_URL = get_from_env("PROMETHEUS_URL", "", cast=as_str)
 SINK_BATCH_ROWS = get_from_env("SINK_BATCH_ROWS", 5000, cast=as_int)
 SINK_FLUSH_SECONDS = get_from_env("SINK_FLUSH_SECONDS", 1.0, cast=as_float)
 SINK_CONSUMER_GROUP = get_from_env("SINK_CONSUMER_GROUP", "casino-clickhouse-sink", cast=as_str)

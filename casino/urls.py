@@ -90,6 +90,8 @@ urlpatterns = [
     path("health", health.health, name="health"),
     path("ready", health.ready, name="ready"),
     path("admin/", admin.site.urls),
+    # Players' server-rendered account pages (the one-time password-set link); not the JSON API.
+    path("account/", include("accounts.urls")),
     # Every player route at /api/x and /api/x/ (with_slash_aliases).
     path("api/", include(with_slash_aliases(api_patterns))),
     # Public in development; in production only with METRICS_PUBLIC or from METRICS_ALLOWED_NETWORKS.

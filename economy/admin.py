@@ -5,7 +5,8 @@ goes through an audited service -- "Adjust balance" (``wallet_adjust``, a
 ledger entry with reason ``admin_adjust``; permission ``economy.adjust_balance``)
 and "Change VIP tier" (``vip_set_tier``; ``economy.set_vip_tier``). The ledger
 and the audit/repair reports are read-only; running an audit now needs
-``economy.run_ledger_audit``.
+``economy.run_ledger_audit`` and runs as a back-office job (``casino.jobs``).
+Reward campaigns -- one bundle to many players -- are in ``economy/admin_campaigns.py``.
 """
 
 from __future__ import annotations
@@ -24,17 +25,29 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from accounts.authentication import request_staff
-from casino.admin_tools import ReadOnlyAdmin, StaffActionsMixin, request_holds, staff_action, staff_view
+from casino.admin_tools import (
+    ReadOnlyAdmin,
+    StaffActionsMixin,
+    player_link,
+    request_holds,
+    staff_action,
+    staff_view,
+)
 from casino.errors import ApplicationError
+from casino.jobs import job_launch
+from casino.models import AdminJob
+from economy import admin_campaigns  # noqa: F401  (reward campaigns: their admin and the player list's action)
+from economy.admin_player import reward_bundle_view
 from economy.enums import Currency, VipTier
 from economy.exceptions import IdempotencyConflict
 from economy.levels import level_progress
 from economy.models import DailyStreak, LedgerAuditRun, LedgerEntry, StreakDay, StreakRepairReport, Wallet
 from economy.selectors import ledger_for
 from economy.services.admin_ops import wallet_adjust
-from economy.services.audit import audit_violation_line, audit_violation_total, ledger_audit_run
+from economy.services.audit import audit_violation_line, audit_violation_total
 from economy.services.ledger import MAX_AMOUNT
 from economy.services.vip import vip_set_tier
+from economy.tasks import LEDGER_AUDIT_JOB_KIND
 
 RECENT_ENTRIES = 20
 SHOWN_VIOLATIONS = 10
@@ -149,8 +162,12 @@ class WalletAdmin(StaffActionsMixin, admin.ModelAdmin):  # type: ignore[type-arg
         return str(wallet.user.site_id)  # type: ignore[attr-defined]
 
     @admin.display(description="nickname", ordering="user__nickname")
-    def nickname(self, wallet: Wallet) -> str:
-        return str(wallet.user.nickname)  # type: ignore[attr-defined]
+    def nickname(self, wallet: Wallet) -> SafeString | str:
+        return player_link(wallet.user_id, wallet.user.nickname)  # type: ignore[attr-defined]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Wallet]:
+        # The change page's title names the player ("wallet of <nickname>", Wallet.__str__).
+        return super().get_queryset(request).select_related("user")
 
     @admin.display(description="level", ordering="xp")
     def level(self, wallet: Wallet) -> int:
@@ -162,12 +179,16 @@ class WalletAdmin(StaffActionsMixin, admin.ModelAdmin):  # type: ignore[type-arg
 
     # --- pages ---
 
+    # From the player's page (economy.admin_player): economy.adjust_balance, like the adjustment.
+    grant_view = reward_bundle_view
+
     def get_urls(self) -> list[Any]:
         return [
             path("audit/", self.admin_site.admin_view(self.run_audit_view), name="economy_wallet_audit"),
             path(
                 "<path:object_id>/adjust/", self.admin_site.admin_view(self.adjust_view), name="economy_wallet_adjust"
             ),
+            path("<path:object_id>/grant/", self.admin_site.admin_view(self.grant_view), name="economy_wallet_grant"),
             *super().get_urls(),
         ]
 
@@ -191,10 +212,19 @@ class WalletAdmin(StaffActionsMixin, admin.ModelAdmin):  # type: ignore[type-arg
 
     @staff_view(permission=AUDIT_PERMISSION)
     def run_audit_view(self, request: HttpRequest) -> HttpResponse:
-        """POST only: runs the same service as ``manage.py audit_ledger``."""
+        """POST only: runs the same service as ``manage.py audit_ledger``, as a back-office job.
+        Done already (embedded mode runs it inline): the outcome on the wallet list, as before;
+        still running on a worker: its job page, which shows it finish."""
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
-        run = ledger_audit_run()
+        job = job_launch(
+            actor=request_staff(request), kind=LEDGER_AUDIT_JOB_KIND, reason="started from the wallet list"
+        )
+        job.refresh_from_db()
+        run = LedgerAuditRun.objects.filter(pk=int((job.result or {}).get("run_id") or 0)).first()
+        if job.status != AdminJob.Status.DONE or run is None:
+            self.message_user(request, f"Ledger audit started as job #{job.pk}.", messages.INFO)
+            return HttpResponseRedirect(reverse("admin:casino_adminjob_change", args=[job.pk]))
         total = audit_violation_total(run)
         if total:
             self.message_user(
@@ -346,29 +376,40 @@ class LedgerEntryAdmin(ReadOnlyAdmin):
     )
     readonly_fields = fields  # a tuple: shown, never edited
 
-    @admin.display(description="player", ordering="wallet__user__site_id")
-    def player(self, entry: LedgerEntry) -> SafeString:
-        return format_html(
-            '<a href="{}">{}</a>', reverse("admin:economy_wallet_change", args=[entry.wallet_id]), entry.wallet.user
-        )
+    @admin.display(description="player", ordering="wallet__user__nickname")
+    def player(self, entry: LedgerEntry) -> SafeString | str:
+        return player_link(entry.wallet.user)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[LedgerEntry]:
+        # The change page's "wallet" names the player too (Wallet.__str__, no extra query).
+        return super().get_queryset(request).select_related("wallet__user")
 
 
 @admin.register(DailyStreak)
 class DailyStreakAdmin(ReadOnlyAdmin):
-    list_display = ["user", "current_count", "longest_count", "last_checkin_date", "protection_tokens", "updated_at"]
+    list_display = ["player", "current_count", "longest_count", "last_checkin_date", "protection_tokens", "updated_at"]
+    list_display_links = ["updated_at"]  # the player column links to the player's page
     list_filter = ["protection_tokens", ("last_checkin_date", admin.DateFieldListFilter)]
     search_fields = ["user__site_id", "user__nickname"]
     list_select_related = ["user"]
     ordering = ["-updated_at"]
 
+    @admin.display(description="player", ordering="user__nickname")
+    def player(self, streak: DailyStreak) -> SafeString | str:
+        return player_link(streak.user)
+
 
 @admin.register(StreakDay)
 class StreakDayAdmin(ReadOnlyAdmin):
-    list_display = ["user", "date", "kind", "streak_count", "claimed_at", "created_at"]
+    list_display = ["date", "player", "kind", "streak_count", "claimed_at", "created_at"]
     list_filter = ["kind", ("date", admin.DateFieldListFilter)]
     search_fields = ["user__site_id", "user__nickname"]
     list_select_related = ["user"]
     show_full_result_count = False
+
+    @admin.display(description="player", ordering="user__nickname")
+    def player(self, day: StreakDay) -> SafeString | str:
+        return player_link(day.user)
 
 
 @admin.register(StreakRepairReport)

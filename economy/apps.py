@@ -6,6 +6,10 @@ class EconomyConfig(AppConfig):
     verbose_name = "Economy"
 
     def ready(self) -> None:
+        # The player's page (accounts.admin_story): balances, level, VIP, streak, the ledger.
+        from economy import player_story
+
+        player_story.register()
         from accounts.selectors import register_profile_contributor
         from economy import selectors, subscribers
         from realtime.registry import register_initial_state, subscribe
@@ -21,3 +25,18 @@ class EconomyConfig(AppConfig):
         register_initial_state("streaks", selectors.streaks_for_user)
         register_initial_state("recent_rewards", selectors.recent_rewards_for_user)
         register_initial_state("stats", selectors.economy_stats_for_user)
+        # The staff dashboard's ledger-audit card (casino.dashboard).
+        from casino.dashboard import register_dashboard_figure
+
+        register_dashboard_figure(
+            "ledger_audit",
+            "Last ledger audit",
+            selectors.dashboard_ledger_audit,
+            order=800,
+            permission="economy.view_ledgerauditrun",
+            group="Operations",
+        )
+        # Back-office jobs (casino.jobs): reward campaigns, the ledger audit.
+        from economy.tasks import register_admin_jobs
+
+        register_admin_jobs()

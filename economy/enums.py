@@ -23,6 +23,7 @@ class LedgerReason(models.TextChoices):
     MISSION_REWARD = "mission_reward", "Mission reward"
     ACHIEVEMENT = "achievement", "Achievement"
     ADMIN_ADJUST = "admin_adjust", "Staff adjustment"
+    CAMPAIGN_REWARD = "campaign_reward", "Reward campaign"
 
 
 class VipTier(models.TextChoices):

@@ -13,6 +13,8 @@ from casino.idempotency import IdempotencyKeyReused as IdempotencyConflict
 
 __all__ = [
     "AlreadyClaimed",
+    "CampaignTooLarge",
+    "CampaignWithoutPlayers",
     "IdempotencyConflict",
     "InsufficientFunds",
     "InvalidBundle",
@@ -67,3 +69,19 @@ class WalletMissing(ApplicationError):
     code = "wallet_missing"
     message = "This player has no wallet."
     status = status.HTTP_404_NOT_FOUND
+
+
+class CampaignWithoutPlayers(ApplicationError):
+    """A reward campaign names no player (none selected, or every uploaded id unknown)."""
+
+    code = "campaign_without_players"
+    message = "A reward campaign needs at least one player."
+    status = status.HTTP_400_BAD_REQUEST
+
+
+class CampaignTooLarge(ApplicationError):
+    """More players than one reward campaign takes (split the list)."""
+
+    code = "campaign_too_large"
+    message = "Too many players for one reward campaign: split the list."
+    status = status.HTTP_400_BAD_REQUEST

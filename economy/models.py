@@ -44,6 +44,9 @@ class Wallet(models.Model):
         ]
 
     def __str__(self) -> str:
+        # The nickname when the user came with the wallet (select_related); never a query of its own.
+        if Wallet.user.is_cached(self):
+            return f"wallet of {self.user.nickname}"  # type: ignore[attr-defined]  # the project's User
         return f"wallet of {self.user_id}"
 
     def balance(self, currency: str) -> int:
@@ -208,3 +211,55 @@ class LedgerAuditRun(models.Model):
 
     def __str__(self) -> str:
         return f"ledger audit {self.started_at:%Y-%m-%d %H:%M}: {'ok' if self.ok else 'VIOLATIONS'}"
+
+
+class RewardCampaign(models.Model):
+    """A reward bundle granted by staff to a list of players (a changelist selection or an
+    uploaded list of ids), each through ``wallet_grant`` under the key
+    ``campaign:{campaign_id}:{user_id}``, so a run repeated (a task redelivered, run twice in
+    parallel) never pays a player twice. The grants run as a back-office job
+    (``casino.models.AdminJob``) that shows their progress and the report."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    name = models.CharField(max_length=120)
+    gold = models.BigIntegerField(default=0)
+    gems = models.BigIntegerField(default=0)
+    xp = models.BigIntegerField(default=0)
+    reason = models.TextField(help_text="Why: kept on every ledger entry and in the audit log.")
+    target_description = models.CharField(max_length=255, help_text="Where the players came from.")
+    user_ids = models.JSONField(default=list, blank=True, help_text="The players to grant to (user ids).")
+    unknown_ids = models.JSONField(default=list, blank=True, help_text="Unknown uploaded ids (the first 1000).")
+    unknown_count = models.PositiveIntegerField(default=0, help_text="How many uploaded ids were no player.")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    job = models.ForeignKey("casino.AdminJob", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(gold__gte=0, gems__gte=0, xp__gte=0), name="campaign_amounts_non_negative"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(gold__gt=0) | models.Q(gems__gt=0) | models.Q(xp__gt=0),
+                name="campaign_bundle_not_empty",
+            ),
+        ]
+        permissions = [("grant_campaign", "Can grant a reward bundle to many players (reward campaign)")]
+
+    def __str__(self) -> str:
+        return f"campaign #{self.pk} {self.name}"
+
+    @property
+    def bundle(self) -> dict[str, int]:
+        amounts = (("gold", self.gold), ("gems", self.gems), ("xp", self.xp))
+        return {currency: int(amount) for currency, amount in amounts if amount}

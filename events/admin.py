@@ -20,7 +20,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from accounts.authentication import request_staff
-from casino.admin_tools import ReadOnlyAdmin, StaffActionsMixin, action_with_reason, staff_view
+from casino.admin_tools import ReadOnlyAdmin, StaffActionsMixin, action_with_reason, player_link, staff_view
 from casino.permissions import staff_permission_require
 from events.exceptions import EventRequirementsLocked, InvalidEventRequirement, InvalidMissionTemplate
 from events.metric_registry import metric_choices
@@ -443,14 +443,8 @@ class EventParticipationAdmin(ReadOnlyAdmin):
         return super().get_queryset(request).prefetch_related("progress")
 
     @admin.display(description="player", ordering="user__nickname")
-    def player(self, participation: EventParticipation) -> SafeString:
-        user = participation.user
-        return format_html(
-            '<a href="{}">{}</a> ({})',
-            reverse("admin:accounts_user_change", args=[user.pk]),
-            user.nickname,
-            user.site_id,
-        )
+    def player(self, participation: EventParticipation) -> SafeString | str:
+        return player_link(participation.user)
 
     @admin.display(description="progress")
     def progress_summary(self, participation: EventParticipation) -> str:
@@ -624,7 +618,7 @@ class MissionClaimedFilter(_DoneFilter):
 
 @admin.register(MissionProgress)
 class MissionProgressAdmin(ReadOnlyAdmin):
-    list_display = ["period_start", "user", "template", "progress", "completed_at", "claimed_at", "updated_at"]
+    list_display = ["period_start", "player", "template", "progress", "completed_at", "claimed_at", "updated_at"]
     list_filter = ["template__period", MissionCompletedFilter, MissionClaimedFilter, "template"]
     search_fields = ["user__nickname", "user__site_id", "template__code", "template__title"]
     search_help_text = "A player's nickname or site id, or a mission's code or title."
@@ -632,6 +626,10 @@ class MissionProgressAdmin(ReadOnlyAdmin):
     date_hierarchy = "period_start"
     ordering = ["-period_start", "-id"]
     show_full_result_count = False  # one row per player, mission and period: the table grows fast
+
+    @admin.display(description="player", ordering="user__nickname")
+    def player(self, instance: MissionProgress) -> SafeString | str:
+        return player_link(instance.user)
 
     @admin.display(description="progress")
     def progress(self, instance: MissionProgress) -> str:
@@ -826,8 +824,8 @@ class AchievementProgressAdmin(ReadOnlyAdmin):
     show_full_result_count = False  # one row per player and achievement: the table grows fast
 
     @admin.display(description="player", ordering="user__nickname")
-    def player(self, progress: AchievementProgress) -> str:
-        return f"{progress.user.nickname} ({progress.user.site_id})"
+    def player(self, progress: AchievementProgress) -> SafeString | str:
+        return player_link(progress.user)
 
     @admin.display(description="progress")
     def progress(self, progress: AchievementProgress) -> str:

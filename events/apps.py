@@ -6,6 +6,10 @@ class EventsConfig(AppConfig):
     verbose_name = "Live operations"
 
     def ready(self) -> None:
+        # The player's page (accounts.admin_story): events, missions and achievements.
+        from events import player_story
+
+        player_story.register()
         from events import subscribers
         from realtime.registry import subscribe
 

@@ -24,6 +24,7 @@ from casino.admin_tools import (
     ReadOnlyAdmin,
     StaffActionsMixin,
     action_with_reason,
+    player_link,
     request_holds,
     staff_action,
     staff_view,
@@ -56,7 +57,7 @@ VERIFY_AT_ONCE = 500
 
 
 def _player_link(user: Any) -> SafeString:
-    return format_html('<a href="{}">{}</a>', reverse("admin:accounts_user_change", args=[user.pk]), user.nickname)
+    return format_html("{}", player_link(user))  # the nickname, linking to the player's page (casino.admin_tools)
 
 
 def _refuses_secret_lookups(lookup: str, secret_roots: tuple[str, ...]) -> bool:
@@ -415,6 +416,7 @@ class PlayerGameStatsAdmin(ReadOnlyAdmin):
         "best_win_streak",
         "updated_at",
     ]
+    list_display_links = ["game"]  # the player column links to the player's page
     list_filter = ["game"]
     search_fields = ["user__nickname", "user__site_id"]
     list_select_related = ["user"]
@@ -929,8 +931,8 @@ class InventoryItemAdmin(GachaReadOnlyAdmin):
     ordering = ["-acquired_at", "-id"]
 
     @admin.display(description="player", ordering="user__nickname")
-    def player(self, inventory: InventoryItem) -> str:
-        return f"{inventory.user.nickname} ({inventory.user.site_id})"
+    def player(self, inventory: InventoryItem) -> SafeString | str:
+        return _player_link(inventory.user)
 
     @admin.display(description="item", ordering="item__name")
     def item_name(self, inventory: InventoryItem) -> str:
@@ -947,7 +949,11 @@ class InventoryItemAdmin(GachaReadOnlyAdmin):
 
 @admin.register(GachaPity)
 class GachaPityAdmin(GachaReadOnlyAdmin):
-    list_display = ["user", "banner", "pulls_since_top", "total_pulls", "updated_at"]
+    list_display = ["banner", "player", "pulls_since_top", "total_pulls", "updated_at"]
     list_filter = ["banner"]
     search_fields = ["user__nickname", "user__site_id"]
     list_select_related = ["user", "banner"]
+
+    @admin.display(description="player", ordering="user__nickname")
+    def player(self, pity: GachaPity) -> SafeString | str:
+        return _player_link(pity.user)

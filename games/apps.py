@@ -6,6 +6,10 @@ class GamesConfig(AppConfig):
     verbose_name = "Games"
 
     def ready(self) -> None:
+        # The player's page (accounts.admin_story): rounds and inventory.
+        from games import player_story
+
+        player_story.register()
         from realtime.registry import register_event_type
 
         register_event_type(
@@ -25,3 +29,25 @@ class GamesConfig(AppConfig):
         from games.subscribers import inventory_on_reward_granted
 
         subscribe("reward_granted", inventory_on_reward_granted)
+
+        # --- games_open_rounds / games_open_round_overdue_seconds, read at scrape time ---
+        from games import metrics
+
+        metrics.register_collectors()
+
+        # --- the leaderboard rebuild as a back-office job (casino.jobs) ---
+        from games.tasks import register_admin_jobs
+
+        register_admin_jobs()
+
+        # --- the staff dashboard's rounds card and chart (casino.dashboard) ---
+        from casino.dashboard import register_dashboard_chart, register_dashboard_figure
+        from games.selectors import dashboard_rounds_per_day, dashboard_rounds_today
+
+        rounds = "games.view_gameround"
+        register_dashboard_figure(
+            "rounds_today", "Rounds today", dashboard_rounds_today, order=40, group="Players", permission=rounds
+        )
+        register_dashboard_chart(  # a past day's rounds never change: counted once a day
+            "rounds", "Game rounds", dashboard_rounds_per_day, order=40, permission=rounds, past_days_final=True
+        )

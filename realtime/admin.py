@@ -3,10 +3,12 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin
-from django.db.models import QuerySet
+from django.contrib.auth import get_user_model
+from django.db.models import OuterRef, QuerySet, Subquery
 from django.http import HttpRequest
+from django.utils.safestring import SafeString
 
-from casino.admin_tools import ReadOnlyAdmin, action_with_reason, staff_member
+from casino.admin_tools import ReadOnlyAdmin, action_with_reason, player_link, staff_member
 from realtime.models import Notification, OutboxEvent, PushSubscription
 from realtime.relay import outbox_retry_dead
 
@@ -17,7 +19,7 @@ class OutboxEventAdmin(ReadOnlyAdmin):
         "id",
         "occurred_at",
         "type",
-        "user_id",
+        "player",
         "status",
         "attempts",
         "next_attempt_at",
@@ -40,6 +42,16 @@ class OutboxEventAdmin(ReadOnlyAdmin):
         )
     ]
 
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        # Outbox rows keep a bare user id (they outlive users); the nickname comes with the row,
+        # one indexed lookup per listed row, never a query per row in Python.
+        nickname = get_user_model().objects.filter(pk=OuterRef("user_id")).values("nickname")[:1]
+        return super().get_queryset(request).annotate(player_nickname=Subquery(nickname))
+
+    @admin.display(description="player", ordering="user_id")
+    def player(self, row: OutboxEvent) -> SafeString | str:
+        return player_link(row.user_id, getattr(row, "player_nickname", None))
+
     def get_search_results(self, request: HttpRequest, queryset: QuerySet[Any], search_term: str) -> Any:
         # "=user_id" on a number column: ignore terms that are not numbers or UUIDs instead of erroring.
         import uuid
@@ -60,14 +72,24 @@ class OutboxEventAdmin(ReadOnlyAdmin):
 
 @admin.register(Notification)
 class NotificationAdmin(ReadOnlyAdmin):
-    list_display = ["id", "created_at", "user_id", "kind", "title", "read_at"]
+    list_display = ["id", "created_at", "player", "kind", "title", "read_at"]
     list_filter = ["kind", ("created_at", admin.DateFieldListFilter)]
     search_fields = ["=user__id"]
+    list_select_related = ["user"]
     show_full_result_count = False
+
+    @admin.display(description="player", ordering="user__nickname")
+    def player(self, notification: Notification) -> SafeString | str:
+        return player_link(notification.user)
 
 
 @admin.register(PushSubscription)
 class PushSubscriptionAdmin(ReadOnlyAdmin):
-    list_display = ["id", "user_id", "updated_at", "last_success_at"]
+    list_display = ["id", "player", "updated_at", "last_success_at"]
     search_fields = ["=user__id"]
+    list_select_related = ["user"]
     exclude = ["p256dh", "auth"]  # the browser's keys: not for staff eyes
+
+    @admin.display(description="player", ordering="user__nickname")
+    def player(self, subscription: PushSubscription) -> SafeString | str:
+        return player_link(subscription.user)

@@ -14,3 +14,15 @@ class RealtimeConfig(AppConfig):
         metrics.register_collectors()
         install_daphne_limit()  # takes effect where this process serves sockets with daphne
         register_default_builders()  # purchase_update, balance_update (staff grants), reward_granted -> the inbox
+
+        # The staff dashboard's pipeline cards (casino.dashboard).
+        from casino.dashboard import register_dashboard_figure
+        from realtime import selectors
+
+        for key, title, provider, order in (
+            ("dead_outbox_rows", "Dead outbox rows", selectors.dashboard_dead_outbox_rows, 810),
+            ("relay_lag", "Relay lag", selectors.dashboard_relay_lag, 820),
+        ):
+            register_dashboard_figure(
+                key, title, provider, order=order, permission="realtime.view_outboxevent", group="Operations"
+            )

@@ -6,9 +6,36 @@ class ShopConfig(AppConfig):
     verbose_name = "Shop and payments"
 
     def ready(self) -> None:
+        # The player's page (accounts.admin_story): their orders.
+        from shop import player_story
+
+        player_story.register()
         from economy.selectors import register_dashboard_section
         from shop import checks, metrics, selectors  # noqa: F401  (checks registers a system check)
         from shop.providers import sandbox_tasks  # noqa: F401  (registers the webhook delivery task)
 
         register_dashboard_section("shop_highlights", selectors.shop_highlights)
         metrics.register_collectors()
+
+        # The staff dashboard's revenue and orders cards and the revenue chart (casino.dashboard).
+        from casino.dashboard import register_dashboard_chart, register_dashboard_figure
+
+        revenue, orders = "shop.view_revenue", "shop.view_order"
+        for key, title, provider, order, permission, group in (
+            ("revenue_today", "Revenue today", selectors.dashboard_revenue_today, 100, revenue, "Revenue"),
+            ("revenue_week", "Revenue this week", selectors.dashboard_revenue_week, 110, revenue, "Revenue"),
+            ("revenue_total", "Revenue, all time", selectors.dashboard_revenue_total, 120, revenue, "Revenue"),
+            ("conversion", "Conversion today", selectors.dashboard_conversion, 130, revenue, "Revenue"),
+            ("arppu", "ARPPU, 30 days", selectors.dashboard_arppu, 140, revenue, "Revenue"),
+            ("orders_pending", "Orders pending", selectors.dashboard_orders_pending, 200, orders, "Orders"),
+            ("orders_in_review", "Orders in review", selectors.dashboard_orders_in_review, 210, orders, "Orders"),
+        ):
+            register_dashboard_figure(key, title, provider, order=order, permission=permission, group=group)
+        register_dashboard_chart(
+            "revenue",
+            "Revenue",
+            selectors.dashboard_revenue_per_day,
+            order=30,
+            permission=revenue,
+            value_text=selectors.revenue_value_text,
+        )

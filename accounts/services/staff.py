@@ -40,6 +40,8 @@ GRANT_PRIVILEGES = "accounts.grant_privileges"
 BAN_USER = "accounts.ban_user"
 LIFT_SELF_EXCLUSION = "accounts.lift_self_exclusion"
 REVOKE_SESSIONS = "accounts.revoke_sessions"
+RESET_PASSWORD = "accounts.reset_password"  # noqa: S105 - a permission label, not a password
+IMPORT_PLAYERS = "accounts.import_players"
 
 
 # --- Who may grant what --------------------------------------------------------------------
@@ -238,6 +240,8 @@ STAFF_ROLES: tuple[StaffRole, ...] = (
                 "accounts.view_user",
                 BAN_USER,
                 REVOKE_SESSIONS,
+                # "I cannot log in": a one-time link the agent reads out (audited, never logged).
+                RESET_PASSWORD,
                 "accounts.view_invitecode",
                 "economy.view_wallet",
                 "economy.view_ledgerentry",
@@ -270,6 +274,7 @@ STAFF_ROLES: tuple[StaffRole, ...] = (
                 "economy.adjust_balance",
                 "economy.view_ledgerauditrun",
                 "economy.run_ledger_audit",
+                "casino.view_adminjob",  # the back-office jobs page: an audit's progress and result
                 "shop.view_order",
                 "shop.view_ordertransition",
                 "shop.settle_order",
@@ -279,6 +284,7 @@ STAFF_ROLES: tuple[StaffRole, ...] = (
                 "shop.view_webhookevent",
                 "shop.reprocess_webhook",
                 "shop.view_sandboxpayment",
+                "shop.view_revenue",  # the staff dashboard's revenue, conversion and ARPPU
                 "shop.view_owneditem",
                 "shop.view_promoredemption",
             }
@@ -302,6 +308,10 @@ STAFF_ROLES: tuple[StaffRole, ...] = (
                 "shop.add_promocode",
                 "shop.change_promocode",
                 "shop.view_promoredemption",
+                # Reward campaigns: a bundle to an uploaded list of players, watched on the jobs page.
+                "economy.grant_campaign",
+                "economy.view_rewardcampaign",
+                "casino.view_adminjob",
             }
         ),
         # No deletes: a product or code is switched off (is_active), so orders keep what they point at.
@@ -319,6 +329,13 @@ STAFF_ROLES: tuple[StaffRole, ...] = (
                 "casino.delete_auditlog",
                 "economy.change_ledgerentry",
                 "economy.delete_ledgerentry",
+                # Written only by their services (casino.jobs, economy.services.campaigns).
+                "casino.add_adminjob",
+                "casino.change_adminjob",
+                "casino.delete_adminjob",
+                "economy.add_rewardcampaign",
+                "economy.change_rewardcampaign",
+                "economy.delete_rewardcampaign",
             }
         ),
     ),

@@ -3,9 +3,9 @@
 - promtool accepts the rules, and its unit tests (monitoring/tests/casino_test.yml)
   prove the main alerts fire above their thresholds and stay quiet below;
 - every rule has a `for:`, a severity and summary/description/runbook;
-- every metric a rule or a dashboard panel queries is one the code exports
-  (django-prometheus, realtime.metrics, Flower), so a renamed metric cannot
-  leave an alert silently watching nothing;
+- every metric a rule or a panel of any dashboard queries is one the code exports
+  (django-prometheus, realtime.metrics, games.metrics, events.metrics, Flower), so
+  a renamed metric cannot leave an alert or a panel silently watching nothing;
 - the rule file is what `manage.py render_alert_rules` renders from its template;
 - Grafana's provisioning files sit where docker-compose.yml mounts them and
   point at the compose Prometheus.
@@ -42,10 +42,22 @@ RULES_TEMPLATE = MONITORING / "alerts" / "casino.yml.tmpl"
 RULES_UNIT_TESTS = MONITORING / "tests" / "casino_test.yml"
 GRAFANA = MONITORING / "grafana"
 DASHBOARD = GRAFANA / "dashboards" / "casino-overview.json"
+GAMES_DASHBOARD = GRAFANA / "dashboards" / "casino-games.json"
+LIVE_OPS_DASHBOARD = GRAFANA / "dashboards" / "casino-live-ops.json"
+# Every dashboard the provider loads (every *.json next to its provider file).
+DASHBOARDS = sorted((GRAFANA / "dashboards").glob("*.json"))
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 
 # Alerts the unit tests must show firing above the threshold and quiet below it.
-REQUIRED_UNIT_TESTED_ALERTS = {"HTTP5xxRatioHigh", "OutboxLagHigh", "OutboxDeadRows"}
+REQUIRED_UNIT_TESTED_ALERTS = {
+    "HTTP5xxRatioHigh",
+    "OutboxLagHigh",
+    "OutboxDeadRows",
+    "GameRTPOutOfRange",
+    "CrashRTPHigh",
+    "CrashRoundsNotSettling",
+    "LiveOpsClaimsFailing",
+}
 SEVERITIES = {"critical", "warning"}
 # Series Prometheus makes itself rather than any exporter.
 BUILTIN_SERIES = {"up"}
@@ -243,6 +255,8 @@ def exported_families() -> dict[str, str]:
 
     Metrics.get_instance()  # the middleware registers these on first use; same singleton
     get_prometheus_metrics()  # Flower's singleton: flower_events_total, flower_task_runtime_seconds, ...
+    import events.metrics  # noqa: F401  (counters at import)
+    import games.metrics  # noqa: F401  (counters at import; OpenRoundsCollector at app ready)
     import realtime.metrics  # noqa: F401  (counters at import; OutboxCollector at app ready)
 
     families: dict[str, str] = {}
@@ -265,22 +279,27 @@ def is_exported(name: str, families: dict[str, str]) -> bool:
     return False
 
 
-def dashboard() -> dict[str, Any]:
-    return json.loads(DASHBOARD.read_text(encoding="utf-8"))
+def dashboard(path: Path = DASHBOARD) -> dict[str, Any]:
+    return json.loads(path.read_text(encoding="utf-8"))
 
 
-def dashboard_panels() -> Iterator[dict[str, Any]]:
-    for panel in dashboard()["panels"]:
+def dashboard_panels(path: Path = DASHBOARD) -> Iterator[dict[str, Any]]:
+    for panel in dashboard(path)["panels"]:
         yield panel
         yield from panel.get("panels", [])
+
+
+def panel_queries(path: Path) -> Iterator[tuple[str, str]]:
+    for panel in dashboard_panels(path):
+        for target in panel.get("targets", []):
+            yield f"panel {path.stem}/{panel['title']!r}", target.get("expr", "")
 
 
 def queries() -> Iterator[tuple[str, str]]:
     for rule in rules():
         yield f"rule {rule['alert']}", rule["expr"]
-    for panel in dashboard_panels():
-        for target in panel.get("targets", []):
-            yield f"panel {panel['title']!r}", target.get("expr", "")
+    for path in DASHBOARDS:
+        yield from panel_queries(path)
 
 
 def test_every_queried_metric_is_exported_by_the_code() -> None:
@@ -325,15 +344,26 @@ def test_grafana_provisioning_matches_the_compose_mount() -> None:
     (provider,) = yaml.safe_load((GRAFANA / "dashboards" / "casino.yml").read_text())["providers"]
     path = PurePosixPath(provider["options"]["path"])
     assert path.is_relative_to(in_container), "the provider reads from the mounted directory"
-    assert (on_disk / path.relative_to(in_container) / DASHBOARD.name).is_file()
+    for dashboard_file in (DASHBOARD, GAMES_DASHBOARD, LIVE_OPS_DASHBOARD):
+        assert (on_disk / path.relative_to(in_container) / dashboard_file.name).is_file()
 
-    for panel in dashboard_panels():
-        for source in [panel.get("datasource"), *(t.get("datasource") for t in panel.get("targets", []))]:
-            assert source == {"type": "prometheus", "uid": datasource["uid"]}, panel["title"]
+    for dashboard_file in DASHBOARDS:
+        for panel in dashboard_panels(dashboard_file):
+            for source in [panel.get("datasource"), *(t.get("datasource") for t in panel.get("targets", []))]:
+                assert source == {"type": "prometheus", "uid": datasource["uid"]}, (dashboard_file.name, panel["title"])
 
 
-def test_dashboard_has_only_real_panels() -> None:
-    panels = list(dashboard_panels())
+def test_dashboards_have_their_own_uid_and_title() -> None:
+    boards = [dashboard(path) for path in DASHBOARDS]
+
+    assert {GAMES_DASHBOARD, LIVE_OPS_DASHBOARD, DASHBOARD} <= set(DASHBOARDS)
+    assert len({board["uid"] for board in boards}) == len({board["title"] for board in boards}) == len(boards)
+    assert all(board["tags"] == ["casino"] and board["editable"] is False for board in boards)
+
+
+@pytest.mark.parametrize("path", DASHBOARDS, ids=lambda path: path.stem)
+def test_dashboard_has_only_real_panels(path: Path) -> None:
+    panels = list(dashboard_panels(path))
     ids = [panel["id"] for panel in panels]
 
     assert len(ids) == len(set(ids))
@@ -350,7 +380,7 @@ def test_dashboard_has_only_real_panels() -> None:
 
 
 def test_dashboard_covers_http_pipeline_and_celery() -> None:
-    used = {name for where, expr in queries() if where.startswith("panel") for name in metric_names(expr)}
+    used = {name for _, expr in panel_queries(DASHBOARD) for name in metric_names(expr)}
     expected = {
         "django_http_requests_total_by_view_transport_method_total",
         "django_http_responses_total_by_status_view_method_total",
@@ -372,3 +402,48 @@ def test_dashboard_covers_http_pipeline_and_celery() -> None:
         for match in re.findall(r"histogram_quantile\((0\.\d+)", expr)
     }
     assert {"0.5", "0.95", "0.99"} <= quantiles
+
+
+def used_on(path: Path) -> set[str]:
+    return {name for _, expr in panel_queries(path) for name in metric_names(expr)}
+
+
+def test_games_dashboard_covers_rounds_rtp_big_wins_open_rounds_and_gacha() -> None:
+    used = used_on(GAMES_DASHBOARD)
+    rtp = [expr for where, expr in panel_queries(GAMES_DASHBOARD) if "RTP" in where]
+
+    assert {
+        "games_rounds_total",
+        "games_bets_total",
+        "games_bet_amount_total",
+        "games_paid_amount_total",
+        "games_big_wins_total",
+        "games_open_rounds",
+        "games_open_round_overdue_seconds",
+        "gacha_pulls_total",
+        "gacha_pity_pulls_total",
+    } <= used
+    # RTP = paid / bet, per game
+    assert rtp and all(
+        "games_paid_amount_total" in expr and "/ sum by (game) (increase(games_bet_amount_total" in expr for expr in rtp
+    )
+
+
+def test_live_ops_dashboard_covers_progress_claims_unlocks_and_force_claims() -> None:
+    assert used_on(LIVE_OPS_DASHBOARD) >= {
+        "live_ops_progress_events_total",
+        "live_ops_event_joins_total",
+        "live_ops_claims_total",
+        "live_ops_achievement_unlocks_total",
+        "live_ops_force_claims_total",
+    }
+
+
+def test_every_games_and_live_ops_metric_is_on_a_dashboard() -> None:
+    families = exported_families()
+    ours = {name for name in families if name.startswith(("games_", "gacha_", "live_ops_"))}
+    used = used_on(GAMES_DASHBOARD) | used_on(LIVE_OPS_DASHBOARD)
+
+    assert len(ours) >= 12
+    unwatched = {name for name in ours if not any(is_exported(used_name, {name: families[name]}) for used_name in used)}
+    assert not unwatched, sorted(unwatched)

@@ -2,6 +2,7 @@
 
 from economy.services.admin_ops import wallet_adjust
 from economy.services.audit import ledger_audit_run
+from economy.services.grants import reward_bundle_grant
 from economy.services.ledger import (
     ClawBackResult,
     LedgerResult,
@@ -22,6 +23,7 @@ __all__ = [
     "StreakClaimResult",
     "VipClaimResult",
     "ledger_audit_run",
+    "reward_bundle_grant",
     "streak_claim",
     "streak_repair",
     "streak_tick",

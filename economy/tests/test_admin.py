@@ -182,7 +182,10 @@ def test_wallet_list_shows_a_clean_last_audit_as_ok(staff_client: APIClient, pla
     assert '<strong class="audit-ok">OK</strong>: 1 wallets and 2 entries agree.' in content
 
 
-def test_run_ledger_audit_now_button_records_a_run_and_reports_it(staff_client: APIClient, player: Any) -> None:
+@pytest.mark.django_db(transaction=True)  # the audit runs as a job, on commit (eager Celery: at once)
+def test_run_ledger_audit_now_button_records_a_run_and_reports_it(
+    staff_client: APIClient, player: Any, eager_tasks: None
+) -> None:
     Wallet.objects.filter(pk=player.pk).update(gems=F("gems") + 1)
 
     response = staff_client.post(reverse("admin:economy_wallet_audit"), follow=True)

@@ -54,7 +54,7 @@ def test_staff_adjusts_a_balance_from_the_wallet_page(
 
 
 def test_staff_runs_the_ledger_audit_from_the_wallet_list(
-    page: Any, live_server: Any, staff_user: Any, password: str
+    page: Any, live_server: Any, staff_user: Any, password: str, eager_tasks: None
 ) -> None:
     player_with_wallet(gold=40)
     log_in(page, live_server, staff_user.site_id, password)

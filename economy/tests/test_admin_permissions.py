@@ -13,7 +13,8 @@ from django.test import Client
 from django.urls import reverse
 
 from accounts.tests.staff import staff_with
-from casino.models import AuditLog
+from casino.jobs import job_run
+from casino.models import AdminJob, AuditLog
 from casino.permissions import StaffPermissionRequired
 from economy.enums import Currency, LedgerReason, VipTier
 from economy.models import LedgerAuditRun, LedgerEntry, Wallet
@@ -139,7 +140,8 @@ def test_running_a_ledger_audit_from_the_wallet_list_needs_its_permission(player
     assert not LedgerAuditRun.objects.exists()
     assert url not in viewer.get(WALLETS).content.decode()
 
-    done = auditor.post(url)
+    done = auditor.post(url)  # a back-office job: queued for a worker (casino.jobs)
     assert done.status_code == 302
+    assert job_run(job_id=AdminJob.objects.get(kind="ledger_audit").pk) == "done"
     assert LedgerAuditRun.objects.count() == 1
     assert url in auditor.get(WALLETS).content.decode()

@@ -25,6 +25,7 @@ from casino.db import one_or_none
 from casino.services import audit_record
 from economy.enums import LedgerReason
 from economy.services import LedgerResult, wallet_balances, wallet_get_or_open, wallet_grant
+from events import metrics
 from events.exceptions import EventNotFound, EventNotOpen, NotCompleted, NotJoined, RewardAlreadyClaimed
 from events.locks import participation_lock
 from events.models import Event, EventParticipation, EventProgress
@@ -83,6 +84,7 @@ def event_join(*, user: User, event_id: int) -> tuple[EventParticipation, bool]:
                 "completed": False,
             },
         )
+    metrics.event_joined()  # committed
     return participation, True
 
 
@@ -162,7 +164,7 @@ def _claim(user_id: int, event_id: int, *, actor: User | None, reason: str) -> C
 
 def event_claim(*, user: User, event_id: int) -> ClaimResult:
     """Claim a completed event's reward, once."""
-    with transaction.atomic(durable=True):
+    with metrics.claim_counted("event"), transaction.atomic(durable=True):
         return _claim(user.pk, event_id, actor=None, reason="")
 
 
@@ -176,4 +178,6 @@ def event_force_claim(*, actor: User, user_id: int, event_id: int, reason: str) 
     if not actor.has_perm("events.force_claim_event"):
         raise PermissionDenied("force-claiming an event's reward needs events.force_claim_event")
     with transaction.atomic(durable=True):
-        return _claim(user_id, event_id, actor=actor, reason=reason)
+        result = _claim(user_id, event_id, actor=actor, reason=reason)
+    metrics.force_claimed(kind="event", paid=result.claimed_now)  # committed
+    return result

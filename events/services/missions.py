@@ -50,6 +50,7 @@ from casino.services import audit_record
 from economy.enums import LedgerReason
 from economy.exceptions import ReasonRequired
 from economy.services import LedgerResult, wallet_balances, wallet_get_or_open, wallet_grant
+from events import metrics
 from events.enums import MissionPeriod
 from events.exceptions import InvalidMissionTemplate, MissionNotFound, NotCompleted, RewardAlreadyClaimed
 from events.locks import mission_progress_lock
@@ -114,7 +115,7 @@ def mission_claim(*, user: User, mission_id: int) -> MissionClaimResult:
     """Claim the reward of the player's instance of template ``mission_id`` for the current
     period, once (the module docstring has the protocol)."""
     now = timezone.now()
-    with transaction.atomic(durable=True):
+    with metrics.claim_counted("mission"), transaction.atomic(durable=True):
         template = one_or_none(MissionTemplate.objects.filter(pk=mission_id))
         if template is None:
             raise MissionNotFound()

@@ -40,6 +40,7 @@ from django.utils import timezone
 import realtime
 from economy.enums import LedgerReason
 from economy.services import wallet_grant
+from events import metrics
 from events.definitions import definitions
 from events.enums import Aggregation, MissionPeriod
 from events.metric_registry import METRICS, Metric, game_of, metrics_for, source_key_of
@@ -109,6 +110,7 @@ def progress_count(*, event: DomainEvent) -> ProgressReport:
     report.missions = _advance_missions(user_id, game, counted, now)
     report.achievements, report.unlocked = _advance_achievements(user_id, game, counted, now)
     _announce(user_id, report)
+    metrics.progress_counted_on_commit(source=event.type, unlocked=len(report.unlocked))
     return report
 
 
@@ -326,6 +328,7 @@ def achievement_reward_grant(*, user_id: int, achievement: Achievement) -> None:
             reference=f"achievement:{achievement.code}",
         )
     if bundle or achievement.reward_items:
+        metrics.achievement_rewarded_on_commit()
         realtime.emit(
             "reward_granted",
             user_id,

@@ -47,6 +47,7 @@ from casino.permissions import staff_permission_require
 from casino.services import audit_record
 from economy.enums import LedgerReason
 from economy.services import wallet_grant
+from games import metrics
 from games.enums import Game
 from games.exceptions import BannerNotFound, InvalidChoice
 from games.fairness import gacha_pity_after, gacha_pulls
@@ -261,6 +262,8 @@ def gacha_pull(*, user: User, pull_count: int, banner_code: str | None, idempote
         units=pull_count,
         after=after,
     )
+    if not play.replayed:  # committed: count the pulls (a replay was counted the first time)
+        metrics.gacha_pulled(play.round.outcome["pulls"])
     return _pull_result(play)
 
 

@@ -40,6 +40,7 @@ from economy.enums import LedgerReason
 from economy.exceptions import IdempotencyConflict
 from economy.selectors import wallet_balances
 from economy.services import LedgerResult, wallet_exchange, wallet_grant, wallet_spend
+from games import metrics
 from games.enums import RoundResult, RoundStatus
 from games.exceptions import RoundNotFound
 from games.fairness import fair_floats
@@ -184,7 +185,21 @@ def _play(
         if not is_open:
             streak = stats_record_round(user_id=user.pk, game=game, bet=bet, payout=round_.payout, result=round_.result)
         _announce(round_, decision.subtype, decision.event, ledger.balances, win_streak=streak)
+    # Committed (the transaction is durable): count it. A replay or a refusal never gets here.
+    metrics.bet_placed(game=round_.game, currency=round_.currency, amount=round_.bet_amount)
+    if not is_open:
+        _count_settled(round_)
     return RoundPlay(round=round_, replayed=False, balances=ledger.balances)
+
+
+def _count_settled(round_: GameRound) -> None:
+    metrics.round_settled(
+        game=round_.game,
+        currency=round_.currency,
+        result=round_.result,
+        payout=round_.payout,
+        big_win=round_.payout >= BIG_WIN_MULTIPLE * round_.bet_amount,
+    )
 
 
 def _replay(user: User, idempotency_key: str, fingerprint: str) -> RoundPlay | None:
@@ -314,4 +329,5 @@ def round_settle_open(
             result=round_.result,
         )
         _announce(round_, decision.subtype, decision.event, balances, win_streak=streak)
+    _count_settled(round_)  # committed; an already settled round returned above, uncounted
     return RoundPlay(round=round_, replayed=False, balances=balances)

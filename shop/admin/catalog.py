@@ -21,9 +21,10 @@ from django.contrib.admin.options import csrf_protect_m
 from django.db.models import Q, QuerySet, Sum
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
+from django.utils.safestring import SafeString
 
 from accounts.authentication import request_staff
-from casino.admin_tools import ReadOnlyAdmin
+from casino.admin_tools import ReadOnlyAdmin, player_link
 from shop import services
 from shop.admin.common import price_label
 from shop.admin.forms import LimitedPackageForm, ProductForm, PromoCodeForm
@@ -320,7 +321,11 @@ class PromoCodeAdmin(admin.ModelAdmin):
 
 @admin.register(PromoRedemption)
 class PromoRedemptionAdmin(ReadOnlyAdmin):
-    list_display = ["created_at", "promo", "user", "order"]
+    list_display = ["created_at", "promo", "player", "order"]
     list_filter = [("created_at", admin.DateFieldListFilter)]
-    search_fields = ["promo__code", "user__site_id", "order__receipt_code"]
+    search_fields = ["promo__code", "user__site_id", "user__nickname", "order__receipt_code"]
     list_select_related = ["promo", "user", "order"]
+
+    @admin.display(description="player", ordering="user__nickname")
+    def player(self, redemption: PromoRedemption) -> SafeString | str:
+        return player_link(redemption.user)

@@ -20,7 +20,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from accounts.authentication import request_staff
-from casino.admin_tools import ReadOnlyAdmin, action_with_reason
+from casino.admin_tools import ReadOnlyAdmin, action_with_reason, player_link
 from shop import services
 from shop.admin.common import OrderProviderFilter, admin_link, price_label
 from shop.models import FraudDecision, Order, OrderTransition, OwnedItem, WebhookEvent
@@ -93,7 +93,7 @@ def _review(approve: bool) -> Callable[[HttpRequest, Order, str], str]:
 class OrderAdmin(ReadOnlyAdmin):
     list_display = [
         "receipt_code",
-        "user",
+        "player",
         "product",
         "quantity",
         "status",
@@ -104,13 +104,13 @@ class OrderAdmin(ReadOnlyAdmin):
         "fulfilled_at",
     ]
     list_filter = ["status", OrderProviderFilter, "price_type", ("created_at", admin.DateFieldListFilter)]
-    search_fields = ["receipt_code", "user__site_id", "provider_reference"]
+    search_fields = ["receipt_code", "user__site_id", "user__nickname", "provider_reference"]
     date_hierarchy = "created_at"
     list_select_related = ["user", "product"]
     show_full_result_count = False  # orders grow without bound: no COUNT(*) per page
     inlines = [OrderTransitionInline]
     fieldsets = (
-        (None, {"fields": ("receipt_code", "user", "status", "failure_reason", "fraud", "webhook_list")}),
+        (None, {"fields": ("receipt_code", "player", "status", "failure_reason", "fraud", "webhook_list")}),
         ("What", {"fields": ("product", "package", "quantity", "grants", "grant_items", "stock_held")}),
         (
             "Money",
@@ -155,6 +155,10 @@ class OrderAdmin(ReadOnlyAdmin):
     def get_queryset(self, request: HttpRequest) -> QuerySet[Order]:
         return super().get_queryset(request).select_related("user", "product")
 
+    @admin.display(description="player", ordering="user__nickname")
+    def player(self, order: Order) -> SafeString | str:
+        return player_link(order.user)
+
     @admin.display(description="total", ordering="total")
     def total_display(self, order: Order) -> str:
         return price_label(order.total, order.price_type, order.currency)
@@ -177,14 +181,14 @@ class OrderAdmin(ReadOnlyAdmin):
 
 @admin.register(FraudDecision)
 class FraudDecisionAdmin(ReadOnlyAdmin):
-    list_display = ["created_at", "user", "action", "score", "rules", "order_link", "rules_version_short"]
+    list_display = ["created_at", "player", "action", "score", "rules", "order_link", "rules_version_short"]
     list_filter = ["action", ("created_at", admin.DateFieldListFilter)]
     search_fields = ["user__site_id"]
     list_select_related = ["user", "order"]
     show_full_result_count = False
     fields = readonly_fields = (
         "created_at",
-        "user",
+        "player",
         "action",
         "score",
         "order_link",
@@ -192,6 +196,10 @@ class FraudDecisionAdmin(ReadOnlyAdmin):
         "features_table",
         "rules_version",
     )
+
+    @admin.display(description="player", ordering="user__nickname")
+    def player(self, decision: FraudDecision) -> SafeString | str:
+        return player_link(decision.user)
 
     @admin.display(description="matched rules")
     def rules(self, decision: FraudDecision) -> str:
@@ -243,6 +251,10 @@ class FraudDecisionAdmin(ReadOnlyAdmin):
 
 @admin.register(OwnedItem)
 class OwnedItemAdmin(ReadOnlyAdmin):
-    list_display = ["user", "item_code", "quantity", "updated_at"]
-    search_fields = ["user__site_id", "item_code"]
+    list_display = ["item_code", "player", "quantity", "updated_at"]
+    search_fields = ["user__site_id", "user__nickname", "item_code"]
     list_select_related = ["user"]
+
+    @admin.display(description="player", ordering="user__nickname")
+    def player(self, item: OwnedItem) -> SafeString | str:
+        return player_link(item.user)

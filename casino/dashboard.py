@@ -1,0 +1,543 @@
+"""The staff dashboard: the admin index's figures and 30-day charts, contributed by the apps.
+
+``casino`` imports no app, so each app registers what it knows from its
+``AppConfig.ready()``:
+
+- :func:`register_dashboard_figure` — one number with its text (players online,
+  revenue today, dead outbox rows...): ``provider(context) -> Figure``;
+- :func:`register_dashboard_chart` — a daily series over the last :data:`CHART_DAYS`
+  days: ``provider(context) -> {series label: {date: value}}`` (days without a
+  value are drawn as 0).
+
+Each carries the permission ("app_label.codename") a staff member needs to see
+it; ``None`` shows it to every staff member.
+
+Cost: the whole dashboard is built at once for everyone (:func:`dashboard_build`)
+and cached for :data:`CACHE_SECONDS` (:func:`dashboard_cached`); each staff member
+then sees the part their permissions allow (:func:`dashboard_for`). Providers
+count with aggregate queries (never a loop over players); figures that share a
+query compute it once through :meth:`DashboardContext.once`. What does not change
+between builds is not counted again: a chart's final past days are kept one key per
+day, and a slow-moving part of a figure (all-time revenue before today) for a few
+minutes (:meth:`DashboardContext.kept`). A provider that fails shows "unavailable"
+and never takes the page down. ``bench/dashboard.py`` measures it with 100,000 players.
+
+Charts are inline SVG drawn here (no script, no CDN, no ``style`` attribute: the
+colours are SVG presentation attributes and the stylesheet's classes), so the
+page renders offline under the Content-Security-Policy.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any, TypeVar
+
+import httpx
+from django.conf import settings
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.core.cache import cache
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
+
+from casino.permissions import staff_permission_held
+
+logger = logging.getLogger(__name__)
+
+CHART_DAYS = 30
+CACHE_SECONDS = 10
+CACHE_KEY = "staff-dashboard:v1"
+# A final past day's chart values are kept as long as the day can be on a chart.
+HISTORY_SECONDS = (CHART_DAYS + 1) * 24 * 3600
+# Prometheus answers in milliseconds or not at all; the page waits this long at most (once per build).
+ALERTS_TIMEOUT_SECONDS = 2.0
+ALERTS_MAX_BYTES = 2 * 1024 * 1024
+
+T = TypeVar("T")
+ChartValue = int | float | Decimal
+Tone = str  # "" (neutral), "good", "warn" or "bad": how the card is marked
+
+
+@dataclass(frozen=True)
+class Figure:
+    """What a figure provider returns: ``value`` is the measure itself (tests and
+    tools read it: a count, a ratio, ``{currency: minor units}``; ``None`` when there
+    is nothing to measure), ``text`` what staff read, ``note`` a line under it,
+    ``url`` where the figure comes from (a filtered changelist)."""
+
+    value: Any
+    text: str
+    note: str = ""
+    url: str = ""
+    tone: Tone = ""
+
+
+@dataclass
+class DashboardContext:
+    """One build of the dashboard: its moment, the days (UTC) a chart provider counts, and a
+    memo so that figures sharing a query run it once (``context.once(activity_counts)``).
+
+    A chart provider counts the days from :attr:`first_day` to :attr:`last_day` (both
+    included; by default the chart's :data:`CHART_DAYS` days ending today): for a chart
+    whose past days are final the registry asks for the days it does not keep yet and for
+    today separately (:meth:`narrowed`)."""
+
+    now: datetime
+    first_day: date | None = None
+    last_day: date | None = None
+    _memo: dict[tuple[Callable[..., Any], date, date], Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def today(self) -> date:
+        return self.now.astimezone(UTC).date()
+
+    @property
+    def days(self) -> list[date]:
+        """The charts' days, oldest first; the last is today (so far)."""
+        return [self.today - timedelta(days=back) for back in range(CHART_DAYS - 1, -1, -1)]
+
+    @property
+    def chart_first_day(self) -> date:
+        return self.first_day or self.days[0]
+
+    @property
+    def chart_last_day(self) -> date:
+        return self.last_day or self.today
+
+    def chart_range(self) -> tuple[datetime, datetime]:
+        """``[start, end)`` of the days a chart provider counts, as UTC datetimes."""
+        return self.day_start(self.chart_first_day), self.day_start(self.chart_last_day + timedelta(days=1))
+
+    @staticmethod
+    def day_start(day: date) -> datetime:
+        return datetime.combine(day, time.min, tzinfo=UTC)
+
+    def days_start(self, days: int) -> datetime:
+        """Midnight (UTC) starting the last ``days`` days, today included (1: today's midnight)."""
+        return self.day_start(self.today - timedelta(days=days - 1))
+
+    def narrowed(self, first_day: date, last_day: date) -> DashboardContext:
+        """The same build, counting only ``first_day`` to ``last_day`` (the memo is shared)."""
+        return DashboardContext(now=self.now, first_day=first_day, last_day=last_day, _memo=self._memo)
+
+    def kept(self, name: str, compute: Callable[[], T], *, seconds: int) -> T:
+        """``compute()``, kept in the cache for ``seconds`` under ``name`` (across builds):
+        for a slow-moving part of a figure that would cost the build too much, such as
+        all-time revenue before today. Without the cache it is computed each time."""
+        key = f"{CACHE_KEY}:kept:{name}"
+        try:
+            value = cache.get(key)
+        except Exception:  # noqa: BLE001 - compute without the cache
+            return compute()
+        if value is None:
+            value = compute()
+            try:
+                cache.set(key, value, timeout=seconds)
+            except Exception:  # noqa: BLE001
+                logger.warning("staff dashboard: could not keep %s", name, exc_info=True)
+        result: T = value
+        return result
+
+    def once(self, compute: Callable[[DashboardContext], T]) -> T:
+        key = (compute, self.chart_first_day, self.chart_last_day)
+        if key not in self._memo:
+            self._memo[key] = compute(self)
+        result: T = self._memo[key]
+        return result
+
+
+FigureProvider = Callable[[DashboardContext], Figure]
+ChartProvider = Callable[[DashboardContext], Mapping[str, Mapping[date, ChartValue]]]
+# (series label, value) -> how staff read it, e.g. ("USD", 1299) -> "12.99 USD".
+ValueText = Callable[[str, ChartValue], str]
+
+
+@dataclass(frozen=True)
+class _FigureSpec:
+    key: str
+    title: str
+    provider: FigureProvider
+    order: int
+    permission: str | None
+    group: str
+
+
+@dataclass(frozen=True)
+class _ChartSpec:
+    key: str
+    title: str
+    provider: ChartProvider
+    order: int
+    permission: str | None
+    value_text: ValueText | None
+    past_days_final: bool
+
+
+_FIGURES: dict[str, _FigureSpec] = {}
+_CHARTS: dict[str, _ChartSpec] = {}
+
+
+def register_dashboard_figure(
+    key: str, title: str, provider: FigureProvider, *, order: int, permission: str | None, group: str = ""
+) -> None:
+    """Show ``provider``'s figure as a card titled ``title`` under ``group`` (cards are
+    sorted by ``order``; a group is placed where its first card is) to staff holding
+    ``permission``. Registering a key again replaces it (a reloaded app)."""
+    _FIGURES[key] = _FigureSpec(key, title, provider, order, permission, group)
+
+
+def register_dashboard_chart(
+    key: str,
+    title: str,
+    provider: ChartProvider,
+    *,
+    order: int,
+    permission: str | None,
+    value_text: ValueText | None = None,
+    past_days_final: bool = False,
+) -> None:
+    """Draw ``provider``'s daily series (one small chart per series label) to staff holding
+    ``permission``; ``value_text`` writes a value (default: the number and the label).
+
+    ``past_days_final``: a past day's values never change (rounds played, sign-ups), so each
+    is counted once and kept (:func:`_chart_series`); a build counts today. Not for a series
+    that later events change (revenue: a refund takes it back)."""
+    _CHARTS[key] = _ChartSpec(key, title, provider, order, permission, value_text, past_days_final)
+
+
+# --- What a build holds (cached; plain data, so any cache backend can keep it) ----------------
+
+
+@dataclass(frozen=True)
+class ShownFigure:
+    key: str
+    title: str
+    group: str
+    permission: str | None
+    figure: Figure
+
+
+@dataclass(frozen=True)
+class ChartSeries:
+    label: str
+    days: tuple[date, ...]
+    values: tuple[ChartValue, ...]
+    svg: str
+    total_text: str
+    today_text: str
+
+    @property
+    def total(self) -> ChartValue:
+        return sum(self.values, 0)
+
+
+@dataclass(frozen=True)
+class ShownChart:
+    key: str
+    title: str
+    permission: str | None
+    series: tuple[ChartSeries, ...]
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class DashboardData:
+    generated_at: datetime
+    figures: tuple[ShownFigure, ...]
+    charts: tuple[ShownChart, ...]
+
+    def figure(self, key: str) -> Figure:
+        return next(shown.figure for shown in self.figures if shown.key == key)
+
+    def chart(self, key: str) -> ShownChart:
+        return next(chart for chart in self.charts if chart.key == key)
+
+
+def _number_text(value: ChartValue) -> str:
+    if isinstance(value, int) or value == int(value):
+        return f"{int(value):,}"
+    return f"{value:,.2f}"
+
+
+def default_value_text(label: str, value: ChartValue) -> str:
+    return f"{_number_text(value)} {label}".strip()
+
+
+UNAVAILABLE = Figure(value=None, text="unavailable", note="could not be computed (logged)", tone="warn")
+
+
+def _build_figure(spec: _FigureSpec, context: DashboardContext) -> ShownFigure:
+    try:
+        figure = spec.provider(context)
+    except Exception:  # one broken figure must not take the back office's front page down
+        logger.exception("staff dashboard: figure %s failed", spec.key)
+        figure = UNAVAILABLE
+    return ShownFigure(spec.key, spec.title, spec.group, spec.permission, figure)
+
+
+def _plain(series: Mapping[str, Mapping[date, ChartValue]]) -> dict[str, dict[date, ChartValue]]:
+    return {label: dict(by_day) for label, by_day in series.items()}
+
+
+def _chart_series(spec: _ChartSpec, context: DashboardContext) -> dict[str, dict[date, ChartValue]]:
+    """The chart's values. For a chart whose past days are final each past day is kept in the
+    cache under its own key (for as long as it can be on the chart), so a build counts today
+    and the days not kept yet: the first build of a day counts yesterday, a cold cache 29 days."""
+    if not spec.past_days_final:
+        return _plain(context.once(spec.provider))
+    past = context.days[:-1]
+    keys = {day: f"{CACHE_KEY}:day:{spec.key}:{day.isoformat()}" for day in past}
+    try:
+        kept: dict[str, dict[str, ChartValue]] = cache.get_many(list(keys.values()))
+    except Exception:  # noqa: BLE001 - count without the cache
+        kept = {}
+    missing = [day for day in past if keys[day] not in kept]
+    if missing:
+        counted = context.narrowed(missing[0], missing[-1]).once(spec.provider)
+        fresh = {day: {label: by_day.get(day, 0) for label, by_day in counted.items()} for day in missing}
+        kept.update({keys[day]: values for day, values in fresh.items()})
+        try:
+            cache.set_many({keys[day]: values for day, values in fresh.items()}, timeout=HISTORY_SECONDS)
+        except Exception:  # noqa: BLE001
+            logger.warning("staff dashboard: could not keep the past days of %s", spec.key, exc_info=True)
+    series: dict[str, dict[date, ChartValue]] = {}
+    for day in past:
+        for label, value in kept.get(keys[day], {}).items():
+            series.setdefault(label, {})[day] = value
+    for label, by_day in context.narrowed(context.today, context.today).once(spec.provider).items():
+        series.setdefault(label, {}).update(by_day)
+    return series
+
+
+def _build_chart(spec: _ChartSpec, context: DashboardContext) -> ShownChart:
+    days = tuple(context.days)
+    try:
+        raw = _chart_series(spec, context)
+    except Exception:  # as for figures
+        logger.exception("staff dashboard: chart %s failed", spec.key)
+        return ShownChart(spec.key, spec.title, spec.permission, (), error="unavailable")
+    value_text = spec.value_text or default_value_text
+    series = []
+    # Always at least one series, so a chart with no data still shows its days.
+    for label, by_day in sorted((raw or {"": {}}).items()):
+        values = tuple(by_day.get(day, 0) for day in days)
+
+        def text(value: ChartValue, label: str = label) -> str:
+            return value_text(label, value)
+
+        svg = chart_svg(title=f"{spec.title} {label}".strip(), days=days, values=values, text=text)
+        total, today = text(sum(values, 0)), text(values[-1])
+        series.append(ChartSeries(label, days, values, svg, total_text=total, today_text=today))
+    return ShownChart(spec.key, spec.title, spec.permission, tuple(series))
+
+
+def dashboard_build(*, now: datetime | None = None) -> DashboardData:
+    """Every registered figure and chart, computed now (uncached)."""
+    context = DashboardContext(now=now or timezone.now())
+    figures = tuple(_build_figure(spec, context) for spec in sorted(_FIGURES.values(), key=lambda s: s.order))
+    charts = tuple(_build_chart(spec, context) for spec in sorted(_CHARTS.values(), key=lambda s: s.order))
+    return DashboardData(generated_at=context.now, figures=figures, charts=charts)
+
+
+def dashboard_cached() -> DashboardData:
+    """The dashboard as built at most :data:`CACHE_SECONDS` ago (one build serves every
+    staff member). Without the cache (Redis down) it is built for each request."""
+    try:
+        data = cache.get(CACHE_KEY)
+    except Exception:  # noqa: BLE001 - the cache is an optimisation here: fail open
+        logger.warning("staff dashboard: cache unavailable, building uncached", exc_info=True)
+        return dashboard_build()
+    if isinstance(data, DashboardData):
+        return data
+    data = dashboard_build()
+    try:
+        cache.set(CACHE_KEY, data, timeout=CACHE_SECONDS)
+    except Exception:  # noqa: BLE001
+        logger.warning("staff dashboard: could not cache the build", exc_info=True)
+    return data
+
+
+# --- What one staff member sees ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FigureGroup:
+    name: str
+    figures: tuple[ShownFigure, ...]
+
+
+@dataclass(frozen=True)
+class ToolLink:
+    name: str
+    url: str
+    setting: str
+
+
+@dataclass(frozen=True)
+class StaffDashboard:
+    generated_at: datetime
+    groups: tuple[FigureGroup, ...]
+    charts: tuple[ShownChart, ...]
+    tools: tuple[ToolLink, ...]
+    cache_seconds: int = CACHE_SECONDS
+
+    @property
+    def figure_keys(self) -> list[str]:
+        return [shown.key for group in self.groups for shown in group.figures]
+
+
+def _may_see(user: AbstractBaseUser, permission: str | None) -> bool:
+    if permission is None:
+        return bool(getattr(user, "is_staff", False)) and user.is_active
+    return staff_permission_held(actor=user, permission=permission)
+
+
+def tool_links() -> tuple[ToolLink, ...]:
+    """The ops tools the dashboard links (an empty URL: not configured)."""
+    return (
+        ToolLink("Flower (Celery)", settings.FLOWER_URL, "FLOWER_URL"),
+        ToolLink("Grafana", settings.GRAFANA_URL, "GRAFANA_URL"),
+        ToolLink("Prometheus", settings.PROMETHEUS_URL, "PROMETHEUS_URL"),
+    )
+
+
+def dashboard_for(user: AbstractBaseUser, *, data: DashboardData | None = None) -> StaffDashboard:
+    """The figures and charts ``user`` may see, grouped in the registry's order."""
+    data = data or dashboard_cached()
+    held: dict[str | None, bool] = {}
+
+    def visible(permission: str | None) -> bool:
+        if permission not in held:
+            held[permission] = _may_see(user, permission)
+        return held[permission]
+
+    groups: dict[str, list[ShownFigure]] = {}
+    for shown in data.figures:
+        if visible(shown.permission):
+            groups.setdefault(shown.group, []).append(shown)
+    return StaffDashboard(
+        generated_at=data.generated_at,
+        groups=tuple(FigureGroup(name, tuple(figures)) for name, figures in groups.items()),
+        charts=tuple(chart for chart in data.charts if visible(chart.permission)),
+        tools=tool_links(),
+    )
+
+
+# --- Charts: inline SVG ------------------------------------------------------------------
+
+CHART_WIDTH = 300
+CHART_HEIGHT = 96
+_PLOT_TOP = 14  # room for the peak label
+_PLOT_BOTTOM = 82  # the baseline; the day labels sit under it
+_BAR_GAP = 2
+BAR_FILL = "#417690"  # the admin's own blue
+AXIS_STROKE = "#999999"
+LABEL_FILL = "#666666"
+
+
+def chart_svg(
+    *, title: str, days: tuple[date, ...], values: tuple[ChartValue, ...], text: Callable[[ChartValue], str]
+) -> SafeString:
+    """A bar per day, scaled to the highest; each bar's ``<title>`` is its day and value
+    (a browser shows it on hover), the peak is written at the top, the first and last
+    day under the baseline. Presentation attributes only: no ``style``, nothing to load."""
+    slot = CHART_WIDTH / max(len(values), 1)
+    peak = max(values, default=0)
+    plot_height = _PLOT_BOTTOM - _PLOT_TOP
+    bars = []
+    for index, (day, value) in enumerate(zip(days, values, strict=True)):
+        height = round(float(value) / float(peak) * plot_height, 1) if peak else 0.0
+        bars.append(
+            (
+                round(index * slot + _BAR_GAP / 2, 1),
+                round(_PLOT_BOTTOM - height, 1),
+                round(slot - _BAR_GAP, 1),
+                height,
+                f"{day:%a %d %b}: {text(value)}",
+            )
+        )
+    rects = format_html_join(
+        "",
+        '<rect class="chart-bar" x="{}" y="{}" width="{}" height="{}" fill="' + BAR_FILL + '"><title>{}</title></rect>',
+        bars,
+    )
+    label = f"{title}, last {len(values)} days: {text(sum(values, 0))} in all"
+    return format_html(
+        '<svg class="chart" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" role="img" '
+        'aria-label="{label}"><title>{label}</title>'
+        '<text x="0" y="10" font-size="10" fill="{label_fill}">peak {peak}</text>'
+        "{rects}"
+        '<line x1="0" y1="{bottom}" x2="{width}" y2="{bottom}" stroke="{axis}" stroke-width="1"/>'
+        '<text x="0" y="{day_y}" font-size="10" fill="{label_fill}">{first}</text>'
+        '<text x="{width}" y="{day_y}" font-size="10" fill="{label_fill}" text-anchor="end">{last}</text>'
+        "</svg>",
+        width=CHART_WIDTH,
+        height=CHART_HEIGHT,
+        label=label,
+        label_fill=LABEL_FILL,
+        peak=text(peak),
+        rects=rects,
+        bottom=_PLOT_BOTTOM,
+        axis=AXIS_STROKE,
+        day_y=CHART_HEIGHT - 2,
+        first=f"{days[0]:%d %b}" if days else "",
+        last=f"{days[-1]:%d %b}" if days else "",
+    )
+
+
+# --- The platform's own figure: alerts firing (Prometheus) ------------------------------
+
+
+def _prometheus_alerts(base_url: str) -> list[dict[str, Any]]:
+    """Prometheus's active alerts (``GET /api/v1/alerts``: pending and firing)."""
+    if not base_url.startswith(("http://", "https://")):
+        raise ValueError("PROMETHEUS_URL must be an http(s) URL")
+    response = httpx.get(
+        f"{base_url.rstrip('/')}/api/v1/alerts",
+        timeout=ALERTS_TIMEOUT_SECONDS,
+        headers={"Accept": "application/json"},
+    )
+    response.raise_for_status()
+    if len(response.content) > ALERTS_MAX_BYTES:
+        raise ValueError("Prometheus's answer is too large")
+    body = response.json()
+    alerts = body.get("data", {}).get("alerts", []) if isinstance(body, dict) else None
+    if not isinstance(alerts, list):
+        raise ValueError("Prometheus's answer holds no alert list")
+    return [alert for alert in alerts if isinstance(alert, dict)]
+
+
+def alerts_firing(context: DashboardContext) -> Figure:
+    """How many of Prometheus's alert rules fire now (``PROMETHEUS_URL``); not configured
+    or not answering is said as such, never an error page."""
+    base_url = settings.PROMETHEUS_URL
+    if not base_url:
+        return Figure(value=None, text="not configured", note="set PROMETHEUS_URL to count the alerts firing")
+    try:
+        alerts = _prometheus_alerts(base_url)
+    except Exception as error:  # noqa: BLE001 - monitoring down must not take the dashboard down
+        logger.warning("staff dashboard: Prometheus alerts unavailable: %s", error)
+        return Figure(
+            value=None, text="unavailable", note=f"Prometheus did not answer ({type(error).__name__})", tone="warn"
+        )
+    firing = [alert for alert in alerts if alert.get("state") == "firing"]
+    names = sorted({str(alert.get("labels", {}).get("alertname", "?")) for alert in firing})
+    note = ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "") if names else "none"
+    return Figure(
+        value=len(firing),
+        text=f"{len(firing):,}",
+        note=note,
+        url=f"{base_url.rstrip('/')}/alerts",
+        tone="bad" if firing else "good",
+    )
+
+
+def register_platform_figures() -> None:
+    """``casino``'s own card (``CasinoConfig.ready``)."""
+    register_dashboard_figure(
+        "alerts_firing", "Alerts firing", alerts_firing, order=900, permission=None, group="Operations"
+    )
