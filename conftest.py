@@ -235,25 +235,34 @@ def _fast_passwords_and_clean_cache(settings: Any) -> Iterator[None]:
     return
 
 
+# True once a transactional test has emptied the tables (and with them what migration 0002 installed).
+_tables_emptied = False
+
+
 @pytest.fixture(autouse=True)
-def _shipped_game_configuration(request: pytest.FixtureRequest) -> None:
+def _shipped_game_configuration(request: pytest.FixtureRequest) -> Iterator[None]:
     """The games' shipped configuration (games/defaults.py, installed by migration 0002) in every
     test that uses the database. A ``transaction=True`` test ends by emptying every table, the rows
     migration 0002 installed included, so a later test (or a live server) would otherwise find no
-    slot table, banner or daily limit, depending on the order tests run in. ``install`` creates
-    only what is missing (a few SELECTs when everything is there)."""
+    slot table, banner or daily limit, depending on the order tests run in. After such a test the
+    next one reinstalls them (``install`` creates only what is missing); a transactional test's
+    install is committed, so it stays for the tests after it."""
+    global _tables_emptied
     named = [name for name in ("transactional_db", "db") if name in request.fixturenames]
-    if named:
-        request.getfixturevalue(named[0])
-    elif request.node.get_closest_marker("django_db") is not None:
-        request.getfixturevalue("_django_db_helper")
-    else:
-        return
-    from django.apps import apps
+    marker = request.node.get_closest_marker("django_db")
+    transactional = "transactional_db" in named or bool(marker and marker.kwargs.get("transaction"))
+    if named or marker is not None:
+        request.getfixturevalue(named[0] if named else "_django_db_helper")
+        if _tables_emptied:
+            from django.apps import apps
 
-    from games import defaults
+            from games import defaults
 
-    defaults.install(apps)
+            defaults.install(apps)
+            _tables_emptied = not transactional  # a test transaction's install is rolled back
+    yield
+    if transactional or "live_server" in request.fixturenames:
+        _tables_emptied = True
 
 
 @pytest.fixture
