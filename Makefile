@@ -7,7 +7,7 @@ PIP := $(VENV)/bin/pip
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run check-port test install install-dev install-lint services services-down schema lint audit browsers clean bench bench-quick
+.PHONY: run check-port test install install-dev install-lint services services-down schema lint audit browsers clean bench bench-quick bench-cpu
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -121,9 +121,14 @@ $(VENV)/.installed-bench: requirements-bench.txt $(VENV)/.installed
 bench: $(VENV)/.installed-bench
 	$(PY) bench/run.py $(BENCH_ARGS)
 
-## make bench-quick: the same, smaller and shorter (~2-3 minutes).
+## make bench-quick: the same, smaller and shorter (~4 minutes).
 bench-quick: $(VENV)/.installed-bench
 	$(PY) bench/run.py --quick $(BENCH_ARGS)
+
+## make bench-cpu: only the in-process cost per request against the bare-framework reference (no server,
+## no load; a few minutes); BENCH_ARGS="--against HEAD" adds the same table for another version.
+bench-cpu: $(VENV)/.installed-bench
+	$(PY) bench/run.py --cpu-only $(BENCH_ARGS)
 
 clean:
 	rm -rf var/db.sqlite3 .pytest_cache

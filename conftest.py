@@ -349,6 +349,54 @@ def eager_tasks(settings: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(celery_app.conf, "task_eager_propagates", True)
 
 
+# --- Email: a real SMTP server on loopback ---------------------------------------
+
+
+class SmtpInbox:
+    """What the loopback SMTP server received: each message parsed, with its envelope."""
+
+    def __init__(self) -> None:
+        self.messages: list[Any] = []  # email.message.EmailMessage, plus .envelope_to
+        self._lock = threading.Lock()
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd's name
+        import email
+        from email import policy
+
+        message = email.message_from_bytes(envelope.original_content or envelope.content, policy=policy.default)
+        message.envelope_to = list(envelope.rcpt_tos)
+        with self._lock:
+            self.messages.append(message)
+        return "250 Message accepted for delivery"
+
+    def to(self, address: str) -> list[Any]:
+        with self._lock:
+            return [message for message in self.messages if address in message.envelope_to]
+
+
+@pytest.fixture
+def smtp_server(settings: Any) -> Iterator[SmtpInbox]:
+    """An aiosmtpd server on 127.0.0.1 (a free port) that Django's SMTP backend sends to, so a
+    test reads back what really went over SMTP: ``smtp_server.messages``."""
+    from aiosmtpd.controller import Controller
+
+    inbox = SmtpInbox()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST = "127.0.0.1"
+    settings.EMAIL_PORT = port
+    settings.EMAIL_USE_TLS = False
+    settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
+    try:
+        yield inbox
+    finally:
+        controller.stop()
+
+
 # --- Browser tests: Playwright driving Debian's Chromium ---------------------------
 
 CHROMIUM = "/usr/bin/chromium"

@@ -4,6 +4,13 @@ at most once a minute per player; a cache key gates the writes, and each
 process remembers whom it marked in the last minute, so most requests touch
 neither Redis nor PostgreSQL.
 
+The write changes nothing access-token authentication keeps: ``last_seen_at``
+is activity bookkeeping (``accounts.models.ACTIVITY_FIELDS``), so it moves no
+user generation and the next request still finds the player's row kept in the
+process (``accounts.auth_cache``). An authenticated request in the steady state
+costs no query at all: authentication reads Redis, the mark reads this
+process's memo.
+
 The first mark of a player's UTC day also writes their ``PlayerDay`` row (daily,
 weekly and monthly actives and the staff dashboard's daily chart): a write of
 ``last_seen_at`` that finds it before today's midnight is the day's first.

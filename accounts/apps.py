@@ -10,6 +10,7 @@ class AccountsConfig(AppConfig):
 
         from accounts import schema  # noqa: F401  (registers the OpenAPI authentication scheme)
         from accounts.admin_login import LockoutAdminAuthenticationForm
+        from accounts.auth_cache import connect_signals
         from accounts.authentication import socket_user_from_access_token
         from accounts.selectors import user_profile, users_online_count
         from realtime.registry import (
@@ -17,6 +18,9 @@ class AccountsConfig(AppConfig):
             register_online_players_source,
             register_socket_authenticator,
         )
+
+        # Every write to a user moves their generation: access-token authentication's cache.
+        connect_signals()
 
         register_initial_state("profile", user_profile)
         register_socket_authenticator(socket_user_from_access_token)

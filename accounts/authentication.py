@@ -1,8 +1,9 @@
 """Access-token authentication shared by the HTTP API and the WebSocket.
 
 simplejwt verifies the signature, expiry and ``token_type`` (a refresh token is
-never an access token). On top of that, every request re-reads the user, so a
-ban, a self-exclusion or a "log out everywhere" takes effect at once:
+never an access token). On top of that, every request checks the user as they
+are now, so a ban, a self-exclusion or a "log out everywhere" takes effect at
+once:
 
 * ``is_active`` false            -> 401 ``account_disabled``
 * token ``ver`` != user's version -> 401 ``token_revoked`` (bumped by logout-all,
@@ -10,6 +11,12 @@ ban, a self-exclusion or a "log out everywhere" takes effect at once:
 * token ``fam`` revoked (a refresh token of its chain was used twice) -> 401
   ``token_revoked``
 * self-excluded until a future date -> 403 ``self_excluded``
+
+"As they are now" does not mean a query per request: ``accounts.auth_cache``
+keeps each user's row in the process and asks Redis (one GET) whether it
+changed since; every write to a user says so when it commits. The checks above
+run on every request, on the row as kept (a self-exclusion ends by itself on
+time, a token's version is compared each time).
 """
 
 from __future__ import annotations
@@ -18,19 +25,19 @@ import uuid
 from typing import Any, cast
 
 from django.core.exceptions import PermissionDenied
-from django.db.models import Exists
 from django.http import HttpRequest
 from django.utils import timezone
 from rest_framework.exceptions import NotAuthenticated
 from rest_framework.request import Request
 from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import TokenError
+from rest_framework_simplejwt.settings import api_settings as jwt_settings
 from rest_framework_simplejwt.tokens import AccessToken, Token
 
 from accounts.activity import record_activity
+from accounts.auth_cache import auth_users
 from accounts.exceptions import SelfExcluded, TokenAccountDisabled, TokenInvalid, TokenRevoked
-from accounts.models import RevokedTokenFamily, User
-from casino.db import one_or_none
+from accounts.models import User
 
 TOKEN_VERSION_CLAIM = "ver"  # noqa: S105 - a claim name, not a secret
 TOKEN_FAMILY_CLAIM = "fam"  # noqa: S105 - a claim name: the login's chain of refresh tokens
@@ -73,17 +80,15 @@ class AccessTokenAuthentication(JWTAuthentication):
         return cast(User, user), token  # get_user below returns our User
 
     def get_user(self, validated_token: Token) -> User:  # type: ignore[override]
-        users = User.objects.filter(pk=validated_token.get("user_id"))
-        family = token_family(validated_token)
-        if family is not None:  # one query still: the family's revocation is a subquery
-            users = users.annotate(token_family_revoked=Exists(RevokedTokenFamily.objects.filter(family=family)))
-        user = one_or_none(users)
-        if user is None:
+        found = auth_users.load(
+            user_id=validated_token.get(jwt_settings.USER_ID_CLAIM), family=token_family(validated_token)
+        )
+        if found is None:
             raise TokenInvalid("The token's user does not exist.")
-        check_user_may_authenticate(user, validated_token)
-        if getattr(user, "token_family_revoked", False):
+        check_user_may_authenticate(found.user, validated_token)
+        if found.family_revoked:
             raise TokenRevoked()
-        return user
+        return found.user
 
 
 def user_from_access_token(raw_token: str) -> User:

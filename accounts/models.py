@@ -8,7 +8,10 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
 from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
+from django.db.models.expressions import Col
 from django.db.models.functions import Lower
+from django.db.models.lookups import Exact, In
+from django.db.models.sql.where import AND
 from django.utils import timezone
 
 from accounts.nicknames import nickname_skeleton, validate_nickname
@@ -21,8 +24,56 @@ PHONE_VALIDATOR = RegexValidator(
 )
 
 
+# Bookkeeping no request reads from ``request.user`` (activity, the welcome email's claim):
+# written without telling access-token authentication (accounts.auth_cache).
+ACTIVITY_FIELDS = frozenset({"last_seen_at", "welcome_email_sent_at"})
+
+
+class UserQuerySet(models.QuerySet["User"]):
+    def update(self, **kwargs: Any) -> int:
+        """An ``UPDATE`` sends no signal, so it bumps the users' generations
+        itself (``accounts.auth_cache``): a ban or a self-exclusion written
+        with ``.update()`` takes effect on the next request. A filter on
+        primary keys names them; any other filter first reads the keys of
+        the rows it matches and updates only those (one more round trip, for
+        rare writes), so no row changes unannounced."""
+        if kwargs.keys() <= ACTIVITY_FIELDS or self.query.is_sliced:
+            return super().update(**kwargs)
+        from accounts.auth_cache import user_generations_bump
+
+        ids = self._filtered_pks()
+        if ids is not None:
+            rows = super().update(**kwargs)
+        else:
+            ids = list(self.values_list("pk", flat=True))
+            rows = super(UserQuerySet, self.filter(pk__in=ids)).update(**kwargs)
+        user_generations_bump(user_ids=ids, using=self.db)
+        return rows
+
+    def _filtered_pks(self) -> list[Any] | None:
+        """The primary keys the filter allows at most, when one of its ANDed
+        conditions is ``pk=<literal>`` or ``pk__in=[<literals>]``; else None."""
+        where = self.query.where
+        if where.negated or where.connector != AND:
+            return None
+        for lookup in where.children:
+            if not isinstance(lookup, Exact | In) or not isinstance(lookup.lhs, Col):
+                continue
+            if lookup.lhs.target is not self.model._meta.pk or lookup.lhs.alias != self.query.base_table:
+                continue
+            values = [lookup.rhs] if isinstance(lookup, Exact) else lookup.rhs
+            if isinstance(values, list | tuple | set | frozenset) and all(
+                isinstance(value, int | str) and not isinstance(value, bool) for value in values
+            ):
+                return list(values)
+        return None
+
+
 class UserManager(BaseUserManager["User"]):
     use_in_migrations = True
+
+    def get_queryset(self) -> UserQuerySet:
+        return UserQuerySet(self.model, using=self._db)
 
     def get_by_natural_key(self, username: str | None) -> User:
         # Logins are case-insensitive everywhere, the admin included.
@@ -51,6 +102,10 @@ class User(AbstractBaseUser, PermissionsMixin):
     # Null only for a player whose nickname already looked like an older one's when the column came.
     nickname_skeleton = models.TextField(null=True, blank=True, editable=False)
     phone_number = models.CharField(max_length=16, unique=True, validators=[PHONE_VALIDATOR])
+    # Optional: where the welcome email and email campaigns go (the player may opt out of the latter).
+    email = models.EmailField(max_length=254, blank=True, default="")
+    # Claimed (set) before the welcome email is sent, so a redelivered task never sends it twice.
+    welcome_email_sent_at = models.DateTimeField(null=True, blank=True, editable=False)
     is_staff = models.BooleanField(default=False, help_text="May log into the back office (/admin/).")
     is_active = models.BooleanField(default=True, help_text="Unset to ban: refused at login and on every request.")
     date_joined = models.DateTimeField(default=timezone.now, db_index=True)

@@ -19,6 +19,11 @@ class UserSerializer(serializers.Serializer):
     is_admin = serializers.BooleanField()
     created_at = serializers.DateTimeField()
     last_login = serializers.DateTimeField()
+    email = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        help_text="The player's email address (empty: none); only in the player's own profile (auth answers, /me).",
+    )
     # Economy fields. The client reads the first name present of each group
     # (docs/client-contract.md): gold cyber_token_balance | gold_balance | gold,
     # gems gems_balance | gems, XP experience_points | experience | exp.

@@ -70,9 +70,9 @@ SEED_SQL = [
         "players",
         """
         INSERT INTO accounts_user (password, is_superuser, site_id, nickname, nickname_skeleton, phone_number,
-            is_staff, is_active, date_joined, token_version, pending_limit_clears)
+            email, is_staff, is_active, date_joined, token_version, pending_limit_clears)
         SELECT '!', false, 'dash' || i, 'Dash player ' || i, 'dash player ' || i, '+1666' || lpad(i::text, 8, '0'),
-            false, true, now() - random() * interval '400 days', 0, false
+            '', false, true, now() - random() * interval '400 days', 0, false
         FROM generate_series(1, %(players)s) i
         """,
     ),

@@ -60,14 +60,15 @@ def plan(
     total = sum(stage["duration_s"] for stage in stages) + 160  # + the pause between phases, stop timeouts
     saturation = None
     if not args.skip_saturation:
-        say(f"then saturation (closed loop): purchase, claim at up to {args.saturation_concurrency} clients")
+        series = ["bare_purchase", "purchase", "claim"]
+        say(f"then saturation (closed loop): {', '.join(series)} at up to {args.saturation_concurrency} clients")
         saturation = {
-            "series": ["purchase", "claim"],
+            "series": series,
             "concurrency": args.saturation_concurrency,
             "step_s": args.saturation_step_seconds,
             "settle_s": args.saturation_settle_seconds,
         }
-        total += 2 * len(args.saturation_concurrency) * (args.saturation_step_seconds + 2) + 5
+        total += len(series) * len(args.saturation_concurrency) * (args.saturation_step_seconds + 2) + 5
     return stages, saturation, total
 
 

@@ -20,8 +20,10 @@ Two phases, one after the other in one Locust process (``BenchShape``):
     ``users = rate x pacing_s`` per stage.
 
 ``saturation`` -- **closed loop**: N users fire back to back (no think time)
-    at one endpoint family (``purchase``: buy with gems; ``claim``: streak and
-    VIP claims alternately), N rising step by step while throughput grows.
+    at one endpoint family (``bare_purchase``: the bare-framework reference of
+    bench/bare.py, the same request as a gem purchase; ``purchase``: buy with
+    gems; ``claim``: streak and VIP claims alternately), N rising step by step
+    while throughput grows.
     The shape stops a series when two consecutive steps add < 5 %.
 
 Every request is recorded (start time, name, latency, ok, status) in the

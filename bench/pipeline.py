@@ -135,6 +135,23 @@ def summarize_samples(samples: list[dict[str, Any]], t0: float, t1: float) -> di
     }
 
 
+CPU_GROUPS = ("cpu_total", "cpu_gunicorn", "cpu_locust", "cpu_pipeline", "cpu_postgres", "cpu_other")
+
+
+def cpu_per_request(samples: list[dict[str, Any]], t0: float, t1: float, rps: float | None) -> dict[str, Any]:
+    """Mean cores busy per process group over [t0, t1) and, at ``rps`` requests a
+    second, gunicorn's and PostgreSQL's CPU milliseconds per request."""
+    rows = [row for row in samples if t0 <= row["t"] < t1]
+    out: dict[str, Any] = {}
+    for key in CPU_GROUPS:
+        values = [row[key] for row in rows if key in row]
+        out[key] = float(np.mean(values)) if values else None
+    for key, name in (("cpu_gunicorn", "gunicorn_ms_per_request"), ("cpu_postgres", "postgres_ms_per_request")):
+        out[name] = 1000 * out[key] / rps if rps and out[key] is not None else None
+    out["samples"] = len(rows)
+    return out
+
+
 def outbox_count(t0: float, t1: float) -> int:
     from datetime import UTC, datetime
 

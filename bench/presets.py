@@ -1,6 +1,7 @@
 """The sizes of a run: ``full`` (``make bench``), ``quick`` (``make bench-quick``,
 ``--quick``) and ``smoke`` (``--smoke``, casino/tests/test_bench_smoke.py).
-bench/run.py fills every option left unset on the command line from here."""
+bench/run.py fills every option left unset on the command line from here. ``cpu_*``: the
+in-process table (bench/cpu.py): warm-up, timed and counted requests per row, one player each."""
 
 from __future__ import annotations
 
@@ -21,6 +22,9 @@ PRESETS: dict[str, dict[str, Any]] = {
         "saturation_settle_seconds": 3,
         "bucket_seconds": 5,
         "redis_db": 15,
+        "cpu_warmup": 20,
+        "cpu_requests": 200,
+        "cpu_count_requests": 10,
     },
     "quick": {
         "players": 600,
@@ -36,6 +40,9 @@ PRESETS: dict[str, dict[str, Any]] = {
         "saturation_settle_seconds": 2,
         "bucket_seconds": 3,
         "redis_db": 15,
+        "cpu_warmup": 10,
+        "cpu_requests": 60,
+        "cpu_count_requests": 3,
     },
     "smoke": {
         "players": 20,
@@ -51,5 +58,9 @@ PRESETS: dict[str, dict[str, Any]] = {
         "saturation_settle_seconds": 1,
         "bucket_seconds": 1,
         "redis_db": 14,
+        # the table's rows exist, their figures mean nothing at this size
+        "cpu_warmup": 0,
+        "cpu_requests": 1,
+        "cpu_count_requests": 1,
     },
 }

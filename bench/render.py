@@ -10,6 +10,7 @@ from typing import Any
 
 from bench import plots
 from bench.latency import player_stats, time_series
+from bench.pipeline import cpu_per_request
 from bench.report import markdown
 from bench.samples import PLAYER_ENDPOINTS, Samples
 from bench.targets import TARGET_RATE, evaluate_targets
@@ -47,6 +48,11 @@ def analyse(
     ceiling_tps = ceiling_result["best"]["tps"] if ceiling_result else None
     if sat_timeline:
         result["saturation"] = saturation_stats(samples, [s for s in sat_timeline if "end" in s], ceiling_tps)
+    # CPU per process group over each stage and closed-loop step (the sampler's rows, not the run's mean)
+    for stage in stages:
+        stage["cpu"] = cpu_per_request(pipeline_samples, stage["start"], stage["end"], stage["achieved_rps"])
+    for step in (result.get("saturation") or {}).get("steps", []):
+        step["cpu"] = cpu_per_request(pipeline_samples, step["t0"], step["t1"], step["ok_rps"])
     ing = result["pipeline"]["ingestion"].get("player", {})
     result["targets"] = evaluate_targets(
         stages,
@@ -54,6 +60,8 @@ def analyse(
         duplicate_grants=result["integrity"]["duplicate_grants"],
         audit_ok=result["integrity"]["audit_exit"] == 0,
         ingestion_p95_s=ing.get("p95_s"),
+        cpu=result.get("cpu"),
+        saturation=result.get("saturation"),
     )
     cpu = result["pipeline"]["cpu_mean_cores"]
     result["analysis_notes"] = [
@@ -81,6 +89,11 @@ def analyse(
 def render(run_dir: Path) -> int:
     """Rebuild report.md, results.json and the plots of a finished run from its files."""
     result = json.loads((run_dir / "results.json").read_text())
+    if not (run_dir / "timeline-run.json").exists():  # --cpu-only: no load, nothing to recompute
+        report = markdown(result)
+        (run_dir / "report.md").write_text(report)
+        sys.stdout.write(report + "\n")
+        return 0
     timeline = json.loads((run_dir / "timeline-run.json").read_text())
     counters_path = run_dir / "counters-run.json"
     counters = json.loads(counters_path.read_text()) if counters_path.exists() else {}

@@ -33,13 +33,17 @@ def markdown(result: dict[str, Any]) -> str:
         f"* versions: Python {v['python']}, Django {v['django']}, PostgreSQL {v['postgresql']}, gunicorn "
         f"{v['gunicorn']}, daphne {v['daphne']}, Locust {v['locust']}, {v['pgbench']}, ClickHouse {v['clickhouse']}",
         f"* git {meta['git_sha']}; started {meta['started']}; {meta['duration_s']:.0f} s in all",
-        f"* stack: gunicorn {meta['config']['workers']} sync workers (WSGI, /api), daphne (ASGI), relay, sink; "
-        f"{meta['config']['players']} players seeded in {meta.get('seed_seconds', 0):.1f} s",
+        (
+            "* in-process only (--cpu-only): no server, no load"
+            if meta["config"].get("cpu_only")
+            else f"* stack: gunicorn {meta['config']['workers']} sync workers (WSGI, /api), daphne (ASGI), relay, "
+            f"sink; {meta['config']['players']} players seeded in {meta.get('seed_seconds', 0):.1f} s"
+        ),
         "",
     ]
     targets = result.get("targets")
     if targets and targets["stage"] is None:
-        out += ["## Targets", "", "No player stage ran (--skip-player): only the checks below.", ""]
+        out += ["## Targets", "", "No player stage ran (--skip-player or --cpu-only): only the checks below.", ""]
         out.append(
             _table(
                 ["target", "limit", "measured", ""],
@@ -72,6 +76,16 @@ def markdown(result: dict[str, Any]) -> str:
                 f"req/s, {stage['users']} users, {stage['seconds']:.0f} s ({label})"
             )
             out.append("")
+            verdict = stage.get("verdict")
+            if verdict:
+                out.append(
+                    "**PASS**: every p95 target, no errors, arrival rate held"
+                    if verdict["ok"]
+                    else "**MISS**: " + "; ".join(verdict["reasons"])
+                )
+                out.append("")
+            if stage.get("cpu"):
+                out += [_cpu_line(stage["cpu"], stage["achieved_rps"]), ""]
             rows = [
                 [
                     name,
@@ -101,44 +115,7 @@ def markdown(result: dict[str, Any]) -> str:
             out += ["Errors (first 20 kinds):", ""]
             out += [f"* {count} x {text}" for text, count in list(player["errors"].items())[:20]]
             out.append("")
-    queries = result.get("queries")
-    if queries:
-        out += [
-            "## SQL per request (bench/queries.py: one journey in-process, no server, no network)",
-            "",
-            "Every statement is a round trip to PostgreSQL, every transaction adds BEGIN and COMMIT.",
-            "",
-        ]
-        out.append(
-            _table(
-                [
-                    "endpoint",
-                    "HTTP",
-                    "statements",
-                    "SELECT",
-                    "INSERT/UPDATE",
-                    "SAVEPOINT",
-                    "commits",
-                    "ms in-process",
-                    "ms CPU (app)",
-                ],
-                [
-                    [
-                        q["endpoint"],
-                        q["status"],
-                        q["statements"],
-                        q["selects"],
-                        q["writes"],
-                        q["savepoints"],
-                        q["commits"],
-                        q["in_process_ms"],
-                        q.get("cpu_ms", "-"),
-                    ]
-                    for q in queries
-                ],
-            )
-        )
-        out.append("")
+    out += cpu_sections(result)
     ceiling = result.get("ceiling")
     if ceiling:
         out += [
@@ -162,12 +139,34 @@ def markdown(result: dict[str, Any]) -> str:
         ]
     saturation = result.get("saturation")
     if saturation:
-        out += ["## Saturation, closed loop (purchase / claim endpoints alone)", ""]
+        out += ["## Saturation, closed loop (bare purchase / purchase / claim endpoints alone)", ""]
         out.append(
             _table(
-                ["series", "concurrency", "ok req/s", "p50 ms", "p95 ms", "p99 ms", "errors"],
                 [
-                    [s["series"], s["concurrency"], s["ok_rps"], s["p50_ms"], s["p95_ms"], s["p99_ms"], s["errors"]]
+                    "series",
+                    "concurrency",
+                    "ok req/s",
+                    "p50 ms",
+                    "p95 ms",
+                    "p99 ms",
+                    "errors",
+                    "gunicorn cores",
+                    "gunicorn ms CPU/req",
+                    "PostgreSQL (all databases) ms CPU/req",
+                ],
+                [
+                    [
+                        s["series"],
+                        s["concurrency"],
+                        s["ok_rps"],
+                        s["p50_ms"],
+                        s["p95_ms"],
+                        s["p99_ms"],
+                        s["errors"],
+                        _f((s.get("cpu") or {}).get("cpu_gunicorn"), 2),
+                        _f((s.get("cpu") or {}).get("gunicorn_ms_per_request"), 2),
+                        _f((s.get("cpu") or {}).get("postgres_ms_per_request"), 2),
+                    ]
                     for s in saturation["steps"]
                 ],
             )
@@ -184,6 +183,13 @@ def markdown(result: dict[str, Any]) -> str:
                     else "no plateau within the steps run"
                 )
                 + (f"; {100 * ratio:.0f} % of the pgbench ceiling" if ratio else "")
+            )
+        held = (result.get("targets") or {}).get("sustained")
+        if held and held.get("share") is not None:
+            out.append(
+                f"* **player scenario**: {held['rps']:.1f} req/s sustained "
+                f"({held['stage'] or 'no stage passed'}) = {100 * held['share']:.0f} % of the bare purchase's "
+                f"{held['bare_purchase_rps']:.0f} req/s"
             )
         out.append("")
     pipeline = result.get("pipeline")
@@ -238,3 +244,155 @@ def markdown(result: dict[str, Any]) -> str:
     if notes:
         out += ["## Notes", ""] + [f"* {note}" for note in notes] + [""]
     return "\n".join(out)
+
+
+def _cpu_line(cpu: dict[str, Any], rps: float) -> str:
+    return (
+        f"CPU over the stage (mean cores busy): gunicorn {_f(cpu.get('cpu_gunicorn'), 2)} "
+        f"(= {_f(cpu.get('gunicorn_ms_per_request'), 2)} ms per request at {rps:.1f} req/s), PostgreSQL, all "
+        f"databases {_f(cpu.get('cpu_postgres'), 2)} ({_f(cpu.get('postgres_ms_per_request'), 2)} ms per request), "
+        f"Locust {_f(cpu.get('cpu_locust'), 2)}, relay/sink/daphne {_f(cpu.get('cpu_pipeline'), 2)}, other work "
+        f"{_f(cpu.get('cpu_other'), 2)}; machine {_f(cpu.get('cpu_total'), 2)}"
+    )
+
+
+def _target_text(row: dict[str, Any]) -> str:
+    parts = []
+    if row.get("cpu_limit") is not None:
+        parts.append(f"<= {row['cpu_limit']:g}x")
+    if row.get("commit_limit") is not None:
+        parts.append(f"<= {row['commit_limit']} commit{'s' if row['commit_limit'] > 1 else ''}")
+    return ", ".join(parts)
+
+
+def cpu_sections(result: dict[str, Any]) -> list[str]:
+    """The in-process table (bench/cpu.py) and, with --against, the two versions side by side."""
+    table = result.get("cpu")
+    if not table:
+        return []
+    config = table["config"]
+    loop = table.get("python_loop_ms")
+    out = [
+        "## Cost per request, steady state (bench/cpu.py: in-process, against the bare reference)",
+        "",
+        f"Each row: {config['requests']} requests timed one by one after {config['warmup']} unmeasured ones, "
+        f"each as another player, through Django's WSGI handler with the production settings; counts from "
+        f"{config['count_requests']} more. **CPU ms**: the application's CPU per request (mean). **x ref**: "
+        "that over the CPU of its reference row, measured the same way in the same process: `bare_read` "
+        "(DRF + simplejwt + one raw SELECT of the wallet) for reads, `bare_purchase` (DRF + simplejwt + lock the "
+        "wallet, update it, insert the ledger entry, in one transaction) for writes -- what the bare framework "
+        "costs doing the hot path's SQL (bench/bare.py). **% loop**: CPU over the header's reference loop "
+        f"({_f(loop, 0)} ms), to compare machines. **PG CPU**: the PostgreSQL backend's CPU per request. "
+        "**round trips**: statements + BEGIN + COMMIT/ROLLBACK + health checks + prepares. **commits**: COMMITs "
+        "+ writes in autocommit.",
+        "",
+    ]
+    rows = []
+    for row in table["rows"]:
+        rows.append(
+            [
+                row["endpoint"],
+                row["status"],
+                _f(row["cpu_ms"], 2),
+                f"{row['ratio']:.1f}x" if row.get("ratio") else ("ref" if row["kind"] == "reference" else "-"),
+                row["reference"] or "",
+                _f(row.get("loop_pct"), 1),
+                _f(row["wall_ms"], 2),
+                _f(row["pg_cpu_ms"], 2),
+                row["statements"],
+                row["round_trips"],
+                row["commits"],
+                row["redis"],
+                _target_text(row),
+                row.get("verdict") or "",
+            ]
+        )
+    out.append(
+        _table(
+            [
+                "endpoint",
+                "HTTP",
+                "CPU ms",
+                "x ref",
+                "ref",
+                "% loop",
+                "wall ms",
+                "PG CPU ms",
+                "statements",
+                "round trips",
+                "commits",
+                "Redis",
+                "target",
+                "",
+            ],
+            rows,
+        )
+    )
+    out.append("")
+    notes = [f"* {row['endpoint']}: {row['note']}" for row in table["rows"] if row.get("note")]
+    problems = [
+        f"* **{row['endpoint']}** failed: {'; '.join(row['problems'])}" for row in table["rows"] if row["errors"]
+    ]
+    out += problems + ([""] if problems else []) + notes + [""]
+    other = result.get("cpu_against")
+    if other:
+        out += against_section(table, other)
+    return out
+
+
+def against_section(table: dict[str, Any], other: dict[str, Any]) -> list[str]:
+    label = other["label"]
+    out = [f"### Today's tree vs {label}", ""]
+    if "rows" not in other:
+        return [*out, f"Not measured: {other.get('error', '?')[-1500:]}", ""]
+    theirs = {row["endpoint"]: row for row in other["rows"]}
+    rows = []
+    for row in table["rows"]:
+        then = theirs.get(row["endpoint"])
+        if then is None:
+            continue
+        change = (
+            f"{100 * (row['cpu_ms'] / then['cpu_ms'] - 1):+.0f} %"
+            if row["cpu_ms"] and then["cpu_ms"] and not then["errors"]
+            else "-"
+        )
+        rows.append(
+            [
+                row["endpoint"],
+                _f(row["cpu_ms"], 2),
+                _f(then["cpu_ms"], 2) if not then["errors"] else f"errors: {then['status']}",
+                change,
+                f"{row['ratio']:.1f}x" if row.get("ratio") else "-",
+                f"{then['ratio']:.1f}x" if then.get("ratio") and not then["errors"] else "-",
+                f"{_f(row['statements'])} / {_f(then['statements'])}",
+                f"{_f(row['round_trips'])} / {_f(then['round_trips'])}",
+                f"{_f(row['commits'])} / {_f(then['commits'])}",
+                f"{row.get('verdict') or ''} / {then.get('verdict') or ''}".strip(" /"),
+            ]
+        )
+    out.append(
+        _table(
+            [
+                "endpoint",
+                "CPU ms today",
+                f"CPU ms {label}",
+                "change",
+                "x ref today",
+                f"x ref {label}",
+                "statements",
+                "round trips",
+                "commits",
+                "targets",
+            ],
+            rows,
+        )
+    )
+    out += [
+        "",
+        f"Counts read today / {label}. Both tables ran in this run, one after the other, with today's bench "
+        "(bare reference, rows, seed) and each version's own project code, each on a fresh database; the "
+        "bare rows of both show how much the machine drifted between them.",
+        *[f"* {note}" for note in other.get("notes", [])],
+        "",
+    ]
+    return out

@@ -10,11 +10,16 @@ One run, start to finish (bench/README.md has the details):
    (``casino.wsgi``, N sync workers), daphne (``casino.asgi``), the relay and
    the sink; N players seeded (bulk users, balances through
    ``economy.services``), a gem-priced and a money-priced product;
+   the steady-state cost per request in-process, against the bare-framework
+   reference (bench/cpu.py, bench/bare.py), and with ``--against REV`` the
+   same table for another version of the code (bench/against.py);
 2. the ceiling: pgbench with ``bench/pgbench/purchase.sql`` (one purchase's
    write set) on a copy of that database, at several client counts;
 3. the player scenario, open loop, at fixed arrival rates (Locust);
-4. saturation, closed loop: purchase and claim endpoints at rising
-   concurrency until throughput stops growing; the ratio to the ceiling;
+4. saturation, closed loop: the bare purchase, then the purchase and claim
+   endpoints, at rising concurrency until throughput stops growing; the
+   ratio to the ceiling; the player scenario's sustained rate as a share of
+   the bare purchase's;
 5. the pipeline: outbox lag sampled during the load, ClickHouse ingestion
    delay of the run's events;
 6. integrity: ``manage.py audit_ledger`` and duplicate-grant counts;
@@ -54,60 +59,15 @@ _missing = [name for name in ("locust", "matplotlib", "numpy") if importlib.util
 if _missing:  # pragma: no cover - depends on the environment
     sys.exit(f"bench: {', '.join(_missing)} missing: {sys.executable} -m pip install -r requirements-bench.txt")
 
-from bench import ceiling, facts, integrity, load, pipeline, seed, server, stack  # noqa: E402
-from bench.presets import PRESETS  # noqa: E402
+from bench import against, ceiling, facts, integrity, load, pipeline, seed, server, stack  # noqa: E402
+from bench.cli import parse_args  # noqa: E402
 from bench.render import analyse, render  # noqa: E402
 from bench.report import markdown  # noqa: E402
 from bench.stack import BenchError, Process, ProcessSet  # noqa: E402
 
-
-def _floats(text: str) -> list[float]:
-    return [float(x) for x in text.split(",") if x.strip()]
-
-
-def _ints(text: str) -> list[int]:
-    return [int(x) for x in text.split(",") if x.strip()]
-
-
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="bench/run.py", description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    mode = parser.add_mutually_exclusive_group()
-    mode.add_argument("--quick", action="store_true", help="~2 minutes: fewer players, shorter stages")
-    mode.add_argument("--smoke", action="store_true", help="<1 min: 20 players, 5 req/s for 6 s (the smoke test)")
-    parser.add_argument("--players", type=int, help="players to seed (full 2000, quick 600)")
-    parser.add_argument("--rates", type=_floats, help="arrival rates, req/s, comma-separated (50,100,200)")
-    parser.add_argument("--stage-seconds", type=int, help="seconds per measured rate (full 60)")
-    parser.add_argument("--warmup-seconds", type=int, help="warm-up at the first rate, not measured (full 20)")
-    parser.add_argument("--pacing", type=float, help="mean think time between a player's requests, s (2.0)")
-    parser.add_argument("--workers", type=int, help="gunicorn sync workers (4, as in production)")
-    parser.add_argument("--pgbench-clients", type=_ints, help="pgbench client counts (1,4,8,16,32)")
-    parser.add_argument("--pgbench-seconds", type=int, help="seconds per pgbench level (full 15)")
-    parser.add_argument("--saturation-concurrency", type=_ints, help="closed-loop steps (1,2,4,...,64)")
-    parser.add_argument("--saturation-step-seconds", type=int, help="seconds per closed-loop step (full 15)")
-    parser.add_argument("--skip-pgbench", action="store_true", help="no ceiling sweep")
-    parser.add_argument("--skip-saturation", action="store_true", help="no closed-loop phase")
-    parser.add_argument("--skip-player", action="store_true", help="no open-loop player phase (saturation only)")
-    parser.add_argument(
-        "--profile",
-        metavar="ENDPOINT",
-        choices=["dashboard", "buy_gems", "streak_claim", "vip_claim", "balance", "shop_catalog", "slot_spin"],
-        help="also profile one endpoint with py-spy (closed loop, one client per worker)",
-    )
-    parser.add_argument("--profile-seconds", type=int, default=20)
-    parser.add_argument("--results-dir", type=Path, default=ROOT / "bench" / "results")
-    parser.add_argument("--database", help="PostgreSQL database of the run (casino_bench; smoke: a throwaway one)")
-    parser.add_argument("--redis-db", type=int, help="Redis database number of the run (15; smoke 14)")
-    parser.add_argument("--keep", action="store_true", help="keep the run's ClickHouse database and Kafka topic")
-    parser.add_argument("--strict", action="store_true", help="exit 1 when a performance target is missed")
-    parser.add_argument("--render", type=Path, metavar="RUN_DIR", help="only rebuild the report and plots of a run")
-    args = parser.parse_args(argv)
-    args.mode = "smoke" if args.smoke else "quick" if args.quick else "full"
-    for key, value in PRESETS[args.mode].items():
-        if getattr(args, key, None) is None:
-            setattr(args, key, value)
-    return args
+# The in-process table's players (bench/cpu.py): their own site ids, phone numbers and addresses.
+CPU_PREFIX = "bq"
+CPU_FIRST_INDEX = 500_000
 
 
 def say(message: str) -> None:
@@ -211,6 +171,11 @@ class BenchRun:
         if not self.smoke:
             stack.redis_flush(self.env["REDIS_URL"])  # the bench's own Redis database
         self.setup_django()
+        if args.cpu_only:
+            seed.seed_products()
+            self.result["notes"].append(facts.hasher_note())
+            self.cpu_table(pg_url)
+            return self.finish_cpu_only()
         seed_t0 = time.time()
         say(f"seeding {args.players} players")
         seeded = seed.seed(args.players)
@@ -219,13 +184,7 @@ class BenchRun:
         players_path = self.dir / "players.json"
         players_path.write_text(json.dumps(seeded.players))
         self.result["notes"].append(facts.hasher_note())
-        from bench import queries
-
-        self.result["queries"] = queries.probe(seeded.players[:2], seed.PLAYER_PASSWORD, seed.GEMS_SKU, seed.MONEY_SKU)
-        say(
-            "  SQL per request (in-process): "
-            + ", ".join(f"{row['endpoint']} {row['statements']}+{row['commits']}c" for row in self.result["queries"])
-        )
+        self.cpu_table(pg_url)
 
         from realtime import clickhouse
         from realtime.sink import ensure_topic
@@ -363,6 +322,72 @@ class BenchRun:
         self.result["notes"] += [f"stop: {error}" for error in stop_errors]
         return self.finish()
 
+    def cpu_table(self, pg_url: str) -> None:
+        """The in-process table (bench/cpu.py) on players of its own, then the
+        same for ``--against``; before any server runs, on a quiet stack."""
+        from bench import cpu
+
+        args = self.args
+        sizes = {
+            "warmup": args.cpu_warmup,
+            "requests": args.cpu_requests,
+            "count_requests": args.cpu_count_requests,
+        }
+        t = time.monotonic()
+        pool = sum(sizes.values())
+        say(f"in-process cost per request (bench/cpu.py): {pool} players, {args.cpu_requests} timed requests a row")
+        players = seed.seed_players(pool, prefix=CPU_PREFIX, first_index=CPU_FIRST_INDEX)
+        cpu.issue_tokens(players)
+        loop_ms = self.result["meta"]["machine"]["python_loop_ms"]
+        table = cpu.measure(
+            players,
+            gems_sku=seed.GEMS_SKU,
+            money_sku=seed.MONEY_SKU,
+            say=say,
+            log_path=str(self.dir / "logs" / "cpu-app.log"),
+            **sizes,
+        )
+        cpu.evaluate(table, python_loop_ms=loop_ms)
+        self.result["cpu"] = table
+        if args.against:
+            self.close_db()
+            self.res.created.add("against")
+            other = against.measure(
+                rev=args.against,
+                env=self.env,
+                pg_url=pg_url,
+                database=self.res.against_database,
+                sizes={"players": pool, **sizes},
+                log_dir=self.dir / "logs",
+                say=say,
+            )
+            if "rows" in other:
+                cpu.evaluate(other, python_loop_ms=loop_ms)
+            else:
+                say(f"  against {other['label']}: not measured: {other['error'][-300:]}")
+            self.result["cpu_against"] = other
+        self.phases["cpu"] = time.monotonic() - t
+
+    def finish_cpu_only(self) -> int:
+        """``--cpu-only``: the table(s), the ledger checks, the report."""
+        from bench.targets import TARGET_RATE, evaluate_targets
+
+        say("integrity: audit_ledger and duplicate grants")
+        self.result["integrity"] = integrity.check()
+        self.close_db()
+        self.result["targets"] = evaluate_targets(
+            [],
+            target_rate=TARGET_RATE,
+            duplicate_grants=self.result["integrity"]["duplicate_grants"],
+            audit_ok=self.result["integrity"]["audit_exit"] == 0,
+            ingestion_p95_s=None,
+            cpu=self.result["cpu"],
+        )
+        self.result["meta"]["machine"]["loadavg_end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
+        self.result["meta"]["duration_s"] = time.time() - self.started
+        self.result["meta"]["phases_s"] = self.phases
+        return self.finish()
+
     def start_stack(self, gport: int, dport: int) -> Process:
         self.gunicorn, daphne = server.start(
             self.procs,
@@ -410,7 +435,7 @@ class BenchRun:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+    args = parse_args(argv, description=__doc__.split("\n\n")[0])
     if args.render:
         return render(args.render)
 

@@ -54,6 +54,8 @@ TOKENS: dict[str, str] = json.loads(Path(CONFIG["tokens_path"]).read_text()) if 
 
 # series -> the requests it cycles through: (method, path, sample name, body or None, expected statuses)
 SERIES: dict[str, list[tuple[str, str, str, Any, tuple[int, ...]]]] = {
+    # the bare-framework reference (bench/bare.py): the same request as a gem purchase, the same token
+    "bare_purchase": [("POST", "/bench/bare/purchase", "sat_bare_purchase", "gems", (201,))],
     "purchase": [("POST", "/api/shop/buy", "sat_buy_gems", "gems", (201,))],
     "claim": [
         ("POST", "/api/streak/claim", "sat_streak_claim", None, (200, 409)),
@@ -67,4 +69,5 @@ SERIES: dict[str, list[tuple[str, str, str, Any, tuple[int, ...]]]] = {
     "balance": [("GET", "/api/users/balance", "sat_balance", None, (200,))],
     "shop_catalog": [("GET", "/api/shop/catalog", "sat_shop_catalog", None, (200,))],
     "slot_spin": [("POST", "/api/games/slot/spin", "sat_slot_spin", "spin", (200, 201))],
+    "bare_read": [("GET", "/bench/bare/wallet", "sat_bare_read", None, (200,))],
 }

@@ -43,18 +43,12 @@ def player_ip(index: int) -> str:
     return str(ipaddress.IPv4Address(int(ipaddress.IPv4Address("10.0.0.0")) + 1 + index))
 
 
-def seed(players: int) -> SeedResult:
-    from django.contrib.auth.hashers import make_password
-    from django.db import connections, transaction
-    from django.utils import timezone
-
-    from accounts.models import InviteCode, User
-    from economy.enums import Currency, LedgerReason
-    from economy.services import wallet_grant, wallet_open
+def seed_products() -> tuple[int, int]:
+    """The invite code, the gem-priced gold pack and the money-priced gem pack; their ids."""
+    from accounts.models import InviteCode
+    from economy.enums import Currency
     from shop.models import PriceType, Product, ProductKind
 
-    started = time.monotonic()
-    now = timezone.now()
     InviteCode.objects.get_or_create(code=INVITE_CODE, defaults={"max_uses": None, "note": "bench sign-ups"})
     gems_product, _ = Product.objects.update_or_create(
         sku=GEMS_SKU,
@@ -82,24 +76,39 @@ def seed(players: int) -> SeedResult:
             "sort_order": 2,
         },
     )
+    return gems_product.pk, money_product.pk
+
+
+def seed_players(count: int, *, prefix: str = SITE_ID_PREFIX, first_index: int = 0) -> list[dict[str, Any]]:
+    """``count`` players (site ids ``<prefix>000000``...) with open wallets holding
+    ``SEED_GOLD`` and ``SEED_GEMS``; ``first_index`` keeps their phone numbers,
+    addresses and devices apart from another group's."""
+    from django.contrib.auth.hashers import make_password
+    from django.db import connections, transaction
+    from django.utils import timezone
+
+    from accounts.models import User
+    from economy.enums import Currency, LedgerReason
+    from economy.services import wallet_grant, wallet_open
+
     hashed = make_password(PLAYER_PASSWORD)
     # Existing players (joined a month ago), not brand-new accounts: the fraud
     # rules treat accounts younger than 24 h differently.
-    joined = now - timedelta(days=30)
+    joined = timezone.now() - timedelta(days=30)
     User.objects.bulk_create(
         [
             User(
-                site_id=f"{SITE_ID_PREFIX}{i:06d}",
-                nickname=f"Bench Player {i:06d}",
-                phone_number=f"+1555{i:07d}",
+                site_id=f"{prefix}{i:06d}",
+                nickname=f"Bench Player {prefix}{i:06d}",
+                phone_number=f"+1555{first_index + i:07d}",
                 password=hashed,
                 date_joined=joined,
             )
-            for i in range(players)
+            for i in range(count)
         ],
         batch_size=1000,
     )
-    rows = list(User.objects.filter(site_id__startswith=SITE_ID_PREFIX).order_by("id").values_list("id", "site_id"))
+    rows = list(User.objects.filter(site_id__startswith=prefix).order_by("id").values_list("id", "site_id"))
 
     def open_wallets(user_ids: list[int]) -> None:
         try:
@@ -120,15 +129,27 @@ def seed(players: int) -> SeedResult:
     # A few threads: each grant waits on PostgreSQL most of the time.
     with ThreadPoolExecutor(max_workers=SEED_THREADS) as pool:
         list(pool.map(open_wallets, [ids[i::SEED_THREADS] for i in range(SEED_THREADS)]))
-    result_players = [
-        {"id": user_id, "site_id": site_id, "ip": player_ip(index), "device": f"bench-device-{index:06d}"}
+    return [
+        {
+            "id": user_id,
+            "site_id": site_id,
+            "ip": player_ip(first_index + index),
+            "device": f"bench-device-{first_index + index:06d}",
+        }
         for index, (user_id, site_id) in enumerate(rows)
     ]
+
+
+def seed(players: int) -> SeedResult:
+    """The products and ``players`` players for the load (site ids ``bp...``)."""
+    started = time.monotonic()
+    gems_product_id, money_product_id = seed_products()
+    seeded = seed_players(players)
     return SeedResult(
-        players=result_players,
-        gems_product_id=gems_product.pk,
-        money_product_id=money_product.pk,
+        players=seeded,
+        gems_product_id=gems_product_id,
+        money_product_id=money_product_id,
         seconds=time.monotonic() - started,
-        min_user_id=rows[0][0],
-        max_user_id=rows[-1][0],
+        min_user_id=seeded[0]["id"],
+        max_user_id=seeded[-1]["id"],
     )

@@ -1,5 +1,5 @@
 """Settings of the processes a benchmark run starts: ``casino.settings`` plus
-two overrides, nothing else.
+three overrides, nothing else.
 
 * ``PASSWORD_HASHERS``: seeding thousands of players and logging them in at
   hundreds of requests per second would otherwise measure PBKDF2 (deliberately
@@ -10,6 +10,9 @@ two overrides, nothing else.
   gunicorn directly on 127.0.0.1 and plays the balancer: every simulated
   player sends its own address. Without it every order would come from one
   IP and the fraud rules (``orders_per_ip_1h``) would block the run.
+* ``ROOT_URLCONF``: ``bench/urls.py``, the project's routes plus the
+  bare-framework reference under ``/bench/bare/`` (``bench/bare.py``), which
+  the performance targets are ratios to. Production never serves it.
 
 Everything else comes from the environment bench/run.py builds (``bench.server.app_env``:
 ``APP_ENV=production``, the run's own database, Redis DB, Kafka topic and
@@ -20,3 +23,6 @@ from casino.settings import *  # noqa: F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 TRUST_X_FORWARDED_FOR = True
+# This package's URLconf: ``bench.urls``, or ``bench_current.urls`` when bench/against.py
+# loads today's bench into an older checkout.
+ROOT_URLCONF = __name__.rsplit(".", 1)[0] + ".urls"

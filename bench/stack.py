@@ -203,6 +203,10 @@ class RunResources:
         return f"{self.database}_ceiling"
 
     @property
+    def against_database(self) -> str:
+        return f"{self.database}_against"
+
+    @property
     def clickhouse_database(self) -> str:
         return f"casino_bench_{self.tag}"
 
@@ -231,6 +235,11 @@ class RunResources:
         if pg_url and "ceiling" in self.created:
             with contextlib.suppress(Exception):
                 pg_drop_database(pg_url, self.ceiling_database)
+        if pg_url and "against" in self.created:
+            try:
+                pg_drop_database(pg_url, self.against_database)
+            except Exception as exc:  # noqa: BLE001
+                errors.append(f"PostgreSQL ({self.against_database}): {exc}")
         if "ch" in self.created and not keep:
             try:
                 clickhouse_drop_database(services["CLICKHOUSE_URL"], self.clickhouse_database)
@@ -243,7 +252,10 @@ class RunResources:
         if env.get("REDIS_URL"):
             try:
                 if self.smoke:
-                    redis_delete_prefix(env["REDIS_URL"], [f"bench-{self.tag}:", f"bench-asgi-{self.tag}"])
+                    redis_delete_prefix(
+                        env["REDIS_URL"],
+                        [f"bench-{self.tag}:", f"bench-asgi-{self.tag}", f"bench-{self.tag}-against:"],
+                    )
                 else:
                     redis_flush(env["REDIS_URL"])
             except Exception as exc:  # noqa: BLE001

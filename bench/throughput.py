@@ -1,5 +1,7 @@
 """Throughput: the player scenario's arrival rate over time and the closed-loop
-saturation series (peak, where growth stopped, ratio to the pgbench ceiling)."""
+saturation series (peak, where growth stopped, ratio to the pgbench ceiling).
+The ``bare_purchase`` series (bench/bare.py) is the yardstick of the player
+scenario's sustained rate (bench/targets.py)."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import numpy as np
 from bench.samples import Samples, latency_row
 
 SATURATION_ENDPOINTS = {
+    "bare_purchase": ["sat_bare_purchase"],
     "purchase": ["sat_buy_gems"],
     "claim": ["sat_streak_claim", "sat_vip_claim"],
 }
@@ -36,7 +39,16 @@ def saturation_stats(s: Samples, timeline: list[dict[str, Any]], ceiling_tps: fl
         t0, t1 = step.get("measure_start", step["start"]), step.get("end", step["start"])
         names = SATURATION_ENDPOINTS.get(step["series"], [f"sat_{step['series']}"])
         row = latency_row(s, s.mask(names, t0, t1), max(1e-9, t1 - t0))
-        steps.append({"series": step["series"], "concurrency": step["concurrency"], "seconds": t1 - t0, **row})
+        steps.append(
+            {
+                "series": step["series"],
+                "concurrency": step["concurrency"],
+                "seconds": t1 - t0,
+                **row,
+                "t0": t0,
+                "t1": t1,
+            }
+        )
     series: dict[str, Any] = {}
     for name in dict.fromkeys(step["series"] for step in steps):
         rows = [row for row in steps if row["series"] == name]

@@ -1,5 +1,6 @@
-"""Admin helpers shared by every app: read-only model admins, and staff actions
-that each need their own permission (design promise 7).
+"""Admin helpers shared by every app: read-only model admins, change forms whose
+save is a service owning its transaction (:class:`ServiceOwnsTransactionMixin`),
+and staff actions that each need their own permission (design promise 7).
 
 Every admin action in the project is built here, so none can be written
 without a permission:
@@ -26,6 +27,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.contrib.admin.options import csrf_protect_m
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
@@ -121,9 +123,8 @@ def staff_action(*, permission: str, description: str) -> Callable[[F], F]:
     return decorate
 
 
-class ReadOnlyAdmin(StaffActionsMixin, admin.ModelAdmin):  # type: ignore[type-arg]  # any model
-    """For records nobody edits by hand (audit log, ledger, outbox); their
-    staff actions are offered by permission."""
+class ReadOnlyMixin:
+    """For a model admin or an inline of records nobody adds, changes or deletes by hand."""
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
@@ -133,6 +134,31 @@ class ReadOnlyAdmin(StaffActionsMixin, admin.ModelAdmin):  # type: ignore[type-a
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+class ReadOnlyAdmin(ReadOnlyMixin, StaffActionsMixin, admin.ModelAdmin):  # type: ignore[type-arg]  # any model
+    """For records nobody edits by hand (audit log, ledger, outbox); their
+    staff actions are offered by permission."""
+
+
+class ServiceOwnsTransactionMixin:
+    """For a model admin whose ``save_model``/``save_related`` call services that
+    open their own durable transaction: Django wraps a posted change form in one
+    transaction, inside which a durable ``atomic`` refuses to run, so the admin's
+    is left out. Its history entry is then written after the service committed."""
+
+    @csrf_protect_m  # type: ignore[untyped-decorator]  # Django's, as on ModelAdmin.changeform_view
+    def changeform_view(
+        self,
+        request: HttpRequest,
+        object_id: str | None = None,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        response: HttpResponse = self._changeform_view(  # type: ignore[attr-defined]  # a ModelAdmin mixin
+            request, object_id, form_url, extra_context
+        )
+        return response
 
 
 def staff_member(request: HttpRequest) -> AbstractBaseUser:

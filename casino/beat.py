@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from celery.schedules import crontab
+
 _EVERY_RUN: dict[str, dict[str, object]] = {
     "idempotency-purge-expired": {"task": "casino.tasks.idempotency_purge_expired", "schedule": timedelta(hours=1)},
     "outbox-prune-sent": {"task": "realtime.tasks.outbox_prune_sent", "schedule": timedelta(hours=1)},
@@ -15,6 +17,12 @@ _EVERY_RUN: dict[str, dict[str, object]] = {
     },
     "ledger-audit-daily": {"task": "economy.tasks.ledger_audit", "schedule": timedelta(days=1)},
     "streak-repair-daily": {"task": "economy.tasks.streak_repair", "schedule": timedelta(days=1)},
+    # Scheduled campaigns whose time has come start sending (each once: a conditional UPDATE).
+    "economy-campaigns-start": {
+        "task": "economy.tasks.campaigns_start",
+        "schedule": timedelta(minutes=1),
+        "options": {"expires": 55},
+    },
     # Live crash rounds end at their crash time: a sweep every second (each round also has its
     # own ETA task; this catches any the broker lost). Expires so sweeps never pile up.
     "games-crash-settle-due": {
@@ -28,10 +36,15 @@ _EVERY_RUN: dict[str, dict[str, object]] = {
 }
 
 
-def beat_schedule(*, relay_via_beat: bool) -> dict[str, dict[str, object]]:
+def beat_schedule(*, relay_via_beat: bool, segments_hour: int = 3) -> dict[str, dict[str, object]]:
     """Every periodic task; with ``relay_via_beat`` also a relay pass every
     second (expiring after 5 s, so passes never pile up behind a slow one)."""
     schedule = {name: dict(entry) for name, entry in _EVERY_RUN.items()}
+    # Every player's RFM segment, once a night at a quiet hour (UTC; SEGMENT_COMPUTE_HOUR).
+    schedule["economy-segments-nightly"] = {
+        "task": "economy.tasks.segments_compute",
+        "schedule": crontab(minute=0, hour=segments_hour),
+    }
     if relay_via_beat:
         schedule["outbox-relay"] = {
             "task": "realtime.tasks.outbox_relay",

@@ -7,7 +7,9 @@
   revenue today, dead outbox rows...): ``provider(context) -> Figure``;
 - :func:`register_dashboard_chart` — a daily series over the last :data:`CHART_DAYS`
   days: ``provider(context) -> {series label: {date: value}}`` (days without a
-  value are drawn as 0).
+  value are drawn as 0);
+- :func:`register_dashboard_table` — a small table (per-game figures, the week's
+  biggest wins): ``provider(context) -> Table``.
 
 Each carries the permission ("app_label.codename") a staff member needs to see
 it; ``None`` shows it to every staff member.
@@ -22,6 +24,11 @@ day, and a slow-moving part of a figure (all-time revenue before today) for a fe
 minutes (:meth:`DashboardContext.kept`). A provider that fails shows "unavailable"
 and never takes the page down. ``bench/dashboard.py`` measures it with 100,000 players.
 
+Providers that read the analytics store (ClickHouse) fall back to PostgreSQL when it does
+not answer: :func:`analytics_url` bounds how long a build waits for it, and
+:meth:`DashboardContext.dependency_down` lets the first failure of a build spare the
+providers after it the same wait.
+
 Charts are inline SVG drawn here (no script, no CDN, no ``style`` attribute: the
 colours are SVG presentation attributes and the stylesheet's classes), so the
 page renders offline under the Content-Security-Policy.
@@ -35,6 +42,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import httpx
 from django.conf import settings
@@ -56,6 +64,9 @@ HISTORY_SECONDS = (CHART_DAYS + 1) * 24 * 3600
 # Prometheus answers in milliseconds or not at all; the page waits this long at most (once per build).
 ALERTS_TIMEOUT_SECONDS = 2.0
 ALERTS_MAX_BYTES = 2 * 1024 * 1024
+# The analytics store (ClickHouse) gets this long to connect and as long again to answer, per
+# query; beyond it the provider reads PostgreSQL instead (see analytics_url).
+ANALYTICS_TIMEOUT_SECONDS = 2
 
 T = TypeVar("T")
 ChartValue = int | float | Decimal
@@ -90,6 +101,7 @@ class DashboardContext:
     first_day: date | None = None
     last_day: date | None = None
     _memo: dict[tuple[Callable[..., Any], date, date], Any] = field(default_factory=dict, repr=False)
+    _down: set[str] = field(default_factory=set, repr=False)
 
     @property
     def today(self) -> date:
@@ -122,7 +134,17 @@ class DashboardContext:
 
     def narrowed(self, first_day: date, last_day: date) -> DashboardContext:
         """The same build, counting only ``first_day`` to ``last_day`` (the memo is shared)."""
-        return DashboardContext(now=self.now, first_day=first_day, last_day=last_day, _memo=self._memo)
+        return DashboardContext(
+            now=self.now, first_day=first_day, last_day=last_day, _memo=self._memo, _down=self._down
+        )
+
+    def dependency_down(self, name: str) -> bool:
+        """Whether ``name`` (``"clickhouse"``) already failed in this build: a provider that
+        would read it goes straight to its fallback instead of waiting for it again."""
+        return name in self._down
+
+    def mark_down(self, name: str) -> None:
+        self._down.add(name)
 
     def kept(self, name: str, compute: Callable[[], T], *, seconds: int) -> T:
         """``compute()``, kept in the cache for ``seconds`` under ``name`` (across builds):
@@ -157,6 +179,33 @@ ValueText = Callable[[str, ChartValue], str]
 
 
 @dataclass(frozen=True)
+class TableColumn:
+    """A column's heading; ``numeric`` columns are right-aligned."""
+
+    label: str
+    numeric: bool = False
+
+
+@dataclass(frozen=True)
+class Table:
+    """What a table provider returns. ``rows`` hold what staff read, one string per column
+    (plain text is escaped; a ``SafeString`` such as ``casino.admin_tools.player_link``'s is
+    rendered as it is); ``value`` is the measure itself, for tests and tools, as
+    :attr:`Figure.value`; ``note`` a line under the table (where it was read from), ``url``
+    where its rows come from, ``empty`` what is said when there are no rows."""
+
+    columns: tuple[TableColumn, ...]
+    rows: tuple[tuple[str, ...], ...]
+    value: Any = None
+    note: str = ""
+    url: str = ""
+    empty: str = "nothing yet"
+
+
+TableProvider = Callable[[DashboardContext], Table]
+
+
+@dataclass(frozen=True)
 class _FigureSpec:
     key: str
     title: str
@@ -177,8 +226,18 @@ class _ChartSpec:
     past_days_final: bool
 
 
+@dataclass(frozen=True)
+class _TableSpec:
+    key: str
+    title: str
+    provider: TableProvider
+    order: int
+    permission: str | None
+
+
 _FIGURES: dict[str, _FigureSpec] = {}
 _CHARTS: dict[str, _ChartSpec] = {}
+_TABLES: dict[str, _TableSpec] = {}
 
 
 def register_dashboard_figure(
@@ -207,6 +266,15 @@ def register_dashboard_chart(
     is counted once and kept (:func:`_chart_series`); a build counts today. Not for a series
     that later events change (revenue: a refund takes it back)."""
     _CHARTS[key] = _ChartSpec(key, title, provider, order, permission, value_text, past_days_final)
+
+
+def register_dashboard_table(
+    key: str, title: str, provider: TableProvider, *, order: int, permission: str | None
+) -> None:
+    """Show ``provider``'s table titled ``title`` to staff holding ``permission`` (tables are
+    sorted by ``order`` and come between the cards and the charts). Built with the rest and
+    cached with it; a provider that fails shows "unavailable"."""
+    _TABLES[key] = _TableSpec(key, title, provider, order, permission)
 
 
 # --- What a build holds (cached; plain data, so any cache backend can keep it) ----------------
@@ -245,16 +313,40 @@ class ShownChart:
 
 
 @dataclass(frozen=True)
+class TableCell:
+    text: str
+    numeric: bool
+
+
+@dataclass(frozen=True)
+class ShownTable:
+    key: str
+    title: str
+    permission: str | None
+    columns: tuple[TableColumn, ...] = ()
+    rows: tuple[tuple[TableCell, ...], ...] = ()
+    value: Any = None
+    note: str = ""
+    url: str = ""
+    empty: str = ""
+    error: str = ""  # "unavailable": the provider failed
+
+
+@dataclass(frozen=True)
 class DashboardData:
     generated_at: datetime
     figures: tuple[ShownFigure, ...]
     charts: tuple[ShownChart, ...]
+    tables: tuple[ShownTable, ...] = ()
 
     def figure(self, key: str) -> Figure:
         return next(shown.figure for shown in self.figures if shown.key == key)
 
     def chart(self, key: str) -> ShownChart:
         return next(chart for chart in self.charts if chart.key == key)
+
+    def table(self, key: str) -> ShownTable:
+        return next(table for table in self.tables if table.key == key)
 
 
 def _number_text(value: ChartValue) -> str:
@@ -335,12 +427,30 @@ def _build_chart(spec: _ChartSpec, context: DashboardContext) -> ShownChart:
     return ShownChart(spec.key, spec.title, spec.permission, tuple(series))
 
 
+def _build_table(spec: _TableSpec, context: DashboardContext) -> ShownTable:
+    try:
+        table = spec.provider(context)
+        columns = table.columns
+        rows = []
+        for row in table.rows:
+            if len(row) != len(columns):
+                raise ValueError(f"a row of {len(row)} cells under {len(columns)} columns")
+            rows.append(tuple(TableCell(cell, column.numeric) for cell, column in zip(row, columns, strict=True)))
+    except Exception:  # as for figures
+        logger.exception("staff dashboard: table %s failed", spec.key)
+        return ShownTable(spec.key, spec.title, spec.permission, error="unavailable")
+    return ShownTable(
+        spec.key, spec.title, spec.permission, columns, tuple(rows), table.value, table.note, table.url, table.empty
+    )
+
+
 def dashboard_build(*, now: datetime | None = None) -> DashboardData:
-    """Every registered figure and chart, computed now (uncached)."""
+    """Every registered figure, table and chart, computed now (uncached)."""
     context = DashboardContext(now=now or timezone.now())
     figures = tuple(_build_figure(spec, context) for spec in sorted(_FIGURES.values(), key=lambda s: s.order))
+    tables = tuple(_build_table(spec, context) for spec in sorted(_TABLES.values(), key=lambda s: s.order))
     charts = tuple(_build_chart(spec, context) for spec in sorted(_CHARTS.values(), key=lambda s: s.order))
-    return DashboardData(generated_at=context.now, figures=figures, charts=charts)
+    return DashboardData(generated_at=context.now, figures=figures, charts=charts, tables=tables)
 
 
 def dashboard_cached() -> DashboardData:
@@ -384,6 +494,7 @@ class StaffDashboard:
     charts: tuple[ShownChart, ...]
     tools: tuple[ToolLink, ...]
     cache_seconds: int = CACHE_SECONDS
+    tables: tuple[ShownTable, ...] = ()
 
     @property
     def figure_keys(self) -> list[str]:
@@ -406,7 +517,7 @@ def tool_links() -> tuple[ToolLink, ...]:
 
 
 def dashboard_for(user: AbstractBaseUser, *, data: DashboardData | None = None) -> StaffDashboard:
-    """The figures and charts ``user`` may see, grouped in the registry's order."""
+    """The figures, tables and charts ``user`` may see, grouped in the registry's order."""
     data = data or dashboard_cached()
     held: dict[str | None, bool] = {}
 
@@ -424,7 +535,20 @@ def dashboard_for(user: AbstractBaseUser, *, data: DashboardData | None = None) 
         groups=tuple(FigureGroup(name, tuple(figures)) for name, figures in groups.items()),
         charts=tuple(chart for chart in data.charts if visible(chart.permission)),
         tools=tool_links(),
+        tables=tuple(table for table in data.tables if visible(table.permission)),
     )
+
+
+def analytics_url(url: str) -> str:
+    """The analytics store's URL (``CLICKHOUSE_URL``) with the timeouts a build can afford
+    (:data:`ANALYTICS_TIMEOUT_SECONDS` to connect and to answer; the driver's own defaults
+    are 10 s and 300 s): a store that hangs costs a build seconds, not the page. Timeouts
+    the URL already names are kept."""
+    parts = urlsplit(url)
+    query = dict(parse_qsl(parts.query))
+    for name in ("connect_timeout", "send_receive_timeout", "sync_request_timeout"):
+        query.setdefault(name, str(ANALYTICS_TIMEOUT_SECONDS))
+    return urlunsplit(parts._replace(query=urlencode(query)))
 
 
 # --- Charts: inline SVG ------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Back-office jobs: long admin operations (a reward campaign, a player import, a ledger audit, a
+"""Back-office jobs: long admin operations (a campaign, a player import, a ledger audit, a
 leaderboard rebuild) that run as a Celery task and record how far they got in an
 :class:`~casino.models.AdminJob`, so the admin shows their progress while they run and their
 result when they are done.
@@ -7,7 +7,7 @@ How a job runs:
 
 1. An admin page calls :func:`job_launch` (a job that needs no input: the buttons of the jobs
    page) or, inside its own service's transaction, :func:`job_create` then :func:`job_enqueue`
-   (a reward campaign creates its campaign row and its job together). The row starts ``queued``;
+   (a campaign creates its campaign row and its job together). The row starts ``queued``;
    the Celery task ``casino.tasks.admin_job_run(job_id)`` is queued on commit, so a rolled-back
    launch queues nothing. In embedded mode Celery is eager: the job runs right after the commit,
    inside the request.

@@ -26,7 +26,10 @@ def make_formatter(json: bool = False) -> logging.Formatter:
             cache_logger_on_first_use=True,
         )
     renderer: structlog.typing.Processor = (
-        structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
+        structlog.processors.JSONRenderer()
+        if json
+        # Plain tracebacks: rich's pretty ones cost seconds of CPU per logged exception.
+        else structlog.dev.ConsoleRenderer(colors=False, exception_formatter=structlog.dev.plain_traceback)
     )
     return structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=_SHARED_PROCESSORS,

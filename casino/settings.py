@@ -243,7 +243,13 @@ CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # Periodic tasks (casino/beat.py); beat stores them in the database (django-celery-beat).
 # A relay pass every second from beat unless production runs `manage.py relay_outbox` instead.
-CELERY_BEAT_SCHEDULE = beat_schedule(relay_via_beat=get_from_env("OUTBOX_RELAY_VIA_BEAT", True, cast=as_bool))
+# The nightly RFM segments run at this UTC hour (economy.tasks.segments_compute).
+SEGMENT_COMPUTE_HOUR = get_from_env("SEGMENT_COMPUTE_HOUR", 3, cast=as_int)
+if not 0 <= SEGMENT_COMPUTE_HOUR <= 23:
+    raise ImproperlyConfigured("SEGMENT_COMPUTE_HOUR is an hour of the day, 0 to 23 (UTC)")
+CELERY_BEAT_SCHEDULE = beat_schedule(
+    relay_via_beat=get_from_env("OUTBOX_RELAY_VIA_BEAT", True, cast=as_bool), segments_hour=SEGMENT_COMPUTE_HOUR
+)
 
 # --- Auth --------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
@@ -311,6 +317,8 @@ REST_FRAMEWORK: dict[str, Any] = {
     "DEFAULT_THROTTLE_RATES": {
         "signup": get_from_env("SIGNUP_THROTTLE_RATE", "20/hour", cast=as_str),
         "invite_validate": get_from_env("INVITE_VALIDATE_THROTTLE_RATE", "30/minute", cast=as_str),
+        # Per player, not per IP (realtime.api.telemetry): client telemetry requests, each up to 50 events.
+        "telemetry": get_from_env("TELEMETRY_THROTTLE_RATE", "60/minute", cast=as_str),
     },
 }
 if DEBUG:
@@ -343,6 +351,23 @@ SPECTACULAR_SETTINGS = {
 # --- Economy ------------------------------------------------------------------
 SIGNUP_BONUS_GOLD = get_from_env("SIGNUP_BONUS_GOLD", 1000, cast=as_int)
 DASHBOARD_CACHE_SECONDS = get_from_env("DASHBOARD_CACHE_SECONDS", 10, cast=as_int)
+# Player segments (economy.services.segments, docs/live-ops.md#segments): RFM over the last
+# SEGMENT_WINDOW_DAYS days; money in minor units of SEGMENT_CURRENCY (orders in other currencies
+# are not added up). Recency scores 5 within the HIGH days, 3 within MEDIUM, else 1; frequency
+# and monetary score 5 from HIGH, 3 from MEDIUM, else 1.
+SEGMENT_WINDOW_DAYS = get_from_env("SEGMENT_WINDOW_DAYS", 30, cast=as_int)
+SEGMENT_CURRENCY = get_from_env("SEGMENT_CURRENCY", "USD", cast=as_str).upper()
+SEGMENT_RECENCY_HIGH_DAYS = get_from_env("SEGMENT_RECENCY_HIGH_DAYS", 7, cast=as_int)
+SEGMENT_RECENCY_MEDIUM_DAYS = get_from_env("SEGMENT_RECENCY_MEDIUM_DAYS", 30, cast=as_int)
+SEGMENT_FREQUENCY_HIGH = get_from_env("SEGMENT_FREQUENCY_HIGH", 50, cast=as_int)
+SEGMENT_FREQUENCY_MEDIUM = get_from_env("SEGMENT_FREQUENCY_MEDIUM", 10, cast=as_int)
+SEGMENT_MONETARY_HIGH = get_from_env("SEGMENT_MONETARY_HIGH", 10_000, cast=as_int)
+SEGMENT_MONETARY_MEDIUM = get_from_env("SEGMENT_MONETARY_MEDIUM", 1_000, cast=as_int)
+# The country calling code of numbers stored without one (010...): a saved segment's "+82"
+# then matches them too. Empty: such numbers match no calling code.
+SEGMENT_NATIONAL_CALLING_CODE = get_from_env("SEGMENT_NATIONAL_CALLING_CODE", "", cast=as_str)
+if not 1 <= SEGMENT_WINDOW_DAYS <= 365:
+    raise ImproperlyConfigured("SEGMENT_WINDOW_DAYS is 1 to 365")
 
 # --- Shop and payments ------------------------------------------------------------
 SHOP_CURRENCY = get_from_env("SHOP_CURRENCY", "USD", cast=as_str)
@@ -392,6 +417,19 @@ WEB_PUSH_ENDPOINT_HOSTS = get_from_env(
     ["fcm.googleapis.com", ".push.services.mozilla.com", ".notify.windows.com", ".push.apple.com"],
     cast=as_list,
 )
+
+# --- Email (the welcome email, email campaigns): printed in development, SMTP in production ---
+EMAIL_DELIVERY = get_from_env("EMAIL_DELIVERY", "smtp" if PRODUCTION else "console", cast=as_str)
+if EMAIL_DELIVERY not in ("console", "smtp", "locmem"):
+    raise ImproperlyConfigured("EMAIL_DELIVERY is console, smtp or locmem")
+EMAIL_BACKEND = f"django.core.mail.backends.{EMAIL_DELIVERY}.EmailBackend"
+EMAIL_HOST = get_from_env("EMAIL_HOST", "localhost", cast=as_str)
+EMAIL_PORT = get_from_env("EMAIL_PORT", 25, cast=as_int)
+EMAIL_HOST_USER = get_from_env("EMAIL_HOST_USER", "", cast=as_str)
+EMAIL_HOST_PASSWORD = get_from_env("EMAIL_HOST_PASSWORD", "", cast=as_str)
+EMAIL_USE_TLS = get_from_env("EMAIL_USE_TLS", False, cast=as_bool)
+EMAIL_TIMEOUT = get_from_env("EMAIL_TIMEOUT_SECONDS", 10, cast=as_int)
+DEFAULT_FROM_EMAIL = get_from_env("DEFAULT_FROM_EMAIL", "Casino Club <no-reply@localhost>", cast=as_str)
 
 # --- Idempotency and audit ---------------------------------------------------
 IDEMPOTENCY_KEY_TTL = timedelta(days=get_from_env("IDEMPOTENCY_KEY_TTL_DAYS", 7, cast=as_int))

@@ -78,14 +78,16 @@ class ClientIpRateThrottle(ClientIpThrottle):
         if window is None:
             return True
         requests, seconds = window
-        ident = rate_limit_key(self.get_ident(request))
-        key = f"throttle:{self.scope}:{ident}"
-        self.limit = SlidingWindowLimit(key, limit=requests, window=timedelta(seconds=seconds))
+        self.limit = SlidingWindowLimit(self.counter_key(request), limit=requests, window=timedelta(seconds=seconds))
         try:
             return self.limit.hit() <= requests
         except SlidingWindowUnavailable:
             logger.warning("throttle %s not applied: the rate-limit store is unavailable", self.scope, exc_info=True)
             return True
+
+    def counter_key(self, request: Request) -> str:
+        """Whose requests count together: the client address."""
+        return f"throttle:{self.scope}:{rate_limit_key(self.get_ident(request))}"
 
     def wait(self) -> float | None:
         if self.limit is None:
@@ -94,3 +96,15 @@ class ClientIpRateThrottle(ClientIpThrottle):
             return self.limit.retry_after_seconds()
         except SlidingWindowUnavailable:
             return None
+
+
+class PlayerRateThrottle(ClientIpRateThrottle):
+    """Per signed-in player rather than per address (players behind one address -- a café, a
+    carrier's NAT -- must not share one budget); a request without a player counts by address
+    (authentication refuses it anyway)."""
+
+    def counter_key(self, request: Request) -> str:
+        user = getattr(request, "user", None)
+        if user is None or not user.is_authenticated:
+            return super().counter_key(request)
+        return f"throttle:{self.scope}:player:{user.pk}"

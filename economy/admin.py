@@ -6,7 +6,7 @@ ledger entry with reason ``admin_adjust``; permission ``economy.adjust_balance``
 and "Change VIP tier" (``vip_set_tier``; ``economy.set_vip_tier``). The ledger
 and the audit/repair reports are read-only; running an audit now needs
 ``economy.run_ledger_audit`` and runs as a back-office job (``casino.jobs``).
-Reward campaigns -- one bundle to many players -- are in ``economy/admin_campaigns.py``.
+Campaigns -- a message and/or a reward bundle to many players -- are in ``economy/admin_campaigns.py``.
 """
 
 from __future__ import annotations
@@ -36,7 +36,10 @@ from casino.admin_tools import (
 from casino.errors import ApplicationError
 from casino.jobs import job_launch
 from casino.models import AdminJob
-from economy import admin_campaigns  # noqa: F401  (reward campaigns: their admin and the player list's action)
+from economy import (
+    admin_campaigns,  # noqa: F401  (campaigns: their admin and the player list's action)
+    admin_segments,  # noqa: F401  (saved segments, segment runs, every player's RFM group)
+)
 from economy.admin_player import reward_bundle_view
 from economy.enums import Currency, VipTier
 from economy.exceptions import IdempotencyConflict

@@ -10,6 +10,15 @@ class EconomyConfig(AppConfig):
         from economy import player_story
 
         player_story.register()
+        # Player segments: logins as RFM recency (games and shop register their own sources),
+        # "Recompute now" as a back-office job, and the staff dashboard's segment sizes chart.
+        from economy import segment_charts
+        from economy.rfm import register_login_source
+        from economy.tasks import register_segment_jobs
+
+        register_login_source()
+        register_segment_jobs()
+        segment_charts.register()
         from accounts.selectors import register_profile_contributor
         from economy import selectors, subscribers
         from realtime.registry import register_initial_state, subscribe
@@ -36,7 +45,7 @@ class EconomyConfig(AppConfig):
             permission="economy.view_ledgerauditrun",
             group="Operations",
         )
-        # Back-office jobs (casino.jobs): reward campaigns, the ledger audit.
+        # Back-office jobs (casino.jobs): campaigns, the ledger audit.
         from economy.tasks import register_admin_jobs
 
         register_admin_jobs()

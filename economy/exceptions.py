@@ -13,6 +13,10 @@ from casino.idempotency import IdempotencyKeyReused as IdempotencyConflict
 
 __all__ = [
     "AlreadyClaimed",
+    "CampaignInvalid",
+    "CampaignNotCancellable",
+    "CampaignNotSchedulable",
+    "CampaignNothingToSend",
     "CampaignTooLarge",
     "CampaignWithoutPlayers",
     "IdempotencyConflict",
@@ -72,16 +76,49 @@ class WalletMissing(ApplicationError):
 
 
 class CampaignWithoutPlayers(ApplicationError):
-    """A reward campaign names no player (none selected, or every uploaded id unknown)."""
+    """A campaign names no player (none selected, or every uploaded id unknown)."""
 
     code = "campaign_without_players"
-    message = "A reward campaign needs at least one player."
+    message = "A campaign needs at least one player."
     status = status.HTTP_400_BAD_REQUEST
 
 
 class CampaignTooLarge(ApplicationError):
-    """More players than one reward campaign takes (split the list)."""
+    """More players than one campaign's list takes (split the list)."""
 
     code = "campaign_too_large"
-    message = "Too many players for one reward campaign: split the list."
+    message = "Too many players for one campaign: split the list."
     status = status.HTTP_400_BAD_REQUEST
+
+
+class CampaignNothingToSend(ApplicationError):
+    """A campaign with neither a channel nor a reward would reach nobody with anything."""
+
+    code = "campaign_nothing_to_send"
+    message = "Choose a channel (in-app, push, email) or a reward."
+    status = status.HTTP_400_BAD_REQUEST
+
+
+class CampaignInvalid(ApplicationError):
+    """A campaign missing what its choices need (a message for its channels, a segment for a
+    segment target, in-app for web push); ``field`` names the part."""
+
+    code = "campaign_invalid"
+    message = "This campaign is incomplete."
+    status = status.HTTP_400_BAD_REQUEST
+
+
+class CampaignNotCancellable(ApplicationError):
+    """Only a draft or scheduled campaign can be cancelled: once sending, players have it."""
+
+    code = "campaign_not_cancellable"
+    message = "Only a draft or scheduled campaign can be cancelled."
+    status = status.HTTP_409_CONFLICT
+
+
+class CampaignNotSchedulable(ApplicationError):
+    """Only a draft or scheduled campaign can be (re)scheduled."""
+
+    code = "campaign_not_schedulable"
+    message = "Only a draft or scheduled campaign can be scheduled."
+    status = status.HTTP_409_CONFLICT

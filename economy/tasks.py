@@ -12,8 +12,14 @@ from django.urls import reverse
 
 from casino.jobs import JobKind, JobOutcome, JobRun, register_job_kind
 from economy.services.audit import audit_violation_line, audit_violation_total, ledger_audit_run
-from economy.services.campaigns import GRANT_CAMPAIGN, campaign_run
-from economy.services.campaigns import JOB_KIND as CAMPAIGN_JOB_KIND
+from economy.services.campaigns import (
+    GRANT_CAMPAIGN,
+    JOB_KIND,
+    MESSAGE_JOB_KIND,
+    SEND_CAMPAIGN,
+    campaign_deliver,
+    campaigns_start_due,
+)
 from economy.services.streak import streak_repair as streak_repair_service
 from economy.streaks import utc_today
 
@@ -53,32 +59,41 @@ def streak_repair() -> dict[str, Any]:
     }
 
 
+@shared_task(name="economy.tasks.campaigns_start", ignore_result=True)
+def campaigns_start() -> dict[str, Any]:
+    """Start the scheduled campaigns whose time has come (beat, every minute): each moves
+    ``scheduled -> sending`` once, however many beats run, and queues its job."""
+    started = campaigns_start_due()
+    if started:
+        logger.info("started campaign(s) %s", ", ".join(f"#{pk}" for pk in started))
+    return {"started": started}
+
+
 # --- Back-office jobs (casino.jobs): the economy's long admin operations ---------------------
 
 
-def reward_campaign_job(run: JobRun) -> JobOutcome:
-    """A reward campaign's grants (``campaign_run``), progress written as it goes."""
+def campaign_job(run: JobRun) -> JobOutcome:
+    """A campaign's sending (``campaign_deliver``), progress written batch by batch."""
     campaign_id = int(run.params["campaign_id"])
-    report = campaign_run(campaign_id=campaign_id, progress=run.progress)
+    report = campaign_deliver(campaign_id=campaign_id, progress=run.progress, set_total=run.set_total)
+    counts = report.counts
     return JobOutcome(
         result={
             "campaign_id": campaign_id,
-            "players": report.players,
-            "granted_now": report.granted_now,
-            "already_granted": report.already_granted,
-            "unknown": report.unknown,
+            "status": report.status,
+            "processed_now": report.processed_now,
             "missing": report.missing,
-            "failed": report.failed,
-            "paid_total": report.paid_total,
+            "unknown": report.unknown,
+            **counts.as_dict(),
             "links": [
                 {
-                    "label": f"Reward campaign #{campaign_id}",
-                    "url": reverse("admin:economy_rewardcampaign_change", args=[campaign_id]),
+                    "label": f"Campaign #{campaign_id}",
+                    "url": reverse("admin:economy_campaign_change", args=[campaign_id]),
                 }
             ],
         },
         report=report.as_text(),
-        errors=report.failed + report.missing,
+        errors=counts.failed + report.missing,
     )
 
 
@@ -116,14 +131,11 @@ def ledger_audit_job(run: JobRun) -> JobOutcome:
 
 def register_admin_jobs() -> None:
     """The economy's job kinds (from ``EconomyConfig.ready()``)."""
+    # A campaign's job is seen by who may make it: with a reward, grant_campaign; without, send_campaign.
     register_job_kind(
-        JobKind(
-            name=CAMPAIGN_JOB_KIND,
-            label="Reward campaign",
-            permission=GRANT_CAMPAIGN,
-            run=reward_campaign_job,
-        )
+        JobKind(name=JOB_KIND, label="Campaign with a reward", permission=GRANT_CAMPAIGN, run=campaign_job)
     )
+    register_job_kind(JobKind(name=MESSAGE_JOB_KIND, label="Campaign", permission=SEND_CAMPAIGN, run=campaign_job))
     register_job_kind(
         JobKind(
             name=LEDGER_AUDIT_JOB_KIND,
@@ -132,5 +144,62 @@ def register_admin_jobs() -> None:
             run=ledger_audit_job,
             startable=True,
             description="Every balance against the sum of its ledger entries.",
+        )
+    )
+
+
+# --- Player segments (economy.services.segments) -----------------------------------------------
+
+SEGMENTS_JOB_KIND = "segments_compute"
+
+
+@shared_task(name="economy.tasks.segments_compute")
+def segments_compute() -> dict[str, Any]:
+    """Every player's RFM segment (beat: nightly at ``SEGMENT_COMPUTE_HOUR``)."""
+    from economy.services.segments import segments_compute as segments_compute_service
+
+    run = segments_compute_service()
+    return {"run_id": run.pk, "source": run.source, "players": run.players, "sizes": run.sizes}
+
+
+def segments_compute_job(run: JobRun) -> JobOutcome:
+    """The "Recompute now" job (the segment runs page, the jobs page): the nightly
+    computation, its progress shown on the job's page."""
+    from economy.services.segments import segments_compute as segments_compute_service
+
+    def progress(done: int, total: int) -> None:
+        if run.total != total:
+            run.set_total(total)
+        run.progress(done)
+
+    lines: list[str] = []
+    segment_run = segments_compute_service(progress=progress, say=lines.append)
+    return JobOutcome(
+        result={
+            "run_id": segment_run.pk,
+            "source": segment_run.source,
+            "players": segment_run.players,
+            "sizes": segment_run.sizes,
+            "links": [
+                {
+                    "label": f"Segment run #{segment_run.pk}",
+                    "url": reverse("admin:economy_segmentrun_change", args=[segment_run.pk]),
+                }
+            ],
+        },
+        report="\n".join(lines),
+    )
+
+
+def register_segment_jobs() -> None:
+    """The segments' job kind (from ``EconomyConfig.ready()``)."""
+    register_job_kind(
+        JobKind(
+            name=SEGMENTS_JOB_KIND,
+            label="Recompute player segments",
+            permission="economy.compute_segments",
+            run=segments_compute_job,
+            startable=True,
+            description="Every player's RFM group, now, as the nightly run does.",
         )
     )

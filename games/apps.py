@@ -10,13 +10,17 @@ class GamesConfig(AppConfig):
         from games import player_story
 
         player_story.register()
+        # Rounds as activity in the players' RFM segments (economy.rfm).
+        from games import rfm
+
+        rfm.register()
         from realtime.registry import register_event_type
 
         register_event_type(
             "game_round",
             "A game round was settled (data: round_id, game, currency, bet_amount, payout, net, result, "
             "win_streak, "
-            "is_big_win, settled_at). Missions, achievements and analytics count these.",
+            "is_big_win, created_at, settled_at). Missions, achievements and analytics count these.",
         )
         # --- leaderboards and live feed: on commit of each settled round ---
         from games.subscribers import leaderboards_on_game_round, live_feed_on_game_event
@@ -51,3 +55,7 @@ class GamesConfig(AppConfig):
         register_dashboard_chart(  # a past day's rounds never change: counted once a day
             "rounds", "Game rounds", dashboard_rounds_per_day, order=40, permission=rounds, past_days_final=True
         )
+        # Per game: today's and the week's rounds, bets, payouts and RTP, and the week's biggest wins.
+        from games.analytics import register_dashboard_tables
+
+        register_dashboard_tables(permission=rounds)

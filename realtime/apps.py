@@ -6,7 +6,10 @@ class RealtimeConfig(AppConfig):
     verbose_name = "Realtime and outbox"
 
     def ready(self) -> None:
-        from realtime import metrics
+        from realtime import (
+            metrics,
+            telemetry,  # noqa: F401 - registers the built-in client event names
+        )
         from realtime.notifications import schema  # noqa: F401 - registers the cookie scheme with drf-spectacular
         from realtime.notifications.builders import register_default_builders
         from realtime.socket_limits import install_daphne_limit

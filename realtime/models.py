@@ -107,3 +107,21 @@ class PushSubscription(models.Model):
 
     def __str__(self) -> str:
         return f"push subscription {self.pk} of {self.user_id}"
+
+
+class NotificationSettings(models.Model):
+    """Which channels a player accepts promotional messages (campaigns) on. No row: every
+    channel on. What the player's own actions cause (a purchase settled, a reward paid) always
+    reaches the inbox; these switches govern what staff send."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, primary_key=True, on_delete=models.CASCADE, related_name="+")
+    in_app = models.BooleanField(default=True, help_text="Campaign messages in the notification inbox.")
+    push = models.BooleanField(default=True, help_text="Campaign messages as Web Push notifications.")
+    email = models.BooleanField(default=True, help_text="Campaign messages by email.")
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name_plural = "notification settings"
+
+    def __str__(self) -> str:
+        return f"notification settings of {self.user_id}"

@@ -4,6 +4,9 @@
   emit (with a description, for the docs) and the functions that react to a
   type; ``emit`` refuses an unregistered type. A subscriber runs inside the
   emitter's transaction: if it raises, the whole state change rolls back.
+  A type registered with ``pushed=False`` is stored and shipped like any
+  other but never sent to the player's sockets (what the client reported
+  itself: echoing it back would only cost the socket a message per event).
 * The initial state of a WebSocket connection (named sections).
 * The WebSocket authenticator and the "online players" source (one each).
 
@@ -39,6 +42,7 @@ class DomainEvent:
 
 
 EVENT_TYPES: dict[str, str] = {}
+_NOT_PUSHED: set[str] = set()
 _SUBSCRIBERS: dict[str, list[Subscriber]] = defaultdict(list)
 
 
@@ -46,11 +50,18 @@ class UnknownEventType(LookupError):
     pass
 
 
-def register_event_type(name: str, description: str) -> None:
+def register_event_type(name: str, description: str, *, pushed: bool = True) -> None:
     existing = EVENT_TYPES.get(name)
-    if existing is not None and existing != description:
-        raise ValueError(f"event type {name!r} is already registered with another description")
+    if existing is not None and (existing != description or is_pushed(name) != pushed):
+        raise ValueError(f"event type {name!r} is already registered with another description or push setting")
     EVENT_TYPES[name] = description
+    if not pushed:
+        _NOT_PUSHED.add(name)
+
+
+def is_pushed(event_type: str) -> bool:
+    """Whether ``emit`` sends events of this type to the player's sockets after commit."""
+    return event_type not in _NOT_PUSHED
 
 
 def subscribe(event_type: str, subscriber: Subscriber) -> None:
@@ -81,6 +92,14 @@ for _name, _description in {
     "round_id, status, bet_amount, win_amount, result, balance).",
 }.items():
     register_event_type(_name, _description)
+
+# What a player's client says it showed or did (realtime.telemetry). A claim, not a
+# fact: kept for analytics only, never pushed back, and nothing may subscribe to it.
+register_event_type(
+    "client_telemetry",
+    "Client-reported telemetry, for analytics only (data: name, client_ts, properties, client_reported: true).",
+    pushed=False,
+)
 
 
 # --- Initial state of a WebSocket connection ------------------------------------

@@ -8,7 +8,8 @@ Inside the caller's transaction ``emit``
    transaction (missions, achievements, wallet opening...);
 3. registers an on-commit hook that pushes the envelope
    ``{event_id, type, user_id, data, timestamp}`` to the player's channel
-   group ``user.<id>``. A rolled-back transaction pushes and stores nothing.
+   group ``user.<id>`` (unless the type is registered with ``pushed=False``).
+   A rolled-back transaction pushes and stores nothing.
 
 The push runs after the commit, so it never raises (design promise 9): with
 Redis down it is counted and logged (``realtime.degraded``) and the response
@@ -31,7 +32,7 @@ from django.utils import timezone
 from realtime.degraded import dependency_failed
 from realtime.models import OutboxEvent
 from realtime.push import dispatcher
-from realtime.registry import EVENT_TYPES, DomainEvent, UnknownEventType, UserRef, subscribers_for
+from realtime.registry import EVENT_TYPES, DomainEvent, UnknownEventType, UserRef, is_pushed, subscribers_for
 
 logger = logging.getLogger(__name__)
 
@@ -95,7 +96,7 @@ def _deliver(event: OutboxEvent, user: UserRef) -> None:
     )
     for subscriber in subscribers_for(event.type):
         subscriber(domain_event)
-    if user_id is not None:
+    if user_id is not None and is_pushed(event.type):
         transaction.on_commit(lambda: push_to_user(user_id, envelope), robust=True)
 
 

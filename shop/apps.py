@@ -10,6 +10,10 @@ class ShopConfig(AppConfig):
         from shop import player_story
 
         player_story.register()
+        # Fulfilled money orders as activity and spending in the players' RFM segments (economy.rfm).
+        from shop import rfm
+
+        rfm.register()
         from economy.selectors import register_dashboard_section
         from shop import checks, metrics, selectors  # noqa: F401  (checks registers a system check)
         from shop.providers import sandbox_tasks  # noqa: F401  (registers the webhook delivery task)

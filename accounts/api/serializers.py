@@ -11,6 +11,7 @@ from rest_framework import serializers
 from accounts.models import PHONE_VALIDATOR, SITE_ID_VALIDATOR
 from accounts.nicknames import NICKNAME_MAX_LENGTH, NICKNAME_MIN_LENGTH, nickname_clean
 from accounts.serializers import UserSerializer
+from accounts.services.users import email_normal_form
 
 # --- Input ---------------------------------------------------------------------
 
@@ -75,12 +76,48 @@ class PhoneNumberField(serializers.CharField):
         return value
 
 
+class EmailAddressField(serializers.EmailField):
+    """An email address, optional: blank (or null) means none. Stored with its
+    domain lower-cased (the part before ``@`` is the mail server's to read, so
+    it is kept as typed). Not unique: refusing an address another account has
+    would tell anyone with an invite code whose address is registered."""
+
+    # Checked by hand rather than as ``max_length``: in the schema, a ``maxLength`` beside
+    # ``format: email`` sends schemathesis looking for a 254-character address, for minutes.
+    MAX_LENGTH = 254
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("required", False)
+        kwargs.setdefault("allow_blank", True)
+        kwargs.setdefault("allow_null", True)
+        kwargs.setdefault(
+            "help_text",
+            "Where the welcome email goes (and campaign emails, if the player's notification settings "
+            "accept them). Optional; empty or null: none. At most 254 characters; the domain is "
+            "stored lower-cased.",
+        )
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data: Any) -> str:
+        value = super().to_internal_value(data).strip()
+        if len(value) > self.MAX_LENGTH:
+            raise serializers.ValidationError(f"Ensure this field has no more than {self.MAX_LENGTH} characters.")
+        if any(ord(character) < 32 or ord(character) == 127 for character in value):
+            raise serializers.ValidationError(self.error_messages["invalid"])
+        return email_normal_form(value)
+
+    def validate_empty_values(self, data: Any) -> tuple[bool, Any]:
+        is_empty, value = super().validate_empty_values(data)
+        return is_empty, ("" if is_empty and value is None else value)
+
+
 class SignupInputSerializer(serializers.Serializer):
     site_id = serializers.CharField(min_length=3, max_length=50, validators=[SITE_ID_VALIDATOR])
     nickname = NicknameField()
     phone_number = PhoneNumberField()
     invite_code = serializers.CharField(max_length=32)
     password = serializers.CharField(max_length=128, write_only=True, trim_whitespace=False)
+    email = EmailAddressField()
 
 
 class LoginInputSerializer(serializers.Serializer):
@@ -107,6 +144,7 @@ class LogoutInputSerializer(serializers.Serializer):
 class ProfileUpdateInputSerializer(serializers.Serializer):
     nickname = NicknameField(required=False)
     phone_number = PhoneNumberField(required=False)
+    email = EmailAddressField(help_text="A new address, or empty (or null) to remove it.")
 
 
 class InviteValidateInputSerializer(serializers.Serializer):

@@ -17,6 +17,7 @@ from rest_framework.views import APIView
 from accounts import services
 from accounts.api import serializers as s
 from accounts.authentication import request_user
+from accounts.models import User
 from accounts.selectors import daily_spend_limit_effective, invite_code_check, user_profile
 from accounts.services import AuthResult
 from casino.errors import ErrorSerializer, ValidationErrorSerializer
@@ -31,13 +32,19 @@ _errors = {
 }
 
 
+def _own_profile(user: User) -> dict[str, object]:
+    """The profile as the player themself sees it: with the email address, which
+    the profiles other answers embed leave out."""
+    return s.UserSerializer({**user_profile(user), "email": user.email}).data
+
+
 def _auth_body(result: AuthResult) -> dict[str, object]:
     return {
         "access_token": result.tokens.access,
         "refresh_token": result.tokens.refresh,
         "token_type": "bearer",
         "expires_in": ACCESS_LIFETIME_SECONDS,
-        "user": s.UserSerializer(user_profile(result.user)).data,
+        "user": _own_profile(result.user),
     }
 
 
@@ -82,7 +89,8 @@ class SignupView(APIView):
             "Create a player. The invite code is checked first: without a usable one the answer is "
             "`invalid_invite_code`, whatever the other fields say. The nickname is stored in Unicode NFKC; "
             "one with invisible or text-direction characters is a `validation_error`, one that looks the "
-            "same as another player's is `nickname_taken`."
+            "same as another player's is `nickname_taken`. The email address is optional and never "
+            "refused for being another account's; with one, a welcome email is sent once."
         ),
     )
     def post(self, request: Request) -> Response:
@@ -175,7 +183,7 @@ class MeView(APIView):
 
     @extend_schema(tags=["auth"], responses={200: s.UserSerializer, 401: _errors[401]})
     def get(self, request: Request) -> Response:
-        return Response(s.UserSerializer(user_profile(request_user(request))).data)
+        return Response(_own_profile(request_user(request)))
 
     @extend_schema(
         tags=["auth"],
@@ -193,7 +201,7 @@ class MeView(APIView):
         data = s.ProfileUpdateInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         user = services.user_update_profile(user=request_user(request), **data.validated_data)
-        return Response(s.UserSerializer(user_profile(user)).data)
+        return Response(_own_profile(user))
 
 
 class ProfileAliasView(APIView):
@@ -201,7 +209,7 @@ class ProfileAliasView(APIView):
 
     @extend_schema(tags=["auth"], responses={200: s.UserSerializer, 401: _errors[401]}, operation_id="auth_profile")
     def get(self, request: Request) -> Response:
-        return Response(s.UserSerializer(user_profile(request_user(request))).data)
+        return Response(_own_profile(request_user(request)))
 
 
 class InviteValidateView(APIView):

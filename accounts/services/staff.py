@@ -292,7 +292,7 @@ STAFF_ROLES: tuple[StaffRole, ...] = (
     ),
     StaffRole(
         name="live-ops",
-        summary="The catalog, campaigns and games: products, limited packages, promo codes; game switches, "
+        summary="The catalog, campaigns, segments and games: products, limited packages, promo codes; game switches, "
         "bet limits, odds and paytables (rounds read-only); events, missions and achievements (force-claim audited).",
         permissions=frozenset(
             {
@@ -308,10 +308,20 @@ STAFF_ROLES: tuple[StaffRole, ...] = (
                 "shop.add_promocode",
                 "shop.change_promocode",
                 "shop.view_promoredemption",
-                # Reward campaigns: a bundle to an uploaded list of players, watched on the jobs page.
+                # Campaigns: a message and/or a reward bundle to a segment, an uploaded list or everyone,
+                # watched on the jobs page; the segments they target (saved filters, previewed) and the
+                # nightly RFM groups (recomputed on demand). No segment deletes: a campaign may name one.
                 "economy.grant_campaign",
-                "economy.view_rewardcampaign",
+                "economy.send_campaign",
+                "economy.view_campaign",
                 "casino.view_adminjob",
+                "economy.view_segment",
+                "economy.add_segment",
+                "economy.change_segment",
+                "economy.preview_segment",
+                "economy.compute_segments",
+                "economy.view_playersegment",
+                "economy.view_segmentrun",
             }
         ),
         # No deletes: a product or code is switched off (is_active), so orders keep what they point at.
@@ -333,9 +343,19 @@ STAFF_ROLES: tuple[StaffRole, ...] = (
                 "casino.add_adminjob",
                 "casino.change_adminjob",
                 "casino.delete_adminjob",
-                "economy.add_rewardcampaign",
-                "economy.change_rewardcampaign",
-                "economy.delete_rewardcampaign",
+                "economy.add_campaign",
+                "economy.change_campaign",
+                "economy.delete_campaign",
+                "economy.add_campaigndelivery",
+                "economy.change_campaigndelivery",
+                "economy.delete_campaigndelivery",
+                # Written only by the RFM computation (economy.services.segments).
+                "economy.add_playersegment",
+                "economy.change_playersegment",
+                "economy.delete_playersegment",
+                "economy.add_segmentrun",
+                "economy.change_segmentrun",
+                "economy.delete_segmentrun",
             }
         ),
     ),

@@ -14,7 +14,7 @@ from django.db.models import QuerySet
 
 import realtime
 from accounts.locks import user_values_lock
-from accounts.models import User
+from accounts.models import User, UserManager
 from accounts.services._shared import ensure_available, jsonable, taken_from_integrity_error
 from accounts.services.auth import tokens_revoke_all
 from accounts.services.nicknames import nickname_assign
@@ -22,19 +22,32 @@ from accounts.services.staff import BAN_USER, privileges_change_check, staff_acc
 from casino.permissions import staff_permission_require
 from casino.services import audit_record
 
-PROFILE_FIELDS = ("nickname", "phone_number")
+PROFILE_FIELDS = ("nickname", "phone_number", "email")
 PRIVILEGE_FIELDS = ("is_staff", "is_superuser")
 # What the back office's user forms may write (everything else is read-only there
 # or changes through its own audited service: bans, exclusions, limits).
 STAFF_EDITABLE_FIELDS = ("site_id", *PROFILE_FIELDS, *PRIVILEGE_FIELDS)
 
 
-def user_update_profile(*, user: User, nickname: str | None = None, phone_number: str | None = None) -> User:
+def email_normal_form(email: str) -> str:
+    """An address as stored: trimmed, its domain lower-cased (domains are not
+    case-sensitive; the part before ``@`` may be, so it stays as typed)."""
+    return UserManager.normalize_email(email.strip())
+
+
+def user_update_profile(
+    *, user: User, nickname: str | None = None, phone_number: str | None = None, email: str | None = None
+) -> User:
+    """The player's own edits; ``None`` leaves a field as it is, ``email=""``
+    removes the address. An address is not unique (refusing one would tell the
+    caller another account has it), so changing it checks nothing else."""
     changes: dict[str, Any] = {}
     if nickname is not None and nickname.strip() != user.nickname:
         changes["nickname"] = nickname.strip()
     if phone_number is not None and phone_number.strip() != user.phone_number:
         changes["phone_number"] = phone_number.strip()
+    if email is not None and email_normal_form(email) != user.email:
+        changes["email"] = email_normal_form(email)
     if not changes:
         return user
     with transaction.atomic(durable=True):
@@ -81,6 +94,7 @@ def user_create_by_staff(*, actor: User, user: User, reason: str) -> User:
     privileges_change_check(
         actor=actor, user=None, fields=[field for field in PRIVILEGE_FIELDS if getattr(user, field)]
     )
+    user.email = email_normal_form(user.email)
     with transaction.atomic():
         try:
             with transaction.atomic():
@@ -107,6 +121,8 @@ def user_update_by_staff(*, actor: User, user: User, changed_fields: Collection[
         return user
     staff_account_change_check(actor=actor, user=user)
     privileges_change_check(actor=actor, user=user, fields=[field for field in fields if field in PRIVILEGE_FIELDS])
+    if "email" in fields:
+        user.email = email_normal_form(user.email)
     with transaction.atomic():
         before = user_values_lock(user_id=user.pk, fields=fields)
         try:

@@ -2,10 +2,15 @@
 
 ``bench/run.py --smoke`` brings up the whole production-shaped stack on its
 own throwaway database, Redis keys, Kafka topic, ClickHouse database and free
-ports (gunicorn, daphne, relay, sink), seeds 20 players, runs one tiny
-pgbench level, the player scenario at 5 req/s for 6 s, one closed-loop step
-per series, then the pipeline and integrity checks, and writes its report
-and plots. It never touches the test database.
+ports (gunicorn, daphne, relay, sink), seeds 20 players, measures the
+in-process cost table against the bare-framework reference (bench/cpu.py),
+runs one tiny pgbench level, the player scenario at 5 req/s for 6 s, one
+closed-loop step per series (the bare purchase first), then the pipeline and
+integrity checks, and writes its report and plots. It never touches the test
+database. Speed is not asserted: the smoke sizes make its figures meaningless.
+
+The bare-framework reference itself (bench/bare.py) is served only by the
+bench's URLconf: production's never routes to it.
 """
 
 from __future__ import annotations
@@ -15,16 +20,20 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 import pytest
 from django.conf import settings
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver, resolve
 
 from conftest import IN_CI, require_service
 
 ROOT = Path(settings.BASE_DIR)
 
-pytestmark = [pytest.mark.services, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.timeout(300)]
+BARE_PATHS = ("/bench/bare/wallet", "/bench/bare/purchase")
 
 
 def _require_bench_tools() -> None:
@@ -36,6 +45,7 @@ def _require_bench_tools() -> None:
         pytest.skip(message)
 
 
+@pytest.mark.services
 def test_bench_smoke_runs_end_to_end(tmp_path: Path) -> None:
     require_service("Kafka", bool(settings.KAFKA_BOOTSTRAP_SERVERS))
     require_service("ClickHouse", bool(settings.CLICKHOUSE_URL))
@@ -61,9 +71,28 @@ def test_bench_smoke_runs_end_to_end(tmp_path: Path) -> None:
     assert stage["total"]["errors"] == 0, data["player"]["errors"]
     assert {"login", "dashboard", "streak_claim", "vip_claim", "buy_gems"} <= set(stage["endpoints"]), output
     assert data["ceiling"]["best"]["tps"] > 0
-    assert {step["series"] for step in data["saturation"]["steps"]} == {"purchase", "claim"}
+    assert {step["series"] for step in data["saturation"]["steps"]} == {"bare_purchase", "purchase", "claim"}
     assert all(step["ok_rps"] > 0 for step in data["saturation"]["steps"]), data["saturation"]
-    assert {row["endpoint"] for row in data["queries"]} >= {"buy_gems", "webhook"}
+
+    # the in-process table: the two reference rows, every row answered as expected, ratios and counts
+    rows = {row["endpoint"]: row for row in data["cpu"]["rows"]}
+    assert {"bare_read", "bare_purchase", "balance", "buy_gems", "buy_money", "webhook", "slot_spin"} <= set(rows)
+    assert [row["problems"] for row in rows.values() if row["errors"]] == []
+    assert (rows["bare_read"]["statements"], rows["bare_read"]["round_trips"], rows["bare_read"]["commits"]) == (
+        1,
+        2,
+        0,
+    )
+    assert (rows["bare_purchase"]["statements"], rows["bare_purchase"]["commits"]) == (3, 1)
+    for name in ("balance", "buy_gems", "webhook"):
+        assert rows[name]["cpu_ms"] > 0 and rows[name]["ratio"] > 0, rows[name]
+        assert rows[name]["verdict"] in {"PASS", "MISS"}
+    assert rows["balance"]["reference"] == "bare_read" and rows["buy_gems"]["reference"] == "bare_purchase"
+    targets = {row["target"] for row in data["targets"]["rows"]}
+    assert {"CPU balance / bare_read", "CPU buy_gems / bare_purchase", "commits buy_money"} <= targets
+    assert any(target.startswith("player scenario sustained") for target in targets), targets
+    assert data["targets"]["sustained"]["bare_purchase_rps"] > 0
+    assert stage["cpu"]["samples"] > 0 and "verdict" in stage
 
     # the pipeline delivered every event of the run to ClickHouse
     run_events = data["pipeline"]["ingestion"]["run"]
@@ -76,7 +105,14 @@ def test_bench_smoke_runs_end_to_end(tmp_path: Path) -> None:
 
     # the report, with the machine, versions and git sha, and the plots
     report = (run_dir / "report.md").read_text()
-    for heading in ("## Targets", "## Player scenario", "## PostgreSQL ceiling", "## Saturation", "## Integrity"):
+    for heading in (
+        "## Targets",
+        "## Cost per request, steady state",
+        "## Player scenario",
+        "## PostgreSQL ceiling",
+        "## Saturation",
+        "## Integrity",
+    ):
         assert heading in report
     assert data["meta"]["git_sha"] in report
     assert data["meta"]["versions"]["postgresql"] in report
@@ -105,3 +141,77 @@ def test_bench_smoke_runs_end_to_end(tmp_path: Path) -> None:
     finally:
         client.disconnect()
     assert data["meta"]["stack"]["clickhouse_database"] not in names
+
+
+def _routes(patterns: list[URLPattern | URLResolver], prefix: str = "") -> list[tuple[str, Any]]:
+    found: list[tuple[str, Any]] = []
+    for pattern in patterns:
+        if isinstance(pattern, URLResolver):
+            found += _routes(pattern.url_patterns, prefix + str(pattern.pattern))
+        else:
+            found.append((prefix + str(pattern.pattern), pattern.callback))
+    return found
+
+
+def test_production_never_serves_the_bare_reference() -> None:
+    assert settings.ROOT_URLCONF == "casino.urls"
+    for path in BARE_PATHS:
+        assert resolve(path).url_name == "not-found", path
+    from_bench = [
+        route
+        for route, view in _routes(get_resolver("casino.urls").url_patterns)
+        if route.startswith("bench") or getattr(view, "__module__", "").startswith("bench")
+    ]
+    assert from_bench == []
+
+
+@pytest.fixture
+def bench_urls(settings: Any) -> None:
+    settings.ROOT_URLCONF = "bench.urls"
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("bench_urls")
+def test_bare_reference_needs_the_players_token(client: Client) -> None:
+    for path in BARE_PATHS:
+        response = client.generic("GET" if path.endswith("wallet") else "POST", path)
+        assert response.status_code == 401, path
+        assert response.json()["error"] == "not_authenticated"
+    garbage = client.get(BARE_PATHS[0], HTTP_AUTHORIZATION="Bearer not.a.token")
+    assert garbage.status_code == 401
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("bench_urls")
+def test_bare_reference_reads_the_wallet_and_buys_through_the_ledger(client: Client) -> None:
+    from accounts.tokens import tokens_issue
+    from economy.models import LedgerEntry, Wallet
+    from economy.services.audit import ledger_audit_run
+    from economy.tests.factories import player_with_wallet
+
+    player = player_with_wallet(gold=500, gems=25)
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {tokens_issue(user=player).access}"}
+
+    wallet = client.get("/bench/bare/wallet", **auth)
+    assert wallet.status_code == 200
+    assert wallet.json() == {"gold": 500, "gems": 25, "xp": 0, "vip_points": 0, "vip_tier": "STANDARD"}
+
+    bought = client.post("/bench/bare/purchase", {"quantity": 2}, content_type="application/json", **auth)
+    assert bought.status_code == 201, bought.content
+    assert bought.json() == {"gems": 5, "delta": -20}
+    assert Wallet.objects.get(user=player).gems == 5
+    entry = LedgerEntry.objects.filter(wallet_id=player.pk, reason="purchase").get()
+    assert (entry.currency, entry.delta, entry.balance_after) == ("gems", -20, 5)
+    assert entry.idempotency_key.startswith("bare:")
+    assert ledger_audit_run().ok
+
+    # refusals change nothing
+    for body, status, code in (
+        ({"quantity": 0}, 400, "validation_error"),
+        ({"quantity": "1"}, 400, "validation_error"),
+        ({"quantity": 1}, 409, "insufficient_funds"),
+    ):
+        refused = client.post("/bench/bare/purchase", body, content_type="application/json", **auth)
+        assert (refused.status_code, refused.json()["error"]) == (status, code), body
+    assert Wallet.objects.get(user=player).gems == 5
+    assert LedgerEntry.objects.filter(wallet_id=player.pk, reason="purchase").count() == 1

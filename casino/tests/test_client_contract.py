@@ -209,6 +209,17 @@ def test_the_clients_journey_from_sign_up_to_a_purchase(gold_product: Any) -> No
     for action in recent.json():
         assert_fields(action, ("id", "action_type", "game_type", "amount", "created_at"), "recent action")
 
+    # 9b. telemetry in the client's old shapes (its user_id is ignored) and the new one: analytics only
+    sent = web.post("/api/actions", {"user_id": 1, "action_type": "screen_view", "context": {"screen": "lobby"}})
+    assert (sent.status_code, sent.json()) == (202, {"accepted": 1}), sent.json()
+    bulk = web.post("/api/actions/bulk", {"items": [{"action_type": "shop_open"}, {"action_type": "game_open"}]})
+    assert (bulk.status_code, bulk.json()) == (202, {"accepted": 2}), bulk.json()
+    events = web.post(
+        "/api/telemetry/events", {"events": [{"name": "session_start", "client_ts": "2026-12-01T10:00:00Z"}]}
+    )
+    assert (events.status_code, events.json()) == (202, {"accepted": 1}), events.json()
+    assert recent.json() == web.get("/api/actions/recent/1700000000000?limit=5").json(), "telemetry is no action"
+
     # 10. the shop's catalog under both paths
     for path in ("/api/shop/products", "/api/shop/catalog"):
         catalog = web.get(path)
@@ -326,6 +337,15 @@ def test_notifications_list_and_read_all_with_only_the_auth_token_cookie(client:
     assert listing.status_code == 200, listing.content
     assert_fields(listing.json(), ("items", "unread"), "notification list")
     assert read_all.status_code == 200, read_all.content
+
+    # the player's channels for campaigns, read and changed with the cookie alone
+    channels = cookie_only.get("/api/notification/settings")
+    assert (channels.status_code, channels.json()) == (200, {"in_app": True, "push": True, "email": True})
+    changed = cookie_only.put(
+        "/api/notification/settings", {"email": False}, format="json", HTTP_ORIGIN="https://client.example"
+    )
+    assert (changed.status_code, changed.json()) == (200, {"in_app": True, "push": True, "email": False})
+    assert cookie_only.get("/api/notification/settings").json()["email"] is False
 
 
 EVENT_FIELDS = (

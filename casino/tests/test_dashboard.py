@@ -30,6 +30,7 @@ from casino.dashboard import CACHE_KEY, DashboardData, Figure, dashboard_build, 
 from economy.models import LedgerAuditRun
 from economy.services import wallet_grant
 from games.services.rps import rps_play
+from games.services.slots import slot_table_current
 from realtime.models import OutboxEvent
 from shop.models import Order, OrderStatus
 from shop.tests.factories import GemPriceProductFactory, MoneyProductFactory
@@ -40,6 +41,13 @@ pytestmark = pytest.mark.django_db
 NOW = datetime(2031, 3, 13, 15, 0, tzinfo=UTC)
 TODAY = NOW.date()
 MONDAY = datetime(2031, 3, 10, 10, 0, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def _postgresql_only(settings: Any) -> None:
+    """The figures here are read from PostgreSQL; reading them from ClickHouse (the game tables,
+    the revenue chart) is tested with the pipeline that fills it (games/tests, shop/tests)."""
+    settings.CLICKHOUSE_URL = ""
 
 
 # --- A small known world ------------------------------------------------------------------
@@ -139,6 +147,8 @@ def world() -> dict[str, User]:
         ok=False,
         violations=[{"wallet": 1}, {"wallet": 2}],
     )
+    # The slot table in play (the games table declares its RTP), as after any spin.
+    slot_table_current()
     # The outbox: every row so far pending; two dead ones.
     OutboxEvent.objects.filter(pk__in=OutboxEvent.objects.values("pk")[:2]).update(status=OutboxEvent.Status.DEAD)
     cache.clear()
@@ -361,10 +371,15 @@ def test_a_build_costs_the_same_few_queries_whatever_the_number_of_players(
 ) -> None:
     # A cold build: accounts' activity, then sign-ups and active days (each: the 29 past days,
     # today); shop: the last 30 days, all time before today, today's payers, open orders,
-    # revenue per day; economy: the last audit; realtime: outbox health; games: past days, today.
-    cold = 14
-    # Rebuilt (every CACHE_SECONDS): the charts' past days and the earlier takings are kept.
-    rebuilt = cold - 4
+    # revenue per day; economy: the last audit, the segment sizes (2); realtime: outbox health;
+    # games: rounds (past days, today), then its tables: the week's past days and today (each:
+    # totals, top wins), the configurations, the slot table in play (a savepoint, 4 reads and
+    # its release: the spins' per-process copy, read again when its generation changes), the
+    # winners' nicknames.
+    cold = 14 + 2 + 12
+    # Rebuilt (every CACHE_SECONDS): the charts' past days (segment sizes' too), the earlier
+    # takings and the games' past days are kept; the slot table is the process's copy.
+    rebuilt = cold - 4 - 1 - 2 - 6
     with django_assert_num_queries(cold):
         build()
     with django_assert_num_queries(rebuilt):
@@ -520,8 +535,14 @@ def test_the_admin_index_is_the_dashboard_with_the_tables_below_and_no_inline_st
     assert response.status_code == 200
     assert html.index('id="staff-dashboard"') < html.index('id="dashboard-app-list"')
     assert 'href="/admin/shop/order/"' in html  # the app list is still there
-    assert len(re.findall(r"<svg class=\"chart\"", html)) == 4  # sign-ups, DAU, revenue (USD), rounds
-    assert len(re.findall(r'<rect class="chart-bar"', html)) == 4 * 30
+    # One chart per series: sign-ups, DAU, revenue (USD), rounds and every other app's.
+    series = sum(len(chart.series) for chart in dashboard_for(staff_user).charts)
+    assert {"chart-signups", "chart-dau", "chart-revenue-usd", "chart-rounds"} <= set(
+        re.findall(r'id="(chart-[^"]+)"', html)
+    )
+    assert len(re.findall(r"<svg class=\"chart\"", html)) == series
+    assert len(re.findall(r'<rect class="chart-bar"', html)) == series * 30
+    assert 'id="table-games"' in html and 'id="table-big_wins"' in html
     assert " style=" not in html
     (href,) = re.findall(r'href="([^"]*casino/admin/dashboard\.css)"', html)
     assert staff_client.get(href).status_code == 200

@@ -1,7 +1,7 @@
 """The staff dashboard in a real browser (Playwright + Debian's Chromium against pytest-django's
 live server): a member of the admin role logs in and lands on the dashboard — players, revenue,
-orders and operations cards, four 30-day charts drawn as inline SVG under the Content-Security-
-Policy, the tables below — follows a card to its filtered list, and a support agent's dashboard
+orders and operations cards, the games' tables, 30-day charts drawn as inline SVG under the
+Content-Security-Policy, the tables below — follows a card to its filtered list, and a support agent's dashboard
 shows no revenue. The page is saved as ``var/artifacts/dashboard.png`` (git-ignored)."""
 
 from __future__ import annotations
@@ -83,15 +83,16 @@ def member_of(role: str, password: str, site_id: str) -> User:
 def test_staff_land_on_the_dashboard_follow_a_card_and_support_sees_no_revenue(
     page: Page, password: str, live_server: Any, settings: Any
 ) -> None:
-    # --- Given embedded mode (no relay: the lag card says so), a month of business, an admin
-    settings.KAFKA_BOOTSTRAP_SERVERS = ""
+    # --- Given embedded mode (no relay: the lag card says so, no analytics store), a month of
+    # business, an admin
+    settings.KAFKA_BOOTSTRAP_SERVERS = settings.CLICKHOUSE_URL = ""
     a_month_of_business()
     boss = member_of("admin", password, "boss01")
 
     # --- When they log into the back office
     admin_log_in(page, boss.site_id, password)
 
-    # --- Then the front page is the dashboard: cards, four 30-day charts, the tables below
+    # --- Then the front page is the dashboard: cards, the games' tables, 30-day charts, the tables below
     dashboard = page.locator("#staff-dashboard")
     expect(dashboard).to_be_visible()
     dau = page.locator("#figure-dau .card-value").inner_text()
@@ -100,13 +101,18 @@ def test_staff_land_on_the_dashboard_follow_a_card_and_support_sees_no_revenue(
     expect(page.locator("#figure-orders_pending .card-value")).to_have_text("4")
     expect(page.locator("#figure-relay_lag")).to_contain_text("relay off")
     expect(page.locator("#figure-alerts_firing")).to_contain_text("not configured")
-    charts = page.locator("svg.chart")
-    expect(charts).to_have_count(4)
-    expect(charts.first.locator("rect.chart-bar")).to_have_count(30)
+    for chart in ("signups", "dau", "revenue-usd", "rounds"):
+        expect(page.locator(f"#chart-{chart} svg.chart rect.chart-bar")).to_have_count(30)
+    rps = page.locator("#table-games tbody tr", has_text="Rock-paper-scissors")
+    expect(rps).to_have_count(1)
+    expect(rps.locator("td").nth(6)).to_have_text("22")  # rounds in the last 7 days: 8 + 5 + 4 + 3 + 2
+    expect(page.locator("#table-big_wins")).to_be_visible()
     # Drawn, not blocked: the bars have a size and the stylesheet laid the cards out in a grid.
-    box = charts.nth(3).bounding_box()
+    box = page.locator("#chart-rounds svg.chart").bounding_box()
     assert box and box["width"] > 150 and box["height"] > 40
     assert page.locator(".dashboard-cards").first.evaluate("e => getComputedStyle(e).display") == "grid"
+    numeric = page.locator("#table-games tbody td.numeric").first
+    assert numeric.evaluate("e => getComputedStyle(e).textAlign") == "right"
     expect(page.locator("#dashboard-app-list")).to_contain_text("Shop and payments")
     ARTIFACT.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACT), full_page=True)
@@ -124,4 +130,7 @@ def test_staff_land_on_the_dashboard_follow_a_card_and_support_sees_no_revenue(
     expect(page.locator("#figure-orders_pending")).to_be_visible()
     expect(page.locator("#figure-revenue_today")).to_have_count(0)
     expect(page.locator("#dashboard-group-revenue")).to_have_count(0)
-    expect(page.locator("svg.chart")).to_have_count(3)  # sign-ups, DAU, rounds
+    expect(page.locator("#chart-revenue-usd")).to_have_count(0)
+    for chart in ("signups", "dau", "rounds"):
+        expect(page.locator(f"#chart-{chart} svg.chart")).to_have_count(1)
+    expect(page.locator("#table-games")).to_be_visible()  # support reads rounds

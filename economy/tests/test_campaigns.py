@@ -1,32 +1,42 @@
-"""Reward campaigns (issue 15, batch work): one bundle to many players, each through the
-ledger's grant under ``campaign:{campaign}:{player}``, so however often the grants run -- a
-task delivered twice, two runs at once -- every player is paid exactly once; one audit record
-per campaign; nothing at all without ``economy.grant_campaign``."""
+"""Campaigns, created and sent by the services: who an uploaded list names, what creating one
+checks and records (permissions by content, one audit record, the job queued), and the
+reward reaching each player once through the ledger under ``campaign:{campaign}:{player}``.
+The 1,000-player runs, retries, restarts and opt-outs are in ``test_campaigns_delivery.py``;
+scheduling and cancelling in ``test_campaigns_schedule.py``."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pytest
-from django.db.models import Count, Sum
+from django.db import transaction
 
-from accounts.tests.factories import UserFactory, players_in_bulk
+from accounts.tests.factories import UserFactory
 from accounts.tests.staff import staff_with
 from casino.jobs import job_run
 from casino.models import AdminJob, AuditLog
 from casino.permissions import StaffPermissionRequired
 from economy.enums import Currency, LedgerReason
-from economy.exceptions import CampaignWithoutPlayers, InvalidBundle
-from economy.models import LedgerEntry, RewardCampaign, Wallet
-from economy.services import campaigns as campaign_services
+from economy.exceptions import (
+    CampaignInvalid,
+    CampaignNothingToSend,
+    CampaignWithoutPlayers,
+    InvalidBundle,
+    ReasonRequired,
+)
+from economy.models import Campaign, CampaignDelivery, LedgerEntry, Wallet
 from economy.services.campaigns import (
     campaign_create,
+    campaign_deliver,
     campaign_identifiers,
-    campaign_run,
+    campaign_key,
+    campaign_paid_players,
+    campaign_reference,
     campaign_targets_resolve,
 )
+from economy.services.ledger import wallet_grant
 from economy.tests.factories import player_with_wallet
+from realtime.models import Notification
 
 pytestmark = pytest.mark.django_db
 
@@ -35,14 +45,14 @@ BUNDLE = {"gold": 500, "gems": 5, "xp": 50}
 
 @pytest.fixture
 def manager() -> Any:
-    _, staff = staff_with("economy.grant_campaign")
+    _, staff = staff_with("economy.grant_campaign", "economy.send_campaign")
     return staff
 
 
-def start(manager: Any, players: list[int], **overrides: Any) -> RewardCampaign:
+def start(manager: Any, players: list[int], **overrides: Any) -> Campaign:
     arguments: dict[str, Any] = {
         "actor": manager,
-        "name": "Spring gift",
+        "title": "Spring gift",
         "bundle": BUNDLE,
         "reason": "Sorry for Tuesday's outage",
         "user_ids": players,
@@ -51,7 +61,7 @@ def start(manager: Any, players: list[int], **overrides: Any) -> RewardCampaign:
     return campaign_create(**{**arguments, **overrides})
 
 
-def campaign_entries(campaign: RewardCampaign) -> Any:
+def campaign_entries(campaign: Campaign) -> Any:
     return LedgerEntry.objects.filter(reference=f"campaign:{campaign.pk}", reason=LedgerReason.CAMPAIGN_REWARD)
 
 
@@ -85,16 +95,23 @@ def test_user_ids_must_be_numbers_of_existing_accounts() -> None:
 # --- creating one -------------------------------------------------------------------------------
 
 
-def test_creating_a_campaign_records_who_why_the_bundle_and_the_count_once_and_queues_its_job(
+def test_creating_a_campaign_records_who_why_what_and_to_whom_once_and_queues_its_job(
     manager: Any, django_capture_on_commit_callbacks: Any
 ) -> None:
     players = [UserFactory().pk for _ in range(3)]
 
     with django_capture_on_commit_callbacks() as queued:
-        campaign = start(manager, [*players, players[0]], unknown_ids=["ghost"])
+        campaign = start(
+            manager,
+            [*players, players[0]],
+            unknown_ids=["ghost"],
+            message="A gift for you",
+            channels=["in_app", "email"],
+        )
 
     assert campaign.user_ids == players  # each once
     assert (campaign.gold, campaign.gems, campaign.xp, campaign.unknown_count) == (500, 5, 50, 1)
+    assert (campaign.in_app, campaign.push, campaign.email, campaign.status) == (True, False, True, "sending")
     job = AdminJob.objects.get()
     assert (campaign.job, job.kind, job.status, job.total, job.created_by) == (
         job,
@@ -108,37 +125,80 @@ def test_creating_a_campaign_records_who_why_the_bundle_and_the_count_once_and_q
     assert (record.action, record.actor, record.reason) == ("campaign_create", manager, "Sorry for Tuesday's outage")
     assert record.data == {
         "bundle": BUNDLE,
+        "channels": ["in_app", "email"],
+        "target": "selection",
+        "segment_id": None,
+        "description": "test list",
         "players": 3,
         "unknown_ids": 1,
-        "target": "test list",
+        "status": "sending",
+        "scheduled_at": campaign.scheduled_at.isoformat(),
         "job_id": job.pk,
     }
     assert not LedgerEntry.objects.filter(reason=LedgerReason.CAMPAIGN_REWARD).exists()  # not before the job runs
+    assert not CampaignDelivery.objects.exists()  # the audience is frozen when the job starts
 
 
-def test_a_staff_member_without_the_permission_creates_and_grants_nothing() -> None:
-    _, support = staff_with("accounts.view_user", "economy.view_wallet")
+def test_a_message_without_a_reward_runs_as_a_message_job() -> None:
+    _, sender = staff_with("economy.send_campaign")
+    player = UserFactory()
+
+    campaign = start(sender, [player.pk], bundle={}, message="See you at the weekend event", channels=["in_app"])
+
+    assert AdminJob.objects.get().kind == "campaign_message"
+    assert campaign.bundle == {}
+
+
+@pytest.mark.parametrize(
+    ("held", "overrides"),
+    [
+        (("accounts.view_user", "economy.view_wallet"), {}),  # neither
+        (("economy.send_campaign",), {}),  # a reward needs grant_campaign
+        (("economy.grant_campaign",), {"message": "Hello", "channels": ["in_app"]}),  # a message needs send_campaign
+        (("economy.grant_campaign",), {"bundle": {}, "message": "Hello", "channels": ["email"]}),
+    ],
+)
+def test_a_staff_member_without_the_permission_the_content_needs_creates_and_grants_nothing(
+    held: tuple[str, ...], overrides: dict[str, Any]
+) -> None:
+    _, staff = staff_with(*held)
     player = UserFactory()
 
     with pytest.raises(StaffPermissionRequired):
-        start(support, [player.pk])
+        start(staff, [player.pk], **overrides)
 
-    assert not RewardCampaign.objects.exists()
+    assert not Campaign.objects.exists()
     assert not AdminJob.objects.exists()
     assert not AuditLog.objects.exists()
     assert not LedgerEntry.objects.exists()
 
 
+def test_a_reward_alone_needs_only_the_grant_permission_as_the_reward_campaigns_did() -> None:
+    _, granter = staff_with("economy.grant_campaign")
+    player = UserFactory()
+
+    campaign = start(granter, [player.pk])
+
+    assert campaign.channels == [] and campaign.status == "sending"
+
+
 @pytest.mark.parametrize(
     ("overrides", "refusal"),
     [
-        ({"bundle": {"gold": 0, "gems": 0}}, InvalidBundle),
+        ({"bundle": {"gold": 0, "gems": 0}}, CampaignNothingToSend),
         ({"bundle": {"vip_points": 10}}, InvalidBundle),
         ({"bundle": {"gold": -5}}, InvalidBundle),
         ({"user_ids": []}, CampaignWithoutPlayers),
+        ({"reason": "  "}, ReasonRequired),
+        ({"channels": ["in_app"]}, CampaignInvalid),  # no message
+        ({"channels": ["push"], "message": "Hi"}, CampaignInvalid),  # push without in-app
+        ({"channels": ["sms"], "message": "Hi"}, CampaignInvalid),
+        ({"channels": ["in_app"], "message": "x" * 1001}, CampaignInvalid),
+        ({"channels": ["in_app"], "message": "Hi", "title": " "}, CampaignInvalid),
+        ({"target": "segment"}, CampaignInvalid),  # no segment
     ],
 )
-def test_a_campaign_without_anything_to_grant_or_anyone_to_grant_it_to_is_refused(
+def test_an_incomplete_campaign_is_refused_and_creates_nothing(
     manager: Any, overrides: dict[str, Any], refusal: type[Exception]
 ) -> None:
     player = UserFactory()
@@ -146,70 +206,57 @@ def test_a_campaign_without_anything_to_grant_or_anyone_to_grant_it_to_is_refuse
     with pytest.raises(refusal):
         start(manager, [player.pk], **overrides)
 
-    assert not RewardCampaign.objects.exists()
+    assert not Campaign.objects.exists()
     assert not AuditLog.objects.exists()
 
 
-# --- running it -----------------------------------------------------------------------------------
+# --- sending the reward ------------------------------------------------------------------------------
 
 
-@pytest.mark.django_db(transaction=True)  # one transaction per grant, as in production
-def test_a_thousand_players_are_each_granted_once_even_when_the_task_runs_twice() -> None:
-    # Given a campaign for 1,000 players
-    _, manager = staff_with("economy.grant_campaign")
-    players = players_in_bulk(1000)
+def test_each_player_is_granted_the_bundle_once_and_the_job_reports_it(manager: Any) -> None:
+    players = [player_with_wallet(gold=10) for _ in range(3)]
     campaign = start(manager, [player.pk for player in players])
 
-    # When its job runs, and its task is delivered again (once as a duplicate of the finished job,
-    # once as a redelivery of an unfinished one: the campaign's grants run again)
-    started = time.monotonic()
     assert job_run(job_id=campaign.job_id) == "done"
-    first_run_seconds = time.monotonic() - started
-    assert job_run(job_id=campaign.job_id) == "done"  # a duplicate of a finished job: not run again
-    AdminJob.objects.filter(pk=campaign.job_id).update(status="running")
+    AdminJob.objects.filter(pk=campaign.job_id).update(status="running")  # the task delivered again
     assert job_run(job_id=campaign.job_id) == "done"
 
-    # Then every player got the bundle exactly once, through the ledger
-    entries = campaign_entries(campaign)
-    assert entries.values("wallet_id").distinct().count() == 1000
-    assert {row["currency"]: row["n"] for row in entries.values("currency").annotate(n=Count("id"))} == {
-        "gold": 1000,
-        "gems": 1000,
-        "xp": 1000,
-    }
-    assert Wallet.objects.filter(pk__in=[p.pk for p in players]).aggregate(Sum("gold"))["gold__sum"] == 500 * 1000
     assert set(Wallet.objects.filter(pk__in=[p.pk for p in players]).values_list("gold", "gems", "xp")) == {
-        (500, 5, 50)
+        (510, 5, 50)
     }
-    # And the job shows the report of the last run: nothing new, everyone already granted
+    assert campaign_entries(campaign).filter(currency=Currency.GOLD).count() == 3
+    assert campaign_paid_players(campaign.pk) == {p.pk for p in players}
     job = AdminJob.objects.get(pk=campaign.job_id)
-    assert (job.status, job.done, job.total, job.errors) == ("done", 1000, 1000, 0)
-    assert job.result["granted_now"] == 0
-    assert job.result["already_granted"] == 1000
-    assert job.result["paid_total"] == 1000
-    assert "Players holding the grant, by the ledger: 1000 of 1000." in job.report
+    assert (job.status, job.done, job.total, job.errors) == ("done", 3, 3, 0)
+    assert (job.result["rewards_granted"], job.result["processed_now"], job.result["status"]) == (3, 0, "sent")
+    assert "Rewards granted, by the delivery records: 3 of 3" in job.report
     campaign.refresh_from_db()
-    assert campaign.status == "done"
-    assert first_run_seconds < 30, first_run_seconds  # about 1,000 small transactions
+    assert (campaign.status, campaign.targeted) == ("sent", 3)
+    assert AuditLog.objects.filter(action="campaign_sent").count() == 1
+    assert not Notification.objects.exists()  # a reward alone sends no message
 
 
-def test_a_second_run_that_misses_the_quick_check_is_still_refused_by_the_ledger(
-    manager: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # Given a campaign already granted to its players
-    players = [player_with_wallet(gold=10) for _ in range(5)]
-    campaign = start(manager, [player.pk for player in players])
-    first = campaign_run(campaign_id=campaign.pk)
-    assert (first.granted_now, first.already_granted) == (5, 0)
+def test_a_player_granted_under_the_campaigns_key_before_is_not_paid_again(manager: Any) -> None:
+    # Given a campaign still sending whose grant one player already holds (a reward campaign paid it
+    # before the campaigns were reworked: same key)
+    paid, other = player_with_wallet(), player_with_wallet()
+    campaign = start(manager, [paid.pk, other.pk], bundle={"gold": 500})
+    with transaction.atomic():
+        wallet_grant(
+            user=paid.pk,
+            bundle={"gold": 500},
+            reason=LedgerReason.CAMPAIGN_REWARD,
+            idempotency_key=campaign_key(campaign.pk, paid.pk),
+            reference=campaign_reference(campaign.pk),
+        )
 
-    # When a run does not see the earlier grants in its first read (a run in parallel paid them after it)
-    monkeypatch.setattr(campaign_services, "campaign_paid_players", lambda campaign_id: set())
-    again = campaign_run(campaign_id=campaign.pk)
+    # When it sends
+    campaign_deliver(campaign_id=campaign.pk)
 
-    # Then the ledger's key replays each grant: nothing is paid twice
-    assert (again.granted_now, again.already_granted) == (0, 5)
-    assert set(Wallet.objects.filter(pk__in=[p.pk for p in players]).values_list("gold", flat=True)) == {510}
-    assert campaign_entries(campaign).filter(currency=Currency.GOLD).count() == 5
+    # Then the ledger's key replayed the earlier grant: each holds 500 once
+    assert list(Wallet.objects.filter(pk__in=[paid.pk, other.pk]).values_list("gold", flat=True)) == [500, 500]
+    assert campaign_entries(campaign).count() == 2
+    assert set(CampaignDelivery.objects.values_list("reward", flat=True)) == {"granted"}
 
 
 def test_a_grant_repays_a_players_debt_first_like_any_grant(manager: Any) -> None:
@@ -217,7 +264,7 @@ def test_a_grant_repays_a_players_debt_first_like_any_grant(manager: Any) -> Non
     Wallet.objects.filter(pk=player.pk).update(gold_debt=200)
     campaign = start(manager, [player.pk], bundle={"gold": 500})
 
-    campaign_run(campaign_id=campaign.pk)
+    campaign_deliver(campaign_id=campaign.pk)
 
     wallet = Wallet.objects.get(pk=player.pk)
     assert (wallet.gold, wallet.gold_debt) == (300, 0)
@@ -231,24 +278,6 @@ def test_a_player_who_no_longer_exists_is_reported_and_the_others_are_paid(manag
     job_run(job_id=campaign.job_id)
 
     job = AdminJob.objects.get(pk=campaign.job_id)
-    assert (job.result["granted_now"], job.result["missing"], job.errors) == (1, 1, 1)
+    assert (job.result["rewards_granted"], job.result["missing"], job.errors) == (1, 1, 1)
     assert "1 player(s) no longer exist" in job.report
     assert Wallet.objects.get(pk=kept.pk).gems == 3
-
-
-@pytest.mark.django_db(transaction=True)
-def test_two_runs_at_the_same_time_grant_each_player_once(parallel: Any) -> None:
-    # Given a campaign for 200 players
-    _, manager = staff_with("economy.grant_campaign")
-    players = players_in_bulk(200, prefix="race")
-    campaign = start(manager, [player.pk for player in players], bundle={"gold": 100})
-
-    # When two workers run it at the same moment (the quick check sees nothing paid in both)
-    reports = parallel(2, lambda _index: campaign_run(campaign_id=campaign.pk))
-
-    # Then each player was paid once, by one run or the other
-    assert not [report for report in reports if isinstance(report, Exception)], reports
-    assert sum(report.granted_now for report in reports) == 200
-    assert sum(report.already_granted for report in reports) == 200
-    assert campaign_entries(campaign).count() == 200
-    assert set(Wallet.objects.filter(pk__in=[p.pk for p in players]).values_list("gold", flat=True)) == {100}

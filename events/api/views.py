@@ -1,10 +1,10 @@
 """Thin DRF views of events/: validate an input serializer, call one service or selector, return an
-output serializer. Empty until the events issue fills it."""
+output serializer."""
 
 from typing import Any
 
 from django.http import HttpResponse
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import status
 from rest_framework.permissions import AllowAny
 from rest_framework.renderers import JSONRenderer
@@ -158,34 +158,41 @@ class EventClaimView(APIView):
         return Response(s.EventClaimSerializer(claim_body(result)).data)
 
 
-class EventProgressView(APIView):
-    """The earlier client still reports its own event progress: refused, and nothing changes."""
+class ProgressRefusedView(APIView):
+    """The earlier client still reports its own progress (of an event, of missions): every write
+    is refused with 405 ``progress_is_server_side`` and nothing changes, whatever it sends.
+    Subclasses only describe themselves with :func:`progress_refused_schema`."""
 
-    _schema = extend_schema(
-        tags=["events"],
-        request=None,  # whatever the client sends is not read
-        responses={
-            401: EVENTS_UNAUTHORIZED,
-            405: OpenApiResponse(ErrorSerializer, description="progress_is_server_side"),
-        },
-        description="Refused (405 `progress_is_server_side`): event progress is counted by the server from "
+    def put(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        raise ProgressIsServerSide()
+
+    def patch(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        raise ProgressIsServerSide()
+
+    def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        raise ProgressIsServerSide()
+
+
+def progress_refused_schema(*, tag: str, unauthorized: OpenApiResponse, what: str) -> Any:
+    """The schema of a :class:`ProgressRefusedView`: the three methods documented alike, each
+    with its own operation id (``{tag}_progress_update`` / ``_partial_update`` / ``_create``)."""
+    schema: dict[str, Any] = {
+        "tags": [tag],
+        "request": None,  # whatever the client sends is not read
+        "responses": {401: unauthorized, 405: OpenApiResponse(ErrorSerializer, description="progress_is_server_side")},
+        "description": f"Refused (405 `progress_is_server_side`): {what} progress is counted by the server from "
         "what the player does (rounds, bets, wins, purchases, logins), never sent by a client.",
+    }
+    return extend_schema_view(
+        put=extend_schema(operation_id=f"{tag}_progress_update", **schema),
+        patch=extend_schema(operation_id=f"{tag}_progress_partial_update", **schema),
+        post=extend_schema(operation_id=f"{tag}_progress_create", **schema),
     )
 
-    @extend_schema(operation_id="events_progress_update")
-    @_schema
-    def put(self, request: Request, event_id: str) -> Response:
-        raise ProgressIsServerSide()
 
-    @extend_schema(operation_id="events_progress_partial_update")
-    @_schema
-    def patch(self, request: Request, event_id: str) -> Response:
-        raise ProgressIsServerSide()
-
-    @extend_schema(operation_id="events_progress_create")
-    @_schema
-    def post(self, request: Request, event_id: str) -> Response:
-        raise ProgressIsServerSide()
+@progress_refused_schema(tag="events", unauthorized=EVENTS_UNAUTHORIZED, what="event")
+class EventProgressView(ProgressRefusedView):
+    """``/api/events/progress/<event_id>``: the event's progress, refused."""
 
 
 # The public preview's rate per client IP when the settings name none for its scope.
@@ -350,34 +357,9 @@ class MissionClaimView(APIView):
         )
 
 
-class MissionProgressView(APIView):
-    """The earlier client still reports its own progress: refused, and nothing changes."""
-
-    _schema = extend_schema(
-        tags=["missions"],
-        request=None,  # whatever the client sends is not read
-        responses={
-            401: MISSIONS_UNAUTHORIZED,
-            405: OpenApiResponse(ErrorSerializer, description="progress_is_server_side"),
-        },
-        description="Refused (405 `progress_is_server_side`): mission progress is counted by the server "
-        "from what the player does (rounds, bets, wins, purchases, logins), never sent by a client.",
-    )
-
-    @extend_schema(operation_id="missions_progress_update")
-    @_schema
-    def put(self, request: Request) -> Response:
-        raise ProgressIsServerSide()
-
-    @extend_schema(operation_id="missions_progress_partial_update")
-    @_schema
-    def patch(self, request: Request) -> Response:
-        raise ProgressIsServerSide()
-
-    @extend_schema(operation_id="missions_progress_create")
-    @_schema
-    def post(self, request: Request) -> Response:
-        raise ProgressIsServerSide()
+@progress_refused_schema(tag="missions", unauthorized=MISSIONS_UNAUTHORIZED, what="mission")
+class MissionProgressView(ProgressRefusedView):
+    """``/api/events/missions/progress``: a mission's progress, refused."""
 
 
 # --- achievements --------------------------------------------------------------------------------

@@ -20,21 +20,19 @@ players who unlocked it.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
 
-from django.db import transaction
-from django.utils import timezone
-
 from accounts.models import User
-from casino.db import one_or_none
-from casino.permissions import staff_permission_require
-from casino.services import audit_record
-from economy.exceptions import ReasonRequired
 from events.exceptions import AchievementNotFound, InvalidAchievement
-from events.metric_registry import METRICS
 from events.models import Achievement, AchievementProgress
+from events.services._definitions import (
+    Definition,
+    definition_create,
+    definition_errors,
+    definition_set_active,
+    definition_update,
+)
 from realtime.notifications.builders import Draft
 from realtime.registry import DomainEvent
 
@@ -59,9 +57,6 @@ ACHIEVEMENT_FIELDS = (
     "reward_items",
 )
 FIXED_AFTER_CREATE = ("code", "metric", "game")
-MAX_REWARD = 10**9  # a sanity bound on one achievement's reward of one currency
-MAX_THRESHOLD = 10**15
-_SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
 
 # --- definitions (back office) -----------------------------------------------------------------
@@ -69,109 +64,48 @@ _SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
 def achievement_snapshot(achievement: Achievement) -> dict[str, Any]:
     """The audited columns of an achievement, JSON-ready."""
-    return {name: getattr(achievement, name) for name in ACHIEVEMENT_FIELDS}
-
-
-def _whole(value: Any, low: int, high: int) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+    return ACHIEVEMENT_DEFINITION.snapshot(achievement)
 
 
 def achievement_check(values: Mapping[str, Any]) -> None:
     """Refuse (400 ``invalid_achievement`` with ``fields``) an achievement the progress engine
     could not count: an unknown metric, a game on a metric that is not per game, a threshold or a
     reward out of range, item codes that are not slugs, no title."""
-    errors: dict[str, str] = {}
-    metric = METRICS.get(str(values.get("metric", "")))
-    if metric is None:
-        errors["metric"] = "Choose a metric of the registry."
-    game = values.get("game", "") or ""
-    if game:
-        if not isinstance(game, str) or not _SLUG.match(game) or len(game) > 16:
-            errors["game"] = "A game code (slot, crash, rps, gacha), or empty for any game."
-        elif metric is not None and not metric.per_game:
-            errors["game"] = f"{metric.label} is not counted per game: leave the game empty."
-    code = values.get("code")
-    if not isinstance(code, str) or not _SLUG.match(code):
-        errors["code"] = "Lower-case letters, digits, - and _ (at most 64)."
-    if not _whole(values.get("threshold"), 1, MAX_THRESHOLD):
-        errors["threshold"] = "A whole number above 0."
-    for name in ("reward_gold", "reward_gems", "reward_xp"):
-        if not _whole(values.get(name, 0), 0, MAX_REWARD):
-            errors[name] = f"A whole number from 0 to {MAX_REWARD:,}."
-    items = values.get("reward_items", [])
-    if not isinstance(items, list) or not all(isinstance(item, str) and _SLUG.match(item) for item in items):
-        errors["reward_items"] = 'A list of item codes, e.g. ["lucky-horseshoe"].'
-    if not str(values.get("title", "")).strip():
-        errors["title"] = "A title players see."
+    errors = definition_errors(values, goal="threshold", item_example='["lucky-horseshoe"]')
     if errors:
         raise InvalidAchievement(fields=errors)
 
 
-def _reason(reason: str) -> str:
-    if not isinstance(reason, str) or not reason.strip():
-        raise ReasonRequired()
-    return reason.strip()
+def _retarget(achievement: Achievement, changed: Mapping[str, Any]) -> dict[str, Any]:
+    """A new threshold: the players still on their way take it (how many, for the audit record)."""
+    if "threshold" not in changed:
+        return {}
+    retargeted = AchievementProgress.objects.filter(achievement_id=achievement.pk, unlocked_at__isnull=True).update(
+        target=achievement.threshold, updated_at=achievement.updated_at
+    )
+    return {"retargeted": retargeted}
 
 
-def _known_fields(values: Mapping[str, Any]) -> None:
-    unknown = set(values) - set(ACHIEVEMENT_FIELDS)
-    if unknown:
-        raise ValueError(f"not achievement fields: {sorted(unknown)}")
+ACHIEVEMENT_DEFINITION = Definition(
+    model=Achievement,
+    noun="achievement",
+    article="an",
+    action="achievement",
+    fields=ACHIEVEMENT_FIELDS,
+    fixed_after_create=FIXED_AFTER_CREATE,
+    add_permission=ADD_ACHIEVEMENT,
+    change_permission=CHANGE_ACHIEVEMENT,
+    check=achievement_check,
+    invalid=InvalidAchievement,
+    not_found=AchievementNotFound,
+    defaults={"description": "", "game": "", "icon": "", "reward_items": []},
+    after_change=_retarget,
+)
 
 
 def achievement_create(*, actor: User, values: Mapping[str, Any], reason: str) -> Achievement:
     """Staff create an achievement (``events.add_achievement``; audited with its values)."""
-    staff_permission_require(actor=actor, permission=ADD_ACHIEVEMENT)
-    reason = _reason(reason)
-    _known_fields(values)
-    fields = {"description": "", "game": "", "icon": "", "reward_items": [], **values}
-    achievement_check(fields)
-    now = timezone.now()
-    with transaction.atomic(durable=True):
-        if Achievement.objects.filter(code=fields["code"]).exists():
-            raise InvalidAchievement(fields={"code": "An achievement with this code exists."})
-        achievement = Achievement.objects.create(**fields, created_at=now, updated_at=now)
-        audit_record(
-            actor=actor,
-            action="achievement_create",
-            target=achievement,
-            reason=reason,
-            data={"before": None, "after": achievement_snapshot(achievement)},
-        )
-    return achievement
-
-
-def _locked(achievement_id: int) -> Achievement:
-    achievement = one_or_none(Achievement.objects.select_for_update(of=("self",)).filter(pk=achievement_id))
-    if achievement is None:
-        raise AchievementNotFound()
-    return achievement
-
-
-def _write_changes(
-    actor: User, achievement: Achievement, changes: Mapping[str, Any], *, action: str, reason: str
-) -> Achievement:
-    """Save the columns that differ, retarget the players still on their way when the threshold
-    changed, and audit both; nothing differs: nothing written."""
-    before = achievement_snapshot(achievement)
-    changed = {name: value for name, value in changes.items() if before[name] != value}
-    if not changed:
-        return achievement
-    for name, value in changed.items():
-        setattr(achievement, name, value)
-    achievement_check(achievement_snapshot(achievement))
-    achievement.updated_at = timezone.now()
-    achievement.save(update_fields=[*sorted(changed), "updated_at"])
-    data: dict[str, Any] = {
-        "before": {name: before[name] for name in sorted(changed)},
-        "after": {name: changed[name] for name in sorted(changed)},
-    }
-    if "threshold" in changed:
-        data["retargeted"] = AchievementProgress.objects.filter(
-            achievement_id=achievement.pk, unlocked_at__isnull=True
-        ).update(target=achievement.threshold, updated_at=achievement.updated_at)
-    audit_record(actor=actor, action=action, target=achievement, reason=reason, data=data)
-    return achievement
+    return definition_create(ACHIEVEMENT_DEFINITION, actor=actor, values=values, reason=reason)
 
 
 def achievement_update(*, actor: User, achievement_id: int, changes: Mapping[str, Any], reason: str) -> Achievement:
@@ -179,35 +113,15 @@ def achievement_update(*, actor: User, achievement_id: int, changes: Mapping[str
     (``events.change_achievement``; audited with the changed columns before and after and, for
     a new threshold, how many players' progress took it). The code, metric and game are fixed
     (see the module docstring)."""
-    staff_permission_require(actor=actor, permission=CHANGE_ACHIEVEMENT)
-    reason = _reason(reason)
-    _known_fields(changes)
-    with transaction.atomic(durable=True):
-        achievement = _locked(achievement_id)
-        refused = {
-            name: "Fixed once the achievement exists: create a new achievement instead."
-            for name in FIXED_AFTER_CREATE
-            if name in changes and changes[name] != getattr(achievement, name)
-        }
-        if refused:
-            raise InvalidAchievement(fields=refused)
-        return _write_changes(actor, achievement, changes, action="achievement_update", reason=reason)
+    return definition_update(ACHIEVEMENT_DEFINITION, actor=actor, pk=achievement_id, changes=changes, reason=reason)
 
 
 def achievement_set_active(*, actor: User, achievement_id: int, is_active: bool, reason: str) -> Achievement:
     """Staff switch an achievement on or off (``events.change_achievement``; audited). Switched
     off, it is no longer counted nor listed; players who unlocked it keep it (and still see it)."""
-    staff_permission_require(actor=actor, permission=CHANGE_ACHIEVEMENT)
-    reason = _reason(reason)
-    with transaction.atomic(durable=True):
-        achievement = _locked(achievement_id)
-        return _write_changes(
-            actor,
-            achievement,
-            {"is_active": is_active},
-            action="achievement_activate" if is_active else "achievement_deactivate",
-            reason=reason,
-        )
+    return definition_set_active(
+        ACHIEVEMENT_DEFINITION, actor=actor, pk=achievement_id, is_active=is_active, reason=reason
+    )
 
 
 # --- the inbox -----------------------------------------------------------------------------------

@@ -32,7 +32,6 @@ from the next instance on (each instance keeps the target it started with).
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -45,17 +44,20 @@ from django.utils import timezone
 import realtime
 from accounts.models import User
 from casino.db import one_or_none
-from casino.permissions import staff_permission_require
-from casino.services import audit_record
 from economy.enums import LedgerReason
-from economy.exceptions import ReasonRequired
 from economy.services import LedgerResult, wallet_balances, wallet_get_or_open, wallet_grant
 from events import metrics
 from events.enums import MissionPeriod
 from events.exceptions import InvalidMissionTemplate, MissionNotFound, NotCompleted, RewardAlreadyClaimed
 from events.locks import mission_progress_lock
-from events.metric_registry import METRICS
 from events.models import CountedSource, MissionProgress, MissionTemplate
+from events.services._definitions import (
+    Definition,
+    definition_create,
+    definition_errors,
+    definition_set_active,
+    definition_update,
+)
 from events.services.progress import period_reset_at, period_start
 
 logger = logging.getLogger(__name__)
@@ -82,8 +84,6 @@ TEMPLATE_FIELDS = (
     "is_active",
 )
 FIXED_AFTER_CREATE = ("code", "period", "metric", "game")
-MAX_REWARD = 10**9  # a sanity bound on one mission's reward of one currency
-_SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
 MISSION_INSTANCE_RETENTION_DAYS = 35
 COUNTED_SOURCE_RETENTION_DAYS = 8
@@ -193,104 +193,37 @@ def mission_claim(*, user: User, mission_id: int) -> MissionClaimResult:
 
 def mission_template_snapshot(template: MissionTemplate) -> dict[str, Any]:
     """The audited columns of a template, JSON-ready."""
-    return {name: getattr(template, name) for name in TEMPLATE_FIELDS}
+    return TEMPLATE_DEFINITION.snapshot(template)
 
 
 def mission_template_check(values: Mapping[str, Any]) -> None:
     """Refuse (400 ``invalid_mission_template`` with ``fields``) a template the progress engine
     could not count: an unknown metric, a game on a metric that is not per game, a target or a
     reward out of range, item codes that are not slugs."""
-    errors: dict[str, str] = {}
-    metric = METRICS.get(str(values.get("metric", "")))
-    if metric is None:
-        errors["metric"] = "Choose a metric of the registry."
-    game = values.get("game", "") or ""
-    if game:
-        if not isinstance(game, str) or not _SLUG.match(game) or len(game) > 16:
-            errors["game"] = "A game code (slot, crash, rps, gacha), or empty for any game."
-        elif metric is not None and not metric.per_game:
-            errors["game"] = f"{metric.label} is not counted per game: leave the game empty."
-    if values.get("period") not in MissionPeriod.values:
-        errors["period"] = "Daily or weekly."
-    code = values.get("code")
-    if not isinstance(code, str) or not _SLUG.match(code):
-        errors["code"] = "Lower-case letters, digits, - and _ (at most 64)."
-    target = values.get("target")
-    if not isinstance(target, int) or isinstance(target, bool) or not 0 < target <= 10**15:
-        errors["target"] = "A whole number above 0."
-    for name in ("reward_gold", "reward_gems", "reward_xp"):
-        amount = values.get(name, 0)
-        if not isinstance(amount, int) or isinstance(amount, bool) or not 0 <= amount <= MAX_REWARD:
-            errors[name] = f"A whole number from 0 to {MAX_REWARD:,}."
-    items = values.get("reward_items", [])
-    if not isinstance(items, list) or not all(isinstance(item, str) and _SLUG.match(item) for item in items):
-        errors["reward_items"] = 'A list of item codes, e.g. ["lucky-charm"].'
-    if not str(values.get("title", "")).strip():
-        errors["title"] = "A title players see."
+    errors = definition_errors(values, goal="target", item_example='["lucky-charm"]', periods=MissionPeriod.values)
     if errors:
         raise InvalidMissionTemplate(fields=errors)
 
 
-def _reason(reason: str) -> str:
-    if not isinstance(reason, str) or not reason.strip():
-        raise ReasonRequired()
-    return reason.strip()
+TEMPLATE_DEFINITION = Definition(
+    model=MissionTemplate,
+    noun="template",
+    article="a",
+    action="mission_template",
+    fields=TEMPLATE_FIELDS,
+    fixed_after_create=FIXED_AFTER_CREATE,
+    add_permission=ADD_TEMPLATE,
+    change_permission=CHANGE_TEMPLATE,
+    check=mission_template_check,
+    invalid=InvalidMissionTemplate,
+    not_found=MissionNotFound,
+    defaults={"description": "", "game": "", "category": "", "icon": "", "reward_items": []},
+)
 
 
 def mission_template_create(*, actor: User, values: Mapping[str, Any], reason: str) -> MissionTemplate:
     """Staff create a template (``events.add_missiontemplate``; audited with its values)."""
-    staff_permission_require(actor=actor, permission=ADD_TEMPLATE)
-    reason = _reason(reason)
-    unknown = set(values) - set(TEMPLATE_FIELDS)
-    if unknown:
-        raise ValueError(f"not template fields: {sorted(unknown)}")
-    fields = {"description": "", "game": "", "category": "", "icon": "", "reward_items": [], **values}
-    mission_template_check(fields)
-    now = timezone.now()
-    with transaction.atomic(durable=True):
-        if MissionTemplate.objects.filter(code=fields["code"]).exists():
-            raise InvalidMissionTemplate(fields={"code": "A template with this code exists."})
-        template = MissionTemplate.objects.create(**fields, created_at=now, updated_at=now)
-        audit_record(
-            actor=actor,
-            action="mission_template_create",
-            target=template,
-            reason=reason,
-            data={"before": None, "after": mission_template_snapshot(template)},
-        )
-    return template
-
-
-def _locked_template(template_id: int) -> MissionTemplate:
-    template = one_or_none(MissionTemplate.objects.select_for_update(of=("self",)).filter(pk=template_id))
-    if template is None:
-        raise MissionNotFound()
-    return template
-
-
-def _write_changes(
-    actor: User, template: MissionTemplate, changes: Mapping[str, Any], *, action: str, reason: str
-) -> MissionTemplate:
-    before = mission_template_snapshot(template)
-    changed = {name: value for name, value in changes.items() if before[name] != value}
-    if not changed:
-        return template
-    for name, value in changed.items():
-        setattr(template, name, value)
-    mission_template_check(mission_template_snapshot(template))
-    template.updated_at = timezone.now()
-    template.save(update_fields=[*sorted(changed), "updated_at"])
-    audit_record(
-        actor=actor,
-        action=action,
-        target=template,
-        reason=reason,
-        data={
-            "before": {name: before[name] for name in sorted(changed)},
-            "after": {name: changed[name] for name in sorted(changed)},
-        },
-    )
-    return template
+    return definition_create(TEMPLATE_DEFINITION, actor=actor, values=values, reason=reason)
 
 
 def mission_template_update(
@@ -300,38 +233,14 @@ def mission_template_update(
     (``events.change_missiontemplate``; audited with the changed columns before and after). The
     code, period, metric and game are fixed (see the module docstring). Nothing changed: nothing
     written, nothing audited."""
-    staff_permission_require(actor=actor, permission=CHANGE_TEMPLATE)
-    reason = _reason(reason)
-    unknown = set(changes) - set(TEMPLATE_FIELDS)
-    if unknown:
-        raise ValueError(f"not template fields: {sorted(unknown)}")
-    with transaction.atomic(durable=True):
-        template = _locked_template(template_id)
-        refused = {
-            name: "Fixed once the template exists: create a new template instead."
-            for name in FIXED_AFTER_CREATE
-            if name in changes and changes[name] != getattr(template, name)
-        }
-        if refused:
-            raise InvalidMissionTemplate(fields=refused)
-        return _write_changes(actor, template, changes, action="mission_template_update", reason=reason)
+    return definition_update(TEMPLATE_DEFINITION, actor=actor, pk=template_id, changes=changes, reason=reason)
 
 
 def mission_template_set_active(*, actor: User, template_id: int, is_active: bool, reason: str) -> MissionTemplate:
     """Staff switch a template on or off (``events.change_missiontemplate``; audited). Switched
     off, it is no longer listed nor counted; a player who completed it in the running period may
     still claim it."""
-    staff_permission_require(actor=actor, permission=CHANGE_TEMPLATE)
-    reason = _reason(reason)
-    with transaction.atomic(durable=True):
-        template = _locked_template(template_id)
-        return _write_changes(
-            actor,
-            template,
-            {"is_active": is_active},
-            action="mission_template_activate" if is_active else "mission_template_deactivate",
-            reason=reason,
-        )
+    return definition_set_active(TEMPLATE_DEFINITION, actor=actor, pk=template_id, is_active=is_active, reason=reason)
 
 
 # --- pruning (beat, daily) ---------------------------------------------------------------------

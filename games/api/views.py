@@ -4,28 +4,117 @@ an output serializer."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
+from typing import Any, Protocol, TypeVar
 
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.serializers import Serializer
 from rest_framework.views import APIView
 
 from accounts.authentication import request_user
+from accounts.models import User
 from casino.errors import ErrorSerializer, ValidationErrorSerializer
 from casino.idempotency import idempotency_key_from
 from casino.pagination import StandardPagination
 from games import selectors, services
 from games.api import serializers as s
 from games.exceptions import RoundNotFound
+from games.models import GameRound
 
 UNAUTHORIZED = OpenApiResponse(ErrorSerializer, description="not_authenticated / invalid_token / token_revoked")
 INVALID = OpenApiResponse(ValidationErrorSerializer, description="validation_error")
+# What refuses any round played for a stake, whatever the game.
+PLAY_FORBIDDEN = OpenApiResponse(ErrorSerializer, description="game_disabled / self_excluded")
+PLAY_CONFLICT = OpenApiResponse(
+    ErrorSerializer, description="insufficient_funds / idempotency_key_reused (same key, other request)"
+)
+PLAY_DAILY_LIMIT = OpenApiResponse(ErrorSerializer, description="daily_limit_reached")
 
 
 def play_key(request: Request) -> str:
     """The round's idempotency key: the client's ``Idempotency-Key`` / ``X-Idempotency-Key``
     (a retry with it returns the same round), else a fresh one (each request a new round)."""
     return idempotency_key_from(request) or f"auto:{uuid.uuid4()}"
+
+
+class PlayView(APIView):
+    """A round played for a stake: the body is validated by ``input_serializer``, then
+    :meth:`play` calls the game's service under the round's idempotency key (:func:`play_key`) and
+    returns the answer. A subclass describes itself with :func:`play_schema`."""
+
+    input_serializer: type[Serializer[Any]]
+
+    def post(self, request: Request) -> Response:
+        body = self.input_serializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        return Response(self.play(request_user(request), body.validated_data, idempotency_key=play_key(request)))
+
+    def play(self, user: User, data: dict[str, Any], *, idempotency_key: str) -> Any:
+        raise NotImplementedError
+
+
+V = TypeVar("V", bound=type[PlayView])
+
+
+def play_schema(
+    *,
+    ok: type[Serializer[Any]],
+    refused: OpenApiResponse,
+    description: str,
+    conflict: OpenApiResponse = PLAY_CONFLICT,
+    daily_limit: OpenApiResponse = PLAY_DAILY_LIMIT,
+    more: dict[int, OpenApiResponse] | None = None,
+) -> Callable[[V], V]:
+    """The schema of a :class:`PlayView`'s ``post``: its input serializer, ``ok`` (200), ``refused``
+    (400) and ``more`` (its own refusals); 401, 403, 409 and 429 as for every play unless given."""
+    responses = {
+        200: ok,
+        400: refused,
+        401: UNAUTHORIZED,
+        403: PLAY_FORBIDDEN,
+        409: conflict,
+        429: daily_limit,
+        **(more or {}),
+    }
+
+    def decorate(view: V) -> V:
+        schema = extend_schema(
+            tags=["games"],
+            request=view.input_serializer,
+            responses=dict(sorted(responses.items())),
+            description=description,
+        )
+        decorated: V = extend_schema_view(post=schema)(view)
+        return decorated
+
+    return decorate
+
+
+class Played(Protocol):
+    """What a game's service returns for a round played (slots, rps, gacha)."""
+
+    @property
+    def round(self) -> GameRound: ...
+    @property
+    def balance(self) -> int: ...
+    @property
+    def replayed(self) -> bool: ...
+
+
+def played_body(played: Played, feedback: dict[str, str], **fields: Any) -> dict[str, Any]:
+    """What every round of a game with feedback answers (slots, rps, gacha), and ``fields``, the game's own."""
+    return {
+        "success": True,
+        "round_id": played.round.pk,
+        "currency": played.round.currency,
+        "balance": played.balance,
+        "message": feedback["message"],
+        "feedback": feedback,
+        "replayed": played.replayed,
+        **fields,
+    }
 
 
 class FairnessView(APIView):
@@ -91,62 +180,43 @@ class RoundDetailView(APIView):
 # --- slots ---------------------------------------------------------------------------------------
 
 
-class SlotSpinView(APIView):
-    @extend_schema(
-        tags=["games"],
-        request=s.SlotSpinInputSerializer,
-        responses={
-            200: s.SlotSpinSerializer,
-            400: OpenApiResponse(
-                ErrorSerializer,
-                description="bet_out_of_range (not within the game's min_bet..max_bet) / validation_error "
-                "(bet_amount missing or not a JSON integer) / idempotency_key_invalid",
-            ),
-            401: UNAUTHORIZED,
-            403: OpenApiResponse(ErrorSerializer, description="game_disabled / self_excluded"),
-            409: OpenApiResponse(
-                ErrorSerializer, description="insufficient_funds / idempotency_key_reused (same key, other bet)"
-            ),
-            429: OpenApiResponse(ErrorSerializer, description="daily_limit_reached"),
-            503: OpenApiResponse(ErrorSerializer, description="slot_table_unavailable"),
-        },
-        description="Spin the 3 reels once. Each reel's stop comes from the round's fair bytes; the payline "
-        "pays bet x the best matching rule of the paytable (floored) — GET /api/games/slot/config has the "
-        "table and its exact RTP. A retry with the same Idempotency-Key (or X-Idempotency-Key) returns the "
-        "first spin. Refusals change nothing.",
-    )
-    def post(self, request: Request) -> Response:
-        body = s.SlotSpinInputSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
-        spin = services.slot_spin(
-            user=request_user(request),
-            bet_amount=body.validated_data["bet_amount"],
-            idempotency_key=play_key(request),
-        )
+@play_schema(
+    ok=s.SlotSpinSerializer,
+    refused=OpenApiResponse(
+        ErrorSerializer,
+        description="bet_out_of_range (not within the game's min_bet..max_bet) / validation_error "
+        "(bet_amount missing or not a JSON integer) / idempotency_key_invalid",
+    ),
+    conflict=OpenApiResponse(
+        ErrorSerializer, description="insufficient_funds / idempotency_key_reused (same key, other bet)"
+    ),
+    more={503: OpenApiResponse(ErrorSerializer, description="slot_table_unavailable")},
+    description="Spin the 3 reels once. Each reel's stop comes from the round's fair bytes; the payline "
+    "pays bet x the best matching rule of the paytable (floored) — GET /api/games/slot/config has the "
+    "table and its exact RTP. A retry with the same Idempotency-Key (or X-Idempotency-Key) returns the "
+    "first spin. Refusals change nothing.",
+)
+class SlotSpinView(PlayView):
+    input_serializer = s.SlotSpinInputSerializer
+
+    def play(self, user: User, data: dict[str, Any], *, idempotency_key: str) -> Any:
+        spin = services.slot_spin(user=user, bet_amount=data["bet_amount"], idempotency_key=idempotency_key)
         round_ = spin.round
-        return Response(
-            s.SlotSpinSerializer(
-                {
-                    "success": True,
-                    "round_id": round_.pk,
-                    "reels": spin.reels,
-                    "symbols": spin.symbols,
-                    "stops": spin.stops,
-                    "bet_amount": round_.bet_amount,
-                    "win_amount": spin.win_amount,
-                    "net_change": spin.win_amount - round_.bet_amount,
-                    "multiplier": spin.multiplier,
-                    "is_jackpot": spin.is_jackpot,
-                    "win_lines": spin.win_lines,
-                    "balance": spin.balance,
-                    "currency": round_.currency,
-                    "table_version": round_.inputs.get("table_version"),
-                    "message": spin.feedback["message"],
-                    "feedback": spin.feedback,
-                    "replayed": spin.replayed,
-                }
-            ).data
+        body = played_body(
+            spin,
+            spin.feedback,
+            reels=spin.reels,
+            symbols=spin.symbols,
+            stops=spin.stops,
+            bet_amount=round_.bet_amount,
+            win_amount=spin.win_amount,
+            net_change=spin.win_amount - round_.bet_amount,
+            multiplier=spin.multiplier,
+            is_jackpot=spin.is_jackpot,
+            win_lines=spin.win_lines,
+            table_version=round_.inputs.get("table_version"),
         )
+        return s.SlotSpinSerializer(body).data
 
 
 class SlotConfigView(APIView):
@@ -170,42 +240,32 @@ class SlotConfigView(APIView):
 CRASH_NOT_FOUND = OpenApiResponse(ErrorSerializer, description="round_not_found (no such crash round of yours)")
 
 
-class CrashBetView(APIView):
-    @extend_schema(
-        tags=["games"],
-        request=s.CrashBetSerializer,
-        responses={
-            200: s.CrashRoundSerializer,
-            400: OpenApiResponse(
-                ValidationErrorSerializer,
-                description="bet_out_of_range (not within the game's min_bet..max_bet) / invalid_auto_cashout "
-                "(not 1.01..1000.00 with two decimals at most) / validation_error (bet_amount missing or not a JSON "
-                "integer, auto_cashout_multiplier not a number) / idempotency_key_invalid",
-            ),
-            401: UNAUTHORIZED,
-            403: OpenApiResponse(ErrorSerializer, description="game_disabled / self_excluded"),
-            409: OpenApiResponse(
-                ErrorSerializer, description="insufficient_funds / idempotency_key_reused (same key, other request)"
-            ),
-            429: OpenApiResponse(ErrorSerializer, description="daily_limit_reached"),
-        },
-        description="Bet on a crash round. With auto_cashout_multiplier the round settles in this request "
-        "(won: stake x target if the crash point reaches it; max_multiplier shows the crash point). Without it "
-        "the round runs on the server clock from started_at, multiplier(t) = floor(100 * e^(0.00006 * t_ms)) / 100; "
-        "cash out with POST /api/games/crash/cashout before it crashes. The crash point (max_multiplier) is "
-        "never sent before the round is over. A retry with the same Idempotency-Key (or X-Idempotency-Key) "
-        "returns the first round as it stands. Refusals change nothing.",
-    )
-    def post(self, request: Request) -> Response:
-        body = s.CrashBetSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
+@play_schema(
+    ok=s.CrashRoundSerializer,
+    refused=OpenApiResponse(
+        ValidationErrorSerializer,
+        description="bet_out_of_range (not within the game's min_bet..max_bet) / invalid_auto_cashout "
+        "(not 1.01..1000.00 with two decimals at most) / validation_error (bet_amount missing or not a JSON "
+        "integer, auto_cashout_multiplier not a number) / idempotency_key_invalid",
+    ),
+    description="Bet on a crash round. With auto_cashout_multiplier the round settles in this request "
+    "(won: stake x target if the crash point reaches it; max_multiplier shows the crash point). Without it "
+    "the round runs on the server clock from started_at, multiplier(t) = floor(100 * e^(0.00006 * t_ms)) / 100; "
+    "cash out with POST /api/games/crash/cashout before it crashes. The crash point (max_multiplier) is "
+    "never sent before the round is over. A retry with the same Idempotency-Key (or X-Idempotency-Key) "
+    "returns the first round as it stands. Refusals change nothing.",
+)
+class CrashBetView(PlayView):
+    input_serializer = s.CrashBetSerializer
+
+    def play(self, user: User, data: dict[str, Any], *, idempotency_key: str) -> Any:
         played = services.crash_bet(
-            user=request_user(request),
-            bet_amount=body.validated_data["bet_amount"],
-            auto_cashout_multiplier=body.validated_data.get("auto_cashout_multiplier"),
-            idempotency_key=play_key(request),
+            user=user,
+            bet_amount=data["bet_amount"],
+            auto_cashout_multiplier=data.get("auto_cashout_multiplier"),
+            idempotency_key=idempotency_key,
         )
-        return Response(s.CrashRoundSerializer(services.crash_public(played)).data)
+        return s.CrashRoundSerializer(services.crash_public(played)).data
 
 
 class CrashCashoutView(APIView):
@@ -239,60 +299,38 @@ class CrashRoundView(APIView):
 # --- rps, history, stats -------------------------------------------------------------------------
 
 
-class RpsPlayView(APIView):
-    @extend_schema(
-        tags=["games"],
-        request=s.RpsPlayInputSerializer,
-        responses={
-            200: s.RpsPlaySerializer,
-            400: OpenApiResponse(
-                ErrorSerializer,
-                description="invalid_choice (not rock, paper or scissors) / bet_out_of_range (not within the "
-                "game's min_bet..max_bet) / validation_error (bet_amount missing or not a JSON integer) / "
-                "invalid_idempotency_key",
-            ),
-            401: UNAUTHORIZED,
-            403: OpenApiResponse(ErrorSerializer, description="game_disabled / self_excluded"),
-            409: OpenApiResponse(
-                ErrorSerializer, description="insufficient_funds / idempotency_key_reused (same key, other request)"
-            ),
-            429: OpenApiResponse(ErrorSerializer, description="daily_limit_reached"),
-        },
-        description="One round of rock-paper-scissors. The computer's move comes from the round's fair bytes; "
-        "a win pays bet x win_multiplier (floored), a draw returns the bet. A retry with the same "
-        "Idempotency-Key (or X-Idempotency-Key) returns the first round. Refusals change nothing.",
-    )
-    def post(self, request: Request) -> Response:
-        body = s.RpsPlayInputSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
+@play_schema(
+    ok=s.RpsPlaySerializer,
+    refused=OpenApiResponse(
+        ErrorSerializer,
+        description="invalid_choice (not rock, paper or scissors) / bet_out_of_range (not within the "
+        "game's min_bet..max_bet) / validation_error (bet_amount missing or not a JSON integer) / "
+        "invalid_idempotency_key",
+    ),
+    description="One round of rock-paper-scissors. The computer's move comes from the round's fair bytes; "
+    "a win pays bet x win_multiplier (floored), a draw returns the bet. A retry with the same "
+    "Idempotency-Key (or X-Idempotency-Key) returns the first round. Refusals change nothing.",
+)
+class RpsPlayView(PlayView):
+    input_serializer = s.RpsPlayInputSerializer
+
+    def play(self, user: User, data: dict[str, Any], *, idempotency_key: str) -> Any:
         played = services.rps_play(
-            user=request_user(request),
-            choice=body.validated_data.get("choice"),
-            bet_amount=body.validated_data["bet_amount"],
-            idempotency_key=play_key(request),
+            user=user, choice=data.get("choice"), bet_amount=data["bet_amount"], idempotency_key=idempotency_key
         )
         round_ = played.round
-        feedback = services.rps_feedback(played.result)
-        return Response(
-            s.RpsPlaySerializer(
-                {
-                    "success": True,
-                    "round_id": round_.pk,
-                    "player_choice": played.player_choice,
-                    "computer_choice": played.computer_choice,
-                    "result": played.result,
-                    "bet_amount": round_.bet_amount,
-                    "win_amount": round_.payout,
-                    "net_change": round_.payout - round_.bet_amount,
-                    "win_multiplier": round_.inputs.get("win_multiplier", ""),
-                    "balance": played.balance,
-                    "currency": round_.currency,
-                    "message": feedback["message"],
-                    "feedback": feedback,
-                    "replayed": played.replayed,
-                }
-            ).data
+        body = played_body(
+            played,
+            services.rps_feedback(played.result),
+            player_choice=played.player_choice,
+            computer_choice=played.computer_choice,
+            result=played.result,
+            bet_amount=round_.bet_amount,
+            win_amount=round_.payout,
+            net_change=round_.payout - round_.bet_amount,
+            win_multiplier=round_.inputs.get("win_multiplier", ""),
         )
+        return s.RpsPlaySerializer(body).data
 
 
 class GameHistoryView(APIView):
@@ -349,64 +387,44 @@ class GachaConfigView(APIView):
         return Response(s.GachaConfigSerializer(selectors.gacha_config(user_id=request_user(request).pk)).data)
 
 
-class GachaPullView(APIView):
-    @extend_schema(
-        tags=["games"],
-        request=s.GachaPullInputSerializer,
-        responses={
-            200: s.GachaPullSerializer,
-            400: OpenApiResponse(
-                ErrorSerializer,
-                description="invalid_choice (pull_count not 1 or 10) / validation_error (pull_count not a JSON "
-                "integer, banner not a code) / bet_out_of_range (the banner's price is outside the game's limits) / "
-                "invalid_idempotency_key",
-            ),
-            401: UNAUTHORIZED,
-            403: OpenApiResponse(ErrorSerializer, description="game_disabled / self_excluded"),
-            404: OpenApiResponse(ErrorSerializer, description="banner_not_found (unknown, inactive or closed)"),
-            409: OpenApiResponse(
-                ErrorSerializer, description="insufficient_funds / idempotency_key_reused (same key, other request)"
-            ),
-            429: OpenApiResponse(ErrorSerializer, description="daily_limit_reached (pulls per UTC day by VIP tier)"),
-        },
-        description="One pull or a 10-pull on a banner, for its cost_single / cost_ten. The items come from the "
-        "round's fair bytes (GET /api/games/rounds/{id}); the top rarity is guaranteed by the banner's "
-        "pity_threshold-th pull. New items go to the inventory; a duplicate converts to its rarity's "
-        "duplicate_value (win_amount when it is in the cost's currency). A retry with the same Idempotency-Key "
-        "(or X-Idempotency-Key) returns the first pull. Refusals change nothing.",
-    )
-    def post(self, request: Request) -> Response:
-        body = s.GachaPullInputSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
+@play_schema(
+    ok=s.GachaPullSerializer,
+    refused=OpenApiResponse(
+        ErrorSerializer,
+        description="invalid_choice (pull_count not 1 or 10) / validation_error (pull_count not a JSON "
+        "integer, banner not a code) / bet_out_of_range (the banner's price is outside the game's limits) / "
+        "invalid_idempotency_key",
+    ),
+    daily_limit=OpenApiResponse(ErrorSerializer, description="daily_limit_reached (pulls per UTC day by VIP tier)"),
+    more={404: OpenApiResponse(ErrorSerializer, description="banner_not_found (unknown, inactive or closed)")},
+    description="One pull or a 10-pull on a banner, for its cost_single / cost_ten. The items come from the "
+    "round's fair bytes (GET /api/games/rounds/{id}); the top rarity is guaranteed by the banner's "
+    "pity_threshold-th pull. New items go to the inventory; a duplicate converts to its rarity's "
+    "duplicate_value (win_amount when it is in the cost's currency). A retry with the same Idempotency-Key "
+    "(or X-Idempotency-Key) returns the first pull. Refusals change nothing.",
+)
+class GachaPullView(PlayView):
+    input_serializer = s.GachaPullInputSerializer
+
+    def play(self, user: User, data: dict[str, Any], *, idempotency_key: str) -> Any:
         pulled = services.gacha_pull(
-            user=request_user(request),
-            pull_count=body.validated_data["pull_count"],
-            banner_code=body.validated_data["banner"],
-            idempotency_key=play_key(request),
+            user=user, pull_count=data["pull_count"], banner_code=data["banner"], idempotency_key=idempotency_key
         )
         round_ = pulled.round
-        return Response(
-            s.GachaPullSerializer(
-                {
-                    "success": True,
-                    "round_id": round_.pk,
-                    "banner": pulled.banner,
-                    "pull_count": len(pulled.items),
-                    "items": pulled.items,
-                    "cost": round_.bet_amount,
-                    "currency": round_.currency,
-                    "win_amount": round_.payout,
-                    "duplicate_total": pulled.duplicate_total,
-                    "duplicate_currency": pulled.duplicate_currency,
-                    "balance": pulled.balance,
-                    "animation_type": pulled.animation_type,
-                    "pity_counter": pulled.pity_counter,
-                    "message": pulled.feedback["message"],
-                    "feedback": pulled.feedback,
-                    "replayed": pulled.replayed,
-                }
-            ).data
+        body = played_body(
+            pulled,
+            pulled.feedback,
+            banner=pulled.banner,
+            pull_count=len(pulled.items),
+            items=pulled.items,
+            cost=round_.bet_amount,
+            win_amount=round_.payout,
+            duplicate_total=pulled.duplicate_total,
+            duplicate_currency=pulled.duplicate_currency,
+            animation_type=pulled.animation_type,
+            pity_counter=pulled.pity_counter,
         )
+        return s.GachaPullSerializer(body).data
 
 
 class InventoryView(APIView):

@@ -249,7 +249,9 @@ def _post_bet(round_: GameRound, *, payout: int) -> LedgerResult:
 
 def round_event_data(round_: GameRound, *, win_streak: int = 0) -> dict[str, Any]:
     """The ``game_round`` domain event: what missions, achievements and analytics count
-    (``win_streak``: the player's consecutive wins in this game after the round)."""
+    (``win_streak``: the player's consecutive wins in this game after the round; ``created_at``:
+    when the bet was placed, the day the staff dashboard counts the round on, as it does from
+    PostgreSQL)."""
     return {
         "round_id": round_.pk,
         "game": round_.game,
@@ -260,6 +262,7 @@ def round_event_data(round_: GameRound, *, win_streak: int = 0) -> dict[str, Any
         "result": round_.result,
         "is_big_win": round_.payout >= BIG_WIN_MULTIPLE * round_.bet_amount,
         "win_streak": win_streak,
+        "created_at": round_.created_at,
         "settled_at": round_.settled_at,
     }
 

@@ -1,4 +1,5 @@
-"""The notification inbox and Web Push subscription endpoints.
+"""The notification inbox, the player's notification channels and the Web Push
+subscription endpoints.
 
 The web client sends only its ``auth_token`` cookie here (no Authorization
 header): these views, and no others, accept it
@@ -21,13 +22,14 @@ from rest_framework.views import APIView
 
 from casino.errors import ErrorSerializer, ValidationErrorSerializer
 from casino.pagination import StandardPagination
-from realtime.notifications import selectors, services
+from realtime.models import NotificationSettings
+from realtime.notifications import preferences, selectors, services
 from realtime.notifications.authentication import AccessTokenCookieAuthentication
 from realtime.notifications.exceptions import WebPushNotConfigured
 
 UNAUTHORIZED = OpenApiResponse(ErrorSerializer, description="not_authenticated / invalid_token / token_revoked")
 CROSS_SITE = OpenApiResponse(
-    ErrorSerializer, description="cross_site_request (cookie-authenticated POST from another origin)"
+    ErrorSerializer, description="cross_site_request (cookie-authenticated POST or PUT from another origin)"
 )
 NOT_FOUND = OpenApiResponse(ErrorSerializer, description="notification_not_found")
 INVALID = OpenApiResponse(ValidationErrorSerializer, description="validation_error")
@@ -79,6 +81,27 @@ class PushSubscriptionSerializer(serializers.Serializer):  # type: ignore[type-a
 
 class VapidPublicKeySerializer(serializers.Serializer):  # type: ignore[type-arg]
     public_key = serializers.CharField(help_text="The VAPID public key (base64url): applicationServerKey.")
+
+
+class NotificationSettingsSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    in_app = serializers.BooleanField(help_text="Campaign messages in the notification inbox.")
+    push = serializers.BooleanField(help_text="Campaign messages as Web Push notifications.")
+    email = serializers.BooleanField(help_text="Campaign messages by email (to the account's address).")
+
+
+class NotificationSettingsUpdateSerializer(NotificationSettingsSerializer):
+    """Any of the three switches; those left out stay as they are. A key that is
+    not one of them is refused, so a misspelt switch never looks saved."""
+
+    in_app = serializers.BooleanField(required=False, help_text="Campaign messages in the notification inbox.")
+    push = serializers.BooleanField(required=False, help_text="Campaign messages as Web Push notifications.")
+    email = serializers.BooleanField(required=False, help_text="Campaign messages by email (to the account's address).")
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        unknown = sorted(set(self.initial_data) - set(self.fields))
+        if unknown:
+            raise serializers.ValidationError({name: ["Unknown setting."] for name in unknown})
+        return attrs
 
 
 class NotificationPagination(StandardPagination):
@@ -183,3 +206,32 @@ class PushSubscribeView(NotificationAPIView):
             auth=body.validated_data["keys"]["auth"],
         )
         return Response(PushSubscriptionSerializer(subscription).data)
+
+
+def _settings_body(current: NotificationSettings) -> dict[str, bool]:
+    return {"in_app": current.in_app, "push": current.push, "email": current.email}
+
+
+class NotificationSettingsView(NotificationAPIView):
+    """Which channels accept promotional messages (campaigns). Notifications the
+    player's own actions cause always reach the inbox."""
+
+    @extend_schema(
+        tags=["notifications"],
+        responses={200: NotificationSettingsSerializer, 401: UNAUTHORIZED},
+    )
+    def get(self, request: Request) -> Response:
+        current = preferences.notification_settings_get(user=_player(request))
+        return Response(NotificationSettingsSerializer(_settings_body(current)).data)
+
+    @extend_schema(
+        tags=["notifications"],
+        request=NotificationSettingsUpdateSerializer,
+        responses={200: NotificationSettingsSerializer, 400: INVALID, 401: UNAUTHORIZED, 403: CROSS_SITE},
+    )
+    def put(self, request: Request) -> Response:
+        user = _player(request)
+        body = NotificationSettingsUpdateSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        current = preferences.notification_settings_update(user=user, **body.validated_data)
+        return Response(NotificationSettingsSerializer(_settings_body(current)).data)

@@ -16,6 +16,6 @@ class AccessTokenCookieScheme(OpenApiAuthenticationExtension):
             "type": "apiKey",
             "in": "cookie",
             "name": "auth_token",
-            "description": "The access JWT as a cookie (notification endpoints only); POSTs need a "
+            "description": "The access JWT as a cookie (notification endpoints only); a POST or PUT needs a "
             "same-origin Origin or Referer (CLIENT_ORIGINS), else 403 cross_site_request.",
         }

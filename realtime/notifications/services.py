@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import enum
+import functools
 import ipaddress
 import json
 import logging
+import uuid
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -77,6 +81,132 @@ def _queue_web_push(notification_id: int) -> None:
         notification_web_push_fanout.delay(notification_id)
     except Exception as error:  # noqa: BLE001 - after commit: fail quietly (promise 9)
         dependency_failed(dependency="celery_broker", use="web_push", error=error)
+
+
+@dataclass(frozen=True)
+class OutgoingNotification:
+    """A notification a service sends itself (a campaign's message), not built from an event.
+    ``dedupe_key`` is its ``source_event_id``: the same key never makes a second row."""
+
+    user_id: int
+    kind: str
+    title: str
+    dedupe_key: uuid.UUID
+    body: str = ""
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+def notification_send(
+    *,
+    user_id: int,
+    kind: str,
+    title: str,
+    body: str = "",
+    data: dict[str, Any] | None = None,
+    dedupe_key: uuid.UUID,
+    push: bool = False,
+) -> Notification | None:
+    """Put one notification in the player's inbox at most once per ``dedupe_key`` (see
+    :func:`notifications_send`). The new row, or None when the key was sent already."""
+    item = OutgoingNotification(
+        user_id=user_id, kind=kind, title=title, body=body, data=dict(data or {}), dedupe_key=dedupe_key
+    )
+    sent = notifications_send(notifications=[item], push_to={user_id} if push else ())
+    if not sent.created:
+        return None
+    return Notification.objects.get(pk=sent.ids[dedupe_key])
+
+
+@dataclass(frozen=True)
+class NotificationsSent:
+    ids: dict[uuid.UUID, int]  # every dedupe key given -> its notification (new or sent before)
+    created: frozenset[uuid.UUID]  # the keys this call inserted
+
+
+_SEND_CHUNK = 500
+_SEND_COLUMNS = ("user", "kind", "title", "body", "data", "source_event_id", "created_at")
+
+
+def notifications_send(
+    *, notifications: Sequence[OutgoingNotification], push_to: Collection[int] = ()
+) -> NotificationsSent:
+    """Insert the notifications whose ``dedupe_key`` was never sent (``INSERT ... ON CONFLICT
+    (source_event_id) DO NOTHING``, a few hundred rows a statement) and announce only those:
+    the ``notification`` event for the player's socket and, on commit, Web Push for the
+    players in ``push_to`` (when Web Push is configured). A retried or parallel sender
+    therefore notifies nobody twice: the unique key decides, not a read before the write.
+
+    A helper: call it inside the transaction that records the sending (it opens none, and
+    ``realtime.emit`` refuses to run outside one)."""
+    if not notifications:
+        return NotificationsSent(ids={}, created=frozenset())
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("notifications_send must run inside the caller's transaction")
+    now = timezone.now()
+    meta = Notification._meta
+    fields = [meta.get_field(name) for name in _SEND_COLUMNS]
+    connection = transaction.get_connection()
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(column.column) for column in fields)  # type: ignore[union-attr]
+    key_column = quote(meta.get_field("source_event_id").column)
+    created: dict[uuid.UUID, int] = {}
+    for start in range(0, len(notifications), _SEND_CHUNK):
+        chunk = notifications[start : start + _SEND_CHUNK]
+        params: list[Any] = []
+        for item in chunk:
+            values = (
+                item.user_id,
+                item.kind[:64],
+                item.title[:200],
+                item.body[:1000],
+                item.data,
+                item.dedupe_key,
+                now,
+            )
+            params.extend(
+                column.get_db_prep_save(value, connection)  # type: ignore[union-attr]
+                for column, value in zip(fields, values, strict=True)
+            )
+        row = "(" + ", ".join(["%s"] * len(fields)) + ")"
+        # Names from the model, every value a bound parameter.
+        values_sql = ", ".join([row] * len(chunk))
+        sql = (
+            f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES {values_sql} "  # noqa: S608
+            f"ON CONFLICT ({key_column}) DO NOTHING RETURNING {quote(meta.pk.column)}, {key_column}"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            for pk, key in cursor.fetchall():
+                created[uuid.UUID(str(key))] = int(pk)
+    ids = dict(created)
+    earlier = [item.dedupe_key for item in notifications if item.dedupe_key not in created]
+    for start in range(0, len(earlier), _SEND_CHUNK):
+        found = Notification.objects.filter(source_event_id__in=earlier[start : start + _SEND_CHUNK])
+        for key, pk in found.values_list("source_event_id", "pk"):
+            if key is not None:
+                ids[key] = pk
+    fresh = [
+        Notification(
+            pk=created[item.dedupe_key],
+            user_id=item.user_id,
+            kind=item.kind[:64],
+            title=item.title[:200],
+            body=item.body[:1000],
+            data=item.data,
+            source_event_id=item.dedupe_key,
+            created_at=now,
+        )
+        for item in notifications
+        if item.dedupe_key in created
+    ]
+    if fresh:
+        realtime.emit_many([(NOTIFICATION_EVENT, item.user_id, notification_as_dict(item)) for item in fresh])
+    if push_to and web_push_configured():
+        pushed = set(push_to)
+        for notification in fresh:
+            if notification.user_id in pushed:
+                transaction.on_commit(functools.partial(_queue_web_push, notification.pk), robust=True)
+    return NotificationsSent(ids=ids, created=frozenset(created))
 
 
 @transaction.atomic(durable=True)

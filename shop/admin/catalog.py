@@ -17,14 +17,13 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin, messages
-from django.contrib.admin.options import csrf_protect_m
 from django.db.models import Q, QuerySet, Sum
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.safestring import SafeString
 
 from accounts.authentication import request_staff
-from casino.admin_tools import ReadOnlyAdmin, player_link
+from casino.admin_tools import ReadOnlyAdmin, ServiceOwnsTransactionMixin, player_link
 from shop import services
 from shop.admin.common import price_label
 from shop.admin.forms import LimitedPackageForm, ProductForm, PromoCodeForm
@@ -128,7 +127,7 @@ class SaleWindowFilter(admin.SimpleListFilter):
 
 
 @admin.register(LimitedPackage)
-class LimitedPackageAdmin(admin.ModelAdmin):
+class LimitedPackageAdmin(ServiceOwnsTransactionMixin, admin.ModelAdmin):
     form = LimitedPackageForm
     list_display = [
         "code",
@@ -213,19 +212,6 @@ class LimitedPackageAdmin(admin.ModelAdmin):
     @admin.display(description="held for pending payments")
     def held(self, package: LimitedPackage) -> int:
         return int(getattr(package, "held_units", 0))
-
-    @csrf_protect_m
-    def changeform_view(
-        self,
-        request: HttpRequest,
-        object_id: str | None = None,
-        form_url: str = "",
-        extra_context: dict[str, Any] | None = None,
-    ) -> HttpResponse:
-        # Django wraps a posted form in one transaction; here the services that
-        # save_model calls own theirs (durable: they refuse to run nested), so
-        # the admin's is left out. The admin's history entry is written after.
-        return self._changeform_view(request, object_id, form_url, extra_context)  # type: ignore[attr-defined]
 
     def save_model(self, request: HttpRequest, obj: LimitedPackage, form: Any, change: bool) -> None:
         actor = request_staff(request)

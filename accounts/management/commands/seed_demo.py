@@ -42,6 +42,7 @@ APP_SEED_COMMANDS = [
     "seed_events_demo",
     "seed_missions_demo",
     "seed_achievements_demo",
+    "seed_segments_demo",
 ]
 
 
