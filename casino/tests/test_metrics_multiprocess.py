@@ -58,7 +58,9 @@ def test_metrics_add_up_the_requests_of_every_gunicorn_worker(tmp_path: Path) ->
         deadline = time.monotonic() + 30
         while True:
             try:
-                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                # A long timeout: a poll given up on while the workers boot would still be served,
+                # and counted, after the "before" figure below.
+                if httpx.get(f"{base}/health", timeout=15).status_code == 200:
                     break
             except httpx.TransportError:
                 pass
