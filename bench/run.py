@@ -435,6 +435,10 @@ class BenchRun:
 
 
 def main(argv: list[str] | None = None) -> int:
+    if (sys.argv[1:] if argv is None else argv)[:1] == ["sockets"]:  # bench/run.py sockets [...]: bench/sockets.py
+        from bench import sockets
+
+        return sockets.main((sys.argv[1:] if argv is None else argv)[1:])
     args = parse_args(argv, description=__doc__.split("\n\n")[0])
     if args.render:
         return render(args.render)

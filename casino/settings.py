@@ -176,6 +176,17 @@ REDIS_URL = get_from_env(
     cast=as_str,
     required_in_production="redis://... (shared cache, lockout counters, channel layer and Celery broker)",
 )
+# The channel layer (realtime.channel_layer): Redis connections per process and event loop;
+# how long a socket's group memberships and its player's presence last unless renewed (an
+# open socket renews them every third of it); messages one process's queue in Redis holds.
+REALTIME_REDIS_MAX_CONNECTIONS = get_from_env("REALTIME_REDIS_MAX_CONNECTIONS", 20, cast=as_int)
+REALTIME_GROUP_EXPIRY_SECONDS = get_from_env("REALTIME_GROUP_EXPIRY_SECONDS", 300, cast=as_int)
+REALTIME_CHANNEL_CAPACITY = get_from_env("REALTIME_CHANNEL_CAPACITY", 10_000, cast=as_int)
+if REALTIME_REDIS_MAX_CONNECTIONS < 2 or REALTIME_GROUP_EXPIRY_SECONDS < 30 or REALTIME_CHANNEL_CAPACITY < 100:
+    raise ImproperlyConfigured(
+        "REALTIME_REDIS_MAX_CONNECTIONS is at least 2, REALTIME_GROUP_EXPIRY_SECONDS at least 30, "
+        "REALTIME_CHANNEL_CAPACITY at least 100"
+    )
 if REDIS_URL:
     _redis_timeout = get_from_env("REDIS_SOCKET_TIMEOUT_SECONDS", 1.0, cast=as_float)
     CACHES = {
@@ -187,10 +198,20 @@ if REDIS_URL:
             "OPTIONS": {"socket_connect_timeout": _redis_timeout, "socket_timeout": _redis_timeout},
         }
     }
+    # realtime.channel_layer: channels_redis with a bounded pool per event loop, pushes in batches
+    # with per-player sequence numbers and presence, sized queues, shorter memberships.
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "prefix": get_from_env("CHANNEL_PREFIX", "casino-asgi", cast=as_str)},
+            "BACKEND": "realtime.channel_layer.RedisChannelLayer",
+            "CONFIG": {
+                "hosts": [REDIS_URL],
+                "prefix": get_from_env("CHANNEL_PREFIX", "casino-asgi", cast=as_str),
+                "max_connections": REALTIME_REDIS_MAX_CONNECTIONS,
+                "group_expiry": REALTIME_GROUP_EXPIRY_SECONDS,
+                # One queue in Redis holds the messages waiting for all sockets of a process.
+                "channel_capacity": {"specific.*": REALTIME_CHANNEL_CAPACITY},
+                "capacity": 1000,  # a socket's own buffer in its process, and any other channel
+            },
         }
     }
 else:
@@ -231,6 +252,11 @@ WS_MESSAGE_BURST = get_from_env("WS_MESSAGE_BURST", 20, cast=as_int)
 # pushes per process, new ones are dropped (the outbox row stays the record).
 REALTIME_PUSH_TIMEOUT_SECONDS = get_from_env("REALTIME_PUSH_TIMEOUT_SECONDS", 2.0, cast=as_float)
 REALTIME_PUSH_MAX_PENDING = get_from_env("REALTIME_PUSH_MAX_PENDING", 10_000, cast=as_int)
+# Threads per process for the sockets' blocking work (authentication, initial state), each
+# with at most one database connection (realtime.socket_work).
+REALTIME_SOCKET_THREADS = get_from_env("REALTIME_SOCKET_THREADS", 4, cast=as_int)
+if REALTIME_SOCKET_THREADS < 1:
+    raise ImproperlyConfigured("REALTIME_SOCKET_THREADS is at least 1")
 
 # --- Celery ----------------------------------------------------------------
 CELERY_BROKER_URL = get_from_env("CELERY_BROKER_URL", REDIS_URL or "memory://", cast=as_str)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from prometheus_client import REGISTRY, Counter, Histogram
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -30,6 +30,38 @@ websocket_policy_closes = Counter(
     "websocket_policy_closes",
     "WebSockets the server closed for what the client sent (message_too_big, rate_limited).",
     ["reason"],
+)
+
+# --- Sockets and pushes (realtime.consumers, realtime.push, realtime.channel_layer) ---------
+websocket_connects = Counter(
+    "websocket_connects",
+    "WebSocket connects by outcome: accepted (authenticated and greeted), unauthorized (4401), "
+    "unavailable (4503: Redis or the database did not answer).",
+    ["result"],
+)
+websocket_open = Gauge("websocket_open", "WebSockets open in this process.", multiprocess_mode="livesum")
+websocket_resyncs = Counter("websocket_resyncs", "initial_state sent again because a client asked (resync).")
+websocket_initial_state_seconds = Histogram(
+    "websocket_initial_state_seconds",
+    "Time to read a socket's initial state (waiting for a socket thread included).",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+pushes = Counter(
+    "realtime_pushes",
+    "Pushed events by outcome: written (one message per process holding a socket of the player), "
+    "absent (the player had no socket: nothing sent, no sequence number).",
+    ["result"],
+)
+push_dropped = Counter(
+    "realtime_push_dropped",
+    "Pushed messages lost: channel_full (a process's queue in Redis was full), queue_full (this "
+    "process had REALTIME_PUSH_MAX_PENDING pushes waiting), failed (Redis did not answer in time).",
+    ["reason"],
+)
+push_batch_events = Histogram(
+    "realtime_push_batch_events",
+    "Events sent to Redis together by the push dispatcher (one script per batch).",
+    buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000),
 )
 
 

@@ -1,18 +1,24 @@
 """Pushing committed events to players' WebSocket groups without blocking.
 
-``async_to_sync(layer.group_send)`` per event costs a fresh event loop and a
-Redis round trip on the request thread (measured: ~6 ms an event). Instead,
+``async_to_sync(layer.group_send)`` per event costs a fresh event loop and
+Redis round trips on the request thread (measured: ~6 ms an event). Instead,
 each process keeps one background thread with its own event loop and a queue:
-``enqueue`` returns at once; the thread sends in FIFO order, so one player's
-events arrive in commit order. A push is best effort -- the outbox row is the
-durable record.
+``enqueue_many`` returns at once; the thread sends in FIFO order, so one
+player's events arrive in commit order. A transaction's events are queued
+together (``realtime.services``), and whatever is waiting when the thread
+gets to it goes out together: under the project's Redis layer one Lua script
+for up to ``realtime.channel_layer.BATCH_EVENTS`` events, which skips players
+without a socket and numbers each player's events (``realtime.presence``).
+A push is best effort -- the outbox row is the durable record, and a client
+that sees a gap in the numbers asks for a fresh state.
 
-Redis down (design promise 9): ``enqueue`` never raises and never blocks. Each
-send gives up after ``REALTIME_PUSH_TIMEOUT_SECONDS`` (a Redis that does not
-answer must not hold every later push hostage), and once
+Redis down (design promise 9): ``enqueue_many`` never raises and never
+blocks. Each batch gives up after ``REALTIME_PUSH_TIMEOUT_SECONDS`` (a Redis
+that does not answer must not hold every later push hostage), and once
 ``REALTIME_PUSH_MAX_PENDING`` pushes wait, new ones are dropped rather than
-piling up in memory. Failures and drops are counted and logged
-(``realtime.degraded``).
+piling up in memory. Failures and drops are counted
+(``realtime_push_dropped_total``, ``dependency_failures_total``) and logged
+as warnings.
 """
 
 from __future__ import annotations
@@ -20,20 +26,25 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from collections.abc import Sequence
 from typing import Any
 
 from channels.layers import get_channel_layer
 from django.conf import settings
 
+from realtime import metrics
+from realtime.channel_layer import Push, report_drops
 from realtime.degraded import dependency_failed
 
 logger = logging.getLogger(__name__)
+
+BATCH_MAX = 1000  # pushes taken off the queue at once
 
 
 class PushDispatcher:
     def __init__(self) -> None:
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._queue: asyncio.Queue[tuple[str, dict[str, Any]] | None] | None = None
+        self._queue: asyncio.Queue[list[Push]] | None = None
         self._started = threading.Event()
         self._lock = threading.Lock()
         self._pending = 0
@@ -60,25 +71,36 @@ class PushDispatcher:
     async def _drain(self) -> None:
         assert self._queue is not None
         while True:
-            item = await self._queue.get()
-            if item is None:
-                return
-            group, message = item
+            batch = list(await self._queue.get())
+            while len(batch) < BATCH_MAX and not self._queue.empty():
+                batch += self._queue.get_nowait()
             try:
-                layer = get_channel_layer()  # per push: follows a settings change (tests)
-                if layer is not None:
-                    await asyncio.wait_for(
-                        layer.group_send(group, message), timeout=settings.REALTIME_PUSH_TIMEOUT_SECONDS
-                    )
+                await self._send(batch)
             except Exception as error:  # noqa: BLE001 - best effort; the outbox keeps the event
                 dependency_failed(dependency="redis", use="push", error=error)
+                report_drops(len(batch), reason="failed", detail=f"{type(error).__name__}: {error}")
             finally:
                 with self._idle:
-                    self._pending -= 1
+                    self._pending -= len(batch)
                     self._idle.notify_all()
 
-    def enqueue(self, group: str, message: dict[str, Any]) -> bool:
-        """Queue a push; False when it was dropped (too many waiting)."""
+    async def _send(self, batch: list[Push]) -> None:
+        layer = get_channel_layer()  # per batch: follows a settings change (tests)
+        if layer is None:
+            return
+        metrics.push_batch_events.observe(len(batch))
+        timeout = settings.REALTIME_PUSH_TIMEOUT_SECONDS
+        push_many = getattr(layer, "push_many", None)
+        if push_many is not None:
+            await asyncio.wait_for(push_many(batch), timeout=timeout)
+            return
+        for push in batch:  # another layer (a stock channels_redis one): one group_send each
+            await asyncio.wait_for(layer.group_send(push.group, push.message), timeout=timeout)
+
+    def enqueue_many(self, pushes: Sequence[Push]) -> bool:
+        """Queue pushes, in order; False when they were dropped (too many waiting)."""
+        if not pushes:
+            return True
         self._ensure_started()
         assert self._loop is not None
         assert self._queue is not None
@@ -87,16 +109,20 @@ class PushDispatcher:
                 dropped = True
             else:
                 dropped = False
-                self._pending += 1
+                self._pending += len(pushes)
         if dropped:
+            limit = settings.REALTIME_PUSH_MAX_PENDING
             dependency_failed(
-                dependency="redis",
-                use="push_dropped",
-                error=OverflowError(f"{settings.REALTIME_PUSH_MAX_PENDING} pushes already waiting"),
+                dependency="redis", use="push_dropped", error=OverflowError(f"{limit} pushes already waiting")
             )
+            report_drops(len(pushes), reason="queue_full", detail=f"{limit} pushes already waiting in this process")
             return False
-        self._loop.call_soon_threadsafe(self._queue.put_nowait, (group, message))
+        self._loop.call_soon_threadsafe(self._queue.put_nowait, list(pushes))
         return True
+
+    def enqueue(self, group: str, message: dict[str, Any]) -> bool:
+        """Queue one message for a group (no presence check, no sequence number)."""
+        return self.enqueue_many([Push(group=group, message=message)])
 
     def wait_idle(self, timeout: float = 5.0) -> bool:
         """Block until every queued push went out (for tests and shutdown)."""

@@ -9,7 +9,10 @@ Inside the caller's transaction ``emit``
 3. registers an on-commit hook that pushes the envelope
    ``{event_id, type, user_id, data, timestamp}`` to the player's channel
    group ``user.<id>`` (unless the type is registered with ``pushed=False``).
-   A rolled-back transaction pushes and stores nothing.
+   One hook per ``emit_many`` call queues all its events at once
+   (``realtime.push``); a rolled-back transaction (or savepoint) pushes and
+   stores nothing. The push numbers each player's events (``seq``,
+   ``realtime.presence``) and skips players without a socket.
 
 The push runs after the commit, so it never raises (design promise 9): with
 Redis down it is counted and logged (``realtime.degraded``) and the response
@@ -29,8 +32,10 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.utils import timezone
 
+from realtime.channel_layer import Push
 from realtime.degraded import dependency_failed
 from realtime.models import OutboxEvent
+from realtime.presence import local_sequence, user_group
 from realtime.push import dispatcher
 from realtime.registry import EVENT_TYPES, DomainEvent, UnknownEventType, UserRef, is_pushed, subscribers_for
 
@@ -38,7 +43,7 @@ logger = logging.getLogger(__name__)
 
 
 def user_group_name(user_id: int) -> str:
-    return f"user.{user_id}"
+    return user_group(user_id)
 
 
 def _json_safe(data: dict[str, Any]) -> dict[str, Any]:
@@ -77,13 +82,14 @@ def emit_many(events: list[tuple[str, UserRef, dict[str, Any]]]) -> list[OutboxE
         rows[0].save(force_insert=True)
     else:
         OutboxEvent.objects.bulk_create(rows)
-    for event, (_, user, _) in zip(rows, events, strict=True):
-        _deliver(event, user)
+    pushes = [push for event, (_, user, _) in zip(rows, events, strict=True) if (push := _deliver(event, user))]
+    if pushes:
+        transaction.on_commit(lambda: _push(pushes), robust=True)
     return rows
 
 
-def _deliver(event: OutboxEvent, user: UserRef) -> None:
-    """Run the subscribers now and queue the push for the commit."""
+def _deliver(event: OutboxEvent, user: UserRef) -> Push | None:
+    """Run the subscribers now; the push to send on commit, if any."""
     envelope = event.envelope()
     user_id = event.user_id
     domain_event = DomainEvent(
@@ -96,8 +102,18 @@ def _deliver(event: OutboxEvent, user: UserRef) -> None:
     )
     for subscriber in subscribers_for(event.type):
         subscriber(domain_event)
-    if user_id is not None and is_pushed(event.type):
-        transaction.on_commit(lambda: push_to_user(user_id, envelope), robust=True)
+    if user_id is None or not is_pushed(event.type):
+        return None
+    return _event_push(user_id, envelope)
+
+
+def _event_push(user_id: int, envelope: dict[str, Any]) -> Push:
+    return Push(
+        group=user_group_name(user_id),
+        message={"type": "domain.event", "envelope": envelope},
+        user_id=user_id,
+        numbered=True,
+    )
 
 
 CLOSE_SESSION_REVOKED = 4401  # the player must log in again (logout-all, password change, ban)
@@ -108,33 +124,39 @@ def sockets_close(*, user_id: int, code: int) -> None:
     """Close every open WebSocket of the player with ``code`` once the caller's
     transaction commits (a revoked session must stop receiving events at once;
     a rolled-back revocation closes nothing). Outside a transaction: now."""
-    message = {"type": "session.close", "code": code}
-    transaction.on_commit(lambda: _send_to_user(user_id, message), robust=True)
+    push = Push(group=user_group_name(user_id), message={"type": "session.close", "code": code}, user_id=user_id)
+    transaction.on_commit(lambda: _push([push]), robust=True)
 
 
 def push_to_user(user_id: int, envelope: dict[str, Any]) -> None:
     """Queue an envelope for every WebSocket of the player (non-blocking; see
     ``realtime.push``). Best effort: the outbox row is the durable record."""
-    _send_to_user(user_id, {"type": "domain.event", "envelope": envelope})
-
-
-def _send_to_user(user_id: int, message: dict[str, Any]) -> None:
-    """Never raises: it runs after commit (see the module docstring)."""
-    send_to_group(user_group_name(user_id), message)
+    _push([_event_push(user_id, envelope)])
 
 
 def send_to_group(group: str, message: dict[str, Any], *, use: str = "push") -> None:
     """Queue ``message`` for every socket of a channel group (a player's, or the live feed's).
     Never raises: it runs after commit (see the module docstring)."""
+    _push([Push(group=group, message=message)], use=use)
+
+
+def _push(pushes: list[Push], *, use: str = "push") -> None:
+    """Queue pushes for the dispatcher, in order. Never raises: it runs after
+    commit (see the module docstring)."""
     try:
         layer = get_channel_layer()
         if layer is None:
             return
         if isinstance(layer, InMemoryChannelLayer):
             # Embedded mode, one process: the layer's queues belong to the server's
-            # event loop, which async_to_sync reuses from a sync view.
-            async_to_sync(layer.group_send)(group, message)
+            # event loop, which async_to_sync reuses from a sync view. The process
+            # serves every socket, so its own counter numbers the events.
+            for push in pushes:
+                message = push.message
+                if push.numbered and push.user_id is not None:
+                    message = {**message, "seq": local_sequence.next(push.user_id)}
+                async_to_sync(layer.group_send)(push.group, message)
             return
-        dispatcher.enqueue(group, message)
+        dispatcher.enqueue_many(pushes)
     except Exception as error:  # noqa: BLE001 - best effort; the outbox has the event
         dependency_failed(dependency="channel_layer", use=use, error=error)

@@ -119,6 +119,42 @@ def install_daphne_limit() -> bool:
             super().handle_reply(message)
 
     ws_protocol.WebSocketFactory.protocol = RateLimitedWebSocketProtocol
+    _format_connection_log_lazily()
     _installed = True
     logger.debug("daphne WebSocket protocol rate-limited")
     return True
+
+
+class _Formatted:
+    """``pformat(value)``, computed only if a log line is written."""
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __format__(self, spec: str) -> str:
+        from pprint import pformat
+
+        return format(pformat(self.value), spec)
+
+    def __str__(self) -> str:
+        return format(self, "")
+
+
+def _format_connection_log_lazily() -> None:
+    """autobahn pretty-prints every connection's settings for a debug log line
+    (``log.debug(..., attrs=pformat(...))`` in ``_connectionMade``) whether or
+    not debug is logged: some 7 % of the event loop's time during a connect
+    storm. There, and only there, its module's ``pformat`` returns an object
+    formatted when the line is written."""
+    module: Any = sys.modules.get("autobahn.websocket.protocol")
+    if module is None or getattr(module.pformat, "lazy", False):
+        return
+    eager = module.pformat
+
+    def pformat(value: Any, *args: Any, **kwargs: Any) -> Any:
+        if not args and not kwargs and sys._getframe(1).f_code.co_name == "_connectionMade":
+            return _Formatted(value)
+        return eager(value, *args, **kwargs)
+
+    pformat.lazy = True  # type: ignore[attr-defined]
+    module.pformat = pformat

@@ -36,7 +36,7 @@ from realtime.tests.processes import Process, ProcessGroup, free_port, start_asg
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.services]
 
-ENVELOPE_KEYS = {"event_id", "type", "user_id", "data", "timestamp"}
+ENVELOPE_KEYS = {"event_id", "type", "user_id", "data", "timestamp", "seq"}
 
 
 @pytest.fixture(scope="module")

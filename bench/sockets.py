@@ -1,0 +1,795 @@
+#!/usr/bin/env python3
+"""Sockets at scale on one daphne process, started as production starts it
+(``bench/server.py``: ``APP_ENV=production``, ``CONN_MAX_AGE=0``, the bench's
+settings), measured from outside:
+
+1. **capacity**: idle authenticated sockets opened up to ``--sockets``
+   (every one greeted and given its initial state); at each step the server's
+   memory (RSS), its Redis and PostgreSQL connections (its own TCP sockets, read
+   from ``/proc``) and, once all are open, its CPU while they idle;
+2. **mass disconnect**: all of them closed at once; how long until Redis holds
+   no membership and no presence, and the worst ``/health`` answer meanwhile;
+3. **connect storm**: ``--storm`` handshakes at once, on a freshly started
+   server (a reconnect after a deploy: nothing cached) and again on the warm
+   one; successes, time, connects per second, time until every socket had its
+   initial state;
+4. **push latency and loss**: ``--push-sockets`` players connected, events
+   committed at each of ``--rates`` per second for ``--stage-seconds``
+   (``realtime.emit`` in this process, which pushes like a web process does):
+   p50/p95/p99 from commit to the client, lost events, gaps in ``seq``;
+5. in process, what the push costs for a player without a socket (the stock
+   ``channels_redis`` ``group_send`` against the project's batched script) and
+   what one initial state costs (queries, milliseconds).
+
+    .venv/bin/python bench/sockets.py                   # 10,000 sockets, storm of 2,000, 50/100/200 events/s
+    .venv/bin/python bench/sockets.py --quick           # 2,000 sockets, storm of 1,000, 10 s stages
+    .venv/bin/python bench/run.py sockets --quick       # the same, through bench/run.py
+
+The clients run in this process (asyncio, ``websockets``) and share the
+machine's cores with the server: read the figures as a floor. Results:
+``bench/results/<UTC timestamp>-sockets/`` (``sockets.json``, ``report.md``,
+the server's log). The database ``casino_bench_sockets`` is created and
+migrated for the run and dropped at the end; Redis database 12 is flushed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import itertools
+import json
+import os
+import resource
+import statistics
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench import seed, server, stack  # noqa: E402
+from bench.stack import BenchError, Process, ProcessSet  # noqa: E402
+
+DATABASE = "casino_bench_sockets"
+REDIS_DB = 12
+OPEN_CONCURRENCY = 200  # handshakes in flight while the capacity step opens sockets
+
+
+def say(message: str) -> None:
+    sys.stdout.write(f"[{datetime.now(UTC):%H:%M:%S}] {message}\n")
+    sys.stdout.flush()
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="bench/sockets.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="2,000 sockets, a storm of 1,000, 10 s stages")
+    parser.add_argument("--sockets", type=int, help="idle sockets to hold (10000; quick 2000)")
+    parser.add_argument("--storm", type=int, help="handshakes at once (2000; quick 1000)")
+    parser.add_argument("--players", type=int, help="players to seed; sockets beyond reuse them (2000)")
+    parser.add_argument("--push-sockets", type=int, help="players connected while pushing (1000; quick 500)")
+    parser.add_argument("--rates", default="50,100,200", help="events per second, comma-separated")
+    parser.add_argument("--stage-seconds", type=int, help="seconds per rate (20; quick 10)")
+    parser.add_argument("--redis-db", type=int, default=REDIS_DB)
+    parser.add_argument("--database", default=DATABASE)
+    parser.add_argument("--results-dir", type=Path, default=ROOT / "bench" / "results")
+    args = parser.parse_args(argv)
+    quick = args.quick
+    defaults = {
+        "sockets": 2000 if quick else 10_000,
+        "storm": 1000 if quick else 2000,
+        "players": 2000,
+        "push_sockets": 500 if quick else 1000,
+        "stage_seconds": 10 if quick else 20,
+    }
+    for key, value in defaults.items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    args.rates = [float(rate) for rate in args.rates.split(",") if rate.strip()]
+    return args
+
+
+# --- the server from outside: /proc ------------------------------------------------------------
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def tcp_connections(pid: int, remote_port: int) -> int:
+    """The process's established TCP connections to ``remote_port`` (Redis 6379, PostgreSQL 5432)."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            parts = line.split()
+            remote, state, inode = parts[2], parts[3], parts[9]
+            if state == "01" and inode in inodes and int(remote.rsplit(":", 1)[1], 16) == remote_port:
+                count += 1
+    return count
+
+
+def server_figures(process: Process, redis_port: int, pg_port: int) -> dict[str, float]:
+    return {
+        "rss_mb": round(rss_mb(process.pid), 1),
+        "redis_connections": tcp_connections(process.pid, redis_port),
+        "postgres_connections": tcp_connections(process.pid, pg_port),
+    }
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+
+
+# --- clients ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Socket:
+    player_id: int
+    ws: Any = None
+    opened: float = 0.0  # seconds the handshake took (until sync_connected)
+    state_at: float | None = None  # when initial_state arrived (perf counter)
+    state_seq: int | None = None
+    events: list[tuple[str, int | None, float]] = field(default_factory=list)  # event_id, seq, received (epoch)
+    reader: asyncio.Task[None] | None = None
+    error: str = ""
+
+
+class Clients:
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    async def open(self, player: dict[str, Any], *, timeout: float = 30) -> Socket:
+        from websockets.asyncio.client import connect
+
+        sock = Socket(player_id=player["id"])
+        started = time.perf_counter()
+        try:
+            sock.ws = await connect(
+                f"{self.url}?token={player['token']}",
+                open_timeout=timeout,
+                ping_interval=None,
+                close_timeout=10,
+                max_queue=None,
+                proxy=None,
+            )
+            hello = json.loads(await asyncio.wait_for(sock.ws.recv(), timeout))
+            if hello.get("type") != "sync_connected":
+                raise BenchError(f"greeted with {hello}")
+            sock.opened = time.perf_counter() - started
+            sock.reader = asyncio.ensure_future(self._read(sock))
+        except Exception as error:  # noqa: BLE001 - counted as a failed handshake
+            sock.error = f"{type(error).__name__}: {error}"
+        return sock
+
+    async def _read(self, sock: Socket) -> None:
+        try:
+            async for raw in sock.ws:
+                received = time.time()
+                message = json.loads(raw)
+                kind = message.get("type")
+                if kind == "initial_state":
+                    sock.state_at = time.perf_counter()
+                    sock.state_seq = message.get("seq")
+                elif kind == "stats_update":
+                    sock.events.append((message["event_id"], message.get("seq"), received))
+        except Exception:  # noqa: BLE001, S110 - the socket closed: what it read is kept
+            pass
+
+    async def open_many(self, players: list[dict[str, Any]], *, concurrency: int | None = None) -> list[Socket]:
+        if concurrency is None:
+            return list(await asyncio.gather(*(self.open(player) for player in players)))
+        gate = asyncio.Semaphore(concurrency)
+
+        async def one(player: dict[str, Any]) -> Socket:
+            async with gate:
+                return await self.open(player)
+
+        return list(await asyncio.gather(*(one(player) for player in players)))
+
+    @staticmethod
+    async def wait_states(sockets: list[Socket], timeout: float) -> float:
+        """Seconds until every open socket had its initial state (or the timeout)."""
+        started = time.perf_counter()
+        while time.perf_counter() - started < timeout:
+            if all(s.state_at is not None for s in sockets if s.ws is not None and not s.error):
+                break
+            await asyncio.sleep(0.05)
+        return time.perf_counter() - started
+
+    @staticmethod
+    async def close_many(sockets: list[Socket]) -> None:
+        async def close(sock: Socket) -> None:
+            if sock.ws is not None:
+                with contextlib.suppress(Exception):  # already gone
+                    await sock.ws.close()
+            if sock.reader is not None:
+                await asyncio.gather(sock.reader, return_exceptions=True)
+
+        await asyncio.gather(*(close(sock) for sock in sockets))
+
+
+# --- the run -----------------------------------------------------------------------------------
+
+
+class SocketBench:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        self.dir = args.results_dir / f"{stamp}-sockets"
+        (self.dir / "logs").mkdir(parents=True, exist_ok=True)
+        self.procs = ProcessSet(self.dir / "logs")
+        self.result: dict[str, Any] = {"notes": []}
+        self.services: dict[str, str] = {}
+        self.env: dict[str, str] = {}
+        self.port = stack.free_port()
+        self.daphne: Process | None = None
+        self.players: list[dict[str, Any]] = []
+
+    # --- stack ---
+
+    def setup(self) -> None:
+        args = self.args
+        say(f"sockets bench; results in {self.dir}")
+        self.services = self._services()
+        tag = f"sockets{os.getpid()}"
+        self.env = server.app_env(
+            services=self.services,
+            redis_db=args.redis_db,
+            database=args.database,
+            clickhouse_database=f"casino_bench_{tag}",
+            topic=f"casino.bench.{tag}",
+            tag=tag,
+            port=self.port,
+            git_sha="",
+        )
+        self.env["CLICKHOUSE_URL"] = ""  # no relay, no sink: the outbox rows just stay
+        self.env["KAFKA_BOOTSTRAP_SERVERS"] = ""
+        stack.redis_flush(self.env["REDIS_URL"])
+        stack.pg_create_database(self.services["DATABASE_URL"], args.database)
+        say(f"database {args.database}: migrate")
+        server.migrate(self.env, self.dir / "logs" / "migrate.log")
+        os.environ.update(self.env)
+        import django
+
+        django.setup()
+        say(f"seeding {args.players} players")
+        self.players = seed.seed_players(args.players, prefix="bs")
+        from bench.cpu import issue_tokens
+
+        issue_tokens(self.players)
+        _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        needed = args.sockets + 500
+        if hard < needed:
+            raise BenchError(f"open files limit {hard} < {needed}: raise `ulimit -n` or lower --sockets")
+        self.result["meta"] = {
+            "started": datetime.now(UTC).isoformat(timespec="seconds"),
+            "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+            "cores": os.cpu_count(),
+            "loadavg_start": " ".join(f"{x:.2f}" for x in os.getloadavg()),
+        }
+
+    def _services(self) -> dict[str, str]:
+        """``scripts/services.sh up``'s URLs; only PostgreSQL and Redis are used, so when it
+        cannot bring the others up, ``DATABASE_URL`` and ``REDIS_URL`` from the environment do."""
+        try:
+            return stack.services_up()
+        except BenchError as error:
+            if not (os.environ.get("DATABASE_URL") and os.environ.get("REDIS_URL")):
+                raise
+            say(f"services: {str(error)[:200]}; using DATABASE_URL and REDIS_URL from the environment")
+            return {
+                "DATABASE_URL": os.environ["DATABASE_URL"],
+                "REDIS_URL": os.environ["REDIS_URL"],
+                "KAFKA_BOOTSTRAP_SERVERS": "",
+                "CLICKHOUSE_URL": "",
+            }
+
+    def start_daphne(self) -> Process:
+        if self.daphne is not None:
+            self.procs.stop(self.daphne)
+        env = {**self.env, "CONN_MAX_AGE": "0"}
+        self.daphne = self.procs.start(
+            "daphne",
+            [stack.PYTHON, "-m", "daphne", "-b", stack.HOST, "-p", str(self.port), "casino.asgi:application"],
+            env,
+        )
+        stack.wait_http(self.daphne, f"http://{stack.HOST}:{self.port}/health", timeout=90)
+        return self.daphne
+
+    def player(self, index: int) -> dict[str, Any]:
+        return self.players[index % len(self.players)]
+
+    def figures(self) -> dict[str, float]:
+        assert self.daphne is not None
+        redis_port = int(self.env["REDIS_URL"].rsplit(":", 1)[1].split("/")[0])
+        pg_port = int(self.services["DATABASE_URL"].rsplit(":", 1)[1].split("/")[0])
+        return server_figures(self.daphne, redis_port, pg_port)
+
+    def redis_residue(self) -> dict[str, int]:
+        """Memberships and presence left in Redis (the channel layer's keys)."""
+        import redis
+        from channels.layers import get_channel_layer
+
+        layer = get_channel_layer()
+        client = redis.Redis.from_url(self.env["REDIS_URL"])
+        members = 0
+        for key in client.scan_iter(match=f"{layer.prefix}:group:*", count=1000):
+            members += int(client.zcard(key))
+        return {"memberships": members, "present": int(client.zcard(layer.presence_key()))}
+
+    # --- 1 and 2: capacity, mass disconnect ---
+
+    async def capacity(self) -> None:
+        args = self.args
+        clients = Clients(f"ws://{stack.HOST}:{self.port}/api/realtime/sync")
+        daphne = self.start_daphne()
+        await asyncio.sleep(1)
+        base = {"sockets": 0, **self.figures()}
+        steps = [base]
+        sockets: list[Socket] = []
+        marks = sorted({m for m in (1000, 2000, 5000, args.sockets) if m <= args.sockets})
+        started = time.perf_counter()
+        say(f"capacity: opening {args.sockets} sockets ({OPEN_CONCURRENCY} handshakes at a time)")
+        for mark in marks:
+            batch = [self.player(i) for i in range(len(sockets), mark)]
+            sockets += await clients.open_many(batch, concurrency=OPEN_CONCURRENCY)
+            await clients.wait_states(sockets, timeout=120)
+            steps.append({"sockets": len([s for s in sockets if not s.error]), **self.figures()})
+            say(f"  {steps[-1]}")
+        open_seconds = time.perf_counter() - started
+        cpu_before, idle_started = cpu_seconds(daphne.pid), time.perf_counter()
+        await asyncio.sleep(10)
+        idle_cpu = (cpu_seconds(daphne.pid) - cpu_before) / (time.perf_counter() - idle_started)
+        held = [s for s in sockets if not s.error]
+        with_state = [s for s in held if s.state_at is not None]
+        top = steps[-1]
+        self.result["capacity"] = {
+            "requested": args.sockets,
+            "held": len(held),
+            "failed": len(sockets) - len(held),
+            "errors": sorted({s.error for s in sockets if s.error})[:5],
+            "with_initial_state": len(with_state),
+            "open_seconds": round(open_seconds, 1),
+            "steps": steps,
+            "kb_per_socket": round((top["rss_mb"] - base["rss_mb"]) * 1024 / max(1, len(held)), 1),
+            "idle_cpu_percent_of_a_core": round(idle_cpu * 100, 1),
+        }
+        say(f"  capacity: {self.result['capacity']}")
+
+        say(f"mass disconnect: closing {len(held)} sockets at once")
+        health = {"worst_ms": 0.0, "failures": 0}
+        stop = threading.Event()
+        health_thread = threading.Thread(target=self._watch_health, args=(health, stop), daemon=True)
+        health_thread.start()
+        started = time.perf_counter()
+        await clients.close_many(sockets)
+        closed_seconds = time.perf_counter() - started
+        residue = self.redis_residue()
+        while (residue["memberships"] or residue["present"]) and time.perf_counter() - started < 60:
+            await asyncio.sleep(0.2)
+            residue = self.redis_residue()
+        stop.set()
+        health_thread.join(5)
+        self.result["mass_disconnect"] = {
+            "sockets": len(held),
+            "client_close_seconds": round(closed_seconds, 2),
+            "clean_seconds": round(time.perf_counter() - started, 2),
+            "left_in_redis": residue,
+            "health_worst_ms": round(health["worst_ms"], 1),
+            "health_failures": health["failures"],
+            "server_errors_logged": self._server_errors(),
+            "after": self.figures(),
+        }
+        say(f"  mass disconnect: {self.result['mass_disconnect']}")
+
+    def _watch_health(self, health: dict[str, float], stop: threading.Event) -> None:
+        url = f"http://{stack.HOST}:{self.port}/health"
+        while not stop.is_set():
+            started = time.perf_counter()
+            ok = stack.http_ok(url, timeout=30)
+            elapsed = (time.perf_counter() - started) * 1000
+            health["worst_ms"] = max(health["worst_ms"], elapsed)
+            if not ok:
+                health["failures"] += 1
+            stop.wait(0.1)
+
+    def _server_errors(self) -> int:
+        assert self.daphne is not None
+        text = self.daphne.log_path.read_text(errors="replace")
+        return sum(1 for line in text.splitlines() if "Traceback" in line or " ERROR " in line or "maxclients" in line)
+
+    # --- 3: connect storm ---
+
+    async def storm(self, *, fresh: bool) -> dict[str, Any]:
+        count = self.args.storm
+        clients = Clients(f"ws://{stack.HOST}:{self.port}/api/realtime/sync")
+        if fresh:
+            self.start_daphne()
+            await asyncio.sleep(1)
+        say(f"connect storm: {count} handshakes at once ({'fresh' if fresh else 'warm'} server)")
+        assert self.daphne is not None
+        cpu_start, client_cpu_start = cpu_seconds(self.daphne.pid), time.process_time()
+        started = time.perf_counter()
+        sockets = await clients.open_many([self.player(i) for i in range(count)])
+        accepted = time.perf_counter() - started
+        cpu_accepted, client_cpu = cpu_seconds(self.daphne.pid), time.process_time() - client_cpu_start
+        ok = [s for s in sockets if not s.error]
+        states = await clients.wait_states(ok, timeout=120)
+        cpu_states = cpu_seconds(self.daphne.pid)
+        opened = [s.opened for s in ok]
+        figures = self.figures()
+        await clients.close_many(sockets)
+        result = {
+            "handshakes": count,
+            "succeeded": len(ok),
+            "failed": count - len(ok),
+            "errors": sorted({s.error for s in sockets if s.error})[:5],
+            "seconds_to_all_accepted": round(accepted, 2),
+            "connects_per_second": round(len(ok) / accepted, 1) if accepted else None,
+            "handshake_ms_p50": round((percentile(opened, 50) or 0) * 1000, 1),
+            "handshake_ms_p95": round((percentile(opened, 95) or 0) * 1000, 1),
+            "handshake_ms_max": round(max(opened, default=0) * 1000, 1),
+            "seconds_to_all_initial_states": round(accepted + states, 2),
+            "initial_states": sum(1 for s in ok if s.state_at is not None),
+            # The server's CPU: until every handshake was accepted (initial states partly
+            # included), and in all (every initial state sent).
+            "server_cpu_ms_per_connect_until_accepted": round((cpu_accepted - cpu_start) * 1000 / max(1, len(ok)), 2),
+            "server_cpu_ms_per_connect_in_all": round((cpu_states - cpu_start) * 1000 / max(1, len(ok)), 2),
+            # The clients' own CPU (this process) until every handshake was greeted: on the same cores.
+            "client_cpu_seconds": round(client_cpu, 2),
+            "server": figures,
+        }
+        say(f"  storm: {result}")
+        return result
+
+    # --- 4: push latency and loss ---
+
+    async def pushes(self) -> list[dict[str, Any]]:
+        args = self.args
+        clients = Clients(f"ws://{stack.HOST}:{self.port}/api/realtime/sync")
+        targets = [self.player(i) for i in range(args.push_sockets)]
+        sockets = await clients.open_many(targets, concurrency=OPEN_CONCURRENCY)
+        await clients.wait_states(sockets, timeout=120)
+        by_player = {s.player_id: s for s in sockets if not s.error}
+        stages = []
+        for rate in args.rates:
+            for sock in by_player.values():
+                sock.events.clear()
+            say(f"pushes: {rate:.0f} events/s for {args.stage_seconds} s to {len(by_player)} connected players")
+            committed = await self._emit_in_child(rate, args.stage_seconds, list(by_player))
+            await asyncio.sleep(3)  # the last ones arrive
+            stages.append(self._push_stage(rate, committed, by_player))
+            say(f"  {stages[-1]}")
+        await clients.close_many(sockets)
+        return stages
+
+    async def _emit_in_child(self, rate: float, seconds: int, player_ids: list[int]) -> dict[str, tuple[int, float]]:
+        """Commit the events from a process of their own (as a web process would): in this
+        one they would take the interpreter from the clients and delay what they read."""
+        work = self.dir / f"emit-{rate:g}.json"
+        work.write_text(json.dumps({"rate": rate, "seconds": seconds, "players": player_ids}))
+        child = await asyncio.create_subprocess_exec(
+            stack.PYTHON, str(Path(__file__).resolve()), "--emit", str(work), env={**os.environ, **self.env}
+        )
+        if await child.wait() != 0:
+            raise BenchError(f"the event emitter failed (exit {child.returncode})")
+        committed: dict[str, list[Any]] = json.loads(work.with_suffix(".out.json").read_text())
+        return {event_id: (int(player), float(at)) for event_id, (player, at) in committed.items()}
+
+    @staticmethod
+    def emit_from_file(work: Path) -> None:
+        """The child's side of :meth:`_emit_in_child`."""
+        import django
+
+        django.setup()
+        spec = json.loads(work.read_text())
+        committed = SocketBench._emit_at(spec["rate"], spec["seconds"], spec["players"])
+        work.with_suffix(".out.json").write_text(json.dumps(committed))
+
+    @staticmethod
+    def _emit_at(rate: float, seconds: int, player_ids: list[int]) -> dict[str, tuple[int, float]]:
+        """Commit ``rate`` events a second (open loop, 4 threads) to random connected players;
+        event id -> (player, commit time)."""
+        import random
+
+        from django.db import connection, transaction
+
+        import realtime
+        from realtime.push import dispatcher
+
+        total = int(rate * seconds)
+        committed: dict[str, tuple[int, float]] = {}
+        lock = threading.Lock()
+        start = time.perf_counter() + 0.2
+        threads = 4
+
+        def worker(offset: int) -> None:
+            rng = random.Random(offset)  # load, not secrets
+            try:
+                for n in range(offset, total, threads):
+                    delay = start + n / rate - time.perf_counter()
+                    if delay > 0:
+                        time.sleep(delay)
+                    player_id = rng.choice(player_ids)
+                    with transaction.atomic():
+                        event = realtime.emit("stats_update", player_id, {"bench": n})
+                    at = time.time()
+                    with lock:
+                        committed[str(event.event_id)] = (player_id, at)
+            finally:
+                connection.close()
+
+        pool = [threading.Thread(target=worker, args=(i,)) for i in range(threads)]
+        for thread in pool:
+            thread.start()
+        for thread in pool:
+            thread.join()
+        dispatcher.wait_idle(30)
+        return committed
+
+    def _push_stage(
+        self, rate: float, committed: dict[str, tuple[int, float]], by_player: dict[int, Socket]
+    ) -> dict[str, Any]:
+        latencies: list[float] = []
+        received: set[str] = set()
+        gaps = 0
+        for sock in by_player.values():
+            seqs = [seq for _, seq, _ in sock.events if seq is not None]
+            gaps += sum(1 for a, b in itertools.pairwise(seqs) if b != a + 1)
+            for event_id, _, at in sock.events:
+                if event_id in committed:
+                    received.add(event_id)
+                    latencies.append((at - committed[event_id][1]) * 1000)
+        elapsed_rate = len(committed) / max(1e-9, self.args.stage_seconds)
+        return {
+            "target_rate": rate,
+            "committed": len(committed),
+            "achieved_rate": round(elapsed_rate, 1),
+            "received": len(received),
+            "lost": len(set(committed) - received),
+            "seq_gaps": gaps,
+            "latency_ms_p50": _round(percentile(latencies, 50)),
+            "latency_ms_p95": _round(percentile(latencies, 95)),
+            "latency_ms_p99": _round(percentile(latencies, 99)),
+            "latency_ms_max": _round(max(latencies, default=None)),
+        }
+
+    # --- 5: in process ---
+
+    def push_cost_absent(self, events: int = 2000) -> dict[str, Any]:
+        """Redis time per event pushed to a player without a socket."""
+        from channels_redis.core import RedisChannelLayer as Stock
+
+        from realtime.channel_layer import Push, RedisChannelLayer
+
+        url = self.env["REDIS_URL"]
+        ours = RedisChannelLayer(hosts=[url], prefix="bench-absent-ours")
+        stock = Stock(hosts=[url], prefix="bench-absent-stock")
+        base = 900_000_000
+
+        async def measure() -> dict[str, Any]:
+            started = time.perf_counter()
+            for n in range(events):
+                await stock.group_send(f"user.{base + n}", {"type": "domain.event", "n": n})
+            stock_us = (time.perf_counter() - started) / events * 1e6
+            out = {"events": events, "stock_group_send_us_per_event": round(stock_us, 1)}
+            for batch in (1, 10, 100):
+                started = time.perf_counter()
+                for start in range(0, events, batch):
+                    await ours.push_many(
+                        [
+                            Push(f"user.{base + n}", {"type": "domain.event", "n": n}, base + n, numbered=True)
+                            for n in range(start, min(events, start + batch))
+                        ]
+                    )
+                out[f"project_push_us_per_event_batch_{batch}"] = round(
+                    (time.perf_counter() - started) / events * 1e6, 1
+                )
+            await stock.close_pools()
+            await ours.close_pools()
+            return out
+
+        return asyncio.run(measure())
+
+    def initial_state_cost(self, count: int = 200) -> dict[str, Any]:
+        from django.db import connection
+        from django.test.utils import CaptureQueriesContext
+
+        from accounts.models import User
+        from realtime.registry import initial_state_for
+
+        users = list(User.objects.filter(pk__in=[p["id"] for p in self.players[:count]]))
+        initial_state_for(users[0])  # warm
+        times, cpu, queries = [], [], []
+        for user in users:
+            started, cpu_started = time.perf_counter(), time.thread_time()
+            initial_state_for(user)
+            cpu.append((time.thread_time() - cpu_started) * 1000)
+            times.append((time.perf_counter() - started) * 1000)
+        for user in users[:20]:
+            with CaptureQueriesContext(connection) as captured:
+                initial_state_for(user)
+            queries.append(len(captured))
+        return {
+            "players": len(users),
+            "queries_median": statistics.median(queries),
+            "ms_median": round(statistics.median(times), 2),
+            "ms_p95": _round(percentile(times, 95)),
+            "cpu_ms_median": round(statistics.median(cpu), 2),
+        }
+
+    # --- all ---
+
+    async def measure(self) -> None:
+        await self.capacity()
+        self.result["storm_fresh"] = await self.storm(fresh=True)
+        self.result["storm_warm"] = await self.storm(fresh=False)
+        self.result["pushes"] = await self.pushes()
+
+    def run(self) -> int:
+        self.setup()
+        asyncio.run(self.measure())
+        say("in process: push cost for absent players, initial state cost")
+        self.result["push_cost_absent"] = self.push_cost_absent()
+        self.result["initial_state"] = self.initial_state_cost()
+        self.result["meta"]["loadavg_end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
+        (self.dir / "sockets.json").write_text(json.dumps(self.result, indent=1, default=str))
+        report = render(self.result)
+        (self.dir / "report.md").write_text(report)
+        sys.stdout.write("\n" + report + "\n")
+        return 0
+
+    def cleanup(self) -> None:
+        for error in self.procs.stop_all():
+            say(f"cleanup: {error}")
+        try:
+            from django.db import connections
+
+            connections.close_all()
+        except Exception:  # noqa: BLE001, S110 - Django never set up
+            pass
+        if self.services.get("DATABASE_URL"):
+            try:
+                stack.pg_drop_database(self.services["DATABASE_URL"], self.args.database)
+            except Exception as error:  # noqa: BLE001
+                say(f"cleanup: {error}")
+        if self.env.get("REDIS_URL"):
+            try:
+                stack.redis_flush(self.env["REDIS_URL"])
+            except Exception as error:  # noqa: BLE001
+                say(f"cleanup: {error}")
+
+
+def _round(value: float | None, digits: int = 1) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def render(result: dict[str, Any]) -> str:
+    cap, drop = result["capacity"], result["mass_disconnect"]
+    lines = [
+        "# Sockets on one daphne process",
+        "",
+        f"Cores: {result['meta']['cores']}; load average at start {result['meta']['loadavg_start']}, "
+        f"at end {result['meta']['loadavg_end']} (the clients share the cores with the server).",
+        "",
+        "## Capacity (idle authenticated sockets)",
+        "",
+        "| sockets | RSS MB | Redis connections | PostgreSQL connections |",
+        "|---|---|---|---|",
+    ]
+    lines += [
+        f"| {s['sockets']} | {s['rss_mb']} | {s['redis_connections']} | {s['postgres_connections']} |"
+        for s in cap["steps"]
+    ]
+    lines += [
+        "",
+        f"Held {cap['held']} of {cap['requested']} ({cap['failed']} failed), {cap['with_initial_state']} with their "
+        f"initial state, opened in {cap['open_seconds']} s; {cap['kb_per_socket']} KB a socket; "
+        f"{cap['idle_cpu_percent_of_a_core']} % of a core while idle.",
+        "",
+        "## Mass disconnect",
+        "",
+        f"{drop['sockets']} sockets closed at once: the clients were done in {drop['client_close_seconds']} s, "
+        f"Redis was clean (memberships and presence) after {drop['clean_seconds']} s, left: {drop['left_in_redis']}; "
+        f"worst /health meanwhile {drop['health_worst_ms']} ms ({drop['health_failures']} failed); "
+        f"errors in the server's log: {drop['server_errors_logged']}.",
+        "",
+        "## Connect storm",
+        "",
+        "| server | handshakes | succeeded | s to all greeted | connects/s | handshake p50 / p95 / max ms | "
+        "s to all initial states | server CPU ms a connect (until greeted / in all) | client CPU s | "
+        "Redis / PostgreSQL connections |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name in ("storm_fresh", "storm_warm"):
+        s = result[name]
+        lines.append(
+            f"| {name.split('_')[1]} | {s['handshakes']} | {s['succeeded']} | {s['seconds_to_all_accepted']} | "
+            f"{s['connects_per_second']} | {s['handshake_ms_p50']} / {s['handshake_ms_p95']} / "
+            f"{s['handshake_ms_max']} | {s['seconds_to_all_initial_states']} | "
+            f"{s['server_cpu_ms_per_connect_until_accepted']} / {s['server_cpu_ms_per_connect_in_all']} | "
+            f"{s['client_cpu_seconds']} | {s['server']['redis_connections']} / {s['server']['postgres_connections']} |"
+        )
+    lines += [
+        "",
+        "## Push latency and loss (commit to client)",
+        "",
+        "| target events/s | committed | achieved/s | received | lost | seq gaps | p50 ms | p95 ms | p99 ms | max ms |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {s['target_rate']:.0f} | {s['committed']} | {s['achieved_rate']} | {s['received']} | {s['lost']} | "
+        f"{s['seq_gaps']} | {s['latency_ms_p50']} | {s['latency_ms_p95']} | {s['latency_ms_p99']} | "
+        f"{s['latency_ms_max']} |"
+        for s in result["pushes"]
+    ]
+    absent, state = result["push_cost_absent"], result["initial_state"]
+    lines += [
+        "",
+        "## In process",
+        "",
+        f"A push to a player without a socket ({absent['events']} events): stock `group_send` "
+        f"{absent['stock_group_send_us_per_event']} µs an event; the project's script "
+        f"{absent['project_push_us_per_event_batch_1']} µs alone, {absent['project_push_us_per_event_batch_10']} µs "
+        f"in batches of 10, {absent['project_push_us_per_event_batch_100']} µs in batches of 100.",
+        "",
+        f"One initial state: {state['queries_median']} queries, {state['ms_median']} ms median "
+        f"({state['ms_p95']} ms p95; {state['cpu_ms_median']} ms of CPU) over {state['players']} players.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--emit"]:  # the push stage's event emitter, in a process of its own
+        SocketBench.emit_from_file(Path(argv[1]))
+        return 0
+    args = parse_args(argv)
+    bench = SocketBench(args)
+    try:
+        return bench.run()
+    except KeyboardInterrupt:
+        say("interrupted")
+        return 130
+    except BenchError as error:
+        say(f"FAILED: {error}")
+        return 2
+    finally:
+        bench.cleanup()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,447 @@
+"""The Redis channel layer of the project: ``channels_redis`` with a bounded
+pool, pushes in batches with per-player sequence numbers, presence, and drops
+that are counted.
+
+What the stock layer does that a socket server with thousands of sockets
+cannot live with, and what this one does instead:
+
+* **Connections.** The stock pool of an event loop opens a connection for
+  every command running at once: 10,000 sockets closing together opened
+  thousands and hit Redis's ``maxclients``. Here each event loop has one
+  :class:`redis.asyncio.BlockingConnectionPool` of ``max_connections``
+  (``REALTIME_REDIS_MAX_CONNECTIONS``): a command waits for a free connection
+  (up to ``pool_timeout`` seconds) instead of opening another. Connections
+  carry a client name (``CLIENT LIST`` shows whose they are).
+* **Pushes.** The stock ``group_send`` costs four round trips per event, even
+  for a player with no socket. :meth:`RedisChannelLayer.push_many` sends a
+  batch of events in one Lua script: for each event it checks the player's
+  presence (``realtime.presence``), reads the group's fresh members, numbers
+  the event with the player's sequence and writes it to the queue of each
+  process holding one of their sockets. Presence, sequence and delivery
+  change together, so every socket of a player receives the numbers in order.
+  Messages get their score (their place in a queue) from Redis's clock, never
+  one process's, and never below the last one queued.
+* **Drops.** A process's sockets share one queue in Redis; when it holds
+  ``capacity`` messages (its process fell behind), the stock layer drops new
+  ones and logs at INFO. Here the capacity of those queues is sized
+  (``REALTIME_CHANNEL_CAPACITY``), and a drop is counted
+  (``realtime_push_dropped_total{reason="channel_full"}``) and logged as a
+  warning.
+* **Sockets** join, renew and leave in batches, one script per
+  ``BATCH_SOCKETS`` (:class:`LoopSockets`, one per event loop), and their
+  memberships run out after ``group_expiry`` (``REALTIME_GROUP_EXPIRY_SECONDS``,
+  not the stock 24 hours) unless renewed, which the process does for every
+  open socket every third of it.
+
+Message format: a message written by :meth:`push_many` is the stock one (the
+random prefix, then msgpack) with a header between the two, ``0xC1`` (a byte
+msgpack never starts with), the sequence number, ``;``, the receiving
+channels separated by ``,``, ``;``. :meth:`deserialize` reads both forms and
+hands the consumer ``message["seq"]``.
+
+One Redis host (``REDIS_URL``); the scripts read keys they cannot declare, so
+not a Redis Cluster (the stock layer does not support one either).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import threading
+import time
+import weakref
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from channels_redis.core import RedisChannelLayer as StockRedisChannelLayer
+from redis import asyncio as aioredis
+
+from realtime import metrics
+from realtime.degraded import dependency_failed
+from realtime.presence import CURRENT_SEQ, PRESENT, SEQ_TTL_SECONDS, SOCKETS, group_user_id, user_group
+
+logger = logging.getLogger(__name__)
+
+HEADER = 0xC1
+BATCH_EVENTS = 200  # events per script: a script blocks Redis while it runs
+BATCH_SOCKETS = 500  # joins, renewals and leaves per script
+BATCH_TIMEOUT_SECONDS = 5.0  # a batch of joins, renewals and leaves Redis did not take by then failed
+DROP_LOG_EVERY_SECONDS = 10.0
+
+# KEYS: the presence set. ARGV: prefix, group expiry, message expiry, seq ttl,
+# capacity of process queues, capacity of other channels, event count, then per
+# event: group key, user id ('' = no presence check), '1' to number it, random
+# prefix, message body. Returns {messages written, messages dropped, events for absent players}.
+PUSH = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local prefix = ARGV[1]
+local group_expiry = tonumber(ARGV[2])
+local expiry = tonumber(ARGV[3])
+local seq_ttl = tonumber(ARGV[4])
+local process_capacity = tonumber(ARGV[5])
+local other_capacity = tonumber(ARGV[6])
+local count = tonumber(ARGV[7])
+local fresh = string.format('%.6f', now - group_expiry)
+local stale = string.format('%.6f', now - expiry)
+local written, dropped, absent = 0, 0, 0
+local cleaned = {}
+local a = 8
+for e = 1, count do
+  local group_key, uid, numbered, rnd, body = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4]
+  a = a + 5
+  local present = true
+  if uid ~= '' then
+    local deadline = redis.call('ZSCORE', KEYS[1], uid)
+    present = deadline ~= false and tonumber(deadline) > now
+  end
+  if not present then
+    absent = absent + 1
+  else
+    local members = redis.call('ZRANGEBYSCORE', group_key, fresh, '+inf')
+    if #members == 0 then
+      absent = absent + 1
+    else
+      local by_key, keys = {}, {}
+      for _, channel in ipairs(members) do
+        local bang = string.find(channel, '!', 1, true)
+        local key = prefix .. (bang and string.sub(channel, 1, bang) or channel)
+        if not by_key[key] then
+          by_key[key] = {}
+          keys[#keys + 1] = key
+        end
+        local list = by_key[key]
+        list[#list + 1] = channel
+      end
+      local seq = ''
+      if numbered == '1' then
+        local seq_key = prefix .. ':seq:' .. uid
+        if redis.call('EXISTS', seq_key) == 0 then
+          redis.call('SET', seq_key, string.format('%.0f', math.floor(now * 1000)))
+        end
+        seq = tostring(redis.call('INCR', seq_key))
+        redis.call('EXPIRE', seq_key, seq_ttl)
+      end
+      for _, key in ipairs(keys) do
+        if not cleaned[key] then
+          redis.call('ZREMRANGEBYSCORE', key, '-inf', stale)
+          cleaned[key] = true
+        end
+        local capacity = other_capacity
+        if string.sub(key, -1) == '!' then capacity = process_capacity end
+        if redis.call('ZCARD', key) < capacity then
+          local score = now
+          local last = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
+          if last[2] and tonumber(last[2]) >= score then score = tonumber(last[2]) + 0.000001 end
+          local member = rnd .. '\\193' .. seq .. ';' .. table.concat(by_key[key], ',') .. ';' .. body
+          redis.call('ZADD', key, string.format('%.6f', score), member)
+          redis.call('EXPIRE', key, expiry)
+          written = written + 1
+        else
+          dropped = dropped + 1
+        end
+      end
+    end
+  end
+end
+return {written, dropped, absent}
+"""
+
+
+@dataclass(frozen=True)
+class Push:
+    """One message for a group. ``user_id``: the player whose group it is
+    (skipped when they have no socket); ``numbered``: give it the player's
+    next sequence number (domain events; not a session close)."""
+
+    group: str
+    message: dict[str, Any]
+    user_id: int | None = None
+    numbered: bool = False
+
+
+@dataclass
+class PushResult:
+    written: int = 0  # messages written to process queues
+    dropped: int = 0  # ... refused because the queue was full
+    absent: int = 0  # events for a group with nobody in it (no message, no number)
+    events: int = 0
+
+    def add(self, other: PushResult) -> None:
+        self.written += other.written
+        self.dropped += other.dropped
+        self.absent += other.absent
+        self.events += other.events
+
+
+@dataclass
+class _DropLog:
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    last: float = 0.0
+    unlogged: int = 0
+
+
+_drop_log = _DropLog()
+
+
+def report_drops(count: int, *, reason: str, detail: str) -> None:
+    """Count dropped pushes and log a warning (at most one per
+    ``DROP_LOG_EVERY_SECONDS``, with the count since the last one)."""
+    if count <= 0:
+        return
+    metrics.push_dropped.labels(reason=reason).inc(count)
+    now = time.monotonic()
+    with _drop_log.lock:
+        _drop_log.unlogged += count
+        if now - _drop_log.last < DROP_LOG_EVERY_SECONDS:
+            return
+        _drop_log.last = now
+        unlogged, _drop_log.unlogged = _drop_log.unlogged, 0
+    logger.warning("realtime push dropped %d message(s) (%s): %s", unlogged, reason, detail)
+
+
+class RedisChannelLayer(StockRedisChannelLayer):  # type: ignore[misc]  # channels_redis ships no type hints
+    """``channels_redis`` with what the module docstring lists. Extra options
+    (``CHANNEL_LAYERS[...]["CONFIG"]``): ``max_connections`` and
+    ``pool_timeout`` of each event loop's pool, ``client_name`` of its
+    connections."""
+
+    def __init__(
+        self,
+        *args: Any,
+        max_connections: int = 20,
+        pool_timeout: float = 5.0,
+        client_name: str = "casino-channels",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        if self.ring_size != 1:
+            raise ValueError("realtime.channel_layer.RedisChannelLayer runs on one Redis host")
+        if self._serializer.random_prefix_length < 1:
+            raise ValueError("the random prefix keeps equal messages apart in a queue: keep random_prefix_length")
+        self.max_connections = max_connections
+        self.pool_timeout = pool_timeout
+        self.client_name = client_name
+        self._prefix_length: int = self._serializer.random_prefix_length
+        self._process_capacity: int = self.get_capacity("specific.x!y")
+        self._loop_sockets: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LoopSockets] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    # --- connections -------------------------------------------------------------------------
+
+    def create_pool(self, index: int) -> Any:
+        host = dict(self.hosts[index])
+        if "address" not in host:
+            return super().create_pool(index)  # sentinels: the stock pool
+        address = host.pop("address")
+        host.setdefault("client_name", f"{self.client_name}-{os.getpid()}")  # CLIENT LIST: which process
+        return aioredis.BlockingConnectionPool.from_url(
+            address, max_connections=self.max_connections, timeout=self.pool_timeout, **host
+        )
+
+    def _script(self, source: str) -> Any:
+        """``source`` registered with this event loop's client (EVALSHA, loaded again when Redis lost it)."""
+        connection = self.connection(0)
+        scripts: dict[str, Any] | None = getattr(connection, "_realtime_scripts", None)
+        if scripts is None:
+            scripts = {}
+            connection._realtime_scripts = scripts
+        script = scripts.get(source)
+        if script is None:
+            script = scripts[source] = connection.register_script(source)
+        return script
+
+    # --- keys --------------------------------------------------------------------------------
+
+    def presence_key(self) -> str:
+        return f"{self.prefix}:presence"
+
+    def seq_key(self, user_id: int) -> str:
+        return f"{self.prefix}:seq:{user_id}"
+
+    def _group_keys(self, groups: Sequence[str]) -> list[bytes]:
+        return [self._group_key(group) for group in groups]
+
+    # --- sockets: membership, presence, sequence ----------------------------------------------
+    # A process's sockets join, renew and leave through one queue per event loop
+    # (:class:`LoopSockets`): one script per batch, whatever the number of sockets.
+
+    def loop_sockets(self) -> LoopSockets:
+        loop = asyncio.get_running_loop()
+        sockets = self._loop_sockets.get(loop)
+        if sockets is None:
+            sockets = self._loop_sockets[loop] = LoopSockets(self)
+        return sockets
+
+    async def socket_join(self, *, channel: str, user_id: int, groups: Sequence[str]) -> int:
+        """Join the player's group and ``groups``, mark the player present; their
+        current sequence number. The socket's memberships are renewed from now
+        on, until it leaves."""
+        return await self.loop_sockets().join(channel, user_id, tuple(groups))
+
+    async def socket_refresh(self, *, channel: str, user_id: int, groups: Sequence[str]) -> None:
+        await self.loop_sockets().run(("renew", channel, user_id, tuple(groups)))
+
+    async def socket_leave(self, *, channel: str, user_id: int, groups: Sequence[str]) -> None:
+        await self.loop_sockets().leave(channel, user_id, tuple(groups))
+
+    async def run_socket_operations(self, operations: Sequence[SocketOperation]) -> list[int]:
+        """One script for the operations, in order; per operation the sequence number of a join, else 0."""
+        args: list[Any] = [self.prefix, self.group_expiry, SEQ_TTL_SECONDS, len(operations)]
+        for op, channel, user_id, groups in operations:
+            keys = self._group_keys([user_group(user_id), *groups])
+            args += [op, channel, user_id, len(keys), *keys]
+        results = await self._script(SOCKETS)(keys=[self.presence_key()], args=args)
+        return [int(result) for result in results]
+
+    async def current_seq(self, user_id: int) -> int:
+        seq = await self._script(CURRENT_SEQ)(keys=[self.presence_key(), self.seq_key(user_id)], args=[SEQ_TTL_SECONDS])
+        return int(seq)
+
+    async def players_present(self, user_ids: Sequence[int]) -> set[int]:
+        if not user_ids:
+            return set()
+        flags = await self._script(PRESENT)(keys=[self.presence_key()], args=list(user_ids))
+        return {user_id for user_id, flag in zip(user_ids, flags, strict=True) if int(flag)}
+
+    async def players_present_count(self) -> int:
+        count: int = await self.connection(0).zcount(self.presence_key(), time.time(), "+inf")
+        return count
+
+    # The channels API, for code that joins a player's group directly: presence follows.
+
+    async def group_add(self, group: str, channel: str) -> None:
+        user_id = group_user_id(group)
+        if user_id is None:
+            await super().group_add(group, channel)
+            return
+        await self.socket_join(channel=channel, user_id=user_id, groups=[])
+
+    async def group_discard(self, group: str, channel: str) -> None:
+        user_id = group_user_id(group)
+        if user_id is None:
+            await super().group_discard(group, channel)
+            return
+        await self.socket_leave(channel=channel, user_id=user_id, groups=[])
+
+    async def group_send(self, group: str, message: dict[str, Any]) -> None:
+        await self.push_many([Push(group=group, message=message, user_id=group_user_id(group))])
+
+    # --- pushes --------------------------------------------------------------------------------
+
+    async def push_many(self, pushes: Sequence[Push]) -> PushResult:
+        """Send each push to its group, in order, ``BATCH_EVENTS`` to a script."""
+        total = PushResult()
+        for start in range(0, len(pushes), BATCH_EVENTS):
+            chunk = pushes[start : start + BATCH_EVENTS]
+            args: list[Any] = [
+                self.prefix,
+                self.group_expiry,
+                self.expiry,
+                SEQ_TTL_SECONDS,
+                self._process_capacity,
+                self.capacity,
+                len(chunk),
+            ]
+            for push in chunk:
+                assert self.require_valid_group_name(push.group), "Group name not valid"
+                raw = self.serialize(push.message)
+                args += [
+                    self._group_key(push.group),
+                    "" if push.user_id is None else str(push.user_id),
+                    "1" if push.numbered and push.user_id is not None else "0",
+                    raw[: self._prefix_length],
+                    raw[self._prefix_length :],
+                ]
+            written, dropped, absent = await self._script(PUSH)(keys=[self.presence_key()], args=args)
+            total.add(PushResult(written=int(written), dropped=int(dropped), absent=int(absent), events=len(chunk)))
+        metrics.pushes.labels(result="written").inc(total.written)
+        metrics.pushes.labels(result="absent").inc(total.absent)
+        if total.dropped:
+            report_drops(
+                total.dropped,
+                reason="channel_full",
+                detail=f"a process queue in Redis held {self._process_capacity} messages (its server fell behind)",
+            )
+        return total
+
+    def deserialize(self, message: bytes) -> dict[str, Any]:
+        length = self._prefix_length
+        if len(message) <= length or message[length] != HEADER:
+            result: dict[str, Any] = super().deserialize(message)
+            return result
+        seq, channels, body = message[length + 1 :].split(b";", 2)
+        result = super().deserialize(message[:length] + body)
+        result["__asgi_channel__"] = channels.decode().split(",")
+        if seq:
+            result["seq"] = int(seq)
+        return result
+
+
+SocketOperation = tuple[str, str, int, tuple[str, ...]]  # 'join' | 'renew' | 'leave', channel, user id, groups
+
+
+class LoopSockets:
+    """The sockets of one event loop (a server process's) and their pending
+    joins and leaves. Operations queue in order and one task sends them, up to
+    ``BATCH_SOCKETS`` a script: a storm of connects, or 10,000 sockets closing
+    at once, is a few dozen scripts on one connection rather than as many
+    commands as sockets fighting for the pool. A renewal task sends a renewal
+    for every open socket every third of the group expiry."""
+
+    def __init__(self, layer: RedisChannelLayer) -> None:
+        self.layer = layer
+        self.open: dict[str, tuple[int, tuple[str, ...]]] = {}
+        self.pending: list[tuple[SocketOperation, asyncio.Future[int] | None]] = []
+        self.sender: asyncio.Task[None] | None = None
+        self.renewer: asyncio.Task[None] | None = None
+
+    async def join(self, channel: str, user_id: int, groups: tuple[str, ...]) -> int:
+        self.open[channel] = (user_id, groups)
+        if self.renewer is None or self.renewer.done():
+            self.renewer = asyncio.ensure_future(self._renew())
+        return await self.run(("join", channel, user_id, groups))
+
+    async def leave(self, channel: str, user_id: int, groups: tuple[str, ...]) -> None:
+        self.open.pop(channel, None)
+        await self.run(("leave", channel, user_id, groups))
+
+    def run(self, operation: SocketOperation) -> asyncio.Future[int]:
+        """Queue an operation; its result once its batch was sent."""
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._queue(operation, future)
+        return future
+
+    def _queue(self, operation: SocketOperation, future: asyncio.Future[int] | None) -> None:
+        self.pending.append((operation, future))
+        if self.sender is None or self.sender.done():
+            self.sender = asyncio.ensure_future(self._send())
+
+    async def _send(self) -> None:
+        await asyncio.sleep(0)  # the other sockets of this turn of the loop queue theirs
+        while self.pending:
+            batch, self.pending = self.pending[:BATCH_SOCKETS], self.pending[BATCH_SOCKETS:]
+            try:
+                results = await asyncio.wait_for(
+                    self.layer.run_socket_operations([operation for operation, _ in batch]), BATCH_TIMEOUT_SECONDS
+                )
+            except Exception as error:  # noqa: BLE001 - each waiting socket decides what it means
+                for _, future in batch:
+                    if future is not None and not future.done():
+                        future.set_exception(error)
+                if any(future is None for _, future in batch):  # renewals: the expiry covers a missed one
+                    dependency_failed(dependency="redis", use="socket_renew", error=error)
+                continue
+            for (_, future), result in zip(batch, results, strict=True):
+                if future is not None and not future.done():
+                    future.set_result(result)
+
+    async def _renew(self) -> None:
+        interval = max(1.0, self.layer.group_expiry / 3)
+        while self.open:
+            await asyncio.sleep(interval)
+            for channel, (user_id, groups) in list(self.open.items()):
+                self._queue(("renew", channel, user_id, groups), None)

@@ -1,0 +1,176 @@
+"""Presence and the channel layer's queues: a push to a player without a
+socket writes nothing and numbers nothing; memberships a dead server left
+behind run out; a full process queue drops what does not fit, counted and
+logged as a warning; a socket that cannot join is told to come back later."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+import pytest
+from asgiref.sync import async_to_sync, sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.conf import settings
+from django.db import transaction
+from prometheus_client import REGISTRY
+
+import realtime
+from accounts.tests.factories import UserFactory
+from accounts.tokens import tokens_issue
+from casino.asgi import application
+from realtime import channel_layer
+from realtime.channel_layer import Push, RedisChannelLayer
+from realtime.presence import user_group
+from realtime.push import dispatcher
+from realtime.tests.socket_clients import cheap_initial_state, open_all, redis_server, require_project_layer
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def pushes(result: str) -> float:
+    return REGISTRY.get_sample_value("realtime_pushes_total", {"result": result}) or 0.0
+
+
+def test_a_push_to_a_player_without_a_socket_writes_nothing_and_numbers_nothing() -> None:
+    # Given one player online and one not
+    layer = require_project_layer()
+    online, offline = UserFactory(), UserFactory()
+    token = tokens_issue(user=online).access
+    server = redis_server()
+    before = {"absent": pushes("absent"), "written": pushes("written")}
+
+    def commit() -> None:
+        with transaction.atomic():
+            realtime.emit_many(
+                [("profile_update", offline, {"to": "offline"}), ("profile_update", online, {"to": "online"})]
+            )
+        assert dispatcher.wait_idle(10)
+
+    async def scenario() -> list[dict[str, Any]]:
+        (client,) = await open_all([token])
+        await client.next_of("initial_state")
+        # When a transaction pushes an event to each
+        await sync_to_async(commit)()
+        event = await client.next_of("profile_update")
+        assert await client.silent(0.3)
+        await client.close()
+        return [event]
+
+    with cheap_initial_state():
+        (event,) = async_to_sync(scenario)()
+
+    # Then only the online player's event was written, and the other player has no number
+    assert event["data"] == {"to": "online"}
+    assert pushes("written") - before["written"] == 1
+    assert pushes("absent") - before["absent"] == 1
+    assert not server.exists(layer.seq_key(offline.pk))
+
+
+def test_what_a_dead_server_left_behind_runs_out() -> None:
+    # Given a socket of a server that died without closing it: its membership and
+    # the player's presence were last renewed longer ago than the group expiry
+    layer = require_project_layer()
+    server = redis_server()
+    user_id = 10_000_000 + int(uuid.uuid4().int % 1_000_000)
+    dead_channel = f"specific.{uuid.uuid4().hex}!{uuid.uuid4().hex}"
+
+    async def scenario() -> tuple[Any, ...]:
+        await layer.socket_join(channel=dead_channel, user_id=user_id, groups=[])
+        stale = time.time() - layer.group_expiry - 10
+        server.zadd(layer._group_key(user_group(user_id)), {dead_channel: stale})
+        server.zadd(layer.presence_key(), {str(user_id): stale})
+        # When an event is pushed to the player, and another socket joins anywhere
+        result = await layer.push_many([Push(user_group(user_id), {"type": "domain.event"}, user_id, numbered=True)])
+        present = await layer.players_present([user_id])
+        other = await layer.new_channel()
+        await layer.socket_join(channel=other, user_id=user_id + 1, groups=[])
+        await layer.socket_leave(channel=other, user_id=user_id + 1, groups=[])
+        return result, present, server.zscore(layer.presence_key(), str(user_id))
+
+    result, present, score = async_to_sync(scenario)()
+
+    # Then the push found nobody and wrote nothing, and the stale presence was swept away
+    assert (result.written, result.absent) == (0, 1)
+    assert present == set()
+    assert score is None
+
+
+def test_an_open_socket_renews_what_would_run_out() -> None:
+    # Given a membership about to run out
+    layer = require_project_layer()
+    server = redis_server()
+    user_id = 20_000_000 + int(uuid.uuid4().int % 1_000_000)
+
+    async def scenario() -> tuple[int, int]:
+        channel = await layer.new_channel()
+        await layer.socket_join(channel=channel, user_id=user_id, groups=[])
+        stale = time.time() - layer.group_expiry - 1
+        server.zadd(layer._group_key(user_group(user_id)), {channel: stale})
+        before = await layer.push_many([Push(user_group(user_id), {"type": "domain.event"}, user_id)])
+        # When the socket renews its memberships
+        await layer.socket_refresh(channel=channel, user_id=user_id, groups=[])
+        after = await layer.push_many([Push(user_group(user_id), {"type": "domain.event", "n": 1}, user_id)])
+        received = await layer.receive(channel)
+        await layer.socket_leave(channel=channel, user_id=user_id, groups=[])
+        assert received["n"] == 1
+        return before.written, after.written
+
+    # Then pushes reach it again
+    assert async_to_sync(scenario)() == (0, 1)
+
+
+def test_a_full_process_queue_drops_what_does_not_fit_counted_and_logged(caplog: pytest.LogCaptureFixture) -> None:
+    # Given a layer whose process queues hold 3 messages, and a socket that reads nothing
+    layer = RedisChannelLayer(
+        hosts=[settings.REDIS_URL], prefix=f"test-full-{uuid.uuid4().hex[:8]}", channel_capacity={"specific.*": 3}
+    )
+    channel_layer._drop_log.last = 0.0
+    dropped = REGISTRY.get_sample_value("realtime_push_dropped_total", {"reason": "channel_full"}) or 0.0
+
+    async def scenario() -> Any:
+        channel = await layer.new_channel()
+        await layer.socket_join(channel=channel, user_id=1, groups=[])
+        # When five events are pushed to its player
+        result = await layer.push_many(
+            [Push(user_group(1), {"type": "domain.event", "n": n}, 1, numbered=True) for n in range(5)]
+        )
+        first = await layer.receive(channel)
+        await layer.flush()
+        return result, first
+
+    with caplog.at_level("WARNING", logger="realtime.channel_layer"):
+        result, first = async_to_sync(scenario)()
+
+    # Then three were queued, two dropped: counted and logged as a warning
+    assert (result.written, result.dropped) == (3, 2)
+    assert first["n"] == 0
+    assert (REGISTRY.get_sample_value("realtime_push_dropped_total", {"reason": "channel_full"}) or 0) == dropped + 2
+    assert any("dropped 2 message" in record.getMessage() for record in caplog.records if record.levelname == "WARNING")
+
+
+def test_a_socket_that_cannot_join_its_groups_is_closed_with_4503(
+    throwaway_redis: Any, settings: Any, user: Any
+) -> None:
+    # Given the project's channel layer on a Redis that is down
+    settings.CHANNEL_LAYERS = {
+        "default": {"BACKEND": "realtime.channel_layer.RedisChannelLayer", "CONFIG": {"hosts": [throwaway_redis.url]}}
+    }
+    token = tokens_issue(user=user).access
+    throwaway_redis.kill()
+
+    # When the player connects
+    async def scenario() -> tuple[dict[str, Any], float]:
+        communicator = WebsocketCommunicator(application, f"/api/realtime/sync?token={token}")
+        started = time.monotonic()
+        connected, _ = await communicator.connect(timeout=10)
+        assert connected
+        closed = await communicator.receive_output(timeout=10)
+        return closed, time.monotonic() - started
+
+    closed, elapsed = async_to_sync(scenario)()
+
+    # Then the socket is closed with "try again later", promptly
+    assert closed == {"type": "websocket.close", "code": 4503}
+    assert elapsed < 8

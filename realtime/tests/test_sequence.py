@@ -1,0 +1,222 @@
+"""Per-player sequence numbers on the socket: every pushed event carries
+``seq``, one more than the player's last, on every socket of the player; a
+resync answers with a fresh ``initial_state`` carrying the current number;
+events that arrive while a state is read follow it."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import pytest
+from asgiref.sync import async_to_sync, sync_to_async
+from django.db import connection, transaction
+
+import realtime
+from accounts.tests.factories import UserFactory, players_in_bulk
+from accounts.tokens import tokens_issue
+from realtime import registry
+from realtime.presence import local_sequence
+from realtime.push import dispatcher
+from realtime.tests.socket_clients import Client, cheap_initial_state, close_all, open_all, require_project_layer
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def events_of(client: Client) -> list[dict[str, Any]]:
+    return [message for message in client.received if message.get("type") == "profile_update"]
+
+
+async def collect(client: Client, count: int, timeout: float = 20) -> list[dict[str, Any]]:
+    """Read until the client holds ``count`` events."""
+    deadline = time.monotonic() + timeout
+    while len(events_of(client)) < count:
+        await client.next(max(0.1, deadline - time.monotonic()))
+    return events_of(client)
+
+
+def test_every_pushed_event_is_numbered_one_more_than_the_last_and_none_is_lost() -> None:
+    # Given 6 players with two sockets each
+    require_project_layer()
+    players = players_in_bulk(6, prefix="seq")
+    tokens = [tokens_issue(user=player).access for player in players]
+    per_player = 60
+    emitted: dict[str, float] = {}
+
+    def emit_all() -> None:
+        # 360 events committed back to back, some transactions carrying three players' events
+        try:
+            started = time.monotonic()
+            i = 0
+            while i < per_player * len(players):
+                batch = [players[(i + k) % len(players)] for k in range(1 + i % 3)]
+                batch = batch[: per_player * len(players) - i]
+                with transaction.atomic():
+                    realtime.emit_many([("profile_update", player.pk, {"n": i + k}) for k, player in enumerate(batch)])
+                i += len(batch)
+            emitted["seconds"] = time.monotonic() - started
+        finally:
+            connection.close()
+
+    async def scenario() -> tuple[list[Client], dict[int, int]]:
+        clients = await open_all([token for token in tokens for _ in range(2)])
+        first = {}
+        for client in clients:
+            state = await client.next_of("initial_state")
+            first[id(client)] = state["seq"]
+        # When events are committed as fast as this process can
+        await sync_to_async(emit_all, thread_sensitive=False)()
+        for client in clients:
+            await collect(client, per_player)
+        for client in clients:
+            assert await client.silent(0.1)
+        await close_all(clients)
+        return clients, first
+
+    with cheap_initial_state():
+        clients, first = async_to_sync(scenario)()
+
+    # Then each socket got exactly its player's events, in commit order, numbered from its state on
+    for client in clients:
+        events, start = events_of(client), first[id(client)]
+        assert [event["seq"] for event in events] == list(range(start + 1, start + 1 + per_player))
+        numbers = [event["data"]["n"] for event in events]
+        assert numbers == sorted(numbers)
+    # ... and both sockets of a player saw the same numbers for the same events
+    by_player: dict[int, list[list[tuple[int, int]]]] = {}
+    for client in clients:
+        by_player.setdefault(events_of(client)[0]["user_id"], []).append(
+            [(event["seq"], event["data"]["n"]) for event in events_of(client)]
+        )
+    assert all(a == b for a, b in by_player.values())
+    rate = per_player * len(players) / emitted["seconds"]
+    assert rate > 20, f"{rate:.0f} events/s"
+
+
+def test_a_resync_answers_with_the_state_as_it_is_now_and_the_current_number() -> None:
+    # Given a connected player who received two events
+    require_project_layer()
+    user = UserFactory(nickname="Before")
+    token = tokens_issue(user=user).access
+
+    def change(nickname: str | None = None) -> None:
+        with transaction.atomic():
+            if nickname:
+                user.nickname = nickname
+                user.save(update_fields=["nickname"])
+            realtime.emit("profile_update", user, {"nickname": user.nickname})
+        assert dispatcher.wait_idle(10)
+
+    async def scenario() -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, Any], dict[str, Any]]:
+        (client,) = await open_all([token])
+        state = await client.next_of("initial_state")
+        await sync_to_async(change)()
+        await sync_to_async(change)("After")
+        seen = await collect(client, 2)
+        # When the client asks for a resync
+        await client.send({"type": "resync"})
+        fresh = await client.next_of("initial_state")
+        await sync_to_async(change)()
+        later = await client.next_of("profile_update")
+        await client.close()
+        return state, seen, fresh, later
+
+    state, seen, fresh, later = async_to_sync(scenario)()
+
+    # Then the fresh state shows the change and carries the last number; the next event follows it
+    assert state["data"]["profile"]["nickname"] == "Before"
+    assert [event["seq"] for event in seen] == [state["seq"] + 1, state["seq"] + 2]
+    assert fresh["data"]["profile"]["nickname"] == "After"
+    assert fresh["seq"] == state["seq"] + 2
+    assert later["seq"] == fresh["seq"] + 1
+
+
+def test_events_committed_while_the_initial_state_is_read_follow_it() -> None:
+    # Given an initial state that takes its time (it waits for the test)
+    require_project_layer()
+    user = UserFactory()
+    token = tokens_issue(user=user).access
+    gate = threading.Event()
+
+    def slow_state(player: Any) -> dict[str, Any]:
+        assert gate.wait(10)
+        return {"id": player.pk}
+
+    def commit_event() -> None:
+        with transaction.atomic():
+            realtime.emit("profile_update", user, {"nickname": "Early"})
+        assert dispatcher.wait_idle(10)
+        time.sleep(0.2)  # the consumer has the event in hand
+        gate.set()
+
+    async def scenario() -> list[dict[str, Any]]:
+        (client,) = await open_all([token])
+        # When an event is committed after the handshake, before the state is sent
+        await sync_to_async(commit_event, thread_sensitive=False)()
+        await client.next_of("profile_update")
+        await client.close()
+        return client.received
+
+    with cheap_initial_state():
+        registry._INITIAL_STATE["probe"] = slow_state
+        received = async_to_sync(scenario)()
+
+    # Then the client gets the state first, then the event numbered right after it
+    assert [message["type"] for message in received] == ["sync_connected", "initial_state", "profile_update"]
+    assert received[2]["seq"] == received[1]["seq"] + 1
+
+
+def test_a_counter_lost_with_redis_starts_above_every_number_given_before() -> None:
+    # Given a connected player whose counter Redis lost
+    layer = require_project_layer()
+    user = UserFactory()
+    token = tokens_issue(user=user).access
+
+    def push() -> None:
+        with transaction.atomic():
+            realtime.emit("profile_update", user, {})
+        assert dispatcher.wait_idle(10)
+
+    async def scenario() -> tuple[int, int]:
+        (client,) = await open_all([token])
+        await sync_to_async(push)()
+        before = (await client.next_of("profile_update"))["seq"]
+        await layer.connection(0).delete(layer.seq_key(user.pk))
+        # When the next event is pushed
+        await sync_to_async(push)()
+        after = (await client.next_of("profile_update"))["seq"]
+        await client.close()
+        return before, after
+
+    before, after = async_to_sync(scenario)()
+
+    # Then its number jumps ahead (the client sees a gap and resyncs), never back
+    assert after > before + 1
+
+
+def test_embedded_mode_numbers_events_in_the_process(settings: Any) -> None:
+    # Given the in-memory channel layer of embedded mode
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    user = UserFactory()
+    token = tokens_issue(user=user).access
+    start = local_sequence.current(user.pk)
+
+    def push() -> None:
+        with transaction.atomic():
+            realtime.emit_many([("profile_update", user, {"n": 1}), ("profile_update", user, {"n": 2})])
+
+    async def scenario() -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        (client,) = await open_all([token])
+        state = await client.next_of("initial_state")
+        await sync_to_async(push)()
+        events = await collect(client, 2)
+        await client.close()
+        return state, events
+
+    with cheap_initial_state():
+        state, events = async_to_sync(scenario)()
+
+    # Then the state carries the process's number and the events follow it
+    assert state["seq"] == start
+    assert [event["seq"] for event in events] == [start + 1, start + 2]
