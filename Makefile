@@ -7,7 +7,7 @@ PIP := $(VENV)/bin/pip
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run check-port test install install-dev install-lint services services-down schema lint audit browsers clean bench bench-quick bench-cpu
+.PHONY: run check-port test install install-dev install-lint services services-down schema lint audit browsers clean bench bench-quick bench-cpu bench-sockets
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -129,6 +129,11 @@ bench-quick: $(VENV)/.installed-bench
 ## no load; a few minutes); BENCH_ARGS="--against HEAD" adds the same table for another version.
 bench-cpu: $(VENV)/.installed-bench
 	$(PY) bench/run.py --cpu-only $(BENCH_ARGS)
+
+## make bench-sockets: one ASGI process under WebSocket load: capacity, handshake storm, mass close, push
+## latency and loss at several rates (bench/sockets.py; BENCH_ARGS="--help" lists the knobs).
+bench-sockets: $(VENV)/.installed-bench
+	$(PY) bench/run.py sockets $(BENCH_ARGS)
 
 clean:
 	rm -rf var/db.sqlite3 .pytest_cache

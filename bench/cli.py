@@ -4,6 +4,7 @@ takes; what is left unset comes from the preset of its mode (bench/presets.py)."
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 from bench.presets import PRESETS
@@ -39,7 +40,9 @@ def parse_args(argv: list[str] | None = None, *, description: str = "") -> argpa
     parser.add_argument("--stage-seconds", type=int, help="seconds per measured rate (full 60)")
     parser.add_argument("--warmup-seconds", type=int, help="warm-up at the first rate, not measured (full 20)")
     parser.add_argument("--pacing", type=float, help="mean think time between a player's requests, s (2.0)")
-    parser.add_argument("--workers", type=int, help="gunicorn sync workers (4, as in production)")
+    parser.add_argument(
+        "--workers", type=int, help="gunicorn sync workers (as in production: one per core, deploy/gunicorn.conf.py)"
+    )
     parser.add_argument("--pgbench-clients", type=_ints, help="pgbench client counts (1,4,8,16,32)")
     parser.add_argument("--pgbench-seconds", type=int, help="seconds per pgbench level (full 15)")
     parser.add_argument("--saturation-concurrency", type=_ints, help="closed-loop steps (1,2,4,...,64)")
@@ -79,6 +82,11 @@ def parse_args(argv: list[str] | None = None, *, description: str = "") -> argpa
         help="also profile one endpoint with py-spy (closed loop, one client per worker)",
     )
     parser.add_argument("--profile-seconds", type=int, default=20)
+    parser.add_argument(
+        "--cpu-profile",
+        metavar="ROW",
+        help="run one row of the in-process table (its name, e.g. buy_gems) under cProfile: cpu-<row>.pstats",
+    )
     parser.add_argument("--results-dir", type=Path, default=ROOT / "bench" / "results")
     parser.add_argument("--database", help="PostgreSQL database of the run (casino_bench; smoke: a throwaway one)")
     parser.add_argument("--redis-db", type=int, help="Redis database number of the run (15; smoke 14)")
@@ -90,4 +98,6 @@ def parse_args(argv: list[str] | None = None, *, description: str = "") -> argpa
     for key, value in PRESETS[args.mode].items():
         if getattr(args, key, None) is None:
             setattr(args, key, value)
+    if args.workers is None:
+        args.workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     return args

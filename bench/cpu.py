@@ -333,12 +333,16 @@ def measure(
     say: Callable[[str], None] = print,
     log_path: str | None = None,
     cases: list[Case] | None = None,
+    profile: str | None = None,
+    profile_path: str | None = None,
 ) -> dict[str, Any]:
     """Every row of :data:`CASES` over ``players`` (at least warmup + requests +
     count_requests of them, each with ``token``); returns ``{"rows", "config"}``.
     What the application logs meanwhile (it logs to ``sys.stderr``, looked up per
     record) goes to ``log_path``: still written, so still paid for, but not onto
-    the console."""
+    the console. ``profile`` names a row to run under cProfile (its timed
+    requests; its CPU figure then includes the profiler's overhead), whose
+    statistics go to ``profile_path`` (read them with ``python -m pstats``)."""
     needed = warmup + requests + count_requests
     if len(players) < needed:
         raise ValueError(f"{needed} players needed, {len(players)} given")
@@ -346,7 +350,12 @@ def measure(
         if log_path:
             stack.enter_context(contextlib.redirect_stderr(stack.enter_context(open(log_path, "a"))))
         runner = Runner(players=players, gems_sku=gems_sku, money_sku=money_sku)
-        rows = [_measure_case(runner, case, players, warmup, requests, needed, say) for case in cases or CASES]
+        rows = [
+            _measure_case(
+                runner, case, players, warmup, requests, needed, say, profile_path if case.name == profile else None
+            )
+            for case in cases or CASES
+        ]
     return {
         "rows": rows,
         "config": {"warmup": warmup, "requests": requests, "count_requests": count_requests},
@@ -361,17 +370,26 @@ def _measure_case(
     requests: int,
     needed: int,
     say: Callable[[str], None],
+    profile_path: str | None = None,
 ) -> dict[str, Any]:
     """One row: warm-up, timed requests, counted requests (the module's docstring)."""
+    import cProfile
+
     from django.db import connections
 
     connections["default"].close()
     samples: list[Sample] = []
     counted: list[Counts] = []
+    profiler = cProfile.Profile() if profile_path else None
     for index in range(needed):
         player = players[index]
         if index < warmup + requests:
+            timed = profiler is not None and index >= warmup
+            if timed:
+                profiler.enable()
             sample = runner.one(case, player)
+            if timed:
+                profiler.disable()
             if index >= warmup:
                 samples.append(sample)
             continue
@@ -380,6 +398,9 @@ def _measure_case(
         if sample.problem is None:
             counted.append(counters.counts)
     row = _row(case, samples, counted)
+    if profiler is not None and profile_path:
+        profiler.dump_stats(profile_path)
+        say(f"  {case.name}: cProfile of its timed requests in {profile_path} (its CPU includes the profiler)")
     say(
         f"  {case.name:36} {row['cpu_ms'] or 0:7.2f} ms CPU, {row['statements']} statements, "
         f"{row['commits']} commits" + (f"  [{row['errors']} errors: {row['problems'][0]}]" if row["errors"] else "")

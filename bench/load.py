@@ -168,7 +168,7 @@ def run_profile(
     say: Callable[[str], None],
 ) -> dict[str, Any]:
     """``endpoint`` alone, one client per gunicorn worker, while py-spy records every worker."""
-    from bench import profile
+    from bench import pyspy as profile
 
     pids = profile.worker_pids(gunicorn_pid)
     settle = 3

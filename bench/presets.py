@@ -14,7 +14,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "stage_seconds": 60,
         "warmup_seconds": 20,
         "pacing": 2.0,
-        "workers": 4,
+        "workers": None,  # as production: a sync worker per core (deploy/gunicorn.conf.py)
         "pgbench_clients": [1, 4, 8, 16, 32],
         "pgbench_seconds": 15,
         "saturation_concurrency": [1, 2, 4, 8, 16, 32, 64],
@@ -32,7 +32,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "stage_seconds": 12,
         "warmup_seconds": 5,
         "pacing": 2.0,
-        "workers": 4,
+        "workers": None,  # as production: a sync worker per core (deploy/gunicorn.conf.py)
         "pgbench_clients": [1, 8, 32],
         "pgbench_seconds": 3,
         "saturation_concurrency": [2, 8, 32],

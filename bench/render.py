@@ -106,7 +106,7 @@ def render(run_dir: Path) -> int:
             {k: float(v) for k, v in zip(keys, line.split(","), strict=True) if v != ""} for line in lines[1:]
         ]
     if result.get("profile") and (run_dir / "profile").is_dir():
-        from bench import profile
+        from bench import pyspy as profile
 
         result["profile"].update(profile.summarize(run_dir / "profile"))
     player_timeline = [e for e in timeline if e.get("phase") == "player"]

@@ -345,6 +345,8 @@ class BenchRun:
             money_sku=seed.MONEY_SKU,
             say=say,
             log_path=str(self.dir / "logs" / "cpu-app.log"),
+            profile=args.cpu_profile,
+            profile_path=str(self.dir / f"cpu-{args.cpu_profile}.pstats") if args.cpu_profile else None,
             **sizes,
         )
         cpu.evaluate(table, python_loop_ms=loop_ms)

@@ -100,6 +100,8 @@ def start(
             stack.PYTHON,
             "-m",
             "gunicorn",
+            "--config",
+            str(ROOT / "deploy" / "gunicorn.conf.py"),
             "casino.wsgi:application",
             "--workers",
             str(workers),

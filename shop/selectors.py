@@ -257,6 +257,17 @@ def package_code_for(client_id: str) -> str:
     return package.code if package is not None else client_id
 
 
+def paid_with_money(*, product_id: Any = None, package_id: Any = None) -> bool:
+    """Whether a buy request names something priced in money: a package's code
+    (``package_id``, or ``product_id`` on ``/api/shop/buy-limited``) or a
+    product's SKU. Anything unknown is not (the buy refuses it anyway)."""
+    names = [str(name) for name in (package_id, product_id) if isinstance(name, str | int) and name != ""]
+    if not names:
+        return False
+    named = Q(sku__in=names) | Q(packages__code__in=names)
+    return Product.objects.filter(named, price_type=PriceType.MONEY).exists()
+
+
 def transactions_after(user_id: int, *, after_id: int) -> QuerySet[Order]:
     """The player's orders listed after order ``after_id`` (newest first, as
     ``transactions_for``): the cursor of ``GET /api/shop/transactions``. An id

@@ -29,6 +29,29 @@ class CountedGrantView(APIView):
         return Response({"execution": row.pk, "amount": amount}, status=201)
 
 
+class WritesThenRefusesView(APIView):
+    """Writes an audit row, then refuses (or answers 503): in the request's
+    transaction (``?around=1``: around the view, where the row stays)."""
+
+    def post(self, request: Request) -> Response:
+        around = request.query_params.get("around") == "1"
+        return (self._around if around else self._inside)(request)
+
+    @idempotent(required=True)
+    def _inside(self, request: Request) -> Response:
+        return self._work(request)
+
+    @idempotent(required=True, atomic=False)
+    def _around(self, request: Request) -> Response:
+        return self._work(request)
+
+    def _work(self, request: Request) -> Response:
+        audit_record(actor=request.user, action="test_execution", target_id="z", reason="test")
+        if request.data.get("answer") == 503:
+            return Response({"error": "unavailable"}, status=503)
+        raise ApplicationError("refused after writing", code="refused")
+
+
 class OptionalKeyView(APIView):
     @idempotent()
     def post(self, request: Request) -> Response:
@@ -39,5 +62,6 @@ class OptionalKeyView(APIView):
 urlpatterns = [
     path("api/test/grant", CountedGrantView.as_view()),
     path("api/test/optional", OptionalKeyView.as_view()),
+    path("api/test/writes-then-refuses", WritesThenRefusesView.as_view()),
     path("", include("casino.urls")),
 ]

@@ -14,6 +14,7 @@ import ipaddress
 import json
 import os
 import re
+import runpy
 import secrets
 import shlex
 import shutil
@@ -165,6 +166,12 @@ def option(argv: list[str], *names: str) -> str | None:
     return None
 
 
+def gunicorn_config_file(argv: list[str]) -> dict[str, Any]:
+    """The settings of the gunicorn config file a command line names (``--config``/``-c``), as gunicorn reads it."""
+    path = option(argv, "--config", "-c")
+    return runpy.run_path(str(ROOT / path)) if path else {}
+
+
 def listening_port(service_name: str) -> int:
     """The port a service's server listens on, read from its command line."""
     if service_name in IMAGE_DEFAULT_PORTS:
@@ -172,7 +179,7 @@ def listening_port(service_name: str) -> int:
     argv = command(services()[service_name])
     program = PurePosixPath(argv[0]).name
     if program == "gunicorn":
-        bind = option(argv, "--bind", "-b")
+        bind = option(argv, "--bind", "-b") or gunicorn_config_file(argv).get("bind")
         assert bind, f"{service_name}: gunicorn without --bind"
         return int(bind.rsplit(":", 1)[1])
     if program == "daphne":
@@ -834,19 +841,36 @@ def test_image_bakes_in_no_secret() -> None:
 def test_image_default_command_is_the_wsgi_server_compose_runs_for_web() -> None:
     cmd = image_cmd()
 
-    assert cmd == [
-        "gunicorn",
-        "casino.wsgi:application",
-        "--workers",
-        "4",
-        "--bind",
-        "0.0.0.0:8000",
-        "--access-logfile",
-        "-",
-    ]
+    assert cmd == ["gunicorn", "--config", "deploy/gunicorn.conf.py", "casino.wsgi:application"]
     assert command(services()["web"]) == cmd
     assert dockerfile("EXPOSE") == [str(listening_port("web"))]
     assert any("collectstatic" in run for run in dockerfile("RUN"))
+
+
+def test_web_runs_a_sync_worker_per_core_and_clears_dead_workers_metrics(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from gunicorn.config import Config
+
+    monkeypatch.delenv("WEB_CONCURRENCY", raising=False)
+    conf = gunicorn_config_file(command(services()["web"]))
+    gunicorn = Config()
+    for name, value in conf.items():
+        if name in gunicorn.settings:
+            gunicorn.set(name, value)
+
+    assert gunicorn.workers == len(os.sched_getaffinity(0)) == conf["cores"]()
+    assert gunicorn.worker_class_str == "sync"
+    assert gunicorn.bind == ["0.0.0.0:8000"]
+    monkeypatch.setenv("WEB_CONCURRENCY", "7")
+    assert gunicorn_config_file(command(services()["web"]))["workers"] == 7
+
+    # A dead worker's live gauges leave the sum /metrics serves.
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    (tmp_path / "gauge_livesum_4242.db").write_bytes(b"")
+    (tmp_path / "counter_4242.db").write_bytes(b"")
+    gunicorn.child_exit(None, type("Worker", (), {"pid": 4242})())
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["counter_4242.db"]
 
 
 def test_image_healthcheck_hits_health_on_the_served_port() -> None:

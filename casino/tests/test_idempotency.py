@@ -167,3 +167,59 @@ def test_twenty_concurrent_identical_requests_execute_once(parallel: Any, user: 
     assert set(statuses) <= {201, 409}
     assert {error for status, _, error in results if status == 409} <= {"idempotency_key_in_use"}
     assert len({content for status, content, _ in results if status == 201}) == 1
+
+
+REFUSES = "/api/test/writes-then-refuses"
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("answer", ["refuse", 503])
+def test_in_the_request_transaction_a_refusal_or_5xx_undoes_the_views_writes(user: Any, answer: Any) -> None:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {tokens_issue(user=user).access}")
+
+    first = client.post(REFUSES, {"answer": answer}, format="json", HTTP_IDEMPOTENCY_KEY="k-undo")
+    again = client.post(REFUSES, {"answer": answer}, format="json", HTTP_IDEMPOTENCY_KEY="k-undo")
+
+    assert first.status_code == again.status_code == (400 if answer == "refuse" else 503)
+    assert "Idempotent-Replayed" not in again  # nothing stored: the key ran again
+    assert executions() == 0  # and each run's audit row went with its transaction
+    assert not IdempotencyRecord.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_around_the_view_a_refusal_keeps_what_the_view_committed(user: Any) -> None:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {tokens_issue(user=user).access}")
+
+    refused = client.post(f"{REFUSES}?around=1", {}, format="json", HTTP_IDEMPOTENCY_KEY="k-keep")
+
+    assert refused.status_code == 400
+    assert executions() == 1  # e.g. a fraud decision: committed although the request was refused
+    assert not IdempotencyRecord.objects.exists()  # the key may be sent again
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_record_the_effect_and_the_response_commit_together(user: Any) -> None:
+    from django.db import connection
+
+    commits: list[str] = []
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {tokens_issue(user=user).access}")
+    client.post(GRANT, {"amount": 1}, format="json", HTTP_IDEMPOTENCY_KEY="k-first")  # the day's activity mark
+    original_commit = connection.commit
+
+    def commit() -> None:
+        commits.append("commit")
+        original_commit()
+
+    connection.commit = commit  # type: ignore[method-assign]
+    try:
+        response = client.post(GRANT, {"amount": 3}, format="json", HTTP_IDEMPOTENCY_KEY="k-once")
+    finally:
+        del connection.commit
+    assert response.status_code == 201
+    assert commits == ["commit"]
+    record = IdempotencyRecord.objects.get(key="k-once")
+    assert record.state == IdempotencyRecord.State.COMPLETED
+    assert bytes(record.response_body) == response.content

@@ -21,7 +21,7 @@ from django.utils import timezone
 
 import realtime
 from accounts.models import User
-from casino.db import one_or_none
+from casino.db import one_or_none, service_transaction
 from economy.enums import Currency, LedgerReason, StreakDayKind
 from economy.exceptions import AlreadyClaimed
 from economy.models import DailyStreak, LedgerEntry, StreakDay, StreakRepairReport
@@ -125,7 +125,7 @@ def _checkin(user_id: int, today: date, now: datetime, *, claiming: bool = False
 
 def streak_tick(*, user: User | int) -> CheckinResult:
     """Record today's attendance (idempotent per UTC day)."""
-    with transaction.atomic(durable=True):
+    with service_transaction():
         return _checkin(user_id_of(user), utc_today(), timezone.now())
 
 
@@ -144,7 +144,7 @@ def streak_claim(*, user: User | int) -> StreakClaimResult:
     """
     user_id = user_id_of(user)
     today = utc_today()
-    with transaction.atomic(durable=True):
+    with service_transaction():
         now = timezone.now()
         checkin = _checkin(user_id, today, now, claiming=True)
         key = streak_claim_key(user_id, today)

@@ -9,6 +9,7 @@ from django.db import transaction
 
 import realtime
 from accounts.models import User
+from casino.db import service_transaction
 from casino.permissions import staff_permission_require
 from casino.services import audit_record
 from economy.enums import Currency, LedgerReason, VipTier
@@ -39,7 +40,7 @@ def vip_claim(*, user: User | int) -> VipClaimResult:
     point: it owns the transaction."""
     user_id = user_id_of(user)
     today = utc_today()
-    with transaction.atomic(durable=True):
+    with service_transaction():
         tier = wallet_get_or_open(user_id=user_id).vip_tier
         # Claimed earlier today (perhaps at another tier): the ledger returns
         # that first claim, and its answer stands.

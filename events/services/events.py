@@ -21,7 +21,7 @@ from django.utils import timezone
 
 import realtime
 from accounts.models import User
-from casino.db import one_or_none
+from casino.db import one_or_none, service_transaction
 from casino.services import audit_record
 from economy.enums import LedgerReason
 from economy.services import LedgerResult, wallet_balances, wallet_get_or_open, wallet_grant
@@ -164,7 +164,7 @@ def _claim(user_id: int, event_id: int, *, actor: User | None, reason: str) -> C
 
 def event_claim(*, user: User, event_id: int) -> ClaimResult:
     """Claim a completed event's reward, once."""
-    with metrics.claim_counted("event"), transaction.atomic(durable=True):
+    with metrics.claim_counted("event"), service_transaction():
         return _claim(user.pk, event_id, actor=None, reason="")
 
 

@@ -37,13 +37,12 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from django.db import transaction
 from django.db.models import Model, QuerySet
 from django.utils import timezone
 
 import realtime
 from accounts.models import User
-from casino.db import one_or_none
+from casino.db import one_or_none, service_transaction
 from economy.enums import LedgerReason
 from economy.services import LedgerResult, wallet_balances, wallet_get_or_open, wallet_grant
 from events import metrics
@@ -115,7 +114,7 @@ def mission_claim(*, user: User, mission_id: int) -> MissionClaimResult:
     """Claim the reward of the player's instance of template ``mission_id`` for the current
     period, once (the module docstring has the protocol)."""
     now = timezone.now()
-    with metrics.claim_counted("mission"), transaction.atomic(durable=True):
+    with metrics.claim_counted("mission"), service_transaction():
         template = one_or_none(MissionTemplate.objects.filter(pk=mission_id))
         if template is None:
             raise MissionNotFound()

@@ -151,6 +151,15 @@ def _buy(request: Request, data: dict[str, Any], **target: Any) -> Response:
     return Response(purchase_body(result), status=status.HTTP_200_OK if result.replayed else status.HTTP_201_CREATED)
 
 
+def _buy_in_one_transaction(request: Request) -> bool:
+    """Where a buy keeps its idempotency record (casino.idempotency): in the
+    purchase's transaction when paid with game currency (one commit); around
+    the view for money, whose fraud decision is committed even when the buy
+    is refused."""
+    data = request.data if isinstance(request.data, dict) else {}
+    return not selectors.paid_with_money(product_id=data.get("product_id"), package_id=data.get("package_id"))
+
+
 class BuyView(APIView):
     @extend_schema(
         tags=["shop"],
@@ -161,7 +170,7 @@ class BuyView(APIView):
         "with a checkout_url. Requires Idempotency-Key; prices come from the catalog only (amount, price, "
         "user_id, kind, payment_method are ignored).",
     )
-    @idempotent(required=True)
+    @idempotent(required=True, atomic=_buy_in_one_transaction)
     def post(self, request: Request) -> Response:
         data = s.BuyInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -178,7 +187,7 @@ class BuyLimitedView(APIView):
         responses={200: s.PurchaseSerializer, 201: s.PurchaseSerializer, **BUY_ERRORS},
         description="Buy a limited package: package_id, or product_id naming the package's code or its product's sku.",
     )
-    @idempotent(required=True)
+    @idempotent(required=True, atomic=_buy_in_one_transaction)
     def post(self, request: Request) -> Response:
         data = s.BuyLimitedInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)

@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from accounts.exceptions import SelfExcluded
 from accounts.models import User
-from casino.db import one_or_none
+from casino.db import one_or_none, service_transaction
 from economy.enums import LedgerReason
 from economy.exceptions import IdempotencyConflict
 from economy.selectors import wallet_vip_tier
@@ -225,7 +225,7 @@ def _buy_with_currency(request: PurchaseRequest) -> PurchaseResult:
     """Paid and granted in one transaction: the order is written once, as
     fulfilled, with both steps (paid, fulfilled) recorded."""
     user, product, package, quantity = request.user, request.product, request.package, request.quantity
-    with transaction.atomic(durable=True):
+    with service_transaction():
         buyer_lock(user_id=user.pk)
         replay = _replay(user, request.idempotency_key, request.fingerprint)
         if replay is not None:
