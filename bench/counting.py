@@ -9,7 +9,10 @@ COMMIT and ROLLBACK only when a transaction is open (psycopg sends nothing
 otherwise), the connection health check's ``SELECT 1`` at the first query of
 a request (``CONN_HEALTH_CHECKS``), and psycopg's prepares and deallocations.
 Commits: the COMMITs sent plus every data-changing statement run in
-autocommit (each is a transaction of its own that writes).
+autocommit (each is a transaction of its own that writes). Of those,
+``provider_commits`` are the sandbox payment provider's own writes (its
+tables, ``shop_sandbox*``): in production that provider is a remote service
+and those are its commits, not ours; the commit targets count ours.
 
 Standard library only at import time (bench/against.py loads it into an
 older checkout, as ``bench_current.counting``).
@@ -23,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+PROVIDER_SQL = re.compile(r'"?shop_sandbox\w*"?', re.I)
 WRITE_SQL = re.compile(r"^\s*(INSERT|UPDATE|DELETE|MERGE)\b|^\s*WITH\b.*\b(INSERT|UPDATE|DELETE)\b", re.I | re.S)
 
 
@@ -36,6 +40,7 @@ class Counts:
     commit_sent: int = 0
     rollbacks: int = 0
     autocommit_writes: int = 0
+    provider_commits: int = 0
     health_checks: int = 0
     prepares: int = 0
     deallocates: int = 0
@@ -119,6 +124,7 @@ class Counters:
         if pg is not None:
             if pg.autocommit:
                 c.autocommit_writes += write
+                c.provider_commits += write and bool(PROVIDER_SQL.search(sql[:200]))
             elif pg.info.transaction_status == pq.TransactionStatus.IDLE:
                 c.begins += 1
         return execute(sql, params, many, context)

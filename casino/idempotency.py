@@ -29,8 +29,11 @@ keep the record:
   harmless, because every money-moving service is itself idempotent on a
   natural key (ledger keys, order keys).
 
-``atomic`` may be a function of the request, deciding per request (the shop
-buys with game currency in one transaction and with money around it).
+A view whose service is idempotent on the key by itself -- it stores the key
+with its effect under a unique constraint and answers a retry from it (the
+shop's money order) -- skips the record: ``natural_key`` (a function of the
+request) says when. Its retries are answered by the service, with the
+effect as it stands now, and ``Idempotent-Replayed: true`` set by the view.
 Records expire after ``IDEMPOTENCY_KEY_TTL`` (a scheduled task deletes them).
 """
 
@@ -315,12 +318,16 @@ def _run_around(
 
 
 def idempotent(
-    *, required: bool = False, atomic: bool | Callable[[Request], bool] = True
+    *,
+    required: bool = False,
+    atomic: bool = True,
+    natural_key: Callable[[Request], bool] | None = None,
 ) -> Callable[[Handler], Handler]:
     """Make a DRF view method (``post``, ``patch``...) idempotent per user and key.
 
-    ``atomic``: keep the record in the request's transaction (True), around
-    the view (False), or as a function of the request decides."""
+    ``atomic``: keep the record in the request's transaction (True) or around
+    the view (False). ``natural_key(request)`` True: keep none, the view's
+    service is idempotent on the key by itself (the module docstring)."""
 
     def decorator(handler: Handler) -> Handler:
         @functools.wraps(handler)
@@ -332,8 +339,9 @@ def idempotent(
                 return handler(view, request, *args, **kwargs)
             if not request.user.is_authenticated:
                 raise IdempotencyAuthenticationRequired()
-            in_transaction = atomic(request) if callable(atomic) else atomic
-            run = _run_in_transaction if in_transaction else _run_around
+            if natural_key is not None and natural_key(request):
+                return handler(view, request, *args, **kwargs)
+            run = _run_in_transaction if atomic else _run_around
             return run(handler, view, request, key, args, kwargs)
 
         wrapper.idempotent = True  # type: ignore[attr-defined]

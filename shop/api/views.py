@@ -17,7 +17,7 @@ from rest_framework.views import APIView
 from accounts.authentication import request_user
 from casino.errors import ErrorSerializer, ValidationErrorSerializer
 from casino.http import client_ip
-from casino.idempotency import idempotency_key_from, idempotent
+from casino.idempotency import REPLAY_HEADER, idempotency_key_from, idempotent
 from economy.enums import Currency
 from shop import selectors, services
 from shop.api import serializers as s
@@ -148,16 +148,19 @@ def _buy(request: Request, data: dict[str, Any], **target: Any) -> Response:
         payment_instrument=data["payment_instrument"],
         **target,
     )
-    return Response(purchase_body(result), status=status.HTTP_200_OK if result.replayed else status.HTTP_201_CREATED)
+    if not result.replayed:
+        return Response(purchase_body(result), status=status.HTTP_201_CREATED)
+    # A retry answered from the order (a money order keeps no idempotency record): the order as it stands.
+    return Response(purchase_body(result), status=status.HTTP_200_OK, headers={REPLAY_HEADER: "true"})
 
 
-def _buy_in_one_transaction(request: Request) -> bool:
-    """Where a buy keeps its idempotency record (casino.idempotency): in the
-    purchase's transaction when paid with game currency (one commit); around
-    the view for money, whose fraud decision is committed even when the buy
-    is refused."""
+def _money_order_keyed(request: Request) -> bool:
+    """A buy paid with money is idempotent on its order's key by itself
+    (``shop.services.purchase``): the API keeps no record for it
+    (casino.idempotency's ``natural_key``). A buy with game currency keeps
+    one in its own transaction: one commit, the first response's bytes on a retry."""
     data = request.data if isinstance(request.data, dict) else {}
-    return not selectors.paid_with_money(product_id=data.get("product_id"), package_id=data.get("package_id"))
+    return selectors.paid_with_money(product_id=data.get("product_id"), package_id=data.get("package_id"))
 
 
 class BuyView(APIView):
@@ -170,7 +173,7 @@ class BuyView(APIView):
         "with a checkout_url. Requires Idempotency-Key; prices come from the catalog only (amount, price, "
         "user_id, kind, payment_method are ignored).",
     )
-    @idempotent(required=True, atomic=_buy_in_one_transaction)
+    @idempotent(required=True, natural_key=_money_order_keyed)
     def post(self, request: Request) -> Response:
         data = s.BuyInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -187,7 +190,7 @@ class BuyLimitedView(APIView):
         responses={200: s.PurchaseSerializer, 201: s.PurchaseSerializer, **BUY_ERRORS},
         description="Buy a limited package: package_id, or product_id naming the package's code or its product's sku.",
     )
-    @idempotent(required=True, atomic=_buy_in_one_transaction)
+    @idempotent(required=True, natural_key=_money_order_keyed)
     def post(self, request: Request) -> Response:
         data = s.BuyLimitedInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)

@@ -16,6 +16,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
@@ -23,6 +24,8 @@ from django.utils import timezone
 from accounts.exceptions import SelfExcluded
 from accounts.models import User
 from casino.db import one_or_none, service_transaction
+from casino.errors import ApplicationError
+from casino.idempotency import IdempotencyKeyInUse
 from economy.enums import LedgerReason
 from economy.exceptions import IdempotencyConflict
 from economy.selectors import wallet_vip_tier
@@ -320,11 +323,17 @@ def _record_attempt(request: PurchaseRequest) -> None:
 
 
 def _buy_with_money(request: PurchaseRequest) -> PurchaseResult:
-    """Decide on fraud first (outside the transaction: it reads Redis and
-    stores its decision even when the buy is refused), then write the order in
-    one transaction, then open the payment at the provider after commit."""
+    """Decide on fraud first (outside the transaction: it reads Redis), then
+    write the order and the decision in one transaction, then open the
+    payment at the provider after commit. The decision is stored even when
+    the buy is refused: a block in a commit of its own, any other refusal
+    (limits, stock, promo) after its transaction rolled back.
+
+    The order's (user, idempotency key) is this flow's idempotency record
+    (the API keeps no generic one for it): a retry, or a twin waiting on the
+    buyer lock, finds the order and answers it (``replayed``)."""
     user, product, package, quantity = request.user, request.product, request.package, request.quantity
-    replay = _replay(user, request.idempotency_key, request.fingerprint)
+    replay = _money_replay(request)
     if replay is not None:  # before recording a fraud decision for a request already answered
         return replay
     now = timezone.now()
@@ -332,8 +341,67 @@ def _buy_with_money(request: PurchaseRequest) -> PurchaseResult:
     _, _, total = price_for(product=product, quantity=quantity, promo=promo)
     verdict = _fraud_verdict(request, total=total)
     metrics.fraud_decisions.labels(action=verdict.action).inc()
-    decision = FraudDecision.objects.create(
+    if verdict.action == FraudAction.BLOCK:
+        decision = _fraud_decision_store(verdict, user=user, now=now)
+        _record_attempt(request)  # blocked attempts still count, for the IP and device windows of everyone
+        raise PaymentBlocked(decision_id=decision.pk)
+    try:
+        with transaction.atomic(durable=True):
+            locked = buyer_lock(user_id=user.pk)
+            replay = _money_replay(request)
+            if replay is not None:
+                return replay
+            purchase_limits_check(product=product, package=package, user_id=user.pk, quantity=quantity, now=now)
+            promo = promo_load(code=request.promo_code, product=product, user_id=user.pk, now=now)
+            order = _new_order(request, promo=promo, now=now)
+            spend_limit_check(user=locked, currency=order.currency, total=order.total, now=now)
+            if package is not None:
+                stock_hold(package=package, quantity=quantity, now=now)
+                order.stock_held = True
+            if promo is not None:
+                promo_use(promo=promo)
+            order.provider = get_provider().name
+            review = verdict.action == FraudAction.REVIEW
+            order_transition(
+                order=order,
+                to_status=OrderStatus.PENDING_REVIEW if review else OrderStatus.PENDING,
+                reason="fraud review" if review else "awaiting payment",
+                now=now,
+            )
+            if promo is not None:
+                PromoRedemption.objects.create(promo=promo, user=user, order=order, created_at=now)
+            _fraud_decision_store(verdict, user=user, now=now, order=order)
+            _record_attempt(request)
+    except ApplicationError:
+        _fraud_decision_store(verdict, user=user, now=now)  # refused all the same: the decision stays
+        raise
+    if order.status == OrderStatus.PENDING:
+        order_payment_open(order=order)
+    return PurchaseResult(order=order, replayed=False)
+
+
+def _money_replay(request: PurchaseRequest) -> PurchaseResult | None:
+    """The money order placed earlier under this key, if any. One still waiting
+    for its payment to be opened (the first request is talking to the provider)
+    is ``idempotency_key_in_use`` for ``IDEMPOTENCY_LOCK_TIMEOUT``: the retry
+    comes back for the checkout URL. After that (the first request died there)
+    the order is answered as it stands; the expiry sweep closes it."""
+    replay = _replay(request.user, request.idempotency_key, request.fingerprint)
+    if replay is None:
+        return None
+    order = replay.order
+    opening = order.status == OrderStatus.PENDING and not order.checkout_url
+    if opening and timezone.now() < order.created_at + settings.IDEMPOTENCY_LOCK_TIMEOUT:
+        raise IdempotencyKeyInUse()
+    return replay
+
+
+def _fraud_decision_store(
+    verdict: fraud.FraudVerdict, *, user: User, now: datetime, order: Order | None = None
+) -> FraudDecision:
+    return FraudDecision.objects.create(
         user=user,
+        order=order,
         action=verdict.action,
         score=verdict.score,
         matched_rules=verdict.matched_rules,
@@ -341,39 +409,6 @@ def _buy_with_money(request: PurchaseRequest) -> PurchaseResult:
         rules_version=verdict.rules_version,
         created_at=now,
     )
-    if verdict.action == FraudAction.BLOCK:
-        _record_attempt(request)  # blocked attempts still count, for the IP and device windows of everyone
-        raise PaymentBlocked(decision_id=decision.pk)
-    with transaction.atomic(durable=True):
-        locked = buyer_lock(user_id=user.pk)
-        replay = _replay(user, request.idempotency_key, request.fingerprint)
-        if replay is not None:
-            return replay
-        now = timezone.now()
-        purchase_limits_check(product=product, package=package, user_id=user.pk, quantity=quantity, now=now)
-        promo = promo_load(code=request.promo_code, product=product, user_id=user.pk, now=now)
-        order = _new_order(request, promo=promo, now=now)
-        spend_limit_check(user=locked, currency=order.currency, total=order.total, now=now)
-        if package is not None:
-            stock_hold(package=package, quantity=quantity, now=now)
-            order.stock_held = True
-        if promo is not None:
-            promo_use(promo=promo)
-        order.provider = get_provider().name
-        review = verdict.action == FraudAction.REVIEW
-        order_transition(
-            order=order,
-            to_status=OrderStatus.PENDING_REVIEW if review else OrderStatus.PENDING,
-            reason="fraud review" if review else "awaiting payment",
-            now=now,
-        )
-        if promo is not None:
-            PromoRedemption.objects.create(promo=promo, user=user, order=order, created_at=now)
-        FraudDecision.objects.filter(pk=decision.pk).update(order=order)
-        _record_attempt(request)
-    if order.status == OrderStatus.PENDING:
-        order_payment_open(order=order)
-    return PurchaseResult(order=order, replayed=False)
 
 
 def order_payment_open(*, order: Order) -> None:

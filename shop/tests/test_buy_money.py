@@ -324,3 +324,99 @@ def test_fraud_review_holds_the_order_until_staff_approve(
     approved = services.order_review(actor=staff_user, order=order, approve=True, reason="known player")
     assert approved.status == OrderStatus.PENDING
     assert Order.objects.get().provider_reference.startswith("sbx_")
+
+
+def test_a_retry_is_answered_from_the_order_with_its_checkout(client: APIClient) -> None:
+    from casino.models import IdempotencyRecord
+    from shop.models import FraudDecision
+
+    product = MoneyProductFactory()
+    first = client.post("/api/shop/buy", {"product_id": product.sku}, format="json", HTTP_IDEMPOTENCY_KEY="r")
+    retry = client.post("/api/shop/buy", {"product_id": product.sku}, format="json", HTTP_IDEMPOTENCY_KEY="r")
+    other = client.post(
+        "/api/shop/buy", {"product_id": product.sku, "quantity": 2}, format="json", HTTP_IDEMPOTENCY_KEY="r"
+    )
+
+    assert (first.status_code, retry.status_code) == (201, 200)
+    assert retry["Idempotent-Replayed"] == "true"
+    assert "Idempotent-Replayed" not in first
+    for field in ("receipt_code", "checkout_url", "state", "product_id"):
+        assert retry.json()[field] == first.json()[field], field
+    assert (first.json()["status"], retry.json()["status"]) == ("pending", "idempotent_reuse")
+    assert (other.status_code, other.json()["error"]) == (409, "idempotency_key_reused")
+    # The order is the record: one order, one payment, one fraud decision (its order's), no generic record.
+    assert Order.objects.count() == SandboxPayment.objects.count() == 1
+    assert list(FraudDecision.objects.values_list("order__receipt_code", flat=True)) == [first.json()["receipt_code"]]
+    assert not IdempotencyRecord.objects.exists()
+
+
+def test_a_retry_while_the_payment_is_being_opened_is_asked_to_come_back(client: APIClient) -> None:
+    product = MoneyProductFactory()
+    body = buy_money(client, product, key="o")
+    Order.objects.filter(receipt_code=body["receipt_code"]).update(checkout_url="", provider_reference="")
+
+    busy = client.post("/api/shop/buy", {"product_id": product.sku}, format="json", HTTP_IDEMPOTENCY_KEY="o")
+
+    assert (busy.status_code, busy.json()["error"]) == (409, "idempotency_key_in_use")
+    later = timezone.now() + settings.IDEMPOTENCY_LOCK_TIMEOUT + timedelta(seconds=1)
+    with time_machine.travel(later):
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {tokens_issue(user=client.user).access}")  # type: ignore[attr-defined]
+        stale = client.post("/api/shop/buy", {"product_id": product.sku}, format="json", HTTP_IDEMPOTENCY_KEY="o")
+    # The first request died before the provider answered: the order as it stands (the expiry sweep closes it).
+    assert (stale.status_code, stale.json()["receipt_code"], stale.json()["checkout_url"]) == (
+        200,
+        body["receipt_code"],
+        None,
+    )
+    assert Order.objects.count() == 1
+
+
+def test_a_refused_buy_keeps_its_fraud_decision(client: APIClient, player: Any) -> None:
+    from accounts.services import daily_spend_limit_set
+    from shop.models import FraudDecision
+
+    product = MoneyProductFactory(price_amount=600)
+    daily_spend_limit_set(user=player, limit=500)
+
+    over = client.post("/api/shop/buy", {"product_id": product.sku}, format="json", HTTP_IDEMPOTENCY_KEY="x")
+
+    assert (over.status_code, over.json()["error"]) == (409, "daily_spend_limit_reached")
+    assert not Order.objects.exists()
+    decision = FraudDecision.objects.get()
+    assert (decision.action, decision.order_id, decision.features["amount"]) == ("allow", None, 600)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_money_buy_commits_its_order_once_and_its_payment_reference_once() -> None:
+    from django.db import connection
+
+    player = player_with_wallet()
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {tokens_issue(user=player).access}")
+    product = MoneyProductFactory()
+    api.get("/api/users/balance")  # this minute's activity mark is written
+    commits: list[str] = []
+
+    def count(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        if not connection.in_atomic_block and sql.lstrip().split(" ", 1)[0].upper() in {"INSERT", "UPDATE", "DELETE"}:
+            commits.append(sql.split(" ", 3)[2] if sql.startswith("INSERT") else sql.split(" ", 2)[1])
+        return execute(sql, params, many, context)
+
+    original_commit = connection.commit
+
+    def commit() -> None:
+        commits.append("transaction")
+        original_commit()
+
+    connection.commit = commit  # type: ignore[method-assign]
+    try:
+        with connection.execute_wrapper(count):
+            response = api.post(
+                "/api/shop/buy", {"product_id": product.sku}, format="json", HTTP_IDEMPOTENCY_KEY="c"
+            )
+    finally:
+        del connection.commit
+    assert response.status_code == 201, response.json()
+    # Ours: the order with its fraud decision, then the provider's payment reference on it. The
+    # sandbox provider (a remote service in production) stores its payment in between.
+    assert commits == ["transaction", '"shop_sandboxpayment"', '"shop_order"'], commits
