@@ -32,6 +32,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.utils import timezone
 
+from casino.db import rows_insert
 from realtime.channel_layer import Push
 from realtime.degraded import dependency_failed
 from realtime.models import OutboxEvent
@@ -52,6 +53,20 @@ def _json_safe(data: dict[str, Any]) -> dict[str, Any]:
 
     safe: dict[str, Any] = json.loads(json.dumps(data, cls=DjangoJSONEncoder))
     return safe
+
+
+# Every column an emitted row sets (the rest keep their defaults: attempts 0, no error, not sent).
+OUTBOX_FIELDS = (
+    "event_id",
+    "type",
+    "user_id",
+    "data",
+    "occurred_at",
+    "status",
+    "attempts",
+    "next_attempt_at",
+    "last_error",
+)
 
 
 def emit(*, event_type: str, user: UserRef, data: dict[str, Any]) -> OutboxEvent:
@@ -78,10 +93,7 @@ def emit_many(events: list[tuple[str, UserRef, dict[str, Any]]]) -> list[OutboxE
         )
         for event_type, user, data in events
     ]
-    if len(rows) == 1:
-        rows[0].save(force_insert=True)
-    else:
-        OutboxEvent.objects.bulk_create(rows)
+    rows_insert(rows, OUTBOX_FIELDS)
     pushes = [push for event, (_, user, _) in zip(rows, events, strict=True) if (push := _deliver(event, user))]
     if pushes:
         transaction.on_commit(lambda: _push(pushes), robust=True)

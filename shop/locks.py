@@ -20,6 +20,7 @@ from django.db.models import QuerySet
 
 from accounts.locks import user_lock
 from accounts.models import User
+from casino.db import row_exists
 from shop.models import Order, OwnedItem
 
 
@@ -38,6 +39,13 @@ def order_lock(*, order_id: int) -> Order:
 def buyer_lock(*, user_id: int) -> User:
     """Lock the buyer's user row: the purchase lock that serialises one player's buys."""
     return user_lock(user_id=user_id)
+
+
+def buyer_row_lock(*, user_id: int) -> None:
+    """The purchase lock of :func:`buyer_lock` for a caller that needs none of the
+    row's fields (a purchase with game currency): the row is locked, not loaded."""
+    if not row_exists(User, lock=True, id=user_id):
+        raise User.DoesNotExist(f"no user {user_id}")
 
 
 def order_and_buyer_lock(*, order_id: int, user_id: int) -> Order:

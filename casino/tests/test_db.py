@@ -10,7 +10,7 @@ from django.test.utils import CaptureQueriesContext
 
 from accounts.models import User
 from accounts.tests.factories import UserFactory
-from casino.db import insert_or_raise, one_or_none
+from casino.db import insert_or_raise, one_or_none, row_exists, rows_insert
 from casino.models import IdempotencyRecord
 
 
@@ -64,3 +64,34 @@ def test_insert_or_raise_outside_a_transaction_is_one_statement() -> None:
 
     assert [q["sql"].split()[0] for q in queries.captured_queries] == ["INSERT"]
     assert IdempotencyRecord.objects.filter(user=user).count() == 1
+
+
+@pytest.mark.django_db
+def test_rows_insert_writes_every_row_in_one_statement_and_sets_their_keys() -> None:
+    from django.utils import timezone
+
+    from realtime.models import OutboxEvent
+    from realtime.services import OUTBOX_FIELDS
+
+    now = timezone.now()
+    rows = [
+        OutboxEvent(type="stats_update", user_id=7, data={"n": n, "when": "x"}, occurred_at=now, next_attempt_at=now)
+        for n in range(3)
+    ]
+    with CaptureQueriesContext(connection) as queries:
+        rows_insert(rows, OUTBOX_FIELDS)
+
+    assert len(queries.captured_queries) == 1
+    stored = {row.pk: row for row in OutboxEvent.objects.filter(pk__in=[row.pk for row in rows])}
+    assert [stored[row.pk].data["n"] for row in rows] == [0, 1, 2]  # each key is its own row's
+    assert all(stored[row.pk].event_id == row.event_id and not row._state.adding for row in rows)
+    assert stored[rows[0].pk].occurred_at == now
+
+
+@pytest.mark.django_db
+def test_row_exists_looks_by_field_names_and_can_lock(user: Any) -> None:
+    assert row_exists(User, id=user.pk)
+    assert not row_exists(User, id=user.pk + 10_000)
+    with transaction.atomic(), CaptureQueriesContext(connection) as queries:
+        assert row_exists(User, lock=True, id=user.pk, nickname=user.nickname)
+    assert queries.captured_queries[-1]["sql"].endswith("FOR UPDATE")

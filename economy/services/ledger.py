@@ -53,7 +53,7 @@ from django.utils import timezone
 
 import realtime
 from accounts.models import User
-from casino.db import one_or_none
+from casino.db import one_or_none, rows_insert
 from economy.enums import Currency, LedgerReason
 from economy.exceptions import (
     LEDGER_KEY_REUSED_MESSAGE,
@@ -143,7 +143,7 @@ def _locked_wallet(user_id: int) -> Wallet:
 
 
 _WALLET_FIELDS = (*BALANCE_FIELDS, "vip_tier", "gold_debt", "gems_debt")
-_ENTRY_COLUMNS = (
+_ENTRY_FIELDS = (
     "wallet",
     "currency",
     "delta",
@@ -205,34 +205,7 @@ class _Statements:
     @staticmethod
     def insert_entries(entries: list[LedgerEntry]) -> None:
         """One multi-row ``INSERT ... RETURNING id``; sets every entry's pk."""
-        ops = connection.ops
-        row = "(" + ", ".join(["%s"] * len(_ENTRY_COLUMNS)) + ")"
-        params: list[Any] = []
-        for entry in entries:
-            params += [
-                entry.wallet_id,
-                entry.currency,
-                entry.delta,
-                entry.balance_after,
-                entry.reason,
-                entry.reference,
-                entry.idempotency_key,
-                ops.adapt_json_value(entry.metadata, None),
-                ops.adapt_datetimefield_value(entry.created_at),
-            ]
-        columns = ", ".join(_column(LedgerEntry, name) for name in _ENTRY_COLUMNS)
-        sql = (
-            f"INSERT INTO {LedgerEntry._meta.db_table} ({columns})"  # noqa: S608
-            f" VALUES {', '.join([row] * len(entries))} RETURNING {_column(LedgerEntry, 'id')}"
-        )
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            ids = sorted(found[0] for found in cursor.fetchall())
-        # Ids are handed out in VALUES order within one statement: sorted, they match the entries.
-        for entry, pk in zip(entries, ids, strict=True):
-            entry.pk = pk
-            entry._state.adding = False
-            entry._state.db = connection.alias
+        rows_insert(entries, _ENTRY_FIELDS)
 
 
 @dataclass(frozen=True)

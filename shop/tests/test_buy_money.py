@@ -411,9 +411,7 @@ def test_a_money_buy_commits_its_order_once_and_its_payment_reference_once() -> 
     connection.commit = commit  # type: ignore[method-assign]
     try:
         with connection.execute_wrapper(count):
-            response = api.post(
-                "/api/shop/buy", {"product_id": product.sku}, format="json", HTTP_IDEMPOTENCY_KEY="c"
-            )
+            response = api.post("/api/shop/buy", {"product_id": product.sku}, format="json", HTTP_IDEMPOTENCY_KEY="c")
     finally:
         del connection.commit
     assert response.status_code == 201, response.json()
