@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from types import TracebackType
 from typing import TypeVar
 
 from django.db import connections, models, router, transaction
@@ -35,12 +36,92 @@ def one_or_none(queryset: QuerySet[M]) -> M | None:
     return None
 
 
-def service_transaction(using: str | None = None) -> Atomic:
+class UnitOfWork:
+    """A transaction that writes some of its rows at the end, in one statement
+    per table, just before it commits: the outbox events a request emits
+    (``realtime.emit``) are one INSERT, however many events it emits.
+
+    ``defer_insert`` queues rows; they are written by ``rows_insert`` when the
+    block is left normally (and never when it rolls back, with the rest).
+    Rows are queued only from the unit's own level (see :func:`unit_of_work`):
+    a row emitted inside a savepoint is written at once, as it may roll back
+    alone -- after the queued ones, which keeps the emit order. ``before_commit``
+    callbacks run after the queued rows are written (the idempotency layer
+    stores its response there)."""
+
+    def __init__(self, *, using: str | None = None, durable: bool = False, request: bool = False) -> None:
+        self.using = using
+        self.block = transaction.atomic(using=using, durable=durable)
+        self.block.request_transaction = request  # type: ignore[attr-defined]  # service_transaction joins it
+        self.connection = transaction.get_connection(using)
+        self.depth = 0
+        self.outer: UnitOfWork | None = None
+        self.pending: dict[tuple[type[models.Model], tuple[str, ...]], list[models.Model]] = {}
+
+    def __enter__(self) -> UnitOfWork:
+        self.block.__enter__()
+        self.depth = self._savepoints()
+        self.outer = getattr(self.connection, "casino_unit_of_work", None)
+        self.connection.casino_unit_of_work = self
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        try:
+            if exc_type is None:
+                self.flush()
+        except BaseException as error:
+            self._leave()
+            self.block.__exit__(type(error), error, error.__traceback__)
+            raise
+        self._leave()
+        self.block.__exit__(exc_type, exc, tb)
+
+    def _leave(self) -> None:
+        self.connection.casino_unit_of_work = self.outer
+        self.pending.clear()
+
+    def at_own_level(self) -> bool:
+        """No savepoint opened since the unit began (what is queued now rolls back only with the unit)."""
+        return self._savepoints() == self.depth and not self.connection.needs_rollback
+
+    def _savepoints(self) -> int:
+        # An atomic block opened with savepoint=False inside this one counts as None: no savepoint.
+        return sum(1 for sid in self.connection.savepoint_ids if sid is not None)
+
+    def defer_insert(self, objs: Sequence[M], fields: Sequence[str]) -> None:
+        if objs:
+            self.pending.setdefault((type(objs[0]), tuple(fields)), []).extend(objs)
+
+    def flush(self) -> None:
+        """Write the queued rows now (before a row that cannot wait, so ids keep their order)."""
+        pending, self.pending = self.pending, {}
+        for (_model, fields), objs in pending.items():
+            rows_insert(objs, fields)
+
+
+def unit_of_work(using: str | None = None) -> UnitOfWork | None:
+    """The unit of work rows may be queued in now: the innermost one, when no
+    savepoint was opened inside it since; else None (write at once)."""
+    unit: UnitOfWork | None = getattr(transaction.get_connection(using), "casino_unit_of_work", None)
+    return unit if unit is not None and unit.at_own_level() else None
+
+
+def unit_of_work_flush(using: str | None = None) -> None:
+    """Write what the enclosing unit of work queued (before writing a row of the same kind at once)."""
+    unit: UnitOfWork | None = getattr(transaction.get_connection(using), "casino_unit_of_work", None)
+    if unit is not None and unit.pending:
+        unit.flush()
+
+
+def service_transaction(using: str | None = None) -> UnitOfWork | Atomic:
     """The transaction a service that changes state opens around its work.
 
     It is durable: a service is the outermost transaction, never silently
-    nested in a caller's, so what it returns is committed. The one exception
-    is the request transaction of an idempotent endpoint
+    nested in a caller's, so what it returns is committed -- and a
+    :class:`UnitOfWork`, so the events it emits are one INSERT. The one
+    exception is the request transaction of an idempotent endpoint
     (``casino.idempotency``), which exists so that the key, the service's
     effect and the stored response commit together: inside it this block joins
     that transaction (no savepoint: a refusal rolls the whole request back,
@@ -52,7 +133,7 @@ def service_transaction(using: str | None = None) -> Atomic:
         and all(getattr(block, "_from_testcase", False) for block in blocks[:-1])
     ):
         return transaction.atomic(using=using, savepoint=False)
-    return transaction.atomic(using=using, durable=True)
+    return UnitOfWork(using=using, durable=True)
 
 
 def rows_insert(objs: Sequence[M], fields: Sequence[str]) -> None:

@@ -47,7 +47,7 @@ from datetime import datetime
 from typing import Any, TypeVar, cast
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, connection
 from django.http import HttpResponse, HttpResponseBase
 from django.utils import timezone
 from rest_framework import status
@@ -55,7 +55,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from casino.db import insert_or_raise, one_or_none
+from casino.db import UnitOfWork, insert_or_raise, one_or_none
 from casino.errors import ApplicationError
 from casino.models import IdempotencyRecord
 
@@ -233,10 +233,8 @@ def _run_in_transaction(
     fingerprint = request_fingerprint(request)
     for _attempt in range(3):
         now = timezone.now()
-        block = transaction.atomic()
-        block.request_transaction = True  # type: ignore[attr-defined]  # casino.db.service_transaction joins it
         try:
-            with block:
+            with UnitOfWork(request=True) as unit:
                 record_id = _insert_claim(
                     user_id=request.user.pk or 0, key=key, fingerprint=fingerprint, request=request, now=now
                 )
@@ -250,6 +248,7 @@ def _run_in_transaction(
                 response = _render(view, request, handler(view, request, *args, **kwargs), args, kwargs)
                 if response.status_code >= 500:
                     raise _Rollback(response)
+                unit.flush()  # the view's queued rows (its events) before the response that reports them
                 _store_response(record_id, response)
                 return response
         except _Rollback as rollback:

@@ -32,7 +32,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.utils import timezone
 
-from casino.db import rows_insert
+from casino.db import rows_insert, unit_of_work, unit_of_work_flush
 from realtime.channel_layer import Push
 from realtime.degraded import dependency_failed
 from realtime.models import OutboxEvent
@@ -93,7 +93,12 @@ def emit_many(events: list[tuple[str, UserRef, dict[str, Any]]]) -> list[OutboxE
         )
         for event_type, user, data in events
     ]
-    rows_insert(rows, OUTBOX_FIELDS)
+    unit = unit_of_work()
+    if unit is not None:
+        unit.defer_insert(rows, OUTBOX_FIELDS)  # one INSERT for every event of the transaction, before it commits
+    else:
+        unit_of_work_flush()  # events queued earlier in this transaction go first: the outbox keeps emit order
+        rows_insert(rows, OUTBOX_FIELDS)
     pushes = [push for event, (_, user, _) in zip(rows, events, strict=True) if (push := _deliver(event, user))]
     if pushes:
         transaction.on_commit(lambda: _push(pushes), robust=True)

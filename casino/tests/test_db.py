@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import pytest
@@ -95,3 +96,63 @@ def test_row_exists_looks_by_field_names_and_can_lock(user: Any) -> None:
     with transaction.atomic(), CaptureQueriesContext(connection) as queries:
         assert row_exists(User, lock=True, id=user.pk, nickname=user.nickname)
     assert queries.captured_queries[-1]["sql"].endswith("FOR UPDATE")
+
+
+def _emit(n: int) -> None:
+    import realtime
+
+    realtime.emit("stats_update", None, {"n": n})
+
+
+def _emit_then_fail(n: int, *, savepoint: bool = True) -> None:
+    with transaction.atomic() if savepoint else contextlib.nullcontext():
+        _emit(n)
+        raise ZeroDivisionError
+
+
+def _emitted() -> list[int]:
+    from realtime.models import OutboxEvent
+
+    return [event.data["n"] for event in OutboxEvent.objects.filter(type="stats_update").order_by("pk")]
+
+
+@pytest.mark.django_db
+def test_a_unit_of_work_writes_its_events_in_one_insert_before_it_commits() -> None:
+    from casino.db import UnitOfWork
+
+    with CaptureQueriesContext(connection) as queries, UnitOfWork():
+        _emit(1)
+        _emit(2)
+        assert _emitted() == []  # queued, not written yet
+        _emit(3)
+    inserts = [q for q in queries.captured_queries if q["sql"].startswith('INSERT INTO "realtime_outboxevent"')]
+
+    assert len(inserts) == 1
+    assert _emitted() == [1, 2, 3]
+
+
+@pytest.mark.django_db
+def test_an_event_inside_a_savepoint_is_written_at_once_and_rolls_back_alone() -> None:
+    from casino.db import UnitOfWork
+
+    with UnitOfWork():
+        _emit(1)
+        with transaction.atomic():
+            _emit(2)  # the queued 1 is written first, so the outbox keeps the emit order
+            assert _emitted() == [1, 2]
+        with pytest.raises(ZeroDivisionError):
+            _emit_then_fail(3)
+        _emit(4)
+
+    assert _emitted() == [1, 2, 4]
+
+
+@pytest.mark.django_db
+def test_a_unit_of_work_that_rolls_back_writes_nothing() -> None:
+    from casino.db import UnitOfWork
+
+    with pytest.raises(ZeroDivisionError), UnitOfWork():
+        _emit_then_fail(1, savepoint=False)
+
+    assert _emitted() == []
+    assert getattr(connection, "casino_unit_of_work", None) is None

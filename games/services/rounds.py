@@ -30,12 +30,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from django.db import transaction
 from django.utils import timezone
 
 import realtime
 from accounts.models import User
-from casino.db import one_or_none
+from casino.db import one_or_none, service_transaction
 from economy.enums import LedgerReason
 from economy.exceptions import IdempotencyConflict
 from economy.selectors import wallet_balances
@@ -143,7 +142,7 @@ def _play(
     units: int,
     after: Callable[[GameRound, Decision], None] | None,
 ) -> RoundPlay:
-    with transaction.atomic(durable=True):
+    with service_transaction():
         # The seed lock comes first: a parallel retry with the same key waits here for the
         # first request and then finds its committed round (READ COMMITTED reads it after the
         # wait), instead of passing the replay check and failing on the unique key.
@@ -298,7 +297,7 @@ def round_settle_open(
     stats and announce it. A round already settled is returned unchanged (``replayed``): the
     cash-out request and the settling task can race, and only the first one settles.
     ``user_id`` restricts the lookup to the player's own rounds (a player's request)."""
-    with transaction.atomic(durable=True):
+    with service_transaction():
         round_ = round_lock(round_id=round_id, user_id=user_id)
         if round_ is None:
             raise RoundNotFound()

@@ -30,12 +30,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError
 from django.db.models import F
 from django.utils import timezone
 
 from accounts.models import User
-from casino.db import insert_or_raise
+from casino.db import insert_or_raise, service_transaction
 from casino.permissions import staff_permission_require
 from casino.ratelimit import SlidingWindowLimit
 from casino.services import audit_record
@@ -204,7 +204,7 @@ def webhook_process(*, event: WebhookEvent, actor: User | None = None) -> Paymen
     if actor is not None:
         staff_permission_require(actor=actor, permission="shop.reprocess_webhook")
     try:
-        with transaction.atomic(durable=True):
+        with service_transaction():
             result, order = _apply(event)
             outcome = {
                 "status": WebhookStatus.IGNORED if result in _NO_EFFECT else WebhookStatus.PROCESSED,
