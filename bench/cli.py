@@ -85,7 +85,8 @@ def parse_args(argv: list[str] | None = None, *, description: str = "") -> argpa
     parser.add_argument(
         "--cpu-profile",
         metavar="ROW",
-        help="run one row of the in-process table (its name, e.g. buy_gems) under cProfile: cpu-<row>.pstats",
+        help="run rows of the in-process table (names, comma-separated: buy_gems,webhook) under cProfile: "
+        "cpu-<row>.pstats in the results",
     )
     parser.add_argument("--results-dir", type=Path, default=ROOT / "bench" / "results")
     parser.add_argument("--database", help="PostgreSQL database of the run (casino_bench; smoke: a throwaway one)")

@@ -335,15 +335,16 @@ def measure(
     log_path: str | None = None,
     cases: list[Case] | None = None,
     profile: str | None = None,
-    profile_path: str | None = None,
+    profile_dir: str | None = None,
 ) -> dict[str, Any]:
     """Every row of :data:`CASES` over ``players`` (at least warmup + requests +
     count_requests of them, each with ``token``); returns ``{"rows", "config"}``.
     What the application logs meanwhile (it logs to ``sys.stderr``, looked up per
     record) goes to ``log_path``: still written, so still paid for, but not onto
-    the console. ``profile`` names a row to run under cProfile (its timed
-    requests; its CPU figure then includes the profiler's overhead), whose
-    statistics go to ``profile_path`` (read them with ``python -m pstats``)."""
+    the console. ``profile`` names rows (comma-separated) to run under cProfile
+    (their timed requests; their CPU figures then include the profiler's
+    overhead), whose statistics go to ``profile_dir``/cpu-<row>.pstats (read
+    them with ``python -m pstats``)."""
     needed = warmup + requests + count_requests
     if len(players) < needed:
         raise ValueError(f"{needed} players needed, {len(players)} given")
@@ -351,9 +352,17 @@ def measure(
         if log_path:
             stack.enter_context(contextlib.redirect_stderr(stack.enter_context(open(log_path, "a"))))
         runner = Runner(players=players, gems_sku=gems_sku, money_sku=money_sku)
+        profiled = set((profile or "").split(","))
         rows = [
             _measure_case(
-                runner, case, players, warmup, requests, needed, say, profile_path if case.name == profile else None
+                runner,
+                case,
+                players,
+                warmup,
+                requests,
+                needed,
+                say,
+                f"{profile_dir}/cpu-{case.name}.pstats" if case.name in profiled and profile_dir else None,
             )
             for case in cases or CASES
         ]

@@ -346,7 +346,7 @@ class BenchRun:
             say=say,
             log_path=str(self.dir / "logs" / "cpu-app.log"),
             profile=args.cpu_profile,
-            profile_path=str(self.dir / f"cpu-{args.cpu_profile}.pstats") if args.cpu_profile else None,
+            profile_dir=str(self.dir),
             **sizes,
         )
         cpu.evaluate(table, python_loop_ms=loop_ms)

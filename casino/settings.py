@@ -191,7 +191,7 @@ if REDIS_URL:
     _redis_timeout = get_from_env("REDIS_SOCKET_TIMEOUT_SECONDS", 1.0, cast=as_float)
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "casino.cache.RedisCache",  # Django's, reusing its Redis client
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": get_from_env("CACHE_KEY_PREFIX", "casino", cast=as_str),
             # A Redis that does not answer fails the cache call fast (callers fail open).
