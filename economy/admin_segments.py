@@ -37,6 +37,7 @@ from economy.segment_filters import parse_phone_prefixes
 from economy.services.segments import (
     COMPUTE_PERMISSION,
     PREVIEW_PERMISSION,
+    SEGMENT_COMPUTED_FIELDS,
     SEGMENT_FIELDS,
     SegmentPreview,
     segment_create,
@@ -350,19 +351,7 @@ def _add_size_columns() -> None:
 _add_size_columns()
 
 
-PLAYER_SEGMENT_COLUMNS = (
-    "player",
-    "rfm_group",
-    "recency_score",
-    "frequency_score",
-    "monetary_score",
-    "recency_days",
-    "frequency",
-    "monetary",
-    "total_spent",
-    "source",
-    "computed_at",
-)
+PLAYER_SEGMENT_COLUMNS = ("player", *SEGMENT_COMPUTED_FIELDS)  # what the nightly computation writes, by player
 
 
 @admin.register(PlayerSegment)

@@ -61,7 +61,7 @@ PREVIEW_PERMISSION = "economy.preview_segment"
 WRITE_CHUNK = 10_000
 PREVIEW_PLAYERS = 20
 # The columns a run rewrites on a player's existing row.
-_REWRITTEN = [
+SEGMENT_COMPUTED_FIELDS = (
     "rfm_group",
     "recency_score",
     "frequency_score",
@@ -72,7 +72,7 @@ _REWRITTEN = [
     "total_spent",
     "source",
     "computed_at",
-]
+)
 # Fields staff edit in the segment form (the audit records keep their values).
 SEGMENT_FIELDS = (
     "name",
@@ -189,7 +189,7 @@ def _rows_write(rows: list[ScoredRow], *, source: str, now: datetime) -> None:
             [PlayerSegment(**dict(zip(_COLUMNS, (*row, source, now), strict=True))) for row in rows],
             update_conflicts=True,
             unique_fields=["user"],
-            update_fields=_REWRITTEN,
+            update_fields=SEGMENT_COMPUTED_FIELDS,
         )
         return
     with connection.cursor() as cursor:
@@ -207,12 +207,13 @@ _STAGING_CREATE = (
     "frequency_score smallint, monetary_score smallint, recency_days integer, frequency integer, monetary bigint, "
     "total_spent bigint) ON COMMIT DROP"
 )
-_COLUMNS = ("user_id", *_REWRITTEN)
+_COLUMNS = ("user_id", *SEGMENT_COMPUTED_FIELDS)
 # Fixed names from the model; every value is a bound parameter.
 _UPSERT = (
     f"INSERT INTO {PlayerSegment._meta.db_table} ({', '.join(_COLUMNS)}) "  # noqa: S608
     f"SELECT *, %s::text, %s::timestamptz FROM {_STAGING} "
-    "ON CONFLICT (user_id) DO UPDATE SET " + ", ".join(f"{column} = EXCLUDED.{column}" for column in _REWRITTEN)
+    "ON CONFLICT (user_id) DO UPDATE SET "
+    + ", ".join(f"{column} = EXCLUDED.{column}" for column in SEGMENT_COMPUTED_FIELDS)
 )
 
 
@@ -310,7 +311,7 @@ def segment_update(*, actor: User, segment: Segment, changed_fields: Collection[
     if not fields:
         return segment
     with transaction.atomic():
-        before = Segment.objects.select_for_update().values(*fields).get(pk=segment.pk)
+        before = Segment.objects.select_for_update(of=("self",)).values(*fields).get(pk=segment.pk)
         segment.updated_at = timezone.now()
         segment.save(update_fields=[*fields, "updated_at"])
         changes = {field: [before[field], getattr(segment, field)] for field in fields}
