@@ -136,25 +136,29 @@ def service_transaction(using: str | None = None) -> UnitOfWork | Atomic:
     return UnitOfWork(using=using, durable=True)
 
 
-def rows_insert(objs: Sequence[M], fields: Sequence[str]) -> None:
+def rows_insert(objs: Sequence[M], fields: Sequence[str] | None = None) -> None:
     """INSERT ``objs`` (instances of one model) in one statement written out
     here, and set their primary keys from ``RETURNING``: what ``bulk_create``
     does, without compiling a query on every call (the hot paths' rows: ledger
-    entries, outbox events). ``fields`` are the columns written, by field name;
-    every other column takes its database default, so name every field the
-    model sets in Python. Values go through each field's ``get_db_prep_save``,
-    as the ORM's own INSERT does (JSON, UUIDs and datetimes on every backend).
-    No signals are sent (as with ``bulk_create``)."""
+    entries, outbox events, orders). ``fields`` are the columns written, by
+    field name (every other column takes its database default, so name every
+    field the model sets in Python); by default every concrete field but an
+    auto-increment key. Values go through each field's ``pre_save`` (``auto_now``)
+    and ``get_db_prep_save``, as the ORM's own INSERT does (JSON, UUIDs and
+    datetimes on every backend). No signals are sent (as with ``bulk_create``)."""
     if not objs:
         return
     model = type(objs[0])
     meta = model._meta
     connection = connections[router.db_for_write(model)]
     quote = connection.ops.quote_name
-    concrete = [_concrete(meta.get_field(name)) for name in fields]
+    if fields is None:
+        concrete = [field for field in meta.concrete_fields if not isinstance(field, models.AutoField)]
+    else:
+        concrete = [_concrete(meta.get_field(name)) for name in fields]
     columns = ", ".join(quote(field.column) for field in concrete)
     row = "(" + ", ".join(["%s"] * len(concrete)) + ")"
-    params = [field.get_db_prep_save(getattr(obj, field.attname), connection) for obj in objs for field in concrete]
+    params = [field.get_db_prep_save(field.pre_save(obj, True), connection) for obj in objs for field in concrete]
     pk = _concrete(meta.pk)
     sql = (
         f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES {', '.join([row] * len(objs))}"  # noqa: S608

@@ -156,3 +156,17 @@ def test_a_unit_of_work_that_rolls_back_writes_nothing() -> None:
 
     assert _emitted() == []
     assert getattr(connection, "casino_unit_of_work", None) is None
+
+
+@pytest.mark.django_db
+def test_rows_insert_by_default_writes_every_field_as_the_orm_would() -> None:
+    from shop.models import Product
+    from shop.tests.factories import GemPriceProductFactory
+
+    product = GemPriceProductFactory.build(created_at=None, updated_at=None)
+
+    rows_insert([product])
+
+    stored = Product.objects.get(pk=product.pk)
+    assert (stored.sku, stored.grants, stored.price_amount) == (product.sku, product.grants, product.price_amount)
+    assert stored.created_at is not None and stored.updated_at is not None  # auto_now(_add), as in save()

@@ -19,6 +19,7 @@ from django.db import transaction
 from django.utils import timezone
 
 import realtime
+from casino.db import rows_insert
 from realtime.degraded import dependency_failed
 from realtime.models import Notification, PushSubscription
 from realtime.notifications.exceptions import NotificationNotFound
@@ -59,7 +60,7 @@ def notification_from_event(event: DomainEvent) -> None:
     draft = builder(event)
     if draft is None:
         return
-    notification = Notification.objects.create(
+    notification = Notification(
         user_id=event.user_id,
         kind=draft.kind[:64],
         title=draft.title[:200],
@@ -68,6 +69,7 @@ def notification_from_event(event: DomainEvent) -> None:
         source_event_id=event.event_id,
         created_at=timezone.now(),
     )
+    rows_insert([notification])
     realtime.emit(NOTIFICATION_EVENT, event.user_id, notification_as_dict(notification))
     if web_push_configured():
         transaction.on_commit(lambda: _queue_web_push(notification.pk), robust=True)

@@ -43,6 +43,7 @@ from django.utils import timezone
 
 import realtime
 from accounts.models import User
+from casino.db import rows_insert
 from economy.enums import LedgerReason
 from economy.selectors import wallet_balances
 from economy.services import wallet_claw_back, wallet_grant
@@ -83,7 +84,7 @@ def order_transition(
 def order_steps_record(*, order: Order, steps: Sequence[OrderStep], actor: User | None = None, now: datetime) -> None:
     """Record steps of a saved order (one INSERT) and tell the player of each
     (one outbox INSERT)."""
-    OrderTransition.objects.bulk_create(
+    rows_insert(
         [
             OrderTransition(
                 order=order,

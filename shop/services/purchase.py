@@ -23,7 +23,7 @@ from django.utils import timezone
 
 from accounts.exceptions import SelfExcluded
 from accounts.models import User
-from casino.db import one_or_none, row_exists, service_transaction
+from casino.db import one_or_none, row_exists, rows_insert, service_transaction
 from casino.errors import ApplicationError
 from casino.idempotency import IdempotencyKeyInUse
 from economy.enums import LedgerReason
@@ -269,7 +269,7 @@ def _buy_with_currency(request: PurchaseRequest) -> PurchaseResult:
                 reference=reference,
                 metadata=metadata,
             )
-        order.save(force_insert=True)
+        rows_insert([order])
         order_items_grant(order=order, now=now)
         order_steps_record(
             order=order,
