@@ -41,6 +41,9 @@ def parse_args(argv: list[str] | None = None, *, description: str = "") -> argpa
     parser.add_argument("--warmup-seconds", type=int, help="warm-up at the first rate, not measured (full 20)")
     parser.add_argument("--pacing", type=float, help="mean think time between a player's requests, s (2.0)")
     parser.add_argument(
+        "--login-ratio", type=float, help="share of visits that start with a password login (0.1; the rest refresh)"
+    )
+    parser.add_argument(
         "--workers", type=int, help="gunicorn sync workers (as in production: one per core, deploy/gunicorn.conf.py)"
     )
     parser.add_argument("--pgbench-clients", type=_ints, help="pgbench client counts (1,4,8,16,32)")

@@ -108,7 +108,8 @@ def hasher_note() -> str:
     hasher.encode("Bench-Player-Pass-7", hasher.salt())
     ms = (time.perf_counter() - t) * 1000
     return (
-        f"Passwords use MD5 in the bench (bench/settings.py). One hash with production's PBKDF2 "
-        f"({hasher.iterations} iterations) took {ms:.0f} ms of CPU here: every real login or sign-up costs "
-        f"that much more, and at 2 cores caps logins at ~{2000 / ms:.0f}/s."
+        f"Passwords use production's PBKDF2 ({hasher.iterations} iterations): one hash took {ms:.0f} ms "
+        f"of CPU here, so a password login or a sign-up costs that much more than a request, and 2 cores "
+        f"cap them at ~{2000 / ms:.0f}/s. The player scenario resumes most visits with a refresh token "
+        f"(bench/journey.py) and reports login, sign-up and refresh as rows of their own."
     )

@@ -1,9 +1,19 @@
 """The player scenario's journey (bench/locustfile.py, ``PlayerUser``): one
-visit of one player (:class:`Session`) and its steps, exactly one request each."""
+visit of one player (:class:`Session`) and its steps, exactly one request each.
+
+Sessions as players have them: a visit starts with a sign-up (``signup_ratio``
+of visits), a password login (``login_ratio``; production's hasher) or, as most
+do, with the refresh token the app kept from the player's last visit
+(``refresh``). A token is refreshed again once it is ``access_refresh_s`` old.
+A user that appears when a stage adds users is a player already in a visit
+(tokens issued by bench/run.py): it starts at a random step, so no stage
+begins with a burst of logins. Login, sign-up and refresh are rows of their
+own in the report; the p95 targets are the other endpoints'."""
 
 from __future__ import annotations
 
 import random
+import time
 import uuid
 from types import SimpleNamespace
 from typing import Any
@@ -11,7 +21,7 @@ from typing import Any
 from bench.api_user import ApiUser
 from bench.provider import Provider
 from bench.recording import COUNTERS
-from bench.scenario import CONFIG, new_signup, next_player
+from bench.scenario import CONFIG, TOKENS, new_signup, next_player
 
 PROVIDER = Provider(CONFIG["database_dsn"])
 
@@ -33,13 +43,25 @@ JOURNEY = (
 SPIN_BET = 100  # gold: the seeded players hold 50,000 (bench/seed.py), a sign-up gets its bonus
 
 
-class Session:
-    """One visit of one player: the journey, step by step."""
+# The newest refresh token of each player (a refresh rotates it; sending an old one again would
+# revoke the player's whole session family): seeded from bench/run.py's tokens.
+REFRESH_TOKENS: dict[str, str] = {pid: pair["refresh"] for pid, pair in TOKENS.items() if pair.get("refresh")}
 
-    def __init__(self) -> None:
-        signup = random.random() < float(CONFIG.get("signup_ratio", 0.1))
+
+class Session:
+    """One visit of one player: how it starts (the module docstring), then the journey, step by step."""
+
+    def __init__(self, *, midway: bool = False) -> None:
+        draw = random.random()
+        signup_ratio = float(CONFIG.get("signup_ratio", 0.1))
+        signup = not midway and draw < signup_ratio
         self.player = new_signup() if signup else next_player()
         self.token: str | None = None
+        self.token_at = 0.0
+        pid = str(self.player.get("id"))
+        resumable = pid in REFRESH_TOKENS
+        password = draw < signup_ratio + float(CONFIG.get("login_ratio", 0.1))  # a sign-up, or a login
+        start = "auth" if password or not resumable else "refresh"
         self.money: SimpleNamespace | None = None  # the pending money order
         steps = list(JOURNEY)
         if signup:
@@ -52,8 +74,12 @@ class Session:
             steps.insert(steps.index("webhook") + 1, "webhook_duplicate")
         if random.random() < float(CONFIG.get("spin_retry_ratio", 0.05)):
             steps.insert(steps.index("slot_spin") + 1, "slot_spin_retry")
+        steps[0] = start
         self.steps = steps
         self.index = 0
+        if midway and pid in TOKENS:  # in the middle of a visit, logged in earlier
+            self.token, self.token_at = TOKENS[pid]["access"], time.monotonic()
+            self.index = random.randrange(1, len(steps))
         self.gems_buy: tuple[str, bytes] | None = None
         self.spin: tuple[str, int] | None = None  # the last spin's key and round id
         self.delivery: tuple[str, bytes] | None = None
@@ -97,9 +123,33 @@ class JourneySteps(ApiUser):
                 body={"site_id": p["site_id"], "password": CONFIG["password"]},
                 check=lambda d, r: None if d and d.get("access_token") else "no access_token",
             )
+        self._signed_in(s, result)
+
+    def do_refresh(self, s: Session) -> None:
+        """The app resumes the visit (or renews an old access token) with the refresh token it kept."""
+        pid = str(s.player.get("id"))
+        refresh_token = REFRESH_TOKENS.pop(pid, None)
+        if refresh_token is None:  # another device of the same player holds it now: sign in with the password
+            return self.do_auth(s)
+        result = self.call(
+            "POST",
+            "/api/auth/refresh",
+            "refresh",
+            player=s.player,
+            body={"refresh_token": refresh_token},
+            check=lambda d, r: None if d and d.get("access_token") else "no access_token",
+        )
+        self._signed_in(s, result)
+        return None
+
+    def _signed_in(self, s: Session, result: Any) -> None:
         s.token = result[0]["access_token"] if result else None
+        s.token_at = time.monotonic()
         if s.token is None:
             s.index = len(s.steps)
+            return
+        if result[0].get("refresh_token") and s.player.get("id") is not None:
+            REFRESH_TOKENS[str(s.player["id"])] = result[0]["refresh_token"]
 
     def do_dashboard(self, s: Session) -> None:
         self.call("GET", "/api/dashboard", "dashboard", player=s.player, token=s.token)

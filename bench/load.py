@@ -18,7 +18,16 @@ from bench.samples import Samples, latency_row
 from bench.stack import ROOT, BenchError, ProcessSet
 
 
-def base_config(*, host: str, players_path: Path, database_dsn: str, run_tag: str, pacing_s: float) -> dict[str, Any]:
+def base_config(
+    *,
+    host: str,
+    players_path: Path,
+    database_dsn: str,
+    run_tag: str,
+    pacing_s: float,
+    login_ratio: float = 0.1,
+    start_midway: bool = True,
+) -> dict[str, Any]:
     """What every Locust phase of a run shares (bench/locustfile.py reads it from BENCH_CONFIG)."""
     return {
         "host": host,
@@ -30,12 +39,23 @@ def base_config(*, host: str, players_path: Path, database_dsn: str, run_tag: st
         "money_sku": seed.MONEY_SKU,
         "run_tag": run_tag,
         "pacing_s": pacing_s,
+        # How a visit starts: a sign-up, a password login, else the refresh token the app kept.
         "signup_ratio": 0.1,
+        "login_ratio": login_ratio,
+        "start_midway": start_midway,
+        # Seconds an access token is used before the app refreshes it (production's lifetime, less a minute).
+        "access_refresh_s": _access_lifetime_s() - 60,
         "retry_ratio": 0.05,
         "webhook_duplicate_ratio": 0.05,
         "spin_retry_ratio": 0.05,
         "spawn_rate": 100,
     }
+
+
+def _access_lifetime_s() -> float:
+    from django.conf import settings
+
+    return float(settings.SIMPLE_JWT["ACCESS_TOKEN_LIFETIME"].total_seconds())
 
 
 def plan(
@@ -73,14 +93,19 @@ def plan(
 
 
 def issue_tokens(run_dir: Path) -> Path:
-    """Access tokens for the seeded players (needs Django set up): the closed loop
-    measures no login traffic."""
+    """Tokens for the seeded players, as a login earlier today left them (needs
+    Django set up): the closed loop measures no login traffic, and the open
+    loop's players start in the middle of a visit, logged in, with the refresh
+    token their app keeps."""
     from accounts.models import User
     from accounts.tokens import tokens_issue
 
     players = json.loads((run_dir / "players.json").read_text())
     ids = [p["id"] for p in players]
-    tokens = {str(user.pk): tokens_issue(user=user).access for user in User.objects.filter(pk__in=ids)}
+    tokens = {}
+    for user in User.objects.filter(pk__in=ids):
+        pair = tokens_issue(user=user)
+        tokens[str(user.pk)] = {"access": pair.access, "refresh": pair.refresh}
     path = run_dir / "tokens.json"
     path.write_text(json.dumps(tokens))
     return path

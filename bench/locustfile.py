@@ -82,7 +82,8 @@ class PlayerUser(JourneySteps):
 
     def on_start(self) -> None:
         self.slot: float | None = None
-        self.session: Session | None = None
+        # A player already in a visit (bench/journey.py): no burst of logins when a stage adds users.
+        self.session: Session | None = Session(midway=bool(CONFIG.get("start_midway", True)))
 
     @task
     def step(self) -> None:
@@ -91,6 +92,9 @@ class PlayerUser(JourneySteps):
         if self.session is None or self.session.done:
             self.session = Session()  # a failed sign-up/login ends its visit: the next slot starts another
         session = self.session
+        if session.token and time.monotonic() - session.token_at > float(CONFIG["access_refresh_s"]):
+            self.do_refresh(session)  # the access token is about to expire: this slot renews it
+            return
         name = session.steps[session.index]
         session.index += 1
         getattr(self, f"do_{name}")(session)
@@ -127,7 +131,7 @@ class SaturationUser(ApiUser):
             path,
             name,
             player=player,
-            token=TOKENS.get(str(player["id"])),
+            token=TOKENS.get(str(player["id"]), {}).get("access"),
             body=payload,
             headers=headers,
             expect=expect,

@@ -238,6 +238,8 @@ class BenchRun:
             database_dsn=self.env["DATABASE_URL"],
             run_tag=self.tag,
             pacing_s=args.pacing,
+            login_ratio=args.login_ratio,
+            start_midway=args.start_midway,
         )
         self.sampler = pipeline.Sampler(self._bench_pgids)
         self.sampler.start()
@@ -245,7 +247,7 @@ class BenchRun:
 
         # 4 and 5. player scenario (open loop), then saturation (closed loop): one Locust process
         stages, saturation, total = load.plan(args, say)
-        tokens_path = load.issue_tokens(self.dir) if (not args.skip_saturation or args.profile) else None
+        tokens_path = load.issue_tokens(self.dir)
         locust = load.Locust(self.procs, self.env, self.dir, self.result["notes"])
         t = time.monotonic()
         timeline, counters = locust.run(

@@ -18,6 +18,7 @@ import numpy as np
 PLAYER_ENDPOINTS = [
     "login",
     "signup",
+    "refresh",
     "dashboard",
     "slot_spin",
     "slot_spin_retry",

@@ -49,8 +49,11 @@ def next_saturation_player() -> dict[str, Any]:
 
 # --- the closed loop -------------------------------------------------------------------------
 
-# Access tokens issued by bench/run.py right before this mode (no login traffic in the measurement).
-TOKENS: dict[str, str] = json.loads(Path(CONFIG["tokens_path"]).read_text()) if CONFIG.get("tokens_path") else {}
+# Tokens issued by bench/run.py before the load ({"access", "refresh"} by player id): the closed loop's
+# requests and the open loop's players already in a visit when they appear.
+TOKENS: dict[str, dict[str, str]] = (
+    json.loads(Path(CONFIG["tokens_path"]).read_text()) if CONFIG.get("tokens_path") else {}
+)
 
 # series -> the requests it cycles through: (method, path, sample name, body or None, expected statuses)
 SERIES: dict[str, list[tuple[str, str, str, Any, tuple[int, ...]]]] = {

@@ -1,7 +1,7 @@
 """Seeding a benchmark database: players, wallets, products, an invite code.
 
 Runs inside ``bench/run.py`` after ``django.setup()`` with ``bench.settings``
-(cheap password hasher). Users are bulk-inserted with one precomputed hash;
+(production's password hasher). Users are bulk-inserted with one precomputed hash;
 wallets and balances go through ``economy.services`` (``wallet_open``,
 ``wallet_grant``), so every balance has its ledger entry and the ledger audit
 holds from the first second.

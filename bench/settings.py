@@ -1,10 +1,9 @@
 """Settings of the processes a benchmark run starts: ``casino.settings`` plus
-three overrides, nothing else.
+two overrides, nothing else. Passwords are hashed as in production (PBKDF2): a
+login or a sign-up costs what it costs there, and the player scenario models
+sessions as players have them instead (bench/journey.py: most visits resume
+with the refresh token the app kept; the seed hashes its one password once).
 
-* ``PASSWORD_HASHERS``: seeding thousands of players and logging them in at
-  hundreds of requests per second would otherwise measure PBKDF2 (deliberately
-  ~0.3 s of CPU per hash) rather than the API. The bench report says so and
-  times one real hash separately.
 * ``TRUST_X_FORWARDED_FOR``: production sits behind the load balancer, which
   appends the client address to ``X-Forwarded-For``. The bench talks to
   gunicorn directly on 127.0.0.1 and plays the balancer: every simulated
@@ -21,7 +20,6 @@ ClickHouse database).
 
 from casino.settings import *  # noqa: F403
 
-PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 TRUST_X_FORWARDED_FOR = True
 # This package's URLconf: ``bench.urls``, or ``bench_current.urls`` when bench/against.py
 # loads today's bench into an older checkout.
