@@ -287,6 +287,19 @@ def cpu_sections(result: dict[str, Any]) -> list[str]:
         "+ writes in autocommit.",
         "",
     ]
+    again = [row for row in table["rows"] if row.get("cpu_ms_again") is not None]
+    if again:
+        out += [
+            "References measured before and after the other rows (the machine's speed drifts; the ratios use "
+            "the mean): "
+            + "; ".join(
+                f"{row['endpoint']} {row['cpu_ms_first']:.2f} then {row['cpu_ms_again']:.2f} ms "
+                f"({100 * (row['cpu_ms_again'] / row['cpu_ms_first'] - 1):+.0f} %)"
+                for row in again
+            )
+            + ".",
+            "",
+        ]
     rows = []
     for row in table["rows"]:
         rows.append(
