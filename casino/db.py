@@ -45,9 +45,9 @@ class UnitOfWork:
     block is left normally (and never when it rolls back, with the rest).
     Rows are queued only from the unit's own level (see :func:`unit_of_work`):
     a row emitted inside a savepoint is written at once, as it may roll back
-    alone -- after the queued ones, which keeps the emit order. ``before_commit``
-    callbacks run after the queued rows are written (the idempotency layer
-    stores its response there)."""
+    alone -- after the queued ones, which keeps the emit order. ``flush``
+    writes the queue early (the idempotency layer does, before it stores the
+    response that reports those events)."""
 
     def __init__(self, *, using: str | None = None, durable: bool = False, request: bool = False) -> None:
         self.using = using

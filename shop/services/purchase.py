@@ -374,6 +374,8 @@ def _buy_with_money(request: PurchaseRequest) -> PurchaseResult:
                 PromoRedemption.objects.create(promo=promo, user=user, order=order, created_at=now)
             _fraud_decision_store(verdict, user=user, now=now, order=order)
             _record_attempt(request)
+    except (IdempotencyKeyInUse, IdempotencyConflict):
+        raise  # a twin of an answered request, not a buy refused: its decision is the first request's
     except ApplicationError:
         _fraud_decision_store(verdict, user=user, now=now)  # refused all the same: the decision stays
         raise

@@ -17,7 +17,7 @@ from accounts.services import daily_spend_limit_set
 from accounts.tokens import tokens_issue
 from economy.models import LedgerEntry, Wallet
 from economy.tests.factories import player_with_wallet
-from shop.models import LimitedPackage, Order, OrderStatus, SandboxPayment
+from shop.models import FraudDecision, LimitedPackage, Order, OrderStatus, SandboxPayment
 from shop.providers.sandbox import WebhookEventType, webhook_payload
 from shop.tests.factories import GemPriceProductFactory, MoneyProductFactory, PackageFactory
 from shop.webhooks import signature_headers
@@ -83,6 +83,7 @@ def test_one_key_sent_twenty_times_makes_one_order_one_payment_one_grant(paralle
     assert {value for status, value in results if status == 409} <= {"idempotency_key_in_use"}
     assert Order.objects.count() == 1
     assert SandboxPayment.objects.count() == 1
+    assert FraudDecision.objects.count() == 1  # the twins answered from the order record no decision of their own
     payment = SandboxPayment.objects.get()
     SandboxPayment.objects.filter(pk=payment.pk).update(status="approved")
     payment.refresh_from_db()
