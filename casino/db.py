@@ -191,6 +191,11 @@ def row_exists(model: type[models.Model], *, lock: bool = False, **equals: objec
         return cursor.fetchone() is not None
 
 
+def column_name(model: type[models.Model], name: str) -> str:
+    """The quoted column of ``model``'s field ``name``, for SQL written out by hand."""
+    return str(connections[router.db_for_write(model)].ops.quote_name(_concrete(model._meta.get_field(name)).column))
+
+
 def _concrete(field: object) -> models.Field:  # type: ignore[type-arg]
     """A model field with a column (not a reverse relation)."""
     if not isinstance(field, models.Field) or not field.column:

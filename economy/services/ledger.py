@@ -48,12 +48,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from django.db import connection, models, transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 import realtime
 from accounts.models import User
-from casino.db import one_or_none, rows_insert
+from casino.db import column_name, one_or_none, rows_insert
 from economy.enums import Currency, LedgerReason
 from economy.exceptions import (
     LEDGER_KEY_REUSED_MESSAGE,
@@ -156,12 +156,6 @@ _ENTRY_FIELDS = (
 )
 
 
-def _column(model: type[models.Model], name: str) -> str:
-    field = model._meta.get_field(name)
-    assert isinstance(field, models.Field)
-    return str(connection.ops.quote_name(field.column))
-
-
 class _Statements:
     """The posting's SQL, written out (the module docstring: the shortest path).
     Identifiers come from the models (a rename breaks loudly here), every value
@@ -171,9 +165,9 @@ class _Statements:
     def lock_wallet(user_id: int) -> Wallet | None:
         """``SELECT ... FOR UPDATE`` of the wallet's balances (no lock clause where
         the database has none: SQLite serialises writers on its own)."""
-        columns = ", ".join(_column(Wallet, name) for name in _WALLET_FIELDS)
+        columns = ", ".join(column_name(Wallet, name) for name in _WALLET_FIELDS)
         lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
-        sql = f"SELECT {columns} FROM {Wallet._meta.db_table} WHERE {_column(Wallet, 'user')} = %s{lock}"  # noqa: S608
+        sql = f"SELECT {columns} FROM {Wallet._meta.db_table} WHERE {column_name(Wallet, 'user')} = %s{lock}"  # noqa: S608
         with connection.cursor() as cursor:
             cursor.execute(sql, [user_id])
             row = cursor.fetchone()
@@ -186,8 +180,8 @@ class _Statements:
         """Whether any entry of the wallet carries one of ``keys`` (the replay check)."""
         placeholders = ", ".join(["%s"] * len(keys))
         sql = (
-            f"SELECT 1 FROM {LedgerEntry._meta.db_table} WHERE {_column(LedgerEntry, 'wallet')} = %s"  # noqa: S608
-            f" AND {_column(LedgerEntry, 'idempotency_key')} IN ({placeholders}) LIMIT 1"
+            f"SELECT 1 FROM {LedgerEntry._meta.db_table} WHERE {column_name(LedgerEntry, 'wallet')} = %s"  # noqa: S608
+            f" AND {column_name(LedgerEntry, 'idempotency_key')} IN ({placeholders}) LIMIT 1"
         )
         with connection.cursor() as cursor:
             cursor.execute(sql, [user_id, *keys])
@@ -195,10 +189,10 @@ class _Statements:
 
     @staticmethod
     def update_wallet(wallet: Wallet, fields: list[str]) -> None:
-        assignments = ", ".join(f"{_column(Wallet, name)} = %s" for name in fields)
+        assignments = ", ".join(f"{column_name(Wallet, name)} = %s" for name in fields)
         values = [getattr(wallet, name) for name in fields]
         values[fields.index("updated_at")] = connection.ops.adapt_datetimefield_value(wallet.updated_at)
-        sql = f"UPDATE {Wallet._meta.db_table} SET {assignments} WHERE {_column(Wallet, 'user')} = %s"  # noqa: S608
+        sql = f"UPDATE {Wallet._meta.db_table} SET {assignments} WHERE {column_name(Wallet, 'user')} = %s"  # noqa: S608
         with connection.cursor() as cursor:
             cursor.execute(sql, [*values, wallet.pk])
 

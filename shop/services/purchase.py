@@ -348,7 +348,7 @@ def _buy_with_money(request: PurchaseRequest) -> PurchaseResult:
         _record_attempt(request)  # blocked attempts still count, for the IP and device windows of everyone
         raise PaymentBlocked(decision_id=decision.pk)
     try:
-        with transaction.atomic(durable=True):
+        with service_transaction():  # its events: one outbox INSERT
             locked = buyer_lock(user_id=user.pk)
             replay = _money_replay(request)
             if replay is not None:
