@@ -182,10 +182,20 @@ REDIS_URL = get_from_env(
 REALTIME_REDIS_MAX_CONNECTIONS = get_from_env("REALTIME_REDIS_MAX_CONNECTIONS", 20, cast=as_int)
 REALTIME_GROUP_EXPIRY_SECONDS = get_from_env("REALTIME_GROUP_EXPIRY_SECONDS", 300, cast=as_int)
 REALTIME_CHANNEL_CAPACITY = get_from_env("REALTIME_CHANNEL_CAPACITY", 10_000, cast=as_int)
-if REALTIME_REDIS_MAX_CONNECTIONS < 2 or REALTIME_GROUP_EXPIRY_SECONDS < 30 or REALTIME_CHANNEL_CAPACITY < 100:
+# A player's last events kept in Redis for a client that missed one (resync since a number).
+REALTIME_REPLAY_EVENTS = get_from_env("REALTIME_REPLAY_EVENTS", 50, cast=as_int)
+REALTIME_REPLAY_SECONDS = get_from_env("REALTIME_REPLAY_SECONDS", 300, cast=as_int)
+if (
+    REALTIME_REDIS_MAX_CONNECTIONS < 2
+    or REALTIME_GROUP_EXPIRY_SECONDS < 30
+    or REALTIME_CHANNEL_CAPACITY < 100
+    or REALTIME_REPLAY_EVENTS < 0
+    or REALTIME_REPLAY_SECONDS < 1
+):
     raise ImproperlyConfigured(
         "REALTIME_REDIS_MAX_CONNECTIONS is at least 2, REALTIME_GROUP_EXPIRY_SECONDS at least 30, "
-        "REALTIME_CHANNEL_CAPACITY at least 100"
+        "REALTIME_CHANNEL_CAPACITY at least 100, REALTIME_REPLAY_EVENTS at least 0 (0: no replay), "
+        "REALTIME_REPLAY_SECONDS at least 1"
     )
 if REDIS_URL:
     _redis_timeout = get_from_env("REDIS_SOCKET_TIMEOUT_SECONDS", 1.0, cast=as_float)
@@ -208,6 +218,8 @@ if REDIS_URL:
                 "prefix": get_from_env("CHANNEL_PREFIX", "casino-asgi", cast=as_str),
                 "max_connections": REALTIME_REDIS_MAX_CONNECTIONS,
                 "group_expiry": REALTIME_GROUP_EXPIRY_SECONDS,
+                "replay_events": REALTIME_REPLAY_EVENTS,
+                "replay_seconds": REALTIME_REPLAY_SECONDS,
                 # One queue in Redis holds the messages waiting for all sockets of a process.
                 "channel_capacity": {"specific.*": REALTIME_CHANNEL_CAPACITY},
                 "capacity": 1000,  # a socket's own buffer in its process, and any other channel

@@ -27,6 +27,13 @@ cannot live with, and what this one does instead:
   (``REALTIME_CHANNEL_CAPACITY``), and a drop is counted
   (``realtime_push_dropped_total{reason="channel_full"}``) and logged as a
   warning.
+* **Replay.** The same script keeps a numbered event in the player's list of
+  recent ones, ``<prefix>:recent:<id>`` (the last ``replay_events``, for
+  ``replay_seconds`` after the last push: ``REALTIME_REPLAY_EVENTS``,
+  ``REALTIME_REPLAY_SECONDS``). A client that saw a gap asks for the events
+  after the last number it holds; :meth:`RedisChannelLayer.replay_since`
+  returns them when every one is still kept (else the client gets a fresh
+  state). Only players with a socket get numbers, so only they keep a list.
 * **Sockets** join, renew and leave in batches, one script per
   ``BATCH_SOCKETS`` (:class:`LoopSockets`, one per event loop), and their
   memberships run out after ``group_expiry`` (``REALTIME_GROUP_EXPIRY_SECONDS``,
@@ -71,9 +78,10 @@ BATCH_TIMEOUT_SECONDS = 5.0  # a batch of joins, renewals and leaves Redis did n
 DROP_LOG_EVERY_SECONDS = 10.0
 
 # KEYS: the presence set. ARGV: prefix, group expiry, message expiry, seq ttl,
-# capacity of process queues, capacity of other channels, event count, then per
-# event: group key, user id ('' = no presence check), '1' to number it, random
-# prefix, message body. Returns {messages written, messages dropped, events for absent players}.
+# capacity of process queues, capacity of other channels, events kept for replay per
+# player, how long they are kept, event count, then per event: group key, user id
+# ('' = no presence check), '1' to number it, random prefix, message body. Returns
+# {messages written, messages dropped, events for absent players}.
 PUSH = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
@@ -83,12 +91,14 @@ local expiry = tonumber(ARGV[3])
 local seq_ttl = tonumber(ARGV[4])
 local process_capacity = tonumber(ARGV[5])
 local other_capacity = tonumber(ARGV[6])
-local count = tonumber(ARGV[7])
+local replay_max = tonumber(ARGV[7])
+local replay_ttl = tonumber(ARGV[8])
+local count = tonumber(ARGV[9])
 local fresh = string.format('%.6f', now - group_expiry)
 local stale = string.format('%.6f', now - expiry)
 local written, dropped, absent = 0, 0, 0
 local cleaned = {}
-local a = 8
+local a = 10
 for e = 1, count do
   local group_key, uid, numbered, rnd, body = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4]
   a = a + 5
@@ -123,6 +133,12 @@ for e = 1, count do
         end
         seq = tostring(redis.call('INCR', seq_key))
         redis.call('EXPIRE', seq_key, seq_ttl)
+        if replay_max > 0 then
+          local recent_key = prefix .. ':recent:' .. uid
+          redis.call('RPUSH', recent_key, seq .. ';' .. rnd .. body)
+          redis.call('LTRIM', recent_key, -replay_max, -1)
+          redis.call('EXPIRE', recent_key, replay_ttl)
+        end
       end
       for _, key in ipairs(keys) do
         if not cleaned[key] then
@@ -147,6 +163,32 @@ for e = 1, count do
   end
 end
 return {written, dropped, absent}
+"""
+
+
+# KEYS: the player's sequence counter, their recent events. ARGV: the last number the
+# client saw. Returns {current number or '', 1 if every event after it is still kept (then
+# those events follow, 'seq;message', oldest first) else 0}.
+REPLAY = """
+local current = redis.call('GET', KEYS[1])
+if not current then return {'', 0} end
+local last = tonumber(current)
+local want = tonumber(ARGV[1]) + 1
+if want - 1 > last then return {current, 0} end
+local out = {current, 0}
+if want - 1 < last then
+  for _, item in ipairs(redis.call('LRANGE', KEYS[2], 0, -1)) do
+    local number = tonumber(string.sub(item, 1, string.find(item, ';', 1, true) - 1))
+    if number >= want then
+      if number ~= want then return {current, 0} end
+      out[#out + 1] = item
+      want = want + 1
+    end
+  end
+  if want - 1 ~= last then return {current, 0} end
+end
+out[2] = 1
+return out
 """
 
 
@@ -214,6 +256,8 @@ class RedisChannelLayer(StockRedisChannelLayer):  # type: ignore[misc]  # channe
         max_connections: int = 20,
         pool_timeout: float = 5.0,
         client_name: str = "casino-channels",
+        replay_events: int = 50,
+        replay_seconds: int = 300,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
@@ -224,6 +268,8 @@ class RedisChannelLayer(StockRedisChannelLayer):  # type: ignore[misc]  # channe
         self.max_connections = max_connections
         self.pool_timeout = pool_timeout
         self.client_name = client_name
+        self.replay_events = replay_events
+        self.replay_seconds = replay_seconds
         self._prefix_length: int = self._serializer.random_prefix_length
         self._process_capacity: int = self.get_capacity("specific.x!y")
         self._loop_sockets: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LoopSockets] = (
@@ -261,6 +307,9 @@ class RedisChannelLayer(StockRedisChannelLayer):  # type: ignore[misc]  # channe
 
     def seq_key(self, user_id: int) -> str:
         return f"{self.prefix}:seq:{user_id}"
+
+    def recent_key(self, user_id: int) -> str:
+        return f"{self.prefix}:recent:{user_id}"
 
     def _group_keys(self, groups: Sequence[str]) -> list[bytes]:
         return [self._group_key(group) for group in groups]
@@ -300,6 +349,24 @@ class RedisChannelLayer(StockRedisChannelLayer):  # type: ignore[misc]  # channe
     async def current_seq(self, user_id: int) -> int:
         seq = await self._script(CURRENT_SEQ)(keys=[self.presence_key(), self.seq_key(user_id)], args=[SEQ_TTL_SECONDS])
         return int(seq)
+
+    async def replay_since(self, user_id: int, seq: int) -> tuple[int, list[dict[str, Any]]] | None:
+        """The player's current sequence number and the events numbered after
+        ``seq`` (each message as a socket receives it, with ``seq``), if Redis
+        still keeps every one of them (the last ``replay_events``, for
+        ``replay_seconds``); else None."""
+        current, complete, *items = await self._script(REPLAY)(
+            keys=[self.seq_key(user_id), self.recent_key(user_id)], args=[seq]
+        )
+        if not current or not int(complete):
+            return None
+        messages = []
+        for item in items:
+            number, raw = bytes(item).split(b";", 1)
+            message = super().deserialize(raw)
+            message["seq"] = int(number)
+            messages.append(message)
+        return int(current), messages
 
     async def players_present(self, user_ids: Sequence[int]) -> set[int]:
         if not user_ids:
@@ -344,6 +411,8 @@ class RedisChannelLayer(StockRedisChannelLayer):  # type: ignore[misc]  # channe
                 SEQ_TTL_SECONDS,
                 self._process_capacity,
                 self.capacity,
+                self.replay_events,
+                self.replay_seconds,
                 len(chunk),
             ]
             for push in chunk:

@@ -19,11 +19,16 @@ A connect, in order (``docs/client-contract.md`` has the client's side):
    state, then the events numbered after it.
 
 Every pushed event carries ``seq``, one more than the player's previous one.
-A client that sees a gap (a message was lost) sends ``{"type": "resync"}`` and
-gets a fresh ``initial_state`` with the current number; events numbered up to
-it are not sent again. Resyncs of one socket are at least
+A client that sees a gap (a message was lost) sends
+``{"type": "resync", "since": <the last number it holds>}``. When every event
+after that number is still kept (the channel layer keeps each player's last
+few, ``REALTIME_REPLAY_EVENTS``), the answer is ``{"type": "replay", "since":
+N, "seq": M, "count": k}`` followed by those k events, numbered N+1..M, as
+they were first sent; otherwise (or without ``since``) a fresh
+``initial_state`` with the current number, and events numbered up to it are
+not sent again. Resyncs of one socket are at least
 ``RESYNC_MIN_INTERVAL_SECONDS`` apart (those asked for meanwhile are answered
-by one more, then).
+by one more, then, from the lowest number asked for).
 
 While open, the socket's memberships and the player's presence are renewed
 every third of the layer's ``group_expiry`` (``REALTIME_GROUP_EXPIRY_SECONDS``;
@@ -43,7 +48,7 @@ What a client may send, per connection (settings, README):
   daphne the server's protocol enforces it before the frames are even parsed
   (``realtime.socket_limits``); elsewhere this consumer does;
 * ``ping`` (text) is answered ``pong``; ``{"type": "ping"}`` is answered
-  ``{"type": "pong"}``; ``{"type": "resync"}`` as above; anything else is ignored.
+  ``{"type": "pong"}``; ``{"type": "resync"}`` (with ``since``) as above; anything else is ignored.
 
 Besides the player's own events, every socket receives the live feed (big wins and jackpots of
 all players, ``realtime.feed``) as ``{"type": "live_feed", "data": {...}}``."""
@@ -110,6 +115,7 @@ class SyncConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels sh
     state_task: asyncio.Future[None] | None = None
     leave_task: asyncio.Future[None] | None = None
     resync_pending = False
+    resync_since: int | None = None  # the lowest number the pending resyncs asked from (None: a state)
     last_state_at = float("-inf")
 
     async def dispatch(self, message: dict[str, Any]) -> None:
@@ -208,12 +214,19 @@ class SyncConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels sh
             if payload.get("seq") is None or payload["seq"] > seq:
                 await self.send_json(payload)
 
-    def _request_state(self) -> None:
-        """A client's resync: one state read at a time, ``RESYNC_MIN_INTERVAL_SECONDS`` apart."""
+    def _request_state(self, since: int | None) -> None:
+        """A client's resync (from ``since``, or a whole state): one at a time,
+        ``RESYNC_MIN_INTERVAL_SECONDS`` apart."""
         metrics.websocket_resyncs.inc()
-        if self.state_task is not None and not self.state_task.done():
+        if self.resync_pending or (self.state_task is not None and not self.state_task.done()):
+            # One more answers them all: from the lowest number, a whole state if any asked for one.
+            if not self.resync_pending:
+                self.resync_since = since
+            elif self.resync_since is not None:
+                self.resync_since = None if since is None else min(self.resync_since, since)
             self.resync_pending = True
             return
+        self.resync_since = since
         self.state_task = asyncio.ensure_future(self._quietly(self._resync()))
 
     async def _resync(self) -> None:
@@ -222,21 +235,46 @@ class SyncConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels sh
             if wait > 0:
                 await asyncio.sleep(wait)
             self.resync_pending = False
+            since, self.resync_since = self.resync_since, None
             if self.group is None or self.user_id is None:
                 return
-            self.holding = []  # from here on, events wait for the state
+            self.holding = []  # from here on, events wait for the state (or the replay)
             try:
-                seq = await asyncio.wait_for(
-                    presence.current_seq(self.channel_layer, self.user_id), REDIS_TIMEOUT_SECONDS
-                )
+                replayed = None
+                if since is not None:
+                    replayed = await asyncio.wait_for(
+                        presence.replay_since(self.channel_layer, self.user_id, since), REDIS_TIMEOUT_SECONDS
+                    )
+                if replayed is None:
+                    seq = await asyncio.wait_for(
+                        presence.current_seq(self.channel_layer, self.user_id), REDIS_TIMEOUT_SECONDS
+                    )
             except Exception as error:  # noqa: BLE001 - Redis did not answer
                 dependency_failed(dependency="redis", use="socket_resync", error=error)
                 self.holding = None
                 await self.close(code=CLOSE_UNAVAILABLE)
                 return
-            await self._send_initial_state(seq, reload=True)
+            if replayed is not None and since is not None:
+                await self._send_replay(since, *replayed)
+            else:
+                await self._send_initial_state(seq, reload=True)
             if not self.resync_pending:
                 return
+
+    async def _send_replay(self, since: int, seq: int, messages: list[dict[str, Any]]) -> None:
+        """The events numbered after ``since`` up to ``seq``, as first sent; then
+        the events held meanwhile that come after them."""
+        metrics.websocket_replays.inc()
+        self.last_state_at = time.monotonic()
+        if self.closing or self.group is None:
+            return
+        await self.send_json({"type": "replay", "since": since, "seq": seq, "count": len(messages)})
+        for message in messages:
+            await self.send_json({**message["envelope"], "seq": message["seq"]})
+        held, self.holding = self.holding or [], None
+        for payload in held:
+            if payload.get("seq") is None or payload["seq"] > seq:
+                await self.send_json(payload)
 
     async def _quietly(self, work: Any) -> None:
         """Run a background step of the socket; a socket closing under it is not an error."""
@@ -282,11 +320,14 @@ class SyncConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels sh
         if text == "ping":
             await self.send(text_data="pong")
         elif text.startswith("{"):
-            kind = _json_type(text)
+            message = _json_object(text)
+            kind = message.get("type")
             if kind == "ping":
                 await self.send_json({"type": "pong"})
             elif kind == "resync":
-                self._request_state()
+                since = message.get("since")
+                # A number the client holds: a whole number, not a bool; anything else asks for a state.
+                self._request_state(since if type(since) is int and since >= 0 else None)
 
     async def _close_for(self, reason: str, code: int) -> None:
         """Close for what the client sent, and end this consumer at once: while
@@ -333,10 +374,10 @@ def _initial_state(user: Any, reload: bool) -> str:
     return json.dumps(initial_state_for(user), cls=DjangoJSONEncoder)
 
 
-def _json_type(text: str) -> object:
-    """The ``type`` of a JSON object message, or None (not JSON, not an object)."""
+def _json_object(text: str) -> dict[str, Any]:
+    """A JSON object message, or {} (not JSON, not an object)."""
     try:
         payload = json.loads(text)
     except (ValueError, RecursionError):  # RecursionError: nested deeper than Python's stack
-        return None
-    return payload.get("type") if isinstance(payload, dict) else None
+        return {}
+    return payload if isinstance(payload, dict) else {}

@@ -40,7 +40,10 @@ websocket_connects = Counter(
     ["result"],
 )
 websocket_open = Gauge("websocket_open", "WebSockets open in this process.", multiprocess_mode="livesum")
-websocket_resyncs = Counter("websocket_resyncs", "initial_state sent again because a client asked (resync).")
+websocket_resyncs = Counter("websocket_resyncs", "Resyncs clients asked for (a gap in seq).")
+websocket_replays = Counter(
+    "websocket_replays", "Resyncs answered with the missed events (replay); the others got a fresh initial_state."
+)
 websocket_initial_state_seconds = Histogram(
     "websocket_initial_state_seconds",
     "Time to read a socket's initial state (waiting for a socket thread included).",

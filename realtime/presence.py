@@ -203,6 +203,16 @@ async def current_seq(layer: Any, user_id: int) -> int:
     return local_sequence.current(user_id)
 
 
+async def replay_since(layer: Any, user_id: int, seq: int) -> tuple[int, list[dict[str, Any]]] | None:
+    """The player's current number and their events numbered after ``seq``, if
+    all of them are still kept (the project's Redis layer keeps the last few);
+    else None (the client gets a fresh state instead)."""
+    if not keeps_presence(layer):
+        return None
+    replayed: tuple[int, list[dict[str, Any]]] | None = await layer.replay_since(user_id, seq)
+    return replayed
+
+
 async def players_present(layer: Any, user_ids: list[int]) -> set[int]:
     """Which of ``user_ids`` have a socket open now (every one, under a layer without presence)."""
     if keeps_presence(layer):

@@ -5,6 +5,7 @@ events that arrive while a state is read follow it."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from typing import Any
@@ -220,3 +221,105 @@ def test_embedded_mode_numbers_events_in_the_process(settings: Any) -> None:
     # Then the state carries the process's number and the events follow it
     assert state["seq"] == start
     assert [event["seq"] for event in events] == [start + 1, start + 2]
+
+
+def _push_profile_updates(user: Any, count: int) -> None:
+    for n in range(count):
+        with transaction.atomic():
+            realtime.emit("profile_update", user, {"n": n})
+    assert dispatcher.wait_idle(10)
+
+
+def test_a_resync_since_a_number_replays_the_missed_events_as_first_sent() -> None:
+    # Given a connected player who received three events
+    require_project_layer()
+    user = UserFactory()
+    token = tokens_issue(user=user).access
+
+    async def scenario() -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+        (client,) = await open_all([token])
+        state = await client.next_of("initial_state")
+        await sync_to_async(_push_profile_updates)(user, 3)
+        seen = list(await collect(client, 3))
+        # When the client says it holds only the first and asks for the rest
+        client.received.clear()
+        await client.send({"type": "resync", "since": seen[0]["seq"]})
+        await client.next_of("replay")
+        await collect(client, 2)
+        assert await client.silent(0.3)
+        replayed = list(client.received)
+        # and later asks from the last number it holds (nothing missed)
+        client.received.clear()
+        await asyncio.sleep(1.0)  # resyncs of a socket are a second apart
+        await client.send({"type": "resync", "since": seen[-1]["seq"]})
+        await client.next_of("replay")
+        assert await client.silent(0.3)
+        nothing = list(client.received)
+        await client.close()
+        return state, seen, replayed, nothing
+
+    state, seen, replayed, nothing = async_to_sync(scenario)()
+
+    # Then it gets the two events it missed, exactly as first sent, and no new state
+    assert [event["seq"] for event in seen] == [state["seq"] + 1, state["seq"] + 2, state["seq"] + 3]
+    assert replayed[0] == {"type": "replay", "since": seen[0]["seq"], "seq": seen[-1]["seq"], "count": 2}
+    assert replayed[1:] == seen[1:]
+    assert nothing == [{"type": "replay", "since": seen[-1]["seq"], "seq": seen[-1]["seq"], "count": 0}]
+
+
+def test_a_resync_from_a_number_no_longer_kept_gets_a_fresh_state_and_the_kept_list_stays_bounded() -> None:
+    # Given a layer that keeps a player's last 2 events, and a player who received 4
+    layer = require_project_layer()
+    user = UserFactory()
+    token = tokens_issue(user=user).access
+    kept = layer.replay_events
+    layer.replay_events = 2
+
+    async def scenario() -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]], int]:
+        (client,) = await open_all([token])
+        state = await client.next_of("initial_state")
+        await sync_to_async(_push_profile_updates)(user, 4)
+        seen = list(await collect(client, 4))
+        length = await layer.connection(0).llen(layer.recent_key(user.pk))
+        # When the client asks for everything after its first event (three, of which two are kept)
+        client.received.clear()
+        await client.send({"type": "resync", "since": seen[0]["seq"]})
+        await client.next_of("initial_state")
+        assert await client.silent(0.3)
+        answer = list(client.received)
+        await client.close()
+        return state, seen, answer, length
+
+    try:
+        state, seen, answer, length = async_to_sync(scenario)()
+    finally:
+        layer.replay_events = kept
+
+    # Then it gets a whole state carrying the current number, and Redis kept only 2 events
+    assert length == 2
+    assert [message["type"] for message in answer] == ["initial_state"]
+    assert answer[0]["seq"] == seen[-1]["seq"] == state["seq"] + 4
+
+
+def test_a_resync_with_a_number_the_server_never_gave_gets_a_fresh_state() -> None:
+    # Given a connected player
+    require_project_layer()
+    user = UserFactory()
+    token = tokens_issue(user=user).access
+
+    async def scenario() -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        (client,) = await open_all([token])
+        state = await client.next_of("initial_state")
+        # When the client claims a number ahead of the server's, or sends one that is not a number
+        await client.send({"type": "resync", "since": state["seq"] + 10})
+        first = await client.next_of("initial_state")
+        await asyncio.sleep(1.0)
+        await client.send({"type": "resync", "since": "12"})
+        second = await client.next_of("initial_state")
+        await client.close()
+        return state, [first, second]
+
+    state, answers = async_to_sync(scenario)()
+
+    # Then each is answered with a whole state at the current number
+    assert [answer["seq"] for answer in answers] == [state["seq"], state["seq"]]
