@@ -20,6 +20,9 @@ One row (:func:`measure`):
    loop thread counts) from the WSGI call until the response is read and
    closed; its wall time; and the PostgreSQL backend's CPU time over the same
    window (``/proc/<pid>/schedstat``), where the server is on this machine;
+   each followed by one request of the row's reference (bench/bare.py) as the
+   same player, timed apart: the row's ratio is to these interleaved
+   requests, which meet the machine at the same speed as the row's;
 3. ``count_requests`` more with the counters installed -- kept apart from the
    timed ones because counting costs CPU too: SQL statements (Django's execute
    wrapper), round trips (statements + BEGIN + COMMIT/ROLLBACK + connection
@@ -353,6 +356,7 @@ def measure(
             stack.enter_context(contextlib.redirect_stderr(stack.enter_context(open(log_path, "a"))))
         runner = Runner(players=players, gems_sku=gems_sku, money_sku=money_sku)
         profiled = set((profile or "").split(","))
+        by_name = {case.name: case for case in cases or CASES}
         rows = [
             _measure_case(
                 runner,
@@ -363,11 +367,13 @@ def measure(
                 needed,
                 say,
                 f"{profile_dir}/cpu-{case.name}.pstats" if case.name in profiled and profile_dir else None,
+                paired=by_name.get(case.reference) if case.reference else None,
             )
             for case in cases or CASES
         ]
-        # The machine's speed drifts (a shared VM: tens of percent within minutes), so the references are
-        # measured again after every other row, and the ratios use the mean of both measurements.
+        # The machine's speed drifts (a shared VM: tens of percent within minutes): the ratios use the reference
+        # requests interleaved with each row; the reference rows are measured again after the others to show
+        # the drift (and as the ratio's reference of a row measured without its pair).
         for row in rows:
             case = next(case for case in cases or CASES if case.name == row["endpoint"])
             if case.kind != "reference" or row["cpu_ms"] is None:
@@ -392,14 +398,18 @@ def _measure_case(
     needed: int,
     say: Callable[[str], None],
     profile_path: str | None = None,
+    paired: Case | None = None,
 ) -> dict[str, Any]:
-    """One row: warm-up, timed requests, counted requests (the module's docstring)."""
+    """One row: warm-up, timed requests, counted requests (the module's docstring).
+    ``paired``: the row's reference, one request of it right after each of the
+    row's (same player), timed apart: the row's ratio is to these."""
     import cProfile
 
     from django.db import connections
 
     connections["default"].close()
     samples: list[Sample] = []
+    paired_samples: list[Sample] = []
     counted: list[Counts] = []
     profiler = cProfile.Profile() if profile_path else None
     for index in range(needed):
@@ -411,14 +421,21 @@ def _measure_case(
             sample = runner.one(case, player)
             if profiled is not None:
                 profiled.disable()
+            reference = runner.one(paired, player) if paired is not None else None
             if index >= warmup:
                 samples.append(sample)
+                if reference is not None:
+                    paired_samples.append(reference)
             continue
         counters = Counters()
         sample = runner.one(case, player, counters)
         if sample.problem is None:
             counted.append(counters.counts)
     row = _row(case, samples, counted)
+    if paired is not None:
+        good = [sample.cpu_ns for sample in paired_samples if sample.problem is None]
+        row["paired_cpu_ms"] = _ms(good) if len(good) >= max(1, len(paired_samples) // 2) else None
+        row["paired_cpu_p50_ms"] = _p50(good)
     if profiler is not None and profile_path:
         profiler.dump_stats(profile_path)
         say(f"  {case.name}: cProfile of its timed requests in {profile_path} (its CPU includes the profiler)")
@@ -476,7 +493,10 @@ def evaluate(table: dict[str, Any], *, python_loop_ms: float | None) -> None:
     target_rows = []
     for row in table["rows"]:
         reference = rows.get(row["reference"]) if row["reference"] else None
-        cpu, ref_cpu = row["cpu_ms"], reference["cpu_ms"] if reference else None
+        cpu = row["cpu_ms"]
+        # The reference requests interleaved with the row's (the machine's speed drifts), else its own row.
+        ref_cpu = row.get("paired_cpu_ms") or (reference["cpu_ms"] if reference else None)
+        row["ref_cpu_ms"] = ref_cpu
         row["ratio"] = cpu / ref_cpu if cpu and ref_cpu else None
         row["loop_pct"] = 100 * cpu / python_loop_ms if cpu and python_loop_ms else None
         verdicts = []

@@ -278,7 +278,8 @@ def cpu_sections(result: dict[str, Any]) -> list[str]:
         f"Each row: {config['requests']} requests timed one by one after {config['warmup']} unmeasured ones, "
         f"each as another player, through Django's WSGI handler with the production settings; counts from "
         f"{config['count_requests']} more. **CPU ms**: the application's CPU per request (mean). **x ref**: "
-        "that over the CPU of its reference row, measured the same way in the same process: `bare_read` "
+        "that over the CPU of its reference, whose requests are interleaved with the row's (one right after "
+        "each, as the same player, timed apart), so both meet the machine at the same speed: `bare_read` "
         "(DRF + simplejwt + one raw SELECT of the wallet) for reads, `bare_purchase` (DRF + simplejwt + lock the "
         "wallet, update it, insert the ledger entry, in one transaction) for writes -- what the bare framework "
         "costs doing the hot path's SQL (bench/bare.py). **% loop**: CPU over the header's reference loop "
@@ -290,8 +291,8 @@ def cpu_sections(result: dict[str, Any]) -> list[str]:
     again = [row for row in table["rows"] if row.get("cpu_ms_again") is not None]
     if again:
         out += [
-            "References measured before and after the other rows (the machine's speed drifts; the ratios use "
-            "the mean): "
+            "The reference rows on their own, before and after the others (how far the machine's speed drifted; "
+            "a ratio uses the reference requests interleaved with its row): "
             + "; ".join(
                 f"{row['endpoint']} {row['cpu_ms_first']:.2f} then {row['cpu_ms_again']:.2f} ms "
                 f"({100 * (row['cpu_ms_again'] / row['cpu_ms_first'] - 1):+.0f} %)"
@@ -308,7 +309,7 @@ def cpu_sections(result: dict[str, Any]) -> list[str]:
                 row["status"],
                 _f(row["cpu_ms"], 2),
                 f"{row['ratio']:.1f}x" if row.get("ratio") else ("ref" if row["kind"] == "reference" else "-"),
-                row["reference"] or "",
+                f"{row['reference']} {row['ref_cpu_ms']:.2f}" if row.get("ref_cpu_ms") else row["reference"] or "",
                 _f(row.get("loop_pct"), 1),
                 _f(row["wall_ms"], 2),
                 _f(row["pg_cpu_ms"], 2),
@@ -327,7 +328,7 @@ def cpu_sections(result: dict[str, Any]) -> list[str]:
                 "HTTP",
                 "CPU ms",
                 "x ref",
-                "ref",
+                "ref, its CPU ms",
                 "% loop",
                 "wall ms",
                 "PG CPU ms",
