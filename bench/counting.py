@@ -81,6 +81,7 @@ class Counters:
 
     def __init__(self) -> None:
         self.counts = Counts()
+        self.sql: list[str] = []  # the statements, in order (the first 240 characters of each)
         self._undo: list[Callable[[], None]] = []
 
     def __enter__(self) -> Counters:
@@ -115,6 +116,7 @@ class Counters:
 
         c = self.counts
         c.statements += 1
+        self.sql.append(" ".join(sql.split())[:240])
         head = sql.lstrip()[:32].upper()
         write = bool(WRITE_SQL.match(sql))
         c.selects += head.startswith("SELECT")

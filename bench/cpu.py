@@ -28,7 +28,8 @@ One row (:func:`measure`):
    wrapper), round trips (statements + BEGIN + COMMIT/ROLLBACK + connection
    health checks + psycopg's prepares and deallocations: what the independent
    profile counted), commits (COMMITs sent + data-changing statements run in
-   autocommit, each its own transaction) and Redis commands.
+   autocommit, each its own transaction) and Redis commands; the last one's
+   statements are listed in results.json (``rows[].sql``).
 
 Every request of a row is a different player, player ``i`` of the pool for
 the ``i``-th request of every row, so a once-a-day reward is a first claim,
@@ -409,6 +410,7 @@ def _measure_case(
 
     connections["default"].close()
     samples: list[Sample] = []
+    statements: list[str] = []
     paired_samples: list[Sample] = []
     counted: list[Counts] = []
     profiler = cProfile.Profile() if profile_path else None
@@ -431,7 +433,9 @@ def _measure_case(
         sample = runner.one(case, player, counters)
         if sample.problem is None:
             counted.append(counters.counts)
+            statements = counters.sql
     row = _row(case, samples, counted)
+    row["sql"] = statements if counted else []  # the last counted request's statements (results.json)
     if paired is not None:
         good = [sample.cpu_ns for sample in paired_samples if sample.problem is None]
         row["paired_cpu_ms"] = _ms(good) if len(good) >= max(1, len(paired_samples) // 2) else None

@@ -18,7 +18,7 @@ from django.urls import reverse
 
 from accounts.models import User
 from casino.dashboard import DashboardContext, Figure
-from casino.db import one_or_none
+from casino.db import row_get
 from economy.dashboard_cache import DashboardPage, dashboard_page
 from economy.enums import Currency, LedgerReason, StreakDayKind, VipTier
 from economy.levels import level_progress
@@ -29,7 +29,7 @@ from economy.vip import VIP_TIERS
 
 def wallet_for(user_id: int) -> Wallet | None:
     """The player's wallet, or None while the player has none."""
-    return one_or_none(Wallet.objects.filter(pk=user_id))
+    return row_get(Wallet, pk=user_id)
 
 
 def wallet_or_empty(*, user_id: int) -> Wallet:
@@ -114,7 +114,7 @@ def balance_summary(user: User) -> dict[str, Any]:
         **balances_payload(wallet_or_empty(user_id=user.pk)),
         "user_id": user.pk,
         "nickname": user.nickname,
-        "daily_streak": _streak_count_now(one_or_none(DailyStreak.objects.filter(pk=user.pk)), today),
+        "daily_streak": _streak_count_now(row_get(DailyStreak, pk=user.pk), today),
     }
 
 
@@ -157,7 +157,7 @@ def profile_fields(users: list[User]) -> dict[int, dict[str, Any]]:
 def streak_status(user_id: int, *, today: date | None = None) -> dict[str, Any]:
     """Everything the streak screens show, in two queries."""
     today = today or utc_today()
-    streak = one_or_none(DailyStreak.objects.filter(pk=user_id))
+    streak = row_get(DailyStreak, pk=user_id)
     sunday = week_start(today)
     first_of_month = today.replace(day=1)
     since = min(sunday, first_of_month)

@@ -20,8 +20,8 @@ from django.db.models import QuerySet
 
 from accounts.locks import user_lock
 from accounts.models import User
-from casino.db import row_exists
-from shop.models import Order, OwnedItem
+from casino.db import row_exists, row_get
+from shop.models import Order, OwnedItem, Product
 
 
 def orders_qs_select_for_update(*, skip_locked: bool = False) -> QuerySet[Order]:
@@ -32,8 +32,17 @@ def orders_qs_select_for_update(*, skip_locked: bool = False) -> QuerySet[Order]
 
 
 def order_lock(*, order_id: int) -> Order:
-    """Lock one order row (its product loaded, not locked)."""
-    return orders_qs_select_for_update().get(pk=order_id)
+    """Lock one order row (its product loaded, not locked). Two short
+    statements written out (``casino.db.row_get``) rather than the join the
+    ORM would compile on every payment step."""
+    order = row_get(Order, lock=True, pk=order_id)
+    if order is None:
+        raise Order.DoesNotExist(f"no order {order_id}")
+    product = row_get(Product, pk=order.product_id)
+    if product is None:  # pragma: no cover - the foreign key protects it
+        raise Product.DoesNotExist(f"no product {order.product_id}")
+    order.product = product
+    return order
 
 
 def buyer_lock(*, user_id: int) -> User:

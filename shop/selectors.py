@@ -17,6 +17,7 @@ from django.utils import timezone
 from accounts.models import User
 from accounts.selectors import activity_counts
 from casino.dashboard import DashboardContext, Figure, analytics_url
+from casino.db import row_get
 from economy.enums import Currency, LedgerReason
 from economy.models import LedgerEntry
 from economy.selectors import ledger_entries_for_reference, wallet_balances
@@ -262,10 +263,15 @@ def paid_with_money(*, product_id: Any = None, package_id: Any = None) -> bool:
     (``package_id``, or ``product_id`` on ``/api/shop/buy-limited``) or a
     product's SKU. Anything unknown is not (the buy refuses it anyway)."""
     names = [str(name) for name in (package_id, product_id) if isinstance(name, str | int) and name != ""]
-    if not names:
-        return False
-    named = Q(sku__in=names) | Q(packages__code__in=names)
-    return Product.objects.filter(named, price_type=PriceType.MONEY).exists()
+    for name in dict.fromkeys(names):
+        # One short look-up for the usual buy (a product's SKU): on every buy, before its transaction.
+        product = row_get(Product, fields=["price_type"], sku=name)
+        if product is None:
+            package = row_get(LimitedPackage, fields=["product"], code=name)
+            product = row_get(Product, fields=["price_type"], pk=package.product_id) if package else None
+        if product is not None and product.price_type == PriceType.MONEY:
+            return True
+    return False
 
 
 def transactions_after(user_id: int, *, after_id: int) -> QuerySet[Order]:

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import contextlib
+from datetime import date
 from typing import Any
 
 import pytest
 from django.db import IntegrityError, connection, transaction
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from accounts.models import User
 from accounts.tests.factories import UserFactory
-from casino.db import insert_or_raise, one_or_none, row_exists, rows_insert
+from casino.db import insert_or_raise, one_or_none, row_exists, row_get, row_insert_new, row_update, rows_insert
 from casino.models import IdempotencyRecord
 
 
@@ -170,3 +172,85 @@ def test_rows_insert_by_default_writes_every_field_as_the_orm_would() -> None:
     stored = Product.objects.get(pk=product.pk)
     assert (stored.sku, stored.grants, stored.price_amount) == (product.sku, product.grants, product.price_amount)
     assert stored.created_at is not None and stored.updated_at is not None  # auto_now(_add), as in save()
+
+
+def _fields_of(instance: Any) -> dict[str, Any]:
+    return {field.attname: getattr(instance, field.attname) for field in type(instance)._meta.concrete_fields}
+
+
+@pytest.mark.django_db
+def test_row_get_loads_the_row_as_the_orm_does_or_none() -> None:
+    from economy.models import StreakDay
+    from shop.models import Product
+    from shop.tests.factories import GemPriceProductFactory
+
+    product = GemPriceProductFactory(grants={"gold": 5000}, grant_items=["frame"], limit_daily=3)
+    user = UserFactory()
+    day = StreakDay.objects.create(
+        user=user, date=date(2026, 12, 1), kind="checkin", streak_count=4, created_at=timezone.now()
+    )
+
+    with CaptureQueriesContext(connection) as queries:
+        found = row_get(Product, sku=product.sku)
+        by_key = row_get(StreakDay, user=user.pk, date=day.date)
+        by_attname = row_get(StreakDay, user_id=user.pk, date=day.date)
+        missing = row_get(Product, sku="no-such-sku")
+
+    assert found is not None and _fields_of(found) == _fields_of(Product.objects.get(pk=product.pk))
+    assert found.grants == {"gold": 5000} and found.grant_items == ["frame"]  # JSON converted, as the ORM does
+    assert by_key is not None and by_attname is not None
+    assert _fields_of(by_key) == _fields_of(by_attname) == _fields_of(StreakDay.objects.get(pk=day.pk))
+    assert missing is None
+    assert len(queries) == 4 and all("LIMIT 1" in q["sql"] for q in queries.captured_queries)
+    assert not found._state.adding and found._state.db == "default"  # a saved row: save() updates it
+
+
+@pytest.mark.django_db
+def test_row_get_can_load_some_fields_and_lock() -> None:
+    from shop.models import Product
+    from shop.tests.factories import GemPriceProductFactory
+
+    product = GemPriceProductFactory(name="Pack")
+
+    with transaction.atomic(), CaptureQueriesContext(connection) as queries:
+        found = row_get(Product, fields=["sku", "price_amount"], lock=True, pk=product.pk)
+        assert found is not None
+        loaded = (found.pk, found.sku, found.price_amount)
+        name = found.name  # deferred: loaded on first access
+
+    assert loaded == (product.pk, product.sku, product.price_amount) and name == "Pack"
+    assert queries.captured_queries[0]["sql"].endswith("FOR UPDATE")
+    assert '"name"' not in queries.captured_queries[0]["sql"] and len(queries) == 2
+
+
+@pytest.mark.django_db
+def test_row_insert_new_inserts_once_and_then_reports_the_row_already_there() -> None:
+    from economy.models import DailyStreak
+
+    user = UserFactory()
+
+    with transaction.atomic():
+        first = row_insert_new(DailyStreak(user_id=user.pk, current_count=2, updated_at=timezone.now()))
+        # no error, no savepoint needed:
+        again = row_insert_new(DailyStreak(user_id=user.pk, current_count=9, updated_at=timezone.now()))
+        after = DailyStreak.objects.get(pk=user.pk).current_count
+
+    assert (first, again, after) == (True, False, 2)
+
+
+@pytest.mark.django_db
+def test_row_update_writes_only_the_fields_named() -> None:
+    from shop.models import Product
+    from shop.tests.factories import GemPriceProductFactory
+
+    product = GemPriceProductFactory(name="Old", price_amount=10)
+    Product.objects.filter(pk=product.pk).update(price_amount=99)  # changed by someone else meanwhile
+    product.name = "New"
+    product.price_amount = 12345  # not named: not written
+
+    updated = row_update(product, ["name", "updated_at"])
+
+    stored = Product.objects.get(pk=product.pk)
+    assert updated == 1
+    assert (stored.name, stored.price_amount) == ("New", 99)
+    assert stored.updated_at >= product.created_at  # auto_now applied, as save() would

@@ -53,7 +53,7 @@ from django.utils import timezone
 
 import realtime
 from accounts.models import User
-from casino.db import column_name, one_or_none, rows_insert
+from casino.db import column_name, row_get, rows_insert
 from economy.enums import Currency, LedgerReason
 from economy.exceptions import (
     LEDGER_KEY_REUSED_MESSAGE,
@@ -123,7 +123,7 @@ def wallet_get_or_open(*, user_id: int) -> Wallet:
     created without signing up: staff, createsuperuser). For write paths, in
     the caller's transaction; reads use ``economy.selectors.wallet_or_empty``,
     which never creates one. An id that is no account is :class:`WalletMissing`."""
-    wallet = one_or_none(Wallet.objects.filter(pk=user_id))
+    wallet = row_get(Wallet, pk=user_id)
     if wallet is not None:
         return wallet
     if not User.objects.filter(pk=user_id).exists():

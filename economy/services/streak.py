@@ -21,7 +21,7 @@ from django.utils import timezone
 
 import realtime
 from accounts.models import User
-from casino.db import one_or_none, service_transaction
+from casino.db import row_get, row_insert_new, row_update, rows_insert, service_transaction
 from economy.enums import Currency, LedgerReason, StreakDayKind
 from economy.exceptions import AlreadyClaimed
 from economy.models import DailyStreak, LedgerEntry, StreakDay, StreakRepairReport
@@ -59,7 +59,14 @@ class StreakClaimResult:
 
 
 def _locked_streak(user_id: int, now: datetime) -> DailyStreak:
-    streak, _ = DailyStreak.objects.select_for_update().get_or_create(pk=user_id, defaults={"updated_at": now})
+    """The player's streak row, locked; created on their first check-in."""
+    streak = row_get(DailyStreak, lock=True, pk=user_id)
+    if streak is None:
+        streak = DailyStreak(user_id=user_id, updated_at=now)
+        if not row_insert_new(streak):  # a parallel first check-in created it: wait for it, then lock it
+            streak = row_get(DailyStreak, lock=True, pk=user_id)
+    if streak is None:
+        raise RuntimeError(f"the streak row of player {user_id} vanished")  # only a deleted user does that
     return streak
 
 
@@ -68,7 +75,7 @@ def _checkin(user_id: int, today: date, now: datetime, *, claiming: bool = False
     the caller pays today's reward in this transaction, so a day recorded now
     is recorded as claimed (one write instead of two)."""
     streak = _locked_streak(user_id, now)
-    existing = one_or_none(StreakDay.objects.filter(user_id=user_id, date=today))
+    existing = row_get(StreakDay, user=user_id, date=today)
     if existing is not None:
         return CheckinResult(streak=streak, day=existing, checked_in_now=False, protected_days=())
     count, bridged = next_count(
@@ -96,7 +103,7 @@ def _checkin(user_id: int, today: date, now: datetime, *, claiming: bool = False
             for day in protected
         ]
     )
-    day = StreakDay.objects.create(
+    day = StreakDay(
         user_id=user_id,
         date=today,
         kind=StreakDayKind.CHECKIN,
@@ -104,12 +111,13 @@ def _checkin(user_id: int, today: date, now: datetime, *, claiming: bool = False
         claimed_at=now if claiming else None,
         created_at=now,
     )
+    rows_insert([day])
     streak.current_count = count
     streak.longest_count = max(streak.longest_count, count)
     streak.last_checkin_date = today
     streak.protection_tokens = tokens
     streak.updated_at = now
-    streak.save()
+    row_update(streak, ["current_count", "longest_count", "last_checkin_date", "protection_tokens", "updated_at"])
     realtime.emit(
         "streak_update",
         user_id,
@@ -163,7 +171,7 @@ def streak_claim(*, user: User | int) -> StreakClaimResult:
         )
         if checkin.day.claimed_at is None:  # checked in earlier today (a tick), claimed now
             checkin.day.claimed_at = ledger.entries[0].created_at
-            checkin.day.save(update_fields=["claimed_at"])
+            row_update(checkin.day, ["claimed_at"])
         if ledger.applied:
             realtime.emit(
                 "reward_granted",

@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from accounts.exceptions import SelfExcluded
 from accounts.models import User
-from casino.db import one_or_none
+from casino.db import row_get
 from games.defaults import GAME_CONFIGS
 from games.exceptions import BetOutOfRange, GameDisabled
 from games.models import GameConfig
@@ -15,7 +15,7 @@ from games.models import GameConfig
 
 def game_config(game: str) -> GameConfig:
     """The game's row (created from the shipped defaults if a database lacks it)."""
-    config = one_or_none(GameConfig.objects.filter(pk=game))
+    config = row_get(GameConfig, pk=game)
     if config is None:
         config, _ = GameConfig.objects.get_or_create(
             game=game, defaults={**GAME_CONFIGS.get(game, {}), "updated_at": timezone.now()}

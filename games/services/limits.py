@@ -12,6 +12,7 @@ from datetime import datetime, time, timedelta
 from django.db import connection
 from django.utils import timezone
 
+from casino.db import column_name
 from economy.selectors import wallet_vip_tier
 from games.exceptions import DailyLimitReached
 from games.models import GameDailyLimit
@@ -23,7 +24,14 @@ _ADD_UNITS = (
 
 
 def daily_limit_for(*, user_id: int, game: str) -> int | None:
-    limits = dict(GameDailyLimit.objects.filter(game=game).values_list("vip_tier", "limit"))
+    """The player's daily limit of ``game`` (by VIP tier), or None: no limit."""
+    sql = (
+        f"SELECT {column_name(GameDailyLimit, 'vip_tier')}, {column_name(GameDailyLimit, 'limit')}"  # noqa: S608
+        f" FROM {GameDailyLimit._meta.db_table} WHERE {column_name(GameDailyLimit, 'game')} = %s"
+    )
+    with connection.cursor() as cursor:  # on every bet: written out, not compiled each time
+        cursor.execute(sql, [game])
+        limits = dict(cursor.fetchall())
     if not limits:
         return None
     return limits.get(wallet_vip_tier(user_id=user_id))

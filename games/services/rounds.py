@@ -34,7 +34,7 @@ from django.utils import timezone
 
 import realtime
 from accounts.models import User
-from casino.db import one_or_none, service_transaction
+from casino.db import row_get, rows_insert, service_transaction
 from economy.enums import LedgerReason
 from economy.exceptions import IdempotencyConflict
 from economy.selectors import wallet_balances
@@ -158,7 +158,7 @@ def _play(
         )
         now = timezone.now()
         is_open = decision.open_until is not None
-        round_ = GameRound.objects.create(
+        round_ = GameRound(
             user=user,
             game=game,
             status=RoundStatus.OPEN if is_open else RoundStatus.SETTLED,
@@ -177,6 +177,7 @@ def _play(
             settle_due_at=decision.open_until,
             settled_at=None if is_open else now,
         )
+        rows_insert([round_])
         ledger = _post_bet(round_, payout=0 if is_open else decision.payout)
         if after is not None:
             after(round_, decision)
@@ -202,7 +203,7 @@ def _count_settled(round_: GameRound) -> None:
 
 
 def _replay(user: User, idempotency_key: str, fingerprint: str) -> RoundPlay | None:
-    existing = one_or_none(GameRound.objects.filter(user=user, idempotency_key=idempotency_key))
+    existing = row_get(GameRound, user=user.pk, idempotency_key=idempotency_key)
     if existing is None:
         return None
     if existing.request_fingerprint != fingerprint:

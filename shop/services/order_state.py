@@ -43,7 +43,7 @@ from django.utils import timezone
 
 import realtime
 from accounts.models import User
-from casino.db import rows_insert
+from casino.db import row_update, rows_insert
 from economy.enums import LedgerReason
 from economy.selectors import wallet_balances
 from economy.services import wallet_claw_back, wallet_grant
@@ -169,7 +169,7 @@ def order_fulfil(*, order: Order, now: datetime, paid_reason: str) -> None:
     order.failure_reason = ""
     order.stock_held = False  # the unit is sold now, not held
     order.status = OrderStatus.FULFILLED
-    order.save()
+    row_update(order, ["paid_at", "fulfilled_at", "updated_at", "failure_reason", "stock_held", "status"])
     order_steps_record(order=order, steps=steps, now=now)
 
 

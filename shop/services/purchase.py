@@ -18,12 +18,11 @@ from datetime import datetime
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from accounts.exceptions import SelfExcluded
 from accounts.models import User
-from casino.db import one_or_none, row_exists, rows_insert, service_transaction
+from casino.db import one_or_none, row_exists, row_get, rows_insert, service_transaction
 from casino.errors import ApplicationError
 from casino.idempotency import IdempotencyKeyInUse
 from economy.enums import LedgerReason
@@ -126,23 +125,16 @@ def _find_product(*, product_sku: str | None, package_code: str | None) -> tuple
     """The product bought and, when bought by package code, its package. A
     product sold as a limited package is bought only by the package's code."""
     if package_code:
-        package = one_or_none(LimitedPackage.objects.select_related("product").filter(code=package_code))
-        if package is None:
+        package = row_get(LimitedPackage, code=package_code)
+        product = row_get(Product, pk=package.product_id) if package is not None else None
+        if package is None or product is None:
             raise PackageNotFound()
-        return package.product, package
-    product = (
-        one_or_none(
-            Product.objects.annotate(
-                sold_as_package=Exists(LimitedPackage.objects.filter(product=OuterRef("pk")))
-            ).filter(sku=product_sku)
-        )
-        if product_sku
-        else None
-    )
+        package.product = product
+        return product, package
+    product = row_get(Product, sku=product_sku) if product_sku else None
     if product is None:
         raise ProductNotFound()
-    # The annotation above; read with getattr because the type checker does not see annotations.
-    if getattr(product, "sold_as_package", False):
+    if row_exists(LimitedPackage, product=product.pk):
         raise WrongPaymentFlow(package_required=True)
     return product, None
 

@@ -35,7 +35,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from accounts.models import User
-from casino.db import insert_or_raise, service_transaction
+from casino.db import insert_or_raise, row_get, row_update, service_transaction
 from casino.permissions import staff_permission_require
 from casino.ratelimit import SlidingWindowLimit
 from casino.services import audit_record
@@ -173,15 +173,13 @@ def _apply(event: WebhookEvent) -> tuple[PaymentOutcome, Order | None]:
     if state is None:
         return PaymentOutcome.IGNORED, None
     data = event.payload.get("data", {})
-    found = (
-        Order.objects.filter(provider=event.provider, provider_reference=str(data.get("reference", "")))
-        .exclude(provider_reference="")
-        .values_list("pk", "user_id")
-        .first()
-    )
+    reference = str(data.get("reference", ""))
+    found = None
+    if reference:
+        found = row_get(Order, fields=["user"], provider=event.provider, provider_reference=reference)
     if found is None:
         raise WebhookUnknownOrder()
-    order = order_and_buyer_lock(order_id=found[0], user_id=found[1])
+    order = order_and_buyer_lock(order_id=found.pk, user_id=found.user_id)
     amount, currency = data.get("amount"), data.get("currency")
     if not isinstance(amount, int) or not isinstance(currency, str):
         raise WebhookPayloadInvalid("Amount or currency missing.")
@@ -213,7 +211,7 @@ def webhook_process(*, event: WebhookEvent, actor: User | None = None) -> Paymen
                 "error_code": "",
                 "last_error": "",
             }
-            WebhookEvent.objects.filter(pk=event.pk).update(**outcome)
+            row_update(WebhookEvent(pk=event.pk, **outcome), list(outcome))  # only these columns
             if actor is not None:
                 audit_record(
                     actor=actor,

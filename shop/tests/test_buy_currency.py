@@ -72,13 +72,14 @@ def test_a_gem_purchase_is_one_order_write_and_one_wallet_posting(
         definitions(now=timezone.now())  # the progress subscriber's definitions, as in a running process
 
         # Whether the product is priced in money (a money order keeps no idempotency record); then one
-        # transaction (a savepoint here, inside the test's): the idempotency claim, product, buyer lock,
-        # replay check, the wallet posting (lock, key check, wallet, entries), order, transitions, the
-        # fulfilled order's notification (its inbox row: a realtime subscriber of purchase_update), one
-        # INSERT of the four outbox events (balance, two purchase updates, notification) and the stored
-        # response. 14 statements plus the savepoint pair. No mission, achievement or event counts
-        # purchases here, so the progress subscriber writes nothing.
-        with django_assert_num_queries(16):
+        # transaction (a savepoint here, inside the test's): the idempotency claim, the product and
+        # whether it is sold as a package (two short statements written out), buyer lock, replay check,
+        # the wallet posting (lock, key check, wallet, entries), order, transitions, the fulfilled
+        # order's notification (its inbox row: a realtime subscriber of purchase_update), one INSERT of
+        # the four outbox events (balance, two purchase updates, notification) and the stored response.
+        # 15 statements plus the savepoint pair. No mission, achievement or event counts purchases
+        # here, so the progress subscriber writes nothing.
+        with django_assert_num_queries(17):
             body = buy(client, "q1", product_id=product.sku).json()
 
     order = Order.objects.get(receipt_code=body["receipt_code"])
