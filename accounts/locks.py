@@ -9,11 +9,15 @@ from collections.abc import Iterable
 from typing import Any
 
 from accounts.models import InviteCode, User
+from casino.db import row_get
 
 
 def user_lock(*, user_id: int) -> User:
-    """Lock one user row and load it."""
-    return User.objects.select_for_update(of=("self",)).get(pk=user_id)
+    """Lock one user row and load it (every purchase with money takes it: written out)."""
+    user = row_get(User, lock=True, pk=user_id)
+    if user is None:
+        raise User.DoesNotExist(f"no user {user_id}")
+    return user
 
 
 def user_values_lock(*, user_id: int, fields: Iterable[str]) -> dict[str, Any]:

@@ -77,7 +77,7 @@ def order_transition(
     if order.pk:
         order.save()
     else:
-        order.save(force_insert=True)
+        rows_insert([order])
     order_steps_record(order=order, steps=[(from_status, to_status, reason)], actor=actor, now=now)
 
 

@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from accounts.exceptions import SelfExcluded
 from accounts.models import User
-from casino.db import one_or_none, row_exists, row_get, rows_insert, service_transaction
+from casino.db import one_or_none, row_exists, row_get, row_update, rows_insert, service_transaction
 from casino.errors import ApplicationError
 from casino.idempotency import IdempotencyKeyInUse
 from economy.enums import LedgerReason
@@ -395,7 +395,7 @@ def _money_replay(request: PurchaseRequest) -> PurchaseResult | None:
 def _fraud_decision_store(
     verdict: fraud.FraudVerdict, *, user: User, now: datetime, order: Order | None = None
 ) -> FraudDecision:
-    return FraudDecision.objects.create(
+    decision = FraudDecision(
         user=user,
         order=order,
         action=verdict.action,
@@ -405,6 +405,8 @@ def _fraud_decision_store(
         rules_version=verdict.rules_version,
         created_at=now,
     )
+    rows_insert([decision])
+    return decision
 
 
 def order_payment_open(*, order: Order) -> None:
@@ -429,5 +431,5 @@ def order_payment_open(*, order: Order) -> None:
                 order_transition(order=locked, to_status=OrderStatus.FAILED, reason="payment provider unavailable")
         order.refresh_from_db()
         return
-    Order.objects.filter(pk=order.pk).update(provider_reference=intent.reference, checkout_url=intent.checkout_url)
     order.provider_reference, order.checkout_url = intent.reference, intent.checkout_url
+    row_update(order, ["provider_reference", "checkout_url"])
