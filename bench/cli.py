@@ -46,6 +46,11 @@ def parse_args(argv: list[str] | None = None, *, description: str = "") -> argpa
     parser.add_argument(
         "--workers", type=int, help="gunicorn sync workers (as in production: one per core, deploy/gunicorn.conf.py)"
     )
+    parser.add_argument(
+        "--one-pool",
+        action="store_true",
+        help="password logins and sign-ups on the API's gunicorn too (production: a login pool of their own)",
+    )
     parser.add_argument("--pgbench-clients", type=_ints, help="pgbench client counts (1,4,8,16,32)")
     parser.add_argument("--pgbench-seconds", type=int, help="seconds per pgbench level (full 15)")
     parser.add_argument("--saturation-concurrency", type=_ints, help="closed-loop steps (1,2,4,...,64)")

@@ -100,7 +100,7 @@ class JourneySteps(ApiUser):
         if p.get("new"):
             result = self.call(
                 "POST",
-                "/api/auth/signup",
+                f"{CONFIG['login_host']}/api/auth/signup",  # the login pool, as the load balancer routes it
                 "signup",
                 player=p,
                 body={
@@ -117,7 +117,7 @@ class JourneySteps(ApiUser):
         else:
             result = self.call(
                 "POST",
-                "/api/auth/login",
+                f"{CONFIG['login_host']}/api/auth/login",
                 "login",
                 player=p,
                 body={"site_id": p["site_id"], "password": CONFIG["password"]},

@@ -27,10 +27,14 @@ def base_config(
     pacing_s: float,
     login_ratio: float = 0.1,
     start_midway: bool = True,
+    login_host: str | None = None,
 ) -> dict[str, Any]:
-    """What every Locust phase of a run shares (bench/locustfile.py reads it from BENCH_CONFIG)."""
+    """What every Locust phase of a run shares (bench/locustfile.py reads it from BENCH_CONFIG).
+    ``login_host``: the login pool password logins and sign-ups go to (compose's
+    ``web-login``, behind the load balancer's routes); None: ``host`` too."""
     return {
         "host": host,
+        "login_host": login_host or host,
         "players_path": str(players_path),
         "database_dsn": database_dsn,
         "invite_code": seed.INVITE_CODE,

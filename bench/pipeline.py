@@ -33,7 +33,7 @@ def _cpu_total() -> tuple[int, int]:
 def _group_of(name: str) -> str:
     if name.startswith("locust"):
         return "locust"
-    if name == "gunicorn":
+    if name.startswith("gunicorn"):  # the API's pool and the login pool: the web tier
         return "gunicorn"
     return "pipeline"  # relay, sink, daphne
 

@@ -36,8 +36,15 @@ def markdown(result: dict[str, Any]) -> str:
         (
             "* in-process only (--cpu-only): no server, no load"
             if meta["config"].get("cpu_only")
-            else f"* stack: gunicorn {meta['config']['workers']} sync workers (WSGI, /api), daphne (ASGI), relay, "
-            f"sink; {meta['config']['players']} players seeded in {meta.get('seed_seconds', 0):.1f} s"
+            else f"* stack: gunicorn {meta['config']['workers']} sync workers (WSGI, /api)"
+            + (
+                ""
+                if meta["config"].get("one_pool")
+                else f" and a login pool of {meta['config']['workers']} more at a lower CPU priority "
+                "(password logins and sign-ups, as compose's web-login)"
+            )
+            + f", daphne (ASGI), relay, sink; {meta['config']['players']} players seeded in "
+            f"{meta.get('seed_seconds', 0):.1f} s"
         ),
         "",
     ]

@@ -140,6 +140,7 @@ class BenchRun:
         say("services up: " + ", ".join(f"{k}={v}" for k, v in self.services.items()))
 
         gport, dport = stack.free_port(), stack.free_port()
+        self.login_port = None if args.one_pool else stack.free_port()
         self.env = server.app_env(
             services=self.services,
             redis_db=args.redis_db,
@@ -154,6 +155,7 @@ class BenchRun:
         self.result["meta"]["versions"] = facts.versions(pg_url=pg_url, clickhouse_url=self.services["CLICKHOUSE_URL"])
         self.result["meta"]["stack"] = {
             "gunicorn": f"http://127.0.0.1:{gport}",
+            "gunicorn_login": f"http://127.0.0.1:{self.login_port}" if self.login_port else None,
             "daphne": f"http://127.0.0.1:{dport}",
             "database": self.res.database,
             "redis": self.env["REDIS_URL"],
@@ -223,6 +225,8 @@ class BenchRun:
             daphne = self.start_stack(gport, dport)
         assert self.gunicorn is not None
         stack.wait_http(self.gunicorn, f"http://{stack.HOST}:{gport}/ready", timeout=90)
+        if self.login_port:
+            stack.wait_http(self.gunicorn, f"http://{stack.HOST}:{self.login_port}/ready", timeout=90)
         stack.wait_http(daphne, f"http://{stack.HOST}:{dport}/health", timeout=90)
         say("  web up; waiting for the seed's events to reach ClickHouse (relay + sink working)")
         drained = pipeline.wait_drained(timeout=120, t0=seed_t0 - 1, t1=time.time() + 1, say=say)
@@ -240,6 +244,7 @@ class BenchRun:
             pacing_s=args.pacing,
             login_ratio=args.login_ratio,
             start_midway=args.start_midway,
+            login_host=f"http://{stack.HOST}:{self.login_port}" if self.login_port else None,
         )
         self.sampler = pipeline.Sampler(self._bench_pgids)
         self.sampler.start()
@@ -401,6 +406,7 @@ class BenchRun:
             dport=dport,
             prom_dir=self.dir / "prometheus-multiproc",
             say=say,
+            login_port=self.login_port,
         )
         return daphne
 

@@ -89,14 +89,18 @@ def start(
     dport: int,
     prom_dir: Path,
     say: Callable[[str], None],
+    login_port: int | None = None,
 ) -> tuple[Process, Process]:
     """gunicorn, daphne, relay and sink as production runs them (docker-compose.yml);
-    returns gunicorn and daphne, the two to wait for."""
-    say(f"starting gunicorn ({workers} sync workers) :{gport}, daphne :{dport}, relay, sink")
+    returns gunicorn and daphne, the two to wait for. ``login_port``: the login
+    pool too (compose's ``web-login``: password logins and sign-ups, at a lower
+    CPU priority), with as many workers."""
+    pools = f", login pool :{login_port}" if login_port else ""
+    say(f"starting gunicorn ({workers} sync workers) :{gport}{pools}, daphne :{dport}, relay, sink")
     prom_dir.mkdir(exist_ok=True)
-    gunicorn = procs.start(
-        "gunicorn",
-        [
+
+    def gunicorn_args(port: int) -> list[str]:
+        return [
             stack.PYTHON,
             "-m",
             "gunicorn",
@@ -106,12 +110,20 @@ def start(
             "--workers",
             str(workers),
             "--bind",
-            f"{stack.HOST}:{gport}",
+            f"{stack.HOST}:{port}",
             "--access-logfile",
             "-",
-        ],
-        {**env, "PROMETHEUS_MULTIPROC_DIR": str(prom_dir)},
-    )
+        ]
+
+    gunicorn = procs.start("gunicorn", gunicorn_args(gport), {**env, "PROMETHEUS_MULTIPROC_DIR": str(prom_dir)})
+    if login_port:
+        login_prom = prom_dir.parent / f"{prom_dir.name}-login"
+        login_prom.mkdir(exist_ok=True)
+        procs.start(
+            "gunicorn-login",
+            gunicorn_args(login_port),
+            {**env, "PROMETHEUS_MULTIPROC_DIR": str(login_prom), "WEB_WORKER_NICE": "5"},
+        )
     daphne = procs.start(
         "daphne",
         [stack.PYTHON, "-m", "daphne", "-b", stack.HOST, "-p", str(dport), "casino.asgi:application"],

@@ -34,6 +34,15 @@ timeout = 30
 graceful_timeout = 30
 
 
+def post_worker_init(worker: Any) -> None:
+    """``WEB_WORKER_NICE`` (0 to 19): run the workers at a lower CPU priority.
+    The pool that hashes passwords (docker-compose.yml, ``web-login``) sets it:
+    a burst of logins then takes the CPU the API leaves, instead of the API's."""
+    nice = int(os.environ.get("WEB_WORKER_NICE") or 0)
+    if nice > 0:
+        os.nice(min(nice, 19))
+
+
 def child_exit(_server: Any, worker: Any) -> None:
     """A worker died or was restarted: drop its live gauges from the metrics that
     /metrics sums over the workers (prometheus_client's multiprocess mode)."""

@@ -54,6 +54,7 @@ REQUIRED_SERVICES = {
     "clickhouse-schema",
     "migrate",
     "web",
+    "web-login",
     "realtime",
     "worker",
     "beat",
@@ -73,6 +74,7 @@ PIPELINE_COMMANDS = {"relay_outbox", "sink_clickhouse"}
 LIBRARY_ENVIRONMENT = {
     "PROMETHEUS_MULTIPROC_DIR": "prometheus_client / django-prometheus (web's multiprocess metrics)",
     "FLOWER_BASIC_AUTH": "flower (its FLOWER_* options)",
+    "WEB_WORKER_NICE": "deploy/gunicorn.conf.py (the login pool's CPU priority)",
 }
 
 # Environment names that hold secrets, in any service.
@@ -477,7 +479,7 @@ def test_allowed_hosts_admit_the_scraper_and_the_healthchecks() -> None:
     hosts = compose()["x-app-environment"]["ALLOWED_HOSTS"].split(",")
 
     assert REQUIRED_INTERPOLATION.fullmatch(hosts[0]), "the public host names come from the environment"
-    assert {"web", "realtime", "127.0.0.1"} <= set(hosts)
+    assert {"web", "web-login", "realtime", "127.0.0.1"} <= set(hosts)
 
 
 def test_realtime_closes_database_connections_after_use() -> None:
@@ -511,14 +513,25 @@ def test_dependencies_wait_for_health_or_completion() -> None:
 
 
 def test_every_long_running_service_has_a_healthcheck_fit_for_it() -> None:
-    for name in ("postgres", "redis", "kafka", "clickhouse", "web", "realtime", "worker", "flower", "prometheus"):
+    for name in (
+        "postgres",
+        "redis",
+        "kafka",
+        "clickhouse",
+        "web",
+        "web-login",
+        "realtime",
+        "worker",
+        "flower",
+        "prometheus",
+    ):
         check = services()[name].get("healthcheck")
         assert check and not check.get("disable"), f"{name} has no healthcheck"
     # The image's own check probes gunicorn on 8000; nothing else may inherit it.
     for name, service in app_services().items():
         if command(service) != image_cmd():
             assert "healthcheck" in service, f"{name} would inherit the web server's healthcheck"
-    for name in ("web", "realtime", "flower"):
+    for name in ("web", "web-login", "realtime", "flower"):
         test = " ".join(services()[name]["healthcheck"]["test"])
         assert f"127.0.0.1:{listening_port(name)}/" in test, f"{name}'s healthcheck probes another port"
 
@@ -904,7 +917,12 @@ def test_load_balancer_mounts_the_nginx_config() -> None:
     [
         ("/api/realtime/sync", "realtime"),
         ("/api/metrics/stream", "realtime"),
-        ("/api/auth/login", "web"),
+        ("/api/auth/login", "web-login"),
+        ("/api/auth/signup", "web-login"),
+        ("/admin/login/", "web-login"),
+        ("/api/auth/refresh", "web"),
+        ("/api/auth/me", "web"),
+        ("/admin/logout/", "web"),
         ("/api/me", "web"),
         ("/admin/", "web"),
         ("/static/admin/css/base.css", "web"),
@@ -932,18 +950,18 @@ def test_prometheus_scrapes_web_realtime_and_celery_at_their_ports() -> None:
     for job, host, port in targets:
         assert host in services(), f"job {job}: {host} is not a compose service"
         assert port == listening_port(host), f"job {job}: {host} listens on {listening_port(host)}, not {port}"
-    assert {"web", "realtime", "flower"} <= {host for _, host, _ in targets}
+    assert {"web", "web-login", "realtime", "flower"} <= {host for _, host, _ in targets}
     for job in prometheus()["scrape_configs"]:
         assert job.get("metrics_path", "/metrics") == "/metrics"
 
 
 def test_web_exports_metrics_in_multiprocess_mode() -> None:
-    web = services()["web"]
-    directory = environment(web)["PROMETHEUS_MULTIPROC_DIR"]
-
-    assert directory in web.get("tmpfs", []), "the directory must start empty: a tmpfs"
+    for pool in ("web", "web-login"):
+        web = services()[pool]
+        directory = environment(web)["PROMETHEUS_MULTIPROC_DIR"]
+        assert directory in web.get("tmpfs", []), f"{pool}: the directory must start empty: a tmpfs"
     for name, service in app_services().items():
-        if name != "web":
+        if name not in ("web", "web-login"):
             assert "PROMETHEUS_MULTIPROC_DIR" not in environment(service), (
                 f"{name} is one process: no multiprocess mode"
             )
@@ -1038,3 +1056,25 @@ def test_realtime_refuses_big_websocket_frames_before_reading_them() -> None:
 
     assert parsed.websocket_max_message_size == 65536
     assert parsed.websocket_max_message_size > settings.WS_MAX_MESSAGE_BYTES
+
+
+def test_the_password_pool_runs_the_web_server_at_a_lower_cpu_priority(monkeypatch: pytest.MonkeyPatch) -> None:
+    login = services()["web-login"]
+    assert command(login) == command(services()["web"])  # the same server and settings: only the routes differ
+    assert int(environment(login)["WEB_WORKER_NICE"]) > 0
+    assert "WEB_WORKER_NICE" not in environment(services()["web"])
+
+    conf = gunicorn_config_file(command(login))
+    before = os.nice(0)
+    monkeypatch.delenv("WEB_WORKER_NICE", raising=False)
+    conf["post_worker_init"](None)  # unset: the worker keeps its priority
+    unchanged = os.nice(0)
+    pid = os.fork()
+    if pid == 0:  # a worker of the login pool, in a child so the test process keeps its own priority
+        os.environ["WEB_WORKER_NICE"] = "5"
+        conf["post_worker_init"](None)
+        os._exit(0 if os.nice(0) == min(before + 5, 19) else 1)
+    _, status = os.waitpid(pid, 0)
+
+    assert unchanged == before
+    assert os.waitstatus_to_exitcode(status) == 0
