@@ -19,6 +19,7 @@ from django.urls import reverse
 from accounts.models import User
 from casino.dashboard import DashboardContext, Figure
 from casino.db import row_get
+from casino.reads import shared
 from economy.dashboard_cache import DashboardPage, dashboard_page
 from economy.enums import Currency, LedgerReason, StreakDayKind, VipTier
 from economy.levels import level_progress
@@ -28,8 +29,13 @@ from economy.vip import VIP_TIERS
 
 
 def wallet_for(user_id: int) -> Wallet | None:
-    """The player's wallet, or None while the player has none."""
-    return row_get(Wallet, pk=user_id)
+    """The player's wallet, or None while the player has none (read once per
+    initial state, ``casino.reads``)."""
+    return shared(("economy.wallet", user_id), lambda: row_get(Wallet, pk=user_id))
+
+
+def _streak_row(user_id: int) -> DailyStreak | None:
+    return shared(("economy.streak", user_id), lambda: row_get(DailyStreak, pk=user_id))
 
 
 def wallet_or_empty(*, user_id: int) -> Wallet:
@@ -96,6 +102,12 @@ def gold_spent_totals(*, user_ids: list[int]) -> dict[int, int]:
         .values("wallet_id")
         .annotate(spent=Sum("delta"))
     )
+    if len(user_ids) == 1:  # one player's (an initial state reads it for two sections)
+        return shared(("economy.gold_spent", user_ids[0]), lambda: _gold_spent(rows, user_ids))
+    return _gold_spent(rows, user_ids)
+
+
+def _gold_spent(rows: QuerySet[LedgerEntry, dict[str, Any]], user_ids: list[int]) -> dict[int, int]:
     totals = {user_id: 0 for user_id in user_ids}
     for row in rows:
         totals[int(row["wallet_id"])] = -int(row["spent"] or 0)
@@ -114,12 +126,13 @@ def balance_summary(user: User) -> dict[str, Any]:
         **balances_payload(wallet_or_empty(user_id=user.pk)),
         "user_id": user.pk,
         "nickname": user.nickname,
-        "daily_streak": _streak_count_now(row_get(DailyStreak, pk=user.pk), today),
+        "daily_streak": _streak_count_now(_streak_row(user.pk), today),
     }
 
 
 def streak_for_user(user: User) -> dict[str, Any]:
-    return streak_status(user.pk)
+    """The WebSocket's initial ``streak`` (and, under the client's other name, ``streaks``)."""
+    return shared(("economy.streak_status", user.pk), lambda: streak_status(user.pk))
 
 
 def _streak_count_now(streak: DailyStreak | None, today: date) -> int:
@@ -140,8 +153,12 @@ def profile_fields(users: list[User]) -> dict[int, dict[str, Any]]:
     ``initial_state.profile`` is read under). A player without a wallet yet
     reads as an empty wallet, so the client always finds its gold."""
     ids = [user.pk for user in users]
-    wallets = {wallet.pk: wallet for wallet in Wallet.objects.filter(pk__in=ids)}
-    streaks = {streak.pk: streak for streak in DailyStreak.objects.filter(pk__in=ids)}
+    if len(ids) == 1:  # one player (a socket's initial state): the reads its other sections share
+        wallets = {ids[0]: wallet_for(ids[0])}
+        streaks = {ids[0]: _streak_row(ids[0])}
+    else:
+        wallets = {wallet.pk: wallet for wallet in Wallet.objects.filter(pk__in=ids)}
+        streaks = {streak.pk: streak for streak in DailyStreak.objects.filter(pk__in=ids)}
     spent = gold_spent_totals(user_ids=ids)
     today = utc_today()
     fields: dict[int, dict[str, Any]] = {}
@@ -157,7 +174,7 @@ def profile_fields(users: list[User]) -> dict[int, dict[str, Any]]:
 def streak_status(user_id: int, *, today: date | None = None) -> dict[str, Any]:
     """Everything the streak screens show, in two queries."""
     today = today or utc_today()
-    streak = row_get(DailyStreak, pk=user_id)
+    streak = _streak_row(user_id)
     sunday = week_start(today)
     first_of_month = today.replace(day=1)
     since = min(sunday, first_of_month)
@@ -369,7 +386,7 @@ def recent_rewards_for_user(user: User) -> list[dict[str, Any]]:
 
 def streaks_for_user(user: User) -> dict[str, Any]:
     """The WebSocket's initial ``streaks`` (the client's name), keyed by action type."""
-    return {"DAILY_LOGIN": streak_status(user.pk)}
+    return {"DAILY_LOGIN": streak_for_user(user)}
 
 
 def economy_stats_for_user(user: User) -> dict[str, Any]:

@@ -24,6 +24,8 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from django.contrib.auth.base_user import AbstractBaseUser
 
+from casino.reads import shared_reads
+
 PlugIn = TypeVar("PlugIn")
 Subscriber = Callable[["DomainEvent"], None]
 # Who an event is about: the user object when the emitter has it (subscribers
@@ -114,7 +116,9 @@ def register_initial_state(section: str, provider: InitialStateProvider) -> None
 
 
 def initial_state_for(user: Any) -> dict[str, Any]:
-    return {section: provider(user) for section, provider in _INITIAL_STATE.items()}
+    """Every section; reads the sections have in common are done once (``casino.reads``)."""
+    with shared_reads():
+        return {section: provider(user) for section, provider in _INITIAL_STATE.items()}
 
 
 # --- Plug-ins the realtime app needs but must not import ---------------------------
