@@ -40,8 +40,10 @@ class SlidingWindowUnavailable(RuntimeError):
 
 class SlidingWindowBackend(Protocol):
     def add(self, key: str, now: float, window: float, member: str | None = None) -> int: ...
+    def add_many(self, keys: list[str], now: float, window: float) -> None: ...
     def remove(self, key: str, member: str) -> None: ...
     def scores(self, key: str, now: float, window: float) -> list[float]: ...
+    def counts(self, keys: list[str], now: float, window: float) -> list[int]: ...
     def reset(self, key: str) -> None: ...
 
 
@@ -69,12 +71,28 @@ class RedisSlidingWindow:
         pipe.expire(key, int(window) + 60)
         return int(pipe.execute()[2])
 
+    def add_many(self, keys: list[str], now: float, window: float) -> None:
+        """Record one event under each key, all in one MULTI/EXEC (one round trip)."""
+        pipe = self.client.pipeline(transaction=True)
+        for key in keys:
+            pipe.zremrangebyscore(key, "-inf", now - window)
+            pipe.zadd(key, {uuid.uuid4().hex: now})
+            pipe.expire(key, int(window) + 60)
+        pipe.execute()
+
     def remove(self, key: str, member: str) -> None:
         self.client.zrem(key, member)
 
     def scores(self, key: str, now: float, window: float) -> list[float]:
         pairs = self.client.zrangebyscore(key, now - window, "+inf", withscores=True)
         return [score for _member, score in pairs]
+
+    def counts(self, keys: list[str], now: float, window: float) -> list[int]:
+        """The events in the window under each key, in one round trip (as ``len(scores(...))``)."""
+        pipe = self.client.pipeline(transaction=False)
+        for key in keys:
+            pipe.zcount(key, now - window, "+inf")
+        return [int(count) for count in pipe.execute()]
 
     def reset(self, key: str) -> None:
         self.client.delete(key)
@@ -92,6 +110,10 @@ class MemorySlidingWindow:
             self._events[key] = events
             return len(events)
 
+    def add_many(self, keys: list[str], now: float, window: float) -> None:
+        for key in keys:
+            self.add(key, now, window)
+
     def remove(self, key: str, member: str) -> None:
         with self._lock:
             self._events[key] = [(t, m) for t, m in self._events.get(key, []) if m != member]
@@ -99,6 +121,9 @@ class MemorySlidingWindow:
     def scores(self, key: str, now: float, window: float) -> list[float]:
         with self._lock:
             return sorted(t for t, _ in self._events.get(key, []) if t > now - window)
+
+    def counts(self, keys: list[str], now: float, window: float) -> list[int]:
+        return [len(self.scores(key, now, window)) for key in keys]
 
     def reset(self, key: str) -> None:
         with self._lock:

@@ -49,6 +49,20 @@ def test_events_count_within_the_window_and_slide_out_of_it(windows: Any, key: s
     assert windows.scores(key, 1601.0, WINDOW) == []
 
 
+def test_several_keys_are_counted_and_added_to_together_as_one_by_one(windows: Any) -> None:
+    keys = [f"test:{uuid.uuid4().hex}" for _ in range(3)]
+    windows.add(keys[0], 1000.0, WINDOW)
+    windows.add(keys[0], 1500.0, WINDOW)
+    windows.add(keys[2], 1500.0, WINDOW)
+
+    before = windows.counts(keys, 1700.0, WINDOW)  # the event at 1000 has left the window
+    windows.add_many(keys, 1700.0, WINDOW)
+    after = windows.counts(keys, 1700.0, WINDOW)
+
+    assert before == [1, 0, 1]
+    assert after == [2, 1, 2] == [len(windows.scores(key, 1700.0, WINDOW)) for key in keys]
+
+
 def test_a_member_seen_again_counts_once_and_moves_to_its_newer_time(distinct: Any, key: str) -> None:
     assert distinct.add(key, "card-a", 1000.0, WINDOW) == 1
     assert distinct.add(key, "card-b", 1100.0, WINDOW) == 2

@@ -130,11 +130,14 @@ def fraud_features(
     """
     now = timezone.now()
     now_ts = now.timestamp()
-    windows = sliding_window_backend()
-    order_window = ORDER_WINDOW.total_seconds()
-
-    def attempts_including_this(key: str) -> int:
-        return len(windows.scores(key, now_ts, order_window)) + 1
+    # The attempts per player, IP and device in one round trip; each count includes this attempt.
+    keys = {"player": _player_orders_key(user.pk)}
+    if ip:
+        keys["ip"] = _ip_orders_key(ip)
+    if device_id:
+        keys["device"] = _device_orders_key(device_id)
+    counts = sliding_window_backend().counts(list(keys.values()), now_ts, ORDER_WINDOW.total_seconds())
+    attempts = {name: count + 1 for name, count in zip(keys, counts, strict=True)}
 
     instruments = distinct_window_backend()
     instruments_key = _player_instruments_key(user.pk)
@@ -151,9 +154,9 @@ def fraud_features(
         "amount": amount,
         "amount_vs_usual": amount / usual if usual else None,
         "is_new_player_24h": now - user.date_joined < NEW_PLAYER_AGE,
-        "orders_per_player_1h": attempts_including_this(_player_orders_key(user.pk)),
-        "orders_per_ip_1h": attempts_including_this(_ip_orders_key(ip)) if ip else None,
-        "orders_per_device_1h": attempts_including_this(_device_orders_key(device_id)) if device_id else None,
+        "orders_per_player_1h": attempts["player"],
+        "orders_per_ip_1h": attempts.get("ip"),
+        "orders_per_device_1h": attempts.get("device"),
         "distinct_instruments_per_player_24h": distinct_instruments,
     }
 
@@ -164,13 +167,12 @@ def fraud_record_attempt(*, user_id: int, ip: str | None, device_id: str, paymen
     what velocity rules are for). Not transactional with the database: it is a
     counter, and an attempt whose order rolls back still was an attempt."""
     now_ts = timezone.now().timestamp()
-    windows = sliding_window_backend()
-    order_window = ORDER_WINDOW.total_seconds()
-    windows.add(_player_orders_key(user_id), now_ts, order_window)
+    keys = [_player_orders_key(user_id)]
     if ip:
-        windows.add(_ip_orders_key(ip), now_ts, order_window)
+        keys.append(_ip_orders_key(ip))
     if device_id:
-        windows.add(_device_orders_key(device_id), now_ts, order_window)
+        keys.append(_device_orders_key(device_id))
+    sliding_window_backend().add_many(keys, now_ts, ORDER_WINDOW.total_seconds())  # one round trip
     if payment_instrument:
         distinct_window_backend().add(
             _player_instruments_key(user_id), _digest(payment_instrument), now_ts, INSTRUMENT_WINDOW.total_seconds()
