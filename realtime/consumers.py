@@ -114,8 +114,9 @@ class SyncConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels sh
     holding: list[dict[str, Any]] | None = None  # events waiting for the initial state being read
     state_task: asyncio.Future[None] | None = None
     leave_task: asyncio.Future[None] | None = None
-    resync_pending = False
-    resync_since: int | None = None  # the lowest number the pending resyncs asked from (None: a state)
+    resyncing = False  # a task answering resyncs is under way
+    resync_asked = False  # a resync asked for and not started yet
+    resync_since: int | None = None  # ... from the lowest number those asked from (None: a whole state)
     last_state_at = float("-inf")
 
     async def dispatch(self, message: dict[str, Any]) -> None:
@@ -218,24 +219,34 @@ class SyncConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels sh
         """A client's resync (from ``since``, or a whole state): one at a time,
         ``RESYNC_MIN_INTERVAL_SECONDS`` apart."""
         metrics.websocket_resyncs.inc()
-        if self.resync_pending or (self.state_task is not None and not self.state_task.done()):
-            # One more answers them all: from the lowest number, a whole state if any asked for one.
-            if not self.resync_pending:
-                self.resync_since = since
-            elif self.resync_since is not None:
-                self.resync_since = None if since is None else min(self.resync_since, since)
-            self.resync_pending = True
-            return
-        self.resync_since = since
-        self.state_task = asyncio.ensure_future(self._quietly(self._resync()))
+        # Resyncs not started yet are answered by one: from the lowest number, a whole state if any asked one.
+        if not self.resync_asked:
+            self.resync_since = since
+        elif self.resync_since is not None:
+            self.resync_since = None if since is None else min(self.resync_since, since)
+        self.resync_asked = True
+        if self.resyncing:
+            return  # the resync under way takes it when it is done with the one before
+        under_way = self.state_task if self.state_task is not None and not self.state_task.done() else None
+        self.resyncing = True
+        self.state_task = asyncio.ensure_future(self._quietly(self._resync(after=under_way)))
 
-    async def _resync(self) -> None:
+    async def _resync(self, *, after: asyncio.Future[None] | None) -> None:
+        """Answer the resyncs asked (``resync_asked``) until none is left; ``after``:
+        the initial state still being sent, which goes first."""
+        try:
+            if after is not None:
+                await after  # a failure of its own was logged by its _quietly
+            await self._resyncs()
+        finally:
+            self.resyncing = False
+
+    async def _resyncs(self) -> None:
         while True:
             wait = self.last_state_at + RESYNC_MIN_INTERVAL_SECONDS - time.monotonic()
             if wait > 0:
                 await asyncio.sleep(wait)
-            self.resync_pending = False
-            since, self.resync_since = self.resync_since, None
+            since, self.resync_since, self.resync_asked = self.resync_since, None, False
             if self.group is None or self.user_id is None:
                 return
             self.holding = []  # from here on, events wait for the state (or the replay)
@@ -258,7 +269,7 @@ class SyncConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels sh
                 await self._send_replay(since, *replayed)
             else:
                 await self._send_initial_state(seq, reload=True)
-            if not self.resync_pending:
+            if not self.resync_asked:
                 return
 
     async def _send_replay(self, since: int, seq: int, messages: list[dict[str, Any]]) -> None:

@@ -323,3 +323,33 @@ def test_a_resync_with_a_number_the_server_never_gave_gets_a_fresh_state() -> No
 
     # Then each is answered with a whole state at the current number
     assert [answer["seq"] for answer in answers] == [state["seq"], state["seq"]]
+
+
+def test_a_resync_asked_while_the_first_state_is_read_is_answered_after_it() -> None:
+    # Given a first initial state that takes its time (it waits for the test)
+    require_project_layer()
+    user = UserFactory()
+    token = tokens_issue(user=user).access
+    gate = threading.Event()
+
+    def slow_state(player: Any) -> dict[str, Any]:
+        assert gate.wait(10)
+        return {"id": player.pk}
+
+    async def scenario() -> list[dict[str, Any]]:
+        (client,) = await open_all([token])
+        # When the client asks for a resync before its first state arrived
+        await client.send({"type": "resync"})
+        await asyncio.sleep(0.3)
+        gate.set()
+        await client.next_of("initial_state")
+        await client.next_of("initial_state")
+        await client.close()
+        return client.received
+
+    with cheap_initial_state():
+        registry._INITIAL_STATE["probe"] = slow_state
+        received = async_to_sync(scenario)()
+
+    # Then it gets the first state, then the resync's (not lost behind the first)
+    assert [message["type"] for message in received] == ["sync_connected", "initial_state", "initial_state"]
