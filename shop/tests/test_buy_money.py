@@ -14,6 +14,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts.tokens import tokens_issue
+from casino.tests.commits import commits_counted
 from economy.models import Wallet
 from economy.services import wallet_grant, wallet_spend
 from economy.tests.factories import player_with_wallet
@@ -388,32 +389,13 @@ def test_a_refused_buy_keeps_its_fraud_decision(client: APIClient, player: Any) 
 
 @pytest.mark.django_db(transaction=True)
 def test_a_money_buy_commits_its_order_once_and_its_payment_reference_once() -> None:
-    from django.db import connection
-
     player = player_with_wallet()
     api = APIClient()
     api.credentials(HTTP_AUTHORIZATION=f"Bearer {tokens_issue(user=player).access}")
     product = MoneyProductFactory()
     api.get("/api/users/balance")  # this minute's activity mark is written
-    commits: list[str] = []
-
-    def count(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
-        if not connection.in_atomic_block and sql.lstrip().split(" ", 1)[0].upper() in {"INSERT", "UPDATE", "DELETE"}:
-            commits.append(sql.split(" ", 3)[2] if sql.startswith("INSERT") else sql.split(" ", 2)[1])
-        return execute(sql, params, many, context)
-
-    original_commit = connection.commit
-
-    def commit() -> None:
-        commits.append("transaction")
-        original_commit()
-
-    connection.commit = commit  # type: ignore[method-assign]
-    try:
-        with connection.execute_wrapper(count):
-            response = api.post("/api/shop/buy", {"product_id": product.sku}, format="json", HTTP_IDEMPOTENCY_KEY="c")
-    finally:
-        del connection.commit
+    with commits_counted() as commits:
+        response = api.post("/api/shop/buy", {"product_id": product.sku}, format="json", HTTP_IDEMPOTENCY_KEY="c")
     assert response.status_code == 201, response.json()
     # Ours: the order with its fraud decision, then the provider's payment reference on it. The
     # sandbox provider (a remote service in production) stores its payment in between.
