@@ -1,8 +1,9 @@
 """Steady-state cost per request, in-process, against the bare-framework
 reference measured in the same process (bench/bare.py): application CPU,
 SQL statements, database round trips, commits and Redis commands per
-endpoint, their ratios to the reference and the pass/miss of the targets in
-docs/architecture.md ("Performance targets").
+endpoint, and the interleaved reference requests each row's ratio is taken
+to (the ratios and the targets of docs/architecture.md, "Performance
+targets", are judged in bench/targets.py: ``evaluate_cpu``).
 
 Every request goes through Django's real WSGI handler (``WSGIHandler``: the
 ``request_started``/``request_finished`` signals, so persistent connections
@@ -57,20 +58,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .counting import Counters, Counts, backend_cpu_ns, backend_pid
+from .targets import CPU_TARGETS
 
-# The targets (docs/architecture.md, "Performance targets"): CPU per request as a ratio to a reference row
-# measured in the same run, and commits per request.
-CPU_TARGETS: dict[str, tuple[str, float]] = {
-    "balance": ("bare_read", 2.0),
-    "buy_gems": ("bare_purchase", 3.0),
-    "buy_money": ("bare_purchase", 3.0),
-    "webhook": ("bare_purchase", 3.0),
-    "streak_claim": ("bare_purchase", 3.0),
-    "vip_claim": ("bare_purchase", 3.0),
-    "slot_spin": ("bare_purchase", 3.0),
-}
-# Commits of ours: not the sandbox payment provider's own writes (a remote service in production; counting.py).
-COMMIT_TARGETS: dict[str, int] = {"buy_money": 2, "buy_gems": 1, "streak_claim": 1, "vip_claim": 1}
 REFERENCES = ("bare_read", "bare_purchase")
 
 SPIN_BET = 100
@@ -476,70 +465,6 @@ def _row(case: Case, samples: list[Sample], counted: list[Counts]) -> dict[str, 
     for key in (*Counts().as_dict().keys(),):
         row[key] = _typical([c[key] for c in counts])
     return row
-
-
-# --- ratios and targets ------------------------------------------------------------------------------
-
-
-def _number(value: Any) -> float | None:
-    """A count as a number (the upper end of "a-b")."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return float(value.rsplit("-", 1)[-1])
-    return float(value)
-
-
-def evaluate(table: dict[str, Any], *, python_loop_ms: float | None) -> None:
-    """Adds to each row its ratio to its reference and to the reference loop,
-    its targets and their verdicts; adds ``targets`` (rows of the Targets table)."""
-    rows = {row["endpoint"]: row for row in table["rows"]}
-    target_rows = []
-    for row in table["rows"]:
-        reference = rows.get(row["reference"]) if row["reference"] else None
-        cpu = row["cpu_ms"]
-        # The reference requests interleaved with the row's (the machine's speed drifts), else its own row.
-        ref_cpu = row.get("paired_cpu_ms") or (reference["cpu_ms"] if reference else None)
-        row["ref_cpu_ms"] = ref_cpu
-        row["ratio"] = cpu / ref_cpu if cpu and ref_cpu else None
-        row["loop_pct"] = 100 * cpu / python_loop_ms if cpu and python_loop_ms else None
-        verdicts = []
-        if row["endpoint"] in CPU_TARGETS:
-            ref_name, limit = CPU_TARGETS[row["endpoint"]]
-            ok = row["ratio"] is not None and row["errors"] == 0 and row["ratio"] <= limit
-            row["cpu_limit"] = limit
-            verdicts.append(ok)
-            target_rows.append(
-                {
-                    "target": f"CPU {row['endpoint']} / {ref_name}",
-                    "limit": f"<= {limit:g}x",
-                    "measured": (
-                        f"{row['ratio']:.1f}x ({cpu:.2f} / {ref_cpu:.2f} ms)" if row["ratio"] else "not measured"
-                    ),
-                    "ok": ok,
-                }
-            )
-        if row["endpoint"] in COMMIT_TARGETS:
-            limit_commits = COMMIT_TARGETS[row["endpoint"]]
-            total = _number(row["commits"])
-            provider = _number(row.get("provider_commits")) or 0
-            commits = None if total is None else total - provider
-            ok = commits is not None and commits <= limit_commits
-            row["commit_limit"] = limit_commits
-            verdicts.append(ok)
-            target_rows.append(
-                {
-                    "target": f"commits {row['endpoint']}",
-                    "limit": f"<= {limit_commits}",
-                    "measured": "not counted"
-                    if commits is None
-                    else f"{commits:g}" + (f" (+ {provider:g} by the sandbox provider)" if provider else ""),
-                    "ok": ok,
-                }
-            )
-        row["verdict"] = None if not verdicts else ("PASS" if all(verdicts) else "MISS")
-    table["targets"] = target_rows
-    table["python_loop_ms"] = python_loop_ms
 
 
 def issue_tokens(players: list[dict[str, Any]]) -> None:

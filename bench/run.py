@@ -333,6 +333,7 @@ class BenchRun:
         """The in-process table (bench/cpu.py) on players of its own, then the
         same for ``--against``; before any server runs, on a quiet stack."""
         from bench import cpu
+        from bench.targets import evaluate_cpu
 
         args = self.args
         sizes = {
@@ -356,7 +357,7 @@ class BenchRun:
             profile_dir=str(self.dir),
             **sizes,
         )
-        cpu.evaluate(table, python_loop_ms=loop_ms)
+        evaluate_cpu(table, python_loop_ms=loop_ms)
         self.result["cpu"] = table
         if args.against:
             self.close_db()
@@ -371,7 +372,7 @@ class BenchRun:
                 say=say,
             )
             if "rows" in other:
-                cpu.evaluate(other, python_loop_ms=loop_ms)
+                evaluate_cpu(other, python_loop_ms=loop_ms)
             else:
                 say(f"  against {other['label']}: not measured: {other['error'][-300:]}")
             self.result["cpu_against"] = other

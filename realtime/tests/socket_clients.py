@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -86,6 +87,21 @@ def cheap_initial_state() -> Iterator[None]:
     finally:
         registry._INITIAL_STATE.clear()
         registry._INITIAL_STATE.update(saved)
+
+
+@contextmanager
+def gated_initial_state() -> Iterator[threading.Event]:
+    """:func:`cheap_initial_state`, each read waiting until the test sets the
+    yielded event (a state that takes its time)."""
+    gate = threading.Event()
+
+    def slow_state(player: Any) -> dict[str, Any]:
+        assert gate.wait(10)
+        return {"id": player.pk}
+
+    with cheap_initial_state():
+        registry._INITIAL_STATE["probe"] = slow_state
+        yield gate
 
 
 @contextmanager

@@ -17,10 +17,16 @@ from django.db import connection, transaction
 import realtime
 from accounts.tests.factories import UserFactory, players_in_bulk
 from accounts.tokens import tokens_issue
-from realtime import registry
 from realtime.presence import local_sequence
 from realtime.push import dispatcher
-from realtime.tests.socket_clients import Client, cheap_initial_state, close_all, open_all, require_project_layer
+from realtime.tests.socket_clients import (
+    Client,
+    cheap_initial_state,
+    close_all,
+    gated_initial_state,
+    open_all,
+    require_project_layer,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -138,30 +144,24 @@ def test_events_committed_while_the_initial_state_is_read_follow_it() -> None:
     require_project_layer()
     user = UserFactory()
     token = tokens_issue(user=user).access
-    gate = threading.Event()
 
-    def slow_state(player: Any) -> dict[str, Any]:
-        assert gate.wait(10)
-        return {"id": player.pk}
-
-    def commit_event() -> None:
+    def commit_event(gate: threading.Event) -> None:
         with transaction.atomic():
             realtime.emit("profile_update", user, {"nickname": "Early"})
         assert dispatcher.wait_idle(10)
         time.sleep(0.2)  # the consumer has the event in hand
         gate.set()
 
-    async def scenario() -> list[dict[str, Any]]:
+    async def scenario(gate: threading.Event) -> list[dict[str, Any]]:
         (client,) = await open_all([token])
         # When an event is committed after the handshake, before the state is sent
-        await sync_to_async(commit_event, thread_sensitive=False)()
+        await sync_to_async(commit_event, thread_sensitive=False)(gate)
         await client.next_of("profile_update")
         await client.close()
         return client.received
 
-    with cheap_initial_state():
-        registry._INITIAL_STATE["probe"] = slow_state
-        received = async_to_sync(scenario)()
+    with gated_initial_state() as gate:
+        received = async_to_sync(scenario)(gate)
 
     # Then the client gets the state first, then the event numbered right after it
     assert [message["type"] for message in received] == ["sync_connected", "initial_state", "profile_update"]
@@ -330,13 +330,8 @@ def test_a_resync_asked_while_the_first_state_is_read_is_answered_after_it() -> 
     require_project_layer()
     user = UserFactory()
     token = tokens_issue(user=user).access
-    gate = threading.Event()
 
-    def slow_state(player: Any) -> dict[str, Any]:
-        assert gate.wait(10)
-        return {"id": player.pk}
-
-    async def scenario() -> list[dict[str, Any]]:
+    async def scenario(gate: threading.Event) -> list[dict[str, Any]]:
         (client,) = await open_all([token])
         # When the client asks for a resync before its first state arrived
         await client.send({"type": "resync"})
@@ -347,9 +342,8 @@ def test_a_resync_asked_while_the_first_state_is_read_is_answered_after_it() -> 
         await client.close()
         return client.received
 
-    with cheap_initial_state():
-        registry._INITIAL_STATE["probe"] = slow_state
-        received = async_to_sync(scenario)()
+    with gated_initial_state() as gate:
+        received = async_to_sync(scenario)(gate)
 
     # Then it gets the first state, then the resync's (not lost behind the first)
     assert [message["type"] for message in received] == ["sync_connected", "initial_state", "initial_state"]
