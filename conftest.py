@@ -229,9 +229,9 @@ def _fast_passwords_and_clean_cache(settings: Any) -> Iterator[None]:
     from accounts.activity import forget_marks
 
     forget_marks()  # the process memo of "seen" players goes with the cache
-    from events.definitions import definitions_forget
+    from casino.copies import copies_forget
 
-    definitions_forget()  # the progress subscriber's copy of missions/achievements of the last test
+    copies_forget()  # the process's copies of the last test's missions, events and products
     return
 
 

@@ -16,7 +16,7 @@ weekly and monthly actives and the staff dashboard's daily chart): a write of
 ``last_seen_at`` that finds it before today's midnight is the day's first.
 
 Redis down: the mark fails open. The request goes on, the failure is counted
-and logged (``realtime.degraded``), and the row is written without asking the
+and logged (``casino.degraded``), and the row is written without asking the
 cache: the process memo still limits that to once a minute per player and
 process."""
 
@@ -29,7 +29,7 @@ from django.core.cache import cache
 from django.utils import timezone
 
 from accounts.models import PlayerDay, User
-from realtime.degraded import dependency_failed
+from casino.degraded import dependency_failed
 
 SEEN_WRITE_INTERVAL_SECONDS = 60
 

@@ -44,7 +44,7 @@ not counters, so a key created again never equals a value a kept row saw.
 
 **Redis down.** The GET fails: the row is read from the database (fail safe:
 never a possibly stale user), the failure is counted and logged through
-``realtime.degraded`` (``use="auth_cache"``), the process forgets every kept
+``casino.degraded`` (``use="auth_cache"``), the process forgets every kept
 row, and for ``REDIS_RETRY_SECONDS`` it reads the database without asking
 Redis (an unreachable host must not cost every request a socket timeout). A
 bump that fails is remembered and sent again with the process's next call to
@@ -86,7 +86,7 @@ from prometheus_client import Counter
 
 from accounts.models import ACTIVITY_FIELDS, RevokedTokenFamily, User
 from casino.db import one_or_none
-from realtime.degraded import dependency_failed
+from casino.degraded import dependency_failed
 
 CACHE_SIZE = 10_000
 ENTRY_MAX_AGE_SECONDS = 300.0

@@ -7,7 +7,7 @@ import smtplib
 
 from celery import shared_task
 
-from realtime.degraded import dependency_failed
+from casino.degraded import dependency_failed
 
 logger = logging.getLogger(__name__)
 

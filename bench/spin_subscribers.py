@@ -67,12 +67,12 @@ def measure(spins: int, tag: str, *, join_event: bool = False) -> list[dict[str,
 
     from accounts.tests.factories import UserFactory
     from accounts.tokens import tokens_issue
+    from casino.copies import copies_forget
     from economy.services import wallet_grant
-    from events.definitions import definitions_forget
     from events.models import Event
     from events.services import event_join
 
-    definitions_forget()
+    copies_forget()
     player = UserFactory(site_id=f"spin{tag}", nickname=f"Spin {tag}")
     wallet_grant(user=player, bundle={"gold": 10**9}, reason="admin_adjust", idempotency_key=f"spin:{tag}")
     if join_event:

@@ -2,6 +2,8 @@
 
 * :class:`RequestIdMiddleware`: the request id, taken from ``X-Request-ID`` when
   sane, else generated; echoed in the response and bound to every log line.
+* :class:`CopiesVersionMiddleware`: the version of the content kept per
+  process (``casino.copies``) is read once a request, on first use.
 * :class:`RequestLimitsMiddleware`: what a client can send that no view should
   see (NUL bytes, oversized bodies), and the database being unavailable, answered
   in the error envelope instead of a 500.
@@ -19,6 +21,7 @@ import structlog
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
+from casino.copies import copies_version_pinned
 from casino.errors import (
     ApplicationError,
     InvalidCharacters,
@@ -48,6 +51,15 @@ class RequestIdMiddleware:
             structlog.contextvars.unbind_contextvars("request_id")
         response["X-Request-ID"] = request_id
         return response
+
+
+class CopiesVersionMiddleware:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        with copies_version_pinned():
+            return self.get_response(request)
 
 
 class _CappedStream:

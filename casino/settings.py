@@ -100,6 +100,7 @@ MIDDLEWARE = [
     "casino.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "casino.middleware.RequestIdMiddleware",
+    "casino.middleware.CopiesVersionMiddleware",
     # Before anything reads the body, the session or the database: NUL bytes, body size, DB down.
     "casino.middleware.RequestLimitsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

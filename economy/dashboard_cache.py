@@ -3,7 +3,7 @@ page lives under (player, version).
 
 Redis down: the cache fails open. A read builds the page from PostgreSQL and
 serves it uncached; a bump after commit is skipped. Both are counted and
-logged (``realtime.degraded``), never raised: the bump runs after the commit
+logged (``casino.degraded``), never raised: the bump runs after the commit
 of a claim or a purchase, which must still answer its success. A bump lost
 that way leaves at most a page cached before the outage, which expires after
 ``DASHBOARD_CACHE_SECONDS``."""
@@ -19,7 +19,7 @@ from django.conf import settings
 from django.core.cache import cache, caches
 from django.core.cache.backends.redis import RedisCache
 
-from realtime.degraded import dependency_failed
+from casino.degraded import dependency_failed
 
 
 @dataclass(frozen=True)

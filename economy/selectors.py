@@ -54,8 +54,8 @@ def wallet_vip_tier(*, user_id: int) -> str:
 def wallet_balances(*, user_id: int) -> dict[str, int]:
     """``{"gold": .., "gems": ..}`` of the player's wallet, or ``{}`` without one."""
     currencies = (Currency.GOLD.value, Currency.GEMS.value)
-    rows = list(Wallet.objects.filter(pk=user_id).values(*currencies)[:1])
-    return {currency: int(rows[0][currency]) for currency in currencies} if rows else {}
+    wallet = row_get(Wallet, fields=currencies, pk=user_id)  # written out: every money buy's answer reads it
+    return {currency: int(getattr(wallet, currency)) for currency in currencies} if wallet is not None else {}
 
 
 def ledger_entries_for_reference(*, user_id: int, reference: str) -> QuerySet[LedgerEntry]:
@@ -417,7 +417,7 @@ DASHBOARD_BALANCE_FIELDS = ("cyber_token_balance", "gold_balance", "gold", "gems
 
 
 def dashboard(user: User) -> dict[str, Any]:
-    """The home screen in one payload: six queries plus one per registered section."""
+    """The home screen in one payload: six queries plus what the registered sections read."""
     from accounts.selectors import user_profiles
 
     today = utc_today()

@@ -33,12 +33,9 @@ class EventsConfig(AppConfig):
 
         register_notification_builder("achievement_progress", achievement_unlocked_notification)
 
-        # The progress subscriber's in-memory definitions are reloaded when one changes.
-        from django.db.models.signals import post_delete, post_save
-
-        from events.definitions import definitions_changed
+        # The progress subscriber's definitions and the dashboard's events, kept per process
+        # (casino.copies), are reloaded when one changes.
+        from casino.copies import copies_watch
         from events.models import Achievement, Event, EventRequirement, MissionTemplate
 
-        for model in (Event, EventRequirement, MissionTemplate, Achievement):
-            post_save.connect(definitions_changed, sender=model, dispatch_uid=f"definitions-{model.__name__}")
-            post_delete.connect(definitions_changed, sender=model, dispatch_uid=f"definitions-del-{model.__name__}")
+        copies_watch(Event, EventRequirement, MissionTemplate, Achievement)

@@ -1,13 +1,17 @@
 """Reads of a player's missions, and the home dashboard's events and missions sections.
 
-A player's missions of a period are the active templates of that period LEFT JOIN the player's
-instances of the *current* period (a template with no instance yet shows progress 0 and the
-template's target). One query, whatever the number of templates: the join takes the player's
-instances whose ``period_start`` is today or this ISO week's Monday, and a template keeps only
-the instance of its own period (a daily template may also meet this week's Monday instance: at
-most two rows per template, using the unique (template, player, period_start) index).
-Everything is computed from the server's UTC clock, so a new day (or week) shows fresh
-missions without anything being reset.
+A player's missions of a period are the active templates of that period (the process's copy of
+the definitions, ``events.definitions``: no statement) with the player's instances of the
+*current* period (a template with no instance yet shows progress 0 and the template's target).
+One short query, whatever the number of templates: the player's instances of those templates
+whose ``period_start`` is today or this ISO week's Monday, of which a template keeps only the
+instance of its own period (a daily template may also meet this week's Monday instance), by the
+unique (template, player, period_start) index. Everything is computed from the server's UTC
+clock, so a new day (or week) shows fresh missions without anything being reset.
+
+The dashboard's events section is the process's copy of the events on show (``casino.copies``;
+their window is checked when shown) with the player's participations in them: one short query,
+none when no event runs.
 """
 
 from __future__ import annotations
@@ -15,12 +19,13 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from django.db.models import F, FilteredRelation, Q
 from django.utils import timezone
 
 from accounts.models import User
+from casino.copies import ProcessCopy
+from events.definitions import definitions
 from events.enums import MissionPeriod
-from events.models import Event, MissionProgress, MissionTemplate
+from events.models import Event, EventParticipation, MissionProgress, MissionTemplate
 from events.services.progress import period_reset_at, period_start
 
 DASHBOARD_EVENTS_MAX = 10
@@ -67,34 +72,18 @@ def missions_for_user(user: User, *, period: str | None = None, today: date | No
     today = today or timezone.now().date()
     periods = [period] if period is not None else [MissionPeriod.DAILY.value, MissionPeriod.WEEKLY.value]
     starts = {name: period_start(name, today) for name in MissionPeriod.values}
-    rows = MissionTemplate.objects.filter(is_active=True, period__in=periods).annotate(
-        mine=FilteredRelation(
-            "instances",
-            condition=Q(instances__user_id=user.pk, instances__period_start__in=sorted(set(starts.values()))),
-        ),
-        mine_id=F("mine__id"),
-        mine_period_start=F("mine__period_start"),
-        mine_value=F("mine__value"),
-        mine_target=F("mine__target"),
-        mine_completed_at=F("mine__completed_at"),
-        mine_claimed_at=F("mine__claimed_at"),
+    ordered = sorted(
+        (template for template in definitions().templates if template.period in periods),
+        key=lambda t: (periods.index(t.period), t.sort_order, t.pk),
     )
-    templates: dict[int, MissionTemplate] = {}
+    by_id = {template.pk: template for template in ordered}
     instances: dict[int, MissionProgress] = {}
-    for row in rows:
-        templates.setdefault(row.pk, row)
-        if row.mine_id is not None and row.mine_period_start == starts[row.period]:
-            instances[row.pk] = MissionProgress(
-                pk=row.mine_id,
-                template_id=row.pk,
-                user_id=user.pk,
-                period_start=row.mine_period_start,
-                value=row.mine_value,
-                target=row.mine_target,
-                completed_at=row.mine_completed_at,
-                claimed_at=row.mine_claimed_at,
-            )
-    ordered = sorted(templates.values(), key=lambda t: (periods.index(t.period), t.sort_order, t.pk))
+    if by_id:
+        for found in MissionProgress.objects.filter(
+            user_id=user.pk, template_id__in=list(by_id), period_start__in=sorted(set(starts.values()))
+        ):
+            if found.period_start == starts[by_id[found.template_id].period]:
+                instances[found.template_id] = found
     missions = []
     for template in ordered:
         start = starts[template.period]
@@ -141,37 +130,44 @@ def dashboard_missions(user: User) -> list[dict[str, Any]]:
     ]
 
 
+def _events_on_show_load() -> tuple[dict[str, Any], ...]:
+    """Active events not over yet, in the dashboard's order (the window is checked when shown)."""
+    rows = (
+        Event.objects.filter(is_active=True, ends_at__gt=timezone.now())
+        .values("id", "title", "event_type", "image_url", "priority", "starts_at", "ends_at")
+        .order_by("-priority", "ends_at", "id")
+    )
+    return tuple(dict(row) for row in rows)
+
+
+_events_on_show = ProcessCopy("events.on_show", _events_on_show_load)
+
+
 def dashboard_events(user: User) -> list[dict[str, Any]]:
     """The events running now (highest priority first, at most ``DASHBOARD_EVENTS_MAX``) with
-    whether the player joined, completed and claimed each; one query."""
+    whether the player joined, completed and claimed each."""
     now = timezone.now()
-    rows = (
-        Event.objects.filter(is_active=True, starts_at__lte=now, ends_at__gt=now)
-        .annotate(mine=FilteredRelation("participations", condition=Q(participations__user_id=user.pk)))
-        .values(
-            "id",
-            "title",
-            "event_type",
-            "image_url",
-            "priority",
-            "ends_at",
-            "mine__id",
-            "mine__completed_at",
-            "mine__claimed_at",
-        )
-        .order_by("-priority", "ends_at", "id")[:DASHBOARD_EVENTS_MAX]
-    )
+    shown = [event for event in _events_on_show.get() if event["starts_at"] <= now < event["ends_at"]]
+    shown = shown[:DASHBOARD_EVENTS_MAX]
+    mine: dict[int, tuple[Any, Any]] = {}
+    if shown:
+        mine = {
+            event_id: (completed_at, claimed_at)
+            for event_id, completed_at, claimed_at in EventParticipation.objects.filter(
+                user_id=user.pk, event_id__in=[event["id"] for event in shown]
+            ).values_list("event_id", "completed_at", "claimed_at")
+        }
     return [
         {
-            "id": row["id"],
-            "title": row["title"],
-            "event_type": row["event_type"],
-            "image_url": row["image_url"],
-            "priority": row["priority"],
-            "end_date": _iso(row["ends_at"]),
-            "joined": row["mine__id"] is not None,
-            "completed": row["mine__completed_at"] is not None,
-            "claimed": row["mine__claimed_at"] is not None,
+            "id": event["id"],
+            "title": event["title"],
+            "event_type": event["event_type"],
+            "image_url": event["image_url"],
+            "priority": event["priority"],
+            "end_date": _iso(event["ends_at"]),
+            "joined": event["id"] in mine,
+            "completed": event["id"] in mine and mine[event["id"]][0] is not None,
+            "claimed": event["id"] in mine and mine[event["id"]][1] is not None,
         }
-        for row in rows
+        for event in shown
     ]

@@ -30,9 +30,9 @@ from django.core.cache import cache
 from django.db.models import Count, Prefetch, QuerySet
 from django.utils import timezone
 
+from casino.degraded import dependency_failed
 from events.metric_registry import METRICS, game_of, source_key_of
 from events.models import Event, EventParticipation, EventRequirement
-from realtime.degraded import dependency_failed
 from realtime.selectors import domain_events_since
 
 # The player's lists: at most this many events, highest priority first (the client reads a plain

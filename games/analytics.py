@@ -43,10 +43,10 @@ from django.utils.html import format_html
 from accounts.models import User
 from casino.admin_tools import player_link
 from casino.dashboard import DashboardContext, Table, TableColumn, analytics_url
+from casino.degraded import dependency_failed
 from games.enums import Game, RoundResult, RoundStatus
 from games.fairness import RPS_MOVES, crash_rtp, rps_rtp
 from games.models import GameConfig, GameRound
-from realtime.degraded import dependency_failed
 
 logger = logging.getLogger(__name__)
 

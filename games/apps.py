@@ -29,6 +29,12 @@ class GamesConfig(AppConfig):
         subscribe("game_round", leaderboards_on_game_round)
         subscribe("game_event", live_feed_on_game_event)
 
+        # --- the games' configurations and daily limits, kept per process (casino.copies) ---
+        from casino.copies import copies_watch
+        from games.models import GameConfig, GameDailyLimit
+
+        copies_watch(GameConfig, GameDailyLimit)
+
         # --- reward items (achievements, events, missions) into the inventory, in the reward's transaction ---
         from games.subscribers import inventory_on_reward_granted
 

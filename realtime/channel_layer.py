@@ -65,8 +65,8 @@ from typing import Any
 from channels_redis.core import RedisChannelLayer as StockRedisChannelLayer
 from redis import asyncio as aioredis
 
+from casino.degraded import dependency_failed
 from realtime import metrics
-from realtime.degraded import dependency_failed
 from realtime.presence import CURRENT_SEQ, PRESENT, SEQ_TTL_SECONDS, SOCKETS, group_user_id, user_group
 
 logger = logging.getLogger(__name__)

@@ -69,9 +69,9 @@ from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.utils import timezone
 
+from casino.degraded import dependency_failed
 from casino.errors import ApplicationError
 from realtime import metrics, presence
-from realtime.degraded import dependency_failed
 from realtime.feed import FEED_GROUP
 from realtime.registry import initial_state_for, socket_authenticator
 from realtime.services import user_group_name

@@ -13,7 +13,7 @@ announcing (games does, from its rounds: ``games.subscribers``) and calls
 Each item is also counted per UTC day in the cache (``/api/metrics/global`` shows
 ``big_wins_today`` and ``jackpots_today``): in Redis in full mode, shared by every process; in
 the process's memory in embedded mode. After a commit nothing here raises (design promise 9):
-a cache or channel layer that is down is counted and logged (``realtime.degraded``).
+a cache or channel layer that is down is counted and logged (``casino.degraded``).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from typing import Any
 from django.core.cache import cache
 from django.utils import timezone
 
-from realtime.degraded import dependency_failed
+from casino.degraded import dependency_failed
 from realtime.services import send_to_group
 
 FEED_GROUP = "live.feed"

@@ -32,9 +32,9 @@ from typing import Any
 from channels.layers import get_channel_layer
 from django.conf import settings
 
+from casino.degraded import dependency_failed
 from realtime import metrics
 from realtime.channel_layer import Push, report_drops
-from realtime.degraded import dependency_failed
 
 logger = logging.getLogger(__name__)
 

@@ -50,8 +50,8 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.utils import timezone
 
+from casino.degraded import dependency_wait
 from realtime import metrics
-from realtime.degraded import dependency_wait
 from realtime.locks import outbox_in_player_order, outbox_lock_due
 from realtime.models import OutboxEvent
 
@@ -222,7 +222,7 @@ def outbox_relay_forever(*, stop: Event | None = None, idle_sleep: float = 0.2, 
     while there is work, a short sleep when idle; stops on SIGTERM/SIGINT.
 
     Before the first pass, and after a pass in which nothing got through, it
-    waits until the broker answers (``realtime.degraded.dependency_wait``: a
+    waits until the broker answers (``casino.degraded.dependency_wait``: a
     doubling delay, one ``waiting for the Kafka broker`` line per try), so an
     outage neither ends the process nor uses up the rows' attempts. A pass that
     fails (the database is down) is retried after a doubling delay too."""

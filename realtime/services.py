@@ -15,7 +15,7 @@ Inside the caller's transaction ``emit``
    ``realtime.presence``) and skips players without a socket.
 
 The push runs after the commit, so it never raises (design promise 9): with
-Redis down it is counted and logged (``realtime.degraded``) and the response
+Redis down it is counted and logged (``casino.degraded``) and the response
 of the committed request stays a success; the outbox row is the durable record.
 """
 
@@ -33,8 +33,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from casino.db import rows_insert, unit_of_work, unit_of_work_flush
+from casino.degraded import dependency_failed
 from realtime.channel_layer import Push
-from realtime.degraded import dependency_failed
 from realtime.models import OutboxEvent
 from realtime.presence import local_sequence, user_group
 from realtime.push import dispatcher

@@ -27,8 +27,8 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
+from casino.degraded import dependency_failed, dependency_wait
 from realtime import clickhouse, metrics
-from realtime.degraded import dependency_failed, dependency_wait
 
 logger = logging.getLogger(__name__)
 

@@ -8,8 +8,8 @@ from typing import Any
 from celery import shared_task
 from django.conf import settings
 
+from casino.degraded import dependency_failed
 from realtime import relay
-from realtime.degraded import dependency_failed
 
 logger = logging.getLogger(__name__)
 

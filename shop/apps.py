@@ -19,6 +19,11 @@ class ShopConfig(AppConfig):
         from shop.providers import sandbox_tasks  # noqa: F401  (registers the webhook delivery task)
 
         register_dashboard_section("shop_highlights", selectors.shop_highlights)
+        # The dashboard's highlights are kept per process (casino.copies): reloaded when the catalog changes.
+        from casino.copies import copies_watch
+        from shop.models import LimitedPackage, Product
+
+        copies_watch(Product, LimitedPackage)
         metrics.register_collectors()
 
         # The staff dashboard's revenue and orders cards and the revenue chart (casino.dashboard).

@@ -22,6 +22,7 @@ from accounts.locks import user_lock
 from accounts.models import User
 from casino.db import row_exists, row_get
 from shop.models import Order, OwnedItem, Product
+from shop.selectors import catalog_product
 
 
 def orders_qs_select_for_update(*, skip_locked: bool = False) -> QuerySet[Order]:
@@ -32,13 +33,14 @@ def orders_qs_select_for_update(*, skip_locked: bool = False) -> QuerySet[Order]
 
 
 def order_lock(*, order_id: int) -> Order:
-    """Lock one order row (its product loaded, not locked). Two short
-    statements written out (``casino.db.row_get``) rather than the join the
-    ORM would compile on every payment step."""
+    """Lock one order row (its product loaded, not locked): one short
+    statement written out (``casino.db.row_get``) rather than the join the
+    ORM would compile on every payment step; the product comes from the
+    process's copy of the catalog (``shop.selectors.catalog_product``)."""
     order = row_get(Order, lock=True, pk=order_id)
     if order is None:
         raise Order.DoesNotExist(f"no order {order_id}")
-    product = row_get(Product, pk=order.product_id)
+    product = catalog_product(pk=order.product_id)
     if product is None:  # pragma: no cover - the foreign key protects it
         raise Product.DoesNotExist(f"no product {order.product_id}")
     order.product = product

@@ -22,7 +22,7 @@ from accounts.services._shared import AuthResult, ensure_available, taken_from_i
 from accounts.services.nicknames import nickname_checked, nickname_normal_form
 from accounts.services.users import email_normal_form
 from accounts.tokens import tokens_issue
-from realtime.degraded import dependency_failed
+from casino.degraded import dependency_failed
 
 WELCOME_SUBJECT = "Welcome to Casino Club"
 

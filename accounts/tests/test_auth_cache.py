@@ -66,7 +66,7 @@ def redis_failures() -> float:
 def quiet_failure_log(monkeypatch: pytest.MonkeyPatch) -> None:
     """Failures are still counted; their warning (the development log format renders its
     traceback in seconds) counts as logged a moment ago."""
-    from realtime import degraded
+    from casino import degraded
 
     monkeypatch.setitem(degraded._last_logged, ("redis", "auth_cache"), degraded._clock())
 

@@ -71,7 +71,7 @@ def _quiet_mail_server(caplog: pytest.LogCaptureFixture) -> None:
 def quiet_failures(caplog: pytest.LogCaptureFixture) -> None:
     """Failures are still counted; their logged traceback (rendered richly on the console, seconds
     for a deep one) is left out, so the suite stays fast."""
-    caplog.set_level(logging.ERROR, logger="realtime.degraded")
+    caplog.set_level(logging.ERROR, logger="casino.degraded")
 
 
 @pytest.fixture

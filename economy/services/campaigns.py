@@ -67,6 +67,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from accounts.models import User
+from casino.degraded import dependency_failed
 from casino.errors import ApplicationError
 from casino.jobs import job_create, job_enqueue
 from casino.permissions import staff_permission_require
@@ -85,7 +86,6 @@ from economy.exceptions import (
 from economy.models import Campaign, CampaignDelivery, LedgerEntry, Segment, Wallet
 from economy.segment_filters import segment_players
 from economy.services.ledger import MAX_AMOUNT, wallet_grant
-from realtime.degraded import dependency_failed
 from realtime.models import PushSubscription
 from realtime.notifications.preferences import players_accepting
 from realtime.notifications.services import OutgoingNotification, notifications_send, web_push_configured

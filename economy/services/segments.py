@@ -142,7 +142,7 @@ def _facts_with_fallback(*, source: str, span: RfmSpan, say: Say) -> tuple[str, 
             first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise SegmentSourceUnavailable(f"ClickHouse did not answer: {first_line}", source=source) from exc
         # Nightly runs go on from PostgreSQL (the same figures) rather than not at all.
-        from realtime.degraded import dependency_failed
+        from casino.degraded import dependency_failed
 
         dependency_failed(dependency="clickhouse", use="segments", error=exc)
         say(f"ClickHouse did not answer ({type(exc).__name__}); reading PostgreSQL instead.")

@@ -20,12 +20,12 @@ import pytest
 import time_machine
 
 from accounts.services.auth import user_login
+from casino.degraded import dependency_failures
 from casino.tests.test_dashboard_tables import analytics_store, insert_outbox_again, ship_outbox_to_clickhouse
 from economy.models import PlayerSegment, RfmGroup, SegmentRun
 from economy.services.segments import segments_compute
 from economy.tests.factories import player_with_wallet
 from games.services import Decision, Draw, round_play
-from realtime.degraded import dependency_failures
 from shop.tests.factories import GemPriceProductFactory, MoneyProductFactory
 from shop.tests.test_dashboard_revenue import bought, refunded_by_the_provider
 

@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from casino.db import one_or_none
+from casino.degraded import dependency_failed
 from casino.permissions import staff_permission_require
 from casino.services import audit_record
 from economy.exceptions import ReasonRequired
@@ -31,7 +32,6 @@ from events.exceptions import EventNotFound, EventRequirementsLocked, InvalidEve
 from events.metric_registry import METRICS
 from events.models import Event, EventParticipation, EventProgress, EventRequirement
 from events.selectors import PUBLIC_EVENTS_VERSION_KEY
-from realtime.degraded import dependency_failed
 
 ADD_EVENT = "events.add_event"
 CHANGE_EVENT = "events.change_event"

@@ -93,7 +93,7 @@ def progress_count(*, event: DomainEvent) -> ProgressReport:
     if not counted:
         return report
     now = timezone.now()
-    in_force = definitions(now=now)
+    in_force = definitions()
     codes = {item.metric.code for item in counted}
     game = game_of(event)
     if not (
@@ -215,7 +215,7 @@ def _row_value(item: Counted) -> int:
 
 def _advance_missions(user_id: int, game: str, counted: list[Counted], now: datetime) -> list[dict[str, Any]]:
     by_code = {item.metric.code: item for item in counted}
-    templates = definitions(now=now).templates_for(set(by_code), game)
+    templates = definitions().templates_for(set(by_code), game)
     if not templates:
         return []
     today = now.date()
@@ -269,7 +269,7 @@ def _advance_achievements(
     user_id: int, game: str, counted: list[Counted], now: datetime
 ) -> tuple[list[dict[str, Any]], list[str]]:
     by_code = {item.metric.code: item for item in counted}
-    achievements = {a.pk: a for a in definitions(now=now).achievements_for(set(by_code), game)}
+    achievements = {a.pk: a for a in definitions().achievements_for(set(by_code), game)}
     if not achievements:
         return [], []
     rows = []

@@ -64,6 +64,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from casino.db import one_or_none
+from casino.degraded import dependency_failed
 from economy.selectors import wallet_balances
 from games.enums import RoundStatus
 from games.exceptions import InvalidAutoCashout, RoundNotFound
@@ -78,7 +79,6 @@ from games.fairness import (
 from games.fairness.crash import GROWTH_PER_MS
 from games.models import FairnessSeed, GameRound
 from games.services.rounds import Decision, Draw, RoundPlay, round_play, round_settle_open
-from realtime.degraded import dependency_failed
 
 logger = logging.getLogger(__name__)
 

@@ -46,7 +46,7 @@ to 2^53 (9e15 gold); the script writes them with ``%.0f``, not Lua's 14-digit nu
 
 The subscriber to ``game_round`` (``games/subscribers.py``) applies a round on commit (a rolled
 back round never counts), all its boards in one pipeline; a Redis failure there is logged
-(``realtime.degraded``, use ``leaderboards``) and never raised, and the boards miss the round
+(``casino.degraded``, use ``leaderboards``) and never raised, and the boards miss the round
 until ``manage.py rebuild_leaderboards`` rebuilds them from the rounds. Weekly boards expire
 ``WEEKLY_KEEP`` after their week ends (a time to live from the application's clock).
 
@@ -77,10 +77,10 @@ from django.db import connection
 from django.utils import timezone
 
 from accounts.models import User
+from casino.degraded import dependency_failed
 from economy.enums import Currency
 from games.enums import Game, RoundResult, RoundStatus
 from games.models import GameRound
-from realtime.degraded import dependency_failed
 
 ALL_GAMES = "all"
 BOARD_GAMES: tuple[str, ...] = (*Game.values, ALL_GAMES)

@@ -12,10 +12,9 @@ from datetime import datetime, time, timedelta
 from django.db import connection
 from django.utils import timezone
 
-from casino.db import column_name
 from economy.selectors import wallet_vip_tier
 from games.exceptions import DailyLimitReached
-from games.models import GameDailyLimit
+from games.services.config import game_daily_limits
 
 _ADD_UNITS = (
     "INSERT INTO games_playergameday AS d (user_id, game, day, units) VALUES (%s, %s, %s, %s) "
@@ -25,13 +24,7 @@ _ADD_UNITS = (
 
 def daily_limit_for(*, user_id: int, game: str) -> int | None:
     """The player's daily limit of ``game`` (by VIP tier), or None: no limit."""
-    sql = (
-        f"SELECT {column_name(GameDailyLimit, 'vip_tier')}, {column_name(GameDailyLimit, 'limit')}"  # noqa: S608
-        f" FROM {GameDailyLimit._meta.db_table} WHERE {column_name(GameDailyLimit, 'game')} = %s"
-    )
-    with connection.cursor() as cursor:  # on every bet: written out, not compiled each time
-        cursor.execute(sql, [game])
-        limits = dict(cursor.fetchall())
+    limits = game_daily_limits(game)  # the process's copy: no statement
     if not limits:
         return None
     return limits.get(wallet_vip_tier(user_id=user_id))

@@ -55,6 +55,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from casino.db import one_or_none
+from casino.degraded import dependency_failed
 from casino.permissions import staff_permission_require
 from casino.services import audit_record
 from economy.exceptions import ReasonRequired
@@ -63,7 +64,6 @@ from games.fairness import PayRule, SlotMath, slot_evaluate, slot_payout, slot_r
 from games.models import GameRound, SlotPayRule, SlotReelWeight, SlotSymbol, SlotTableVersion
 from games.services.config import game_config
 from games.services.rounds import Decision, Draw, round_play
-from realtime.degraded import dependency_failed
 
 GAME = "slot"
 SUBTYPE = "slot_spin"

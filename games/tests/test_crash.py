@@ -30,6 +30,7 @@ from games.fairness import crash_multiplier_at, crash_point_hundredths, crash_rt
 from games.models import FairnessSeed, GameConfig, GameRound, PlayerGameStats
 from games.services import Draw, crash_bet, crash_decider, crash_settle, crash_settle_due
 from games.services.crash import MAX_MULTIPLIER_HUNDREDTHS, crash_target_parse
+from games.tests.factories import game_config_change
 from realtime.models import OutboxEvent
 
 CLIENT_SEED = "crash-tests"
@@ -518,7 +519,7 @@ def test_a_bet_over_the_balance_is_refused_and_changes_nothing(auth_client: APIC
 @pytest.mark.django_db
 def test_a_switched_off_crash_refuses_bets(auth_client: APIClient) -> None:
     fund(auth_client.user)  # type: ignore[attr-defined]
-    GameConfig.objects.filter(pk="crash").update(is_enabled=False)
+    game_config_change("crash", is_enabled=False)
     response = bet(auth_client, {"bet_amount": 100})
     assert response.status_code == 403 and response.json()["error"] == "game_disabled"
     assert not GameRound.objects.exists()

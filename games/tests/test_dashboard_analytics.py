@@ -24,6 +24,7 @@ from accounts.models import User
 from accounts.tests.factories import UserFactory
 from accounts.tests.staff import staff_with
 from casino.dashboard import DashboardContext, dashboard_build, dashboard_for
+from casino.degraded import dependency_failures
 from casino.tests.test_dashboard_tables import analytics_store, insert_outbox_again, ship_outbox_to_clickhouse
 from economy.services import wallet_grant
 from games import analytics
@@ -35,7 +36,7 @@ from games.services.gacha import gacha_pull
 from games.services.rounds import Decision, round_play
 from games.services.rps import rps_play
 from games.services.slots import slot_spin
-from realtime.degraded import dependency_failures
+from games.tests.factories import game_config_change
 
 pytestmark = pytest.mark.django_db
 
@@ -83,9 +84,9 @@ def week() -> dict[str, Any]:
         "carol_slot_250": play(carol, "slot", 100, 250, NOW - timedelta(days=2)),
         "carol_crash_120": play(carol, "crash", 100, 120, NOW - timedelta(minutes=30)),
     }
-    GameConfig.objects.filter(pk="slot").update(currency="gems")
+    game_config_change("slot", currency="gems")
     rounds["bob_slot_gems"] = play(bob, "slot", 10, 40, NOW - timedelta(hours=5))
-    GameConfig.objects.filter(pk="slot").update(currency="gold")
+    game_config_change("slot", currency="gold")
     with time_machine.travel(NOW - timedelta(minutes=1), tick=False):
         round_play(
             user=bob,
@@ -273,10 +274,10 @@ def test_clickhouse_fed_by_the_relay_and_the_sink_gives_the_postgresql_figures(s
                         user=player, bet_amount=200, auto_cashout_multiplier=Decimal("2.00"), idempotency_key=f"{key}:c"
                     )
                     gacha_pull(user=player, pull_count=1, banner_code=banner, idempotency_key=f"{key}:gacha")
-        GameConfig.objects.filter(pk="slot").update(currency="gems")
+        game_config_change("slot", currency="gems")
         with time_machine.travel(NOW - timedelta(minutes=10), tick=False):
             slot_spin(user=players[0], bet_amount=20, idempotency_key="in-gems")
-        GameConfig.objects.filter(pk="slot").update(currency="gold")
+        game_config_change("slot", currency="gold")
 
         # When the outbox goes through the relay and the sink (and a batch is delivered twice)
         shipped = ship_outbox_to_clickhouse(settings)

@@ -17,6 +17,7 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from accounts.tests.factories import UserFactory
+from casino.degraded import dependency_failures
 from economy.services import wallet_grant
 from games.models import GameRound
 from games.services import Decision, Draw, round_play
@@ -39,7 +40,6 @@ from games.services.leaderboards import (
     leaderboard_record,
     redis_ranking,
 )
-from realtime.degraded import dependency_failures
 
 
 def fund(user: Any, gold: int = 10_000_000) -> None:

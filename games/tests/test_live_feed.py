@@ -14,9 +14,9 @@ from channels.testing import WebsocketCommunicator
 from accounts.tests.factories import UserFactory
 from accounts.tokens import tokens_issue
 from casino.asgi import application
+from casino.degraded import dependency_failures
 from economy.services import wallet_grant
 from games.services import Decision, Draw, round_play
-from realtime.degraded import dependency_failures
 from realtime.feed import broadcast_feed, feed_counts
 from realtime.push import dispatcher
 

@@ -13,8 +13,9 @@ from economy.exceptions import IdempotencyConflict, InsufficientFunds
 from economy.models import LedgerEntry
 from economy.services import wallet_grant
 from games.exceptions import BetOutOfRange, GameDisabled
-from games.models import FairnessSeed, GameConfig, GameRound, PlayerGameStats
+from games.models import FairnessSeed, GameRound, PlayerGameStats
 from games.services import Decision, Draw, round_play
+from games.tests.factories import game_config_change
 
 
 def pays(multiple: int) -> Any:
@@ -87,7 +88,7 @@ def test_insufficient_funds_changes_nothing_not_even_the_nonce(user: Any) -> Non
 @pytest.mark.django_db
 def test_a_switched_off_game_refuses_bets(user: Any) -> None:
     fund(user, 1000)
-    GameConfig.objects.filter(pk="rps").update(is_enabled=False)
+    game_config_change("rps", is_enabled=False)
     with pytest.raises(GameDisabled):
         play(user, "off")
     assert not GameRound.objects.exists()

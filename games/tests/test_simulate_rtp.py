@@ -19,7 +19,6 @@ from games.fairness import PayRule, slot_rtp
 from games.management.commands.simulate_rtp import gacha_longrun_shares
 from games.models import (
     FairnessSeed,
-    GameConfig,
     GameDailyLimit,
     GameRound,
     InventoryItem,
@@ -27,6 +26,7 @@ from games.models import (
     PlayerGameStats,
 )
 from games.services.slots import slot_table_current
+from games.tests.factories import game_config_change
 from realtime.models import OutboxEvent
 
 MEASURED = re.compile(
@@ -186,7 +186,7 @@ def test_through_the_database_plays_the_real_service_and_leaves_no_rows_behind()
 
 @pytest.mark.django_db
 def test_a_refused_round_through_the_database_is_a_command_error_and_keeps_nothing() -> None:
-    GameConfig.objects.filter(pk="rps").update(is_enabled=False)
+    game_config_change("rps", is_enabled=False)
     rounds_before = GameRound.objects.count()
 
     with pytest.raises(CommandError, match="game_disabled"):

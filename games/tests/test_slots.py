@@ -24,6 +24,7 @@ from games.defaults import SLOT_PAYTABLE, SLOT_REEL_WEIGHTS, SLOT_SYMBOLS
 from games.fairness import PayRule, slot_evaluate, slot_payout, slot_rtp
 from games.models import GameConfig, GameRound, PlayerGameStats, SlotPayRule, SlotReelWeight, SlotTableVersion
 from games.services import Draw, slot_decider, slot_table_current
+from games.tests.factories import game_config_change
 from realtime.models import OutboxEvent
 
 SPIN = "/api/games/slot/spin"
@@ -260,7 +261,7 @@ def test_a_bet_above_the_balance_is_insufficient_funds_and_changes_nothing(auth_
 @pytest.mark.django_db
 def test_a_switched_off_slot_machine_refuses_spins_at_once(auth_client: APIClient) -> None:
     fund(auth_client.user, 1000)  # type: ignore[attr-defined]
-    GameConfig.objects.filter(pk="slot").update(is_enabled=False)
+    game_config_change("slot", is_enabled=False)
     response = spin(auth_client, {"bet_amount": 10})
     assert (response.status_code, response.json()["error"]) == (403, "game_disabled")
     assert not GameRound.objects.exists()

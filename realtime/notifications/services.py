@@ -20,7 +20,7 @@ from django.utils import timezone
 
 import realtime
 from casino.db import rows_insert
-from realtime.degraded import dependency_failed
+from casino.degraded import dependency_failed
 from realtime.models import Notification, PushSubscription
 from realtime.notifications.exceptions import NotificationNotFound
 from realtime.registry import DomainEvent, register_event_type

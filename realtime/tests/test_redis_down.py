@@ -19,12 +19,12 @@ from rest_framework.test import APIClient
 
 from accounts.activity import record_activity
 from accounts.tokens import tokens_issue
+from casino import degraded
 from economy.dashboard_cache import dashboard_invalidate
 from economy.enums import LedgerReason
 from economy.models import LedgerEntry, Wallet
 from economy.services import wallet_grant
 from economy.tests.factories import player_with_wallet
-from realtime import degraded
 from realtime.push import dispatcher
 from realtime.tests.conftest import ThrowawayRedis
 from shop.models import Order, OrderStatus
@@ -180,7 +180,7 @@ def test_a_push_that_raises_on_commit_does_not_fail_the_committed_request(
 def test_the_log_of_a_quiet_failure_is_rate_limited(caplog: pytest.LogCaptureFixture) -> None:
     # Given a use that fails many times in a row
     degraded.forget_log_times()
-    with caplog.at_level("WARNING", logger="realtime.degraded"):
+    with caplog.at_level("WARNING", logger="casino.degraded"):
         for _ in range(50):
             degraded.dependency_failed(dependency="redis", use="test_use", error=ConnectionError("down"))
 

@@ -23,6 +23,7 @@ from django.utils import timezone
 from accounts.exceptions import SelfExcluded
 from accounts.models import User
 from casino.db import one_or_none, row_exists, row_get, row_update, rows_insert, service_transaction
+from casino.degraded import dependency_failed
 from casino.errors import ApplicationError
 from casino.idempotency import IdempotencyKeyInUse
 from economy.enums import LedgerReason
@@ -30,7 +31,6 @@ from economy.exceptions import IdempotencyConflict
 from economy.selectors import wallet_vip_tier
 from economy.services import LedgerResult, wallet_exchange, wallet_spend
 from economy.vip import tier_at_least
-from realtime.degraded import dependency_failed
 from shop import fraud, metrics
 from shop.enums import OrderFailureReason, OrderLedgerStep
 from shop.exceptions import (
@@ -55,6 +55,7 @@ from shop.models import (
     PromoRedemption,
 )
 from shop.providers import get_provider
+from shop.selectors import catalog_product, sold_as_package
 from shop.services.limits import purchase_limits_check, spend_limit_check
 from shop.services.order_state import order_items_grant, order_steps_record, order_transition
 from shop.services.pricing import price_for, promo_load, promo_use
@@ -122,19 +123,20 @@ def _replay(user: User, idempotency_key: str, fingerprint: str) -> PurchaseResul
 
 
 def _find_product(*, product_sku: str | None, package_code: str | None) -> tuple[Product, LimitedPackage | None]:
-    """The product bought and, when bought by package code, its package. A
+    """The product bought and, when bought by package code, its package (the
+    product from the process's copy of the catalog, ``shop.selectors``). A
     product sold as a limited package is bought only by the package's code."""
     if package_code:
         package = row_get(LimitedPackage, code=package_code)
-        product = row_get(Product, pk=package.product_id) if package is not None else None
+        product = catalog_product(pk=package.product_id) if package is not None else None
         if package is None or product is None:
             raise PackageNotFound()
         package.product = product
         return product, package
-    product = row_get(Product, sku=product_sku) if product_sku else None
+    product = catalog_product(sku=product_sku) if product_sku else None
     if product is None:
         raise ProductNotFound()
-    if row_exists(LimitedPackage, product=product.pk):
+    if sold_as_package(product):
         raise WrongPaymentFlow(package_required=True)
     return product, None
 

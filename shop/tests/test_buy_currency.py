@@ -17,6 +17,7 @@ from economy.tests.factories import player_with_wallet
 from events.definitions import definitions
 from realtime.models import OutboxEvent
 from shop.models import LimitedPackage, Order, OrderStatus
+from shop.selectors import catalog_product
 from shop.tests.factories import GemPriceProductFactory, PackageFactory, PromoFactory
 
 pytestmark = pytest.mark.django_db
@@ -69,17 +70,18 @@ def test_a_gem_purchase_is_one_order_write_and_one_wallet_posting(
     minute = timezone.now().replace(second=0, microsecond=0) + timedelta(minutes=1)
     with time_machine.travel(minute, tick=True):  # both requests in one minute: one activity mark
         client.get("/api/users/balance")  # this minute's activity mark is written
-        definitions(now=timezone.now())  # the progress subscriber's definitions, as in a running process
+        definitions()  # the progress subscriber's definitions and the catalog, as in a running process
+        catalog_product(sku=product.sku)
 
-        # Whether the product is priced in money (a money order keeps no idempotency record); then one
-        # transaction (a savepoint here, inside the test's): the idempotency claim, the product and
-        # whether it is sold as a package (two short statements written out), buyer lock, replay check,
-        # the wallet posting (lock, key check, wallet, entries), order, transitions, the fulfilled
-        # order's notification (its inbox row: a realtime subscriber of purchase_update), one INSERT of
-        # the four outbox events (balance, two purchase updates, notification) and the stored response.
-        # 15 statements plus the savepoint pair. No mission, achievement or event counts purchases
-        # here, so the progress subscriber writes nothing.
-        with django_assert_num_queries(17):
+        # The product, whether it is priced in money (a money order keeps no idempotency record) and
+        # whether it is sold as a package come from the process's copy of the catalog: no statement.
+        # Then one transaction (a savepoint here, inside the test's): the idempotency claim, buyer
+        # lock, replay check, the wallet posting (lock, key check, wallet, entries), order,
+        # transitions, the fulfilled order's notification (its inbox row: a realtime subscriber of
+        # purchase_update), one INSERT of the four outbox events (balance, two purchase updates,
+        # notification) and the stored response. 12 statements plus the savepoint pair. No mission,
+        # achievement or event counts purchases here, so the progress subscriber writes nothing.
+        with django_assert_num_queries(14):
             body = buy(client, "q1", product_id=product.sku).json()
 
     order = Order.objects.get(receipt_code=body["receipt_code"])

@@ -20,9 +20,9 @@ from django.utils import timezone
 
 from accounts.tests.staff import staff_with
 from casino.dashboard import DashboardContext, dashboard_build, dashboard_for
+from casino.degraded import dependency_failures
 from casino.tests.test_dashboard_tables import analytics_store, insert_outbox_again, ship_outbox_to_clickhouse
 from economy.tests.factories import player_with_wallet
-from realtime.degraded import dependency_failures
 from shop import services
 from shop.models import Order, OrderStatus, SandboxPayment, SandboxPaymentStatus
 from shop.providers.sandbox import WebhookEventType, webhook_payload

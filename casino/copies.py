@@ -1,0 +1,144 @@
+"""Content every player sees the same, kept in each process.
+
+Rows staff change a few times a week -- the active missions and achievements,
+the metrics that running events count, the events on show, the shop's
+highlighted products -- are read on the hottest paths: every spin, purchase
+and login runs the progress subscriber, and every home screen built lists
+the events, the day's missions and the highlights. Reading (and compiling)
+those queries each time cost more than the rest of the request. So each is
+a :class:`ProcessCopy`: loaded once, kept in memory, and reloaded when
+
+* a watched model is saved or deleted -- a ``post_save`` / ``post_delete``
+  receiver (:func:`copies_watch`, wired in an app's ``ready()``) forgets this
+  process's copies at once and, on commit, sets a new version in the shared
+  cache (Redis in full mode), which every process compares with its copies'
+  (one cache GET per request -- :func:`copies_version_pinned`, opened by
+  ``casino.middleware.CopiesVersionMiddleware`` -- or per use outside one;
+  no SQL): a change is seen everywhere as soon as it commits;
+* or the copy is older than its ``max_age`` (a safety net: an edit made around
+  the ORM's signals -- a queryset ``update()`` -- or with the shared cache down
+  is picked up within a minute).
+
+The version is a fresh random token, never a counter: a cache that was
+flushed or restarted cannot hand back a number some process's old copy was
+loaded under. A copy is shared, not copied: a caller must not change it.
+Anything that depends on the clock (an event's window) is decided when the
+copy is used, not when it is loaded. Cache invalidation only: the receivers
+change no state of their own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+import time
+import weakref
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from django.core.cache import cache
+from django.db import models, transaction
+from django.db.models.signals import post_delete, post_save
+
+from casino.degraded import dependency_failed
+
+T = TypeVar("T")
+
+VERSION_KEY = "copies:version"
+MAX_AGE_SECONDS = 60.0
+
+# Within a pinned scope (a request): {} until the version is first read, then {"version": ...}.
+_pinned: ContextVar[dict[str, str | None] | None] = ContextVar("casino_copies_pinned", default=None)
+_copies: weakref.WeakSet[ProcessCopy[Any]] = weakref.WeakSet()
+
+
+@dataclass(frozen=True)
+class _Loaded(Generic[T]):
+    version: str | None
+    loaded_at: float
+    value: T
+
+
+def _shared_version() -> str | None:
+    try:
+        version = cache.get(VERSION_KEY)
+    except Exception as error:  # noqa: BLE001 - cache down: the copies rely on their age limit
+        dependency_failed(dependency="cache", use="process copies", error=error)
+        return None
+    return version if isinstance(version, str) else None
+
+
+@contextlib.contextmanager
+def copies_version_pinned() -> Iterator[None]:
+    """A scope (one request) in which the shared version is read once, on first use."""
+    token = _pinned.set({})
+    try:
+        yield
+    finally:
+        _pinned.reset(token)
+
+
+def _version() -> str | None:
+    pinned = _pinned.get()
+    if pinned is None:
+        return _shared_version()
+    if "version" not in pinned:
+        pinned["version"] = _shared_version()
+    return pinned["version"]
+
+
+class ProcessCopy(Generic[T]):
+    """``load()``'s result, kept in this process until a watched model
+    changes (any process) or ``max_age`` seconds pass."""
+
+    def __init__(self, name: str, load: Callable[[], T], *, max_age: float = MAX_AGE_SECONDS) -> None:
+        self.name = name
+        self._load = load
+        self.max_age = max_age
+        self._loaded: _Loaded[T] | None = None
+        _copies.add(self)
+
+    def get(self) -> T:
+        """The copy in force (reloaded when stale)."""
+        version = _version()
+        loaded = self._loaded
+        if loaded is None or loaded.version != version or time.monotonic() - loaded.loaded_at >= self.max_age:
+            loaded = _Loaded(version=version, loaded_at=time.monotonic(), value=self._load())
+            self._loaded = loaded
+        return loaded.value
+
+    def forget(self) -> None:
+        self._loaded = None
+
+    def __repr__(self) -> str:
+        return f"<ProcessCopy {self.name}>"
+
+
+def copies_forget() -> None:
+    """Drop every copy of this process (the next use of each reloads it)."""
+    for copy in _copies:
+        copy.forget()
+
+
+def _bump_shared_version() -> None:
+    copies_forget()
+    try:
+        cache.set(VERSION_KEY, secrets.token_hex(8), timeout=None)
+    except Exception as error:  # noqa: BLE001 - after commit: never raise; the age limit catches up
+        dependency_failed(dependency="cache", use="process copies", error=error)
+
+
+def copies_changed(**_: Any) -> None:
+    """A watched row changed (signal receiver): forget now, tell every process on commit."""
+    copies_forget()
+    transaction.on_commit(_bump_shared_version, robust=True)
+
+
+def copies_watch(*watched: type[models.Model]) -> None:
+    """Reload the copies whenever a row of one of these models is saved or deleted."""
+    for model in watched:
+        label = model._meta.label
+        post_save.connect(copies_changed, sender=model, dispatch_uid=f"copies-save-{label}")
+        post_delete.connect(copies_changed, sender=model, dispatch_uid=f"copies-delete-{label}")
