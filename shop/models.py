@@ -180,6 +180,12 @@ class Order(models.Model):
         ordering = ["-created_at", "-id"]
         constraints = [
             models.UniqueConstraint(fields=["user", "idempotency_key"], name="order_unique_user_key"),
+            # A webhook finds its order by the provider's reference: one order per reference.
+            models.UniqueConstraint(
+                fields=["provider", "provider_reference"],
+                condition=~Q(provider_reference=""),
+                name="order_unique_provider_reference",
+            ),
             models.CheckConstraint(condition=Q(total__lte=models.F("subtotal")), name="order_total_within_subtotal"),
         ]
         indexes = [

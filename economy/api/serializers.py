@@ -5,6 +5,7 @@ from typing import Any
 from rest_framework import serializers
 
 from accounts.serializers import UserSerializer
+from casino.serializers import OutputSerializer
 from economy.enums import Currency, LedgerReason
 
 # --- Input -----------------------------------------------------------------------
@@ -44,7 +45,7 @@ class RecentActionsQuerySerializer(serializers.Serializer):
 # --- Output ------------------------------------------------------------------------
 
 
-class BalanceSerializer(serializers.Serializer):
+class BalanceSerializer(OutputSerializer):
     """The wallet under every name the client reads (docs/client-contract.md)."""
 
     user_id = serializers.IntegerField()
@@ -120,7 +121,7 @@ class StreakTickSerializer(serializers.Serializer):
     protection_tokens = serializers.IntegerField()
 
 
-class StreakClaimSerializer(serializers.Serializer):
+class StreakClaimSerializer(OutputSerializer):
     streak_count = serializers.IntegerField()
     awarded_gold = serializers.IntegerField()
     awarded_xp = serializers.IntegerField()
@@ -145,7 +146,7 @@ class VipStatusSerializer(serializers.Serializer):
     last_claim_at = serializers.DateTimeField(allow_null=True)
 
 
-class VipClaimSerializer(serializers.Serializer):
+class VipClaimSerializer(OutputSerializer):
     awarded_points = serializers.IntegerField()
     new_vip_points = serializers.IntegerField()
     claimed_at = serializers.DateTimeField()
@@ -182,7 +183,7 @@ class DashboardStreakSerializer(serializers.Serializer):
     protection_tokens = serializers.IntegerField()
 
 
-class DashboardSerializer(serializers.Serializer):
+class DashboardSerializer(OutputSerializer):
     profile = UserSerializer()
     balances = DashboardBalancesSerializer()
     level = DashboardLevelSerializer()

@@ -8,6 +8,7 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from casino.serializers import OutputSerializer
 from games.enums import Game
 
 
@@ -97,7 +98,7 @@ class SlotWinLineSerializer(serializers.Serializer[dict]):
     is_jackpot = serializers.BooleanField()
 
 
-class SlotSpinSerializer(serializers.Serializer[dict]):
+class SlotSpinSerializer(OutputSerializer):
     success = serializers.BooleanField()
     round_id = serializers.IntegerField(help_text="GET /api/games/rounds/{round_id} to verify it.")
     reels = serializers.ListField(
@@ -208,7 +209,7 @@ class CrashCashoutSerializer(serializers.Serializer[dict]):
     game_id = StrictIntegerField(min_value=1, help_text="The game_id of the bet response.")
 
 
-class CrashRoundSerializer(serializers.Serializer[dict]):
+class CrashRoundSerializer(OutputSerializer):
     """A crash round. ``max_multiplier`` (the crash point) only once the round is over."""
 
     game_id = serializers.IntegerField(help_text="The round's id (GET /api/games/crash/{game_id}, /rounds/{id}).")
@@ -269,7 +270,7 @@ class RpsFeedbackSerializer(serializers.Serializer[dict]):
     message = serializers.CharField()
 
 
-class RpsPlaySerializer(serializers.Serializer[dict]):
+class RpsPlaySerializer(OutputSerializer):
     success = serializers.BooleanField()
     round_id = serializers.IntegerField(help_text="GET /api/games/rounds/{id} shows it for verification.")
     player_choice = serializers.CharField()
@@ -471,7 +472,7 @@ class GachaFeedbackSerializer(serializers.Serializer[dict]):
     message = serializers.CharField()
 
 
-class GachaPullSerializer(serializers.Serializer[dict]):
+class GachaPullSerializer(OutputSerializer):
     success = serializers.BooleanField()
     round_id = serializers.IntegerField(help_text="GET /api/games/rounds/{id} shows it for verification.")
     banner = serializers.CharField()

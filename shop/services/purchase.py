@@ -423,6 +423,10 @@ def order_payment_open(*, order: Order) -> None:
             currency=order.currency,
             description=f"{order.quantity} x {order.product.name}",
         )
+        order.provider_reference, order.checkout_url = intent.reference, intent.checkout_url
+        # A reference the provider already gave another order is refused by the database
+        # (order_unique_provider_reference): its webhooks could not tell the two apart.
+        row_update(order, ["provider_reference", "checkout_url"])
     except Exception:
         logger.exception("payment provider failed for order %s", order.receipt_code)
         with transaction.atomic(durable=True):
@@ -433,5 +437,3 @@ def order_payment_open(*, order: Order) -> None:
                 order_transition(order=locked, to_status=OrderStatus.FAILED, reason="payment provider unavailable")
         order.refresh_from_db()
         return
-    order.provider_reference, order.checkout_url = intent.reference, intent.checkout_url
-    row_update(order, ["provider_reference", "checkout_url"])

@@ -25,7 +25,14 @@ from economy.tests.factories import player_with_wallet
 from shop import services
 from shop.exceptions import PurchaseLimitReached
 from shop.models import LimitedPackage, Order, OrderStatus, SandboxPayment, SandboxPaymentStatus
-from shop.providers.sandbox import SandboxPaymentAlreadyDecided, WebhookEventType, sandbox_decide, webhook_payload
+from shop.providers.base import PaymentIntent
+from shop.providers.sandbox import (
+    SandboxPaymentAlreadyDecided,
+    SandboxProvider,
+    WebhookEventType,
+    sandbox_decide,
+    webhook_payload,
+)
 from shop.tests.concurrency import WAIT_SECONDS, Background, wait_until_someone_waits_for_a_row_lock
 from shop.tests.factories import MoneyProductFactory, PackageFactory
 from shop.webhooks import signature_headers
@@ -542,3 +549,32 @@ def test_an_order_released_from_review_gets_the_whole_payment_ttl_from_its_relea
     assert early == 0
     with time_machine.travel(start + timedelta(minutes=25) + settings.SHOP_PENDING_ORDER_TTL + timedelta(seconds=1)):
         assert services.orders_expire_stale() == 1
+
+
+# --- one order per provider reference ------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_reference_the_provider_already_gave_another_order_fails_the_new_order(monkeypatch: Any) -> None:
+    player = player_with_wallet()
+    product = MoneyProductFactory()
+    first = buy(player, product=product)
+    first.refresh_from_db()
+    # The provider (outside our walls) answers the second payment with the first one's reference.
+    monkeypatch.setattr(
+        SandboxProvider,
+        "create_payment",
+        lambda self, **_: PaymentIntent(reference=first.provider_reference, checkout_url="https://pay.invalid/x"),
+    )
+
+    second = buy(player, product=product)
+
+    second.refresh_from_db()
+    assert (second.status, second.failure_reason) == (OrderStatus.FAILED, "payment_provider_unavailable")
+    assert (second.provider_reference, second.checkout_url) == ("", "")
+    assert list(Order.objects.filter(provider_reference=first.provider_reference)) == [first]
+    # A webhook about that payment finds exactly one order: the first.
+    payer_pays(first)
+    assert deliver(first, WebhookEventType.SUCCEEDED) is not None
+    first.refresh_from_db()
+    assert first.status == OrderStatus.FULFILLED

@@ -1,0 +1,128 @@
+"""casino.serializers.OutputSerializer: fields built once per class, the same
+answers as DRF's own serializer, and refused where sharing fields is unsafe."""
+
+from __future__ import annotations
+
+import copy
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from rest_framework import serializers
+
+from casino.serializers import OutputSerializer
+from games.api.serializers import SlotSpinSerializer
+
+
+class Line(OutputSerializer):
+    symbol = serializers.CharField()
+    positions = serializers.ListField(child=serializers.IntegerField())
+    multiplier = serializers.DecimalField(max_digits=8, decimal_places=2)
+
+
+class Answer(OutputSerializer):
+    id = serializers.IntegerField()
+    at = serializers.DateTimeField()
+    ratio = serializers.FloatField()
+    label = serializers.CharField(source="name")
+    lines = Line(many=True)
+    best = Line(allow_null=True)
+    extra = serializers.DictField()
+
+
+def plain(cls: type[serializers.Serializer[Any]]) -> type[serializers.Serializer[Any]]:
+    """The same declared fields on DRF's own serializer."""
+    return type(f"Plain{cls.__name__}", (serializers.Serializer,), copy.deepcopy(cls._declared_fields))
+
+
+ANSWERS = [
+    {
+        "id": 1,
+        "at": datetime(2026, 12, 2, 10, 30, tzinfo=UTC),
+        "ratio": 1.5,
+        "name": "first",
+        "lines": [{"symbol": "seven", "positions": [0, 1, 2], "multiplier": Decimal("12.5")}],
+        "best": {"symbol": "seven", "positions": [0], "multiplier": Decimal("2")},
+        "extra": {"a": 1},
+    },
+    {"id": 2, "at": datetime(2026, 1, 1, tzinfo=UTC), "ratio": 0, "name": "", "lines": [], "best": None, "extra": {}},
+]
+
+
+@pytest.mark.parametrize("answer", ANSWERS)
+def test_an_answer_renders_as_drf_renders_it(answer: dict[str, Any]) -> None:
+    assert Answer(answer).data == plain(Answer)(answer).data
+    assert Answer([answer, answer], many=True).data == plain(Answer)([answer, answer], many=True).data
+
+
+def test_the_fields_are_built_once_per_class() -> None:
+    first, second = Answer(ANSWERS[0]), Answer(ANSWERS[1])
+
+    assert first.fields is second.fields
+    assert first.data != second.data  # the shared fields render each instance's own answer
+    assert Line(ANSWERS[0]["best"]).fields is not first.fields
+
+
+def test_the_slot_spin_answer_renders_as_before() -> None:
+    spin = {
+        "success": True,
+        "round_id": 7,
+        "reels": [["7️⃣", "🍒", "🍋"]],
+        "symbols": ["seven", "cherry", "lemon"],
+        "stops": [3, 11, 5],
+        "bet_amount": 100,
+        "win_amount": 250,
+        "net_change": 150,
+        "multiplier": 2.5,
+        "is_jackpot": False,
+        "win_lines": [
+            {
+                "symbol": "seven",
+                "emoji": "7️⃣",
+                "count": 1,
+                "positions": [0],
+                "multiplier": "2.5",
+                "payout": 250,
+                "is_jackpot": False,
+            }
+        ],
+        "balance": 1150,
+        "currency": "gold",
+        "table_version": 3,
+        "message": "You won 250!",
+        "feedback": {"code": "slot.win", "severity": "success", "message": "You won 250!"},
+        "replayed": False,
+    }
+
+    assert SlotSpinSerializer(spin).data == plain(SlotSpinSerializer)(spin).data == spin
+
+
+def test_a_field_that_reads_its_serializer_is_refused() -> None:
+    class WithMethod(OutputSerializer):
+        name = serializers.SerializerMethodField()
+
+        def get_name(self, obj: Any) -> str:
+            return str(self.context.get("who", ""))
+
+    with pytest.raises(TypeError, match="reads its serializer"):
+        WithMethod({}).data  # noqa: B018 - rendering builds the fields
+
+
+def test_such_a_field_nested_in_a_list_is_refused_too() -> None:
+    class Inner(serializers.Serializer):  # type: ignore[type-arg]
+        user = serializers.HiddenField(default=None)
+
+    class Outer(OutputSerializer):
+        items = Inner(many=True)
+
+    with pytest.raises(TypeError, match=r"Outer\.items\.user"):
+        Outer({"items": []}).data  # noqa: B018
+
+
+def test_an_output_serializer_does_not_validate() -> None:
+    class Fresh(OutputSerializer):
+        count = serializers.IntegerField()
+
+    with pytest.raises(TypeError, match="does not validate"):
+        Fresh(data={"count": 1}).is_valid()
