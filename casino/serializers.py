@@ -46,7 +46,6 @@ def _refuse_context_bound(fields: BindingDict, owner: str) -> None:
 # A serializer for answers: its fields are built and bound once per class (see the module). No
 # docstring: drf-spectacular would give it to every answer's schema that declares none of its own.
 class OutputSerializer(serializers.Serializer):  # type: ignore[type-arg]  # DRF's classes take no parameters at run time
-
     @cached_property
     def fields(self) -> BindingDict:
         cls = type(self)

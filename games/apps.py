@@ -29,11 +29,11 @@ class GamesConfig(AppConfig):
         subscribe("game_round", leaderboards_on_game_round)
         subscribe("game_event", live_feed_on_game_event)
 
-        # --- the games' configurations and daily limits, kept per process (casino.copies) ---
+        # --- the games' configurations, daily limits and gacha banners, kept per process (casino.copies) ---
         from casino.copies import copies_watch
-        from games.models import GameConfig, GameDailyLimit
+        from games.models import GachaBanner, GachaItem, GachaRarityWeight, GameConfig, GameDailyLimit
 
-        copies_watch(GameConfig, GameDailyLimit)
+        copies_watch(GameConfig, GameDailyLimit, GachaBanner, GachaRarityWeight, GachaItem)
 
         # --- reward items (achievements, events, missions) into the inventory, in the reward's transaction ---
         from games.subscribers import inventory_on_reward_granted

@@ -12,10 +12,11 @@ from fractions import Fraction
 from typing import Any
 
 from django.db import connection
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, QuerySet
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
+from casino.copies import ProcessCopy
 from casino.dashboard import DashboardContext, Figure
 from casino.db import one_or_none
 from economy.selectors import wallet_vip_tier
@@ -364,20 +365,37 @@ def gacha_banner_spec(banner: GachaBanner) -> GachaBannerSpec:
     )
 
 
+@dataclass(frozen=True)
+class _ActiveBanner:
+    starts_at: datetime | None
+    ends_at: datetime | None
+    spec: GachaBannerSpec
+
+
+def _active_banners_load() -> tuple[_ActiveBanner, ...]:
+    banners = (
+        GachaBanner.objects.filter(is_active=True).prefetch_related("rarities", "items").order_by("sort_order", "id")
+    )
+    return tuple(_ActiveBanner(banner.starts_at, banner.ends_at, gacha_banner_spec(banner)) for banner in banners)
+
+
+# Kept per process (casino.copies; banners, rarities and items are watched in games/apps.py): a pull
+# reads none of the three tables. The windows are checked when used.
+_active_banners = ProcessCopy("games.gacha_banners", _active_banners_load)
+
+
 def gacha_banners_open(*, code: str | None = None, now: datetime | None = None) -> list[GachaBannerSpec]:
     """The banners a player may pull now (active, within their window, with something to draw),
-    in display order; ``code``: that one only. Three queries (banners, rarities, items)."""
+    in display order; ``code``: that one only. From the process's copy of the active banners."""
     now = now or timezone.now()
-    banners = (
-        GachaBanner.objects.filter(is_active=True)
-        .filter(Q(starts_at__isnull=True) | Q(starts_at__lte=now), Q(ends_at__isnull=True) | Q(ends_at__gt=now))
-        .prefetch_related("rarities", "items")
-        .order_by("sort_order", "id")
-    )
-    if code is not None:
-        banners = banners.filter(code=code)
-    specs = [gacha_banner_spec(banner) for banner in banners]
-    return [spec for spec in specs if spec.rarities]
+    return [
+        banner.spec
+        for banner in _active_banners.get()
+        if (banner.starts_at is None or banner.starts_at <= now)
+        and (banner.ends_at is None or now < banner.ends_at)
+        and (code is None or banner.spec.code == code)
+        and banner.spec.rarities
+    ]
 
 
 def gacha_pulls_today(*, user_id: int) -> tuple[int | None, int]:

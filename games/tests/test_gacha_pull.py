@@ -69,6 +69,14 @@ def load_verifier() -> Any:
 # --- a pull ----------------------------------------------------------------------------------
 
 
+def banner_change(**fields: Any) -> None:
+    """Change the banner as staff do (a save: the processes' copies of the banners follow it)."""
+    banner = GachaBanner.objects.get(code=BANNER)
+    for name, value in fields.items():
+        setattr(banner, name, value)
+    banner.save()
+
+
 @pytest.mark.django_db
 def test_a_single_pull_costs_the_single_price_and_fills_the_inventory(auth_client: APIClient) -> None:
     # Given a player with 1,000 gold (the sign-up bonus)
@@ -175,7 +183,7 @@ def test_duplicates_convert_to_gold_as_the_round_payout(auth_client: APIClient) 
 @pytest.mark.django_db
 def test_duplicates_in_another_currency_are_granted_apart(auth_client: APIClient) -> None:
     # Given a banner whose duplicates convert to gems, and a player owning all its items
-    GachaBanner.objects.filter(code=BANNER).update(duplicate_currency="gems")
+    banner_change(duplicate_currency="gems")
     user = auth_client.user  # type: ignore[attr-defined]
     fund(user, 1000)
     pull(auth_client, {"pull_count": 1})
@@ -229,7 +237,7 @@ def test_a_refused_pull_changes_nothing(auth_client: APIClient, body: Any, statu
 def test_an_inactive_or_closed_banner_is_not_found(auth_client: APIClient) -> None:
     user = auth_client.user  # type: ignore[attr-defined]
     fund(user, 1000)
-    GachaBanner.objects.filter(code=BANNER).update(is_active=False)
+    banner_change(is_active=False)
     assert pull(auth_client, {"pull_count": 1, "banner": BANNER}).json()["error"] == "banner_not_found"
     assert pull(auth_client, {"pull_count": 1}).json()["error"] == "banner_not_found"
     config = auth_client.get(CONFIG).json()
@@ -268,7 +276,7 @@ def test_a_retry_with_the_same_key_returns_the_same_pull(auth_client: APIClient)
     other = pull(auth_client, {"pull_count": 1}, key="pull-1")
     assert (other.status_code, other.json()["error"]) == (409, "idempotency_key_reused")
     # a retry still answers the first pull once the banner has closed; a new pull is refused
-    GachaBanner.objects.filter(code=BANNER).update(is_active=False)
+    banner_change(is_active=False)
     late = pull(auth_client, {"pull_count": 10}, key="pull-1").json()
     assert (late["round_id"], late["items"], late["replayed"]) == (first["round_id"], first["items"], True)
     assert pull(auth_client, {"pull_count": 10}, key="pull-2").json()["error"] == "banner_not_found"
@@ -385,7 +393,9 @@ def test_the_config_publishes_the_odds_the_draw_uses(auth_client: APIClient) -> 
     assert (body["pity_threshold"], body["pity_counter"], body["default_banner"]) == (90, 0, BANNER)
     assert (body["daily_limit"], body["pulls_left_today"]) == (30, 30)
     # And a change of the rows changes the published odds
-    banner.rarities.filter(rarity="legendary").update(weight=12)
+    legendary = banner.rarities.get(rarity="legendary")
+    legendary.weight = 12
+    legendary.save()  # saved, as the back office does: the processes' copies follow it
     changed = auth_client.get(CONFIG).json()["banners"][0]["rarities"][0]
     assert (changed["rarity"], changed["odds_exact"]) == ("legendary", "6/503")  # 12 / 1006
 
