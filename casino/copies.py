@@ -1,12 +1,13 @@
 """Content every player sees the same, kept in each process.
 
-Rows staff change a few times a week -- the active missions and achievements,
-the metrics that running events count, the events on show, the shop's
-highlighted products -- are read on the hottest paths: every spin, purchase
-and login runs the progress subscriber, and every home screen built lists
-the events, the day's missions and the highlights. Reading (and compiling)
-those queries each time cost more than the rest of the request. So each is
-a :class:`ProcessCopy`: loaded once, kept in memory, and reloaded when
+Rows staff change a few times a week are read on the hottest paths: the
+shop's catalog on every buy and payment step, a game's configuration, daily
+limits and gacha banners on every round, the active missions, achievements
+and event metrics on every spin, purchase and login (the progress
+subscriber), the events on show and the highlighted products on every home
+screen built. Reading (and compiling) those queries each time cost more than
+the rest of the request. So each is a :class:`ProcessCopy`: loaded once, kept
+in memory, and reloaded when
 
 * a watched model is saved or deleted -- a ``post_save`` / ``post_delete``
   receiver (:func:`copies_watch`, wired in an app's ``ready()``) forgets this

@@ -10,15 +10,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
+from functools import partial
 from typing import Any
 
+from django.db import connection
 from django.db.models import Case, Count, DateTimeField, F, Max, Min, Q, QuerySet, Sum, Value, When
 from django.db.models.fields.json import KT
 from django.urls import reverse
 
 from accounts.models import User
 from casino.dashboard import DashboardContext, Figure
-from casino.db import row_get
+from casino.db import column_name, row_get
 from casino.reads import shared
 from economy.dashboard_cache import DashboardPage, dashboard_page
 from economy.enums import Currency, LedgerReason, StreakDayKind, VipTier
@@ -95,22 +97,26 @@ SPENDING_REASONS: tuple[str, ...] = (LedgerReason.PURCHASE.value, LedgerReason.G
 def gold_spent_totals(*, user_ids: list[int]) -> dict[int, int]:
     """``total_spent`` of each player: the gold paid for purchases and bets
     (refunds are not subtracted), one query. Players who spent nothing are 0."""
-    rows = (
-        LedgerEntry.objects.filter(
-            wallet_id__in=user_ids, currency=Currency.GOLD, reason__in=SPENDING_REASONS, delta__lt=0
-        )
-        .values("wallet_id")
-        .annotate(spent=Sum("delta"))
-    )
     if len(user_ids) == 1:  # one player's (an initial state reads it for two sections)
-        return shared(("economy.gold_spent", user_ids[0]), lambda: _gold_spent(rows, user_ids))
-    return _gold_spent(rows, user_ids)
+        return shared(("economy.gold_spent", user_ids[0]), lambda: _gold_spent(user_ids))
+    return _gold_spent(user_ids)
 
 
-def _gold_spent(rows: QuerySet[LedgerEntry, dict[str, Any]], user_ids: list[int]) -> dict[int, int]:
+def _gold_spent(user_ids: list[int]) -> dict[int, int]:
     totals = {user_id: 0 for user_id in user_ids}
-    for row in rows:
-        totals[int(row["wallet_id"])] = -int(row["spent"] or 0)
+    if not user_ids:
+        return totals
+    column = partial(column_name, LedgerEntry)
+    sql = (  # on every dashboard and initial state: written out, not compiled each time
+        f"SELECT {column('wallet')}, SUM({column('delta')}) FROM {LedgerEntry._meta.db_table}"  # noqa: S608
+        f" WHERE {column('wallet')} IN ({', '.join(['%s'] * len(user_ids))}) AND {column('currency')} = %s"
+        f" AND {column('reason')} IN ({', '.join(['%s'] * len(SPENDING_REASONS))}) AND {column('delta')} < 0"
+        f" GROUP BY {column('wallet')}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*user_ids, Currency.GOLD.value, *SPENDING_REASONS])
+        for wallet_id, spent in cursor.fetchall():
+            totals[int(wallet_id)] = -int(spent or 0)
     return totals
 
 

@@ -52,7 +52,7 @@ def test_a_sockets_initial_state_reads_the_wallet_streak_and_totals_once(user: A
     sql = [query["sql"] for query in queries.captured_queries]
     assert sum('FROM "economy_wallet"' in q for q in sql) == 1
     assert sum('FROM "economy_dailystreak"' in q for q in sql) == 1
-    assert sum('AS "spent"' in q for q in sql) == 1  # the gold spent (profile and stats)
+    assert sum('SUM("delta") FROM economy_ledgerentry' in q for q in sql) == 1  # the gold spent (profile and stats)
     assert state["streak"] == state["streaks"]["DAILY_LOGIN"] and state["streak"]["claimed_today"] is True
     assert state["balances"]["gold"] == state["profile"]["gold"] > 0  # the claim's gold, in both sections
     assert state["profile"]["total_spent"] == state["stats"]["total_spent"] == 0
