@@ -15,10 +15,10 @@ class ShopConfig(AppConfig):
 
         rfm.register()
         from economy.selectors import register_dashboard_section
-        from shop import checks, metrics, selectors  # noqa: F401  (checks registers a system check)
+        from shop import catalog_selectors, checks, metrics, selectors  # noqa: F401  (checks registers a system check)
         from shop.providers import sandbox_tasks  # noqa: F401  (registers the webhook delivery task)
 
-        register_dashboard_section("shop_highlights", selectors.shop_highlights)
+        register_dashboard_section("shop_highlights", catalog_selectors.shop_highlights)
         # The dashboard's highlights are kept per process (casino.copies): reloaded when the catalog changes.
         from casino.copies import copies_watch
         from shop.models import LimitedPackage, Product

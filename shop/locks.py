@@ -21,8 +21,8 @@ from django.db.models import QuerySet
 from accounts.locks import user_lock
 from accounts.models import User
 from casino.db import row_exists, row_get
+from shop.catalog_selectors import catalog_product
 from shop.models import Order, OwnedItem, Product
-from shop.selectors import catalog_product
 
 
 def orders_qs_select_for_update(*, skip_locked: bool = False) -> QuerySet[Order]:
@@ -36,7 +36,7 @@ def order_lock(*, order_id: int) -> Order:
     """Lock one order row (its product loaded, not locked): one short
     statement written out (``casino.db.row_get``) rather than the join the
     ORM would compile on every payment step; the product comes from the
-    process's copy of the catalog (``shop.selectors.catalog_product``)."""
+    process's copy of the catalog (``shop.catalog_selectors.catalog_product``)."""
     order = row_get(Order, lock=True, pk=order_id)
     if order is None:
         raise Order.DoesNotExist(f"no order {order_id}")

@@ -16,9 +16,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from accounts.selectors import activity_counts
-from casino.copies import ProcessCopy
 from casino.dashboard import DashboardContext, Figure, analytics_url
-from casino.db import row_get
 from casino.degraded import dependency_failed
 from economy.enums import Currency, LedgerReason
 from economy.models import LedgerEntry
@@ -111,47 +109,6 @@ def product_limit_left(
 def package_limit_left(package: LimitedPackage, user_id: int, *, exclude_order_id: int | None = None) -> int:
     bought = units_bought(user_id, package_id=package.pk, exclude_order_id=exclude_order_id)
     return max(0, package.per_player_limit - bought)
-
-
-# --- The catalog, kept per process (casino.copies; products and packages are watched in shop/apps.py)
-
-
-@dataclass(frozen=True)
-class _Catalog:
-    by_sku: dict[str, Product]
-    by_id: dict[int, Product]
-    packaged: frozenset[int]  # products sold only as limited packages
-
-
-def _catalog_load() -> _Catalog:
-    # Every product, on sale or not (a buy of one taken off sale answers product_unavailable):
-    # a catalog is tens or hundreds of rows.
-    products = list(Product.objects.all())
-    return _Catalog(
-        by_sku={product.sku: product for product in products},
-        by_id={product.pk: product for product in products},
-        packaged=frozenset(LimitedPackage.objects.values_list("product_id", flat=True)),
-    )
-
-
-_catalog = ProcessCopy("shop.catalog", _catalog_load)
-
-
-def catalog_product(*, sku: str | None = None, pk: int | None = None) -> Product | None:
-    """The product with this SKU (or id) from the process's copy of the
-    catalog: no statement on a buy or a payment step. A product the copy does
-    not hold yet is read from the database. Shared: the caller must not change it."""
-    catalog = _catalog.get()
-    if sku is not None:
-        return catalog.by_sku.get(sku) or row_get(Product, sku=sku)
-    if pk is None:
-        return None
-    return catalog.by_id.get(pk) or row_get(Product, pk=pk)
-
-
-def sold_as_package(product: Product) -> bool:
-    """Whether ``product`` is sold only as a limited package (bought by the package's code)."""
-    return product.pk in _catalog.get().packaged
 
 
 def active_products() -> QuerySet[Product]:
@@ -271,23 +228,6 @@ def product_payload(product: Product, user_id: int | None, *, package: LimitedPa
     return payload
 
 
-def _highlights_load() -> tuple[dict[str, Any], ...]:
-    products = active_products().filter(is_highlighted=True)[:4]
-    return tuple(
-        {"product_id": p.sku, "name": p.name, "price": p.price_amount, "currency": p.currency_label} for p in products
-    )
-
-
-# The same for every player: kept per process (casino.copies; products and packages are watched in shop/apps.py).
-_highlights = ProcessCopy("shop.highlights", _highlights_load)
-
-
-def shop_highlights(user: User) -> list[dict[str, Any]]:
-    """The dashboard's shop section: highlighted products on sale (shared
-    items: the caller must not change them)."""
-    return list(_highlights.get())
-
-
 def orders_awaiting_settlement(age: timedelta) -> QuerySet[Order]:
     """Orders to ask the provider about: pending ones older than ``age``, and
     paid ones whose refund (they could not be fulfilled) has not gone through
@@ -307,21 +247,6 @@ def package_code_for(client_id: str) -> str:
         return client_id
     package = packages_on_sale().filter(product__sku=client_id).first()
     return package.code if package is not None else client_id
-
-
-def paid_with_money(*, product_id: Any = None, package_id: Any = None) -> bool:
-    """Whether a buy request names something priced in money: a package's code
-    (``package_id``, or ``product_id`` on ``/api/shop/buy-limited``) or a
-    product's SKU. Anything unknown is not (the buy refuses it anyway)."""
-    names = [str(name) for name in (package_id, product_id) if isinstance(name, str | int) and name != ""]
-    for name in dict.fromkeys(names):
-        product = catalog_product(sku=name)  # the usual buy names a product's SKU: no statement
-        if product is None:
-            package = row_get(LimitedPackage, fields=["product"], code=name)
-            product = catalog_product(pk=package.product_id) if package else None
-        if product is not None and product.price_type == PriceType.MONEY:
-            return True
-    return False
 
 
 def transactions_after(user_id: int, *, after_id: int) -> QuerySet[Order]:

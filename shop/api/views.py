@@ -19,7 +19,7 @@ from casino.errors import ErrorSerializer, ValidationErrorSerializer
 from casino.http import client_ip
 from casino.idempotency import REPLAY_HEADER, idempotency_key_from, idempotent
 from economy.enums import Currency
-from shop import selectors, services
+from shop import catalog_selectors, selectors, services
 from shop.api import serializers as s
 from shop.enums import ClientPurchaseStatus, client_purchase_status
 from shop.models import Order
@@ -160,7 +160,7 @@ def _money_order_keyed(request: Request) -> bool:
     (casino.idempotency's ``natural_key``). A buy with game currency keeps
     one in its own transaction: one commit, the first response's bytes on a retry."""
     data = request.data if isinstance(request.data, dict) else {}
-    return selectors.paid_with_money(product_id=data.get("product_id"), package_id=data.get("package_id"))
+    return catalog_selectors.paid_with_money(product_id=data.get("product_id"), package_id=data.get("package_id"))
 
 
 class BuyView(APIView):

@@ -32,6 +32,7 @@ from economy.selectors import wallet_vip_tier
 from economy.services import LedgerResult, wallet_exchange, wallet_spend
 from economy.vip import tier_at_least
 from shop import fraud, metrics
+from shop.catalog_selectors import catalog_product, sold_as_package
 from shop.enums import OrderFailureReason, OrderLedgerStep
 from shop.exceptions import (
     InvalidQuantity,
@@ -55,7 +56,6 @@ from shop.models import (
     PromoRedemption,
 )
 from shop.providers import get_provider
-from shop.selectors import catalog_product, sold_as_package
 from shop.services.limits import purchase_limits_check, spend_limit_check
 from shop.services.order_state import order_items_grant, order_steps_record, order_transition
 from shop.services.pricing import price_for, promo_load, promo_use

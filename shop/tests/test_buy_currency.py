@@ -16,8 +16,8 @@ from economy.models import LedgerEntry, Wallet
 from economy.tests.factories import player_with_wallet
 from events.definitions import definitions
 from realtime.models import OutboxEvent
+from shop.catalog_selectors import catalog_product
 from shop.models import LimitedPackage, Order, OrderStatus
-from shop.selectors import catalog_product
 from shop.tests.factories import GemPriceProductFactory, PackageFactory, PromoFactory
 
 pytestmark = pytest.mark.django_db

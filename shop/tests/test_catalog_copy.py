@@ -1,4 +1,4 @@
-"""The process's copy of the catalog (shop.selectors.catalog_product): a buy
+"""The process's copy of the catalog (shop.catalog_selectors.catalog_product): a buy
 reads no product row, yet always pays the price in force and never sells
 what was taken off sale or is sold only as a package."""
 
@@ -10,82 +10,75 @@ import pytest
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
-from accounts.tokens import tokens_issue
 from casino.copies import VERSION_KEY
 from economy.models import Wallet
 from economy.tests.factories import player_with_wallet
+from shop.catalog_selectors import catalog_product
 from shop.models import Product
-from shop.selectors import catalog_product
 from shop.tests.factories import GemPriceProductFactory, PackageFactory
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def player() -> Any:
+def user() -> Any:
+    """The buyer (the root conftest's ``auth_client`` is theirs)."""
     return player_with_wallet(gold=0, gems=5000)
-
-
-@pytest.fixture
-def client(player: Any) -> APIClient:
-    api = APIClient()
-    api.credentials(HTTP_AUTHORIZATION=f"Bearer {tokens_issue(user=player).access}")
-    return api
 
 
 def buy(client: APIClient, key: str, sku: str) -> Any:
     return client.post("/api/shop/buy", {"product_id": sku}, format="json", HTTP_IDEMPOTENCY_KEY=key)
 
 
-def test_a_price_changed_by_staff_is_paid_on_the_next_buy(client: APIClient, player: Any) -> None:
+def test_a_price_changed_by_staff_is_paid_on_the_next_buy(auth_client: APIClient, user: Any) -> None:
     product = GemPriceProductFactory(price_amount=500)
-    assert buy(client, "first", product.sku).json()["gems_spent"] == 500  # the copy now holds the product
+    assert buy(auth_client, "first", product.sku).json()["gems_spent"] == 500  # the copy now holds the product
 
     product.price_amount = 800
     product.save()
-    second = buy(client, "second", product.sku)
+    second = buy(auth_client, "second", product.sku)
 
     assert second.status_code == 201, second.json()
     assert second.json()["gems_spent"] == 800
-    assert Wallet.objects.get(pk=player.pk).gems == 5000 - 500 - 800
+    assert Wallet.objects.get(pk=user.pk).gems == 5000 - 500 - 800
 
 
-def test_a_product_taken_off_sale_is_refused_at_once(client: APIClient) -> None:
+def test_a_product_taken_off_sale_is_refused_at_once(auth_client: APIClient) -> None:
     product = GemPriceProductFactory()
-    assert buy(client, "first", product.sku).status_code == 201
+    assert buy(auth_client, "first", product.sku).status_code == 201
 
     product.is_active = False
     product.save()
-    refused = buy(client, "second", product.sku)
+    refused = buy(auth_client, "second", product.sku)
 
     assert refused.status_code == 409, refused.json()
     assert refused.json()["error"] == "product_unavailable"
 
 
-def test_a_product_put_in_a_package_is_then_bought_only_by_the_package(client: APIClient) -> None:
+def test_a_product_put_in_a_package_is_then_bought_only_by_the_package(auth_client: APIClient) -> None:
     product = GemPriceProductFactory()
-    assert buy(client, "first", product.sku).status_code == 201
+    assert buy(auth_client, "first", product.sku).status_code == 201
 
     PackageFactory(product=product)
-    refused = buy(client, "second", product.sku)
+    refused = buy(auth_client, "second", product.sku)
 
     assert refused.status_code == 400, refused.json()
     assert refused.json()["error"] == "wrong_purchase_endpoint"
 
 
-def test_a_product_the_copy_does_not_hold_is_read_from_the_database(client: APIClient) -> None:
+def test_a_product_the_copy_does_not_hold_is_read_from_the_database(auth_client: APIClient) -> None:
     GemPriceProductFactory()
     catalog_product(sku="anything")  # the copy is loaded
     # Written around the ORM's signals (bulk_create sends none): the copy does not know it.
     [product] = Product.objects.bulk_create([GemPriceProductFactory.build(sku="made-around-signals")])
 
-    response = buy(client, "first", "made-around-signals")
+    response = buy(auth_client, "first", "made-around-signals")
 
     assert response.status_code == 201, response.json()
     assert catalog_product(pk=product.pk) is not None
 
 
-def test_a_change_committed_by_another_process_is_seen_by_this_one(client: APIClient) -> None:
+def test_a_change_committed_by_another_process_is_seen_by_this_one(auth_client: APIClient) -> None:
     product = GemPriceProductFactory(price_amount=500)
     catalog_product(sku=product.sku)
     Product.objects.filter(pk=product.pk).update(price_amount=900)  # another process's edit ...
@@ -93,4 +86,4 @@ def test_a_change_committed_by_another_process_is_seen_by_this_one(client: APICl
 
     cache.set(VERSION_KEY, "bumped-by-another-process", timeout=None)  # ... and its commit's bump
 
-    assert buy(client, "first", product.sku).json()["gems_spent"] == 900
+    assert buy(auth_client, "first", product.sku).json()["gems_spent"] == 900
