@@ -6,6 +6,8 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# pytest-xdist workers for `make test`: one per core by default, 0 runs the suite in one process.
+PYTEST_WORKERS ?= auto
 
 .PHONY: run check-port test install install-dev install-lint services services-down schema lint audit browsers clean bench bench-quick bench-cpu bench-sockets
 
@@ -55,7 +57,7 @@ run: check-port install
 test: install-dev
 	scripts/install-system-deps.sh
 	env_lines="$$(scripts/services.sh up)" && eval "$$env_lines" && \
-		PATH="$(CURDIR)/var/tools/bin:$$PATH" $(PY) -m pytest $(PYTEST_ARGS)
+		PATH="$(CURDIR)/var/tools/bin:$$PATH" $(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 services:
 	scripts/services.sh up

@@ -29,11 +29,21 @@ def pytest_configure(config: pytest.Config) -> None:
         )
     if not settings.REDIS_URL:
         raise pytest.UsageError('REDIS_URL is not set: run `make test` or `eval "$(scripts/services.sh up)"`.')
+    if getattr(config.option, "numprocesses", None) and not hasattr(config, "workerinput"):
+        return  # the controller of `pytest -n N` runs no test: each worker isolates itself
     isolate_test_run()
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     release_test_run()
+
+
+@pytest.hookimpl(trylast=True)  # after pytest-django's own ordering
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked ``long`` first (a stable sort keeps the rest in order): under `pytest -n N
+    --dist loadfile` a worker starts on the longest file while the others share the rest,
+    instead of one worker running it alone at the end."""
+    items.sort(key=lambda item: item.get_closest_marker("long") is None)
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
@@ -47,6 +57,8 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 # the test database test_<NAME>_<id>, the Kafka topic casino.test.<id> (per-test topics
 # casino.test.<id>.<random>), the ClickHouse database casino_test_<id>; and a Redis
 # database it claims (TEST_REDIS_DB forces one), because the suite flushes its db.
+# Under `pytest -n N` (pytest-xdist; `make test` runs one worker per core) each worker is
+# such a run of its own, its id ending in the worker's name (_gw0, _gw1, ...).
 
 RUN_ID_PATTERN = re.compile(r"^[a-z0-9_]{1,20}$")
 REDIS_CLAIMS_KEY = "casino:test-runs:redis-dbs"  # a hash in db 0: db number -> "host pid run_id"
@@ -79,7 +91,13 @@ def new_run_id() -> str:
     run_id = os.environ.get("TEST_RUN_ID") or uuid.uuid4().hex[:8]
     if not RUN_ID_PATTERN.match(run_id):
         raise pytest.UsageError(f"TEST_RUN_ID must be 1-20 of [a-z0-9_], got {run_id!r}")
-    return run_id
+    worker = xdist_worker()
+    return f"{run_id}_{worker}" if worker else run_id
+
+
+def xdist_worker() -> str:
+    """This process's name among the workers of `pytest -n N` (gw0, gw1, ...), or ""."""
+    return os.environ.get("PYTEST_XDIST_WORKER", "")
 
 
 def _pid_alive(pid: int) -> bool:
@@ -162,8 +180,8 @@ def isolate_test_run() -> None:
 
     old_redis = settings.REDIS_URL
     forced = os.environ.get("TEST_REDIS_DB", "")
-    if forced:
-        RUN.redis_db = int(forced)
+    if forced:  # under `-n N`, worker gwK takes the forced db + K
+        RUN.redis_db = int(forced) + int(xdist_worker()[2:] or 0)
     else:
         RUN.redis_db, RUN.redis_claim = claim_redis_db(old_redis, run_id)
     RUN.redis_url = settings.REDIS_URL = _with_path(old_redis, f"/{RUN.redis_db}")
@@ -235,34 +253,40 @@ def _fast_passwords_and_clean_cache(settings: Any) -> Iterator[None]:
     return
 
 
-# True once a transactional test has emptied the tables (and with them what migration 0002 installed).
-_tables_emptied = False
+def _empties_tables(item: pytest.Item) -> bool:
+    """A ``transaction=True`` test (or one on the live server) ends by emptying every table."""
+    names = getattr(item, "fixturenames", ())
+    marker = item.get_closest_marker("django_db")
+    return (
+        "transactional_db" in names
+        or "live_server" in names
+        or bool(marker is not None and marker.kwargs.get("transaction"))
+    )
 
 
-@pytest.fixture(autouse=True)
-def _shipped_game_configuration(request: pytest.FixtureRequest) -> Iterator[None]:
-    """The games' shipped configuration (games/defaults.py, installed by migration 0002) in every
-    test that uses the database. A ``transaction=True`` test ends by emptying every table, the rows
-    migration 0002 installed included, so a later test (or a live server) would otherwise find no
-    slot table, banner or daily limit, depending on the order tests run in. After such a test the
-    next one reinstalls them (``install`` creates only what is missing); a transactional test's
-    install is committed, so it stays for the tests after it."""
-    global _tables_emptied
-    named = [name for name in ("transactional_db", "db") if name in request.fixturenames]
-    marker = request.node.get_closest_marker("django_db")
-    transactional = "transactional_db" in named or bool(marker and marker.kwargs.get("transaction"))
-    if named or marker is not None:
-        request.getfixturevalue(named[0] if named else "_django_db_helper")
-        if _tables_emptied:
-            from django.apps import apps
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    """Put back what the migrations install once a test has emptied the tables: the games'
+    shipped configuration (games 0002, ``games/defaults.py``) and the staff roles (accounts
+    0006 and later, ``staff_roles_sync``). pytest-django empties every table after a
+    transactional test, so without this a later test would find no slot table, banner, daily
+    limit or role group, depending on the order tests run in (with ``-n``, on which worker).
+    Runs after every fixture's teardown (the emptying included), committed, as after ``migrate``."""
+    result = yield
+    from django.db import connection
 
-            from games import defaults
+    # Only once the test database is in use (a test skipped before it was set up emptied nothing).
+    if _empties_tables(item) and RUN.database and connection.settings_dict["NAME"].startswith(RUN.database):
+        from django.apps import apps
+        from pytest_django.plugin import blocking_manager_key
 
+        from accounts.services.staff import staff_roles_sync
+        from games import defaults
+
+        with item.config.stash[blocking_manager_key].unblock():
             defaults.install(apps)
-            _tables_emptied = not transactional  # a test transaction's install is rolled back
-    yield
-    if transactional or "live_server" in request.fixturenames:
-        _tables_emptied = True
+            staff_roles_sync()
+    return result
 
 
 @pytest.fixture

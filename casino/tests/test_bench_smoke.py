@@ -32,7 +32,7 @@ from conftest import IN_CI, require_service
 
 ROOT = Path(settings.BASE_DIR)
 
-pytestmark = [pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.timeout(300), pytest.mark.long]
 BARE_PATHS = ("/bench/bare/wallet", "/bench/bare/purchase")
 
 

@@ -23,7 +23,7 @@ LATE_LOGGER_TEST = textwrap.dedent(
         release = threading.Event()
 
         def late() -> None:
-            release.wait(30)
+            release.wait(5)
             logger.warning("from a thread after the session")
 
         threading.Thread(target=late, daemon=False).start()

@@ -43,7 +43,7 @@ from accounts.models import InviteCode
 from accounts.tokens import tokens_issue
 from realtime.management.commands.vapid_keys import vapid_key_pair
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.long]
 
 
 @pytest.fixture
