@@ -57,7 +57,7 @@ run: check-port install
 test: install-dev
 	scripts/install-system-deps.sh
 	env_lines="$$(scripts/services.sh up)" && eval "$$env_lines" && \
-		PATH="$(CURDIR)/var/tools/bin:$$PATH" $(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+		PATH="$(CURDIR)/var/tools/bin:$$PATH" $(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
 services:
 	scripts/services.sh up

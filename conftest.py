@@ -42,7 +42,8 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Tests marked ``long`` first (a stable sort keeps the rest in order): under `pytest -n N
     --dist loadfile` a worker starts on the longest file while the others share the rest,
-    instead of one worker running it alone at the end."""
+    instead of one worker running it alone at the end (`make test` passes
+    --no-loadscope-reorder: xdist would otherwise order the files by their number of tests)."""
     items.sort(key=lambda item: item.get_closest_marker("long") is None)
 
 
