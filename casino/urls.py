@@ -86,6 +86,60 @@ def with_slash_aliases(patterns: Sequence[URLPattern | URLResolver]) -> list[URL
     return served
 
 
+def _flattened(patterns: Sequence[URLPattern | URLResolver], prefix: str = "") -> list[URLPattern] | None:
+    """Every view of ``patterns`` as a ``path()`` with its whole route (included
+    URLconfs opened), in order; None if one is not a plain route (a regex, a
+    converter in a prefix, a namespace or include kwargs): those stay as they are."""
+    flat: list[URLPattern] = []
+    for pattern in patterns:
+        route = pattern.pattern
+        if not isinstance(route, RoutePattern) or (route.converters and isinstance(pattern, URLResolver)):
+            return None
+        if isinstance(pattern, URLResolver):
+            if pattern.namespace or pattern.app_name or pattern.default_kwargs:
+                return None
+            inner = _flattened(pattern.url_patterns, prefix + str(route))
+            if inner is None:
+                return None
+            flat += inner
+        else:
+            flat.append(_view(prefix + str(route), pattern))
+    return flat
+
+
+def _view(route: str, view: URLPattern) -> URLPattern:
+    """``view`` (its callback, kwargs and name) at ``route``: what ``path()`` makes."""
+    return URLPattern(
+        RoutePattern(route, name=view.name, is_endpoint=True), view.callback, view.default_args, view.name
+    )
+
+
+def by_first_segment(patterns: Sequence[URLPattern | URLResolver]) -> list[URLPattern | URLResolver]:
+    """``patterns`` regrouped under their first path segment (``shop/buy`` becomes
+    ``buy`` inside ``shop/``), so a request tries the dozen routes of its segment
+    instead of every route before it (150 API routes with their slash aliases: the
+    games' were reached after some 130 failed matches). Routes of different
+    literal first segments cannot match the same path, so the first match is the
+    one it was before. Routes whose first segment holds a converter, or that end
+    at the segment (``schema/``, ``dashboard``), stay at the top, in order; patterns
+    that are not plain routes are returned unchanged."""
+    flat = _flattened(patterns)
+    if flat is None or any("<" in str(view.pattern).partition("/")[0] for view in flat):
+        return list(patterns)
+    top: list[URLPattern | URLResolver] = []
+    groups: dict[str, list[URLPattern | URLResolver]] = {}
+    for view in flat:
+        segment, slash, rest = str(view.pattern).partition("/")
+        if not slash or not rest:
+            top.append(view)
+            continue
+        if segment not in groups:
+            groups[segment] = []
+            top.append(path(f"{segment}/", include(groups[segment])))
+        groups[segment].append(_view(rest, view))
+    return top
+
+
 urlpatterns = [
     path("health", health.health, name="health"),
     path("ready", health.ready, name="ready"),
@@ -93,7 +147,7 @@ urlpatterns = [
     # Players' server-rendered account pages (the one-time password-set link); not the JSON API.
     path("account/", include("accounts.urls")),
     # Every player route at /api/x and /api/x/ (with_slash_aliases).
-    path("api/", include(with_slash_aliases(api_patterns))),
+    path("api/", include(with_slash_aliases(by_first_segment(api_patterns)))),
     # Public in development; in production only with METRICS_PUBLIC or from METRICS_ALLOWED_NETWORKS.
     path("metrics", only_if(metrics_allowed, prometheus_exports.ExportToDjangoView), name="prometheus-django-metrics"),
 ]

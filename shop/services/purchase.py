@@ -322,60 +322,71 @@ def _buy_with_money(request: PurchaseRequest) -> PurchaseResult:
     """Decide on fraud first (outside the transaction: it reads Redis), then
     write the order and the decision in one transaction, then open the
     payment at the provider after commit. The decision is stored even when
-    the buy is refused: a block in a commit of its own, any other refusal
-    (limits, stock, promo) after its transaction rolled back.
+    the buy is refused: a block in the transaction that finds no earlier
+    answer, any other refusal (limits, stock, promo) after its transaction
+    rolled back.
 
     The order's (user, idempotency key) is this flow's idempotency record
     (the API keeps no generic one for it): a retry, or a twin waiting on the
-    buyer lock, finds the order and answers it (``replayed``)."""
-    user, product, package, quantity = request.user, request.product, request.package, request.quantity
-    replay = _money_replay(request)
-    if replay is not None:  # before recording a fraud decision for a request already answered
-        return replay
+    buyer lock, finds the order and answers it (``replayed``) without a
+    decision or an attempt of its own. The verdict is computed before that
+    look (it only reads), so the usual first request looks once, under the lock."""
+    user, product, quantity = request.user, request.product, request.quantity
     now = timezone.now()
     promo = promo_load(code=request.promo_code, product=product, user_id=user.pk, now=now)
     _, _, total = price_for(product=product, quantity=quantity, promo=promo)
     verdict = _fraud_verdict(request, total=total)
     metrics.fraud_decisions.labels(action=verdict.action).inc()
-    if verdict.action == FraudAction.BLOCK:
-        decision = _fraud_decision_store(verdict, user=user, now=now)
-        _record_attempt(request)  # blocked attempts still count, for the IP and device windows of everyone
-        raise PaymentBlocked(decision_id=decision.pk)
+    blocked_by: int | None = None
     try:
         with service_transaction():  # its events: one outbox INSERT
             locked = buyer_lock(user_id=user.pk)
             replay = _money_replay(request)
             if replay is not None:
                 return replay
-            purchase_limits_check(product=product, package=package, user_id=user.pk, quantity=quantity, now=now)
-            promo = promo_load(code=request.promo_code, product=product, user_id=user.pk, now=now)
-            order = _new_order(request, promo=promo, now=now)
-            spend_limit_check(user=locked, currency=order.currency, total=order.total, now=now)
-            if package is not None:
-                stock_hold(package=package, quantity=quantity, now=now)
-                order.stock_held = True
-            if promo is not None:
-                promo_use(promo=promo)
-            order.provider = get_provider().name
-            review = verdict.action == FraudAction.REVIEW
-            order_transition(
-                order=order,
-                to_status=OrderStatus.PENDING_REVIEW if review else OrderStatus.PENDING,
-                reason="fraud review" if review else "awaiting payment",
-                now=now,
-            )
-            if promo is not None:
-                PromoRedemption.objects.create(promo=promo, user=user, order=order, created_at=now)
-            _fraud_decision_store(verdict, user=user, now=now, order=order)
-            _record_attempt(request)
+            if verdict.action == FraudAction.BLOCK:
+                blocked_by = _fraud_decision_store(verdict, user=user, now=now).pk
+            else:
+                order = _money_order_place(request, verdict=verdict, locked=locked, now=now)
+                _record_attempt(request)
     except (IdempotencyKeyInUse, IdempotencyConflict):
         raise  # a twin of an answered request, not a buy refused: its decision is the first request's
     except ApplicationError:
         _fraud_decision_store(verdict, user=user, now=now)  # refused all the same: the decision stays
         raise
+    if blocked_by is not None:
+        _record_attempt(request)  # blocked attempts still count, for the IP and device windows of everyone
+        raise PaymentBlocked(decision_id=blocked_by)
     if order.status == OrderStatus.PENDING:
         order_payment_open(order=order)
     return PurchaseResult(order=order, replayed=False)
+
+
+def _money_order_place(request: PurchaseRequest, *, verdict: fraud.FraudVerdict, locked: User, now: datetime) -> Order:
+    """The money order, pending (or pending review), with its stock, promo and
+    fraud decision; inside the buyer's transaction, under its lock."""
+    user, product, package, quantity = request.user, request.product, request.package, request.quantity
+    purchase_limits_check(product=product, package=package, user_id=user.pk, quantity=quantity, now=now)
+    promo = promo_load(code=request.promo_code, product=product, user_id=user.pk, now=now)
+    order = _new_order(request, promo=promo, now=now)
+    spend_limit_check(user=locked, currency=order.currency, total=order.total, now=now)
+    if package is not None:
+        stock_hold(package=package, quantity=quantity, now=now)
+        order.stock_held = True
+    if promo is not None:
+        promo_use(promo=promo)
+    order.provider = get_provider().name
+    review = verdict.action == FraudAction.REVIEW
+    order_transition(
+        order=order,
+        to_status=OrderStatus.PENDING_REVIEW if review else OrderStatus.PENDING,
+        reason="fraud review" if review else "awaiting payment",
+        now=now,
+    )
+    if promo is not None:
+        PromoRedemption.objects.create(promo=promo, user=user, order=order, created_at=now)
+    _fraud_decision_store(verdict, user=user, now=now, order=order)
+    return order
 
 
 def _money_replay(request: PurchaseRequest) -> PurchaseResult | None:
