@@ -149,8 +149,15 @@ class _Select:
 
 @lru_cache(maxsize=512)
 def _select(
-    model: type[models.Model], alias: str, fields: tuple[str, ...] | None, where: tuple[str, ...], lock: bool
+    model: type[models.Model],
+    alias: str,
+    fields: tuple[str, ...] | None,
+    where: tuple[str, ...],
+    lock: bool,
+    between: tuple[str, ...] = (),
 ) -> _Select:
+    """One ``SELECT`` shape: equality on ``where``, inclusive ranges on ``between``
+    (a row at most, unless there are ranges)."""
     meta = model._meta
     connection = connections[alias]
     quote = connection.ops.quote_name
@@ -165,17 +172,20 @@ def _select(
         for expression in expressions
     ]
     conditions = [_concrete(meta.pk if name == "pk" else meta.get_field(name)) for name in where]
+    ranged = [_concrete(meta.get_field(name)) for name in between]
+    tests = [f"{quote(field.column)} = %s" for field in conditions]
+    tests += [f"{quote(field.column)} >= %s AND {quote(field.column)} <= %s" for field in ranged]
     suffix = " FOR UPDATE" if lock and connection.features.has_select_for_update else ""
     sql = (
         f"SELECT {', '.join(quote(field.column) for field in loaded)} FROM {quote(meta.db_table)}"  # noqa: S608
-        f" WHERE {' AND '.join(f'{quote(field.column)} = %s' for field in conditions)} LIMIT 1{suffix}"
+        f" WHERE {' AND '.join(tests)}{'' if ranged else ' LIMIT 1'}{suffix}"
     )
     return _Select(
         sql=sql,
         attnames=tuple(field.attname for field in loaded),
         converters=tuple(converters),
         expressions=tuple(expressions),
-        where=tuple(conditions),
+        where=tuple(conditions + [field for field in ranged for _ in (0, 1)]),
     )
 
 
@@ -199,13 +209,38 @@ def row_get(model: type[M], *, fields: Sequence[str] | None = None, lock: bool =
     with connection.cursor() as cursor:
         cursor.execute(select.sql, params)
         row = cursor.fetchone()
-    if row is None:
-        return None
+    return None if row is None else _instance(model, alias, select, row)
+
+
+def _instance(model: type[M], alias: str, select: _Select, row: Sequence[Any]) -> M:
+    connection = connections[alias]
     values = list(row)
     for index, converters in enumerate(select.converters):
         for converter in converters:
             values[index] = converter(values[index], select.expressions[index], connection)
     return model.from_db(alias, select.attnames, values)
+
+
+def rows_get(
+    model: type[M],
+    *,
+    between: dict[str, tuple[object, object]],
+    fields: Sequence[str] | None = None,
+    **equals: object,
+) -> list[M]:
+    """The rows of ``model`` with these field values and each field of ``between``
+    within its inclusive ``(low, high)``, in no particular order: :func:`row_get`
+    for a range (``filter(user=.., date__gte=.., date__lte=..)``, written out once
+    per shape, through the ORM's converters)."""
+    alias = router.db_for_read(model)
+    select = _select(model, alias, None if fields is None else tuple(fields), tuple(equals), False, tuple(between))
+    connection = connections[alias]
+    values = [*equals.values(), *(bound for bounds in between.values() for bound in bounds)]
+    params = [field.get_db_prep_value(value, connection) for field, value in zip(select.where, values, strict=True)]
+    with connection.cursor() as cursor:
+        cursor.execute(select.sql, params)
+        found = cursor.fetchall()
+    return [_instance(model, alias, select, row) for row in found]
 
 
 def row_insert_new(obj: models.Model, fields: Sequence[str] | None = None) -> bool:

@@ -13,7 +13,16 @@ from django.utils import timezone
 
 from accounts.models import User
 from accounts.tests.factories import UserFactory
-from casino.db import insert_or_raise, one_or_none, row_exists, row_get, row_insert_new, row_update, rows_insert
+from casino.db import (
+    insert_or_raise,
+    one_or_none,
+    row_exists,
+    row_get,
+    row_insert_new,
+    row_update,
+    rows_get,
+    rows_insert,
+)
 from casino.models import IdempotencyRecord
 
 
@@ -203,6 +212,27 @@ def test_row_get_loads_the_row_as_the_orm_does_or_none() -> None:
     assert missing is None
     assert len(queries) == 4 and all("LIMIT 1" in q["sql"] for q in queries.captured_queries)
     assert not found._state.adding and found._state.db == "default"  # a saved row: save() updates it
+
+
+@pytest.mark.django_db
+def test_rows_get_loads_the_rows_in_a_range_as_the_orm_does() -> None:
+    from economy.models import StreakDay
+
+    user, other = UserFactory(), UserFactory()
+    for owner, day in [(user, 1), (user, 3), (user, 5), (user, 9), (other, 3)]:
+        StreakDay.objects.create(
+            user=owner, date=date(2026, 12, day), kind="checkin", streak_count=day, created_at=timezone.now()
+        )
+
+    with CaptureQueriesContext(connection) as queries:
+        found = rows_get(StreakDay, user=user.pk, between={"date": (date(2026, 12, 3), date(2026, 12, 5))})
+        none = rows_get(StreakDay, user=user.pk, between={"date": (date(2026, 12, 6), date(2026, 12, 8))})
+
+    wanted = StreakDay.objects.filter(user=user, date__gte=date(2026, 12, 3), date__lte=date(2026, 12, 5))
+    assert sorted(map(_fields_of, found), key=str) == sorted(map(_fields_of, wanted), key=str)
+    assert sorted(day.date.day for day in found) == [3, 5]  # bounds included; the other player's day left out
+    assert none == [] and len(queries) == 2
+    assert not any("LIMIT" in query["sql"] for query in queries.captured_queries)
 
 
 @pytest.mark.django_db
