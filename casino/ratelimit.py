@@ -60,11 +60,11 @@ def _redis_client(url: str) -> Any:
 # Record one event in each of KEYS: drop what left the window, add the member, keep the key
 # a minute past the window. One command instead of a MULTI/EXEC of three per key (what redis-py
 # spends packing and parsing them was most of a money purchase's Redis cost); atomic as well.
-# ARGV: now, window, ttl, then one member per key.
+# ARGV: now, the window's start (computed in Python, as the scores are: no float arithmetic
+# in Lua), ttl, then one member per key.
 _RECORD_SCRIPT = """
-local cutoff = tonumber(ARGV[1]) - tonumber(ARGV[2])
 for i, key in ipairs(KEYS) do
-  redis.call('ZREMRANGEBYSCORE', key, '-inf', cutoff)
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', ARGV[2])
   redis.call('ZADD', key, ARGV[1], ARGV[3 + i])
   redis.call('EXPIRE', key, ARGV[3])
 end
@@ -74,7 +74,7 @@ return redis.call('ZCARD', KEYS[#KEYS])
 
 def _record(client: Any, script: Any, keys: list[str], members: list[str], now: float, window: float) -> int:
     """Run :data:`_RECORD_SCRIPT`: the count in the last key's window, the new event included."""
-    return int(script(keys=keys, args=[repr(now), repr(window), int(window) + 60, *members], client=client))
+    return int(script(keys=keys, args=[repr(now), repr(now - window), int(window) + 60, *members], client=client))
 
 
 class RedisSlidingWindow:

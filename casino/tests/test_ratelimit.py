@@ -63,6 +63,16 @@ def test_several_keys_are_counted_and_added_to_together_as_one_by_one(windows: A
     assert after == [2, 1, 2] == [len(windows.scores(key, 1700.0, WINDOW)) for key in keys]
 
 
+def test_an_event_a_fraction_of_a_millisecond_inside_the_window_still_counts(windows: Any, key: str) -> None:
+    # Real timestamps: the window's start reaches Redis with every digit (rounded to 14
+    # digits, 1764705599.99998 would be the first event's own time and drop it).
+    first = 1764705600.0
+    windows.add(key, first, 3600.0)
+
+    assert windows.add(key, first + 3600.0 - 0.00002, 3600.0) == 2
+    assert windows.add(key, first + 3600.0 + 0.00002, 3600.0) == 2  # the first has left; three added in all
+
+
 def test_a_member_seen_again_counts_once_and_moves_to_its_newer_time(distinct: Any, key: str) -> None:
     assert distinct.add(key, "card-a", 1000.0, WINDOW) == 1
     assert distinct.add(key, "card-b", 1100.0, WINDOW) == 2
