@@ -23,7 +23,6 @@ from rest_framework_simplejwt.tokens import RefreshToken
 
 from accounts.admin_story import player_story, registered_sections
 from accounts.models import RevokedTokenFamily, User
-from accounts.services import staff_roles_sync
 from accounts.services.sessions import sessions_active
 from accounts.tests.factories import UserFactory
 from accounts.tests.staff import staff_with
@@ -203,7 +202,6 @@ def test_the_page_costs_the_same_number_of_queries_however_long_the_history(supe
 )
 def test_a_role_sees_only_the_sections_it_may_view(role: str, seen: set[str], unseen: set[str]) -> None:
     # Given a staff member of the role and a player with history
-    staff_roles_sync()  # the groups as the migrations leave them (a transactional test may have flushed them)
     member = UserFactory(is_staff=True)
     member.groups.add(Group.objects.get(name=role))
     client = Client()
@@ -264,7 +262,6 @@ def test_each_role_is_offered_only_the_actions_it_may_take(role: str, offered: s
     # Given a self-excluded player with a wallet, and a staff member of the role
     player = player_with_wallet(gold=10)
     User.objects.filter(pk=player.pk).update(self_excluded_until=timezone.now() + timedelta(days=30))
-    staff_roles_sync()  # the groups as the migrations leave them (a transactional test may have flushed them)
     member = UserFactory(is_staff=True)
     member.groups.add(Group.objects.get(name=role))
     client = Client()

@@ -31,7 +31,6 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
 from accounts.models import User
-from accounts.services import staff_roles_sync
 from accounts.tests.factories import UserFactory
 from accounts.tokens import tokens_issue
 from casino.models import AuditLog
@@ -65,8 +64,6 @@ def asgi_port(django_db_setup: Any, tmp_path_factory: pytest.TempPathFactory) ->
 
 
 def staff_member(role: str, password: str) -> User:
-    # A transactional test flushes every table after it, the roles' groups (made by a migration) too.
-    staff_roles_sync()
     member = UserFactory(is_staff=True, password=password)
     member.groups.add(Group.objects.get(name=role))
     return member

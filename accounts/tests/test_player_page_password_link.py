@@ -18,7 +18,6 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts.models import User
-from accounts.services import staff_roles_sync
 from accounts.tests.factories import UserFactory
 from accounts.tests.staff import staff_with
 from accounts.tokens import tokens_issue
@@ -185,7 +184,6 @@ def test_a_staff_members_password_link_needs_the_right_to_change_their_privilege
 
 @pytest.mark.parametrize(("role", "may"), [("support", True), ("finance", False), ("live-ops", False), ("admin", True)])
 def test_support_and_admin_may_make_password_links_and_only_admin_lifts_exclusions(role: str, may: bool) -> None:
-    staff_roles_sync()  # the groups as the migrations leave them (a transactional test may have flushed them)
     group = Group.objects.get(name=role)
     labels = {f"{p.content_type.app_label}.{p.codename}" for p in group.permissions.select_related("content_type")}
 

@@ -45,7 +45,8 @@ def role_labels(name: str) -> set[str]:
 
 @pytest.fixture
 def roles() -> None:
-    """The groups as the migration leaves them (a transactional test elsewhere may have flushed them)."""
+    """The groups synced from the code table before the test (the root conftest restores them after
+    a transactional test; syncing here too keeps these tests about the table, whatever ran before)."""
     staff_roles_sync()
 
 

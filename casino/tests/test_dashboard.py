@@ -22,7 +22,6 @@ from django.test import Client, override_settings
 
 from accounts.activity import forget_marks, record_activity
 from accounts.models import PlayerDay, User
-from accounts.services.staff import staff_roles_sync
 from accounts.tests.factories import UserFactory
 from accounts.tests.staff import staff_with
 from casino import dashboard
@@ -303,7 +302,6 @@ def test_a_chart_without_data_still_draws_its_thirty_days(db: Any) -> None:
 
 
 def member_of(role: str) -> tuple[Client, User]:
-    staff_roles_sync()
     staff = UserFactory(is_staff=True)
     staff.groups.add(Group.objects.get(name=role))
     client = Client()

@@ -18,7 +18,6 @@ from django.utils import timezone
 from playwright.sync_api import Page, expect
 
 from accounts.models import PlayerDay, User
-from accounts.services.staff import staff_roles_sync
 from accounts.tests.factories import UserFactory
 from conftest import admin_log_in
 from economy.services import wallet_grant
@@ -74,7 +73,6 @@ def a_month_of_business() -> None:
 
 
 def member_of(role: str, password: str, site_id: str) -> User:
-    staff_roles_sync()  # a transactional test before this one may have flushed the groups
     staff = UserFactory(site_id=site_id, password=password, is_staff=True)
     staff.groups.add(Group.objects.get(name=role))
     return staff

@@ -16,7 +16,6 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.services.staff import staff_roles_sync
 from accounts.tests.factories import UserFactory
 from accounts.tests.staff import offered_actions, permissions, staff_with
 from casino.jobs import job_run
@@ -33,7 +32,6 @@ USERS = "/admin/accounts/user/"
 
 
 def member_of(role: str, *extra: str) -> tuple[Client, Any]:
-    staff_roles_sync()
     staff = UserFactory(is_staff=True)
     staff.groups.add(Group.objects.get(name=role))
     staff.user_permissions.set(permissions(*extra))

@@ -19,7 +19,6 @@ from django.utils import timezone
 from playwright.sync_api import Page, expect
 
 from accounts.models import User
-from accounts.services.staff import staff_roles_sync
 from accounts.tests.factories import UserFactory, players_in_bulk
 from casino.jobs import job_run
 from casino.models import AuditLog
@@ -38,7 +37,6 @@ ARTEFACTS = Path(__file__).resolve().parents[2] / "var" / "artifacts"
 def test_live_ops_builds_a_segment_schedules_a_campaign_to_it_and_watches_it_send(page: Page, password: str) -> None:
     # Given 200 players seen today, 5 who lapsed, and a live-ops manager
     ARTEFACTS.mkdir(parents=True, exist_ok=True)
-    staff_roles_sync()
     players = [player.pk for player in players_in_bulk(200, prefix="fest")]
     User.objects.filter(pk__in=players).update(last_seen_at=timezone.now())
     lapsed = [player.pk for player in players_in_bulk(5, prefix="gone")]
@@ -119,7 +117,6 @@ def test_live_ops_builds_a_segment_schedules_a_campaign_to_it_and_watches_it_sen
 
 
 def test_support_cannot_open_the_campaign_form(page: Page, password: str) -> None:
-    staff_roles_sync()
     agent = UserFactory(is_staff=True, password=password)
     agent.groups.add(Group.objects.get(name="support"))
     admin_log_in(page, agent.site_id, password)

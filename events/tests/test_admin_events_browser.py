@@ -18,7 +18,6 @@ from django.utils import timezone
 from playwright.sync_api import Page, expect
 
 from accounts.models import User
-from accounts.services.staff import staff_roles_sync
 from accounts.tests.factories import UserFactory
 from accounts.tokens import tokens_issue
 from casino.models import AuditLog
@@ -42,7 +41,6 @@ def test_live_ops_create_an_event_a_player_completes_and_claims_it_and_staff_see
     page: Page, password: str, live_server: Any
 ) -> None:
     # --- a live-ops staff member (the role's group, nothing else) logs into the back office
-    staff_roles_sync()  # a transactional test before this one may have flushed the groups
     staff = UserFactory(site_id="liveops01", password=password, is_staff=True)
     staff.groups.add(Group.objects.get(name="live-ops"))
     admin_log_in(page, staff.site_id, password)

@@ -16,7 +16,6 @@ from django.contrib.auth.models import Group
 from django.test import Client
 
 from accounts.models import User
-from accounts.services.staff import staff_roles_sync
 from accounts.tests.factories import UserFactory
 from accounts.tests.staff import offered_actions, staff_with
 from casino.models import AuditLog
@@ -53,7 +52,6 @@ def rps_round(player: User) -> GameRound:
 
 
 def member_of(role: str) -> tuple[Client, User]:
-    staff_roles_sync()  # the groups as the migrations leave them (a transactional test may have flushed them)
     staff = UserFactory(is_staff=True)
     staff.groups.add(Group.objects.get(name=role))
     client = Client()
