@@ -92,6 +92,7 @@ def versions(*, pg_url: str, clickhouse_url: str) -> dict[str, str]:
         "django": package_version("Django"),
         "postgresql": stack.pg_version(pg_url),
         "gunicorn": package_version("gunicorn"),
+        "uvicorn": package_version("uvicorn"),
         "daphne": package_version("daphne"),
         "locust": package_version("locust"),
         "pgbench": ceiling.pgbench_version(),

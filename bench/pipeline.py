@@ -35,7 +35,7 @@ def _group_of(name: str) -> str:
         return "locust"
     if name.startswith("gunicorn"):  # the API's pool and the login pool: the web tier
         return "gunicorn"
-    return "pipeline"  # relay, sink, daphne
+    return "pipeline"  # relay, sink, the ASGI server
 
 
 def _process_times(pgids: dict[int, str]) -> dict[str, int]:

@@ -152,7 +152,7 @@ def plot_pipeline(
         ("cpu_total", "whole machine"),
         ("cpu_gunicorn", "gunicorn (the API)"),
         ("cpu_locust", "Locust (the load generator)"),
-        ("cpu_pipeline", "relay, sink, daphne"),
+        ("cpu_pipeline", "relay, sink, ASGI"),
         ("cpu_postgres", "PostgreSQL (all databases)"),
         ("cpu_other", "everything else (other users' work)"),
     ):

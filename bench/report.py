@@ -31,7 +31,8 @@ def markdown(result: dict[str, Any]) -> str:
         f"* load average at start {m['loadavg_start']}, at end {m.get('loadavg_end', '-')} "
         f"(other work on the machine makes these figures noisy; see pipeline.png, CPU panel)",
         f"* versions: Python {v['python']}, Django {v['django']}, PostgreSQL {v['postgresql']}, gunicorn "
-        f"{v['gunicorn']}, daphne {v['daphne']}, Locust {v['locust']}, {v['pgbench']}, ClickHouse {v['clickhouse']}",
+        f"{v['gunicorn']}, uvicorn {v.get('uvicorn', '-')}, daphne {v['daphne']}, Locust {v['locust']}, "
+        f"{v['pgbench']}, ClickHouse {v['clickhouse']}",
         f"* git {meta['git_sha']}; started {meta['started']}; {meta['duration_s']:.0f} s in all",
         (
             "* in-process only (--cpu-only): no server, no load"
@@ -43,7 +44,7 @@ def markdown(result: dict[str, Any]) -> str:
                 else f" and a login pool of {meta['config']['workers']} more at a lower CPU priority "
                 "(password logins and sign-ups, as compose's web-login)"
             )
-            + f", daphne (ASGI), relay, sink; {meta['config']['players']} players seeded in "
+            + f", uvicorn (ASGI), relay, sink; {meta['config']['players']} players seeded in "
             f"{meta.get('seed_seconds', 0):.1f} s"
         ),
         "",
@@ -258,7 +259,7 @@ def _cpu_line(cpu: dict[str, Any], rps: float) -> str:
         f"CPU over the stage (mean cores busy): gunicorn {_f(cpu.get('cpu_gunicorn'), 2)} "
         f"(= {_f(cpu.get('gunicorn_ms_per_request'), 2)} ms per request at {rps:.1f} req/s), PostgreSQL, all "
         f"databases {_f(cpu.get('cpu_postgres'), 2)} ({_f(cpu.get('postgres_ms_per_request'), 2)} ms per request), "
-        f"Locust {_f(cpu.get('cpu_locust'), 2)}, relay/sink/daphne {_f(cpu.get('cpu_pipeline'), 2)}, other work "
+        f"Locust {_f(cpu.get('cpu_locust'), 2)}, relay/sink/ASGI {_f(cpu.get('cpu_pipeline'), 2)}, other work "
         f"{_f(cpu.get('cpu_other'), 2)}; machine {_f(cpu.get('cpu_total'), 2)}"
     )
 

@@ -7,7 +7,7 @@ One run, start to finish (bench/README.md has the details):
 1. the stack, production-shaped, on 127.0.0.1: the services of
    ``scripts/services.sh up``; a dedicated database (``casino_bench``,
    migrated), Redis database, Kafka topic and ClickHouse database; gunicorn
-   (``casino.wsgi``, N sync workers), daphne (``casino.asgi``), the relay and
+   (``casino.wsgi``, N sync workers), uvicorn (``casino.asgi``), the relay and
    the sink; N players seeded (bulk users, balances through
    ``economy.services``), a gem-priced and a money-priced product;
    the steady-state cost per request in-process, against the bare-framework
@@ -156,7 +156,7 @@ class BenchRun:
         self.result["meta"]["stack"] = {
             "gunicorn": f"http://127.0.0.1:{gport}",
             "gunicorn_login": f"http://127.0.0.1:{self.login_port}" if self.login_port else None,
-            "daphne": f"http://127.0.0.1:{dport}",
+            "asgi": f"http://127.0.0.1:{dport}",
             "database": self.res.database,
             "redis": self.env["REDIS_URL"],
             "kafka_topic": self.res.topic,
@@ -204,7 +204,7 @@ class BenchRun:
             stack.pg_create_database(pg_url, self.res.ceiling_database, template=self.res.database)
             self.res.created.add("ceiling")
         if self.smoke:
-            daphne = self.start_stack(gport, dport)
+            asgi = self.start_stack(gport, dport)
         if not args.skip_pgbench:
             t = time.monotonic()
             try:
@@ -222,12 +222,12 @@ class BenchRun:
             self.phases["ceiling"] = time.monotonic() - t
         t = time.monotonic()
         if not self.smoke:
-            daphne = self.start_stack(gport, dport)
+            asgi = self.start_stack(gport, dport)
         assert self.gunicorn is not None
         stack.wait_http(self.gunicorn, f"http://{stack.HOST}:{gport}/ready", timeout=90)
         if self.login_port:
             stack.wait_http(self.gunicorn, f"http://{stack.HOST}:{self.login_port}/ready", timeout=90)
-        stack.wait_http(daphne, f"http://{stack.HOST}:{dport}/health", timeout=90)
+        stack.wait_http(asgi, f"http://{stack.HOST}:{dport}/health", timeout=90)
         say("  web up; waiting for the seed's events to reach ClickHouse (relay + sink working)")
         drained = pipeline.wait_drained(timeout=120, t0=seed_t0 - 1, t1=time.time() + 1, say=say)
         if not drained["drained"]:
@@ -399,7 +399,7 @@ class BenchRun:
         return self.finish()
 
     def start_stack(self, gport: int, dport: int) -> Process:
-        self.gunicorn, daphne = server.start(
+        self.gunicorn, asgi = server.start(
             self.procs,
             self.env,
             workers=self.args.workers,
@@ -409,7 +409,7 @@ class BenchRun:
             say=say,
             login_port=self.login_port,
         )
-        return daphne
+        return asgi
 
     def _bench_pgids(self) -> dict[int, str]:
         return {process.pid: process.name for process in self.procs.processes}

@@ -1,6 +1,6 @@
 """The application under test, run the way production runs it
 (docker-compose.yml): its environment, its migration, and its processes --
-gunicorn (WSGI, /api), daphne (ASGI), the outbox relay and the ClickHouse sink.
+gunicorn (WSGI, /api), uvicorn (ASGI), the outbox relay and the ClickHouse sink.
 """
 
 from __future__ import annotations
@@ -14,6 +14,28 @@ from pathlib import Path
 
 from bench import stack
 from bench.stack import ROOT, BenchError, Process, ProcessSet
+
+# The realtime tier's ASGI server, as docker-compose.yml's ``realtime`` service runs it
+# (``PRODUCTION_REALTIME_SERVER``), and the other one ``bench/sockets.py --server`` can
+# measure next to it. Both refuse frames over 64 KiB before reading them.
+PRODUCTION_REALTIME_SERVER = "uvicorn"
+REALTIME_SERVERS = ("uvicorn", "daphne")
+
+
+def realtime_command(server: str, host: str, port: int) -> list[str]:
+    """The command line of the realtime tier's ASGI server ``server`` on ``host:port``."""
+    if server == "daphne":
+        return [
+            stack.PYTHON, "-m", "daphne", "-b", host, "-p", str(port),
+            "--websocket-max-message-size", "65536", "casino.asgi:application",
+        ]  # fmt: skip
+    if server == "uvicorn":
+        return [
+            stack.PYTHON, "-m", "uvicorn", "--host", host, "--port", str(port),
+            "--ws-max-size", "65536", "--ws-per-message-deflate", "false", "--lifespan", "off",
+            "--no-access-log", "casino.asgi:application",
+        ]  # fmt: skip
+    raise BenchError(f"unknown realtime server {server!r} (one of {', '.join(REALTIME_SERVERS)})")
 
 
 def app_env(
@@ -91,12 +113,13 @@ def start(
     say: Callable[[str], None],
     login_port: int | None = None,
 ) -> tuple[Process, Process]:
-    """gunicorn, daphne, relay and sink as production runs them (docker-compose.yml);
-    returns gunicorn and daphne, the two to wait for. ``login_port``: the login
+    """gunicorn, the ASGI server, relay and sink as production runs them
+    (docker-compose.yml); returns gunicorn and the ASGI server, the two to wait for. ``login_port``: the login
     pool too (compose's ``web-login``: password logins and sign-ups, at a lower
     CPU priority), with as many workers."""
     pools = f", login pool :{login_port}" if login_port else ""
-    say(f"starting gunicorn ({workers} sync workers) :{gport}{pools}, daphne :{dport}, relay, sink")
+    realtime = f"{PRODUCTION_REALTIME_SERVER} :{dport}"
+    say(f"starting gunicorn ({workers} sync workers) :{gport}{pools}, {realtime}, relay, sink")
     prom_dir.mkdir(exist_ok=True)
 
     def gunicorn_args(port: int) -> list[str]:
@@ -124,11 +147,11 @@ def start(
             gunicorn_args(login_port),
             {**env, "PROMETHEUS_MULTIPROC_DIR": str(login_prom), "WEB_WORKER_NICE": "5"},
         )
-    daphne = procs.start(
-        "daphne",
-        [stack.PYTHON, "-m", "daphne", "-b", stack.HOST, "-p", str(dport), "casino.asgi:application"],
+    asgi = procs.start(
+        PRODUCTION_REALTIME_SERVER,
+        realtime_command(PRODUCTION_REALTIME_SERVER, stack.HOST, dport),
         {**env, "CONN_MAX_AGE": "0"},
     )
     procs.start("relay", [stack.PYTHON, str(ROOT / "manage.py"), "relay_outbox"], env)
     procs.start("sink", [stack.PYTHON, str(ROOT / "manage.py"), "sink_clickhouse"], env)
-    return gunicorn, daphne
+    return gunicorn, asgi

@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
-"""Sockets at scale on one daphne process, started as production starts it
-(``bench/server.py``: ``APP_ENV=production``, ``CONN_MAX_AGE=0``, the bench's
-settings), measured from outside:
+"""Sockets at scale on one ASGI process, started as production starts its
+realtime tier (``bench/server.py``: uvicorn with compose's options,
+``APP_ENV=production``, ``CONN_MAX_AGE=0``, the bench's settings;
+``--server daphne`` measures the other server the project runs on, ``make
+run``'s), measured from outside:
 
 1. **capacity**: idle authenticated sockets opened up to ``--sockets``
    (every one greeted and given its initial state); at each step the server's
@@ -23,6 +25,7 @@ settings), measured from outside:
 
     .venv/bin/python bench/sockets.py                   # 10,000 sockets, storm of 2,000, 50/100/200 events/s
     .venv/bin/python bench/sockets.py --quick           # 2,000 sockets, storm of 1,000, 10 s stages
+    .venv/bin/python bench/sockets.py --quick --server daphne    # the same on daphne
     .venv/bin/python bench/run.py sockets --quick       # the same, through bench/run.py
 
 The clients run in this process (asyncio, ``websockets``) and share the
@@ -78,6 +81,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--push-sockets", type=int, help="players connected while pushing (1000; quick 500)")
     parser.add_argument("--rates", default="50,100,200", help="events per second, comma-separated")
     parser.add_argument("--stage-seconds", type=int, help="seconds per rate (20; quick 10)")
+    parser.add_argument(
+        "--server",
+        choices=server.REALTIME_SERVERS,
+        default=server.PRODUCTION_REALTIME_SERVER,
+        help=f"the ASGI server (production's: {server.PRODUCTION_REALTIME_SERVER})",
+    )
+    parser.add_argument(
+        "--storms", type=int, default=1, help="warm storms one after the other (1; the report shows each)"
+    )
     parser.add_argument("--redis-db", type=int, default=REDIS_DB)
     parser.add_argument("--database", default=DATABASE)
     parser.add_argument("--results-dir", type=Path, default=ROOT / "bench" / "results")
@@ -254,7 +266,7 @@ class SocketBench:
         self.services: dict[str, str] = {}
         self.env: dict[str, str] = {}
         self.port = stack.free_port()
-        self.daphne: Process | None = None
+        self.asgi: Process | None = None
         self.players: list[dict[str, Any]] = []
 
     # --- stack ---
@@ -295,6 +307,7 @@ class SocketBench:
         if hard < needed:
             raise BenchError(f"open files limit {hard} < {needed}: raise `ulimit -n` or lower --sockets")
         self.result["meta"] = {
+            "server": args.server,
             "started": datetime.now(UTC).isoformat(timespec="seconds"),
             "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
             "cores": os.cpu_count(),
@@ -317,26 +330,24 @@ class SocketBench:
                 "CLICKHOUSE_URL": "",
             }
 
-    def start_daphne(self) -> Process:
-        if self.daphne is not None:
-            self.procs.stop(self.daphne)
+    def start_server(self) -> Process:
+        if self.asgi is not None:
+            self.procs.stop(self.asgi)
         env = {**self.env, "CONN_MAX_AGE": "0"}
-        self.daphne = self.procs.start(
-            "daphne",
-            [stack.PYTHON, "-m", "daphne", "-b", stack.HOST, "-p", str(self.port), "casino.asgi:application"],
-            env,
+        self.asgi = self.procs.start(
+            self.args.server, server.realtime_command(self.args.server, stack.HOST, self.port), env
         )
-        stack.wait_http(self.daphne, f"http://{stack.HOST}:{self.port}/health", timeout=90)
-        return self.daphne
+        stack.wait_http(self.asgi, f"http://{stack.HOST}:{self.port}/health", timeout=90)
+        return self.asgi
 
     def player(self, index: int) -> dict[str, Any]:
         return self.players[index % len(self.players)]
 
     def figures(self) -> dict[str, float]:
-        assert self.daphne is not None
+        assert self.asgi is not None
         redis_port = int(self.env["REDIS_URL"].rsplit(":", 1)[1].split("/")[0])
         pg_port = int(self.services["DATABASE_URL"].rsplit(":", 1)[1].split("/")[0])
-        return server_figures(self.daphne, redis_port, pg_port)
+        return server_figures(self.asgi, redis_port, pg_port)
 
     def redis_residue(self) -> dict[str, int]:
         """Memberships and presence left in Redis (the channel layer's keys)."""
@@ -355,7 +366,7 @@ class SocketBench:
     async def capacity(self) -> None:
         args = self.args
         clients = Clients(f"ws://{stack.HOST}:{self.port}/api/realtime/sync")
-        daphne = self.start_daphne()
+        asgi = self.start_server()
         await asyncio.sleep(1)
         base = {"sockets": 0, **self.figures()}
         steps = [base]
@@ -370,9 +381,9 @@ class SocketBench:
             steps.append({"sockets": len([s for s in sockets if not s.error]), **self.figures()})
             say(f"  {steps[-1]}")
         open_seconds = time.perf_counter() - started
-        cpu_before, idle_started = cpu_seconds(daphne.pid), time.perf_counter()
+        cpu_before, idle_started = cpu_seconds(asgi.pid), time.perf_counter()
         await asyncio.sleep(10)
-        idle_cpu = (cpu_seconds(daphne.pid) - cpu_before) / (time.perf_counter() - idle_started)
+        idle_cpu = (cpu_seconds(asgi.pid) - cpu_before) / (time.perf_counter() - idle_started)
         held = [s for s in sockets if not s.error]
         with_state = [s for s in held if s.state_at is not None]
         top = steps[-1]
@@ -427,8 +438,8 @@ class SocketBench:
             stop.wait(0.1)
 
     def _server_errors(self) -> int:
-        assert self.daphne is not None
-        text = self.daphne.log_path.read_text(errors="replace")
+        assert self.asgi is not None
+        text = self.asgi.log_path.read_text(errors="replace")
         return sum(1 for line in text.splitlines() if "Traceback" in line or " ERROR " in line or "maxclients" in line)
 
     # --- 3: connect storm ---
@@ -437,18 +448,18 @@ class SocketBench:
         count = self.args.storm
         clients = Clients(f"ws://{stack.HOST}:{self.port}/api/realtime/sync")
         if fresh:
-            self.start_daphne()
+            self.start_server()
             await asyncio.sleep(1)
         say(f"connect storm: {count} handshakes at once ({'fresh' if fresh else 'warm'} server)")
-        assert self.daphne is not None
-        cpu_start, client_cpu_start = cpu_seconds(self.daphne.pid), time.process_time()
+        assert self.asgi is not None
+        cpu_start, client_cpu_start = cpu_seconds(self.asgi.pid), time.process_time()
         started = time.perf_counter()
         sockets = await clients.open_many([self.player(i) for i in range(count)])
         accepted = time.perf_counter() - started
-        cpu_accepted, client_cpu = cpu_seconds(self.daphne.pid), time.process_time() - client_cpu_start
+        cpu_accepted, client_cpu = cpu_seconds(self.asgi.pid), time.process_time() - client_cpu_start
         ok = [s for s in sockets if not s.error]
         states = await clients.wait_states(ok, timeout=120)
-        cpu_states = cpu_seconds(self.daphne.pid)
+        cpu_states = cpu_seconds(self.asgi.pid)
         opened = [s.opened for s in ok]
         figures = self.figures()
         await clients.close_many(sockets)
@@ -656,7 +667,8 @@ class SocketBench:
     async def measure(self) -> None:
         await self.capacity()
         self.result["storm_fresh"] = await self.storm(fresh=True)
-        self.result["storm_warm"] = await self.storm(fresh=False)
+        for number in range(1, self.args.storms + 1):  # a server warms up over more than one storm
+            self.result["storm_warm" if number == 1 else f"storm_warm_{number}"] = await self.storm(fresh=False)
         self.result["pushes"] = await self.pushes()
 
     def run(self) -> int:
@@ -700,7 +712,7 @@ def _round(value: float | None, digits: int = 1) -> float | None:
 def render(result: dict[str, Any]) -> str:
     cap, drop = result["capacity"], result["mass_disconnect"]
     lines = [
-        "# Sockets on one daphne process",
+        f"# Sockets on one {result['meta'].get('server', 'daphne')} process",
         "",
         f"Cores: {result['meta']['cores']}; load average at start {result['meta']['loadavg_start']}, "
         f"at end {result['meta']['loadavg_end']} (the clients share the cores with the server).",
@@ -734,10 +746,11 @@ def render(result: dict[str, Any]) -> str:
         "Redis / PostgreSQL connections |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for name in ("storm_fresh", "storm_warm"):
+    for name in (key for key in result if key.startswith("storm_")):
         s = result[name]
+        label = name.removeprefix("storm_").replace("_", " ")
         lines.append(
-            f"| {name.split('_')[1]} | {s['handshakes']} | {s['succeeded']} | {s['seconds_to_all_accepted']} | "
+            f"| {label} | {s['handshakes']} | {s['succeeded']} | {s['seconds_to_all_accepted']} | "
             f"{s['connects_per_second']} | {s['handshake_ms_p50']} / {s['handshake_ms_p95']} / "
             f"{s['handshake_ms_max']} | {s['seconds_to_all_initial_states']} | "
             f"{s['server_cpu_ms_per_connect_until_accepted']} / {s['server_cpu_ms_per_connect_in_all']} | "

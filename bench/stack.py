@@ -3,7 +3,7 @@
 * the shared services come from ``scripts/services.sh up`` (its export lines);
 * everything else belongs to the run and is removed at the end: its
   PostgreSQL database, Kafka topic, ClickHouse database and Redis database
-  contents, and the processes it started (gunicorn, daphne, relay, sink,
+  contents, and the processes it started (gunicorn, uvicorn, relay, sink,
   locust, pgbench). Each process runs in its own session and gets SIGKILL
   from the kernel if this process dies first, so a crash leaves nothing
   behind either.

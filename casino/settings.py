@@ -257,7 +257,7 @@ DEPENDENCY_WAIT_MAX_SECONDS = get_from_env("DEPENDENCY_WAIT_MAX_SECONDS", 30.0, 
 # Per connection: messages up to WS_MAX_MESSAGE_BYTES (bigger: close 4413), and a
 # token bucket of WS_MESSAGE_BURST messages refilled at WS_MESSAGES_PER_SECOND
 # (a flood closes the socket with 4429). The ASGI server's own frame limit
-# (daphne --websocket-max-message-size) stops bigger frames before they are read.
+# (uvicorn --ws-max-size 65536 in production) stops bigger frames before they are read.
 WS_MAX_MESSAGE_BYTES = get_from_env("WS_MAX_MESSAGE_BYTES", 4096, cast=as_int)
 WS_MESSAGES_PER_SECOND = get_from_env("WS_MESSAGES_PER_SECOND", 5.0, cast=as_float)
 WS_MESSAGE_BURST = get_from_env("WS_MESSAGE_BURST", 20, cast=as_int)

@@ -41,12 +41,12 @@ What a client may send, per connection (settings, README):
 
 * a message of at most ``WS_MAX_MESSAGE_BYTES`` bytes; a bigger one closes the
   socket with 4413 (too big). The ASGI server refuses far bigger
-  frames before reading them (daphne ``--websocket-max-message-size``);
+  frames before reading them (production's uvicorn ``--ws-max-size``);
 * at most ``WS_MESSAGE_BURST`` messages at once, refilled at
   ``WS_MESSAGES_PER_SECOND``; a flood closes the socket with 4429, so one
-  player cannot keep the server's event loop busy for everyone else. Under
-  daphne the server's protocol enforces it before the frames are even parsed
-  (``realtime.socket_limits``); elsewhere this consumer does;
+  player cannot keep the server's event loop busy for everyone else. This
+  consumer counts, except under daphne (``make run``), whose protocol counts
+  before the frames are even parsed (``realtime.socket_limits``);
 * ``ping`` (text) is answered ``pong``; ``{"type": "ping"}`` is answered
   ``{"type": "pong"}``; ``{"type": "resync"}`` (with ``since``) as above; anything else is ignored.
 
@@ -140,7 +140,7 @@ class SyncConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels sh
     async def connect(self) -> None:
         # Accept first: a refused client sees the close code after an accept
         # either way, and the WebSocket handshake must end within the server's
-        # timeout (daphne: 5 s) however long authentication waits in a storm.
+        # timeout however long authentication waits in a storm.
         await self.accept()
         with workers.handshake():  # initial states wait for greetings under way
             await self._greet()
@@ -173,7 +173,7 @@ class SyncConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels sh
             return
         self.user, self.user_id = user, user.pk
         self.group = user_group_name(user.pk)
-        # The server's protocol counts the messages when it can (daphne); else this consumer does.
+        # daphne's protocol counts the messages itself (make run); under uvicorn this consumer does.
         self.bucket = None if server_enforces_limit() else message_bucket()
         self.holding = []
         metrics.websocket_connects.labels(result="accepted").inc()

@@ -2,7 +2,7 @@
 
 ``bench/run.py --smoke`` brings up the whole production-shaped stack on its
 own throwaway database, Redis keys, Kafka topic, ClickHouse database and free
-ports (gunicorn, daphne, relay, sink), seeds 20 players, measures the
+ports (gunicorn, uvicorn, relay, sink), seeds 20 players, measures the
 in-process cost table against the bare-framework reference (bench/cpu.py),
 runs one tiny pgbench level, the player scenario at 5 req/s for 6 s, one
 closed-loop step per series (the bare purchase first), then the pipeline and

@@ -174,6 +174,14 @@ def gunicorn_config_file(argv: list[str]) -> dict[str, Any]:
     return runpy.run_path(str(ROOT / path)) if path else {}
 
 
+def uvicorn_options(argv: list[str]) -> dict[str, Any]:
+    """A ``uvicorn ...`` command line parsed by uvicorn's own command."""
+    from uvicorn.main import main
+
+    assert PurePosixPath(argv[0]).name == "uvicorn", argv
+    return dict(main.make_context("uvicorn", list(argv[1:])).params)
+
+
 def listening_port(service_name: str) -> int:
     """The port a service's server listens on, read from its command line."""
     if service_name in IMAGE_DEFAULT_PORTS:
@@ -184,8 +192,8 @@ def listening_port(service_name: str) -> int:
         bind = option(argv, "--bind", "-b") or gunicorn_config_file(argv).get("bind")
         assert bind, f"{service_name}: gunicorn without --bind"
         return int(bind.rsplit(":", 1)[1])
-    if program == "daphne":
-        return int(option(argv, "--port", "-p") or 8000)
+    if program == "uvicorn":
+        return int(uvicorn_options(argv)["port"])
     if program == "celery" and "flower" in argv:
         return int(option(argv, "--port") or 5555)
     if program == "python" and "manage.py" in argv:
@@ -383,19 +391,18 @@ def test_every_celery_command_runs_the_casino_app_with_options_celery_accepts() 
 
 
 def test_servers_load_the_project_applications() -> None:
-    from daphne.cli import CommandLineInterface
     from gunicorn.config import Config
 
     web, realtime = command(services()["web"]), command(services()["realtime"])
 
     gunicorn = Config().parser().parse_args(web[1:])
     (wsgi_target,) = gunicorn.args
-    daphne = CommandLineInterface().parser.parse_args(realtime[1:])
-    for target in (wsgi_target, daphne.application):
+    asgi_target = uvicorn_options(realtime)["app"]
+    for target in (wsgi_target, asgi_target):
         module, _, attribute = target.partition(":")
         assert callable(getattr(import_module(module), attribute)), target
     assert wsgi_target == "casino.wsgi:application"
-    assert daphne.application == "casino.asgi:application"
+    assert asgi_target == "casino.asgi:application"
 
 
 def test_every_program_the_stack_runs_is_pinned_in_requirements() -> None:
@@ -1049,13 +1056,24 @@ def test_the_header_covers_every_setting_production_requires() -> None:
 
 
 def test_realtime_refuses_big_websocket_frames_before_reading_them() -> None:
-    from daphne.cli import CommandLineInterface
     from django.conf import settings
 
-    parsed = CommandLineInterface().parser.parse_args(command(services()["realtime"])[1:])
+    options = uvicorn_options(command(services()["realtime"]))
 
-    assert parsed.websocket_max_message_size == 65536
-    assert parsed.websocket_max_message_size > settings.WS_MAX_MESSAGE_BYTES
+    assert options["ws_max_size"] == 65536
+    assert options["ws_max_size"] > settings.WS_MAX_MESSAGE_BYTES
+    assert options["ws_per_message_deflate"] is False  # no compressor kept per socket
+
+
+def test_realtime_shuts_down_before_compose_kills_it() -> None:
+    realtime = services()["realtime"]
+    options = uvicorn_options(command(realtime))
+
+    # compose sends SIGKILL after stop_grace_period (10 s unless the service sets one)
+    grace = realtime.get("stop_grace_period", "10s")
+    assert grace.endswith("s") and not grace.endswith("ms"), grace
+    assert options["timeout_graceful_shutdown"] is not None
+    assert options["timeout_graceful_shutdown"] < int(grace.removesuffix("s"))
 
 
 def test_the_password_pool_runs_the_web_server_at_a_lower_cpu_priority(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -157,34 +157,22 @@ def _broker_answers(process: Process, port: int) -> bool:
 # --- an ASGI server (HTTP + WebSocket) ------------------------------------------------
 
 
-def start_asgi_server(group: ProcessGroup, port: int, *, name: str = "uvicorn") -> Process:
-    """``uvicorn casino.asgi:application`` on the test database and the test
-    Redis (channel layer); :func:`wait_healthy` waits for ``/health``."""
-    process = group.start(
-        name,
-        [
-            PYTHON,
-            "-m",
-            "uvicorn",
-            "casino.asgi:application",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--lifespan",
-            "off",
-            "--no-access-log",
-            "--log-level",
-            "warning",
-        ],
-        django_env(),
-    )
-    return process
+def start_asgi_server(group: ProcessGroup, port: int, *, name: str = "uvicorn", **env: str) -> Process:
+    """``uvicorn casino.asgi:application`` with the options production's realtime
+    service runs it with (docker-compose.yml: frames over 64 KiB refused, no
+    per-message deflate), on the test database and the test Redis (channel
+    layer); :func:`wait_healthy` waits for ``/health``."""
+    argv = [
+        PYTHON, "-m", "uvicorn", "casino.asgi:application", "--host", "127.0.0.1", "--port", str(port),
+        "--ws-max-size", "65536", "--ws-per-message-deflate", "false",
+        "--lifespan", "off", "--no-access-log", "--log-level", "warning",
+    ]  # fmt: skip
+    return group.start(name, argv, django_env(**env))
 
 
 def start_daphne(group: ProcessGroup, port: int, *, name: str = "daphne", **env: str) -> Process:
-    """``daphne casino.asgi:application``, as production serves the socket
-    (docker-compose.yml's realtime service), on the test database and Redis;
+    """``daphne casino.asgi:application``: the server of ``make run`` (Django's
+    ``runserver`` is daphne's in embedded mode), on the test database and Redis;
     :func:`wait_healthy` waits for ``/health``."""
     return group.start(
         name,
