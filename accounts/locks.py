@@ -5,16 +5,17 @@ purchase lock) lock the user row through here."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from accounts.models import InviteCode, User
 from casino.db import row_get
 
 
-def user_lock(*, user_id: int) -> User:
-    """Lock one user row and load it (every purchase with money takes it: written out)."""
-    user = row_get(User, lock=True, pk=user_id)
+def user_lock(*, user_id: int, fields: Sequence[str] | None = None) -> User:
+    """Lock one user row and load it (every purchase with money takes it: written out);
+    ``fields``: load only these (the others load on first access)."""
+    user = row_get(User, lock=True, fields=fields, pk=user_id)
     if user is None:
         raise User.DoesNotExist(f"no user {user_id}")
     return user

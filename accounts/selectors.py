@@ -96,6 +96,15 @@ def user_find_by_login(*, identifier: str) -> User | None:
     return candidates[0] if candidates else None
 
 
+# What :func:`daily_spend_limit_effective` reads of a user (the buyer's lock loads only these).
+SPEND_LIMIT_FIELDS = (
+    "daily_spend_limit",
+    "pending_daily_spend_limit",
+    "pending_limit_effective_at",
+    "pending_limit_clears",
+)
+
+
 def daily_spend_limit_effective(*, user: User, now: datetime | None = None) -> int | None:
     """The limit in force now: a pending raise/removal applies once its
     cooling-off period has passed."""

@@ -94,10 +94,20 @@ class ProcessCopy(Generic[T]):
     """``load()``'s result, kept in this process until a watched model
     changes (any process) or ``max_age`` seconds pass."""
 
-    def __init__(self, name: str, load: Callable[[], T], *, max_age: float = MAX_AGE_SECONDS) -> None:
+    def __init__(
+        self,
+        name: str,
+        load: Callable[[], T],
+        *,
+        max_age: float = MAX_AGE_SECONDS,
+        keep: Callable[[T], bool] | None = None,
+    ) -> None:
+        """``keep``: whether a value just loaded may be kept (one that may not is
+        returned, and loaded again at the next use)."""
         self.name = name
         self._load = load
         self.max_age = max_age
+        self._keep = keep
         self._loaded: _Loaded[T] | None = None
         _copies.add(self)
 
@@ -107,6 +117,8 @@ class ProcessCopy(Generic[T]):
         loaded = self._loaded
         if loaded is None or loaded.version != version or time.monotonic() - loaded.loaded_at >= self.max_age:
             loaded = _Loaded(version=version, loaded_at=time.monotonic(), value=self._load())
+            if self._keep is not None and not self._keep(loaded.value):
+                return loaded.value
             self._loaded = loaded
         return loaded.value
 
@@ -121,6 +133,13 @@ def copies_forget() -> None:
     """Drop every copy of this process (the next use of each reloads it)."""
     for copy in _copies:
         copy.forget()
+
+
+def copies_version_bump() -> None:
+    """Reload every process's copies: forget this process's now, set a new shared
+    version (for a change the watched models' signals do not see). After commit;
+    never raises."""
+    _bump_shared_version()
 
 
 def _bump_shared_version() -> None:

@@ -21,8 +21,9 @@ from __future__ import annotations
 import threading
 import uuid
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import timedelta
 from functools import lru_cache
 from typing import Any, Protocol
@@ -40,10 +41,8 @@ class SlidingWindowUnavailable(RuntimeError):
 
 class SlidingWindowBackend(Protocol):
     def add(self, key: str, now: float, window: float, member: str | None = None) -> int: ...
-    def add_many(self, keys: list[str], now: float, window: float) -> None: ...
     def remove(self, key: str, member: str) -> None: ...
     def scores(self, key: str, now: float, window: float) -> list[float]: ...
-    def counts(self, keys: list[str], now: float, window: float) -> list[int]: ...
     def reset(self, key: str) -> None: ...
 
 
@@ -57,24 +56,29 @@ def _redis_client(url: str) -> Any:
     return client
 
 
-# Record one event in each of KEYS: drop what left the window, add the member, keep the key
-# a minute past the window. One command instead of a MULTI/EXEC of three per key (what redis-py
+# Record one event in each of KEYS: drop what left its window, add the member, keep the key
+# a minute past its window. One command instead of a MULTI/EXEC of three per key (what redis-py
 # spends packing and parsing them was most of a money purchase's Redis cost); atomic as well.
-# ARGV: now, the window's start (computed in Python, as the scores are: no float arithmetic
-# in Lua), ttl, then one member per key.
+# ARGV: now, then for each key its window's start (computed in Python, as the scores are: no
+# float arithmetic in Lua), its ttl and its member.
 _RECORD_SCRIPT = """
 for i, key in ipairs(KEYS) do
-  redis.call('ZREMRANGEBYSCORE', key, '-inf', ARGV[2])
-  redis.call('ZADD', key, ARGV[1], ARGV[3 + i])
-  redis.call('EXPIRE', key, ARGV[3])
+  local at = 3 * i - 1
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', ARGV[at])
+  redis.call('ZADD', key, ARGV[1], ARGV[at + 2])
+  redis.call('EXPIRE', key, ARGV[at + 1])
 end
 return redis.call('ZCARD', KEYS[#KEYS])
 """
 
 
-def _record(client: Any, script: Any, keys: list[str], members: list[str], now: float, window: float) -> int:
-    """Run :data:`_RECORD_SCRIPT`: the count in the last key's window, the new event included."""
-    return int(script(keys=keys, args=[repr(now), repr(now - window), int(window) + 60, *members], client=client))
+def _record(client: Any, script: Any, events: Sequence[tuple[str, str, float]], now: float) -> int:
+    """Run :data:`_RECORD_SCRIPT` for ``(key, member, window)`` events: the count in the
+    last key's window, the new event included."""
+    args: list[Any] = [repr(now)]
+    for _key, member, window in events:
+        args += [repr(now - window), int(window) + 60, member]
+    return int(script(keys=[key for key, _, _ in events], args=args, client=client))
 
 
 class RedisSlidingWindow:
@@ -85,12 +89,7 @@ class RedisSlidingWindow:
     def add(self, key: str, now: float, window: float, member: str | None = None) -> int:
         """Record an event (``member`` names it, for :meth:`remove`) and return
         the count in the window including it, atomically (one script)."""
-        return _record(self.client, self._record, [key], [member or uuid.uuid4().hex], now, window)
-
-    def add_many(self, keys: list[str], now: float, window: float) -> None:
-        """Record one event under each key, atomically, in one command."""
-        if keys:
-            _record(self.client, self._record, keys, [uuid.uuid4().hex for _ in keys], now, window)
+        return _record(self.client, self._record, [(key, member or uuid.uuid4().hex, window)], now)
 
     def remove(self, key: str, member: str) -> None:
         self.client.zrem(key, member)
@@ -98,13 +97,6 @@ class RedisSlidingWindow:
     def scores(self, key: str, now: float, window: float) -> list[float]:
         pairs = self.client.zrangebyscore(key, now - window, "+inf", withscores=True)
         return [score for _member, score in pairs]
-
-    def counts(self, keys: list[str], now: float, window: float) -> list[int]:
-        """The events in the window under each key, in one round trip (as ``len(scores(...))``)."""
-        pipe = self.client.pipeline(transaction=False)
-        for key in keys:
-            pipe.zcount(key, now - window, "+inf")
-        return [int(count) for count in pipe.execute()]
 
     def reset(self, key: str) -> None:
         self.client.delete(key)
@@ -122,10 +114,6 @@ class MemorySlidingWindow:
             self._events[key] = events
             return len(events)
 
-    def add_many(self, keys: list[str], now: float, window: float) -> None:
-        for key in keys:
-            self.add(key, now, window)
-
     def remove(self, key: str, member: str) -> None:
         with self._lock:
             self._events[key] = [(t, m) for t, m in self._events.get(key, []) if m != member]
@@ -133,9 +121,6 @@ class MemorySlidingWindow:
     def scores(self, key: str, now: float, window: float) -> list[float]:
         with self._lock:
             return sorted(t for t, _ in self._events.get(key, []) if t > now - window)
-
-    def counts(self, keys: list[str], now: float, window: float) -> list[int]:
-        return [len(self.scores(key, now, window)) for key in keys]
 
     def reset(self, key: str) -> None:
         with self._lock:
@@ -170,7 +155,7 @@ class RedisDistinctSlidingWindow:
 
     def add(self, key: str, member: str, now: float, window: float) -> int:
         """Record ``member`` as seen now; the distinct members in the window, it included."""
-        return _record(self.client, self._record, [key], [member], now, window)
+        return _record(self.client, self._record, [(key, member, window)], now)
 
     def count_with(self, key: str, member: str, now: float, window: float) -> int:
         """Distinct members in the window, counting ``member`` once even if unseen."""
@@ -214,6 +199,78 @@ def distinct_window_backend() -> DistinctSlidingWindow:
     if settings.REDIS_URL:
         return RedisDistinctSlidingWindow(settings.REDIS_URL)
     return MemoryDistinctSlidingWindow()
+
+
+# --- Several windows in one round trip (fraud features: per player, IP, device, instrument) ---
+
+
+@dataclass(frozen=True)
+class WindowCount:
+    """A count to read: the events in ``key``'s last ``window`` seconds (as
+    :meth:`SlidingWindowBackend.scores` counts them), or with ``distinct`` the
+    distinct members (as :class:`DistinctSlidingWindow` counts them: ``member``,
+    if given, counted once even if unseen)."""
+
+    key: str
+    window: float
+    distinct: bool = False
+    member: str | None = None
+
+
+@dataclass(frozen=True)
+class WindowEvent:
+    """An event to record under ``key``: a new one, or with ``member`` a distinct
+    member seen now (:meth:`DistinctSlidingWindow.add`)."""
+
+    key: str
+    window: float
+    member: str | None = None
+
+
+def windows_count(counts: Sequence[WindowCount], now: float) -> list[int]:
+    """Each count, read together: one round trip to Redis (a pipeline of
+    ``ZCOUNT``/``ZSCORE``). Raises redis-py's errors, as the backends do."""
+    sliding = sliding_window_backend()
+    if not isinstance(sliding, RedisSlidingWindow):
+        distinct = distinct_window_backend()
+        return [
+            (distinct.count_with(c.key, c.member, now, c.window) if c.member else distinct.count(c.key, now, c.window))
+            if c.distinct
+            else len(sliding.scores(c.key, now, c.window))
+            for c in counts
+        ]
+    pipe = sliding.client.pipeline(transaction=False)
+    for c in counts:
+        if c.distinct:
+            pipe.zcount(c.key, f"({now - c.window}", "+inf")
+            if c.member:
+                pipe.zscore(c.key, c.member)
+        else:
+            pipe.zcount(c.key, now - c.window, "+inf")
+    answers = iter(pipe.execute())
+    found = []
+    for c in counts:
+        count = int(next(answers))
+        if c.distinct and c.member:
+            seen_at = next(answers)
+            count += 0 if seen_at is not None and float(seen_at) > now - c.window else 1
+        found.append(count)
+    return found
+
+
+def windows_record(events: Sequence[WindowEvent], now: float) -> None:
+    """Record every event, atomically, in one command (Redis: one script)."""
+    if not events:
+        return
+    sliding = sliding_window_backend()
+    if isinstance(sliding, RedisSlidingWindow):
+        _record(sliding.client, sliding._record, [(e.key, e.member or uuid.uuid4().hex, e.window) for e in events], now)
+        return
+    for event in events:
+        if event.member:
+            distinct_window_backend().add(event.key, event.member, now, event.window)
+        else:
+            sliding.add(event.key, now, event.window)
 
 
 class SlidingWindowLimit:

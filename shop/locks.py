@@ -20,6 +20,7 @@ from django.db.models import QuerySet
 
 from accounts.locks import user_lock
 from accounts.models import User
+from accounts.selectors import SPEND_LIMIT_FIELDS
 from casino.db import row_exists, row_get
 from shop.catalog_selectors import catalog_product
 from shop.models import Order, OwnedItem, Product
@@ -48,8 +49,10 @@ def order_lock(*, order_id: int) -> Order:
 
 
 def buyer_lock(*, user_id: int) -> User:
-    """Lock the buyer's user row: the purchase lock that serialises one player's buys."""
-    return user_lock(user_id=user_id)
+    """Lock the buyer's user row: the purchase lock that serialises one player's buys.
+    Loads what the daily spend limit reads (``SPEND_LIMIT_FIELDS``); any other field
+    of the returned user loads on first access."""
+    return user_lock(user_id=user_id, fields=SPEND_LIMIT_FIELDS)
 
 
 def buyer_row_lock(*, user_id: int) -> None:

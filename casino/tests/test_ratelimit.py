@@ -49,18 +49,55 @@ def test_events_count_within_the_window_and_slide_out_of_it(windows: Any, key: s
     assert windows.scores(key, 1601.0, WINDOW) == []
 
 
-def test_several_keys_are_counted_and_added_to_together_as_one_by_one(windows: Any) -> None:
+@pytest.fixture(params=["memory", "redis"])
+def store(request: Any, settings: Any) -> Iterator[str]:
+    """The configured store (what windows_count and windows_record use): Redis, or memory."""
+    if request.param == "memory":
+        settings.REDIS_URL = ""
+    ratelimit.sliding_window_backend.cache_clear()
+    ratelimit.distinct_window_backend.cache_clear()
+    yield request.param
+    ratelimit.sliding_window_backend.cache_clear()
+    ratelimit.distinct_window_backend.cache_clear()
+
+
+def test_windows_read_and_recorded_together_agree_with_the_backends_one_by_one(store: str) -> None:
+    # Given events under three keys, and distinct members under a fourth
+    sliding, distinct = ratelimit.sliding_window_backend(), ratelimit.distinct_window_backend()
     keys = [f"test:{uuid.uuid4().hex}" for _ in range(3)]
-    windows.add(keys[0], 1000.0, WINDOW)
-    windows.add(keys[0], 1500.0, WINDOW)
-    windows.add(keys[2], 1500.0, WINDOW)
+    cards = f"test:{uuid.uuid4().hex}"
+    sliding.add(keys[0], 1000.0, WINDOW)
+    sliding.add(keys[0], 1500.0, WINDOW)
+    sliding.add(keys[2], 1500.0, WINDOW)
+    distinct.add(cards, "card-a", 1000.0, 3 * WINDOW)
+    distinct.add(cards, "card-b", 1500.0, 3 * WINDOW)
+    reads = [
+        *(ratelimit.WindowCount(key, WINDOW) for key in keys),
+        ratelimit.WindowCount(cards, 3 * WINDOW, distinct=True, member="card-c"),
+        ratelimit.WindowCount(cards, 3 * WINDOW, distinct=True, member="card-a"),
+        ratelimit.WindowCount(cards, 3 * WINDOW, distinct=True),
+    ]
 
-    before = windows.counts(keys, 1700.0, WINDOW)  # the event at 1000 has left the window
-    windows.add_many(keys, 1700.0, WINDOW)
-    after = windows.counts(keys, 1700.0, WINDOW)
+    # When they are read together (the event at 1000 has left the 600 s windows), then recorded together
+    before = ratelimit.windows_count(reads, 1700.0)
+    ratelimit.windows_record(
+        [*(ratelimit.WindowEvent(key, WINDOW) for key in keys), ratelimit.WindowEvent(cards, 3 * WINDOW, "card-c")],
+        1700.0,
+    )
+    after = ratelimit.windows_count(reads, 1700.0)
 
-    assert before == [1, 0, 1]
-    assert after == [2, 1, 2] == [len(windows.scores(key, 1700.0, WINDOW)) for key in keys]
+    # Then each count is what the backends say one by one, before and after
+    assert before == [1, 0, 1, 3, 2, 2]
+    assert after == [2, 1, 2, 3, 3, 3]
+    assert after[:3] == [len(sliding.scores(key, 1700.0, WINDOW)) for key in keys]
+    assert after[3:] == [
+        distinct.count_with(cards, "card-c", 1700.0, 3 * WINDOW),
+        distinct.count_with(cards, "card-a", 1700.0, 3 * WINDOW),
+        distinct.count(cards, 1700.0, 3 * WINDOW),
+    ]
+    # and each key kept its own window: at 2801 the 600 s events are gone; of the cards
+    # (1,800 s) card-a (1000) has left, card-b (1500) and card-c (1700) have not
+    assert ratelimit.windows_count(reads, 2801.0) == [0, 0, 0, 2, 3, 2]
 
 
 def test_an_event_a_fraction_of_a_millisecond_inside_the_window_still_counts(windows: Any, key: str) -> None:

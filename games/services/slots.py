@@ -15,15 +15,16 @@ The table
 
 The live table, cached per process
     Reading the rows costs a transaction and three statements, so a spin reads them only when
-    its process has no table cached for the current *generation*: a random token in the Django
-    cache (Redis) that :func:`slot_tables_publish` replaces after its commit
-    (:func:`slot_table_invalidate`). A warm spin costs one Redis GET and no SQL for the table.
-    The generation is read *before* the rows, so a table read while a publication commits is
-    cached under the old generation and dropped at the next spin. A cached table is also
-    dropped after ``CACHE_MAX_AGE_SECONDS`` (a bump lost while Redis was down heals by itself),
-    and with Redis down every spin reads the rows (correct, only slower). Rows changed by other
-    means than the service (a shell, a data migration) are picked up after
-    :func:`slot_table_invalidate` or ``CACHE_MAX_AGE_SECONDS``.
+    its process has no table cached under the current shared version of the process copies (it
+    is a ``casino.copies.ProcessCopy``: one Redis GET a request, which the request's other
+    copies -- game configuration, daily limits -- share, so a warm spin pays nothing of its
+    own for the table). :func:`slot_tables_publish` sets a new version after its commit
+    (:func:`slot_table_invalidate`). The version is read *before* the rows, so a table read
+    while a publication commits is cached under the old version and dropped at the next spin.
+    As with every process copy, a cached table is also dropped after ``CACHE_MAX_AGE_SECONDS``:
+    a version bump lost while Redis was down, or rows changed by other means than the service
+    (a shell, a data migration), are picked up within a minute, or at once after
+    :func:`slot_table_invalidate`.
 
     The rows are read in one transaction that first locks the symbol rows, as the publication
     does, so a table is never assembled from the weights before a publication and the paytable
@@ -41,21 +42,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
-import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal, InvalidOperation
 from fractions import Fraction
 from typing import Any
 
-from django.core.cache import cache
 from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts.models import User
+from casino.copies import ProcessCopy, copies_version_bump
 from casino.db import one_or_none
-from casino.degraded import dependency_failed
 from casino.permissions import staff_permission_require
 from casino.services import audit_record
 from economy.exceptions import ReasonRequired
@@ -70,7 +68,6 @@ SUBTYPE = "slot_spin"
 REELS = 3
 CONFIGURE_GAME = "games.configure_game"
 
-GENERATION_KEY = "games:slot-table:generation"
 CACHE_MAX_AGE_SECONDS = 60.0
 
 # Bounds of what staff may publish: a strip is stored as JSON with every stop written out, and a
@@ -108,7 +105,6 @@ class SlotTable:
     weights: dict[int, dict[str, int]]
     paytable: tuple[PayRule, ...]
     math: SlotMath
-    loaded_at: float = field(default=0.0, compare=False)
 
     def emoji(self, code: str) -> str:
         for symbol in self.symbols:
@@ -223,43 +219,19 @@ def _table_from_rows() -> tuple[SlotTable, bool]:
         weights=weights,
         paytable=paytable,
         math=math,
-        loaded_at=time.monotonic(),
     )
     return table, not (created and uncommitted)
 
 
-_live: tuple[str, SlotTable] | None = None  # (generation, table) of this process
-
-
-def _generation() -> str | None:
-    """The current generation token (created if the cache has none), None if Redis is down."""
-    try:
-        value = cache.get(GENERATION_KEY)
-        if value is None:
-            cache.add(GENERATION_KEY, uuid.uuid4().hex, timeout=None)
-            value = cache.get(GENERATION_KEY)
-    except Exception as error:  # noqa: BLE001 - Redis down: read the rows (correct, slower)
-        dependency_failed(dependency="redis", use="slot_table_cache", error=error)
-        return None
-    return value if isinstance(value, str) else None
+# The table with whether it may be kept (see _table_from_rows), as a process copy.
+_live: ProcessCopy[tuple[SlotTable, bool]] = ProcessCopy(
+    "slot table", _table_from_rows, max_age=CACHE_MAX_AGE_SECONDS, keep=lambda loaded: loaded[1]
+)
 
 
 def slot_table_live() -> SlotTable:
     """The table spins use now (see the module docstring for the cache)."""
-    global _live
-    generation = _generation()
-    cached = _live
-    if (
-        generation is not None
-        and cached is not None
-        and cached[0] == generation
-        and time.monotonic() - cached[1].loaded_at < CACHE_MAX_AGE_SECONDS
-    ):
-        return cached[1]
-    table, cacheable = _table_from_rows()
-    if generation is not None and cacheable:
-        _live = (generation, table)
-    return table
+    return _live.get()[0]
 
 
 def slot_table_current() -> SlotTableVersion:
@@ -268,14 +240,9 @@ def slot_table_current() -> SlotTableVersion:
 
 
 def slot_table_invalidate() -> None:
-    """Make every process read the rows again at its next spin (a new generation token). Runs
-    after commit: a cache that is down is counted and logged, never raised."""
-    global _live
-    _live = None
-    try:
-        cache.set(GENERATION_KEY, uuid.uuid4().hex, timeout=None)
-    except Exception as error:  # noqa: BLE001 - after commit: fail quietly; the max age heals it
-        dependency_failed(dependency="redis", use="slot_table_cache", error=error)
+    """Make every process read the rows again at its next spin (a new shared version of the
+    process copies). Runs after commit: a cache that is down is counted and logged, never raised."""
+    copies_version_bump()
 
 
 # --- a spin -------------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from casino.db import column_name
-from casino.ratelimit import distinct_window_backend, sliding_window_backend
+from casino.ratelimit import WindowCount, WindowEvent, windows_count, windows_record
 from shop.models import Order, OrderStatus, PriceType
 
 FeatureValue = float | int | bool | None
@@ -129,25 +129,26 @@ def fraud_features(
     ``amount_vs_usual = amount / median(last 20 fulfilled money orders' total)``.
     """
     now = timezone.now()
-    now_ts = now.timestamp()
-    # The attempts per player, IP and device in one round trip; each count includes this attempt.
+    # The attempts per player, IP and device, and the player's instruments, in one round trip.
     keys = {"player": _player_orders_key(user.pk)}
     if ip:
         keys["ip"] = _ip_orders_key(ip)
     if device_id:
         keys["device"] = _device_orders_key(device_id)
-    counts = sliding_window_backend().counts(list(keys.values()), now_ts, ORDER_WINDOW.total_seconds())
-    attempts = {name: count + 1 for name, count in zip(keys, counts, strict=True)}
-
-    instruments = distinct_window_backend()
-    instruments_key = _player_instruments_key(user.pk)
-    instrument_window = INSTRUMENT_WINDOW.total_seconds()
-    if payment_instrument:
-        distinct_instruments = instruments.count_with(
-            instruments_key, _digest(payment_instrument), now_ts, instrument_window
-        )
-    else:
-        distinct_instruments = instruments.count(instruments_key, now_ts, instrument_window)
+    order_window = ORDER_WINDOW.total_seconds()
+    *counts, distinct_instruments = windows_count(
+        [
+            *(WindowCount(key, order_window) for key in keys.values()),
+            WindowCount(
+                _player_instruments_key(user.pk),
+                INSTRUMENT_WINDOW.total_seconds(),
+                distinct=True,
+                member=_digest(payment_instrument) if payment_instrument else None,
+            ),
+        ],
+        now.timestamp(),
+    )
+    attempts = {name: count + 1 for name, count in zip(keys, counts, strict=True)}  # this attempt included
 
     usual = _usual_amount(user_id=user.pk, currency=currency)
     return {
@@ -166,14 +167,16 @@ def fraud_record_attempt(*, user_id: int, ip: str | None, device_id: str, paymen
     Call it once per attempt, after deciding (blocked attempts too: they are
     what velocity rules are for). Not transactional with the database: it is a
     counter, and an attempt whose order rolls back still was an attempt."""
-    now_ts = timezone.now().timestamp()
     keys = [_player_orders_key(user_id)]
     if ip:
         keys.append(_ip_orders_key(ip))
     if device_id:
         keys.append(_device_orders_key(device_id))
-    sliding_window_backend().add_many(keys, now_ts, ORDER_WINDOW.total_seconds())  # one round trip
+    events = [WindowEvent(key, ORDER_WINDOW.total_seconds()) for key in keys]
     if payment_instrument:
-        distinct_window_backend().add(
-            _player_instruments_key(user_id), _digest(payment_instrument), now_ts, INSTRUMENT_WINDOW.total_seconds()
+        events.append(
+            WindowEvent(
+                _player_instruments_key(user_id), INSTRUMENT_WINDOW.total_seconds(), member=_digest(payment_instrument)
+            )
         )
+    windows_record(events, timezone.now().timestamp())  # one command
