@@ -13,7 +13,8 @@ from bench.samples import PLAYER_ENDPOINTS, Samples, latency_row, pct
 def player_stats(s: Samples, timeline: list[dict[str, Any]], pacing_s: float) -> list[dict[str, Any]]:
     stages = []
     for stage in timeline:
-        t0, t1 = stage["start"], stage.get("end", stage["start"])
+        # From the end of the ramp the stage begins with (bench/locustfile.py) to its end.
+        t0, t1 = stage.get("measure_start", stage["start"]), stage.get("end", stage["start"])
         seconds = max(1e-9, t1 - t0)
         endpoints = {}
         for name in PLAYER_ENDPOINTS:

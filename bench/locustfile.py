@@ -17,7 +17,12 @@ Two phases, one after the other in one Locust process (``BenchShape``):
     server slows down (no coordinated omission) -- until a response takes
     longer than the whole slot; such slots are counted (``late_slots``) and the
     report shows the achieved rate next to the target. The shape sets
-    ``users = rate x pacing_s`` per stage.
+    ``users = rate x pacing_s`` per stage. The users a stage adds start their
+    first request at a random moment of their first slot, not all at once
+    (spawned within a second, they would double the arrival rate for that
+    second), so the rate ramps to the new one over one ``pacing_s``; a stage
+    that adds users to a running load is measured from the end of that ramp
+    (``measure_start``) to its end.
 
 ``saturation`` -- **closed loop**: N users fire back to back (no think time)
     at one endpoint family (``bare_purchase``: the bare-framework reference of
@@ -84,6 +89,8 @@ class PlayerUser(JourneySteps):
         self.slot: float | None = None
         # A player already in a visit (bench/journey.py): no burst of logins when a stage adds users.
         self.session: Session | None = Session(midway=bool(CONFIG.get("start_midway", True)))
+        # ... nor a burst of requests: the first arrives at a random moment of the first slot.
+        gevent.sleep(random.uniform(0, PACING_S))
 
     @task
     def step(self) -> None:
@@ -219,12 +226,20 @@ class BenchShape(LoadTestShape):
         for stage in self.stages:
             offset += float(stage["duration_s"])
             if elapsed < offset:
-                if self.current is None or self.current.get("name") != stage["name"]:
-                    self._begin(
-                        {"phase": "player", "name": stage["name"], "rate": stage["rate"], "measured": stage["measured"]}
-                    )
                 users = max(1, round(float(stage["rate"]) * PACING_S))
-                return users, float(CONFIG.get("spawn_rate", 100)), [PlayerUser]
+                spawn_rate = float(CONFIG.get("spawn_rate", 100))
+                if self.current is None or self.current.get("name") != stage["name"]:
+                    # Measured once the users it adds to a running load are spawned and have
+                    # ramped in (PlayerUser.on_start); the first stage is measured from its start.
+                    running = self.runner.user_count if self.runner else 0
+                    added = max(0, users - running)
+                    ramp = (
+                        min(added / spawn_rate + PACING_S, float(stage["duration_s"]) / 2) if running and added else 0.0
+                    )
+                    entry = {"phase": "player", "name": stage["name"], "rate": stage["rate"]}
+                    self._begin({**entry, "measured": stage["measured"], "ramp_s": ramp})
+                    self.current["measure_start"] = self.current["start"] + ramp
+                return users, spawn_rate, [PlayerUser]
         if self.gap_s:
             if self.quiet is None:
                 self._begin({"phase": "gap", "name": "gap"})
