@@ -155,9 +155,11 @@ def _select(
     where: tuple[str, ...],
     lock: bool,
     between: tuple[str, ...] = (),
+    order_by: tuple[str, ...] = (),
 ) -> _Select:
     """One ``SELECT`` shape: equality on ``where``, inclusive ranges on ``between``
-    (a row at most, unless there are ranges)."""
+    (a row at most, unless there are ranges; the first in ``order_by``'s order,
+    ``-name`` descending, when there is one)."""
     meta = model._meta
     connection = connections[alias]
     quote = connection.ops.quote_name
@@ -176,9 +178,14 @@ def _select(
     tests = [f"{quote(field.column)} = %s" for field in conditions]
     tests += [f"{quote(field.column)} >= %s AND {quote(field.column)} <= %s" for field in ranged]
     suffix = " FOR UPDATE" if lock and connection.features.has_select_for_update else ""
+    order = ", ".join(
+        f"{quote(_concrete(meta.pk if name.lstrip('-') == 'pk' else meta.get_field(name.lstrip('-'))).column)}"
+        f"{' DESC' if name.startswith('-') else ''}"
+        for name in order_by
+    )
     sql = (
         f"SELECT {', '.join(quote(field.column) for field in loaded)} FROM {quote(meta.db_table)}"  # noqa: S608
-        f" WHERE {' AND '.join(tests)}{'' if ranged else ' LIMIT 1'}{suffix}"
+        f" WHERE {' AND '.join(tests)}{f' ORDER BY {order}' if order else ''}{'' if ranged else ' LIMIT 1'}{suffix}"
     )
     return _Select(
         sql=sql,
@@ -189,7 +196,14 @@ def _select(
     )
 
 
-def row_get(model: type[M], *, fields: Sequence[str] | None = None, lock: bool = False, **equals: object) -> M | None:
+def row_get(
+    model: type[M],
+    *,
+    fields: Sequence[str] | None = None,
+    lock: bool = False,
+    order_by: Sequence[str] = (),
+    **equals: object,
+) -> M | None:
     """The row of ``model`` with these field values (a unique key), as an
     instance, or None: ``Model.objects.filter(**equals).first()`` with its
     ``SELECT ... LIMIT 1`` written out once per shape instead of compiled on
@@ -198,10 +212,12 @@ def row_get(model: type[M], *, fields: Sequence[str] | None = None, lock: bool =
     backend's and each field's: JSON, dates and times on SQLite, ...).
     ``fields``: load only these and the primary key (the others load on first
     access, as with ``.only()``). ``lock``: ``FOR UPDATE``, where the database
-    has row locks. Equality on concrete fields only (``pk``; a foreign key by
-    its name or its ``_id``, with the related row's key)."""
+    has row locks. ``order_by``: when several rows match, the first in this
+    order (field names, ``-name`` descending: ``.order_by(...).first()``).
+    Equality on concrete fields only (``pk``; a foreign key by its name or its
+    ``_id``, with the related row's key)."""
     alias = router.db_for_read(model)
-    select = _select(model, alias, None if fields is None else tuple(fields), tuple(equals), lock)
+    select = _select(model, alias, None if fields is None else tuple(fields), tuple(equals), lock, (), tuple(order_by))
     connection = connections[alias]
     params = [
         field.get_db_prep_value(value, connection) for field, value in zip(select.where, equals.values(), strict=True)

@@ -1,5 +1,8 @@
-"""The per-player dashboard cache: a version number per player; the cached
-page lives under (player, version).
+"""The per-player dashboard cache: a version number per player, and the
+player's last built page stored with the version it was built under; both are
+read in one round trip (``MGET``), and the page counts only while the
+versions agree. A bump after a change makes the stored page stale at once (even
+one computed from data older than the change).
 
 Redis down: the cache fails open. A read builds the page from PostgreSQL and
 serves it uncached; a bump after commit is skipped. Both are counted and
@@ -32,24 +35,31 @@ def dashboard_version_key(user_id: int) -> str:
     return f"dashboard-version:{user_id}"
 
 
+def dashboard_page_key(user_id: int) -> str:
+    return f"dashboard-page:{user_id}"
+
+
 def dashboard_page(user_id: int, build: Callable[[], bytes]) -> DashboardPage:
     """The cached page of the player's current version, or ``build()`` cached
     now. The ETag is the body's hash, so an unchanged page keeps its ETag
     across versions and a client's ``If-None-Match`` still matches."""
-    key: str | None = None
+    version: int | None = None
     cached: dict[str, Any] | None = None
+    version_key, page_key = dashboard_version_key(user_id), dashboard_page_key(user_id)
     try:
-        version = cache.get(dashboard_version_key(user_id), 0)
-        key = f"dashboard:{user_id}:{version}"
-        cached = cache.get(key)
+        found = cache.get_many([version_key, page_key])
+        version = int(found.get(version_key, 0))
+        stored = found.get(page_key)
+        if isinstance(stored, dict) and stored.get("version") == version:
+            cached = stored
     except Exception as error:  # noqa: BLE001 - Redis down: fail open, build from PostgreSQL
         dependency_failed(dependency="redis", use="dashboard_cache", error=error)
     if cached is None:
         body = build()
-        cached = {"etag": _etag(body), "body": body}
-        if key is not None:
+        cached = {"version": version, "etag": _etag(body), "body": body}
+        if version is not None:
             try:
-                cache.set(key, cached, timeout=settings.DASHBOARD_CACHE_SECONDS)
+                cache.set(page_key, cached, timeout=settings.DASHBOARD_CACHE_SECONDS)
             except Exception as error:  # noqa: BLE001 - the page is served uncached
                 dependency_failed(dependency="redis", use="dashboard_cache", error=error)
     return DashboardPage(etag=cached["etag"], body=cached["body"])

@@ -252,12 +252,14 @@ def streak_history(user_id: int, *, year: int | None = None, month: int | None =
 def vip_status(user_id: int, *, wallet: Wallet | None = None, today: date | None = None) -> dict[str, Any]:
     today = today or utc_today()
     wallet = wallet or wallet_or_empty(user_id=user_id)
-    last: datetime | None = (
-        LedgerEntry.objects.filter(wallet_id=user_id, reason=LedgerReason.VIP_DAILY)
-        .order_by("-created_at", "-id")
-        .values_list("created_at", flat=True)
-        .first()
-    )
+    claim = row_get(
+        LedgerEntry,
+        fields=("created_at",),
+        order_by=("-created_at", "-id"),
+        wallet=user_id,
+        reason=LedgerReason.VIP_DAILY,
+    )  # every dashboard built: written out, not compiled each time
+    last: datetime | None = claim.created_at if claim is not None else None
     return {
         "vip_tier": wallet.vip_tier,
         "vip_points": wallet.vip_points,

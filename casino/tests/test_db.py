@@ -284,3 +284,24 @@ def test_row_update_writes_only_the_fields_named() -> None:
     assert updated == 1
     assert (stored.name, stored.price_amount) == ("New", 99)
     assert stored.updated_at >= product.created_at  # auto_now applied, as save() would
+
+
+@pytest.mark.django_db
+def test_row_get_in_an_order_answers_the_orms_first_row_in_that_order() -> None:
+    from economy.models import StreakDay
+
+    user = UserFactory()
+    for day, count in [(3, 7), (9, 2), (5, 7)]:
+        StreakDay.objects.create(
+            user=user, date=date(2026, 12, day), kind="checkin", streak_count=count, created_at=timezone.now()
+        )
+    mine = StreakDay.objects.filter(user=user)
+
+    newest = row_get(StreakDay, fields=("date",), order_by=("-date",), user=user.pk)
+    oldest = row_get(StreakDay, order_by=("date",), user=user.pk)
+    tie = row_get(StreakDay, order_by=("-streak_count", "-date"), user=user.pk, kind="checkin")
+
+    assert newest is not None and newest.date == mine.order_by("-date").first().date == date(2026, 12, 9)
+    assert oldest is not None and _fields_of(oldest) == _fields_of(mine.order_by("date").first())
+    assert tie is not None and tie.pk == mine.order_by("-streak_count", "-date").first().pk  # the 5th, not the 3rd
+    assert row_get(StreakDay, order_by=("-date",), user=UserFactory().pk) is None
