@@ -8,7 +8,8 @@ family must take effect on the very next request, in every process. So each
 process keeps the rows it read, and one Redis GET per request says whether a
 kept row may still be used.
 
-**The user's generation.** One Redis key per user, ``authgen:<id>``, holds a
+**The user's generation.** One Redis key per user, ``authgen:<id>`` (in the
+deployment's namespace, ``casino.redis_keys``), holds a
 random token. Every write that changes what authentication decides, or what a
 view reads from ``request.user``, replaces it with a new random token once the
 write commits (:func:`user_generations_bump`): every save of a user row, every
@@ -87,6 +88,7 @@ from prometheus_client import Counter
 from accounts.models import ACTIVITY_FIELDS, RevokedTokenFamily, User
 from casino.db import one_or_none
 from casino.degraded import dependency_failed
+from casino.redis_keys import redis_key
 
 CACHE_SIZE = 10_000
 ENTRY_MAX_AGE_SECONDS = 300.0
@@ -109,7 +111,7 @@ _clock = time.monotonic
 
 
 def generation_key(user_id: int) -> str:
-    return f"authgen:{user_id}"
+    return redis_key(f"authgen:{user_id}")
 
 
 def _new_generation() -> bytes:

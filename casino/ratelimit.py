@@ -31,6 +31,8 @@ from typing import Any, Protocol
 from django.conf import settings
 from django.utils import timezone
 
+from casino.redis_keys import redis_key
+
 # A Redis that does not answer must not hold a request (or a login) for long.
 REDIS_TIMEOUT_SECONDS = 2.0
 
@@ -89,17 +91,17 @@ class RedisSlidingWindow:
     def add(self, key: str, now: float, window: float, member: str | None = None) -> int:
         """Record an event (``member`` names it, for :meth:`remove`) and return
         the count in the window including it, atomically (one script)."""
-        return _record(self.client, self._record, [(key, member or uuid.uuid4().hex, window)], now)
+        return _record(self.client, self._record, [(redis_key(key), member or uuid.uuid4().hex, window)], now)
 
     def remove(self, key: str, member: str) -> None:
-        self.client.zrem(key, member)
+        self.client.zrem(redis_key(key), member)
 
     def scores(self, key: str, now: float, window: float) -> list[float]:
-        pairs = self.client.zrangebyscore(key, now - window, "+inf", withscores=True)
+        pairs = self.client.zrangebyscore(redis_key(key), now - window, "+inf", withscores=True)
         return [score for _member, score in pairs]
 
     def reset(self, key: str) -> None:
-        self.client.delete(key)
+        self.client.delete(redis_key(key))
 
 
 class MemorySlidingWindow:
@@ -155,19 +157,19 @@ class RedisDistinctSlidingWindow:
 
     def add(self, key: str, member: str, now: float, window: float) -> int:
         """Record ``member`` as seen now; the distinct members in the window, it included."""
-        return _record(self.client, self._record, [(key, member, window)], now)
+        return _record(self.client, self._record, [(redis_key(key), member, window)], now)
 
     def count_with(self, key: str, member: str, now: float, window: float) -> int:
         """Distinct members in the window, counting ``member`` once even if unseen."""
         pipe = self.client.pipeline(transaction=False)
-        pipe.zcount(key, f"({now - window}", "+inf")
-        pipe.zscore(key, member)
+        pipe.zcount(redis_key(key), f"({now - window}", "+inf")
+        pipe.zscore(redis_key(key), member)
         count, member_seen_at = pipe.execute()
         already_counted = member_seen_at is not None and float(member_seen_at) > now - window
         return int(count) + (0 if already_counted else 1)
 
     def count(self, key: str, now: float, window: float) -> int:
-        return int(self.client.zcount(key, f"({now - window}", "+inf"))
+        return int(self.client.zcount(redis_key(key), f"({now - window}", "+inf"))
 
 
 class MemoryDistinctSlidingWindow:
@@ -241,12 +243,13 @@ def windows_count(counts: Sequence[WindowCount], now: float) -> list[int]:
         ]
     pipe = sliding.client.pipeline(transaction=False)
     for c in counts:
+        key = redis_key(c.key)
         if c.distinct:
-            pipe.zcount(c.key, f"({now - c.window}", "+inf")
+            pipe.zcount(key, f"({now - c.window}", "+inf")
             if c.member:
-                pipe.zscore(c.key, c.member)
+                pipe.zscore(key, c.member)
         else:
-            pipe.zcount(c.key, now - c.window, "+inf")
+            pipe.zcount(key, now - c.window, "+inf")
     answers = iter(pipe.execute())
     found = []
     for c in counts:
@@ -264,7 +267,8 @@ def windows_record(events: Sequence[WindowEvent], now: float) -> None:
         return
     sliding = sliding_window_backend()
     if isinstance(sliding, RedisSlidingWindow):
-        _record(sliding.client, sliding._record, [(e.key, e.member or uuid.uuid4().hex, e.window) for e in events], now)
+        recorded = [(redis_key(e.key), e.member or uuid.uuid4().hex, e.window) for e in events]
+        _record(sliding.client, sliding._record, recorded, now)
         return
     for event in events:
         if event.member:

@@ -78,6 +78,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from casino.degraded import dependency_failed
+from casino.redis_keys import redis_key
 from economy.enums import Currency
 from games.enums import Game, RoundResult, RoundStatus
 from games.models import GameRound
@@ -171,7 +172,8 @@ def period_bounds(period: str, moment: datetime) -> tuple[datetime, datetime] | 
 
 
 def board_key(key_of_period: str, game: str, metric: str) -> str:
-    return f"{KEY_PREFIX}:{key_of_period}:{game}:{metric}"
+    """The board's sorted set (in the deployment's namespace, ``casino.redis_keys``)."""
+    return redis_key(f"{KEY_PREFIX}:{key_of_period}:{game}:{metric}")
 
 
 def members_key(board: str) -> str:

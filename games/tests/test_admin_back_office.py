@@ -28,6 +28,7 @@ from games.services.crash import crash_bet
 from games.services.gacha import gacha_pull
 from games.services.rps import rps_play
 from games.services.slots import slot_spin
+from games.tests.test_crash import player_with_crash_point
 
 pytestmark = pytest.mark.django_db
 
@@ -84,7 +85,8 @@ def every_kind_of_round() -> list[GameRound]:
         gacha_pull(user=player, pull_count=10, banner_code=None, idempotency_key=key()).round,
         slot_spin(user=player, bet_amount=100, idempotency_key=key()).round,
     ]
-    other = funded_player()
+    other = UserFactory()
+    player_with_crash_point(other, lambda point: point >= 200)  # still running after the request (1.00 would end it)
     rounds.append(crash_bet(user=other, bet_amount=100, auto_cashout_multiplier=None, idempotency_key=key()).round)
     return rounds
 
@@ -272,7 +274,8 @@ def test_a_tampered_round_shows_a_mismatch_naming_what_differs() -> None:
 
 
 def test_a_running_crash_round_shows_no_crash_point_anywhere_in_the_admin(staff_client: Any) -> None:
-    player = funded_player()
+    player = UserFactory()
+    player_with_crash_point(player, lambda point: point >= 200)  # a crash point of 1.00 would end the round at once
     running = crash_bet(user=player, bet_amount=100, auto_cashout_multiplier=None, idempotency_key=key()).round
     running.refresh_from_db()
     assert running.status == RoundStatus.OPEN

@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from accounts.tests.factories import UserFactory
 from casino.degraded import dependency_failures
+from casino.redis_keys import redis_key
 from economy.services import wallet_grant
 from games.models import GameRound
 from games.services import Decision, Draw, round_play
@@ -35,6 +36,7 @@ from games.services.leaderboards import (
     WEEKLY,
     CountedRound,
     _redis,
+    board_key,
     leaderboard_get,
     leaderboard_ranking,
     leaderboard_record,
@@ -63,7 +65,7 @@ def board_rows(board: Any) -> list[tuple[int, str, int]]:
 
 def flush_boards() -> None:
     client = _redis().client
-    keys = list(client.scan_iter(match=f"{KEY_PREFIX}:*", count=1000))
+    keys = list(client.scan_iter(match=f"{redis_key(KEY_PREFIX)}:*", count=1000))
     if keys:
         client.delete(*keys)
 
@@ -178,7 +180,7 @@ def test_rebuild_of_one_period_leaves_the_other_alone(django_capture_on_commit_c
     with django_capture_on_commit_callbacks(execute=True):
         play(user, "r1", payout=500)
     client = _redis().client
-    all_time = f"{KEY_PREFIX}:all:all:{TOTAL_WON}"
+    all_time = board_key("all", "all", TOTAL_WON)
     client.zadd(all_time, {"0000000000000000001:999999": -7})  # a stray entry only a rebuild removes
     # When only the weekly boards are rebuilt
     output = io.StringIO()
@@ -187,7 +189,7 @@ def test_rebuild_of_one_period_leaves_the_other_alone(django_capture_on_commit_c
     assert client.zscore(all_time, "0000000000000000001:999999") == -7
     weekly = leaderboard_get(game="rps", period=WEEKLY, metric=TOTAL_WON, limit=10, user_id=user.pk)
     assert weekly.me_value == 500
-    assert 0 < client.ttl(f"{KEY_PREFIX}:{weekly.period_key}:rps:{TOTAL_WON}") <= 21 * 24 * 3600
+    assert 0 < client.ttl(board_key(weekly.period_key, "rps", TOTAL_WON)) <= 21 * 24 * 3600
     assert client.ttl(all_time) == -1
     assert "all_time" not in output.getvalue().splitlines()[0]
 
