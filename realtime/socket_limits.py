@@ -6,10 +6,12 @@ cost the event loop more than the messages up to the limit:
 
 * under uvicorn (production's realtime service) the consumer counts
   (``realtime.consumers``) and closes with 4429. The server reads a client
-  only as fast as the consumer takes its messages (websockets' queue holds
-  32), so the rest of a flood waits in the kernel's buffers and is never
-  parsed: in a test, a client flooding pings got its close after some 2,000
-  had been written, and ``/health`` on the same server stayed under 25 ms.
+  only as fast as the consumer takes its messages (uvicorn's WebSocket
+  protocol stops reading a connection while messages of it wait for the
+  application), so a flood reaches the event loop one socket read at a time,
+  and what arrives after the close is dropped without reaching the consumer:
+  in a test, a client flooding pings got its close after some 2,000 had been
+  written, and ``/health`` on the same server stayed under 25 ms.
 * daphne (``make run``'s server: Django's ``runserver`` in embedded mode)
   parses every frame the client sent (a read of 64 KB is some 6,000 tiny
   frames) before the consumer sees the next one, so a consumer that closes

@@ -4,9 +4,9 @@ event loop nor slows ``/health`` for everyone else; and the JSON ping.
 
 Against both servers the project runs, each started once for the module on a
 free port with the test database and Redis: uvicorn as production's realtime
-service runs it (the consumer counts the messages; websockets' bounded queue
-stops reading a flooding client), and daphne, ``make run``'s server (its
-protocol counts them: ``realtime.socket_limits``).
+service runs it (the consumer counts the messages; the server stops reading a
+client while its messages wait for the consumer), and daphne, ``make run``'s
+server (its protocol counts them: ``realtime.socket_limits``).
 """
 
 from __future__ import annotations
