@@ -33,15 +33,17 @@ def _cpu_total() -> tuple[int, int]:
 def _group_of(name: str) -> str:
     if name.startswith("locust"):
         return "locust"
-    if name.startswith("gunicorn"):  # the API's pool and the login pool: the web tier
+    if name.startswith("gunicorn-login"):  # the login pool (its CPU counts as gunicorn's too)
+        return "login"
+    if name.startswith("gunicorn"):  # the API's pool
         return "gunicorn"
     return "pipeline"  # relay, sink, the ASGI server
 
 
 def _process_times(pgids: dict[int, str]) -> dict[str, int]:
     """Jiffies so far per group: the bench's processes by process group
-    (gunicorn, locust, pipeline), PostgreSQL by command name."""
-    out = {"gunicorn": 0, "locust": 0, "pipeline": 0, "postgres": 0}
+    (gunicorn, login, locust, pipeline), PostgreSQL by command name."""
+    out = {"gunicorn": 0, "login": 0, "locust": 0, "pipeline": 0, "postgres": 0}
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
             continue
@@ -103,10 +105,12 @@ class Sampler(threading.Thread):
             # /proc counts in USER_HZ ticks; as "cores busy" over the interval
             cores = {k: max(0.0, (now_times[k] - previous[k]) / CLOCK_TICKS / elapsed) for k in now_times}
             cores_total = busy / CLOCK_TICKS / elapsed
-            bench = cores["gunicorn"] + cores["locust"] + cores["pipeline"]
+            web = cores["gunicorn"] + cores["login"]  # both pools: the web tier
+            bench = web + cores["locust"] + cores["pipeline"]
             row.update(
                 cpu_total=cores_total,
-                cpu_gunicorn=cores["gunicorn"],
+                cpu_gunicorn=web,
+                cpu_login=cores["login"],
                 cpu_locust=cores["locust"],
                 cpu_pipeline=cores["pipeline"],
                 cpu_bench=bench,
@@ -125,7 +129,16 @@ def summarize_samples(samples: list[dict[str, Any]], t0: float, t1: float) -> di
     pending = [row["outbox_pending"] for row in rows] or [0]
     cpu = {
         key: float(np.mean([row[key] for row in samples if t0 <= row["t"] < t1] or [float("nan")]))
-        for key in ("cpu_total", "cpu_gunicorn", "cpu_locust", "cpu_pipeline", "cpu_bench", "cpu_postgres", "cpu_other")
+        for key in (
+            "cpu_total",
+            "cpu_gunicorn",
+            "cpu_login",
+            "cpu_locust",
+            "cpu_pipeline",
+            "cpu_bench",
+            "cpu_postgres",
+            "cpu_other",
+        )
     }
     return {
         "outbox_lag_max_s": float(lags.max()),
@@ -135,12 +148,14 @@ def summarize_samples(samples: list[dict[str, Any]], t0: float, t1: float) -> di
     }
 
 
-CPU_GROUPS = ("cpu_total", "cpu_gunicorn", "cpu_locust", "cpu_pipeline", "cpu_postgres", "cpu_other")
+# cpu_gunicorn: both gunicorn pools (the API's and the login pool); cpu_login: the login pool alone.
+CPU_GROUPS = ("cpu_total", "cpu_gunicorn", "cpu_login", "cpu_locust", "cpu_pipeline", "cpu_postgres", "cpu_other")
 
 
 def cpu_per_request(samples: list[dict[str, Any]], t0: float, t1: float, rps: float | None) -> dict[str, Any]:
     """Mean cores busy per process group over [t0, t1) and, at ``rps`` requests a
-    second, gunicorn's and PostgreSQL's CPU milliseconds per request."""
+    second, gunicorn's (both pools), the API pool's alone and PostgreSQL's CPU
+    milliseconds per request of the stage."""
     rows = [row for row in samples if t0 <= row["t"] < t1]
     out: dict[str, Any] = {}
     for key in CPU_GROUPS:
@@ -148,6 +163,9 @@ def cpu_per_request(samples: list[dict[str, Any]], t0: float, t1: float, rps: fl
         out[key] = float(np.mean(values)) if values else None
     for key, name in (("cpu_gunicorn", "gunicorn_ms_per_request"), ("cpu_postgres", "postgres_ms_per_request")):
         out[name] = 1000 * out[key] / rps if rps and out[key] is not None else None
+    login = out.get("cpu_login")
+    api = out["cpu_gunicorn"] - login if out["cpu_gunicorn"] is not None and login is not None else None
+    out["api_ms_per_request"] = 1000 * api / rps if rps and api is not None else None
     out["samples"] = len(rows)
     return out
 

@@ -150,7 +150,8 @@ def plot_pipeline(
     ax = axes[3]
     for key, label in (
         ("cpu_total", "whole machine"),
-        ("cpu_gunicorn", "gunicorn (the API)"),
+        ("cpu_gunicorn", "gunicorn (the API and the login pool)"),
+        ("cpu_login", "the login pool alone"),
         ("cpu_locust", "Locust (the load generator)"),
         ("cpu_pipeline", "relay, sink, ASGI"),
         ("cpu_postgres", "PostgreSQL (all databases)"),

@@ -67,7 +67,8 @@ def analyse(
     result["analysis_notes"] = [
         "Open loop: " + result["player"]["open_loop"] + ".",
         f"CPU during the player load (mean cores busy of {meta['machine']['cores']}): whole machine "
-        f"{cpu['cpu_total']:.2f} = gunicorn {cpu['cpu_gunicorn']:.2f} + Locust {cpu['cpu_locust']:.2f} + "
+        f"{cpu['cpu_total']:.2f} = gunicorn {cpu['cpu_gunicorn']:.2f} (the login pool's password hashing "
+        f"{cpu.get('cpu_login', float('nan')):.2f} of it) + Locust {cpu['cpu_locust']:.2f} + "
         f"relay/sink/ASGI {cpu['cpu_pipeline']:.2f} + PostgreSQL (all databases) {cpu['cpu_postgres']:.2f} + "
         f"other work {cpu['cpu_other']:.2f}. Load generator, server, PostgreSQL, the pipeline and other "
         "people's work share the same cores: treat the figures as noisy.",

@@ -257,7 +257,9 @@ def markdown(result: dict[str, Any]) -> str:
 def _cpu_line(cpu: dict[str, Any], rps: float) -> str:
     return (
         f"CPU over the stage (mean cores busy): gunicorn {_f(cpu.get('cpu_gunicorn'), 2)} "
-        f"(= {_f(cpu.get('gunicorn_ms_per_request'), 2)} ms per request at {rps:.1f} req/s), PostgreSQL, all "
+        f"(= {_f(cpu.get('gunicorn_ms_per_request'), 2)} ms per request at {rps:.1f} req/s; of it the login pool "
+        f"{_f(cpu.get('cpu_login'), 2)}, the API pool {_f(cpu.get('api_ms_per_request'), 2)} ms per request), "
+        "PostgreSQL, all "
         f"databases {_f(cpu.get('cpu_postgres'), 2)} ({_f(cpu.get('postgres_ms_per_request'), 2)} ms per request), "
         f"Locust {_f(cpu.get('cpu_locust'), 2)}, relay/sink/ASGI {_f(cpu.get('cpu_pipeline'), 2)}, other work "
         f"{_f(cpu.get('cpu_other'), 2)}; machine {_f(cpu.get('cpu_total'), 2)}"
