@@ -1,13 +1,15 @@
 """Sliding-window counters: login lockout, fraud features (attempts per player, IP,
 device; distinct payment instruments per player). The only implementation in the project.
 
-Redis backend (full mode): one sorted set per key, scored by event time, so
-the window slides exactly and time comes from ``timezone.now()`` (tests move it
-with time-machine). Memory backend (embedded mode, one process): same
-semantics in a dict.
+Redis backend (full mode): one sorted set per key (named in the deployment's
+namespace, ``casino.redis_keys``), scored by event time, so the window slides
+exactly and time comes from ``timezone.now()`` (tests move it with
+time-machine). Memory backend (embedded mode, one process): same semantics in
+a dict. :func:`windows_count` and :func:`windows_record` read or record several
+windows (of both kinds) in one round trip.
 
 Login lockout needs a check that cannot be raced: :meth:`SlidingWindowLimit.reserve`
-adds the attempt and counts it in one atomic step (one MULTI/EXEC in Redis), so of
+adds the attempt and counts it in one atomic step (one script in Redis), so of
 N parallel attempts against a window one short of full exactly one gets a count
 within the limit; :meth:`SlidingWindowLimit.release` takes a reservation back.
 When Redis does not answer, ``SlidingWindowLimit`` raises
