@@ -47,9 +47,8 @@ def wallet_or_empty(*, user_id: int) -> Wallet:
 
 def wallet_vip_tier(*, user_id: int) -> str:
     """The player's VIP tier (``STANDARD`` for a player without a wallet yet)."""
-    # Sliced, not .first(): a unique-key lookup needs no ORDER BY.
-    tiers = list(Wallet.objects.filter(pk=user_id).values_list("vip_tier", flat=True)[:1])
-    return str(tiers[0]) if tiers else VipTier.STANDARD.value
+    wallet = row_get(Wallet, fields=("vip_tier",), pk=user_id)  # every gacha pull's daily limit: written out
+    return str(wallet.vip_tier) if wallet is not None else VipTier.STANDARD.value
 
 
 def wallet_balances(*, user_id: int) -> dict[str, int]:

@@ -42,7 +42,7 @@ from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
 from accounts.models import User
-from casino.db import one_or_none
+from casino.db import row_get, row_update, rows_insert
 from casino.permissions import staff_permission_require
 from casino.services import audit_record
 from economy.enums import LedgerReason
@@ -239,9 +239,7 @@ def gacha_pull(*, user: User, pull_count: int, banner_code: str | None, idempote
     def decide(draw: Draw) -> Decision:
         if draw.config.currency != banner.currency:  # a misconfiguration the back office refuses
             raise BannerNotFound(banner=banner.code)
-        pity = one_or_none(
-            GachaPity.objects.select_for_update(of=("self",)).filter(user_id=user.pk, banner_id=banner.id)
-        )
+        pity = row_get(GachaPity, lock=True, user=user.pk, banner=banner.id)  # written out: every pull
         owned = InventoryItem.objects.filter(user_id=user.pk, item__banner_id=banner.id)
         owned_codes = set(owned.values_list("item__code", flat=True))
         state["pity"] = pity
@@ -300,20 +298,25 @@ def _record_pull(
     pulls: list[dict[str, Any]] = outcome["pulls"]
     now = round_.created_at
     if pity is None:
-        GachaPity.objects.create(
-            user_id=round_.user_id,
-            banner_id=banner.id,
-            pulls_since_top=outcome["pity_after"],
-            total_pulls=len(pulls),
-            updated_at=now,
+        rows_insert(
+            [
+                GachaPity(
+                    user_id=round_.user_id,
+                    banner_id=banner.id,
+                    pulls_since_top=outcome["pity_after"],
+                    total_pulls=len(pulls),
+                    updated_at=now,
+                )
+            ]
         )
-    else:
-        GachaPity.objects.filter(pk=pity.pk).update(
-            pulls_since_top=outcome["pity_after"], total_pulls=F("total_pulls") + len(pulls), updated_at=now
-        )
+    else:  # locked by the decision (row_get(lock=True)): its counts are current
+        pity.pulls_since_top = outcome["pity_after"]
+        pity.total_pulls += len(pulls)
+        pity.updated_at = now
+        row_update(pity, ["pulls_since_top", "total_pulls", "updated_at"])
     new = [banner.items[pull["item"]].id for pull in pulls if pull["is_new"]]
     if new:
-        InventoryItem.objects.bulk_create(
+        rows_insert(
             [InventoryItem(user_id=round_.user_id, item_id=item_id, round=round_, acquired_at=now) for item_id in new]
         )
     duplicates = Counter(banner.items[pull["item"]].id for pull in pulls if not pull["is_new"])
