@@ -137,12 +137,8 @@ def copies_forget() -> None:
 
 def copies_version_bump() -> None:
     """Reload every process's copies: forget this process's now, set a new shared
-    version (for a change the watched models' signals do not see). After commit;
-    never raises."""
-    _bump_shared_version()
-
-
-def _bump_shared_version() -> None:
+    version (on commit of a watched model's change, or called for a change the
+    signals do not see). After commit; never raises."""
     copies_forget()
     try:
         cache.set(VERSION_KEY, secrets.token_hex(8), timeout=None)
@@ -153,7 +149,7 @@ def _bump_shared_version() -> None:
 def copies_changed(**_: Any) -> None:
     """A watched row changed (signal receiver): forget now, tell every process on commit."""
     copies_forget()
-    transaction.on_commit(_bump_shared_version, robust=True)
+    transaction.on_commit(copies_version_bump, robust=True)
 
 
 def copies_watch(*watched: type[models.Model]) -> None:
