@@ -39,12 +39,14 @@ def one_or_none(queryset: QuerySet[M]) -> M | None:
 
 
 class UnitOfWork:
-    """A transaction that writes some of its rows at the end, in one statement
-    per table, just before it commits: the outbox events a request emits
-    (``realtime.emit``) are one INSERT, however many events it emits.
+    """A transaction that writes some of its rows at the end, just before it
+    commits: the outbox events a request emits (``realtime.emit``) are one
+    INSERT, however many events it emits, and on PostgreSQL the records queued
+    with them (:func:`rows_insert_later`: an order's steps, a fraud decision)
+    are written in that same statement.
 
-    ``defer_insert`` queues rows; they are written by ``rows_insert`` when the
-    block is left normally (and never when it rolls back, with the rest).
+    ``defer_insert`` queues rows; they are written by ``rows_insert_together``
+    when the block is left normally (and never when it rolls back, with the rest).
     Rows are queued only from the unit's own level (see :func:`unit_of_work`):
     a row emitted inside a savepoint is written at once, as it may roll back
     alone -- after the queued ones, which keeps the emit order. ``flush``
@@ -58,7 +60,7 @@ class UnitOfWork:
         self.connection = transaction.get_connection(using)
         self.depth = 0
         self.outer: UnitOfWork | None = None
-        self.pending: dict[tuple[type[models.Model], tuple[str, ...]], list[models.Model]] = {}
+        self.pending: dict[tuple[type[models.Model], tuple[str, ...] | None], list[models.Model]] = {}
 
     def __enter__(self) -> UnitOfWork:
         self.block.__enter__()
@@ -92,15 +94,17 @@ class UnitOfWork:
         # An atomic block opened with savepoint=False inside this one counts as None: no savepoint.
         return sum(1 for sid in self.connection.savepoint_ids if sid is not None)
 
-    def defer_insert(self, objs: Sequence[M], fields: Sequence[str]) -> None:
+    def defer_insert(self, objs: Sequence[M], fields: Sequence[str] | None) -> None:
         if objs:
-            self.pending.setdefault((type(objs[0]), tuple(fields)), []).extend(objs)
+            key = (type(objs[0]), None if fields is None else tuple(fields))
+            self.pending.setdefault(key, []).extend(objs)
 
     def flush(self) -> None:
-        """Write the queued rows now (before a row that cannot wait, so ids keep their order)."""
+        """Write the queued rows now, one statement for all their tables where the
+        database allows (:func:`rows_insert_together`); before a row that cannot
+        wait, so ids keep their order."""
         pending, self.pending = self.pending, {}
-        for (_model, fields), objs in pending.items():
-            rows_insert(objs, fields)
+        rows_insert_together([(objs, fields) for (_model, fields), objs in pending.items()])
 
 
 def unit_of_work(using: str | None = None) -> UnitOfWork | None:
@@ -267,8 +271,7 @@ def row_insert_new(obj: models.Model, fields: Sequence[str] | None = None) -> bo
     inserted row."""
     model = type(obj)
     connection = connections[router.db_for_write(model)]
-    concrete = _insert_fields(model, fields)
-    sql, params = _insert_statement(connection, model, concrete, [obj])
+    sql, params = _insert_statement(connection, model, fields, [obj])
     with connection.cursor() as cursor:
         cursor.execute(sql.replace(" RETURNING ", " ON CONFLICT DO NOTHING RETURNING ", 1), params)
         found = cursor.fetchone()
@@ -299,29 +302,50 @@ def row_update(obj: models.Model, fields: Sequence[str]) -> int:
         return int(cursor.rowcount)
 
 
-def _insert_fields(model: type[models.Model], fields: Sequence[str] | None) -> list[models.Field]:  # type: ignore[type-arg]
+@dataclass(frozen=True)
+class _Insert:
+    table: str  # quoted
+    columns: str  # quoted, comma-separated
+    row: str  # "(%s, ...)"
+    pk: str  # the quoted primary key column
+    fields: tuple[models.Field, ...]  # type: ignore[type-arg]  # the columns' fields, in order
+
+
+@lru_cache(maxsize=256)
+def _insert(model: type[models.Model], alias: str, fields: tuple[str, ...] | None) -> _Insert:
+    """One ``INSERT`` shape: the columns written (by default every concrete field
+    but an auto-increment key), built once instead of on every call."""
     meta = model._meta
+    quote = connections[alias].ops.quote_name
     if fields is None:
-        return [field for field in meta.concrete_fields if not isinstance(field, models.AutoField)]
-    return [_concrete(meta.get_field(name)) for name in fields]
+        concrete = [field for field in meta.concrete_fields if not isinstance(field, models.AutoField)]
+    else:
+        concrete = [_concrete(meta.get_field(name)) for name in fields]
+    return _Insert(
+        table=quote(meta.db_table),
+        columns=", ".join(quote(field.column) for field in concrete),
+        row="(" + ", ".join(["%s"] * len(concrete)) + ")",
+        pk=quote(_concrete(meta.pk).column),
+        fields=tuple(concrete),
+    )
 
 
 def _insert_statement(
-    connection: Any,
-    model: type[models.Model],
-    concrete: list[models.Field],  # type: ignore[type-arg]
-    objs: Sequence[models.Model],
+    connection: Any, model: type[models.Model], fields: Sequence[str] | None, objs: Sequence[models.Model]
 ) -> tuple[str, list[Any]]:
-    meta = model._meta
-    quote = connection.ops.quote_name
-    columns = ", ".join(quote(field.column) for field in concrete)
-    row = "(" + ", ".join(["%s"] * len(concrete)) + ")"
-    params = [field.get_db_prep_save(field.pre_save(obj, True), connection) for obj in objs for field in concrete]
-    sql = (
-        f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES {', '.join([row] * len(objs))}"  # noqa: S608
-        f" RETURNING {quote(_concrete(meta.pk).column)}"
-    )
+    shape = _insert(model, connection.alias, None if fields is None else tuple(fields))
+    params = [field.get_db_prep_save(field.pre_save(obj, True), connection) for obj in objs for field in shape.fields]
+    values = ", ".join([shape.row] * len(objs))
+    sql = f"INSERT INTO {shape.table} ({shape.columns}) VALUES {values} RETURNING {shape.pk}"  # noqa: S608
     return sql, params
+
+
+def _set_inserted(objs: Sequence[models.Model], ids: Sequence[Any], alias: str) -> None:
+    # One statement hands out its ids in VALUES order: sorted, they match the objects.
+    for obj, pk in zip(objs, sorted(ids), strict=True):
+        obj.pk = pk
+        obj._state.adding = False
+        obj._state.db = alias
 
 
 def rows_insert(objs: Sequence[M], fields: Sequence[str] | None = None) -> None:
@@ -338,15 +362,62 @@ def rows_insert(objs: Sequence[M], fields: Sequence[str] | None = None) -> None:
         return
     model = type(objs[0])
     connection = connections[router.db_for_write(model)]
-    sql, params = _insert_statement(connection, model, _insert_fields(model, fields), objs)
+    sql, params = _insert_statement(connection, model, fields, objs)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        ids = sorted(found[0] for found in cursor.fetchall())
-    # One statement hands out its ids in VALUES order: sorted, they match the objects.
-    for obj, pk in zip(objs, ids, strict=True):
-        obj.pk = pk
-        obj._state.adding = False
-        obj._state.db = connection.alias
+        ids = [found[0] for found in cursor.fetchall()]
+    _set_inserted(objs, ids, connection.alias)
+
+
+def rows_insert_together(batches: Sequence[tuple[Sequence[models.Model], Sequence[str] | None]]) -> None:
+    """:func:`rows_insert` for several batches (each ``(objs, fields)``, one
+    model a batch) in one statement where the database can: on PostgreSQL each
+    batch's ``INSERT`` is a data-modifying ``WITH`` of one statement, which
+    returns every batch's keys -- one round trip instead of one per table. The
+    batches are independent (none may refer to a row of another: they are
+    written at once, in no set order). Elsewhere, one ``rows_insert`` a batch."""
+    batches = [(objs, fields) for objs, fields in batches if objs]
+    if not batches:
+        return
+    connection = connections[router.db_for_write(type(batches[0][0][0]))]
+    counted = all(isinstance(type(objs[0])._meta.pk, models.AutoField) for objs, _ in batches)  # keys: bigint
+    if len(batches) == 1 or connection.vendor != "postgresql" or not counted:
+        for objs, fields in batches:
+            rows_insert(objs, fields)
+        return
+    parts: list[str] = []
+    selects: list[str] = []
+    params: list[Any] = []
+    for index, (objs, fields) in enumerate(batches):
+        model = type(objs[0])
+        sql, batch_params = _insert_statement(connection, model, fields, objs)
+        parts.append(f"i{index} AS ({sql})")
+        selects.append(f"SELECT {index}, {_insert(model, connection.alias, None).pk}::bigint FROM i{index}")  # noqa: S608
+        params.extend(batch_params)
+    with connection.cursor() as cursor:
+        cursor.execute(f"WITH {', '.join(parts)} {' UNION ALL '.join(selects)}", params)
+        found = cursor.fetchall()
+    for index, (objs, _fields) in enumerate(batches):
+        _set_inserted(objs, [pk for batch, pk in found if batch == index], connection.alias)
+
+
+def rows_insert_later(objs: Sequence[M], fields: Sequence[str] | None = None) -> None:
+    """INSERT ``objs`` when the enclosing unit of work commits (queued with its
+    outbox rows, written with them in one statement on PostgreSQL), or now
+    where rows cannot wait (no unit of work, or inside a savepoint: the rows
+    queued before are written first, so rows keep their order). For rows
+    nothing reads back in the transaction that writes them (records of what
+    happened: an order's steps, a fraud decision); their keys are set when
+    they are written."""
+    if not objs:
+        return
+    alias = router.db_for_write(type(objs[0]))
+    unit = unit_of_work(alias)
+    if unit is not None:
+        unit.defer_insert(objs, fields)
+        return
+    unit_of_work_flush(alias)
+    rows_insert(objs, fields)
 
 
 def row_exists(model: type[models.Model], *, lock: bool = False, **equals: object) -> bool:

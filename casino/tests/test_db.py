@@ -14,6 +14,7 @@ from django.utils import timezone
 from accounts.models import User
 from accounts.tests.factories import UserFactory
 from casino.db import (
+    UnitOfWork,
     insert_or_raise,
     one_or_none,
     row_exists,
@@ -22,8 +23,11 @@ from casino.db import (
     row_update,
     rows_get,
     rows_insert,
+    rows_insert_later,
+    rows_insert_together,
 )
 from casino.models import IdempotencyRecord
+from realtime.services import OUTBOX_FIELDS
 
 
 @pytest.mark.django_db
@@ -305,3 +309,93 @@ def test_row_get_in_an_order_answers_the_orms_first_row_in_that_order() -> None:
     assert oldest is not None and _fields_of(oldest) == _fields_of(mine.order_by("date").first())
     assert tie is not None and tie.pk == mine.order_by("-streak_count", "-date").first().pk  # the 5th, not the 3rd
     assert row_get(StreakDay, order_by=("-date",), user=UserFactory().pk) is None
+
+
+def _outbox_row(n: int, now: Any) -> Any:
+    from realtime.models import OutboxEvent
+
+    return OutboxEvent(type="stats_update", user_id=None, data={"n": n}, occurred_at=now, next_attempt_at=now)
+
+
+def _day(user: Any, day: int, kind: str | None = "checkin") -> Any:
+    from economy.models import StreakDay
+
+    return StreakDay(user=user, date=date(2026, 12, day), kind=kind, streak_count=day, created_at=timezone.now())
+
+
+def _days(user: Any) -> list[int]:
+    from economy.models import StreakDay
+
+    return [day.day for day in StreakDay.objects.filter(user=user).order_by("pk").values_list("date", flat=True)]
+
+
+@pytest.mark.django_db
+def test_rows_insert_together_writes_several_tables_in_one_statement_and_sets_each_rows_key() -> None:
+    from economy.models import StreakDay
+    from realtime.models import OutboxEvent
+
+    user = UserFactory()
+    days = [_day(user, 3), _day(user, 4)]
+    events = [_outbox_row(n, timezone.now()) for n in range(3)]
+
+    with CaptureQueriesContext(connection) as queries:
+        rows_insert_together([(days, None), (events, OUTBOX_FIELDS)])
+
+    assert len(queries) == 1 and queries.captured_queries[0]["sql"].startswith("WITH ")
+    assert [StreakDay.objects.get(pk=day.pk).streak_count for day in days] == [3, 4]  # each key is its own row's
+    assert [OutboxEvent.objects.get(pk=event.pk).data["n"] for event in events] == [0, 1, 2]
+    assert not any(row._state.adding for row in [*days, *events])
+
+
+@pytest.mark.django_db
+def test_rows_insert_together_writes_nothing_when_one_table_refuses_its_rows() -> None:
+    from realtime.models import OutboxEvent
+
+    user = UserFactory()
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        rows_insert_together([([_outbox_row(7, timezone.now())], OUTBOX_FIELDS), ([_day(user, 3, kind=None)], None)])
+
+    assert not OutboxEvent.objects.filter(data__n=7).exists()
+
+
+@pytest.mark.django_db
+def test_rows_insert_later_waits_for_the_unit_of_work_and_is_written_with_its_events() -> None:
+    user = UserFactory()
+    day = _day(user, 3)
+
+    with CaptureQueriesContext(connection) as queries, UnitOfWork():
+        rows_insert_later([day])
+        _emit(1)
+        assert _days(user) == []  # queued, not written yet
+        queued = len(queries)
+
+    written = [q["sql"] for q in queries.captured_queries[queued:]]
+    assert [sql[:5] for sql in written if "INSERT" in sql] == ["WITH "]  # the day and the event: one statement
+    assert _days(user) == [3] and day.pk is not None
+    assert _emitted() == [1]
+
+
+def _day_then_fail(user: Any, day: int) -> None:
+    with transaction.atomic():
+        rows_insert_later([_day(user, day)])
+        raise ZeroDivisionError
+
+
+@pytest.mark.django_db
+def test_rows_insert_later_writes_at_once_without_a_unit_or_inside_a_savepoint() -> None:
+    user = UserFactory()
+
+    with transaction.atomic():
+        rows_insert_later([_day(user, 1)])  # an atomic block is not a unit of work: written now
+        assert _days(user) == [1]
+    with UnitOfWork():
+        rows_insert_later([_day(user, 2)])
+        with transaction.atomic():
+            rows_insert_later([_day(user, 3)])  # may roll back alone: written now, after the queued one
+            assert _days(user) == [1, 2, 3]
+        with pytest.raises(ZeroDivisionError):
+            _day_then_fail(user, 4)
+        rows_insert_later([_day(user, 5)])
+
+    assert _days(user) == [1, 2, 3, 5]

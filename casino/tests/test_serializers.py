@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from rest_framework import serializers
 
-from casino.serializers import OutputSerializer
+from casino.serializers import InputSerializer, OutputSerializer
 from games.api.serializers import SlotSpinSerializer
 
 
@@ -126,3 +126,74 @@ def test_an_output_serializer_does_not_validate() -> None:
 
     with pytest.raises(TypeError, match="does not validate"):
         Fresh(data={"count": 1}).is_valid()
+
+
+# --- InputSerializer ---------------------------------------------------------------------------
+
+
+class Body(InputSerializer):
+    product_id = serializers.CharField(max_length=8)
+    quantity = serializers.IntegerField(min_value=1, max_value=100, default=1)
+    tags = serializers.ListField(child=serializers.CharField(), required=False)
+    note = serializers.CharField(required=False, allow_blank=True)
+
+    def validate_note(self, value: str) -> str:
+        return value.strip()
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if attrs.get("note") == "refuse":
+            raise serializers.ValidationError({"note": ["Refused."]})
+        return attrs
+
+
+BODIES = [
+    {"product_id": "gold", "quantity": 3, "tags": ["a", "b"], "note": "  hi "},
+    {"product_id": "gold"},
+    {"product_id": "far-too-long", "quantity": 0},
+    {"quantity": "x", "tags": "no"},
+    {"product_id": "gold", "note": "refuse"},
+    {},
+]
+
+
+def _verdict(cls: type[serializers.Serializer[Any]], body: dict[str, Any]) -> tuple[bool, Any]:
+    serializer = cls(data=body)
+    valid = serializer.is_valid()
+    return valid, serializer.validated_data if valid else serializer.errors
+
+
+@pytest.mark.parametrize("body", BODIES)
+def test_a_body_validates_as_drf_validates_it(body: dict[str, Any]) -> None:
+    twin = type("PlainBody", (serializers.Serializer,), {**copy.deepcopy(Body._declared_fields), **{
+        name: getattr(Body, name) for name in ("validate_note", "validate")
+    }})  # fmt: skip
+
+    assert _verdict(Body, body) == _verdict(twin, body)
+
+
+def test_bodies_validated_one_after_another_keep_their_own_data_and_errors() -> None:
+    first, second = Body(data=BODIES[0]), Body(data=BODIES[2])
+
+    assert first.fields is second.fields
+    assert first.is_valid() and not second.is_valid()
+    assert first.validated_data["quantity"] == 3 and "product_id" in second.errors
+    assert first.errors == {}
+
+
+def test_an_input_field_that_reads_its_serializer_is_refused() -> None:
+    class WithUser(InputSerializer):
+        user = serializers.HiddenField(default=serializers.CurrentUserDefault())
+
+    class WithContextDefault(InputSerializer):
+        when = serializers.CharField(default=serializers.CreateOnlyDefault("x"))
+
+    for cls in (WithUser, WithContextDefault):
+        with pytest.raises(TypeError, match="reads its serializer"):
+            cls(data={}).is_valid()
+
+
+def test_an_input_serializer_validates_new_data_only() -> None:
+    with pytest.raises(TypeError, match="new data only"):
+        Body({"product_id": "gold"})
+    with pytest.raises(TypeError, match="new data only"):
+        Body(data={"product_id": "gold"}, partial=True)

@@ -5,7 +5,7 @@ from typing import Any
 from rest_framework import serializers
 
 from accounts.serializers import UserSerializer
-from casino.serializers import OutputSerializer
+from casino.serializers import InputSerializer, OutputSerializer
 from economy.enums import Currency, LedgerReason
 
 # --- Input -----------------------------------------------------------------------
@@ -28,7 +28,7 @@ class StreakHistoryQuerySerializer(serializers.Serializer):
     month = serializers.IntegerField(min_value=1, max_value=12, required=False)
 
 
-class StreakTickInputSerializer(serializers.Serializer):
+class StreakTickInputSerializer(InputSerializer):
     action_type = serializers.ChoiceField(
         choices=[("DAILY_LOGIN", "Daily login")],
         required=False,

@@ -3,6 +3,8 @@ events issue fills it."""
 
 from rest_framework import serializers
 
+from casino.serializers import InputSerializer
+
 # --- events --------------------------------------------------------------------------------------
 
 
@@ -60,7 +62,7 @@ class EventSerializer(PublicEventSerializer):
     user_participation = UserParticipationSerializer(help_text="The caller's own participation.")
 
 
-class EventJoinInputSerializer(serializers.Serializer):
+class EventJoinInputSerializer(InputSerializer):
     event_id = serializers.IntegerField(min_value=1)
 
 

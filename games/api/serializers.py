@@ -8,7 +8,7 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from casino.serializers import OutputSerializer
+from casino.serializers import InputSerializer, OutputSerializer
 from games.enums import Game
 
 
@@ -76,7 +76,7 @@ class RoundSerializer(serializers.Serializer[dict]):
 # --- slots ---------------------------------------------------------------------------------------
 
 
-class SlotSpinInputSerializer(serializers.Serializer[dict]):
+class SlotSpinInputSerializer(InputSerializer):
     bet_amount = StrictIntegerField(
         help_text="A JSON integer within the game's min_bet..max_bet (else bet_out_of_range)."
     )
@@ -195,7 +195,7 @@ class _CrashMultiplierField(serializers.Field[Decimal, Decimal, Decimal, Any]):
         return value
 
 
-class CrashBetSerializer(serializers.Serializer[dict]):
+class CrashBetSerializer(InputSerializer):
     bet_amount = StrictIntegerField(help_text="A whole number within the game's limits (bet_out_of_range).")
     auto_cashout_multiplier = _CrashMultiplierField(
         required=False,
@@ -205,7 +205,7 @@ class CrashBetSerializer(serializers.Serializer[dict]):
     )
 
 
-class CrashCashoutSerializer(serializers.Serializer[dict]):
+class CrashCashoutSerializer(InputSerializer):
     game_id = StrictIntegerField(min_value=1, help_text="The game_id of the bet response.")
 
 
@@ -255,7 +255,7 @@ class RpsChoiceField(serializers.Field):  # type: ignore[type-arg]
         return value
 
 
-class RpsPlayInputSerializer(serializers.Serializer[dict]):
+class RpsPlayInputSerializer(InputSerializer):
     choice = RpsChoiceField(
         required=False,
         allow_null=True,
@@ -389,7 +389,7 @@ class GameStatsMeSerializer(serializers.Serializer[dict]):
 # --- gacha, inventory ----------------------------------------------------------------------------
 
 
-class GachaPullInputSerializer(serializers.Serializer[dict]):
+class GachaPullInputSerializer(InputSerializer):
     pull_count = StrictIntegerField(
         required=False, default=1, help_text="1 (cost_single) or 10 (cost_ten); anything else is invalid_choice."
     )

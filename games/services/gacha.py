@@ -42,7 +42,7 @@ from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
 from accounts.models import User
-from casino.db import row_get, row_update, rows_insert
+from casino.db import row_get, row_update, rows_insert, rows_insert_later
 from casino.permissions import staff_permission_require
 from casino.services import audit_record
 from economy.enums import LedgerReason
@@ -297,8 +297,8 @@ def _record_pull(
     per item; later draws count as ``duplicates``) and a duplicate grant in another currency."""
     pulls: list[dict[str, Any]] = outcome["pulls"]
     now = round_.created_at
-    if pity is None:
-        rows_insert(
+    if pity is None:  # nothing reads it back in this transaction: written with the outbox rows
+        rows_insert_later(
             [
                 GachaPity(
                     user_id=round_.user_id,

@@ -4,11 +4,12 @@ from typing import Any
 
 from rest_framework import serializers
 
+from casino.serializers import InputSerializer
 from shop.enums import ClientPurchaseStatus, client_purchase_status
 from shop.models import Order, OrderStatus
 
 
-class BuyOptionsSerializer(serializers.Serializer):
+class BuyOptionsSerializer(InputSerializer):
     quantity = serializers.IntegerField(min_value=1, max_value=100, default=1)
     promo_code = serializers.CharField(max_length=32, required=False, allow_blank=True)
     device_id = serializers.CharField(max_length=128, required=False, allow_blank=True, default="")

@@ -43,7 +43,7 @@ from django.utils import timezone
 
 import realtime
 from accounts.models import User
-from casino.db import row_update, rows_insert
+from casino.db import row_update, rows_insert, rows_insert_later
 from economy.enums import LedgerReason
 from economy.selectors import wallet_balances
 from economy.services import wallet_claw_back, wallet_grant
@@ -82,9 +82,9 @@ def order_transition(
 
 
 def order_steps_record(*, order: Order, steps: Sequence[OrderStep], actor: User | None = None, now: datetime) -> None:
-    """Record steps of a saved order (one INSERT) and tell the player of each
-    (one outbox INSERT)."""
-    rows_insert(
+    """Record steps of a saved order and tell the player of each: written with
+    the transaction's outbox rows (``rows_insert_later``; at once outside a unit of work)."""
+    rows_insert_later(
         [
             OrderTransition(
                 order=order,

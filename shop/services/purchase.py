@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from accounts.exceptions import SelfExcluded
 from accounts.models import User
-from casino.db import one_or_none, row_exists, row_get, row_update, rows_insert, service_transaction
+from casino.db import one_or_none, row_exists, row_get, row_update, rows_insert, rows_insert_later, service_transaction
 from casino.degraded import dependency_failed
 from casino.errors import ApplicationError
 from casino.idempotency import IdempotencyKeyInUse
@@ -385,7 +385,7 @@ def _money_order_place(request: PurchaseRequest, *, verdict: fraud.FraudVerdict,
     )
     if promo is not None:
         PromoRedemption.objects.create(promo=promo, user=user, order=order, created_at=now)
-    _fraud_decision_store(verdict, user=user, now=now, order=order)
+    _fraud_decision_store(verdict, user=user, now=now, order=order, later=True)
     return order
 
 
@@ -406,8 +406,10 @@ def _money_replay(request: PurchaseRequest) -> PurchaseResult | None:
 
 
 def _fraud_decision_store(
-    verdict: fraud.FraudVerdict, *, user: User, now: datetime, order: Order | None = None
+    verdict: fraud.FraudVerdict, *, user: User, now: datetime, order: Order | None = None, later: bool = False
 ) -> FraudDecision:
+    """Store the verdict. ``later``: with the transaction's outbox rows (its key is
+    set then); else at once (a block answers with the decision's id)."""
     decision = FraudDecision(
         user=user,
         order=order,
@@ -418,7 +420,7 @@ def _fraud_decision_store(
         rules_version=verdict.rules_version,
         created_at=now,
     )
-    rows_insert([decision])
+    (rows_insert_later if later else rows_insert)([decision])
     return decision
 
 
