@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from casino.copies import ProcessCopy
 from casino.dashboard import DashboardContext, Figure
-from casino.db import one_or_none
+from casino.db import column_name, one_or_none
 from economy.selectors import wallet_vip_tier
 from games.enums import Game, RoundResult, RoundStatus
 from games.fairness import GachaRarity, gacha_expected_pulls_to_top, gacha_odds
@@ -406,6 +406,24 @@ def gacha_pulls_today(*, user_id: int) -> tuple[int | None, int]:
         "units", flat=True
     )
     return limit, next(iter(used), 0)
+
+
+def gacha_codes_owned(*, user_id: int, banner: GachaBannerSpec) -> set[str]:
+    """The codes of the banner's items (the ones a pull can draw) the player owns: what a pull
+    calls new or a duplicate. Written out (every pull reads it; the ORM compiled its join on
+    each call), by the item keys of the banner's process copy."""
+    codes = {item.id: code for code, item in banner.items.items()}
+    if not codes:
+        return set()
+    quote = connection.ops.quote_name
+    item, user = column_name(InventoryItem, "item"), column_name(InventoryItem, "user")
+    sql = (
+        f"SELECT {item} FROM {quote(InventoryItem._meta.db_table)}"  # noqa: S608
+        f" WHERE {user} = %s AND {item} IN ({', '.join(['%s'] * len(codes))})"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [user_id, *codes])
+        return {codes[item_id] for (item_id,) in cursor.fetchall()}
 
 
 def gacha_banner_public(spec: GachaBannerSpec, *, pity_counter: int) -> dict[str, Any]:

@@ -59,11 +59,11 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts.models import User
-from casino.db import one_or_none
+from casino.db import column_name, one_or_none
 from casino.degraded import dependency_failed
 from economy.selectors import wallet_balances
 from games.enums import RoundStatus
@@ -371,15 +371,36 @@ def crash_settle(*, round_id: int) -> bool:
     return settled is not None and not settled.replayed
 
 
+def _rounds_due(*, user_id: int | None, now: datetime, limit: int) -> list[int]:
+    """The open crash rounds whose crash time has passed (of one player, or all), oldest first.
+    Written out: every crash bet looks first (the ORM compiled the query each time, a fifth of a
+    bet's CPU); the same filter as the partial index on open rounds' ``settle_due_at``."""
+    quote = connection.ops.quote_name
+    status, game, due, user = (column_name(GameRound, name) for name in ("status", "game", "settle_due_at", "user"))
+    tests = [f"{status} = %s", f"{game} = %s", f"{due} <= %s"]
+    params: list[Any] = [
+        RoundStatus.OPEN.value,
+        GAME,
+        GameRound._meta.get_field("settle_due_at").get_db_prep_value(now, connection),
+    ]
+    if user_id is not None:
+        tests.append(f"{user} = %s")
+        params.append(user_id)
+    sql = (
+        f"SELECT {column_name(GameRound, 'id')} FROM {quote(GameRound._meta.db_table)}"  # noqa: S608
+        f" WHERE {' AND '.join(tests)} ORDER BY {due} LIMIT %s"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, limit])
+        return [round_id for (round_id,) in cursor.fetchall()]
+
+
 def crash_settle_due(*, user_id: int | None = None, limit: int = SWEEP_BATCH) -> int:
     """End every open crash round whose crash time has passed (of one player, or all), oldest
     first, each in its own transaction; how many this call settled. One failure does not stop
     the sweep (it is retried by the next)."""
-    rounds = GameRound.objects.filter(status=RoundStatus.OPEN, game=GAME, settle_due_at__lte=timezone.now())
-    if user_id is not None:
-        rounds = rounds.filter(user_id=user_id)
     settled = 0
-    for round_id in rounds.order_by("settle_due_at").values_list("pk", flat=True)[:limit]:
+    for round_id in _rounds_due(user_id=user_id, now=timezone.now(), limit=limit):
         try:
             settled += crash_settle(round_id=round_id)
         except Exception:  # one bad round must not stop the others

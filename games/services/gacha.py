@@ -52,7 +52,7 @@ from games.enums import Game
 from games.exceptions import BannerNotFound, InvalidChoice
 from games.fairness import gacha_pity_after, gacha_pulls
 from games.models import GachaBanner, GachaItem, GachaPity, GachaRarityWeight, GameRound, InventoryItem
-from games.selectors import GachaBannerSpec, gacha_banners_open
+from games.selectors import GachaBannerSpec, gacha_banners_open, gacha_codes_owned
 from games.services.config import game_config
 from games.services.rounds import Decision, Draw, RoundPlay, round_play
 
@@ -240,11 +240,10 @@ def gacha_pull(*, user: User, pull_count: int, banner_code: str | None, idempote
         if draw.config.currency != banner.currency:  # a misconfiguration the back office refuses
             raise BannerNotFound(banner=banner.code)
         pity = row_get(GachaPity, lock=True, user=user.pk, banner=banner.id)  # written out: every pull
-        owned = InventoryItem.objects.filter(user_id=user.pk, item__banner_id=banner.id)
-        owned_codes = set(owned.values_list("item__code", flat=True))
+        owned = gacha_codes_owned(user_id=user.pk, banner=banner)
         state["pity"] = pity
         return gacha_decider(
-            banner=banner, pull_count=pull_count, pity_before=pity.pulls_since_top if pity else 0, owned=owned_codes
+            banner=banner, pull_count=pull_count, pity_before=pity.pulls_since_top if pity else 0, owned=owned
         )(draw)
 
     def after(round_: GameRound, decision: Decision) -> None:

@@ -466,6 +466,30 @@ def test_the_sweeper_settles_every_due_round_once_and_pushes_crash_end(user: Any
     assert PlayerGameStats.objects.get(user=user, game="crash").plays == 1
 
 
+@pytest.mark.django_db
+def test_a_players_own_sweep_ends_only_their_rounds_due_by_now(user: Any) -> None:
+    # Given two players' running rounds, the other's due no later than the first's, and a third's not due
+    other: Any = UserFactory()
+    late: Any = UserFactory()
+    point = player_with_crash_point(user, lambda p: 110 <= p < 200)
+    player_with_crash_point(other, lambda p: 101 <= p <= point)
+    player_with_crash_point(late, lambda p: p >= 1000)
+    start = timezone.now()
+    with time_machine.travel(start, tick=False) as clock:
+        mine = crash_bet(user=user, bet_amount=100, auto_cashout_multiplier=None, idempotency_key="a").round
+        theirs = crash_bet(user=other, bet_amount=100, auto_cashout_multiplier=None, idempotency_key="b").round
+        crash_bet(user=late, bet_amount=100, auto_cashout_multiplier=None, idempotency_key="c")
+        # When the first player's sweep runs a millisecond early, then exactly at the crash time
+        clock.shift(timedelta(milliseconds=crash_time_ms(point) - 1))
+        early = crash_settle_due(user_id=user.pk)
+        clock.shift(timedelta(milliseconds=1))
+        on_time = [crash_settle_due(user_id=user.pk), crash_settle_due(user_id=late.pk)]
+    # Then nothing was due early; on time only their own round ended (due at <= now)
+    assert (early, on_time) == (0, [1, 0])
+    statuses = dict(GameRound.objects.filter(pk__in=[mine.pk, theirs.pk]).values_list("pk", "status"))
+    assert statuses == {mine.pk: RoundStatus.SETTLED, theirs.pk: RoundStatus.OPEN}
+
+
 # --- refusals and retries ------------------------------------------------------------------------
 
 

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from django.apps import apps as django_apps
 from django.db import connection
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from economy.exceptions import InsufficientFunds
@@ -23,7 +24,7 @@ from games import defaults
 from games.exceptions import DailyLimitReached
 from games.fairness import gacha_odds
 from games.models import GachaBanner, GachaItem, GachaPity, GameConfig, GameRound, InventoryItem, PlayerGameStats
-from games.selectors import gacha_banner_spec
+from games.selectors import gacha_banner_spec, gacha_codes_owned
 from games.services import gacha_pull
 from realtime.models import OutboxEvent
 
@@ -178,6 +179,36 @@ def test_duplicates_convert_to_gold_as_the_round_payout(auth_client: APIClient) 
         drawn[item["code"]] += 1
     for code, count in drawn.items():
         assert InventoryItem.objects.get(user=user, item__code=code).duplicates == count
+
+
+@pytest.mark.django_db
+def test_a_pull_reads_the_players_own_items_of_the_banner_it_can_draw(user: Any) -> None:
+    from accounts.tests.factories import UserFactory
+
+    banner = GachaBanner.objects.get(code=BANNER)
+    first, second, retired = GachaItem.objects.filter(banner=banner).order_by("pk")[:3]
+    GachaItem.objects.filter(pk=retired.pk).update(is_active=False)
+    other_banner = GachaBanner.objects.create(
+        code="elsewhere", name="Elsewhere", cost_single=100, cost_ten=900, updated_at=timezone.now()
+    )
+    elsewhere = GachaItem.objects.create(banner=other_banner, rarity=first.rarity, code="twin", name="Twin")
+    someone = UserFactory()
+    now = timezone.now()
+    InventoryItem.objects.bulk_create(
+        [
+            *(
+                InventoryItem(user=user, item=item, source="reward", acquired_at=now)
+                for item in (first, retired, elsewhere)
+            ),
+            InventoryItem(user=someone, item=second, source="reward", acquired_at=now),
+        ]
+    )
+    spec = gacha_banner_spec(GachaBanner.objects.get(code=BANNER))
+
+    # Only the player's, only this banner's, only what a pull can draw (the retired item is not)
+    assert gacha_codes_owned(user_id=user.pk, banner=spec) == {first.code}
+    assert gacha_codes_owned(user_id=someone.pk, banner=spec) == {second.code}
+    assert gacha_codes_owned(user_id=UserFactory().pk, banner=spec) == set()
 
 
 @pytest.mark.django_db
