@@ -20,16 +20,20 @@ class _Catalog:
     by_sku: dict[str, Product]
     by_id: dict[int, Product]
     packaged: frozenset[int]  # products sold only as limited packages
+    on_sale: tuple[Product, ...]  # on general sale, in catalog order (shop.selectors.active_products)
 
 
 def _catalog_load() -> _Catalog:
     # Every product, on sale or not (a buy of one taken off sale answers product_unavailable):
     # a catalog is tens or hundreds of rows.
     products = list(Product.objects.all())
+    packaged = frozenset(LimitedPackage.objects.values_list("product_id", flat=True))
+    on_sale = [product for product in products if product.is_active and product.pk not in packaged]
     return _Catalog(
         by_sku={product.sku: product for product in products},
         by_id={product.pk: product for product in products},
-        packaged=frozenset(LimitedPackage.objects.values_list("product_id", flat=True)),
+        packaged=packaged,
+        on_sale=tuple(sorted(on_sale, key=lambda product: (product.sort_order, product.pk))),
     )
 
 
@@ -46,6 +50,13 @@ def catalog_product(*, sku: str | None = None, pk: int | None = None) -> Product
     if pk is None:
         return None
     return catalog.by_id.get(pk) or row_get(Product, pk=pk)
+
+
+def catalog_on_sale() -> tuple[Product, ...]:
+    """The products on general sale (active, not sold as a limited package), in catalog order
+    (sort order, then id), from the process's copy: what ``shop.selectors.active_products``
+    queries, without a statement. Shared: the caller must not change them."""
+    return _catalog.get().on_sale
 
 
 def sold_as_package(product: Product) -> bool:

@@ -77,7 +77,8 @@ def purchase_body(result: services.PurchaseResult) -> dict[str, Any]:
 class ProductsView(APIView):
     @extend_schema(tags=["shop"], responses={200: s.CatalogItemSerializer(many=True), 401: UNAUTHORIZED})
     def get(self, request: Request) -> Response:
-        return Response([selectors.product_payload(p, request_user(request).pk) for p in selectors.active_products()])
+        user_id = request_user(request).pk
+        return Response([selectors.product_payload(p, user_id) for p in catalog_selectors.catalog_on_sale()])
 
 
 class LimitedPackagesView(APIView):
@@ -130,7 +131,7 @@ class CatalogView(APIView):
     )
     def get(self, request: Request) -> Response:
         user_id = request_user(request).pk
-        products = [selectors.product_payload(p, user_id) for p in selectors.active_products()]
+        products = [selectors.product_payload(p, user_id) for p in catalog_selectors.catalog_on_sale()]
         packages = [selectors.product_payload(p.product, user_id, package=p) for p in selectors.packages_on_sale()]
         if request.query_params.get("view") == "grouped":
             return Response({"products": products, "limited_packages": packages})

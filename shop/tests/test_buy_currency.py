@@ -302,6 +302,25 @@ def test_catalog_shows_prices_stock_and_what_is_left_for_me(client: APIClient) -
     assert dashboard["shop_highlights"][0]["product_id"] == product.sku
 
 
+def test_the_catalog_lists_what_is_on_sale_in_order_and_follows_staff_changes(client: APIClient) -> None:
+    later = GemPriceProductFactory(sort_order=2)
+    first = GemPriceProductFactory(sort_order=1)
+    tied = GemPriceProductFactory(sort_order=2)
+    GemPriceProductFactory(is_active=False)
+    packaged = PackageFactory().product
+
+    def listed() -> list[str]:
+        return [item["product_id"] for item in client.get("/api/shop/products").json()]
+
+    assert listed() == [first.sku, later.sku, tied.sku]  # sort order, then id; nothing off sale or packaged
+    catalog = client.get("/api/shop/catalog").json()
+    assert [item.get("package_id") is not None for item in catalog if item["product_id"] == packaged.sku] == [True]
+    # When staff take one off sale (a save: every process's copy of the catalog follows it)
+    later.is_active = False
+    later.save()
+    assert listed() == [first.sku, tied.sku]
+
+
 def test_transactions_list_my_orders_only(client: APIClient, staff_user: Any) -> None:
     product = GemPriceProductFactory()
     buy(client, "a", product_id=product.sku)
