@@ -125,6 +125,8 @@ CASES = [
          note="pending order at the sandbox provider"),
     Case("webhook", "write", "POST", "/api/shop/webhook/payment", (200,), auth=False, touch=False, before="approve",
          note="signed payment.succeeded for that order: fulfils it"),
+    Case("token_refresh", "write", "POST", "/api/auth/refresh", (200,), body="refresh", auth=False, touch=False,
+         after="refresh", note="a refresh token traded for a new pair (the old one blacklisted); no password"),
 ]  # fmt: skip
 
 
@@ -191,6 +193,8 @@ class Runner:
             return {"choice": "rock", "bet_amount": SPIN_BET}
         if name == "gacha":
             return {"pull_count": 1}
+        if name == "refresh":
+            return {"refresh_token": player["refresh"]}
         raise ValueError(name)
 
     def before_dashboard(self, player: dict[str, Any]) -> str | None:
@@ -202,6 +206,10 @@ class Runner:
             data = json.loads(body)
             if data.get("checkout_url"):
                 self.state.setdefault(player["id"], {})["money"] = data["checkout_url"].rstrip("/").rsplit("/", 1)[-1]
+
+    def after_refresh(self, player: dict[str, Any], status: int, body: bytes) -> None:
+        if status == 200:
+            player["refresh"] = json.loads(body)["refresh_token"]  # the old one is spent
 
     def before_approve(self, player: dict[str, Any]) -> str | None:
         """The provider approves the player's pending money order and signs its webhook (bench/provider.py)."""
@@ -470,7 +478,7 @@ def _row(case: Case, samples: list[Sample], counted: list[Counts]) -> dict[str, 
 
 
 def issue_tokens(players: list[dict[str, Any]]) -> None:
-    """An access token per player, as a login would issue it (needs Django set up)."""
+    """An access and a refresh token per player, as a login would issue them (needs Django set up)."""
     from accounts.models import User
 
     try:
@@ -481,8 +489,10 @@ def issue_tokens(players: list[dict[str, Any]]) -> None:
     for player in players:
         user = users[player["id"]]
         if tokens_issue is not None:
-            player["token"] = str(tokens_issue(user=user).access)
+            pair = tokens_issue(user=user)
+            player["token"], player["refresh"] = str(pair.access), str(pair.refresh)
         else:
             from rest_framework_simplejwt.tokens import RefreshToken
 
-            player["token"] = str(RefreshToken.for_user(user).access_token)
+            refresh = RefreshToken.for_user(user)
+            player["token"], player["refresh"] = str(refresh.access_token), str(refresh)

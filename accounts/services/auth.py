@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import uuid
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 from rest_framework_simplejwt.exceptions import TokenBackendError, TokenError
@@ -33,8 +33,8 @@ from accounts.models import RevokedTokenFamily, User
 from accounts.selectors import user_find_by_login
 from accounts.services._shared import AuthResult, utc_iso
 from accounts.services.lockout import lockout_limits, lockout_reserve, lockout_succeeded
-from accounts.tokens import TokenPair, tokens_issue
-from casino.db import one_or_none
+from accounts.tokens import TokenPair, refresh_token_verified, tokens_issue
+from casino.db import one_or_none, row_exists, row_get, row_insert_new
 from realtime.services import CLOSE_SESSION_REVOKED, sockets_close
 
 logger = logging.getLogger(__name__)
@@ -99,11 +99,11 @@ def token_refresh(*, refresh_token: str) -> AuthResult:
     that pair's family is then revoked.
     """
     try:
-        token = RefreshToken(refresh_token)  # type: ignore[arg-type]  # signature, expiry, type, blacklist
+        token = refresh_token_verified(refresh_token)  # signature, expiry, type, blacklist
     except TokenError as exc:
         _revoke_family_if_reused(refresh_token)
         raise InvalidRefreshToken() from exc
-    user = one_or_none(User.objects.filter(pk=token.get("user_id")))
+    user = row_get(User, pk=token.get("user_id"))  # the statements of a refresh are written out (accounts.tokens)
     if user is None:
         raise InvalidRefreshToken()
     try:
@@ -111,20 +111,18 @@ def token_refresh(*, refresh_token: str) -> AuthResult:
     except AuthenticationRefused as exc:
         raise InvalidRefreshToken(exc.message) from exc
     family = token_family(token)
-    if family is not None and RevokedTokenFamily.objects.filter(family=family).exists():
+    if family is not None and row_exists(RevokedTokenFamily, family=family):
         raise InvalidRefreshToken()
     tokens: TokenPair | None = None
     with transaction.atomic(durable=True):
-        outstanding = one_or_none(OutstandingToken.objects.filter(jti=token["jti"]))
+        outstanding = row_get(OutstandingToken, fields=["jti"], jti=token["jti"])
         if outstanding is None:
             raise InvalidRefreshToken()
-        try:
-            with transaction.atomic():
-                BlacklistedToken.objects.create(token=outstanding)
-        except IntegrityError:
-            pass  # another request rotated it first: a reuse (below, after this block)
-        else:
+        # The unique blacklist row decides: of parallel refreshes one inserts it, the others
+        # (waiting on that insert) find it there (no savepoint: ON CONFLICT DO NOTHING).
+        if row_insert_new(BlacklistedToken(token_id=outstanding.pk)):
             tokens = tokens_issue(user=user, family=family)
+        # else another request rotated it first: a reuse (below, after this block)
     if tokens is None:
         if family is not None:
             token_family_revoke(user=user, family=family)

@@ -55,6 +55,24 @@ def test_refresh_rotates_and_the_old_refresh_token_is_refused(api_client: APICli
     assert again.status_code == 401
 
 
+def test_a_refresh_is_six_statements_and_records_the_new_token_as_issued(
+    api_client: APIClient, user: Any, django_assert_num_queries: Any
+) -> None:
+    from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
+
+    first = tokens_issue(user=user)
+
+    # The blacklist look-up, the user, the family's revocation, the presented token's row, the
+    # blacklist row (the one that decides between parallel refreshes) and the new token's row;
+    # plus the savepoint pair of the service's transaction inside the test's.
+    with django_assert_num_queries(8):
+        rotated = api_client.post("/api/auth/refresh", {"refresh_token": first.refresh}, format="json").json()
+
+    issued = OutstandingToken.objects.get(token=rotated["refresh_token"])  # stored as issued: claims and all
+    assert issued.user_id == user.pk and issued.expires_at > issued.created_at
+    assert BlacklistedToken.objects.filter(token__token=first.refresh).exists()
+
+
 def test_refresh_token_is_not_an_access_token(api_client: APIClient, user: Any) -> None:
     pair = tokens_issue(user=user)
 
