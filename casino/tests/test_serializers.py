@@ -192,6 +192,21 @@ def test_an_input_field_that_reads_its_serializer_is_refused() -> None:
             cls(data={}).is_valid()
 
 
+def test_an_input_field_with_a_mutable_default_is_refused_and_a_callable_one_is_not_shared() -> None:
+    class WithList(InputSerializer):
+        tags = serializers.ListField(child=serializers.CharField(), default=[])
+
+    class WithFactory(InputSerializer):
+        tags = serializers.ListField(child=serializers.CharField(), default=list)
+
+    with pytest.raises(TypeError, match="mutable default"):
+        WithList(data={}).is_valid()
+    first, second = WithFactory(data={}), WithFactory(data={})
+    assert first.is_valid() and second.is_valid()
+    first.validated_data["tags"].append("x")
+    assert second.validated_data["tags"] == []
+
+
 def test_an_input_serializer_validates_new_data_only() -> None:
     with pytest.raises(TypeError, match="new data only"):
         Body({"product_id": "gold"})
