@@ -23,7 +23,9 @@ the user at once, so its own connection (the rest of the transaction, a test)
 reads the change. A write around these paths (raw SQL, the base manager) would
 go unseen for up to ``ENTRY_MAX_AGE_SECONDS``; a test scans the code for them.
 
-**A request** (:meth:`AuthUserCache.load`): GET the generation, then use the
+**A request** (:meth:`AuthUserCache.load`): GET the generation (with the
+process copies' shared version in the same round trip when the request has
+not read it yet: ``casino.copies``, an MGET), then use the
 kept row only if it was read at exactly that generation, less than
 ``ENTRY_MAX_AGE_SECONDS`` ago, and has seen the token's family. Otherwise read
 the row (one query, the family's revocation in it as a subquery, as before)
@@ -86,6 +88,7 @@ from django.db.models.signals import m2m_changed, post_delete, post_save
 from prometheus_client import Counter
 
 from accounts.models import ACTIVITY_FIELDS, RevokedTokenFamily, User
+from casino.copies import copies_version_read, copies_version_wanted
 from casino.db import one_or_none
 from casino.degraded import dependency_failed
 from casino.redis_keys import redis_key
@@ -143,22 +146,36 @@ class RedisGenerations:
 
     def current(self, user_id: int) -> bytes | None:
         """The user's generation (``None``: unknown). Sends this process's
-        pending bumps first, in the same round trip. Raises when Redis fails."""
+        pending bumps first, in the same round trip, and reads the shared
+        version of the process copies along when the request has not read it
+        yet (``casino.copies.copies_version_wanted``). Raises when Redis fails."""
         with self._lock:
             pending, self._pending = self._pending, set()
+        copies_key = copies_version_wanted()
         if not pending:
-            value: bytes | None = self.client.get(generation_key(user_id))
+            if copies_key is None:
+                value: bytes | None = self.client.get(generation_key(user_id))
+                return value
+            value, version = self.client.mget([generation_key(user_id), copies_key])
+            copies_version_read(version)
             return value
         try:
             pipe = self.client.pipeline(transaction=False)
             for pending_id in pending:
                 pipe.set(generation_key(pending_id), _new_generation(), ex=GENERATION_TTL_SECONDS)
             pipe.get(generation_key(user_id))
-            result: bytes | None = pipe.execute()[-1]
+            if copies_key is not None:
+                pipe.get(copies_key)
+            answers = pipe.execute()
         except BaseException:
             self._remember(pending)
             raise
-        return result
+        if copies_key is None:
+            result: bytes | None = answers[-1]
+            return result
+        copies_version_read(answers[-1])
+        found: bytes | None = answers[-2]
+        return found
 
     def establish(self, user_id: int) -> bytes:
         """A generation for a user whose key is missing: a new random one, or

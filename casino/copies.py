@@ -12,10 +12,15 @@ in memory, and reloaded when
 * a watched model is saved or deleted -- a ``post_save`` / ``post_delete``
   receiver (:func:`copies_watch`, wired in an app's ``ready()``) forgets this
   process's copies at once and, on commit, sets a new version in the shared
-  cache (Redis in full mode), which every process compares with its copies'
-  (one cache GET per request -- :func:`copies_version_pinned`, opened by
+  store (a Redis key in full mode, ``casino.redis_keys``; Django's cache in
+  embedded mode), which every process compares with its copies' (read once
+  per request -- :func:`copies_version_pinned`, opened by
   ``casino.middleware.CopiesVersionMiddleware`` -- or per use outside one;
-  no SQL): a change is seen everywhere as soon as it commits;
+  no SQL): a change is seen everywhere as soon as it commits. A request's
+  authentication asks Redis for the user's generation anyway
+  (``accounts.auth_cache``) and reads the version in the same round trip
+  (:func:`copies_version_wanted`, :func:`copies_version_read`): a request
+  pays no round trip of its own for it;
 * or the copy is older than its ``max_age`` (a safety net: an edit made around
   the ORM's signals -- a queryset ``update()`` -- or with the shared cache down
   is picked up within a minute).
@@ -37,13 +42,16 @@ import weakref
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Generic, TypeVar
 
+from django.conf import settings
 from django.core.cache import cache
 from django.db import models, transaction
 from django.db.models.signals import post_delete, post_save
 
 from casino.degraded import dependency_failed
+from casino.redis_keys import redis_key
 
 T = TypeVar("T")
 
@@ -62,13 +70,45 @@ class _Loaded(Generic[T]):
     value: T
 
 
+@lru_cache(maxsize=4)
+def _redis(url: str, timeout: float) -> Any:
+    import redis
+
+    return redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout)
+
+
+def _store() -> Any | None:
+    """The Redis client the shared version lives in (full mode), or None (embedded
+    mode: Django's cache, which is this process's memory there)."""
+    if not settings.REDIS_URL:
+        return None
+    cache_settings: dict[str, Any] = settings.CACHES["default"]
+    return _redis(settings.REDIS_URL, float(cache_settings.get("OPTIONS", {}).get("socket_timeout", 1.0)))
+
+
+def _decoded(raw: Any) -> str | None:
+    return raw.decode() if isinstance(raw, bytes) else None
+
+
 def _shared_version() -> str | None:
+    store = _store()
     try:
+        if store is not None:
+            return _decoded(store.get(redis_key(VERSION_KEY)))
         version = cache.get(VERSION_KEY)
-    except Exception as error:  # noqa: BLE001 - cache down: the copies rely on their age limit
-        dependency_failed(dependency="cache", use="process copies", error=error)
+    except Exception as error:  # noqa: BLE001 - store down: the copies rely on their age limit
+        dependency_failed(dependency="cache" if store is None else "redis", use="process copies", error=error)
         return None
     return version if isinstance(version, str) else None
+
+
+def _shared_version_set(version: str) -> None:
+    """Set the shared version (raises when the store does not answer)."""
+    store = _store()
+    if store is not None:
+        store.set(redis_key(VERSION_KEY), version)
+    else:
+        cache.set(VERSION_KEY, version, timeout=None)
 
 
 @contextlib.contextmanager
@@ -79,6 +119,25 @@ def copies_version_pinned() -> Iterator[None]:
         yield
     finally:
         _pinned.reset(token)
+
+
+def copies_version_wanted() -> str | None:
+    """The Redis key of the shared version, when this request's scope has not
+    read it yet and it lives in Redis: a caller about to ask the same Redis for
+    something else reads this key along, in the same round trip, and hands the
+    answer to :func:`copies_version_read`. None: nothing to read."""
+    pinned = _pinned.get()
+    if pinned is None or "version" in pinned or not settings.REDIS_URL:
+        return None
+    return redis_key(VERSION_KEY)
+
+
+def copies_version_read(raw: bytes | None) -> None:
+    """The shared version's raw value, read from the key :func:`copies_version_wanted`
+    named: this request's copies compare with it instead of reading it again."""
+    pinned = _pinned.get()
+    if pinned is not None and "version" not in pinned:
+        pinned["version"] = _decoded(raw)
 
 
 def _version() -> str | None:
@@ -141,7 +200,7 @@ def copies_version_bump() -> None:
     signals do not see). After commit; never raises."""
     copies_forget()
     try:
-        cache.set(VERSION_KEY, secrets.token_hex(8), timeout=None)
+        _shared_version_set(secrets.token_hex(8))
     except Exception as error:  # noqa: BLE001 - after commit: never raise; the age limit catches up
         dependency_failed(dependency="cache", use="process copies", error=error)
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from functools import lru_cache
 from types import TracebackType
 from typing import Any, TypeVar
 
 from django.db import connections, models, router, transaction
 from django.db.models import QuerySet
+from django.db.models.fields import AutoFieldMixin
 from django.db.transaction import Atomic
 
 M = TypeVar("M", bound=models.Model)
@@ -302,6 +304,89 @@ def row_update(obj: models.Model, fields: Sequence[str]) -> int:
         return int(cursor.rowcount)
 
 
+_NOT_PLAIN = object()
+
+
+def _plain_text(value: Any) -> Any:
+    # CharField.to_python keeps any str as it is (a TextChoices member too).
+    return value if value is None or isinstance(value, str) else _NOT_PLAIN
+
+
+def _plain_boolean(value: Any) -> Any:
+    return value if value is None or type(value) is bool else _NOT_PLAIN
+
+
+def _plain_converter(field: models.Field, connection: Any) -> Callable[[Any], Any] | None:  # type: ignore[type-arg]
+    """For a column written from an instance: a function that gives the driver's
+    value for an attribute of a plain type (``str``, ``int``, ``bool``, an aware
+    ``datetime``, ``None``), the same value the field's ``pre_save`` and
+    ``get_db_prep_save`` would give, without their chain of calls -- or
+    ``_NOT_PLAIN`` for any other value, which then takes that chain. ``None``
+    for a field whose conversion is not one of the plain ones (JSON, UUIDs,
+    decimals, ``auto_now``, a field class of its own): that chain every time.
+
+    Picked by the methods the field's class really has, so a subclass that
+    changes any of them keeps the ORM's path."""
+    cls = type(field)
+    if isinstance(field, models.ForeignKey):
+        if cls.get_db_prep_save is not models.ForeignKey.get_db_prep_save or cls.pre_save is not models.Field.pre_save:
+            return None
+        return _plain_converter(field.target_field, connection)  # None stays None, as ForeignKey's own check does
+    if cls.get_db_prep_save is not models.Field.get_db_prep_save:
+        return None
+    ops = connection.ops
+    if isinstance(field, models.DateTimeField):
+        if field.auto_now or field.auto_now_add or cls.pre_save is not models.DateTimeField.pre_save:
+            return None
+        if cls.get_db_prep_value is not models.DateTimeField.get_db_prep_value:
+            return None
+        if cls.get_prep_value is not models.DateTimeField.get_prep_value:
+            return None
+        adapt_datetime = ops.adapt_datetimefield_value
+
+        def plain_datetime(value: Any) -> Any:
+            if value is None:
+                return None
+            return adapt_datetime(value) if type(value) is datetime and value.tzinfo is not None else _NOT_PLAIN
+
+        return plain_datetime
+    if cls.pre_save is not models.Field.pre_save:
+        return None
+    if isinstance(field, AutoFieldMixin):  # reached as a foreign key's target: the related row's key
+        if cls.get_db_prep_value is not AutoFieldMixin.get_db_prep_value:
+            return None
+        if cls.get_prep_value is not models.IntegerField.get_prep_value:
+            return None
+        validate_key = ops.validate_autopk_value
+
+        def plain_key(value: Any) -> Any:
+            if value is None:
+                return None
+            return validate_key(value) if type(value) is int else _NOT_PLAIN
+
+        return plain_key
+    if isinstance(field, models.IntegerField):
+        if cls.get_prep_value is not models.IntegerField.get_prep_value:
+            return None
+        if cls.get_db_prep_value is not models.IntegerField.get_db_prep_value:
+            return None
+        adapt_integer, internal_type = ops.adapt_integerfield_value, field.get_internal_type()
+
+        def plain_integer(value: Any) -> Any:
+            if value is None:
+                return None
+            return adapt_integer(value, internal_type) if type(value) is int else _NOT_PLAIN
+
+        return plain_integer
+    if cls.get_db_prep_value is not models.Field.get_db_prep_value:
+        return None
+    if cls.get_prep_value in (models.CharField.get_prep_value, models.TextField.get_prep_value):
+        return _plain_text
+    if cls.get_prep_value is models.BooleanField.get_prep_value:
+        return _plain_boolean
+    return None
+
+
 @dataclass(frozen=True)
 class _Insert:
     table: str  # quoted
@@ -309,6 +394,22 @@ class _Insert:
     row: str  # "(%s, ...)"
     pk: str  # the quoted primary key column
     fields: tuple[models.Field, ...]  # type: ignore[type-arg]  # the columns' fields, in order
+    # Each column's field, attribute name and plain converter (``_plain_converter``), in order.
+    plan: tuple[tuple[models.Field, str, Callable[[Any], Any] | None], ...]  # type: ignore[type-arg]
+
+    def params(self, objs: Sequence[models.Model], connection: Any) -> list[Any]:
+        """The INSERT's parameters for ``objs``, as the ORM's own INSERT converts them."""
+        params: list[Any] = []
+        append = params.append
+        for obj in objs:
+            for field, attname, plain in self.plan:
+                if plain is not None:
+                    value = plain(getattr(obj, attname))
+                    if value is not _NOT_PLAIN:
+                        append(value)
+                        continue
+                append(field.get_db_prep_save(field.pre_save(obj, True), connection))
+        return params
 
 
 @lru_cache(maxsize=256)
@@ -321,12 +422,14 @@ def _insert(model: type[models.Model], alias: str, fields: tuple[str, ...] | Non
         concrete = [field for field in meta.concrete_fields if not isinstance(field, models.AutoField)]
     else:
         concrete = [_concrete(meta.get_field(name)) for name in fields]
+    connection = connections[alias]
     return _Insert(
         table=quote(meta.db_table),
         columns=", ".join(quote(field.column) for field in concrete),
         row="(" + ", ".join(["%s"] * len(concrete)) + ")",
         pk=quote(_concrete(meta.pk).column),
         fields=tuple(concrete),
+        plan=tuple((field, field.attname, _plain_converter(field, connection)) for field in concrete),
     )
 
 
@@ -334,7 +437,7 @@ def _insert_statement(
     connection: Any, model: type[models.Model], fields: Sequence[str] | None, objs: Sequence[models.Model]
 ) -> tuple[str, list[Any]]:
     shape = _insert(model, connection.alias, None if fields is None else tuple(fields))
-    params = [field.get_db_prep_save(field.pre_save(obj, True), connection) for obj in objs for field in shape.fields]
+    params = shape.params(objs, connection)
     values = ", ".join([shape.row] * len(objs))
     sql = f"INSERT INTO {shape.table} ({shape.columns}) VALUES {values} RETURNING {shape.pk}"  # noqa: S608
     return sql, params

@@ -6,9 +6,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
+from django.db import connection
 from django.db.models import Count, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce, TruncDate
 from django.urls import reverse
@@ -17,9 +19,10 @@ from django.utils import timezone
 from accounts.models import User
 from accounts.selectors import activity_counts
 from casino.dashboard import DashboardContext, Figure, analytics_url
+from casino.db import column_name
 from casino.degraded import dependency_failed
 from economy.enums import Currency, LedgerReason
-from economy.models import LedgerEntry
+from economy.models import LedgerEntry, Wallet
 from economy.selectors import ledger_entries_for_reference, wallet_balances
 from shop.ledger_keys import order_ledger_reference
 from shop.models import OPEN_STATUSES, LimitedPackage, Order, OrderStatus, PriceType, Product
@@ -149,6 +152,27 @@ def order_for_viewer(*, receipt_code: str, viewer: User) -> Order | None:
     return orders.filter(receipt_code=receipt_code).first()
 
 
+def order_keyed_and_balances(*, user_id: int, idempotency_key: str) -> tuple[bool, dict[str, int]]:
+    """Whether the player placed an order under this idempotency key, and their
+    wallet's balances (``{}`` without a wallet), in one statement: a money buy
+    reads both under its buyer lock -- its replay check, and the balances its
+    answer reports (a pending money order moves none). The same answers as
+    ``casino.db.row_exists(Order, user=.., idempotency_key=..)`` and
+    ``economy.selectors.wallet_balances`` (the wallet row is only read)."""
+    order, wallet = partial(column_name, Order), partial(column_name, Wallet)
+    sql = (
+        f"SELECT EXISTS (SELECT 1 FROM {Order._meta.db_table}"  # noqa: S608 - names from the models
+        f" WHERE {order('user')} = %s AND {order('idempotency_key')} = %s),"
+        f" w.{wallet(Currency.GOLD.value)}, w.{wallet(Currency.GEMS.value)}"
+        f" FROM (SELECT 1) AS one LEFT JOIN {Wallet._meta.db_table} w ON w.{wallet('user')} = %s"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [user_id, idempotency_key, user_id])
+        keyed, gold, gems = cursor.fetchone()
+    balances = {} if gold is None else {Currency.GOLD.value: int(gold), Currency.GEMS.value: int(gems)}
+    return bool(keyed), balances
+
+
 # The game currencies a purchase answer reports as spent and granted.
 PURCHASE_CURRENCIES = (Currency.GOLD, Currency.GEMS)
 
@@ -168,7 +192,8 @@ def purchase_amounts(result: PurchaseResult) -> PurchaseAmounts:
     """What a purchase answer reports. A purchase that just posted to the
     wallet answers from that posting (no query); a replay or a money order
     reads the ledger under the order's reference and the wallet; a new money
-    order has posted nothing yet (paid at the provider later)."""
+    order has posted nothing yet (paid at the provider later), and its answer
+    reports the balances the buy read under its lock (``result.balances``)."""
     order = result.order
     entries: Iterable[LedgerEntry]
     if result.ledger is not None:
@@ -178,7 +203,7 @@ def purchase_amounts(result: PurchaseResult) -> PurchaseAmounts:
             entries = ()
         else:
             entries = ledger_entries_for_reference(user_id=order.user_id, reference=order_ledger_reference(order))
-        balances = wallet_balances(user_id=order.user_id)
+        balances = result.balances if result.balances is not None else wallet_balances(user_id=order.user_id)
     spent = {currency.value: 0 for currency in PURCHASE_CURRENCIES}
     granted = {currency.value: 0 for currency in PURCHASE_CURRENCIES}
     for entry in entries:

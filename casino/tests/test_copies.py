@@ -9,12 +9,17 @@ from typing import Any
 
 import pytest
 import time_machine
-from django.core.cache import cache
 from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts.tokens import tokens_issue
-from casino.copies import VERSION_KEY, ProcessCopy, copies_forget, copies_version_pinned
+from casino.copies import (
+    ProcessCopy,
+    _shared_version,
+    _shared_version_set,
+    copies_forget,
+    copies_version_pinned,
+)
 from economy.tests.factories import player_with_wallet
 from events.tests.factories import EventFactory
 from shop.models import Product
@@ -64,16 +69,16 @@ def test_saving_a_watched_row_reloads_the_copy_in_this_process_at_once(copy: Any
 def test_a_commit_gives_every_process_a_new_version(copy: Any, django_capture_on_commit_callbacks: Any) -> None:
     GemPriceProductFactory()
     copy.get()
-    before = cache.get(VERSION_KEY)
+    before = _shared_version()
 
     with django_capture_on_commit_callbacks(execute=True):
         product = GemPriceProductFactory()
-    after = cache.get(VERSION_KEY)
+    after = _shared_version()
     with django_capture_on_commit_callbacks(execute=True):
         product.delete()
 
     assert isinstance(after, str) and after != before
-    assert cache.get(VERSION_KEY) not in (before, after)
+    assert _shared_version() not in (before, after)
 
 
 def test_a_version_set_by_another_process_reloads_the_copy(copy: Any) -> None:
@@ -83,7 +88,7 @@ def test_a_version_set_by_another_process_reloads_the_copy(copy: Any) -> None:
     Product.objects.filter(pk=first.pk).update(sku="renamed-elsewhere")
     assert copy.get() == (first.sku,)  # same version: the copy is kept
 
-    cache.set(VERSION_KEY, "set-by-another-process", timeout=None)
+    _shared_version_set("set-by-another-process")
 
     assert copy.get() == ("renamed-elsewhere",)
     assert copy.loads.calls == 2
@@ -104,7 +109,7 @@ def test_the_version_is_read_once_within_a_pinned_scope(copy: Any) -> None:
     copy.get()
     with copies_version_pinned():
         copy.get()
-        cache.set(VERSION_KEY, "changed-meanwhile", timeout=None)
+        _shared_version_set("changed-meanwhile")
         copy.get()  # the scope's version: no reload inside one request
         inside = copy.loads.calls
     copy.get()
@@ -149,3 +154,43 @@ def test_the_dashboard_shows_an_event_and_a_highlight_saved_after_its_copies_wer
     with time_machine.travel(now + timedelta(days=1, hours=1)):  # no save in between
         tomorrow = dashboard_of(player_with_wallet(gold=10))
     assert [shown["id"] for shown in tomorrow["events"]] == [later.pk]  # the window decided when shown
+
+
+def test_an_authenticated_request_reads_the_version_in_its_authentications_round_trip(
+    auth_client: APIClient, monkeypatch: Any
+) -> None:
+    import redis
+
+    GemPriceProductFactory()
+    assert auth_client.get("/api/shop/products").status_code == 200  # the user is kept in the process now
+    sent: list[tuple[Any, ...]] = []
+    original = redis.client.Redis.execute_command
+
+    def spy(self: Any, *args: Any, **options: Any) -> Any:
+        sent.append(args)
+        return original(self, *args, **options)
+
+    monkeypatch.setattr(redis.client.Redis, "execute_command", spy)
+    response = auth_client.get("/api/shop/products")  # the catalog: a process copy
+
+    assert response.status_code == 200
+    reads = [args for args in sent if any(str(arg).endswith(":copies:version") for arg in args)]
+    assert len(reads) == 1 and reads[0][0] == "MGET"
+    assert any(":authgen:" in str(arg) for arg in reads[0])  # with the user's generation
+
+
+def test_a_version_read_along_is_kept_for_the_scope_and_asked_for_only_once(copy: Any) -> None:
+    from casino.copies import copies_version_read, copies_version_wanted
+
+    GemPriceProductFactory()
+    copy.get()
+    assert copies_version_wanted() is None  # no request scope: nothing to read along
+    with copies_version_pinned():
+        assert copies_version_wanted() is not None
+        copies_version_read(b"read-along-with-something-else")
+        assert copies_version_wanted() is None  # the scope has its version now
+
+        copy.get()  # compared with the version read along: another one, so reloaded
+    copies_version_read(b"outside-any-scope")  # ignored
+
+    assert copy.loads.calls == 2

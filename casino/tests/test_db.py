@@ -399,3 +399,80 @@ def test_rows_insert_later_writes_at_once_without_a_unit_or_inside_a_savepoint()
         rows_insert_later([_day(user, 5)])
 
     assert _days(user) == [1, 2, 3, 5]
+
+
+def _values_to_try() -> list[Any]:
+    from datetime import datetime, timedelta
+    from datetime import timezone as tz
+
+    from shop.models import OrderStatus
+
+    aware = timezone.now()
+    return [
+        None,
+        "",
+        "text",
+        OrderStatus.PENDING,  # a str subclass: CharField keeps it as it is
+        0,
+        -7,
+        2**40,
+        True,
+        False,
+        aware,
+        aware.astimezone(tz(timedelta(hours=5))),
+        datetime(2026, 1, 2, 3, 4, 5),  # naive: the ORM warns and makes it aware
+        date(2026, 1, 2),
+        "12",
+        3.5,
+    ]
+
+
+@pytest.mark.django_db
+def test_the_plain_path_gives_every_field_of_every_model_what_the_orms_own_conversion_gives() -> None:
+    """``rows_insert`` skips a field's ``pre_save`` / ``get_db_prep_save`` chain for
+    plain values (casino.db._plain_converter): for every concrete field of every
+    model of the project and values of many types, what it gives must be what the
+    chain gives, of the same type -- or it must leave the value to the chain."""
+    import warnings
+
+    from django.apps import apps
+
+    from casino.db import _NOT_PLAIN, _plain_converter
+
+    checked = plain_fields = 0
+    for model in apps.get_models():
+        for field in model._meta.concrete_fields:
+            plain = _plain_converter(field, connection)
+            if plain is None:
+                continue
+            plain_fields += 1
+            for value in _values_to_try():
+                fast = plain(value)
+                if fast is _NOT_PLAIN:
+                    continue
+                instance = model()
+                setattr(instance, field.attname, value)
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    orm = field.get_db_prep_save(field.pre_save(instance, True), connection)
+                assert (fast, type(fast)) == (orm, type(orm)), (model, field.name, value)
+                checked += 1
+    assert plain_fields > 100 and checked > 500  # the project's text, integer, flag, time and key columns
+
+
+def test_the_plain_path_is_not_taken_for_a_field_that_converts_on_its_own() -> None:
+    from django.db import models
+
+    from casino.db import _plain_converter
+    from realtime.models import OutboxEvent
+    from shop.models import Order
+
+    class Upper(models.CharField):  # type: ignore[type-arg]
+        def get_prep_value(self, value: Any) -> Any:
+            return str(value).upper()
+
+    assert _plain_converter(Upper(max_length=3), connection) is None
+    assert _plain_converter(Order._meta.get_field("grants"), connection) is None  # JSON
+    assert _plain_converter(OutboxEvent._meta.get_field("event_id"), connection) is None  # UUID
+    stamped = [f for f in User._meta.concrete_fields if getattr(f, "auto_now", False)]
+    assert all(_plain_converter(f, connection) is None for f in stamped)

@@ -225,3 +225,27 @@ def test_the_sync_socket_without_a_token_is_closed_with_4401(embedded_server: Em
     # Then the server closes it with the application's "unauthorized" code
     assert closed.value.rcvd is not None
     assert closed.value.rcvd.code == 4401
+
+
+def test_a_player_orders_a_money_pack_on_sqlite(embedded_server: EmbeddedServer) -> None:
+    # Given a player of the embedded default (SQLite) and the demo catalog
+    signup = _sign_up(embedded_server, "smoke_carol", "+15550100003")
+    assert signup.status_code == 201, signup.text
+    headers = {"Authorization": f"Bearer {signup.json()['access_token']}"}
+    products = httpx.get(f"{embedded_server.http}/api/shop/products", headers=headers, timeout=10).json()
+    money = next(p for p in products if p["price_type"] == "money")
+
+    # When they order it (the hand-written statements of a money buy, on SQLite)
+    order = httpx.post(
+        f"{embedded_server.http}/api/shop/buy",
+        json={"product_id": money["product_id"], "device_id": "smoke-device"},
+        headers={**headers, "Idempotency-Key": "smoke-money-1"},
+        timeout=30,
+    )
+
+    # Then the order is pending at the sandbox provider, and the answer's balances are the wallet's
+    assert order.status_code == 201, order.text
+    body = order.json()
+    balance = httpx.get(f"{embedded_server.http}/api/users/balance", headers=headers, timeout=10).json()
+    assert (body["status"], body["checkout_url"] is not None) == ("pending", True)
+    assert (body["new_gold_balance"], body["new_gems_balance"]) == (balance["gold"], balance["gems"])

@@ -56,6 +56,7 @@ from shop.models import (
     PromoRedemption,
 )
 from shop.providers import get_provider
+from shop.selectors import order_keyed_and_balances
 from shop.services.limits import purchase_limits_check, spend_limit_check
 from shop.services.order_state import order_items_grant, order_steps_record, order_transition
 from shop.services.pricing import price_for, promo_load, promo_use
@@ -87,6 +88,7 @@ class PurchaseResult:
     order: Order
     replayed: bool
     ledger: LedgerResult | None = None  # the wallet posting this call made, if any
+    balances: dict[str, int] | None = None  # the buyer's balances, read under the buy's lock (a new money order)
 
     @property
     def success(self) -> bool:
@@ -111,8 +113,12 @@ def _check_product(product: Product, user: User) -> None:
             raise VipTierTooLow(required_tier=product.min_vip_tier, your_tier=tier)
 
 
-def _replay(user: User, idempotency_key: str, fingerprint: str) -> PurchaseResult | None:
-    if not row_exists(Order, user=user.pk, idempotency_key=idempotency_key):
+def _replay(user: User, idempotency_key: str, fingerprint: str, *, keyed: bool | None = None) -> PurchaseResult | None:
+    """The order placed earlier under this key, if any. ``keyed``: whether there is
+    one, when the caller read that already (``order_keyed_and_balances``)."""
+    if keyed is None:
+        keyed = row_exists(Order, user=user.pk, idempotency_key=idempotency_key)
+    if not keyed:
         return None  # the usual case, at the cost of one short statement
     existing = one_or_none(Order.objects.filter(user=user, idempotency_key=idempotency_key).select_related("product"))
     if existing is None:
@@ -341,7 +347,9 @@ def _buy_with_money(request: PurchaseRequest) -> PurchaseResult:
     try:
         with service_transaction():  # its events: one outbox INSERT
             locked = buyer_lock(user_id=user.pk)
-            replay = _money_replay(request)
+            # The replay check and the answer's balances, in one statement after the lock.
+            keyed, balances = order_keyed_and_balances(user_id=user.pk, idempotency_key=request.idempotency_key)
+            replay = _money_replay(request, keyed=keyed)
             if replay is not None:
                 return replay
             if verdict.action == FraudAction.BLOCK:
@@ -359,7 +367,7 @@ def _buy_with_money(request: PurchaseRequest) -> PurchaseResult:
         raise PaymentBlocked(decision_id=blocked_by)
     if order.status == OrderStatus.PENDING:
         order_payment_open(order=order)
-    return PurchaseResult(order=order, replayed=False)
+    return PurchaseResult(order=order, replayed=False, balances=balances)
 
 
 def _money_order_place(request: PurchaseRequest, *, verdict: fraud.FraudVerdict, locked: User, now: datetime) -> Order:
@@ -389,13 +397,13 @@ def _money_order_place(request: PurchaseRequest, *, verdict: fraud.FraudVerdict,
     return order
 
 
-def _money_replay(request: PurchaseRequest) -> PurchaseResult | None:
+def _money_replay(request: PurchaseRequest, *, keyed: bool) -> PurchaseResult | None:
     """The money order placed earlier under this key, if any. One still waiting
     for its payment to be opened (the first request is talking to the provider)
     is ``idempotency_key_in_use`` for ``IDEMPOTENCY_LOCK_TIMEOUT``: the retry
     comes back for the checkout URL. After that (the first request died there)
     the order is answered as it stands; the expiry sweep closes it."""
-    replay = _replay(request.user, request.idempotency_key, request.fingerprint)
+    replay = _replay(request.user, request.idempotency_key, request.fingerprint, keyed=keyed)
     if replay is None:
         return None
     order = replay.order

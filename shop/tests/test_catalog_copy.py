@@ -7,10 +7,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from django.core.cache import cache
 from rest_framework.test import APIClient
 
-from casino.copies import VERSION_KEY
+from casino.copies import _shared_version_set
 from economy.models import Wallet
 from economy.tests.factories import player_with_wallet
 from shop.catalog_selectors import catalog_product
@@ -84,6 +83,6 @@ def test_a_change_committed_by_another_process_is_seen_by_this_one(auth_client: 
     Product.objects.filter(pk=product.pk).update(price_amount=900)  # another process's edit ...
     assert catalog_product(sku=product.sku).price_amount == 500  # type: ignore[union-attr]
 
-    cache.set(VERSION_KEY, "bumped-by-another-process", timeout=None)  # ... and its commit's bump
+    _shared_version_set("bumped-by-another-process")  # ... and its commit's bump
 
     assert buy(auth_client, "first", product.sku).json()["gems_spent"] == 900
