@@ -472,6 +472,30 @@ def rows_insert(objs: Sequence[M], fields: Sequence[str] | None = None) -> None:
     _set_inserted(objs, ids, connection.alias)
 
 
+def rows_insert_unless(objs: Sequence[M], fields: Sequence[str] | None, *, exists: str, params: Sequence[Any]) -> bool:
+    """:func:`rows_insert` in one statement guarded by a test: every row, or
+    none when the query ``exists`` (a ``SELECT``, with ``params``) finds a row.
+    Whether they were inserted (their keys are set then). The test is evaluated
+    in the INSERT's own snapshot: after a row lock the caller holds, it sees
+    what committed before the lock was granted, as a look of its own would --
+    one statement instead of a look and an INSERT."""
+    model = type(objs[0])
+    connection = connections[router.db_for_write(model)]
+    shape = _insert(model, connection.alias, None if fields is None else tuple(fields))
+    rows = ", ".join([shape.row] * len(objs))
+    sql = (
+        f"INSERT INTO {shape.table} ({shape.columns}) SELECT * FROM (VALUES {rows}) AS new_rows"  # noqa: S608
+        f" WHERE NOT EXISTS ({exists}) RETURNING {shape.pk}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*shape.params(objs, connection), *params])
+        ids = [found[0] for found in cursor.fetchall()]
+    if not ids:
+        return False
+    _set_inserted(objs, ids, connection.alias)
+    return True
+
+
 def rows_insert_together(batches: Sequence[tuple[Sequence[models.Model], Sequence[str] | None]]) -> None:
     """:func:`rows_insert` for several batches (each ``(objs, fields)``, one
     model a batch) in one statement where the database can: on PostgreSQL each

@@ -476,3 +476,27 @@ def test_the_plain_path_is_not_taken_for_a_field_that_converts_on_its_own() -> N
     assert _plain_converter(OutboxEvent._meta.get_field("event_id"), connection) is None  # UUID
     stamped = [f for f in User._meta.concrete_fields if getattr(f, "auto_now", False)]
     assert all(_plain_converter(f, connection) is None for f in stamped)
+
+
+@pytest.mark.django_db
+def test_rows_insert_unless_writes_every_row_or_none_in_one_statement() -> None:
+    from casino.db import rows_insert_unless
+    from realtime.models import OutboxEvent
+
+    now = timezone.now()
+
+    def events(kind: str) -> list[OutboxEvent]:
+        return [
+            OutboxEvent(type=kind, user_id=7, data={"n": n}, occurred_at=now, next_attempt_at=now) for n in range(2)
+        ]
+
+    there = "SELECT 1 FROM realtime_outboxevent WHERE type = %s"
+    first, second = events("stats_update"), events("stats_update")
+    with CaptureQueriesContext(connection) as queries:
+        written = rows_insert_unless(first, OUTBOX_FIELDS, exists=there, params=["stats_update"])
+    refused = rows_insert_unless(second, OUTBOX_FIELDS, exists=there, params=["stats_update"])
+
+    assert (written, refused, len(queries.captured_queries)) == (True, False, 1)
+    stored = {row.pk: row.data["n"] for row in OutboxEvent.objects.filter(type="stats_update")}
+    assert [stored[row.pk] for row in first] == [0, 1]  # each key is its own row's
+    assert all(row.pk is None and row._state.adding for row in second) and len(stored) == 2

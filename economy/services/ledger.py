@@ -7,15 +7,18 @@ How a call stays exactly-once under concurrency:
 
 1. lock the wallet row (``SELECT ... FOR UPDATE``; one row per player, so
    contention is per player, never global);
-2. with the lock held, look for entries already written under the operation's
-   idempotency key(s): a twin request that committed first is seen here (READ
-   COMMITTED re-reads after the lock wait), and its result is returned with
+2. compute the new balances in memory and refuse with ``InsufficientFunds``
+   if any would go below zero -- unless the operation's idempotency key(s)
+   were used already: then it is a retry, answered below, not refused;
+3. with the lock held, insert one immutable entry per currency unless an
+   entry already carries one of the operation's keys (one statement: the
+   test is part of the INSERT): a twin request that committed first is seen
+   there (READ COMMITTED takes the statement's snapshot after the lock wait),
+   nothing is written, and the twin's result is returned with
    ``applied=False``; the same key with another bundle or reason is
-   ``IdempotencyConflict``;
-3. otherwise compute the new balances, refuse with ``InsufficientFunds`` if any
-   would go below zero, update the wallet and insert one immutable entry per
-   currency, all in the caller's transaction. The unique constraint on
-   (wallet, key, currency) backs step 2 even if the lock were bypassed.
+   ``IdempotencyConflict``. Otherwise update the wallet, all in the caller's
+   transaction. The unique constraint on (wallet, key, currency) backs step
+   3 even if the lock were bypassed.
 
 Transactions: these are helpers that other services (streak and VIP claims,
 shop orders, staff adjustments) compose inside *their* transaction, so they
@@ -27,11 +30,11 @@ the whole transaction itself.
 
 The shortest path: a posting is the hottest write of the product, so its
 statements are written out (:class:`_Statements`: lock the wallet and read
-it, look for the keys, update the balances, insert the entries) instead of
-compiled by the ORM on every call -- four statements, each one round trip,
-on PostgreSQL and on SQLite alike. The replay lookup stays a statement of its
-own after the lock: under READ COMMITTED it then sees a twin that committed
-while this one waited.
+it, insert the entries unless their keys were used, update the balances)
+instead of compiled by the ORM on every call -- three statements, each one
+round trip, on PostgreSQL and on SQLite alike. The replay test is part of a
+statement issued after the lock (the INSERT's): under READ COMMITTED it then
+sees a twin that committed while this one waited.
 
 A wallet is opened on first use by the posting itself
 (:func:`wallet_get_or_open`), for accounts created without signing up (staff,
@@ -53,7 +56,7 @@ from django.utils import timezone
 
 import realtime
 from accounts.models import User
-from casino.db import column_name, row_get, rows_insert
+from casino.db import column_name, row_get, rows_insert_unless
 from economy.enums import Currency, LedgerReason
 from economy.exceptions import (
     LEDGER_KEY_REUSED_MESSAGE,
@@ -197,9 +200,16 @@ class _Statements:
             cursor.execute(sql, [*values, wallet.pk])
 
     @staticmethod
-    def insert_entries(entries: list[LedgerEntry]) -> None:
-        """One multi-row ``INSERT ... RETURNING id``; sets every entry's pk."""
-        rows_insert(entries, _ENTRY_FIELDS)
+    def insert_entries_unless_keyed(user_id: int, keys: list[str], entries: list[LedgerEntry]) -> bool:
+        """One multi-row ``INSERT ... RETURNING id`` of the entries, unless an entry
+        of the wallet already carries one of ``keys`` (the replay check, in the
+        same statement); whether they were inserted (each entry's pk is set then)."""
+        placeholders = ", ".join(["%s"] * len(keys))
+        used = (
+            f"SELECT 1 FROM {LedgerEntry._meta.db_table} WHERE {column_name(LedgerEntry, 'wallet')} = %s"  # noqa: S608
+            f" AND {column_name(LedgerEntry, 'idempotency_key')} IN ({placeholders})"
+        )
+        return rows_insert_unless(entries, _ENTRY_FIELDS, exists=used, params=[user_id, *keys])
 
 
 @dataclass(frozen=True)
@@ -292,10 +302,45 @@ def _post(
 def _post_locked(user_id: int, moves: tuple[_Move, ...], reference: str, *, first_claim_stands: bool) -> LedgerResult:
     keys = [move.key for move in moves]
     wallet = _locked_wallet(user_id)
-    if _Statements.keys_used(user_id, keys):
-        previous = list(LedgerEntry.objects.filter(wallet_id=user_id, idempotency_key__in=keys).order_by("pk"))
-        return _replayed(wallet, moves, previous, first_claim_stands=first_claim_stands)
-    now = timezone.now()
+    as_locked = {name: getattr(wallet, name) for name in _WALLET_FIELDS}
+    try:
+        entries, debts, changed = _entries_for(wallet, moves, reference, timezone.now())
+    except InsufficientFunds:
+        if _Statements.keys_used(user_id, keys):  # a retry of a posting made earlier is answered, not refused
+            return _replay(wallet, as_locked, moves, keys, first_claim_stands=first_claim_stands)
+        raise
+    # Nothing is written before this statement, and it writes nothing when the keys were used: every
+    # refusal (a replay's conflict too) leaves the caller's transaction untouched.
+    if not _Statements.insert_entries_unless_keyed(user_id, keys, entries):
+        return _replay(wallet, as_locked, moves, keys, first_claim_stands=first_claim_stands)
+    _Statements.update_wallet(wallet, [*sorted(changed), "updated_at"])
+    if debts:
+        DebtEntry.objects.bulk_create(debts)
+    result = LedgerResult(
+        applied=True,
+        balances=wallet_balances(wallet),
+        entries=tuple(entry for entry in entries if entry.idempotency_key in keys),
+    )
+    _announce(user_id, result, reason=moves[0].reason, reference=reference)
+    return result
+
+
+def _replay(
+    wallet: Wallet, as_locked: dict[str, Any], moves: tuple[_Move, ...], keys: list[str], *, first_claim_stands: bool
+) -> LedgerResult:
+    """The keys were used: the wallet as it was locked, and the entries written under them."""
+    for name, value in as_locked.items():
+        setattr(wallet, name, value)
+    previous = list(LedgerEntry.objects.filter(wallet_id=wallet.pk, idempotency_key__in=keys).order_by("pk"))
+    return _replayed(wallet, moves, previous, first_claim_stands=first_claim_stands)
+
+
+def _entries_for(
+    wallet: Wallet, moves: tuple[_Move, ...], reference: str, now: datetime
+) -> tuple[list[LedgerEntry], list[DebtEntry], set[str]]:
+    """The posting's entries, debt entries and changed wallet fields, applied to
+    ``wallet`` in memory (nothing written); ``InsufficientFunds`` if a balance
+    would go below zero."""
     entries: list[LedgerEntry] = []
     debts: list[DebtEntry] = []
     changed: set[str] = set()
@@ -308,7 +353,7 @@ def _post_locked(user_id: int, moves: tuple[_Move, ...], reference: str, *, firs
             changed.add(currency)
             entries.append(
                 LedgerEntry(
-                    wallet_id=user_id,
+                    wallet_id=wallet.pk,
                     currency=currency,
                     delta=delta,
                     balance_after=new_balance,
@@ -322,19 +367,8 @@ def _post_locked(user_id: int, moves: tuple[_Move, ...], reference: str, *, firs
         granted = {currency: delta for currency, delta in move.deltas.items() if delta > 0}
         if granted:
             changed |= _repay_debts(wallet, granted, move.key, reference, now, entries, debts)
-    # Nothing is written before this line: every refusal above left the caller's transaction untouched.
     wallet.updated_at = now
-    _Statements.update_wallet(wallet, [*sorted(changed), "updated_at"])
-    _Statements.insert_entries(entries)
-    if debts:
-        DebtEntry.objects.bulk_create(debts)
-    result = LedgerResult(
-        applied=True,
-        balances=wallet_balances(wallet),
-        entries=tuple(entry for entry in entries if entry.idempotency_key in keys),
-    )
-    _announce(user_id, result, reason=moves[0].reason, reference=reference)
-    return result
+    return entries, debts, changed
 
 
 def _replayed(

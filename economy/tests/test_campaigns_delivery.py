@@ -133,13 +133,13 @@ def test_a_segment_of_1000_players_is_reached_once_through_retries_and_workers_k
     assert len(smtp_server.messages) == 22
     assert CampaignDelivery.objects.filter(campaign=campaign, email="sending").count() == 10
 
-    # ... and the task is delivered again (the 700 players left: the ledger's grant is 5 statements a
-    # player -- wallet lock, key check, balance, entry, outbox -- and the rest goes
+    # ... and the task is delivered again (the 700 players left: the ledger's grant is 4 statements a
+    # player -- wallet lock, entry with its key check, balance, outbox -- and the rest goes
     # in bulk, a few dozen statements a batch of 100), then once more after the job is done, and again
     # as if the broker had redelivered it while running
     with CaptureQueriesContext(connection) as queries:
         assert job_run(job_id=campaign.job_id) == "done"
-    assert len(queries) < 700 * 5 + 7 * 40, len(queries)
+    assert len(queries) < 700 * 4 + 7 * 40, len(queries)
     assert job_run(job_id=campaign.job_id) == "done"
     AdminJob.objects.filter(pk=campaign.job_id).update(status="running")
     assert job_run(job_id=campaign.job_id) == "done"

@@ -178,9 +178,9 @@ def test_exchange_spends_and_grants_under_one_lock_with_one_event(django_assert_
     user = player_with_wallet(gems=600)
     OutboxEvent.objects.all().delete()
 
-    # inside the test's transaction, no savepoint: lock, key lookup, wallet UPDATE, one INSERT of both
-    # entries, outbox
-    with django_assert_num_queries(5):
+    # inside the test's transaction, no savepoint: lock, one INSERT of both entries (with the key
+    # lookup), wallet UPDATE, outbox
+    with django_assert_num_queries(4):
         result = exchange(user)
 
     assert result.applied

@@ -334,6 +334,32 @@ def test_the_daily_pull_limit_follows_the_vip_tier(auth_client: APIClient, tier:
     assert auth_client.get(CONFIG).json()["pulls_left_today"] == 0
 
 
+@pytest.mark.django_db
+def test_the_count_reads_the_tier_itself_and_counts_only_for_a_tier_with_a_limit(auth_client: APIClient) -> None:
+    from casino.tests.statements import statements_sent
+    from games.models import GameDailyLimit, PlayerGameDay
+
+    # Given limits for two tiers only (a VIP player has none)
+    user = auth_client.user  # type: ignore[attr-defined]
+    fund(user, 10_000)
+    GameDailyLimit.objects.filter(game="gacha", vip_tier="VIP").delete()
+    Wallet.objects.filter(pk=user.pk).update(vip_tier="PREMIUM")
+    assert pull(auth_client, {"pull_count": 1}).status_code == 200  # the process's copies are warm now
+
+    # When a PREMIUM player pulls, then the same player as VIP
+    with statements_sent() as sent:
+        assert pull(auth_client, {"pull_count": 10}).status_code == 200
+    Wallet.objects.filter(pk=user.pk).update(vip_tier="VIP")
+    assert pull(auth_client, {"pull_count": 10}).status_code == 200
+
+    # Then the tier was read in the count's own statement, and only the limited tier's pulls count
+    wallet_reads = [sql for sql in sent if "economy_wallet" in sql and not sql.startswith("UPDATE")]
+    assert len(wallet_reads) == 2 and "games_playergameday" in wallet_reads[0]  # the count, then the posting's lock
+    assert "FOR UPDATE" in wallet_reads[1]
+    assert PlayerGameDay.objects.get(user=user, game="gacha").units == 11
+    assert auth_client.get(CONFIG).json()["pulls_left_today"] is None
+
+
 # --- parallel pulls ----------------------------------------------------------------------------
 
 

@@ -96,8 +96,9 @@ def test_money_order_is_pending_with_a_checkout_url_and_server_price(client: API
 
 
 def test_a_money_order_reads_its_replay_check_and_the_answers_balances_in_one_statement() -> None:
-    from django.db import connection, transaction
-    from django.test.utils import CaptureQueriesContext
+    from django.db import transaction
+
+    from casino.tests.statements import statements_sent
 
     buyer = player_with_wallet(gold=1234, gems=56)
     api = APIClient()
@@ -107,11 +108,11 @@ def test_a_money_order_reads_its_replay_check_and_the_answers_balances_in_one_st
     with transaction.atomic():
         wallet_spend(user=buyer, bundle={"gems": 6}, reason="game_bet", idempotency_key="spent-meanwhile")
 
-    with CaptureQueriesContext(connection) as queries:
+    with statements_sent() as sent:
         body = buy_money(api, product, key="second")
 
     assert (body["new_gold_balance"], body["new_gems_balance"], body["new_balance"]) == (1234, 50, 1234)
-    wallet_reads = [q["sql"] for q in queries.captured_queries if "economy_wallet" in q["sql"]]
+    wallet_reads = [sql for sql in sent if "economy_wallet" in sql]
     assert len(wallet_reads) == 1 and "shop_order" in wallet_reads[0]  # with the replay check
     retry = api.post("/api/shop/buy", {"product_id": product.sku}, format="json", HTTP_IDEMPOTENCY_KEY="second")
     assert retry.status_code == 200  # answered from the order, the balances read again
