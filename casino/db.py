@@ -482,7 +482,12 @@ def rows_insert_unless(objs: Sequence[M], fields: Sequence[str] | None, *, exist
     model = type(objs[0])
     connection = connections[router.db_for_write(model)]
     shape = _insert(model, connection.alias, None if fields is None else tuple(fields))
-    rows = ", ".join([shape.row] * len(objs))
+    first = shape.row
+    if connection.vendor == "postgresql":
+        # A VALUES list types its columns from its values: one all NULL would be text, which
+        # no integer or time column takes. The first row names each column's type.
+        first = "(" + ", ".join(f"%s::{field.db_type(connection)}" for field in shape.fields) + ")"
+    rows = ", ".join([first, *[shape.row] * (len(objs) - 1)])
     sql = (
         f"INSERT INTO {shape.table} ({shape.columns}) SELECT * FROM (VALUES {rows}) AS new_rows"  # noqa: S608
         f" WHERE NOT EXISTS ({exists}) RETURNING {shape.pk}"

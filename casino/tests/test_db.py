@@ -500,3 +500,7 @@ def test_rows_insert_unless_writes_every_row_or_none_in_one_statement() -> None:
     stored = {row.pk: row.data["n"] for row in OutboxEvent.objects.filter(type="stats_update")}
     assert [stored[row.pk] for row in first] == [0, 1]  # each key is its own row's
     assert all(row.pk is None and row._state.adding for row in second) and len(stored) == 2
+    # a column NULL in every row (a nullable integer) is still taken as its column's type
+    nobody = [OutboxEvent(type="maintenance", user_id=None, data={}, occurred_at=now, next_attempt_at=now)]
+    assert rows_insert_unless(nobody, OUTBOX_FIELDS, exists=there, params=["maintenance"])
+    assert OutboxEvent.objects.get(pk=nobody[0].pk).user_id is None
