@@ -569,8 +569,12 @@ def row_exists(model: type[models.Model], *, lock: bool = False, **equals: objec
         return cursor.fetchone() is not None
 
 
+@lru_cache(maxsize=4096)
 def column_name(model: type[models.Model], name: str) -> str:
-    """The quoted column of ``model``'s field ``name``, for SQL written out by hand."""
+    """The quoted column of ``model``'s field ``name``, for SQL written out by hand.
+    Worked out once per process (the hot paths build their statements with it on
+    every call): a model's columns and the database its writes go to do not
+    change while the process runs."""
     return str(connections[router.db_for_write(model)].ops.quote_name(_concrete(model._meta.get_field(name)).column))
 
 
