@@ -316,6 +316,30 @@ def _plain_boolean(value: Any) -> Any:
     return value if value is None or type(value) is bool else _NOT_PLAIN
 
 
+def _is_int(value: Any) -> bool:
+    return type(value) is int
+
+
+def _is_aware_datetime(value: Any) -> bool:
+    return type(value) is datetime and value.tzinfo is not None
+
+
+def _converts_as(cls: type, get_prep_value: Any, get_db_prep_value: Any) -> bool:
+    """Whether the field class converts with exactly these two methods."""
+    return cls.get_prep_value is get_prep_value and cls.get_db_prep_value is get_db_prep_value  # type: ignore[attr-defined]
+
+
+def _adapting(is_plain: Callable[[Any], bool], adapt: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """A plain converter: ``None`` as it is, a plain value adapted the backend's way, else ``_NOT_PLAIN``."""
+
+    def plain(value: Any) -> Any:
+        if value is None:
+            return None
+        return adapt(value) if is_plain(value) else _NOT_PLAIN
+
+    return plain
+
+
 def _plain_converter(field: models.Field, connection: Any) -> Callable[[Any], Any] | None:  # type: ignore[type-arg]
     """For a column written from an instance: a function that gives the driver's
     value for an attribute of a plain type (``str``, ``int``, ``bool``, an aware
@@ -338,46 +362,22 @@ def _plain_converter(field: models.Field, connection: Any) -> Callable[[Any], An
     if isinstance(field, models.DateTimeField):
         if field.auto_now or field.auto_now_add or cls.pre_save is not models.DateTimeField.pre_save:
             return None
-        if cls.get_db_prep_value is not models.DateTimeField.get_db_prep_value:
+        if not _converts_as(cls, models.DateTimeField.get_prep_value, models.DateTimeField.get_db_prep_value):
             return None
-        if cls.get_prep_value is not models.DateTimeField.get_prep_value:
-            return None
-        adapt_datetime = ops.adapt_datetimefield_value
-
-        def plain_datetime(value: Any) -> Any:
-            if value is None:
-                return None
-            return adapt_datetime(value) if type(value) is datetime and value.tzinfo is not None else _NOT_PLAIN
-
-        return plain_datetime
+        return _adapting(
+            lambda value: type(value) is datetime and value.tzinfo is not None, ops.adapt_datetimefield_value
+        )
     if cls.pre_save is not models.Field.pre_save:
         return None
     if isinstance(field, AutoFieldMixin):  # reached as a foreign key's target: the related row's key
-        if cls.get_db_prep_value is not AutoFieldMixin.get_db_prep_value:
+        if not _converts_as(cls, models.IntegerField.get_prep_value, AutoFieldMixin.get_db_prep_value):
             return None
-        if cls.get_prep_value is not models.IntegerField.get_prep_value:
-            return None
-        validate_key = ops.validate_autopk_value
-
-        def plain_key(value: Any) -> Any:
-            if value is None:
-                return None
-            return validate_key(value) if type(value) is int else _NOT_PLAIN
-
-        return plain_key
+        return _adapting(_is_int, ops.validate_autopk_value)
     if isinstance(field, models.IntegerField):
-        if cls.get_prep_value is not models.IntegerField.get_prep_value:
+        if not _converts_as(cls, models.IntegerField.get_prep_value, models.IntegerField.get_db_prep_value):
             return None
-        if cls.get_db_prep_value is not models.IntegerField.get_db_prep_value:
-            return None
-        adapt_integer, internal_type = ops.adapt_integerfield_value, field.get_internal_type()
-
-        def plain_integer(value: Any) -> Any:
-            if value is None:
-                return None
-            return adapt_integer(value, internal_type) if type(value) is int else _NOT_PLAIN
-
-        return plain_integer
+        internal_type = field.get_internal_type()
+        return _adapting(_is_int, lambda value: ops.adapt_integerfield_value(value, internal_type))
     if cls.get_db_prep_value is not models.Field.get_db_prep_value:
         return None
     if cls.get_prep_value in (models.CharField.get_prep_value, models.TextField.get_prep_value):

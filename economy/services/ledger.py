@@ -179,15 +179,19 @@ class _Statements:
         return Wallet.from_db(connection.alias, ["user_id", *_WALLET_FIELDS], [user_id, *row])
 
     @staticmethod
+    def keyed_entries(keys: list[str]) -> str:
+        """``SELECT 1`` of the wallet's entries carrying one of ``keys`` (parameters: the wallet, then the keys)."""
+        placeholders = ", ".join(["%s"] * len(keys))
+        return (
+            f"SELECT 1 FROM {LedgerEntry._meta.db_table} WHERE {column_name(LedgerEntry, 'wallet')} = %s"  # noqa: S608
+            f" AND {column_name(LedgerEntry, 'idempotency_key')} IN ({placeholders})"
+        )
+
+    @staticmethod
     def keys_used(user_id: int, keys: list[str]) -> bool:
         """Whether any entry of the wallet carries one of ``keys`` (the replay check)."""
-        placeholders = ", ".join(["%s"] * len(keys))
-        sql = (
-            f"SELECT 1 FROM {LedgerEntry._meta.db_table} WHERE {column_name(LedgerEntry, 'wallet')} = %s"  # noqa: S608
-            f" AND {column_name(LedgerEntry, 'idempotency_key')} IN ({placeholders}) LIMIT 1"
-        )
         with connection.cursor() as cursor:
-            cursor.execute(sql, [user_id, *keys])
+            cursor.execute(f"{_Statements.keyed_entries(keys)} LIMIT 1", [user_id, *keys])
             return cursor.fetchone() is not None
 
     @staticmethod
@@ -204,11 +208,7 @@ class _Statements:
         """One multi-row ``INSERT ... RETURNING id`` of the entries, unless an entry
         of the wallet already carries one of ``keys`` (the replay check, in the
         same statement); whether they were inserted (each entry's pk is set then)."""
-        placeholders = ", ".join(["%s"] * len(keys))
-        used = (
-            f"SELECT 1 FROM {LedgerEntry._meta.db_table} WHERE {column_name(LedgerEntry, 'wallet')} = %s"  # noqa: S608
-            f" AND {column_name(LedgerEntry, 'idempotency_key')} IN ({placeholders})"
-        )
+        used = _Statements.keyed_entries(keys)
         return rows_insert_unless(entries, _ENTRY_FIELDS, exists=used, params=[user_id, *keys])
 
 
