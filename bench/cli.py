@@ -44,6 +44,11 @@ def parse_args(argv: list[str] | None = None, *, description: str = "") -> argpa
         "--login-ratio", type=float, help="share of visits that start with a password login (0.1; the rest refresh)"
     )
     parser.add_argument(
+        "--visit-rounds",
+        type=int,
+        help="rounds of play a visit lasts: the journey, then its play steps again (6; 1: a 12-request visit)",
+    )
+    parser.add_argument(
         "--workers", type=int, help="gunicorn sync workers (as in production: one per core, deploy/gunicorn.conf.py)"
     )
     parser.add_argument(

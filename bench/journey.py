@@ -5,7 +5,9 @@ Sessions as players have them: a visit starts with a sign-up (``signup_ratio``
 of visits), a password login (``login_ratio``; production's hasher) or, as most
 do, with the refresh token the app kept from the player's last visit
 (``refresh``). A token is refreshed again once it is ``access_refresh_s`` old.
-A user that appears when a stage adds users is a player already in a visit
+A visit lasts ``visit_rounds`` rounds: the journey, then its play steps
+again (``PLAY_AGAIN``: no second sign-in or claim), as a player stays a few
+minutes. A user that appears when a stage adds users is a player already in a visit
 (tokens issued by bench/run.py): it starts at a random step, so no stage
 begins with a burst of logins. Login, sign-up and refresh are rows of their
 own in the report; the p95 targets are the other endpoints'."""
@@ -40,6 +42,9 @@ JOURNEY = (
     "slot_spin",
     "balance",
 )
+# The steps of each later round of a visit (``visit_rounds``): the player plays on -- back to the
+# lobby, spins, shops, pays -- without signing in or claiming the day's rewards again.
+PLAY_AGAIN = tuple(step for step in JOURNEY if step not in ("auth", "streak_claim", "vip_claim"))
 SPIN_BET = 100  # gold: the seeded players hold 50,000 (bench/seed.py), a sign-up gets its bonus
 
 
@@ -75,6 +80,7 @@ class Session:
         if random.random() < float(CONFIG.get("spin_retry_ratio", 0.05)):
             steps.insert(steps.index("slot_spin") + 1, "slot_spin_retry")
         steps[0] = start
+        steps += list(PLAY_AGAIN) * (max(1, int(CONFIG.get("visit_rounds", 1))) - 1)
         self.steps = steps
         self.index = 0
         if midway and pid in TOKENS:  # in the middle of a visit, logged in earlier

@@ -26,6 +26,7 @@ def base_config(
     run_tag: str,
     pacing_s: float,
     login_ratio: float = 0.1,
+    visit_rounds: int = 1,
     start_midway: bool = True,
     login_host: str | None = None,
 ) -> dict[str, Any]:
@@ -46,6 +47,7 @@ def base_config(
         # How a visit starts: a sign-up, a password login, else the refresh token the app kept.
         "signup_ratio": 0.1,
         "login_ratio": login_ratio,
+        "visit_rounds": visit_rounds,
         "start_midway": start_midway,
         # Seconds an access token is used before the app refreshes it (production's lifetime, less a minute).
         "access_refresh_s": _access_lifetime_s() - 60,

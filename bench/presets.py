@@ -15,6 +15,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "warmup_seconds": 20,
         "pacing": 2.0,
         "login_ratio": 0.1,  # visits that start with a password login (the rest: sign-up 10 %, else refresh)
+        "visit_rounds": 6,  # a visit: the journey, then 5 more rounds of play (~57 requests, ~2 minutes)
         "start_midway": True,  # users a stage adds are players already in a visit (no burst of logins)
         "workers": None,  # as production: a sync worker per core (deploy/gunicorn.conf.py)
         "pgbench_clients": [1, 4, 8, 16, 32],
@@ -35,6 +36,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "warmup_seconds": 5,
         "pacing": 2.0,
         "login_ratio": 0.1,
+        "visit_rounds": 6,
         "start_midway": True,
         "workers": None,  # as production: a sync worker per core (deploy/gunicorn.conf.py)
         "pgbench_clients": [1, 8, 32],
@@ -55,6 +57,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "warmup_seconds": 0,
         "pacing": 0.5,  # 3 players, each through a whole visit (login ... buy with gems) within the stage
         "login_ratio": 1.0,  # every visit signs in with the password (the smoke test looks for the login row)
+        "visit_rounds": 1,
         "start_midway": False,
         "workers": 2,
         "pgbench_clients": [2],

@@ -41,7 +41,9 @@ def analyse(
         "open_loop": (
             f"{round(rates[-1] * pacing)} users at the top rate, each scheduling one request per "
             f"slot, slots {0.5 * pacing:g}-{1.5 * pacing:g} s apart on the clock; {late} slots "
-            "started late (the previous request outlived its slot)"
+            "started late (the previous request outlived its slot); a visit lasts "
+            f"{config.get('visit_rounds', 1)} round(s) of play (bench/journey.py), "
+            f"{float(config.get('login_ratio', 0.1)):.0%} of visits start with a password login"
         ),
     }
     ceiling_result = result.get("ceiling")

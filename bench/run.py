@@ -243,6 +243,7 @@ class BenchRun:
             run_tag=self.tag,
             pacing_s=args.pacing,
             login_ratio=args.login_ratio,
+            visit_rounds=args.visit_rounds,
             start_midway=args.start_midway,
             login_host=f"http://{stack.HOST}:{self.login_port}" if self.login_port else None,
         )

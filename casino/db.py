@@ -1,18 +1,48 @@
-"""Small database helpers shared by the apps."""
+"""Small database helpers shared by the apps: the unit of work (a service's
+transaction that writes its queued rows in its last statement), reads written
+out (``row_get``, ``rows_get``, ``row_exists``), ``row_update``. The INSERT
+helpers live in ``casino.inserts`` and are imported from here too."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from functools import lru_cache
 from types import TracebackType
 from typing import Any, TypeVar
 
 from django.db import connections, models, router, transaction
 from django.db.models import QuerySet
-from django.db.models.fields import AutoFieldMixin
 from django.db.transaction import Atomic
+
+from casino.inserts import (
+    _concrete,
+    key_next_sql,
+    row_insert_new,
+    rows_insert,
+    rows_insert_together,
+    rows_insert_unless,
+)
+
+__all__ = [  # the INSERT helpers (casino.inserts) are used from here, with the rest
+    "UnitOfWork",
+    "column_name",
+    "insert_or_raise",
+    "key_next_sql",
+    "one_or_none",
+    "row_exists",
+    "row_get",
+    "row_insert_new",
+    "row_update",
+    "rows_get",
+    "rows_insert",
+    "rows_insert_later",
+    "rows_insert_together",
+    "rows_insert_unless",
+    "service_transaction",
+    "unit_of_work",
+    "unit_of_work_flush",
+]
 
 M = TypeVar("M", bound=models.Model)
 
@@ -265,26 +295,6 @@ def rows_get(
     return [_instance(model, alias, select, row) for row in found]
 
 
-def row_insert_new(obj: models.Model, fields: Sequence[str] | None = None) -> bool:
-    """INSERT ``obj`` unless a row with the same unique key is there already
-    (``ON CONFLICT DO NOTHING``: no savepoint, no error); whether it was
-    inserted -- the row then belongs to this transaction, locked until it
-    ends. ``fields`` as :func:`rows_insert`. Sets the primary key of an
-    inserted row."""
-    model = type(obj)
-    connection = connections[router.db_for_write(model)]
-    sql, params = _insert_statement(connection, model, fields, [obj])
-    with connection.cursor() as cursor:
-        cursor.execute(sql.replace(" RETURNING ", " ON CONFLICT DO NOTHING RETURNING ", 1), params)
-        found = cursor.fetchone()
-    if found is None:
-        return False
-    obj.pk = found[0]
-    obj._state.adding = False
-    obj._state.db = connection.alias
-    return True
-
-
 def row_update(obj: models.Model, fields: Sequence[str]) -> int:
     """``UPDATE`` ``fields`` of ``obj``'s row (by primary key) from the
     instance, written out: ``obj.save(update_fields=fields)`` without the
@@ -302,235 +312,6 @@ def row_update(obj: models.Model, fields: Sequence[str]) -> int:
     with connection.cursor() as cursor:
         cursor.execute(sql, [*params, pk.get_db_prep_value(obj.pk, connection)])
         return int(cursor.rowcount)
-
-
-_NOT_PLAIN = object()
-
-
-def _plain_text(value: Any) -> Any:
-    # CharField.to_python keeps any str as it is (a TextChoices member too).
-    return value if value is None or isinstance(value, str) else _NOT_PLAIN
-
-
-def _plain_boolean(value: Any) -> Any:
-    return value if value is None or type(value) is bool else _NOT_PLAIN
-
-
-def _is_int(value: Any) -> bool:
-    return type(value) is int
-
-
-def _is_aware_datetime(value: Any) -> bool:
-    return type(value) is datetime and value.tzinfo is not None
-
-
-def _converts_as(cls: type, get_prep_value: Any, get_db_prep_value: Any) -> bool:
-    """Whether the field class converts with exactly these two methods."""
-    return cls.get_prep_value is get_prep_value and cls.get_db_prep_value is get_db_prep_value  # type: ignore[attr-defined]
-
-
-def _adapting(is_plain: Callable[[Any], bool], adapt: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    """A plain converter: ``None`` as it is, a plain value adapted the backend's way, else ``_NOT_PLAIN``."""
-
-    def plain(value: Any) -> Any:
-        if value is None:
-            return None
-        return adapt(value) if is_plain(value) else _NOT_PLAIN
-
-    return plain
-
-
-def _plain_converter(field: models.Field, connection: Any) -> Callable[[Any], Any] | None:  # type: ignore[type-arg]
-    """For a column written from an instance: a function that gives the driver's
-    value for an attribute of a plain type (``str``, ``int``, ``bool``, an aware
-    ``datetime``, ``None``), the same value the field's ``pre_save`` and
-    ``get_db_prep_save`` would give, without their chain of calls -- or
-    ``_NOT_PLAIN`` for any other value, which then takes that chain. ``None``
-    for a field whose conversion is not one of the plain ones (JSON, UUIDs,
-    decimals, ``auto_now``, a field class of its own): that chain every time.
-
-    Picked by the methods the field's class really has, so a subclass that
-    changes any of them keeps the ORM's path."""
-    cls = type(field)
-    if isinstance(field, models.ForeignKey):
-        if cls.get_db_prep_save is not models.ForeignKey.get_db_prep_save or cls.pre_save is not models.Field.pre_save:
-            return None
-        return _plain_converter(field.target_field, connection)  # None stays None, as ForeignKey's own check does
-    if cls.get_db_prep_save is not models.Field.get_db_prep_save:
-        return None
-    ops = connection.ops
-    if isinstance(field, models.DateTimeField):
-        if field.auto_now or field.auto_now_add or cls.pre_save is not models.DateTimeField.pre_save:
-            return None
-        if not _converts_as(cls, models.DateTimeField.get_prep_value, models.DateTimeField.get_db_prep_value):
-            return None
-        return _adapting(
-            lambda value: type(value) is datetime and value.tzinfo is not None, ops.adapt_datetimefield_value
-        )
-    if cls.pre_save is not models.Field.pre_save:
-        return None
-    if isinstance(field, AutoFieldMixin):  # reached as a foreign key's target: the related row's key
-        if not _converts_as(cls, models.IntegerField.get_prep_value, AutoFieldMixin.get_db_prep_value):
-            return None
-        return _adapting(_is_int, ops.validate_autopk_value)
-    if isinstance(field, models.IntegerField):
-        if not _converts_as(cls, models.IntegerField.get_prep_value, models.IntegerField.get_db_prep_value):
-            return None
-        internal_type = field.get_internal_type()
-        return _adapting(_is_int, lambda value: ops.adapt_integerfield_value(value, internal_type))
-    if cls.get_db_prep_value is not models.Field.get_db_prep_value:
-        return None
-    if cls.get_prep_value in (models.CharField.get_prep_value, models.TextField.get_prep_value):
-        return _plain_text
-    if cls.get_prep_value is models.BooleanField.get_prep_value:
-        return _plain_boolean
-    return None
-
-
-@dataclass(frozen=True)
-class _Insert:
-    table: str  # quoted
-    columns: str  # quoted, comma-separated
-    row: str  # "(%s, ...)"
-    pk: str  # the quoted primary key column
-    fields: tuple[models.Field, ...]  # type: ignore[type-arg]  # the columns' fields, in order
-    # Each column's field, attribute name and plain converter (``_plain_converter``), in order.
-    plan: tuple[tuple[models.Field, str, Callable[[Any], Any] | None], ...]  # type: ignore[type-arg]
-
-    def params(self, objs: Sequence[models.Model], connection: Any) -> list[Any]:
-        """The INSERT's parameters for ``objs``, as the ORM's own INSERT converts them."""
-        params: list[Any] = []
-        append = params.append
-        for obj in objs:
-            for field, attname, plain in self.plan:
-                if plain is not None:
-                    value = plain(getattr(obj, attname))
-                    if value is not _NOT_PLAIN:
-                        append(value)
-                        continue
-                append(field.get_db_prep_save(field.pre_save(obj, True), connection))
-        return params
-
-
-@lru_cache(maxsize=256)
-def _insert(model: type[models.Model], alias: str, fields: tuple[str, ...] | None) -> _Insert:
-    """One ``INSERT`` shape: the columns written (by default every concrete field
-    but an auto-increment key), built once instead of on every call."""
-    meta = model._meta
-    quote = connections[alias].ops.quote_name
-    if fields is None:
-        concrete = [field for field in meta.concrete_fields if not isinstance(field, models.AutoField)]
-    else:
-        concrete = [_concrete(meta.get_field(name)) for name in fields]
-    connection = connections[alias]
-    return _Insert(
-        table=quote(meta.db_table),
-        columns=", ".join(quote(field.column) for field in concrete),
-        row="(" + ", ".join(["%s"] * len(concrete)) + ")",
-        pk=quote(_concrete(meta.pk).column),
-        fields=tuple(concrete),
-        plan=tuple((field, field.attname, _plain_converter(field, connection)) for field in concrete),
-    )
-
-
-def _insert_statement(
-    connection: Any, model: type[models.Model], fields: Sequence[str] | None, objs: Sequence[models.Model]
-) -> tuple[str, list[Any]]:
-    shape = _insert(model, connection.alias, None if fields is None else tuple(fields))
-    params = shape.params(objs, connection)
-    values = ", ".join([shape.row] * len(objs))
-    sql = f"INSERT INTO {shape.table} ({shape.columns}) VALUES {values} RETURNING {shape.pk}"  # noqa: S608
-    return sql, params
-
-
-def _set_inserted(objs: Sequence[models.Model], ids: Sequence[Any], alias: str) -> None:
-    # One statement hands out its ids in VALUES order: sorted, they match the objects.
-    for obj, pk in zip(objs, sorted(ids), strict=True):
-        obj.pk = pk
-        obj._state.adding = False
-        obj._state.db = alias
-
-
-def rows_insert(objs: Sequence[M], fields: Sequence[str] | None = None) -> None:
-    """INSERT ``objs`` (instances of one model) in one statement written out
-    here, and set their primary keys from ``RETURNING``: what ``bulk_create``
-    does, without compiling a query on every call (the hot paths' rows: ledger
-    entries, outbox events, orders). ``fields`` are the columns written, by
-    field name (every other column takes its database default, so name every
-    field the model sets in Python); by default every concrete field but an
-    auto-increment key. Values go through each field's ``pre_save`` (``auto_now``)
-    and ``get_db_prep_save``, as the ORM's own INSERT does (JSON, UUIDs and
-    datetimes on every backend). No signals are sent (as with ``bulk_create``)."""
-    if not objs:
-        return
-    model = type(objs[0])
-    connection = connections[router.db_for_write(model)]
-    sql, params = _insert_statement(connection, model, fields, objs)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        ids = [found[0] for found in cursor.fetchall()]
-    _set_inserted(objs, ids, connection.alias)
-
-
-def rows_insert_unless(objs: Sequence[M], fields: Sequence[str] | None, *, exists: str, params: Sequence[Any]) -> bool:
-    """:func:`rows_insert` in one statement guarded by a test: every row, or
-    none when the query ``exists`` (a ``SELECT``, with ``params``) finds a row.
-    Whether they were inserted (their keys are set then). The test is evaluated
-    in the INSERT's own snapshot: after a row lock the caller holds, it sees
-    what committed before the lock was granted, as a look of its own would --
-    one statement instead of a look and an INSERT."""
-    model = type(objs[0])
-    connection = connections[router.db_for_write(model)]
-    shape = _insert(model, connection.alias, None if fields is None else tuple(fields))
-    first = shape.row
-    if connection.vendor == "postgresql":
-        # A VALUES list types its columns from its values: one all NULL would be text, which
-        # no integer or time column takes. The first row names each column's type.
-        first = "(" + ", ".join(f"%s::{field.db_type(connection)}" for field in shape.fields) + ")"
-    rows = ", ".join([first, *[shape.row] * (len(objs) - 1)])
-    sql = (
-        f"INSERT INTO {shape.table} ({shape.columns}) SELECT * FROM (VALUES {rows}) AS new_rows"  # noqa: S608
-        f" WHERE NOT EXISTS ({exists}) RETURNING {shape.pk}"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [*shape.params(objs, connection), *params])
-        ids = [found[0] for found in cursor.fetchall()]
-    if not ids:
-        return False
-    _set_inserted(objs, ids, connection.alias)
-    return True
-
-
-def rows_insert_together(batches: Sequence[tuple[Sequence[models.Model], Sequence[str] | None]]) -> None:
-    """:func:`rows_insert` for several batches (each ``(objs, fields)``, one
-    model a batch) in one statement where the database can: on PostgreSQL each
-    batch's ``INSERT`` is a data-modifying ``WITH`` of one statement, which
-    returns every batch's keys -- one round trip instead of one per table. The
-    batches are independent (none may refer to a row of another: they are
-    written at once, in no set order). Elsewhere, one ``rows_insert`` a batch."""
-    batches = [(objs, fields) for objs, fields in batches if objs]
-    if not batches:
-        return
-    connection = connections[router.db_for_write(type(batches[0][0][0]))]
-    counted = all(isinstance(type(objs[0])._meta.pk, models.AutoField) for objs, _ in batches)  # keys: bigint
-    if len(batches) == 1 or connection.vendor != "postgresql" or not counted:
-        for objs, fields in batches:
-            rows_insert(objs, fields)
-        return
-    parts: list[str] = []
-    selects: list[str] = []
-    params: list[Any] = []
-    for index, (objs, fields) in enumerate(batches):
-        model = type(objs[0])
-        sql, batch_params = _insert_statement(connection, model, fields, objs)
-        parts.append(f"i{index} AS ({sql})")
-        selects.append(f"SELECT {index}, {_insert(model, connection.alias, None).pk}::bigint FROM i{index}")  # noqa: S608
-        params.extend(batch_params)
-    with connection.cursor() as cursor:
-        cursor.execute(f"WITH {', '.join(parts)} {' UNION ALL '.join(selects)}", params)
-        found = cursor.fetchall()
-    for index, (objs, _fields) in enumerate(batches):
-        _set_inserted(objs, [pk for batch, pk in found if batch == index], connection.alias)
 
 
 def rows_insert_later(objs: Sequence[M], fields: Sequence[str] | None = None) -> None:
@@ -576,10 +357,3 @@ def column_name(model: type[models.Model], name: str) -> str:
     every call): a model's columns and the database its writes go to do not
     change while the process runs."""
     return str(connections[router.db_for_write(model)].ops.quote_name(_concrete(model._meta.get_field(name)).column))
-
-
-def _concrete(field: object) -> models.Field:  # type: ignore[type-arg]
-    """A model field with a column (not a reverse relation)."""
-    if not isinstance(field, models.Field) or not field.column:
-        raise TypeError(f"{field!r} has no column of its own")
-    return field

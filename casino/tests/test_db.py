@@ -430,14 +430,14 @@ def _values_to_try() -> list[Any]:
 @pytest.mark.django_db
 def test_the_plain_path_gives_every_field_of_every_model_what_the_orms_own_conversion_gives() -> None:
     """``rows_insert`` skips a field's ``pre_save`` / ``get_db_prep_save`` chain for
-    plain values (casino.db._plain_converter): for every concrete field of every
+    plain values (casino.inserts._plain_converter): for every concrete field of every
     model of the project and values of many types, what it gives must be what the
     chain gives, of the same type -- or it must leave the value to the chain."""
     import warnings
 
     from django.apps import apps
 
-    from casino.db import _NOT_PLAIN, _plain_converter
+    from casino.inserts import _NOT_PLAIN, _plain_converter
 
     checked = plain_fields = 0
     for model in apps.get_models():
@@ -463,7 +463,7 @@ def test_the_plain_path_gives_every_field_of_every_model_what_the_orms_own_conve
 def test_the_plain_path_is_not_taken_for_a_field_that_converts_on_its_own() -> None:
     from django.db import models
 
-    from casino.db import _plain_converter
+    from casino.inserts import _plain_converter
     from realtime.models import OutboxEvent
     from shop.models import Order
 

@@ -42,7 +42,7 @@ from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
 from accounts.models import User
-from casino.db import row_get, row_update, rows_insert, rows_insert_later
+from casino.db import row_get, row_update, rows_insert_later
 from casino.permissions import staff_permission_require
 from casino.services import audit_record
 from economy.enums import LedgerReason
@@ -314,8 +314,8 @@ def _record_pull(
         pity.updated_at = now
         row_update(pity, ["pulls_since_top", "total_pulls", "updated_at"])
     new = [banner.items[pull["item"]].id for pull in pulls if pull["is_new"]]
-    if new:
-        rows_insert(
+    if new:  # nothing in this transaction reads them back (the duplicates below are older rows)
+        rows_insert_later(
             [InventoryItem(user_id=round_.user_id, item_id=item_id, round=round_, acquired_at=now) for item_id in new]
         )
     duplicates = Counter(banner.items[pull["item"]].id for pull in pulls if not pull["is_new"])

@@ -360,6 +360,25 @@ def test_the_count_reads_the_tier_itself_and_counts_only_for_a_tier_with_a_limit
     assert auth_client.get(CONFIG).json()["pulls_left_today"] is None
 
 
+@pytest.mark.django_db
+def test_a_pulls_new_items_are_written_with_its_events_in_one_statement(auth_client: APIClient) -> None:
+    from casino.tests.statements import statements_sent
+
+    user = auth_client.user  # type: ignore[attr-defined]
+    fund(user, 10_000)
+    with statements_sent() as sent:
+        response = pull(auth_client, {"pull_count": 10})
+
+    assert response.status_code == 200
+    inventory_writes = [sql for sql in sent if 'INSERT INTO "games_inventoryitem"' in sql]
+    assert len(inventory_writes) == 1 and "realtime_outboxevent" in inventory_writes[0]
+    round_ = GameRound.objects.get(user=user)
+    codes = {pulled["item"] for pulled in round_.outcome["pulls"]}
+    owned = InventoryItem.objects.filter(user=user)
+    assert {item.item.code for item in owned} == codes
+    assert {item.round_id for item in owned} == {round_.pk}
+
+
 # --- parallel pulls ----------------------------------------------------------------------------
 
 

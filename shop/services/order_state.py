@@ -38,6 +38,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime
+from functools import cache
 
 from django.utils import timezone
 
@@ -62,6 +63,13 @@ from shop.providers.base import PaymentState
 from shop.services.limits import purchase_limits_check, spend_limit_check
 from shop.services.stock import stock_release, stock_retake
 
+
+@cache
+def _order_columns_with_key() -> tuple[str, ...]:
+    """Every column of an order, its key first: a new order's INSERT when its key was drawn."""
+    return tuple(field.name for field in Order._meta.concrete_fields)
+
+
 # One recorded step: (from status, to status, reason); "" as the from status of a new order.
 OrderStep = tuple[str, str, str]
 
@@ -69,13 +77,18 @@ OrderStep = tuple[str, str, str]
 def order_transition(
     *, order: Order, to_status: str, reason: str = "", actor: User | None = None, now: datetime | None = None
 ) -> None:
-    """Move ``order`` to ``to_status`` (saved; inserted if new), record it and tell the player."""
+    """Move ``order`` to ``to_status`` (saved; inserted if new), record it and tell the player.
+    A new order whose key was drawn in advance (``casino.db.key_next_sql``) is
+    written with the transaction's outbox rows, in the same statement as its step."""
     now = now or timezone.now()
-    from_status = order.status if order.pk else ""
+    new = order.pk is None or order._state.adding
+    from_status = "" if new else order.status
     order.status = to_status
     order.updated_at = now
-    if order.pk:
+    if not new:
         order.save()
+    elif order.pk is not None:
+        rows_insert_later([order], _order_columns_with_key())
     else:
         rows_insert([order])
     order_steps_record(order=order, steps=[(from_status, to_status, reason)], actor=actor, now=now)

@@ -339,7 +339,14 @@ def _buy_with_money(request: PurchaseRequest) -> PurchaseResult:
     look (it only reads), so the usual first request looks once, under the lock."""
     user, product, quantity = request.user, request.product, request.quantity
     now = timezone.now()
-    promo = promo_load(code=request.promo_code, product=product, user_id=user.pk, now=now)
+    try:
+        promo = promo_load(code=request.promo_code, product=product, user_id=user.pk, now=now)
+    except ApplicationError:
+        # A single-use code this very buy redeemed: its retry is answered with the order.
+        replay = _money_replay(request, keyed=None)
+        if replay is not None:
+            return replay
+        raise
     _, _, total = price_for(product=product, quantity=quantity, promo=promo)
     verdict = _fraud_verdict(request, total=total)
     metrics.fraud_decisions.labels(action=verdict.action).inc()
@@ -348,14 +355,17 @@ def _buy_with_money(request: PurchaseRequest) -> PurchaseResult:
         with service_transaction():  # its events: one outbox INSERT
             locked = buyer_lock(user_id=user.pk)
             # The replay check and the answer's balances, in one statement after the lock.
-            keyed, balances = order_keyed_and_balances(user_id=user.pk, idempotency_key=request.idempotency_key)
+            # (And, on PostgreSQL, the new order's key: the order is then written with its steps and events.)
+            keyed, balances, order_key = order_keyed_and_balances(
+                user_id=user.pk, idempotency_key=request.idempotency_key
+            )
             replay = _money_replay(request, keyed=keyed)
             if replay is not None:
                 return replay
             if verdict.action == FraudAction.BLOCK:
                 blocked_by = _fraud_decision_store(verdict, user=user, now=now).pk
             else:
-                order = _money_order_place(request, verdict=verdict, locked=locked, now=now)
+                order = _money_order_place(request, verdict=verdict, locked=locked, now=now, key=order_key)
                 _record_attempt(request)
     except (IdempotencyKeyInUse, IdempotencyConflict):
         raise  # a twin of an answered request, not a buy refused: its decision is the first request's
@@ -370,13 +380,18 @@ def _buy_with_money(request: PurchaseRequest) -> PurchaseResult:
     return PurchaseResult(order=order, replayed=False, balances=balances)
 
 
-def _money_order_place(request: PurchaseRequest, *, verdict: fraud.FraudVerdict, locked: User, now: datetime) -> Order:
+def _money_order_place(
+    request: PurchaseRequest, *, verdict: fraud.FraudVerdict, locked: User, now: datetime, key: int | None
+) -> Order:
     """The money order, pending (or pending review), with its stock, promo and
-    fraud decision; inside the buyer's transaction, under its lock."""
+    fraud decision; inside the buyer's transaction, under its lock. ``key``: the
+    order's key drawn in advance (the order row is then queued with the
+    transaction's other rows), or None (inserted at once)."""
     user, product, package, quantity = request.user, request.product, request.package, request.quantity
     purchase_limits_check(product=product, package=package, user_id=user.pk, quantity=quantity, now=now)
     promo = promo_load(code=request.promo_code, product=product, user_id=user.pk, now=now)
     order = _new_order(request, promo=promo, now=now)
+    order.pk = key
     spend_limit_check(user=locked, currency=order.currency, total=order.total, now=now)
     if package is not None:
         stock_hold(package=package, quantity=quantity, now=now)
@@ -397,12 +412,13 @@ def _money_order_place(request: PurchaseRequest, *, verdict: fraud.FraudVerdict,
     return order
 
 
-def _money_replay(request: PurchaseRequest, *, keyed: bool) -> PurchaseResult | None:
+def _money_replay(request: PurchaseRequest, *, keyed: bool | None) -> PurchaseResult | None:
     """The money order placed earlier under this key, if any. One still waiting
     for its payment to be opened (the first request is talking to the provider)
     is ``idempotency_key_in_use`` for ``IDEMPOTENCY_LOCK_TIMEOUT``: the retry
     comes back for the checkout URL. After that (the first request died there)
-    the order is answered as it stands; the expiry sweep closes it."""
+    the order is answered as it stands; the expiry sweep closes it. ``keyed``:
+    whether there is one, when the caller read that already."""
     replay = _replay(request.user, request.idempotency_key, request.fingerprint, keyed=keyed)
     if replay is None:
         return None

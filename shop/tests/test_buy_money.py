@@ -119,6 +119,59 @@ def test_a_money_order_reads_its_replay_check_and_the_answers_balances_in_one_st
     assert (retry.json()["receipt_code"], retry.json()["new_gems_balance"]) == (body["receipt_code"], 50)
 
 
+def test_a_money_order_is_written_with_its_step_decision_promo_and_event_in_one_statement(client: APIClient) -> None:
+    """Its key is drawn with the replay check (PostgreSQL), so the order row waits for
+    the transaction's last statement; every row that refers to it names that key."""
+    from casino.tests.statements import statements_sent
+    from shop.models import FraudDecision, OrderTransition, PromoRedemption
+    from shop.tests.factories import PromoFactory
+
+    product = MoneyProductFactory(price_amount=1000)
+    promo = PromoFactory(code="TENOFF")
+    with statements_sent() as sent:
+        body = buy_money(client, product, key="with-promo", promo_code="TENOFF")
+
+    order = Order.objects.get(receipt_code=body["receipt_code"])
+    assert (order.status, order.total, order.promo_id) == (OrderStatus.PENDING, 900, promo.pk)
+    order_inserts = [sql for sql in sent if 'INSERT INTO "shop_order"' in sql]
+    assert len(order_inserts) == 1
+    assert "shop_ordertransition" in order_inserts[0] and "shop_frauddecision" in order_inserts[0]
+    assert "nextval" in next(sql for sql in sent if "economy_wallet" in sql)  # drawn with the replay check
+    assert list(OrderTransition.objects.filter(order=order).values_list("to_status", flat=True)) == ["pending"]
+    assert FraudDecision.objects.get().order_id == order.pk
+    assert PromoRedemption.objects.get().order_id == order.pk
+    assert client.get(f"/api/shop/transactions/{order.receipt_code}").json()["state"] == "pending"
+    retry = client.post(
+        "/api/shop/buy",
+        {"product_id": product.sku, "promo_code": "TENOFF"},
+        format="json",
+        HTTP_IDEMPOTENCY_KEY="with-promo",
+    )
+    assert (retry.status_code, retry.json().get("receipt_code")) == (200, order.receipt_code), retry.json()
+    assert Order.objects.count() == 1
+
+
+def test_a_retry_of_a_money_buy_that_redeemed_a_single_use_promo_is_answered_with_its_order(
+    client: APIClient,
+) -> None:
+    """The code is checked before the buy's transaction (the fraud rules price the
+    order with it); the retry must not be refused because its own first request used it."""
+    from shop.tests.factories import PromoFactory
+
+    product = MoneyProductFactory(price_amount=1000)
+    PromoFactory(code="ONCE", max_uses_per_player=1)
+    first = buy_money(client, product, key="promo-buy", promo_code="ONCE")
+
+    body = {"product_id": product.sku, "promo_code": "ONCE"}
+    retry = client.post("/api/shop/buy", body, format="json", HTTP_IDEMPOTENCY_KEY="promo-buy")
+    another = client.post("/api/shop/buy", body, format="json", HTTP_IDEMPOTENCY_KEY="new-buy")
+
+    assert (retry.status_code, retry.json().get("receipt_code")) == (200, first["receipt_code"]), retry.json()
+    assert retry.headers.get("Idempotent-Replayed") == "true"
+    assert (another.status_code, another.json()["error"]) == (400, "invalid_promo_code")
+    assert Order.objects.count() == 1
+
+
 def test_signed_success_webhook_fulfils_once(
     client: APIClient, player: Any, django_capture_on_commit_callbacks: Any
 ) -> None:
