@@ -22,6 +22,7 @@ from casino.inserts import (
     rows_insert,
     rows_insert_together,
     rows_insert_unless,
+    update_statement,
 )
 
 __all__ = [  # the INSERT helpers (casino.inserts) are used from here, with the rest
@@ -34,6 +35,7 @@ __all__ = [  # the INSERT helpers (casino.inserts) are used from here, with the 
     "row_get",
     "row_insert_new",
     "row_update",
+    "row_update_later",
     "rows_get",
     "rows_insert",
     "rows_insert_later",
@@ -77,7 +79,8 @@ class UnitOfWork:
     with them (:func:`rows_insert_later`: an order's steps, a fraud decision)
     are written in that same statement.
 
-    ``defer_insert`` queues rows; they are written by ``rows_insert_together``
+    ``defer_insert`` queues rows and ``defer_update`` updates of rows
+    (:func:`row_update_later`); they are written by ``rows_insert_together``
     when the block is left normally (and never when it rolls back, with the rest).
     Rows are queued only from the unit's own level (see :func:`unit_of_work`):
     a row emitted inside a savepoint is written at once, as it may roll back
@@ -93,6 +96,7 @@ class UnitOfWork:
         self.depth = 0
         self.outer: UnitOfWork | None = None
         self.pending: dict[tuple[type[models.Model], tuple[str, ...] | None], list[models.Model]] = {}
+        self.updates: dict[int, tuple[models.Model, list[str]]] = {}  # id(obj) -> the row, its fields
 
     def __enter__(self) -> UnitOfWork:
         self.block.__enter__()
@@ -117,6 +121,7 @@ class UnitOfWork:
     def _leave(self) -> None:
         self.connection.casino_unit_of_work = self.outer
         self.pending.clear()
+        self.updates.clear()
 
     def at_own_level(self) -> bool:
         """No savepoint opened since the unit began (what is queued now rolls back only with the unit)."""
@@ -131,12 +136,25 @@ class UnitOfWork:
             key = (type(objs[0]), None if fields is None else tuple(fields))
             self.pending.setdefault(key, []).extend(objs)
 
+    def defer_update(self, obj: models.Model, fields: Sequence[str]) -> None:
+        for (_model, columns), objs in self.pending.items():
+            if any(queued is obj for queued in objs):
+                if columns is not None and not set(fields) <= set(columns):
+                    raise ValueError(f"{obj!r} is queued for insert without {sorted(set(fields) - set(columns))}")
+                return  # inserted at the end, with the values it holds then
+        _, named = self.updates.setdefault(id(obj), (obj, []))
+        named.extend(name for name in fields if name not in named)
+
     def flush(self) -> None:
-        """Write the queued rows now, one statement for all their tables where the
-        database allows (:func:`rows_insert_together`); before a row that cannot
-        wait, so ids keep their order."""
+        """Write the queued rows and updates now, one statement for all their
+        tables where the database allows (:func:`rows_insert_together`); before
+        a row that cannot wait, so ids keep their order."""
         pending, self.pending = self.pending, {}
-        rows_insert_together([(objs, fields) for (_model, fields), objs in pending.items()])
+        updates, self.updates = self.updates, {}
+        rows_insert_together(
+            [(objs, fields) for (_model, fields), objs in pending.items()],
+            [(obj, fields) for obj, fields in updates.values()],
+        )
 
 
 def unit_of_work(using: str | None = None) -> UnitOfWork | None:
@@ -149,7 +167,7 @@ def unit_of_work(using: str | None = None) -> UnitOfWork | None:
 def unit_of_work_flush(using: str | None = None) -> None:
     """Write what the enclosing unit of work queued (before writing a row of the same kind at once)."""
     unit: UnitOfWork | None = getattr(transaction.get_connection(using), "casino_unit_of_work", None)
-    if unit is not None and unit.pending:
+    if unit is not None and (unit.pending or unit.updates):
         unit.flush()
 
 
@@ -300,18 +318,29 @@ def row_update(obj: models.Model, fields: Sequence[str]) -> int:
     instance, written out: ``obj.save(update_fields=fields)`` without the
     signals and the query compilation. Values go through each field's
     ``pre_save`` (``auto_now``) and ``get_db_prep_save``. The rows updated (0 or 1)."""
-    model = type(obj)
-    meta = model._meta
-    connection = connections[router.db_for_write(model)]
-    quote = connection.ops.quote_name
-    concrete = [_concrete(meta.get_field(name)) for name in fields]
-    assignments = ", ".join(f"{quote(field.column)} = %s" for field in concrete)
-    params = [field.get_db_prep_save(field.pre_save(obj, False), connection) for field in concrete]
-    pk = _concrete(meta.pk)
-    sql = f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {quote(pk.column)} = %s"  # noqa: S608
+    connection = connections[router.db_for_write(type(obj))]
+    sql, params = update_statement(connection, obj, fields)
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*params, pk.get_db_prep_value(obj.pk, connection)])
+        cursor.execute(sql, params)
         return int(cursor.rowcount)
+
+
+def row_update_later(obj: models.Model, fields: Sequence[str]) -> None:
+    """:func:`row_update` when the enclosing unit of work commits (in its last
+    statement on PostgreSQL, with its queued rows and outbox events), or now
+    where it cannot wait (as :func:`rows_insert_later`). For a row nothing in
+    the transaction reads back after this (a counter or a state the caller
+    holds locked and is done with): a later read would find the old values.
+    The values are taken from ``obj`` when the row is written; a row queued
+    for insert (``rows_insert_later``) is inserted with them instead, and a row
+    queued twice is written once, with every field named."""
+    alias = router.db_for_write(type(obj))
+    unit = unit_of_work(alias)
+    if unit is not None:
+        unit.defer_update(obj, fields)
+        return
+    unit_of_work_flush(alias)
+    row_update(obj, fields)
 
 
 def rows_insert_later(objs: Sequence[M], fields: Sequence[str] | None = None) -> None:

@@ -215,21 +215,45 @@ def rows_insert_unless(objs: Sequence[M], fields: Sequence[str] | None, *, exist
     return True
 
 
-def rows_insert_together(batches: Sequence[tuple[Sequence[models.Model], Sequence[str] | None]]) -> None:
+def update_statement(connection: Any, obj: models.Model, fields: Sequence[str]) -> tuple[str, list[Any]]:
+    """``UPDATE`` of ``fields`` of ``obj``'s row (by primary key) from the instance:
+    each value through its field's ``pre_save`` (``auto_now``) and ``get_db_prep_save``."""
+    meta = obj._meta
+    quote = connection.ops.quote_name
+    concrete = [_concrete(meta.get_field(name)) for name in fields]
+    assignments = ", ".join(f"{quote(field.column)} = %s" for field in concrete)
+    params = [field.get_db_prep_save(field.pre_save(obj, False), connection) for field in concrete]
+    pk = _concrete(meta.pk)
+    sql = f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {quote(pk.column)} = %s"  # noqa: S608
+    return sql, [*params, pk.get_db_prep_value(obj.pk, connection)]
+
+
+def rows_insert_together(
+    batches: Sequence[tuple[Sequence[models.Model], Sequence[str] | None]],
+    updates: Sequence[tuple[models.Model, Sequence[str]]] = (),
+) -> None:
     """:func:`rows_insert` for several batches (each ``(objs, fields)``, one
-    model a batch) in one statement where the database can: on PostgreSQL each
-    batch's ``INSERT`` is a data-modifying ``WITH`` of one statement, which
-    returns every batch's keys -- one round trip instead of one per table. The
-    batches are independent (none may refer to a row of another: they are
-    written at once, in no set order). Elsewhere, one ``rows_insert`` a batch."""
+    model a batch), and ``updates`` of rows (each ``(obj, fields)``, by primary
+    key), in one statement where the database can: on PostgreSQL each batch's
+    ``INSERT`` and each ``UPDATE`` is a data-modifying ``WITH`` of one statement,
+    which returns every batch's keys -- one round trip instead of one per
+    table. They are independent: written at once, in no set order, none sees
+    another's rows (a key may still name a row of another batch: foreign keys
+    are checked at commit), and no update may be of a row inserted here.
+    Elsewhere, one ``rows_insert`` a batch, then one ``UPDATE`` a row."""
     batches = [(objs, fields) for objs, fields in batches if objs]
-    if not batches:
+    if not batches and not updates:
         return
-    connection = connections[router.db_for_write(type(batches[0][0][0]))]
+    first = batches[0][0][0] if batches else updates[0][0]
+    connection = connections[router.db_for_write(type(first))]
     counted = all(isinstance(type(objs[0])._meta.pk, models.AutoField) for objs, _ in batches)  # keys: bigint
-    if len(batches) == 1 or connection.vendor != "postgresql" or not counted:
+    if len(batches) + len(updates) == 1 or connection.vendor != "postgresql" or not counted:
         for objs, fields in batches:
             rows_insert(objs, fields)
+        for obj, fields in updates:
+            update_sql, update_params = update_statement(connection, obj, fields)
+            with connection.cursor() as cursor:
+                cursor.execute(update_sql, update_params)
         return
     parts: list[str] = []
     selects: list[str] = []
@@ -240,6 +264,12 @@ def rows_insert_together(batches: Sequence[tuple[Sequence[models.Model], Sequenc
         parts.append(f"i{index} AS ({sql})")
         selects.append(f"SELECT {index}, {_insert(model, connection.alias, None).pk}::bigint FROM i{index}")  # noqa: S608
         params.extend(batch_params)
+    for index, (obj, fields) in enumerate(updates):
+        sql, update_params = update_statement(connection, obj, fields)
+        parts.append(f"u{index} AS ({sql})")
+        params.extend(update_params)
+    if not selects:
+        selects.append("SELECT 0, 0::bigint WHERE false")  # the updates alone: nothing to return
     with connection.cursor() as cursor:
         cursor.execute(f"WITH {', '.join(parts)} {' UNION ALL '.join(selects)}", params)
         found = cursor.fetchall()

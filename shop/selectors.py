@@ -152,29 +152,38 @@ def order_for_viewer(*, receipt_code: str, viewer: User) -> Order | None:
     return orders.filter(receipt_code=receipt_code).first()
 
 
-def order_keyed_and_balances(*, user_id: int, idempotency_key: str) -> tuple[bool, dict[str, int], int | None]:
+def order_keyed_and_balances(
+    *, user_id: int, idempotency_key: str, balances: bool = True
+) -> tuple[bool, dict[str, int], int | None]:
     """Whether the player placed an order under this idempotency key, their
-    wallet's balances (``{}`` without a wallet) and, on PostgreSQL, a key drawn
-    for the order the buy may place (``casino.db.key_next_sql``; ``None``
-    elsewhere), in one statement: a money buy reads these under its buyer lock
-    -- its replay check, the balances its answer reports (a pending money
-    order moves none), and the key that lets its order be written with the
-    transaction's other rows. The same answers as ``casino.db.row_exists(Order,
-    user=.., idempotency_key=..)`` and ``economy.selectors.wallet_balances``
-    (the wallet row is only read)."""
+    wallet's balances (``{}`` without a wallet, or when ``balances`` is off) and,
+    on PostgreSQL, a key drawn for the order the buy may place
+    (``casino.db.key_next_sql``; ``None`` elsewhere), in one statement: a buy
+    reads these under its buyer lock -- its replay check, the balances a money
+    order's answer reports (a pending money order moves none), and the key that
+    lets its order be written with the transaction's last statement
+    (``shop.services.order_state.order_insert``). The same answers as
+    ``casino.db.row_exists(Order, user=.., idempotency_key=..)`` and
+    ``economy.selectors.wallet_balances`` (the wallet row is only read)."""
     order, wallet = partial(column_name, Order), partial(column_name, Wallet)
     next_key = key_next_sql(Order) or "NULL"
-    sql = (
-        f"SELECT EXISTS (SELECT 1 FROM {Order._meta.db_table}"  # noqa: S608 - names from the models
-        f" WHERE {order('user')} = %s AND {order('idempotency_key')} = %s),"
-        f" w.{wallet(Currency.GOLD.value)}, w.{wallet(Currency.GEMS.value)}, {next_key}"
-        f" FROM (SELECT 1) AS one LEFT JOIN {Wallet._meta.db_table} w ON w.{wallet('user')} = %s"
+    keyed = (
+        f"EXISTS (SELECT 1 FROM {Order._meta.db_table}"  # noqa: S608 - names from the models
+        f" WHERE {order('user')} = %s AND {order('idempotency_key')} = %s)"
     )
+    if balances:
+        sql = (
+            f"SELECT {keyed}, w.{wallet(Currency.GOLD.value)}, w.{wallet(Currency.GEMS.value)}, {next_key}"  # noqa: S608
+            f" FROM (SELECT 1) AS one LEFT JOIN {Wallet._meta.db_table} w ON w.{wallet('user')} = %s"
+        )
+        params: list[Any] = [user_id, idempotency_key, user_id]
+    else:
+        sql, params = f"SELECT {keyed}, NULL, NULL, {next_key}", [user_id, idempotency_key]
     with connection.cursor() as cursor:
-        cursor.execute(sql, [user_id, idempotency_key, user_id])
-        keyed, gold, gems, order_key = cursor.fetchone()
-    balances = {} if gold is None else {Currency.GOLD.value: int(gold), Currency.GEMS.value: int(gems)}
-    return bool(keyed), balances, None if order_key is None else int(order_key)
+        cursor.execute(sql, params)
+        found, gold, gems, order_key = cursor.fetchone()
+    read = {} if gold is None else {Currency.GOLD.value: int(gold), Currency.GEMS.value: int(gems)}
+    return bool(found), read, None if order_key is None else int(order_key)
 
 
 # The game currencies a purchase answer reports as spent and granted.

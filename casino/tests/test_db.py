@@ -21,6 +21,7 @@ from casino.db import (
     row_get,
     row_insert_new,
     row_update,
+    row_update_later,
     rows_get,
     rows_insert,
     rows_insert_later,
@@ -399,6 +400,82 @@ def test_rows_insert_later_writes_at_once_without_a_unit_or_inside_a_savepoint()
         rows_insert_later([_day(user, 5)])
 
     assert _days(user) == [1, 2, 3, 5]
+
+
+@pytest.mark.django_db
+def test_row_update_later_is_written_in_the_units_last_statement_with_its_rows_and_events() -> None:
+    from economy.models import StreakDay
+
+    user = UserFactory()
+    old = _day(user, 3)
+    rows_insert([old])
+    new = _day(user, 4)
+
+    with CaptureQueriesContext(connection) as queries, UnitOfWork():
+        old.streak_count = 30
+        row_update_later(old, ["streak_count"])
+        old.kind = "protected"
+        row_update_later(old, ["kind"])  # the same row again: one UPDATE of both fields
+        rows_insert_later([new])
+        new.streak_count = 40
+        row_update_later(new, ["streak_count"])  # queued for insert: inserted with it
+        _emit(1)
+        assert StreakDay.objects.get(pk=old.pk).streak_count == 3  # not written yet
+        queued = len(queries)
+
+    written = [q["sql"] for q in queries.captured_queries[queued:]]
+    assert len([sql for sql in written if "economy_streakday" in sql]) == 1
+    assert written[0].startswith("WITH ") and written[0].count("UPDATE ") == 1 and "realtime_outboxevent" in written[0]
+    assert StreakDay.objects.get(pk=old.pk).streak_count == 30
+    assert StreakDay.objects.get(pk=old.pk).kind == "protected"
+    assert StreakDay.objects.get(pk=new.pk).streak_count == 40
+    assert _emitted() == [1]
+
+
+def _insert_then_update_unwritten(day: Any) -> None:
+    with UnitOfWork():
+        rows_insert_later([day], ["user", "date", "kind", "streak_count", "created_at"])
+        day.claimed_at = timezone.now()
+        row_update_later(day, ["claimed_at"])
+
+
+def _update_then_fail(day: Any) -> None:
+    with UnitOfWork():
+        row_update_later(day, ["streak_count"])
+        raise ZeroDivisionError
+
+
+@pytest.mark.django_db
+def test_row_update_later_writes_at_once_without_a_unit_and_nothing_when_the_unit_rolls_back() -> None:
+    from economy.models import StreakDay
+
+    user = UserFactory()
+    day = _day(user, 3)
+    rows_insert([day])
+
+    day.streak_count = 5
+    with transaction.atomic():
+        row_update_later(day, ["streak_count"])  # an atomic block is not a unit of work: written now
+        assert StreakDay.objects.get(pk=day.pk).streak_count == 5
+    day.streak_count = 6
+    with pytest.raises(ZeroDivisionError):
+        _update_then_fail(day)
+    day.streak_count = 7
+    with UnitOfWork():  # the updates alone: one statement of its own
+        row_update_later(day, ["streak_count"])
+
+    assert StreakDay.objects.get(pk=day.pk).streak_count == 7
+
+
+@pytest.mark.django_db
+def test_row_update_later_refuses_a_field_its_queued_insert_would_not_write() -> None:
+    user = UserFactory()
+    day = _day(user, 8)
+
+    with pytest.raises(ValueError, match="claimed_at"):
+        _insert_then_update_unwritten(day)
+
+    assert _days(user) == []
 
 
 def _values_to_try() -> list[Any]:

@@ -21,7 +21,7 @@ from django.utils import timezone
 
 import realtime
 from accounts.models import User
-from casino.db import row_get, row_insert_new, row_update, rows_insert, service_transaction
+from casino.db import row_get, row_insert_new, row_update_later, rows_insert_later, service_transaction
 from economy.enums import Currency, LedgerReason, StreakDayKind
 from economy.exceptions import AlreadyClaimed
 from economy.models import DailyStreak, LedgerEntry, StreakDay, StreakRepairReport
@@ -111,13 +111,15 @@ def _checkin(user_id: int, today: date, now: datetime, *, claiming: bool = False
         claimed_at=now if claiming else None,
         created_at=now,
     )
-    rows_insert([day])
+    rows_insert_later([day])  # nothing reads it back in this transaction: written with its events
     streak.current_count = count
     streak.longest_count = max(streak.longest_count, count)
     streak.last_checkin_date = today
     streak.protection_tokens = tokens
     streak.updated_at = now
-    row_update(streak, ["current_count", "longest_count", "last_checkin_date", "protection_tokens", "updated_at"])
+    row_update_later(  # locked above, read no more here
+        streak, ["current_count", "longest_count", "last_checkin_date", "protection_tokens", "updated_at"]
+    )
     realtime.emit(
         "streak_update",
         user_id,
@@ -171,7 +173,7 @@ def streak_claim(*, user: User | int) -> StreakClaimResult:
         )
         if checkin.day.claimed_at is None:  # checked in earlier today (a tick), claimed now
             checkin.day.claimed_at = ledger.entries[0].created_at
-            row_update(checkin.day, ["claimed_at"])
+            row_update_later(checkin.day, ["claimed_at"])
         if ledger.applied:
             realtime.emit(
                 "reward_granted",

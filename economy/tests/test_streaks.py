@@ -71,6 +71,36 @@ def test_tick_then_claim_counts_one_day_not_two() -> None:
     assert claim.streak_count == 1
 
 
+def test_a_claim_writes_its_day_and_the_streak_with_its_events_in_the_last_statement() -> None:
+    from casino.tests.statements import statements_sent
+
+    user = player_with_wallet()
+    with time_machine.travel(at("2026-03-10"), tick=False):
+        streak_claim(user=user)  # the first day creates the streak row
+    with time_machine.travel(at("2026-03-11"), tick=False), statements_sent() as sent:
+        claim = streak_claim(user=user)
+
+    day_and_streak = [sql for sql in sent if "economy_streakday" in sql and "INSERT" in sql]
+    assert len(day_and_streak) == 1 and day_and_streak[0].startswith("WITH ")
+    assert 'UPDATE "economy_dailystreak"' in day_and_streak[0] and "realtime_outboxevent" in day_and_streak[0]
+    assert not [sql for sql in sent if sql.startswith('UPDATE "economy_dailystreak"')]
+    streak = DailyStreak.objects.get(user=user)
+    assert (claim.streak_count, streak.current_count, streak.last_checkin_date) == (2, 2, date(2026, 3, 11))
+    day = StreakDay.objects.get(user=user, date=date(2026, 3, 11))
+    assert (day.streak_count, day.claimed_at is not None) == (2, True)
+
+
+def test_a_tick_then_a_claim_marks_the_day_claimed() -> None:
+    user = player_with_wallet()
+    with time_machine.travel(at("2026-03-10"), tick=False):
+        streak_tick(user=user)
+        assert StreakDay.objects.get(user=user).claimed_at is None
+        streak_claim(user=user)
+
+    assert StreakDay.objects.get(user=user).claimed_at is not None
+    assert DailyStreak.objects.get(user=user).current_count == 1
+
+
 def test_a_skipped_day_without_a_token_resets_the_streak() -> None:
     user = player_with_wallet()
     for day in ("2026-03-01", "2026-03-02", "2026-03-03"):

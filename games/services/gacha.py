@@ -42,7 +42,7 @@ from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
 from accounts.models import User
-from casino.db import row_get, row_update, rows_insert_later
+from casino.db import row_get, row_update_later, rows_insert_later
 from casino.permissions import staff_permission_require
 from casino.services import audit_record
 from economy.enums import LedgerReason
@@ -312,7 +312,7 @@ def _record_pull(
         pity.pulls_since_top = outcome["pity_after"]
         pity.total_pulls += len(pulls)
         pity.updated_at = now
-        row_update(pity, ["pulls_since_top", "total_pulls", "updated_at"])
+        row_update_later(pity, ["pulls_since_top", "total_pulls", "updated_at"])  # read no more here
     new = [banner.items[pull["item"]].id for pull in pulls if pull["is_new"]]
     if new:  # nothing in this transaction reads them back (the duplicates below are older rows)
         rows_insert_later(

@@ -78,20 +78,27 @@ def order_transition(
     *, order: Order, to_status: str, reason: str = "", actor: User | None = None, now: datetime | None = None
 ) -> None:
     """Move ``order`` to ``to_status`` (saved; inserted if new), record it and tell the player.
-    A new order whose key was drawn in advance (``casino.db.key_next_sql``) is
-    written with the transaction's outbox rows, in the same statement as its step."""
+    A new order is written by :func:`order_insert`."""
     now = now or timezone.now()
     new = order.pk is None or order._state.adding
     from_status = "" if new else order.status
     order.status = to_status
     order.updated_at = now
-    if not new:
+    if new:
+        order_insert(order)
+    else:
         order.save()
-    elif order.pk is not None:
+    order_steps_record(order=order, steps=[(from_status, to_status, reason)], actor=actor, now=now)
+
+
+def order_insert(order: Order) -> None:
+    """Write a new order: with the transaction's last statement (its steps and
+    events) when its key was drawn in advance (``casino.db.key_next_sql``, with
+    the buy's replay check), else at once."""
+    if order.pk is not None:
         rows_insert_later([order], _order_columns_with_key())
     else:
         rows_insert([order])
-    order_steps_record(order=order, steps=[(from_status, to_status, reason)], actor=actor, now=now)
 
 
 def order_steps_record(*, order: Order, steps: Sequence[OrderStep], actor: User | None = None, now: datetime) -> None:

@@ -58,7 +58,7 @@ from shop.models import (
 from shop.providers import get_provider
 from shop.selectors import order_keyed_and_balances
 from shop.services.limits import purchase_limits_check, spend_limit_check
-from shop.services.order_state import order_items_grant, order_steps_record, order_transition
+from shop.services.order_state import order_insert, order_items_grant, order_steps_record, order_transition
 from shop.services.pricing import price_for, promo_load, promo_use
 from shop.services.stock import stock_hold, stock_release
 
@@ -232,7 +232,11 @@ def _buy_with_currency(request: PurchaseRequest) -> PurchaseResult:
     user, product, package, quantity = request.user, request.product, request.package, request.quantity
     with service_transaction():
         buyer_row_lock(user_id=user.pk)
-        replay = _replay(user, request.idempotency_key, request.fingerprint)
+        # The replay check, and (PostgreSQL) the new order's key: the order is written with its events.
+        keyed, _, order_key = order_keyed_and_balances(
+            user_id=user.pk, idempotency_key=request.idempotency_key, balances=False
+        )
+        replay = _replay(user, request.idempotency_key, request.fingerprint, keyed=keyed)
         if replay is not None:
             return replay
         now = timezone.now()
@@ -243,6 +247,7 @@ def _buy_with_currency(request: PurchaseRequest) -> PurchaseResult:
         if promo is not None:
             promo_use(promo=promo)
         order = _new_order(request, promo=promo, now=now)
+        order.pk = order_key
         order.provider = "wallet"
         order.paid_at = order.fulfilled_at = now
         order.status = OrderStatus.FULFILLED
@@ -269,7 +274,7 @@ def _buy_with_currency(request: PurchaseRequest) -> PurchaseResult:
                 reference=reference,
                 metadata=metadata,
             )
-        rows_insert([order])
+        order_insert(order)
         order_items_grant(order=order, now=now)
         order_steps_record(
             order=order,

@@ -35,7 +35,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from accounts.models import User
-from casino.db import insert_or_raise, row_get, row_update, service_transaction
+from casino.db import insert_or_raise, row_get, row_update_later, service_transaction
 from casino.permissions import staff_permission_require
 from casino.ratelimit import SlidingWindowLimit
 from casino.services import audit_record
@@ -211,7 +211,8 @@ def webhook_process(*, event: WebhookEvent, actor: User | None = None) -> Paymen
                 "error_code": "",
                 "last_error": "",
             }
-            row_update(WebhookEvent(pk=event.pk, **outcome), list(outcome))  # only these columns
+            # Only these columns, with the transaction's last statement (nothing here reads the event again).
+            row_update_later(WebhookEvent(pk=event.pk, **outcome), list(outcome))
             if actor is not None:
                 audit_record(
                     actor=actor,
