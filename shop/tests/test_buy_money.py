@@ -151,6 +151,29 @@ def test_a_money_order_is_written_with_its_step_decision_promo_and_event_in_one_
     assert Order.objects.count() == 1
 
 
+def test_a_money_buys_statements_are_converted_once_per_process_not_once_per_call(
+    client: APIClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """psycopg keeps a query's placeholder conversion only up to a size (casino.apps widens
+    it): the buy's last statement -- the order, its step, decision and events -- is above
+    psycopg's own limit, and converting it again on every call costs ~100 us."""
+    from psycopg import _queries
+
+    product = MoneyProductFactory(price_amount=499)
+    buy_money(client, product, key="first")  # each statement's shape converted once
+    uncached: list[int] = []
+    convert = _queries._query2pg_nocache
+
+    def counted(query: bytes, encoding: str) -> Any:
+        uncached.append(query.count(b"%s"))
+        return convert(query, encoding)
+
+    monkeypatch.setattr(_queries, "_query2pg_nocache", counted)
+    buy_money(client, product, key="second")
+
+    assert uncached == []
+
+
 def test_a_retry_of_a_money_buy_that_redeemed_a_single_use_promo_is_answered_with_its_order(
     client: APIClient,
 ) -> None:
