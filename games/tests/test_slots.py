@@ -328,6 +328,27 @@ def test_a_spin_stays_within_its_statement_budget(auth_client: APIClient, django
 
 
 @pytest.mark.django_db
+def test_a_round_is_written_with_its_events_in_the_transactions_last_statement(auth_client: APIClient) -> None:
+    from casino.tests.statements import statements_sent
+    from realtime.models import OutboxEvent
+
+    user = auth_client.user  # type: ignore[attr-defined]
+    fund(user, 10_000)
+    spin(auth_client, {"bet_amount": 10}, key="warm")  # the player's seed exists now
+    with statements_sent() as sent:
+        body = spin(auth_client, {"bet_amount": 10}, key="second").json()
+
+    assert "nextval" in next(sql for sql in sent if "games_fairnessseed" in sql)  # the round's key, with the nonce
+    round_writes = [sql for sql in sent if 'INSERT INTO "games_gameround"' in sql]
+    assert len(round_writes) == 1 and "realtime_outboxevent" in round_writes[0]
+    round_ = GameRound.objects.get(user=user, idempotency_key="second")
+    assert (round_.bet_amount, round_.nonce) == (10, 1)
+    event = OutboxEvent.objects.filter(type="game_round", user_id=user.pk).latest("id")
+    assert event.data["round_id"] == round_.pk == body["round_id"]
+    assert spin(auth_client, {"bet_amount": 10}, key="second").json()["round_id"] == round_.pk  # a replay
+
+
+@pytest.mark.django_db
 def test_the_verifier_recomputes_spins_fetched_from_the_api_after_the_seed_is_rotated(
     auth_client: APIClient,
 ) -> None:
