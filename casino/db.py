@@ -26,6 +26,7 @@ from casino.inserts import (
 )
 
 __all__ = [  # the INSERT helpers (casino.inserts) are used from here, with the rest
+    "RowLookup",
     "UnitOfWork",
     "column_name",
     "insert_or_raise",
@@ -37,6 +38,7 @@ __all__ = [  # the INSERT helpers (casino.inserts) are used from here, with the 
     "row_update",
     "row_update_later",
     "rows_get",
+    "rows_get_together",
     "rows_insert",
     "rows_insert_later",
     "rows_insert_together",
@@ -280,6 +282,55 @@ def row_get(
         cursor.execute(select.sql, params)
         row = cursor.fetchone()
     return None if row is None else _instance(model, alias, select, row)
+
+
+@dataclass(frozen=True)
+class RowLookup:
+    """One row for :func:`rows_get_together`: as ``row_get(model, fields=, order_by=, **equals)``."""
+
+    model: type[models.Model]
+    equals: dict[str, object]
+    fields: tuple[str, ...] | None = None
+    order_by: tuple[str, ...] = ()
+
+    def get(self) -> models.Model | None:
+        """The row on its own: :func:`row_get`."""
+        equals: dict[str, Any] = dict(self.equals)
+        return row_get(self.model, fields=self.fields, order_by=self.order_by, **equals)
+
+
+def rows_get_together(
+    lookups: Sequence[RowLookup], scalars: Sequence[tuple[str, Sequence[Any]]] = ()
+) -> tuple[list[models.Model | None], list[Any]]:
+    """Several :func:`row_get` look-ups, and ``scalars`` (each a ``SELECT`` of one
+    value with its parameters: a count, a sum), in one statement: the rows (an
+    instance or None each, in order, converted as ``row_get`` converts them)
+    and the scalar values. Each look-up is a derived table joined to a single
+    row, so a missing row is a row of NULLs; works on PostgreSQL and SQLite."""
+    alias = router.db_for_read(lookups[0].model)
+    connection = connections[alias]
+    selects = [
+        _select(lookup.model, alias, lookup.fields, tuple(lookup.equals), False, (), lookup.order_by)
+        for lookup in lookups
+    ]
+    columns = [f"r{index}.*" for index in range(len(selects))]
+    columns += [f"({sql}) AS s{index}" for index, (sql, _params) in enumerate(scalars)]
+    joins = " ".join(f"LEFT JOIN ({select.sql}) AS r{index} ON 1 = 1" for index, select in enumerate(selects))
+    params: list[Any] = [param for _sql, scalar_params in scalars for param in scalar_params]
+    for lookup, select in zip(lookups, selects, strict=True):
+        pairs = zip(select.where, lookup.equals.values(), strict=True)
+        params += [field.get_db_prep_value(value, connection) for field, value in pairs]
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {', '.join(columns)} FROM (SELECT 1) AS one {joins}", params)  # noqa: S608
+        row = cursor.fetchone()
+    found: list[models.Model | None] = []
+    start = 0
+    for lookup, select in zip(lookups, selects, strict=True):
+        values = row[start : start + len(select.attnames)]
+        start += len(select.attnames)
+        pk = select.attnames.index(lookup.model._meta.pk.attname)
+        found.append(None if values[pk] is None else _instance(lookup.model, alias, select, values))
+    return found, list(row[start:])
 
 
 def _instance(model: type[M], alias: str, select: _Select, row: Sequence[Any]) -> M:

@@ -41,3 +41,12 @@ def shared(key: Hashable, read: Callable[[], T]) -> T:
         reads[key] = read()
     value: T = reads[key]
     return value
+
+
+def shared_seed(key: Hashable, value: Any) -> None:
+    """Inside :func:`shared_reads`: hand ``value`` to the next :func:`shared` read
+    of ``key`` (read elsewhere, e.g. with other rows in one statement); outside
+    one, nothing (that read reads for itself)."""
+    reads = _reads.get()
+    if reads is not None:
+        reads[key] = value

@@ -19,8 +19,8 @@ from django.urls import reverse
 
 from accounts.models import User
 from casino.dashboard import DashboardContext, Figure
-from casino.db import column_name, row_get, rows_get
-from casino.reads import shared
+from casino.db import RowLookup, column_name, row_get, rows_get, rows_get_together
+from casino.reads import shared, shared_reads, shared_seed
 from economy.dashboard_cache import DashboardPage, dashboard_page
 from economy.enums import Currency, LedgerReason, StreakDayKind, VipTier
 from economy.levels import level_progress
@@ -100,19 +100,26 @@ def gold_spent_totals(*, user_ids: list[int]) -> dict[int, int]:
     return _gold_spent(user_ids)
 
 
+def _gold_spent_sql(user_ids: list[int], *, by_player: bool = True) -> tuple[str, list[Any]]:
+    """The SUM behind ``total_spent``: per player (``wallet``, sum), or one sum."""
+    column = partial(column_name, LedgerEntry)
+    sql = (  # on every dashboard and initial state: written out, not compiled each time
+        f"SELECT {column('wallet') + ', ' if by_player else ''}SUM({column('delta')})"  # noqa: S608
+        f" FROM {LedgerEntry._meta.db_table}"
+        f" WHERE {column('wallet')} IN ({', '.join(['%s'] * len(user_ids))}) AND {column('currency')} = %s"
+        f" AND {column('reason')} IN ({', '.join(['%s'] * len(SPENDING_REASONS))}) AND {column('delta')} < 0"
+        f"{' GROUP BY ' + column('wallet') if by_player else ''}"
+    )
+    return sql, [*user_ids, Currency.GOLD.value, *SPENDING_REASONS]
+
+
 def _gold_spent(user_ids: list[int]) -> dict[int, int]:
     totals = {user_id: 0 for user_id in user_ids}
     if not user_ids:
         return totals
-    column = partial(column_name, LedgerEntry)
-    sql = (  # on every dashboard and initial state: written out, not compiled each time
-        f"SELECT {column('wallet')}, SUM({column('delta')}) FROM {LedgerEntry._meta.db_table}"  # noqa: S608
-        f" WHERE {column('wallet')} IN ({', '.join(['%s'] * len(user_ids))}) AND {column('currency')} = %s"
-        f" AND {column('reason')} IN ({', '.join(['%s'] * len(SPENDING_REASONS))}) AND {column('delta')} < 0"
-        f" GROUP BY {column('wallet')}"
-    )
+    sql, params = _gold_spent_sql(user_ids)
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*user_ids, Currency.GOLD.value, *SPENDING_REASONS])
+        cursor.execute(sql, params)
         for wallet_id, spent in cursor.fetchall():
             totals[int(wallet_id)] = -int(spent or 0)
     return totals
@@ -248,17 +255,21 @@ def streak_history(user_id: int, *, year: int | None = None, month: int | None =
     }
 
 
+def _vip_claim_lookup(user_id: int) -> RowLookup:
+    """The player's last VIP claim (its ledger entry's time): every dashboard built reads it."""
+    return RowLookup(
+        LedgerEntry,
+        {"wallet": user_id, "reason": LedgerReason.VIP_DAILY},
+        fields=("created_at",),
+        order_by=("-created_at", "-id"),
+    )
+
+
 def vip_status(user_id: int, *, wallet: Wallet | None = None, today: date | None = None) -> dict[str, Any]:
     today = today or utc_today()
     wallet = wallet or wallet_or_empty(user_id=user_id)
-    claim = row_get(
-        LedgerEntry,
-        fields=("created_at",),
-        order_by=("-created_at", "-id"),
-        wallet=user_id,
-        reason=LedgerReason.VIP_DAILY,
-    )  # every dashboard built: written out, not compiled each time
-    last: datetime | None = claim.created_at if claim is not None else None
+    claim = shared(("economy.vip_claim", user_id), _vip_claim_lookup(user_id).get)
+    last: datetime | None = getattr(claim, "created_at", None)  # the entry's time, or None without a claim
     return {
         "vip_tier": wallet.vip_tier,
         "vip_points": wallet.vip_points,
@@ -455,8 +466,30 @@ def register_dashboard_section(name: str, section: DashboardSection) -> None:
 DASHBOARD_BALANCE_FIELDS = ("cyber_token_balance", "gold_balance", "gold", "gems_balance", "gems", "vip_points")
 
 
+def _dashboard_rows_read(user_id: int) -> None:
+    """The dashboard's one-row reads in one statement (``casino.db.rows_get_together``):
+    the wallet, the streak row, the last VIP claim and the gold spent, handed to the
+    selectors that read them (``casino.reads.shared_seed``; inside ``shared_reads``)."""
+    (wallet, streak, last_claim), (spent,) = rows_get_together(
+        [RowLookup(Wallet, {"pk": user_id}), RowLookup(DailyStreak, {"pk": user_id}), _vip_claim_lookup(user_id)],
+        [_gold_spent_sql([user_id], by_player=False)],
+    )
+    shared_seed(("economy.wallet", user_id), wallet)
+    shared_seed(("economy.streak", user_id), streak)
+    shared_seed(("economy.vip_claim", user_id), last_claim)
+    shared_seed(("economy.gold_spent", user_id), {user_id: -int(spent or 0)})
+
+
 def dashboard(user: User) -> dict[str, Any]:
-    """The home screen in one payload: six queries plus what the registered sections read."""
+    """The home screen in one payload: two statements (the rows of
+    :func:`_dashboard_rows_read`, then the streak's days) plus what the
+    registered sections read."""
+    with shared_reads():
+        _dashboard_rows_read(user.pk)
+        return _dashboard(user)
+
+
+def _dashboard(user: User) -> dict[str, Any]:
     from accounts.selectors import user_profiles
 
     today = utc_today()

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from django.conf import settings
 from django.db import connection
@@ -152,19 +152,25 @@ def order_for_viewer(*, receipt_code: str, viewer: User) -> Order | None:
     return orders.filter(receipt_code=receipt_code).first()
 
 
-def order_keyed_and_balances(
-    *, user_id: int, idempotency_key: str, balances: bool = True
-) -> tuple[bool, dict[str, int], int | None]:
-    """Whether the player placed an order under this idempotency key, their
-    wallet's balances (``{}`` without a wallet, or when ``balances`` is off) and,
-    on PostgreSQL, a key drawn for the order the buy may place
-    (``casino.db.key_next_sql``; ``None`` elsewhere), in one statement: a buy
-    reads these under its buyer lock -- its replay check, the balances a money
-    order's answer reports (a pending money order moves none), and the key that
-    lets its order be written with the transaction's last statement
-    (``shop.services.order_state.order_insert``). The same answers as
-    ``casino.db.row_exists(Order, user=.., idempotency_key=..)`` and
-    ``economy.selectors.wallet_balances`` (the wallet row is only read)."""
+class OrderReplayLook(NamedTuple):
+    """What a buy reads under its buyer lock (:func:`order_replay_look`)."""
+
+    keyed: bool  # the player placed an order under this idempotency key
+    balances: dict[str, int]  # the wallet's balances ({} without a wallet, or when not asked for)
+    order_key: int | None  # a key drawn for the order the buy may place (PostgreSQL), else None
+
+
+def order_replay_look(*, user_id: int, idempotency_key: str, balances: bool = True) -> OrderReplayLook:
+    """A buy's look under its buyer lock, in one statement: whether the player
+    placed an order under this idempotency key (its replay check), their
+    wallet's balances when ``balances`` (a money order's answer reports them:
+    a pending money order moves none) and, on PostgreSQL, a key drawn for the
+    order the buy may place (``casino.db.key_next_sql``: the order is then
+    written with the transaction's last statement,
+    ``shop.services.order_state.order_insert``; a key drawn and not used is a
+    gap). The same answers as ``casino.db.row_exists(Order, user=..,
+    idempotency_key=..)`` and ``economy.selectors.wallet_balances`` (the wallet
+    row is only read)."""
     order, wallet = partial(column_name, Order), partial(column_name, Wallet)
     next_key = key_next_sql(Order) or "NULL"
     keyed = (
@@ -183,7 +189,7 @@ def order_keyed_and_balances(
         cursor.execute(sql, params)
         found, gold, gems, order_key = cursor.fetchone()
     read = {} if gold is None else {Currency.GOLD.value: int(gold), Currency.GEMS.value: int(gems)}
-    return bool(found), read, None if order_key is None else int(order_key)
+    return OrderReplayLook(bool(found), read, None if order_key is None else int(order_key))
 
 
 # The game currencies a purchase answer reports as spent and granted.

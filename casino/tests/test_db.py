@@ -478,6 +478,32 @@ def test_row_update_later_refuses_a_field_its_queued_insert_would_not_write() ->
     assert _days(user) == []
 
 
+@pytest.mark.django_db
+def test_rows_get_together_reads_rows_and_scalars_in_one_statement_as_row_get_does() -> None:
+    from casino.db import RowLookup, rows_get_together
+    from economy.models import StreakDay
+
+    user = UserFactory()
+    first, second = _day(user, 3), _day(user, 4)
+    rows_insert([first, second])
+    lookups = [
+        RowLookup(User, {"pk": user.pk}),
+        RowLookup(StreakDay, {"user": user.pk}, fields=("date",), order_by=("-date",)),  # the latest day
+        RowLookup(User, {"pk": user.pk + 10_000}),  # no such row
+    ]
+    count_sql = "SELECT COUNT(*) FROM economy_streakday WHERE user_id = %s AND streak_count >= %s"
+
+    with CaptureQueriesContext(connection) as queries:
+        (found_user, latest, missing), scalars = rows_get_together(lookups, [(count_sql, [user.pk, 4])])
+
+    assert len(queries) == 1
+    assert missing is None and scalars == [1]
+    assert found_user == user and found_user.date_joined == User.objects.get(pk=user.pk).date_joined  # converted
+    assert latest is not None and (latest.pk, latest.date) == (second.pk, date(2026, 12, 4))
+    assert latest == row_get(StreakDay, fields=("date",), order_by=("-date",), user=user.pk)
+    assert lookups[1].get() == latest
+
+
 def _values_to_try() -> list[Any]:
     from datetime import datetime, timedelta
     from datetime import timezone as tz

@@ -235,6 +235,31 @@ def test_uncached_dashboard_stays_within_a_fixed_number_of_queries(
     assert response.status_code == 200
 
 
+def test_a_dashboard_build_reads_the_wallet_streak_vip_claim_and_spending_in_one_statement(
+    client: APIClient, player: Any
+) -> None:
+    from casino.tests.statements import statements_sent
+    from economy.models import Wallet
+    from economy.services import streak_claim, vip_claim
+
+    streak_claim(user=player)
+    vip_claim(user=player)
+    wallet_spend(user=player, bundle={Currency.GOLD: 30}, reason=LedgerReason.GAME_BET, idempotency_key="bet")
+    client.get("/api/users/balance")  # today's activity mark is written
+
+    with statements_sent() as sent:
+        body = client.get("/api/dashboard").json()
+
+    together = [sql for sql in sent if "economy_wallet" in sql]
+    assert len(together) == 1
+    assert all(table in together[0] for table in ("economy_dailystreak", "economy_ledgerentry"))
+    assert not [sql for sql in sent if "economy_dailystreak" in sql and sql is not together[0]]
+    assert (body["streak"]["count"], body["streak"]["claimed_today"]) == (1, True)
+    assert body["vip"]["claimed_today"] is True
+    assert body["profile"]["total_spent"] == 30
+    assert body["balances"]["gold_balance"] == Wallet.objects.get(pk=player.pk).gold
+
+
 def test_economy_endpoints_require_authentication(api_client: APIClient) -> None:
     for method, path in [
         ("get", "/api/users/balance"),

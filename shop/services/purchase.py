@@ -56,7 +56,7 @@ from shop.models import (
     PromoRedemption,
 )
 from shop.providers import get_provider
-from shop.selectors import order_keyed_and_balances
+from shop.selectors import order_replay_look
 from shop.services.limits import purchase_limits_check, spend_limit_check
 from shop.services.order_state import order_insert, order_items_grant, order_steps_record, order_transition
 from shop.services.pricing import price_for, promo_load, promo_use
@@ -115,7 +115,7 @@ def _check_product(product: Product, user: User) -> None:
 
 def _replay(user: User, idempotency_key: str, fingerprint: str, *, keyed: bool | None = None) -> PurchaseResult | None:
     """The order placed earlier under this key, if any. ``keyed``: whether there is
-    one, when the caller read that already (``order_keyed_and_balances``)."""
+    one, when the caller read that already (``order_replay_look``)."""
     if keyed is None:
         keyed = row_exists(Order, user=user.pk, idempotency_key=idempotency_key)
     if not keyed:
@@ -233,10 +233,8 @@ def _buy_with_currency(request: PurchaseRequest) -> PurchaseResult:
     with service_transaction():
         buyer_row_lock(user_id=user.pk)
         # The replay check, and (PostgreSQL) the new order's key: the order is written with its events.
-        keyed, _, order_key = order_keyed_and_balances(
-            user_id=user.pk, idempotency_key=request.idempotency_key, balances=False
-        )
-        replay = _replay(user, request.idempotency_key, request.fingerprint, keyed=keyed)
+        look = order_replay_look(user_id=user.pk, idempotency_key=request.idempotency_key, balances=False)
+        replay = _replay(user, request.idempotency_key, request.fingerprint, keyed=look.keyed)
         if replay is not None:
             return replay
         now = timezone.now()
@@ -247,7 +245,7 @@ def _buy_with_currency(request: PurchaseRequest) -> PurchaseResult:
         if promo is not None:
             promo_use(promo=promo)
         order = _new_order(request, promo=promo, now=now)
-        order.pk = order_key
+        order.pk = look.order_key
         order.provider = "wallet"
         order.paid_at = order.fulfilled_at = now
         order.status = OrderStatus.FULFILLED
@@ -361,16 +359,14 @@ def _buy_with_money(request: PurchaseRequest) -> PurchaseResult:
             locked = buyer_lock(user_id=user.pk)
             # The replay check and the answer's balances, in one statement after the lock.
             # (And, on PostgreSQL, the new order's key: the order is then written with its steps and events.)
-            keyed, balances, order_key = order_keyed_and_balances(
-                user_id=user.pk, idempotency_key=request.idempotency_key
-            )
-            replay = _money_replay(request, keyed=keyed)
+            look = order_replay_look(user_id=user.pk, idempotency_key=request.idempotency_key)
+            replay = _money_replay(request, keyed=look.keyed)
             if replay is not None:
                 return replay
             if verdict.action == FraudAction.BLOCK:
                 blocked_by = _fraud_decision_store(verdict, user=user, now=now).pk
             else:
-                order = _money_order_place(request, verdict=verdict, locked=locked, now=now, key=order_key)
+                order = _money_order_place(request, verdict=verdict, locked=locked, now=now, key=look.order_key)
                 _record_attempt(request)
     except (IdempotencyKeyInUse, IdempotencyConflict):
         raise  # a twin of an answered request, not a buy refused: its decision is the first request's
@@ -382,7 +378,7 @@ def _buy_with_money(request: PurchaseRequest) -> PurchaseResult:
         raise PaymentBlocked(decision_id=blocked_by)
     if order.status == OrderStatus.PENDING:
         order_payment_open(order=order)
-    return PurchaseResult(order=order, replayed=False, balances=balances)
+    return PurchaseResult(order=order, replayed=False, balances=look.balances)
 
 
 def _money_order_place(
