@@ -249,3 +249,24 @@ def test_a_player_orders_a_money_pack_on_sqlite(embedded_server: EmbeddedServer)
     balance = httpx.get(f"{embedded_server.http}/api/users/balance", headers=headers, timeout=10).json()
     assert (body["status"], body["checkout_url"] is not None) == ("pending", True)
     assert (body["new_gold_balance"], body["new_gems_balance"]) == (balance["gold"], balance["gems"])
+
+
+def test_a_player_claims_and_reads_the_dashboard_on_sqlite(embedded_server: EmbeddedServer) -> None:
+    # Given a player of the embedded default (SQLite) who claimed today's streak and VIP rewards
+    signup = _sign_up(embedded_server, "smoke_dave", "+15550100004")
+    assert signup.status_code == 201, signup.text
+    headers = {"Authorization": f"Bearer {signup.json()['access_token']}"}
+    for path, key in (("/api/streak/claim", "smoke-streak"), ("/api/vip/claim", "smoke-vip")):
+        claimed = httpx.post(f"{embedded_server.http}{path}", headers={**headers, "Idempotency-Key": key}, timeout=30)
+        assert claimed.status_code == 200, claimed.text
+
+    # When they open the home screen (its rows read in one hand-written statement, on SQLite)
+    dashboard = httpx.get(f"{embedded_server.http}/api/dashboard", headers=headers, timeout=30)
+
+    # Then it shows the claims, the balances and the last VIP claim's time
+    assert dashboard.status_code == 200, dashboard.text
+    body = dashboard.json()
+    balance = httpx.get(f"{embedded_server.http}/api/users/balance", headers=headers, timeout=10).json()
+    assert (body["streak"]["count"], body["streak"]["claimed_today"]) == (1, True)
+    assert body["vip"]["claimed_today"] is True and body["vip"]["last_claim_at"]
+    assert body["balances"]["gold_balance"] == balance["gold"]

@@ -115,9 +115,12 @@ def test_a_flood_from_one_socket_is_closed_with_4429_and_health_stays_fast(serve
     code = close_code_after(ws)
     flooder.join(30)
 
-    # Then the server closed that socket for the rate limit, and /health never slowed down
+    # Then the server closed that socket for the rate limit, and /health stayed fast: its usual
+    # answer as quick as before, no answer stalled (a loop busy with the flood would stall them
+    # all for seconds; a 2-core CI box running other tests alongside has seen one at 0.5 s)
     assert code == CLOSE_RATE_LIMITED, f"close code {code} after {sent[0]} pings"
-    assert max(during) < max(0.5, 10 * statistics.median(quiet)), (quiet, during)
+    assert statistics.median(during) < max(0.05, 5 * statistics.median(quiet)), (quiet, during)
+    assert max(during) < max(1.0, 10 * statistics.median(quiet)), (quiet, during)
 
 
 @pytest.mark.django_db(transaction=True)
