@@ -34,6 +34,7 @@ __all__ = [  # the INSERT helpers (casino.inserts) are used from here, with the 
     "one_or_none",
     "row_exists",
     "row_get",
+    "row_insert_keyed",
     "row_insert_new",
     "row_update",
     "row_update_later",
@@ -411,6 +412,21 @@ def rows_insert_later(objs: Sequence[M], fields: Sequence[str] | None = None) ->
         return
     unit_of_work_flush(alias)
     rows_insert(objs, fields)
+
+
+def row_insert_keyed(obj: models.Model) -> None:
+    """INSERT a new row: when its key was drawn ahead (:func:`key_next_sql`, set on
+    ``obj``), queued with the unit of work's rows (:func:`rows_insert_later`, every
+    column and the key with them); without one (SQLite), at once (:func:`rows_insert`)."""
+    if obj.pk is None:
+        rows_insert([obj])
+    else:
+        rows_insert_later([obj], _columns_with_key(type(obj)))
+
+
+@lru_cache(maxsize=64)
+def _columns_with_key(model: type[models.Model]) -> tuple[str, ...]:
+    return tuple(field.name for field in model._meta.concrete_fields)
 
 
 def row_exists(model: type[models.Model], *, lock: bool = False, **equals: object) -> bool:

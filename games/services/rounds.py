@@ -28,14 +28,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import cache
 from typing import Any
 
 from django.utils import timezone
 
 import realtime
 from accounts.models import User
-from casino.db import row_get, rows_insert, rows_insert_later, service_transaction
+from casino.db import row_get, row_insert_keyed, service_transaction
 from economy.enums import LedgerReason
 from economy.exceptions import IdempotencyConflict
 from economy.selectors import wallet_balances
@@ -178,7 +177,10 @@ def _play(
             settle_due_at=decision.open_until,
             settled_at=None if is_open else now,
         )
-        _round_insert(round_, key=taken.round_key)
+        # With the transaction's last statement when its key was drawn with the nonce (PostgreSQL: nothing
+        # here reads the row back; the rows that refer to it, a pull's items, are checked at commit).
+        round_.pk = taken.round_key
+        row_insert_keyed(round_)
         ledger = _post_bet(round_, payout=0 if is_open else decision.payout)
         if after is not None:
             after(round_, decision)
@@ -210,22 +212,6 @@ def _replay(user: User, idempotency_key: str, fingerprint: str) -> RoundPlay | N
     if existing.request_fingerprint != fingerprint:
         raise IdempotencyConflict(idempotency_key=idempotency_key)
     return RoundPlay(round=existing, replayed=True, balances=wallet_balances(user_id=user.pk))
-
-
-@cache
-def _round_columns_with_key() -> tuple[str, ...]:
-    return tuple(column.name for column in GameRound._meta.concrete_fields)
-
-
-def _round_insert(round_: GameRound, *, key: int | None) -> None:
-    """Write the new round: with the transaction's last statement when its key was drawn
-    with the nonce (PostgreSQL; nothing in the transaction reads the row back, and the rows
-    that refer to it -- a gacha pull's items -- are checked at commit), else at once."""
-    if key is None:
-        rows_insert([round_])
-        return
-    round_.pk = key
-    rows_insert_later([round_], _round_columns_with_key())
 
 
 def _take_nonce(user_id: int) -> NonceTaken:

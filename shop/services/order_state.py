@@ -38,13 +38,12 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime
-from functools import cache
 
 from django.utils import timezone
 
 import realtime
 from accounts.models import User
-from casino.db import row_update, rows_insert, rows_insert_later
+from casino.db import row_insert_keyed, row_update, rows_insert_later
 from economy.enums import LedgerReason
 from economy.selectors import wallet_balances
 from economy.services import wallet_claw_back, wallet_grant
@@ -62,13 +61,6 @@ from shop.models import OPEN_STATUSES, Order, OrderStatus, OrderTransition, Owne
 from shop.providers.base import PaymentState
 from shop.services.limits import purchase_limits_check, spend_limit_check
 from shop.services.stock import stock_release, stock_retake
-
-
-@cache
-def _order_columns_with_key() -> tuple[str, ...]:
-    """Every column of an order, its key first: a new order's INSERT when its key was drawn."""
-    return tuple(field.name for field in Order._meta.concrete_fields)
-
 
 # One recorded step: (from status, to status, reason); "" as the from status of a new order.
 OrderStep = tuple[str, str, str]
@@ -95,10 +87,7 @@ def order_insert(order: Order) -> None:
     """Write a new order: with the transaction's last statement (its steps and
     events) when its key was drawn in advance (``casino.db.key_next_sql``, with
     the buy's replay check), else at once."""
-    if order.pk is not None:
-        rows_insert_later([order], _order_columns_with_key())
-    else:
-        rows_insert([order])
+    row_insert_keyed(order)
 
 
 def order_steps_record(*, order: Order, steps: Sequence[OrderStep], actor: User | None = None, now: datetime) -> None:
