@@ -38,6 +38,7 @@ from accounts.activity import record_activity
 from accounts.auth_cache import auth_users
 from accounts.exceptions import SelfExcluded, TokenAccountDisabled, TokenInvalid, TokenRevoked
 from accounts.models import User
+from accounts.verified_tokens import verified_tokens
 
 TOKEN_VERSION_CLAIM = "ver"  # noqa: S105 - a claim name, not a secret
 TOKEN_FAMILY_CLAIM = "fam"  # noqa: S105 - a claim name: the login's chain of refresh tokens
@@ -79,6 +80,15 @@ class AccessTokenAuthentication(JWTAuthentication):
         record_activity(user.pk)
         return cast(User, user), token  # get_user below returns our User
 
+    def get_validated_token(self, raw_token: bytes) -> Token:
+        """simplejwt's verification, once per token and process (``accounts.verified_tokens``:
+        a token seen before is checked for expiry only; anything else is verified as usual)."""
+        token = verified_tokens.get(raw_token)
+        if token is None:
+            token = super().get_validated_token(raw_token)
+            verified_tokens.keep(raw_token, token)
+        return token
+
     def get_user(self, validated_token: Token) -> User:  # type: ignore[override]
         found = auth_users.load(
             user_id=validated_token.get(jwt_settings.USER_ID_CLAIM), family=token_family(validated_token)
@@ -93,10 +103,14 @@ class AccessTokenAuthentication(JWTAuthentication):
 
 def user_from_access_token(raw_token: str) -> User:
     """Validate a raw access JWT (WebSocket handshakes); raises on any problem."""
-    try:
-        token = AccessToken(raw_token)  # type: ignore[arg-type]
-    except TokenError as exc:
-        raise TokenInvalid() from exc
+    raw = raw_token.encode()
+    token = verified_tokens.get(raw)
+    if token is None:
+        try:
+            token = AccessToken(raw)  # type: ignore[arg-type]
+        except TokenError as exc:
+            raise TokenInvalid() from exc
+        verified_tokens.keep(raw, token)
     return AccessTokenAuthentication().get_user(token)
 
 

@@ -7,6 +7,8 @@
 * :class:`RequestLimitsMiddleware`: what a client can send that no view should
   see (NUL bytes, oversized bodies), and the database being unavailable, answered
   in the error envelope instead of a 500.
+* :class:`LazyMessageMiddleware`: Django's message storage, opened only by a
+  request that uses it (the admin's pages); an API request never does.
 """
 
 from __future__ import annotations
@@ -19,7 +21,10 @@ from typing import IO, Any
 
 import structlog
 from django.conf import settings
+from django.contrib.messages.middleware import MessageMiddleware
+from django.contrib.messages.storage import default_storage
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils.functional import SimpleLazyObject, empty
 
 from casino.copies import copies_version_pinned
 from casino.errors import (
@@ -190,3 +195,21 @@ class RequestLimitsMiddleware:
         if is_database_unavailable(exception):
             return application_error_response(database_unavailable_error(exception))
         return None
+
+
+class LazyMessageMiddleware(MessageMiddleware):
+    """``django.contrib.messages``' middleware, its storage opened on first use.
+
+    Django opens the storage (a cookie signer and the session's, ~20 us) for
+    every request, and saves it after every response. Here ``request._messages``
+    is a lazy object: a view that adds a message, or a page that lists them (the
+    admin's base template), opens it as before, and only then is it saved."""
+
+    def process_request(self, request: HttpRequest) -> None:
+        request._messages = SimpleLazyObject(lambda: default_storage(request))  # type: ignore[attr-defined]
+
+    def process_response(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        storage = getattr(request, "_messages", None)
+        if isinstance(storage, SimpleLazyObject) and storage._wrapped is empty:  # type: ignore[attr-defined]
+            return response
+        return super().process_response(request, response)

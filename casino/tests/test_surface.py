@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.test import Client, override_settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -171,6 +172,44 @@ def test_every_response_carries_a_strict_policy(path: str) -> None:
     assert policy["base-uri"] == ["'none'"]
     assert policy["frame-ancestors"] == ["'none'"]
     assert policy["form-action"] == ["'self'"]
+
+
+def test_the_settings_policy_is_the_one_django_csp_builds_and_follows_the_settings() -> None:
+    """casino.csp builds the settings' policy once per settings value: the same header django-csp
+    builds, a report-only header only when one is configured, and a new policy once the settings change."""
+    from csp.utils import build_policy
+
+    client = Client()
+    first, second = client.get("/health"), client.get("/health")
+
+    assert _policy(first) == _policy(second)
+    assert _policy(first) == _policy({"Content-Security-Policy": build_policy()})
+    assert "Content-Security-Policy-Report-Only" not in first
+
+    changed = {"DIRECTIVES": {**settings.CONTENT_SECURITY_POLICY["DIRECTIVES"], "img-src": ["'self'", "https:"]}}
+    report = {"DIRECTIVES": {"default-src": ["'none'"]}}
+    with override_settings(CONTENT_SECURITY_POLICY=changed, CONTENT_SECURITY_POLICY_REPORT_ONLY=report):
+        response = client.get("/health")
+        assert _policy(response)["img-src"] == ["'self'", "https:"]
+        assert response["Content-Security-Policy-Report-Only"] == "default-src 'none'"
+        with override_settings(CONTENT_SECURITY_POLICY={**changed, "EXCLUDE_URL_PREFIXES": ["/health"]}):
+            assert "Content-Security-Policy" not in client.get("/health")
+    assert _policy(client.get("/health"))["img-src"] == ["'self'", "data:"]
+
+
+@pytest.mark.django_db
+def test_an_api_request_opens_no_message_storage(api_client: Any, user: Any) -> None:
+    """casino.middleware.LazyMessageMiddleware: the storage is opened by the pages that use it
+    (the admin's; economy/tests/test_admin.py follows a message across a redirect), not by the API."""
+    from django.utils.functional import empty
+
+    from accounts.tokens import tokens_issue
+
+    response = api_client.get("/api/auth/me", HTTP_AUTHORIZATION=f"Bearer {tokens_issue(user=user).access}")
+
+    assert response.status_code == 200
+    assert response.wsgi_request._messages._wrapped is empty
+    assert "messages" not in response.cookies
 
 
 def test_the_admin_pages_need_no_inline_script(staff_client: Any) -> None:
