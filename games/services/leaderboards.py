@@ -45,7 +45,7 @@ committing out of order) give the same board. Scores are exact: a double holds e
 to 2^53 (9e15 gold); the script writes them with ``%.0f``, not Lua's 14-digit number format.
 
 The subscriber to ``game_round`` (``games/subscribers.py``) applies a round on commit (a rolled
-back round never counts), all its boards in one pipeline; a Redis failure there is logged
+back round never counts), all its boards in one script call; a Redis failure there is logged
 (``casino.degraded``, use ``leaderboards``) and never raised, and the boards miss the round
 until ``manage.py rebuild_leaderboards`` rebuilds them from the rounds. Weekly boards expire
 ``WEEKLY_KEEP`` after their week ends (a time to live from the application's clock).
@@ -277,11 +277,14 @@ def board_updates(round_: CountedRound, *, now: datetime) -> list[BoardUpdate]:
 
 def leaderboard_record(*, rounds: Iterable[CountedRound]) -> int:
     """Apply settled rounds to their Redis boards: one script call per round (all its boards),
-    all in one pipeline (one round trip); returns the number of board updates. Raises on a Redis
-    failure: the caller after a commit is :func:`leaderboard_record_quietly`."""
+    in one round trip; returns the number of board updates. Raises on a Redis failure: the
+    caller after a commit is :func:`leaderboard_record_quietly`.
+
+    A round (what a game's commit brings) is one ``EVALSHA``. Several go in a pipeline, which
+    redis-py precedes with a ``SCRIPT EXISTS`` round trip of its own."""
     redis = _redis()
-    pipe = redis.client.pipeline(transaction=False)
     now = timezone.now()
+    calls: list[tuple[list[str], list[object]]] = []
     count = 0
     for round_ in rounds:
         updates = board_updates(round_, now=now)
@@ -292,9 +295,14 @@ def leaderboard_record(*, rounds: Iterable[CountedRound]) -> int:
         for update in updates:
             keys += [update.board, members_key(update.board)]
             args += [update.mode, update.amount, update.time_to_live]
-        redis.update(keys=keys, args=args, client=pipe)
+        calls.append((keys, args))
         count += len(updates)
-    if count:
+    if len(calls) == 1:
+        redis.update(keys=calls[0][0], args=calls[0][1])
+    elif calls:
+        pipe = redis.client.pipeline(transaction=False)
+        for keys, args in calls:
+            redis.update(keys=keys, args=args, client=pipe)
         pipe.execute()
     return count
 

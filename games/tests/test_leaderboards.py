@@ -378,6 +378,41 @@ def test_a_refused_round_counts_nowhere(django_capture_on_commit_callbacks: Any)
     assert board.source == "redis" and board.entries == [] and board.me_rank is None
 
 
+@pytest.mark.django_db
+def test_a_rounds_boards_are_updated_in_one_round_trip(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A game's commit applies its round with one EVALSHA: a pipeline would add redis-py's
+    SCRIPT EXISTS round trip before it."""
+    import redis.connection
+
+    user: Any = UserFactory()
+    client = _redis().client
+    client.ping()  # connected before counting
+    sent: list[bytes] = []
+    real = redis.connection.AbstractConnection.send_packed_command
+
+    def counting(self: Any, command: Any, check_health: bool = True) -> None:
+        sent.append(command)
+        real(self, command, check_health)
+
+    monkeypatch.setattr(redis.connection.AbstractConnection, "send_packed_command", counting)
+    round_ = CountedRound(
+        round_id=GameRound.objects.count() + 10**12,
+        user_id=user.pk,
+        game="slot",
+        result="win",
+        payout=300,
+        currency="gold",
+        settled_at=timezone.now(),
+    )
+
+    assert leaderboard_record(rounds=[round_]) == len(PERIODS) * 2 * len(METRICS)
+    assert len(sent) == 1
+
+    monkeypatch.undo()
+    board = leaderboard_get(game="slot", period=ALL_TIME, metric=BIGGEST_WIN, limit=10, user_id=user.pk)
+    assert board.source == "redis" and board.me_rank is not None
+
+
 def test_parallel_updates_of_one_player_lose_nothing(parallel: Any) -> None:
     # Given 8 processes' worth of threads applying 40 rounds each of the same 3 players
     now = timezone.now()
