@@ -16,3 +16,8 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from realtime.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter({"http": django_asgi_app, "websocket": URLRouter(websocket_urlpatterns)})
+
+# Start-up is over: full garbage collections skip what it created (casino.gc_tuning).
+from casino.gc_tuning import gc_freeze_startup  # noqa: E402
+
+gc_freeze_startup()
