@@ -59,7 +59,7 @@ _missing = [name for name in ("locust", "matplotlib", "numpy") if importlib.util
 if _missing:  # pragma: no cover - depends on the environment
     sys.exit(f"bench: {', '.join(_missing)} missing: {sys.executable} -m pip install -r requirements-bench.txt")
 
-from bench import against, ceiling, facts, integrity, load, pipeline, seed, server, stack  # noqa: E402
+from bench import against, ceiling, facts, integrity, load, pipeline, seed, server, stack, vacuum  # noqa: E402
 from bench.cli import parse_args  # noqa: E402
 from bench.render import analyse, render  # noqa: E402
 from bench.report import markdown  # noqa: E402
@@ -100,6 +100,7 @@ class BenchRun:
         self.result: dict[str, Any] = {"notes": []}
         self.phases: dict[str, float] = {}
         self.sampler: pipeline.Sampler | None = None
+        self.vacuumer: vacuum.Vacuumer | None = None
         self.gunicorn: Process | None = None
         self.django_ready = False
 
@@ -249,6 +250,9 @@ class BenchRun:
         )
         self.sampler = pipeline.Sampler(self._bench_pgids)
         self.sampler.start()
+        if not vacuum.autovacuum_on(self.env["DATABASE_URL"]):
+            self.vacuumer = vacuum.Vacuumer(self.env["DATABASE_URL"], interval_s=5.0 if self.smoke else 20.0)
+            self.vacuumer.start()
         load_t0 = time.time()
 
         # 4 and 5. player scenario (open loop), then saturation (closed loop): one Locust process
@@ -289,6 +293,14 @@ class BenchRun:
 
         load_t1 = time.time()
         self.sampler.stop()
+        if self.vacuumer is not None:
+            vacuumed = self.result["vacuum"] = self.vacuumer.stop()
+            self.result["notes"].append(
+                "PostgreSQL's autovacuum is off on this server: during the load the bench vacuumed (and "
+                f"analyzed) every table past autovacuum's default threshold each {vacuumed['interval_s']:.0f} s, "
+                f"as the launcher would ({vacuumed['vacuums']} vacuums; bench/vacuum.py)"
+                + (f"; errors: {vacuumed['errors']}" if vacuumed["errors"] else "")
+            )
 
         # 6. pipeline and integrity
         say("pipeline: waiting for the outbox and ClickHouse to catch up")
@@ -438,6 +450,8 @@ class BenchRun:
         errors = []
         if self.sampler is not None and self.sampler.is_alive():
             self.sampler.stop()
+        if self.vacuumer is not None and self.vacuumer.is_alive():
+            self.vacuumer.stop()
         errors += self.procs.stop_all()
         with contextlib.suppress(Exception):
             self.close_db()

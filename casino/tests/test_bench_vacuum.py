@@ -1,0 +1,55 @@
+"""bench/vacuum.py: on a server whose autovacuum is off, the bench vacuums the tables
+autovacuum would (past 50 dead rows plus 20 % of the live ones), and only those."""
+
+from __future__ import annotations
+
+import time
+
+import psycopg
+import pytest
+from django.db import connection
+from psycopg.conninfo import make_conninfo
+
+from bench.vacuum import Vacuumer
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _dsn() -> str:
+    params = connection.get_connection_params()
+    return make_conninfo(**{k: v for k, v in params.items() if k in {"dbname", "user", "password", "host", "port"}})
+
+
+def _dead_rows(dsn: str, table: str) -> int:
+    with psycopg.connect(dsn, autocommit=True) as db:
+        row = db.execute("SELECT n_dead_tup FROM pg_stat_user_tables WHERE relname = %s", (table,)).fetchone()
+    return int(row[0]) if row else 0
+
+
+def test_the_tables_past_autovacuums_threshold_are_vacuumed_and_no_other() -> None:
+    dsn = _dsn()
+    with psycopg.connect(dsn, autocommit=True) as db:
+        db.execute("CREATE TABLE bench_vacuum_churned (id int PRIMARY KEY, n int)")
+        db.execute("CREATE TABLE bench_vacuum_quiet (id int PRIMARY KEY, n int)")
+        for table in ("bench_vacuum_churned", "bench_vacuum_quiet"):
+            db.execute(f"INSERT INTO {table} SELECT g, 0 FROM generate_series(1, 1000) g")  # noqa: S608
+        db.execute("UPDATE bench_vacuum_churned SET n = 1")  # 1,000 dead rows: past 50 + 20 % of 1,000
+        db.execute("UPDATE bench_vacuum_quiet SET n = 1 WHERE id <= 100")  # 100 dead rows: under 250
+    try:
+        deadline = time.monotonic() + 10
+        while _dead_rows(dsn, "bench_vacuum_churned") < 1000 and time.monotonic() < deadline:
+            time.sleep(0.2)  # the closed session's statistics reach the shared counters
+        assert _dead_rows(dsn, "bench_vacuum_quiet") == 100
+
+        vacuumed = Vacuumer(dsn).pass_once()
+
+        assert "bench_vacuum_churned" in vacuumed
+        assert "bench_vacuum_quiet" not in vacuumed
+        with psycopg.connect(dsn, autocommit=True) as db:
+            (last,) = db.execute(
+                "SELECT last_vacuum FROM pg_stat_user_tables WHERE relname = 'bench_vacuum_churned'"
+            ).fetchone() or (None,)
+        assert last is not None
+    finally:
+        with psycopg.connect(dsn, autocommit=True) as db:
+            db.execute("DROP TABLE IF EXISTS bench_vacuum_churned, bench_vacuum_quiet")
