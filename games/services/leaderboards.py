@@ -136,12 +136,14 @@ return #KEYS / 2
 """
 
 # KEYS[1]: the board, KEYS[2]: its members; ARGV[1]: user id -> {rank (0-based), score} or nil.
+# A board's top ARGV[2] (members and scores, flat) and the standing of user ARGV[1]
+# ({rank, score}, or false when they are not on it): one call, one round trip.
 _STANDING = """
+local top = redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[2]) - 1, 'WITHSCORES')
 local member = redis.call('HGET', KEYS[2], ARGV[1])
-if not member then return false end
-local rank = redis.call('ZRANK', KEYS[1], member)
-if not rank then return false end
-return {rank, redis.call('ZSCORE', KEYS[1], member)}
+local rank = member and redis.call('ZRANK', KEYS[1], member)
+if not rank then return {top, false} end
+return {top, {rank, redis.call('ZSCORE', KEYS[1], member)}}
 """
 
 
@@ -441,13 +443,11 @@ def leaderboard_ranking(
 
 
 def _from_redis(*, board: str, limit: int, user_id: int) -> tuple[list[Standing], Standing | None]:
-    redis = _redis()
-    pipe = redis.client.pipeline(transaction=False)
-    pipe.zrange(board, 0, limit - 1, withscores=True)
-    redis.standing(keys=[board, members_key(board)], args=[user_id], client=pipe)
-    top, mine = pipe.execute()
+    # One EVALSHA: a pipeline holding a script costs redis-py's SCRIPT EXISTS round trip first.
+    flat, mine = _redis().standing(keys=[board, members_key(board)], args=[user_id, limit])
+    top = zip(flat[0::2], flat[1::2], strict=True)
     standings = [
-        Standing(rank=index + 1, user_id=_user_of(member), value=-int(score), deciding_round=0)
+        Standing(rank=index + 1, user_id=_user_of(member), value=-int(float(score)), deciding_round=0)
         for index, (member, score) in enumerate(top)
     ]
     me = None

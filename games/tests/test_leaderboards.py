@@ -379,9 +379,9 @@ def test_a_refused_round_counts_nowhere(django_capture_on_commit_callbacks: Any)
 
 
 @pytest.mark.django_db
-def test_a_rounds_boards_are_updated_in_one_round_trip(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A game's commit applies its round with one EVALSHA: a pipeline would add redis-py's
-    SCRIPT EXISTS round trip before it."""
+def test_a_round_and_a_board_page_are_one_round_trip_each(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A game's commit applies its round with one EVALSHA, and a page is read with one: a
+    pipeline holding a script would add redis-py's SCRIPT EXISTS round trip before it."""
     import redis.connection
 
     user: Any = UserFactory()
@@ -408,8 +408,10 @@ def test_a_rounds_boards_are_updated_in_one_round_trip(monkeypatch: pytest.Monke
     assert leaderboard_record(rounds=[round_]) == len(PERIODS) * 2 * len(METRICS)
     assert len(sent) == 1
 
-    monkeypatch.undo()
+    # And a board's page is read in one round trip too: its top and the caller's standing.
+    sent.clear()
     board = leaderboard_get(game="slot", period=ALL_TIME, metric=BIGGEST_WIN, limit=10, user_id=user.pk)
+    assert len(sent) == 1
     assert board.source == "redis" and board.me_rank is not None
 
 
