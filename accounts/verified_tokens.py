@@ -20,7 +20,7 @@ token family and the account's state are checked by
 The signing key is read once per process (simplejwt builds its token backend
 at import), so a key is rotated by a restart, which starts with an empty cache.
 
-Bounded (``SIZE`` tokens, about 1.5 KB each; the older half is dropped when
+Bounded (``SIZE`` tokens, about 1.5 KB each, 15 MB at most; the older half is dropped when
 full) and thread-safe (the WebSocket server's thread pool shares it). Each
 caller gets its own copy of the token and of its claims.
 """
@@ -34,7 +34,7 @@ from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.tokens import Token
 from rest_framework_simplejwt.utils import aware_utcnow
 
-SIZE = 20_000
+SIZE = 10_000
 
 
 class VerifiedTokens:
