@@ -135,9 +135,9 @@ end
 return #KEYS / 2
 """
 
-# KEYS[1]: the board, KEYS[2]: its members; ARGV[1]: user id -> {rank (0-based), score} or nil.
-# A board's top ARGV[2] (members and scores, flat) and the standing of user ARGV[1]
-# ({rank, score}, or false when they are not on it): one call, one round trip.
+# KEYS[1]: the board, KEYS[2]: its members; ARGV[1]: user id, ARGV[2]: how many from the top.
+# -> {the top (members and scores, flat), {rank (0-based), score} or false when the user is not
+# on the board}: a page in one call, one round trip.
 _STANDING = """
 local top = redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[2]) - 1, 'WITHSCORES')
 local member = redis.call('HGET', KEYS[2], ARGV[1])
@@ -278,12 +278,12 @@ def board_updates(round_: CountedRound, *, now: datetime) -> list[BoardUpdate]:
 
 
 def leaderboard_record(*, rounds: Iterable[CountedRound]) -> int:
-    """Apply settled rounds to their Redis boards: one script call per round (all its boards),
-    in one round trip; returns the number of board updates. Raises on a Redis failure: the
-    caller after a commit is :func:`leaderboard_record_quietly`.
+    """Apply settled rounds to their Redis boards: one script call per round (all its boards);
+    returns the number of board updates. Raises on a Redis failure: the caller after a commit
+    is :func:`leaderboard_record_quietly`.
 
-    A round (what a game's commit brings) is one ``EVALSHA``. Several go in a pipeline, which
-    redis-py precedes with a ``SCRIPT EXISTS`` round trip of its own."""
+    A round (what a game's commit brings) is one ``EVALSHA``, one round trip. Several go in a
+    pipeline, which redis-py precedes with a ``SCRIPT EXISTS`` round trip of its own: two."""
     redis = _redis()
     now = timezone.now()
     calls: list[tuple[list[str], list[object]]] = []
