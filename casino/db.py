@@ -386,13 +386,11 @@ def row_update_later(obj: models.Model, fields: Sequence[str]) -> None:
     The values are taken from ``obj`` when the row is written; a row queued
     for insert (``rows_insert_later``) is inserted with them instead, and a row
     queued twice is written once, with every field named."""
-    alias = router.db_for_write(type(obj))
-    unit = unit_of_work(alias)
-    if unit is not None:
-        unit.defer_update(obj, fields)
-        return
-    unit_of_work_flush(alias)
-    row_update(obj, fields)
+    _when_unit_commits(
+        router.db_for_write(type(obj)),
+        queue=lambda unit: unit.defer_update(obj, fields),
+        now=lambda: row_update(obj, fields),
+    )
 
 
 def rows_insert_later(objs: Sequence[M], fields: Sequence[str] | None = None) -> None:
@@ -405,13 +403,22 @@ def rows_insert_later(objs: Sequence[M], fields: Sequence[str] | None = None) ->
     they are written."""
     if not objs:
         return
-    alias = router.db_for_write(type(objs[0]))
+    _when_unit_commits(
+        router.db_for_write(type(objs[0])),
+        queue=lambda unit: unit.defer_insert(objs, fields),
+        now=lambda: rows_insert(objs, fields),
+    )
+
+
+def _when_unit_commits(alias: str, *, queue: Callable[[UnitOfWork], None], now: Callable[[], object]) -> None:
+    """``queue`` the write on the unit of work of ``alias``; without one (or inside a
+    savepoint, where rows cannot wait), write what it queued before, then ``now``."""
     unit = unit_of_work(alias)
     if unit is not None:
-        unit.defer_insert(objs, fields)
+        queue(unit)
         return
     unit_of_work_flush(alias)
-    rows_insert(objs, fields)
+    now()
 
 
 def row_insert_keyed(obj: models.Model) -> None:
