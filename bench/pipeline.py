@@ -2,8 +2,9 @@
 
 * :class:`Sampler` -- every second: ``realtime.selectors.outbox_health()``
   (pending rows, lag of the oldest) and CPU use from ``/proc``: the whole
-  machine, the bench's own processes, PostgreSQL, and the rest (other
-  people's work on a shared machine -- the noise in the figures).
+  machine, the bench's own processes, PostgreSQL, the rest (other
+  people's work on a shared machine) and the time the hypervisor gave the
+  VM's CPUs to another guest (stolen): the noise in the figures.
 * :func:`ingestion` -- after the load: per event, ClickHouse's first
   ``ingested_ms`` minus ``occurred_ms``; percentiles per window.
 """
@@ -23,11 +24,20 @@ import numpy as np
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def _cpu_total() -> tuple[int, int]:
+def _cpu_total() -> tuple[int, int, int]:
+    """Ticks so far, all CPUs: in all, idle (with I/O wait), and stolen -- the time the
+    hypervisor gave this VM's virtual CPUs to another guest while they had work."""
     with open("/proc/stat") as handle:
-        parts = [int(x) for x in handle.readline().split()[1:]]
+        return cpu_ticks(handle.readline())
+
+
+def cpu_ticks(line: str) -> tuple[int, int, int]:
+    """``/proc/stat``'s ``cpu`` line: user nice system idle iowait irq softirq steal guest guest_nice.
+    guest time is counted in user time already, so it is not added again."""
+    parts = [int(x) for x in line.split()[1:]]
     idle = parts[3] + (parts[4] if len(parts) > 4 else 0)
-    return sum(parts), idle
+    steal = parts[7] if len(parts) > 7 else 0
+    return sum(parts[:8]), idle, steal
 
 
 def _group_of(name: str) -> str:
@@ -105,6 +115,7 @@ class Sampler(threading.Thread):
             # /proc counts in USER_HZ ticks; as "cores busy" over the interval
             cores = {k: max(0.0, (now_times[k] - previous[k]) / CLOCK_TICKS / elapsed) for k in now_times}
             cores_total = busy / CLOCK_TICKS / elapsed
+            stolen = (total[2] - previous_total[2]) / CLOCK_TICKS / elapsed
             web = cores["gunicorn"] + cores["login"]  # both pools: the web tier
             bench = web + cores["locust"] + cores["pipeline"]
             row.update(
@@ -115,7 +126,8 @@ class Sampler(threading.Thread):
                 cpu_pipeline=cores["pipeline"],
                 cpu_bench=bench,
                 cpu_postgres=cores["postgres"],
-                cpu_other=max(0.0, cores_total - bench - cores["postgres"]),
+                cpu_stolen=stolen,
+                cpu_other=max(0.0, cores_total - stolen - bench - cores["postgres"]),
                 loadavg=os.getloadavg()[0],
             )
             previous_total, previous, previous_t = total, now_times, now
@@ -138,6 +150,7 @@ def summarize_samples(samples: list[dict[str, Any]], t0: float, t1: float) -> di
             "cpu_bench",
             "cpu_postgres",
             "cpu_other",
+            "cpu_stolen",
         )
     }
     return {
@@ -149,7 +162,16 @@ def summarize_samples(samples: list[dict[str, Any]], t0: float, t1: float) -> di
 
 
 # cpu_gunicorn: both gunicorn pools (the API's and the login pool); cpu_login: the login pool alone.
-CPU_GROUPS = ("cpu_total", "cpu_gunicorn", "cpu_login", "cpu_locust", "cpu_pipeline", "cpu_postgres", "cpu_other")
+CPU_GROUPS = (
+    "cpu_total",
+    "cpu_gunicorn",
+    "cpu_login",
+    "cpu_locust",
+    "cpu_pipeline",
+    "cpu_postgres",
+    "cpu_other",
+    "cpu_stolen",
+)
 
 
 def cpu_per_request(samples: list[dict[str, Any]], t0: float, t1: float, rps: float | None) -> dict[str, Any]:

@@ -156,6 +156,7 @@ def plot_pipeline(
         ("cpu_pipeline", "relay, sink, ASGI"),
         ("cpu_postgres", "PostgreSQL (all databases)"),
         ("cpu_other", "everything else (other users' work)"),
+        ("cpu_stolen", "stolen by the hypervisor (another guest ran)"),
     ):
         ax.plot(t, [row.get(key, float("nan")) for row in samples], label=label)
     ax.axhline(meta["machine"]["cores"], color="black", ls=":", lw=1)

@@ -72,8 +72,10 @@ def analyse(
         f"{cpu['cpu_total']:.2f} = gunicorn {cpu['cpu_gunicorn']:.2f} (the login pool's password hashing "
         f"{cpu.get('cpu_login', float('nan')):.2f} of it) + Locust {cpu['cpu_locust']:.2f} + "
         f"relay/sink/ASGI {cpu['cpu_pipeline']:.2f} + PostgreSQL (all databases) {cpu['cpu_postgres']:.2f} + "
-        f"other work {cpu['cpu_other']:.2f}. Load generator, server, PostgreSQL, the pipeline and other "
-        "people's work share the same cores: treat the figures as noisy.",
+        f"other work {cpu['cpu_other']:.2f} + stolen by the hypervisor (the VM's CPUs given to another "
+        f"guest) {cpu.get('cpu_stolen', float('nan')):.2f}. Load generator, server, PostgreSQL, the pipeline "
+        "and other people's work share the same cores, and stolen time is CPU this machine did not have: "
+        "treat the figures as noisy.",
         "Players send their own X-Forwarded-For (bench/settings.py trusts it, playing the load balancer); "
         "the payment provider's approvals are a conditional UPDATE of its own table, its webhooks are signed "
         "with shop.webhooks.signature_headers.",

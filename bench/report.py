@@ -262,7 +262,8 @@ def _cpu_line(cpu: dict[str, Any], rps: float) -> str:
         "PostgreSQL, all "
         f"databases {_f(cpu.get('cpu_postgres'), 2)} ({_f(cpu.get('postgres_ms_per_request'), 2)} ms per request), "
         f"Locust {_f(cpu.get('cpu_locust'), 2)}, relay/sink/ASGI {_f(cpu.get('cpu_pipeline'), 2)}, other work "
-        f"{_f(cpu.get('cpu_other'), 2)}; machine {_f(cpu.get('cpu_total'), 2)}"
+        f"{_f(cpu.get('cpu_other'), 2)}, stolen by the hypervisor {_f(cpu.get('cpu_stolen'), 2)}; "
+        f"machine {_f(cpu.get('cpu_total'), 2)}"
     )
 
 

@@ -134,8 +134,6 @@ def start(
             str(workers),
             "--bind",
             f"{stack.HOST}:{port}",
-            "--access-logfile",
-            "-",
         ]
 
     gunicorn = procs.start("gunicorn", gunicorn_args(gport), {**env, "PROMETHEUS_MULTIPROC_DIR": str(prom_dir)})

@@ -14,13 +14,20 @@ autovacuum launcher would, from a thread of ``bench/run.py`` while the load
 runs: every ``interval_s`` it vacuums (and analyzes) each table of the bench
 database past autovacuum's default threshold (50 dead rows plus 20 % of the
 live ones). The work runs in a PostgreSQL backend, so its CPU counts as
-PostgreSQL's, as an autovacuum worker's would. The report says how many
-tables it vacuumed.
+PostgreSQL's, as an autovacuum worker's would, and at an autovacuum worker's
+pace: a plain ``VACUUM`` runs flat out (``vacuum_cost_delay`` is 0), while
+autovacuum sleeps ``autovacuum_vacuum_cost_delay`` (2 ms) each time its work
+reaches the cost limit (200), so it never takes a core from the requests for
+long. Unthrottled, each pass stalled every request for up to 1.5 s at
+100 requests/s (bench/README.md, "Eleventh round"); the vacuumer's session
+takes the server's autovacuum cost settings. The report says how many tables
+it vacuumed and how long the passes took.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 import psycopg
@@ -36,10 +43,28 @@ ORDER BY n_dead_tup DESC
 """
 
 
+# The server's autovacuum pace (a cost limit of -1 means vacuum_cost_limit's).
+PACE = """
+SELECT current_setting('autovacuum_vacuum_cost_delay'),
+       CASE current_setting('autovacuum_vacuum_cost_limit')
+           WHEN '-1' THEN current_setting('vacuum_cost_limit')
+           ELSE current_setting('autovacuum_vacuum_cost_limit') END
+"""
+
+
 def autovacuum_on(dsn: str) -> bool:
     with psycopg.connect(dsn, autocommit=True) as connection:
         row = connection.execute("SHOW autovacuum").fetchone()
     return bool(row and row[0] == "on")
+
+
+def autovacuum_pace(connection: psycopg.Connection[Any]) -> tuple[str, int]:
+    """Give the session autovacuum's cost-based delay and limit: its VACUUMs then pause as an
+    autovacuum worker's do. Returns them (``vacuum_cost_delay``, ``vacuum_cost_limit``)."""
+    delay, limit = connection.execute(PACE).fetchone() or ("2ms", "200")
+    connection.execute(sql.SQL("SET vacuum_cost_delay = {}").format(sql.Literal(delay)))
+    connection.execute(sql.SQL("SET vacuum_cost_limit = {}").format(sql.Literal(int(limit))))
+    return str(delay), int(limit)
 
 
 class Vacuumer(threading.Thread):
@@ -50,16 +75,22 @@ class Vacuumer(threading.Thread):
         self.dsn = dsn
         self.interval_s = interval_s
         self.vacuumed: list[str] = []
+        self.pass_seconds: list[float] = []
+        self.pace: tuple[str, int] | None = None
         self.errors: list[str] = []
         self._halt = threading.Event()
 
     def pass_once(self) -> list[str]:
         """One round of the launcher: the tables vacuumed."""
         done = []
+        started = time.monotonic()
         with psycopg.connect(self.dsn, autocommit=True) as connection:
+            self.pace = autovacuum_pace(connection)
             for (table,) in connection.execute(DUE, (THRESHOLD_ROWS, SCALE_FACTOR)).fetchall():
                 connection.execute(sql.SQL("VACUUM (ANALYZE) {}").format(sql.Identifier(table)))
                 done.append(str(table))
+        if done:
+            self.pass_seconds.append(time.monotonic() - started)
         self.vacuumed += done
         return done
 
@@ -73,4 +104,9 @@ class Vacuumer(threading.Thread):
     def stop(self) -> dict[str, Any]:
         self._halt.set()
         self.join(120)
-        return {"interval_s": self.interval_s, "vacuums": len(self.vacuumed), "errors": self.errors[:5]}
+        return {
+            "interval_s": self.interval_s,
+            "vacuums": len(self.vacuumed),
+            "passes_s": [round(seconds, 2) for seconds in self.pass_seconds],
+            "errors": self.errors[:5],
+        }

@@ -28,7 +28,11 @@ def cores() -> int:
 bind = "0.0.0.0:8000"
 workers = int(os.environ.get("WEB_CONCURRENCY") or cores())
 worker_class = "sync"
-accesslog = "-"
+# No access log: the load balancer writes one line per request with the request id and the
+# upstream's time (deploy/nginx.conf, log format "casino"); a second log here cost ~3 % of a
+# worker's CPU under the player mix (bench/README.md, "Eleventh round"). To have one anyway
+# (gunicorn without nginx in front): GUNICORN_CMD_ARGS="--access-logfile -".
+accesslog = None
 # A request stuck longer than this is killed (the worker restarts); every endpoint answers in well under a second.
 timeout = 30
 graceful_timeout = 30
@@ -47,7 +51,34 @@ def post_worker_init(worker: Any) -> None:
     gc_freeze_startup()
     nice = int(os.environ.get("WEB_WORKER_NICE") or 0)
     if nice > 0:
-        os.nice(min(nice, 19))
+        lower_priority(min(nice, 19))
+
+
+AUTOGROUP = "/proc/self/autogroup"
+
+
+def lower_priority(nice: int) -> None:
+    """Lower this worker's CPU priority by ``nice``, against every other process of the machine.
+
+    A process's nice value alone weighs it only against the processes of its
+    own session where Linux groups the scheduling by session (``autogroup``,
+    on by default on desktop and many server kernels): the API pool, started
+    in a session of its own, kept an equal share of the cores against the
+    hashing pool whatever its workers' nice value (measured: three busy
+    processes at nice 19, each in a session of its own, still slowed a
+    fourth process by 60-190 %, and by 0-10 % once their sessions were at
+    nice 19; bench/README.md, "Eleventh round"). So when the pool's master
+    leads a session of its own, the session's group gets the same nice value
+    (it holds the pool alone). In a container, the container's CPU weight
+    decides instead (docker-compose.yml's ``cpu_shares`` for ``web-login``)."""
+    os.nice(nice)
+    if os.getsid(0) != os.getppid():
+        return  # the session holds more than this pool: its weight is not this pool's to lower
+    try:
+        with open(AUTOGROUP, "w", encoding="ascii") as group:
+            group.write(str(nice))
+    except OSError:
+        return  # a kernel without autogroup (or one that refuses): the worker's own nice value stands
 
 
 def child_exit(_server: Any, worker: Any) -> None:

@@ -93,6 +93,11 @@ def test_bench_smoke_runs_end_to_end(tmp_path: Path) -> None:
     assert any(target.startswith("player scenario sustained") for target in targets), targets
     assert data["targets"]["sustained"]["bare_purchase_rps"] > 0
     assert stage["cpu"]["samples"] > 0 and "verdict" in stage
+    # the machine's CPU split by who used it, stolen time apart from other work
+    cores = data["pipeline"]["cpu_mean_cores"]
+    parts = ("cpu_gunicorn", "cpu_locust", "cpu_pipeline", "cpu_postgres", "cpu_other", "cpu_stolen")
+    assert all(cores[part] >= 0 for part in parts), cores
+    assert cores["cpu_gunicorn"] > 0 and cores["cpu_postgres"] > 0, cores
 
     # the pipeline delivered every event of the run to ClickHouse
     run_events = data["pipeline"]["ingestion"]["run"]

@@ -10,7 +10,7 @@ import pytest
 from django.db import connection
 from psycopg.conninfo import make_conninfo
 
-from bench.vacuum import Vacuumer
+from bench.vacuum import Vacuumer, autovacuum_pace
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -41,9 +41,11 @@ def test_the_tables_past_autovacuums_threshold_are_vacuumed_and_no_other() -> No
             time.sleep(0.2)  # the closed session's statistics reach the shared counters
         assert _dead_rows(dsn, "bench_vacuum_quiet") == 100
 
-        vacuumed = Vacuumer(dsn).pass_once()
+        vacuumer = Vacuumer(dsn)
+        vacuumed = vacuumer.pass_once()
 
         assert "bench_vacuum_churned" in vacuumed
+        assert vacuumer.pace is not None and vacuumer.pace[1] > 0  # it vacuumed at autovacuum's pace
         assert "bench_vacuum_quiet" not in vacuumed
         with psycopg.connect(dsn, autocommit=True) as db:
             (last,) = db.execute(
@@ -53,3 +55,22 @@ def test_the_tables_past_autovacuums_threshold_are_vacuumed_and_no_other() -> No
     finally:
         with psycopg.connect(dsn, autocommit=True) as db:
             db.execute("DROP TABLE IF EXISTS bench_vacuum_churned, bench_vacuum_quiet")
+
+
+def test_the_vacuums_run_at_autovacuums_pace_not_flat_out() -> None:
+    """A plain VACUUM never pauses (vacuum_cost_delay 0); autovacuum sleeps at each cost limit."""
+    with psycopg.connect(_dsn(), autocommit=True) as db:
+        plain = db.execute("SHOW vacuum_cost_delay").fetchone()
+        auto_delay, auto_limit, limit = db.execute(
+            "SELECT current_setting('autovacuum_vacuum_cost_delay'), "
+            "current_setting('autovacuum_vacuum_cost_limit'), current_setting('vacuum_cost_limit')"
+        ).fetchone() or (None, None, None)
+
+        delay, cost_limit = autovacuum_pace(db)
+
+        assert plain == ("0",)
+        assert db.execute("SHOW vacuum_cost_delay").fetchone() == (auto_delay,) == (delay,)
+        assert auto_delay != "0"
+        expected_limit = int(limit if auto_limit == "-1" else auto_limit)
+        assert db.execute("SHOW vacuum_cost_limit").fetchone() == (str(expected_limit),)
+        assert cost_limit == expected_limit

@@ -948,6 +948,26 @@ def test_load_balancer_does_not_publish_the_metrics() -> None:
     assert nginx_route("/metrics") is None
 
 
+def test_every_request_is_logged_once_by_the_load_balancer_with_its_id_and_never_its_query() -> None:
+    text = nginx_text()
+    server = text[text.index("server {") :]
+    logs = re.findall(r"\baccess_log\s+(\S+)\s+(\S+)\s*;", server)
+    assert logs == [("/var/log/nginx/access.log", "casino")]  # the one log, in the format below
+    match = re.search(r"log_format\s+casino\s+escape=json\s+(.*?);", text, re.DOTALL)
+    assert match is not None
+    fields = "".join(re.findall(r"'([^']*)'", match.group(1)))
+    record = json.loads(re.sub(r"\$\w+", "0", fields))  # every variable replaced: valid JSON
+    assert {"request_id", "status", "request_time", "upstream_time", "path"} <= set(record)
+    assert "$upstream_request_id" in fields  # the id the application logs and answers with (X-Request-ID)
+    # the WebSocket handshake may carry the access token in its query string
+    assert "$uri" in fields
+    assert not re.search(r"\$(request_uri|request|args|query_string|arg_\w+)\b", fields)
+
+    for name in ("web", "web-login"):
+        conf = gunicorn_config_file(command(services()[name]))
+        assert conf["accesslog"] is None, f"{name}: a second access log of every request"
+
+
 # --- Prometheus --------------------------------------------------------------------
 
 
@@ -1077,22 +1097,76 @@ def test_realtime_shuts_down_before_compose_kills_it() -> None:
 
 
 def test_the_password_pool_runs_the_web_server_at_a_lower_cpu_priority(monkeypatch: pytest.MonkeyPatch) -> None:
-    login = services()["web-login"]
-    assert command(login) == command(services()["web"])  # the same server and settings: only the routes differ
+    login, web = services()["web-login"], services()["web"]
+    assert command(login) == command(web)  # the same server and settings: only the routes differ
     assert int(environment(login)["WEB_WORKER_NICE"]) > 0
-    assert "WEB_WORKER_NICE" not in environment(services()["web"])
+    assert "WEB_WORKER_NICE" not in environment(web)
+    # in a container the container's CPU weight decides, whatever the nice value inside it
+    assert int(login["cpu_shares"]) < int(web.get("cpu_shares", 1024))
 
     conf = gunicorn_config_file(command(login))
     before = os.nice(0)
     monkeypatch.delenv("WEB_WORKER_NICE", raising=False)
     conf["post_worker_init"](None)  # unset: the worker keeps its priority
-    unchanged = os.nice(0)
-    pid = os.fork()
-    if pid == 0:  # a worker of the login pool, in a child so the test process keeps its own priority
-        os.environ["WEB_WORKER_NICE"] = "5"
-        conf["post_worker_init"](None)
-        os._exit(0 if os.nice(0) == min(before + 5, 19) else 1)
-    _, status = os.waitpid(pid, 0)
+    assert os.nice(0) == before
 
-    assert unchanged == before
-    assert os.waitstatus_to_exitcode(status) == 0
+
+def _autogroup_nice() -> int | None:
+    """This process's scheduling group's nice value (Linux autogroup), or None without one."""
+    try:
+        text = Path("/proc/self/autogroup").read_text()
+    except OSError:
+        return None
+    return int(text.split("nice")[1])
+
+
+def _run_pool_worker(conf: dict[str, Any], *, master_leads_session: bool) -> tuple[int, int | None, int | None]:
+    """Fork a gunicorn-like master in a session of its own (or under a session leader)
+    and a worker under it that runs ``post_worker_init`` with ``WEB_WORKER_NICE=5``:
+    the worker's nice value, its scheduling group's nice value before and after."""
+    read_end, write_end = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the forked processes report through the pipe
+        os.close(read_end)
+        os.setsid()  # a session of its own, so the test's own session is never touched
+        if not master_leads_session and os.fork() != 0:
+            os._exit(os.waitstatus_to_exitcode(os.wait()[1]))
+        worker = os.fork()
+        if worker == 0:
+            group_before = _autogroup_nice()
+            os.environ["WEB_WORKER_NICE"] = "5"
+            conf["post_worker_init"](None)
+            os.write(write_end, json.dumps([os.nice(0), group_before, _autogroup_nice()]).encode())
+            os._exit(0)
+        os._exit(os.waitstatus_to_exitcode(os.waitpid(worker, 0)[1]))
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as pipe:
+        report = pipe.read()
+    assert os.waitstatus_to_exitcode(os.waitpid(child, 0)[1]) == 0
+    nice, group_before, group_after = json.loads(report)
+    return nice, group_before, group_after
+
+
+def test_a_password_pool_leading_its_own_session_lowers_the_session_s_scheduling_group() -> None:
+    """With Linux's autogroup a nice value only weighs a process against its own session:
+    the pool that leads a session of its own gives the session's group the same nice value."""
+    conf = gunicorn_config_file(command(services()["web-login"]))
+    before = os.nice(0)
+
+    nice, group_before, group_after = _run_pool_worker(conf, master_leads_session=True)
+
+    assert nice == min(before + 5, 19)
+    if group_before is None:
+        pytest.skip("this kernel schedules without autogroup (no /proc/self/autogroup)")
+    assert group_before == 0
+    assert group_after == 5
+
+
+def test_a_pool_in_a_shared_session_leaves_the_session_s_scheduling_group_alone() -> None:
+    conf = gunicorn_config_file(command(services()["web-login"]))
+    before = os.nice(0)
+
+    nice, group_before, group_after = _run_pool_worker(conf, master_leads_session=False)
+
+    assert nice == min(before + 5, 19)  # the worker itself still yields
+    assert group_after == group_before  # the session holds more than the pool: its weight stays
