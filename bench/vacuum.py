@@ -18,9 +18,9 @@ PostgreSQL's, as an autovacuum worker's would, and at an autovacuum worker's
 pace: a plain ``VACUUM`` runs flat out (``vacuum_cost_delay`` is 0), while
 autovacuum sleeps ``autovacuum_vacuum_cost_delay`` (2 ms) each time its work
 reaches the cost limit (200), so it never takes a core from the requests for
-long. Unthrottled, each pass stalled every request for up to 1.5 s at
-100 requests/s (bench/README.md, "Eleventh round"); the vacuumer's session
-takes the server's autovacuum cost settings. The report says how many tables
+long (unthrottled, a pass came with a 1.5 s stall of every request at 100
+requests/s: bench/README.md, "Eleventh round"); the vacuumer's session takes
+the server's autovacuum cost settings. The report says how many tables
 it vacuumed and how long the passes took.
 """
 
