@@ -5,6 +5,12 @@
   machine, the bench's own processes, PostgreSQL, the rest (other
   people's work on a shared machine) and the time the hypervisor gave the
   VM's CPUs to another guest (stolen): the noise in the figures.
+* :func:`server_latency` -- the API pool's own request-latency histogram
+  (django-prometheus, from the first middleware in to the last out), read
+  from its workers' multiprocess files each second by the sampler: per
+  stage, what the server took, to set beside what the client measured (the
+  difference is time outside Django: waiting for a free worker, gunicorn,
+  the network, the client).
 * :func:`ingestion` -- after the load: per event, ClickHouse's first
   ``ingested_ms`` minus ``occurred_ms``; percentiles per window.
 """
@@ -12,6 +18,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import threading
 import time
@@ -75,12 +82,89 @@ def _process_times(pgids: dict[int, str]) -> dict[str, int]:
     return out
 
 
+SERVER_LATENCY = "django_http_requests_latency_seconds_by_view_method"
+Buckets = dict[str, list[tuple[float, float]]]  # "METHOD view" -> (upper bound in s, cumulative count), ascending
+
+
+def server_latency_snapshot(directory: Path) -> Buckets:
+    """The request-latency histogram of a gunicorn pool's workers so far, from
+    prometheus_client's multiprocess files (``PROMETHEUS_MULTIPROC_DIR``)."""
+    from prometheus_client.multiprocess import MultiProcessCollector
+
+    files = [str(path) for path in directory.glob("histogram_*.db")]
+    out: Buckets = {}
+    for metric in MultiProcessCollector.merge(files, accumulate=True) if files else []:
+        if metric.name != SERVER_LATENCY:
+            continue
+        for sample in metric.samples:
+            if sample.name.endswith("_bucket"):
+                key = f"{sample.labels['method']} {sample.labels['view']}"
+                out.setdefault(key, []).append((float(sample.labels["le"]), float(sample.value)))
+    for buckets in out.values():
+        buckets.sort()
+    return out
+
+
+def histogram_quantile(buckets: list[tuple[float, float]], q: float) -> float | None:
+    """The ``q`` quantile of a histogram's cumulative buckets, linear within a
+    bucket as Prometheus' ``histogram_quantile`` (seconds); the last finite bound
+    when it falls in the +Inf bucket; None when it counted nothing."""
+    total = buckets[-1][1] if buckets else 0.0
+    if total <= 0:
+        return None
+    rank = q * total
+    lower_bound, lower_count = 0.0, 0.0
+    for bound, count in buckets:
+        if count >= rank:
+            if bound == float("inf"):
+                return lower_bound
+            inside = count - lower_count
+            return lower_bound + (bound - lower_bound) * ((rank - lower_count) / inside if inside else 1.0)
+        lower_bound, lower_count = bound, count
+    return lower_bound
+
+
+def _snapshot_at(snapshots: list[dict[str, Any]], t: float) -> Buckets:
+    before = [snapshot for snapshot in snapshots if snapshot["t"] <= t]
+    return before[-1]["buckets"] if before else {}
+
+
+def server_latency(snapshots: list[dict[str, Any]], t0: float, t1: float) -> dict[str, dict[str, Any]]:
+    """What the server's histogram counted between the snapshots taken at ``t0`` and
+    ``t1`` (each the last one before): per "METHOD view" and ``all``, the requests
+    and their p50/p95/p99 in ms."""
+    start, end = _snapshot_at(snapshots, t0), _snapshot_at(snapshots, t1)
+    deltas: Buckets = {}
+    for key, buckets in end.items():
+        before = dict(start.get(key, []))
+        deltas[key] = [(bound, count - before.get(bound, 0.0)) for bound, count in buckets]
+    if deltas:
+        bounds = sorted({bound for buckets in deltas.values() for bound, _ in buckets})
+        counts = [dict(buckets) for buckets in deltas.values()]
+        deltas["all"] = [(bound, sum(c.get(bound, 0.0) for c in counts)) for bound in bounds]
+    out: dict[str, dict[str, Any]] = {}
+    for key, buckets in deltas.items():
+        requests = int(buckets[-1][1]) if buckets else 0
+        if requests <= 0:
+            continue
+        row: dict[str, Any] = {"requests": requests}
+        for name, q in (("p50_ms", 0.5), ("p95_ms", 0.95), ("p99_ms", 0.99)):
+            value = histogram_quantile(buckets, q)
+            row[name] = None if value is None else 1000 * value
+        out[key] = row
+    return out
+
+
 class Sampler(threading.Thread):
-    def __init__(self, processes: Callable[[], dict[int, str]], interval: float = 1.0) -> None:
+    def __init__(
+        self, processes: Callable[[], dict[int, str]], interval: float = 1.0, latency_dir: Path | None = None
+    ) -> None:
         super().__init__(name="bench-sampler", daemon=True)
         self.processes = processes
         self.interval = interval
+        self.latency_dir = latency_dir  # the API pool's PROMETHEUS_MULTIPROC_DIR: its latency histogram
         self.samples: list[dict[str, Any]] = []
+        self.latency: list[dict[str, Any]] = []  # {"t", "buckets"}: server_latency_snapshot each interval
         self.errors: list[str] = []
         self._halt = threading.Event()
 
@@ -132,6 +216,11 @@ class Sampler(threading.Thread):
             )
             previous_total, previous, previous_t = total, now_times, now
             self.samples.append(row)
+            if self.latency_dir is not None:
+                try:
+                    self.latency.append({"t": row["t"], "buckets": server_latency_snapshot(self.latency_dir)})
+                except Exception as exc:  # noqa: BLE001 - a file being written; reported, the next second reads it
+                    self.errors.append(f"latency histogram: {exc}"[:200])
         connection.close()
 
 
@@ -309,4 +398,9 @@ def after_load(
         "sampler_errors": sampler.errors[:5],
     }
     write_samples_csv(csv_path, sampler.samples)
+    if sampler.latency:
+        (csv_path.parent / SERVER_LATENCY_FILE).write_text(json.dumps(sampler.latency))
     return result
+
+
+SERVER_LATENCY_FILE = "server-latency.json"  # the sampler's histogram snapshots, for --render

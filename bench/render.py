@@ -10,7 +10,7 @@ from typing import Any
 
 from bench import plots
 from bench.latency import player_stats, time_series
-from bench.pipeline import cpu_per_request
+from bench.pipeline import SERVER_LATENCY_FILE, cpu_per_request, server_latency
 from bench.report import markdown
 from bench.samples import PLAYER_ENDPOINTS, Samples
 from bench.targets import TARGET_RATE, evaluate_targets
@@ -26,6 +26,7 @@ def analyse(
     sat_timeline: list[dict[str, Any]],
     player_window: tuple[float, float],
     pipeline_samples: list[dict[str, Any]],
+    latency_snapshots: list[dict[str, Any]] | None = None,
 ) -> None:
     """Numbers, targets and plots from the files of a run (also ``--render``)."""
     meta = result["meta"]
@@ -53,6 +54,8 @@ def analyse(
     # CPU per process group over each stage and closed-loop step (the sampler's rows, not the run's mean)
     for stage in stages:
         stage["cpu"] = cpu_per_request(pipeline_samples, stage["start"], stage["end"], stage["achieved_rps"])
+        if latency_snapshots:
+            stage["server"] = server_latency(latency_snapshots, stage["start"], stage["end"])
     for step in (result.get("saturation") or {}).get("steps", []):
         step["cpu"] = cpu_per_request(pipeline_samples, step["t0"], step["t1"], step["ok_rps"])
     ing = result["pipeline"]["ingestion"].get("player", {})
@@ -110,6 +113,8 @@ def render(run_dir: Path) -> int:
         pipeline_samples = [
             {k: float(v) for k, v in zip(keys, line.split(","), strict=True) if v != ""} for line in lines[1:]
         ]
+    latency_path = run_dir / SERVER_LATENCY_FILE
+    latency_snapshots = json.loads(latency_path.read_text()) if latency_path.exists() else None
     if result.get("profile") and (run_dir / "profile").is_dir():
         from bench import pyspy as profile
 
@@ -128,6 +133,7 @@ def render(run_dir: Path) -> int:
         sat_timeline=[e for e in timeline if e.get("phase") == "saturation"],
         player_window=window,
         pipeline_samples=pipeline_samples,
+        latency_snapshots=latency_snapshots,
     )
     (run_dir / "results.json").write_text(json.dumps(result, indent=1, default=str))
     report = markdown(result)

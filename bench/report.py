@@ -115,6 +115,8 @@ def markdown(result: dict[str, Any]) -> str:
                 _table(["endpoint", "requests", "req/s", "p50 ms", "p95 ms", "p99 ms", "max ms", "errors"], rows)
             )
             out.append("")
+            if stage.get("server"):
+                out += [_server_line(stage["server"], t.get("p95_ms")), ""]
         counters = player.get("counters", {})
         if counters:
             out.append("Scenario counters: " + ", ".join(f"{k} {v}" for k, v in sorted(counters.items())))
@@ -252,6 +254,28 @@ def markdown(result: dict[str, Any]) -> str:
     if notes:
         out += ["## Notes", ""] + [f"* {note}" for note in notes] + [""]
     return "\n".join(out)
+
+
+def _server_line(server: dict[str, dict[str, Any]], client_p95_ms: float | None) -> str:
+    """What the API pool's own latency histogram counted over the stage, beside the client's p95."""
+    whole = server.get("all")
+    if not whole:
+        return "Server side: the API pool's latency histogram counted no request in this stage."
+    views = sorted(
+        ((key, row) for key, row in server.items() if key != "all"), key=lambda item: -int(item[1]["requests"])
+    )
+    by_view = ", ".join(f"{key} {_f(row['p95_ms'], 0)}" for key, row in views[:8])
+    outside = (
+        f" The client's p95 was {_f(client_p95_ms, 0)} ms: the rest is time outside Django (waiting for a free "
+        "worker, gunicorn, the network, the client)."
+        if client_p95_ms is not None
+        else ""
+    )
+    return (
+        "Server side (the API pool's own request-latency histogram, from Django's first middleware in to its last "
+        f"out; linear within its buckets): {whole['requests']} requests, p50 {_f(whole['p50_ms'], 1)} ms, p95 "
+        f"{_f(whole['p95_ms'], 1)} ms, p99 {_f(whole['p99_ms'], 1)} ms; p95 by view, ms: {by_view}.{outside}"
+    )
 
 
 def _cpu_line(cpu: dict[str, Any], rps: float) -> str:

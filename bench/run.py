@@ -248,7 +248,7 @@ class BenchRun:
             start_midway=args.start_midway,
             login_host=f"http://{stack.HOST}:{self.login_port}" if self.login_port else None,
         )
-        self.sampler = pipeline.Sampler(self._bench_pgids)
+        self.sampler = pipeline.Sampler(self._bench_pgids, latency_dir=self.dir / "prometheus-multiproc")
         self.sampler.start()
         if not vacuum.autovacuum_on(self.env["DATABASE_URL"]):
             self.vacuumer = vacuum.Vacuumer(self.env["DATABASE_URL"], interval_s=5.0 if self.smoke else 20.0)
@@ -338,6 +338,7 @@ class BenchRun:
             sat_timeline=sat_timeline,
             player_window=player_window,
             pipeline_samples=self.sampler.samples,
+            latency_snapshots=self.sampler.latency,
         )
         stopper.join(60)
         self.result["notes"] += [f"stop: {error}" for error in stop_errors]

@@ -18,3 +18,39 @@ def test_proc_stat_line_is_split_into_ticks_idle_and_stolen() -> None:
 
 def test_an_old_kernel_s_line_without_steal_reads_none() -> None:
     assert cpu_ticks("cpu  400 10 90 1000 20") == (1520, 1020, 0)
+
+
+def test_a_histogram_quantile_is_interpolated_within_its_bucket() -> None:
+    from bench.pipeline import histogram_quantile
+
+    inf = float("inf")
+    buckets = [(0.01, 50.0), (0.025, 90.0), (0.05, 100.0), (inf, 100.0)]
+
+    assert histogram_quantile(buckets, 0.5) == 0.01  # the 50th of 100 is the first bucket's last
+    assert abs((histogram_quantile(buckets, 0.7) or 0) - 0.0175) < 1e-9  # 20 of the 40 in (10, 25] ms
+    assert abs((histogram_quantile(buckets, 0.95) or 0) - 0.0375) < 1e-9
+    assert histogram_quantile([(0.01, 0.0), (inf, 3.0)], 0.5) == 0.01  # in +Inf: the last finite bound
+    assert histogram_quantile([(0.01, 0.0), (inf, 0.0)], 0.5) is None
+
+
+def test_a_stage_counts_only_what_the_server_saw_between_its_start_and_its_end() -> None:
+    from bench.pipeline import server_latency
+
+    inf = float("inf")
+    snapshots = [
+        {"t": 100.0, "buckets": {"GET dashboard": [(0.01, 40.0), (0.05, 40.0), (inf, 40.0)]}},
+        {
+            "t": 110.0,
+            "buckets": {
+                "GET dashboard": [(0.01, 40.0), (0.05, 140.0), (inf, 140.0)],  # 100 more, all in (10, 50] ms
+                "POST games-slot-spin": [(0.01, 0.0), (0.05, 10.0), (inf, 10.0)],
+            },
+        },
+    ]
+
+    stage = server_latency(snapshots, 105.0, 111.0)  # from the snapshot at 100 s to the one at 110 s
+
+    assert stage["GET dashboard"]["requests"] == 100  # not the 40 counted before the stage
+    assert stage["GET dashboard"]["p50_ms"] == 30.0
+    assert stage["POST games-slot-spin"]["requests"] == 10
+    assert stage["all"]["requests"] == 110

@@ -98,6 +98,10 @@ def test_bench_smoke_runs_end_to_end(tmp_path: Path) -> None:
     parts = ("cpu_gunicorn", "cpu_locust", "cpu_pipeline", "cpu_postgres", "cpu_other", "cpu_stolen")
     assert all(cores[part] >= 0 for part in parts), cores
     assert cores["cpu_gunicorn"] > 0 and cores["cpu_postgres"] > 0, cores
+    # the server's own latency histogram over the stage, beside the client's figures
+    server = stage["server"]["all"]
+    assert server["requests"] > 0, stage["server"]
+    assert server["p95_ms"] is not None and server["p95_ms"] > 0
 
     # the pipeline delivered every event of the run to ClickHouse
     run_events = data["pipeline"]["ingestion"]["run"]
@@ -113,6 +117,7 @@ def test_bench_smoke_runs_end_to_end(tmp_path: Path) -> None:
     for heading in (
         "## Targets",
         "## Cost per request, steady state",
+        "Server side (the API pool's own request-latency histogram",
         "## Player scenario",
         "## PostgreSQL ceiling",
         "## Saturation",
