@@ -295,12 +295,17 @@ class BenchRun:
         self.sampler.stop()
         if self.vacuumer is not None:
             vacuumed = self.result["vacuum"] = self.vacuumer.stop()
+            passes = (
+                f"{vacuumed['vacuums']} vacuums in {len(vacuumed['passes_s'])} passes of "
+                f"{', '.join(f'{seconds:.1f}' for seconds in vacuumed['passes_s'])} s"
+                if vacuumed["passes_s"]
+                else "no table was due"
+            )
             self.result["notes"].append(
                 "PostgreSQL's autovacuum is off on this server: during the load the bench vacuumed (and "
                 f"analyzed) every table past autovacuum's default threshold each {vacuumed['interval_s']:.0f} s, "
-                f"as the launcher would, at autovacuum's pace ({vacuumed['vacuums']} vacuums in "
-                f"{len(vacuumed['passes_s'])} passes of {', '.join(f'{s:.1f}' for s in vacuumed['passes_s'])} s; "
-                "bench/vacuum.py)" + (f"; errors: {vacuumed['errors']}" if vacuumed["errors"] else "")
+                f"as the launcher would, at autovacuum's pace ({passes}; bench/vacuum.py)"
+                + (f"; errors: {vacuumed['errors']}" if vacuumed["errors"] else "")
             )
 
         # 6. pipeline and integrity
