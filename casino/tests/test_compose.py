@@ -1127,18 +1127,24 @@ def _run_pool_worker(conf: dict[str, Any], *, master_leads_session: bool) -> tup
     read_end, write_end = os.pipe()
     child = os.fork()
     if child == 0:  # pragma: no cover - the forked processes report through the pipe
-        os.close(read_end)
-        os.setsid()  # a session of its own, so the test's own session is never touched
-        if not master_leads_session and os.fork() != 0:
-            os._exit(os.waitstatus_to_exitcode(os.wait()[1]))
-        worker = os.fork()
-        if worker == 0:
-            group_before = _autogroup_nice()
-            os.environ["WEB_WORKER_NICE"] = "5"
-            conf["post_worker_init"](None)
-            os.write(write_end, json.dumps([os.nice(0), group_before, _autogroup_nice()]).encode())
-            os._exit(0)
-        os._exit(os.waitstatus_to_exitcode(os.waitpid(worker, 0)[1]))
+        status = 1
+        try:  # never unwind into the test runner's stack in a forked copy of it
+            os.close(read_end)
+            os.setsid()  # a session of its own, so the test's own session is never touched
+            if not master_leads_session and os.fork() != 0:
+                status = os.waitstatus_to_exitcode(os.wait()[1])
+            else:
+                worker = os.fork()
+                if worker == 0:
+                    group_before = _autogroup_nice()
+                    os.environ["WEB_WORKER_NICE"] = "5"
+                    conf["post_worker_init"](None)
+                    os.write(write_end, json.dumps([os.nice(0), group_before, _autogroup_nice()]).encode())
+                    status = 0
+                else:
+                    status = os.waitstatus_to_exitcode(os.waitpid(worker, 0)[1])
+        finally:
+            os._exit(status)
     os.close(write_end)
     with os.fdopen(read_end, "rb") as pipe:
         report = pipe.read()
