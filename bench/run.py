@@ -294,19 +294,8 @@ class BenchRun:
         load_t1 = time.time()
         self.sampler.stop()
         if self.vacuumer is not None:
-            vacuumed = self.result["vacuum"] = self.vacuumer.stop()
-            passes = (
-                f"{vacuumed['vacuums']} vacuums in {len(vacuumed['passes_s'])} passes of "
-                f"{', '.join(f'{seconds:.1f}' for seconds in vacuumed['passes_s'])} s"
-                if vacuumed["passes_s"]
-                else "no table was due"
-            )
-            self.result["notes"].append(
-                "PostgreSQL's autovacuum is off on this server: during the load the bench vacuumed (and "
-                f"analyzed) every table past autovacuum's default threshold each {vacuumed['interval_s']:.0f} s, "
-                f"as the launcher would, at autovacuum's pace ({passes}; bench/vacuum.py)"
-                + (f"; errors: {vacuumed['errors']}" if vacuumed["errors"] else "")
-            )
+            self.result["vacuum"] = self.vacuumer.stop()
+            self.result["notes"].append(vacuum.report_note(self.result["vacuum"]))
 
         # 6. pipeline and integrity
         say("pipeline: waiting for the outbox and ClickHouse to catch up")

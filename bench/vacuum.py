@@ -108,5 +108,24 @@ class Vacuumer(threading.Thread):
             "interval_s": self.interval_s,
             "vacuums": len(self.vacuumed),
             "passes_s": [round(seconds, 2) for seconds in self.pass_seconds],
+            "pace": None if self.pace is None else {"cost_delay": self.pace[0], "cost_limit": self.pace[1]},
             "errors": self.errors[:5],
         }
+
+
+def report_note(summary: dict[str, Any]) -> str:
+    """The report's note on what :meth:`Vacuumer.stop` summarised."""
+    passes = (
+        f"{summary['vacuums']} vacuums in {len(summary['passes_s'])} passes of "
+        f"{', '.join(f'{seconds:.1f}' for seconds in summary['passes_s'])} s"
+        if summary["passes_s"]
+        else "no table was due"
+    )
+    pace = summary.get("pace")
+    pace_text = f", pausing {pace['cost_delay']} each {pace['cost_limit']} of cost" if pace else ""
+    return (
+        "PostgreSQL's autovacuum is off on this server: during the load the bench vacuumed (and "
+        f"analyzed) every table past autovacuum's default threshold each {summary['interval_s']:.0f} s, "
+        f"as the launcher would, at autovacuum's pace{pace_text} ({passes}; bench/vacuum.py)"
+        + (f"; errors: {summary['errors']}" if summary["errors"] else "")
+    )

@@ -10,7 +10,7 @@ import pytest
 from django.db import connection
 from psycopg.conninfo import make_conninfo
 
-from bench.vacuum import Vacuumer, autovacuum_pace
+from bench.vacuum import Vacuumer, autovacuum_pace, report_note
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -74,3 +74,12 @@ def test_the_vacuums_run_at_autovacuums_pace_not_flat_out() -> None:
         expected_limit = int(limit if auto_limit == "-1" else auto_limit)
         assert db.execute("SHOW vacuum_cost_limit").fetchone() == (str(expected_limit),)
         assert cost_limit == expected_limit
+
+
+def test_the_report_says_how_the_vacuumer_paced_itself_and_what_it_did() -> None:
+    ran = {"interval_s": 20.0, "vacuums": 3, "passes_s": [0.2, 0.5], "pace": {"cost_delay": "2ms", "cost_limit": 200}}
+    idle = {"interval_s": 20.0, "vacuums": 0, "passes_s": [], "pace": None}
+
+    assert "pausing 2ms each 200 of cost (3 vacuums in 2 passes of 0.2, 0.5 s;" in report_note({**ran, "errors": []})
+    assert "(no table was due;" in report_note({**idle, "errors": []})
+    assert report_note({**idle, "errors": ["boom"]}).endswith("; errors: ['boom']")
