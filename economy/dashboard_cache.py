@@ -82,6 +82,13 @@ def dashboard_invalidate(user_id: int) -> None:
         dependency_failed(dependency="redis", use="dashboard_cache", error=error)
 
 
+def dashboard_invalidate_many(user_ids: list[int]) -> None:
+    """:func:`dashboard_invalidate` for each player (after commit, once per transaction:
+    ``economy.subscribers.invalidate_dashboard``)."""
+    for user_id in user_ids:
+        dashboard_invalidate(user_id)
+
+
 def _bump(key: str) -> None:
     backend = caches["default"]
     if isinstance(backend, RedisCache):

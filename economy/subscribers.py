@@ -25,11 +25,10 @@ def open_wallet_on_signup(event: DomainEvent) -> None:
 
 
 def invalidate_dashboard(event: DomainEvent) -> None:
-    """Any change a player sees on the home screen drops its cached copy, on commit."""
-    from django.db import transaction
-
-    from economy.dashboard_cache import dashboard_invalidate
+    """Any change a player sees on the home screen drops its cached copy, on commit: once per
+    player and transaction, however many of its events they see (a spin emits a dozen)."""
+    from casino.db import on_commit_collect
+    from economy.dashboard_cache import dashboard_invalidate_many
 
     if event.user_id is not None:
-        user_id = event.user_id
-        transaction.on_commit(lambda: dashboard_invalidate(user_id))
+        on_commit_collect("dashboard_invalidate", event.user_id, dashboard_invalidate_many)

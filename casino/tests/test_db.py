@@ -16,6 +16,7 @@ from accounts.tests.factories import UserFactory
 from casino.db import (
     UnitOfWork,
     insert_or_raise,
+    on_commit_collect,
     one_or_none,
     row_exists,
     row_get,
@@ -607,3 +608,61 @@ def test_rows_insert_unless_writes_every_row_or_none_in_one_statement() -> None:
     nobody = [OutboxEvent(type="maintenance", user_id=None, data={}, occurred_at=now, next_attempt_at=now)]
     assert rows_insert_unless(nobody, OUTBOX_FIELDS, exists=there, params=["maintenance"])
     assert OutboxEvent.objects.get(pk=nobody[0].pk).user_id is None
+
+
+class _Runs:
+    def __init__(self) -> None:
+        self.calls: list[list[Any]] = []
+
+    def __call__(self, items: list[Any]) -> None:
+        self.calls.append(items)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_on_commit_collect_runs_once_after_commit_with_each_item_once_in_order() -> None:
+    runs = _Runs()
+    with transaction.atomic():
+        for item in (7, 3, 7, 9, 3):
+            on_commit_collect("k", item, runs)
+        on_commit_collect("other", 1, runs)
+        assert runs.calls == []  # nothing before the commit
+
+    assert runs.calls == [[7, 3, 9], [1]]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_on_commit_collect_forgets_a_rolled_back_transaction_and_the_next_one_runs() -> None:
+    runs = _Runs()
+    with contextlib.suppress(ZeroDivisionError), transaction.atomic():
+        on_commit_collect("k", 1, runs)
+        raise ZeroDivisionError
+    with transaction.atomic():
+        on_commit_collect("k", 2, runs)
+
+    assert runs.calls == [[2]]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_on_commit_collect_keeps_each_savepoints_items_apart_so_a_rollback_drops_only_them() -> None:
+    runs = _Runs()
+    with transaction.atomic():
+        with contextlib.suppress(ZeroDivisionError), transaction.atomic():
+            on_commit_collect("k", 1, runs)
+            raise ZeroDivisionError
+        on_commit_collect("k", 2, runs)
+        with contextlib.suppress(ZeroDivisionError), transaction.atomic():
+            on_commit_collect("k", 3, runs)
+            raise ZeroDivisionError
+        with transaction.atomic():
+            on_commit_collect("k", 4, runs)  # released into the transaction: runs with it
+        on_commit_collect("k", 5, runs)
+
+    assert runs.calls == [[2, 5], [4]]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_on_commit_collect_outside_a_transaction_runs_at_once() -> None:
+    runs = _Runs()
+    on_commit_collect("k", 5, runs)
+
+    assert runs.calls == [[5]]

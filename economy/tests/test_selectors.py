@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 from django.core.cache import cache
+from django.db import transaction
 
 from accounts.tests.factories import UserFactory
 from economy import selectors
@@ -79,3 +80,26 @@ def test_dashboard_cached_builds_once_per_version_and_again_after_a_change() -> 
     assert first == second
     assert (first.body, third.body) == (b"gold=10", b"gold=15")
     assert first.etag.startswith('"') and first.etag != third.etag
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_transaction_drops_each_players_cached_dashboard_once_however_many_events_they_see() -> None:
+    import realtime
+
+    first, second = player_with_wallet(gold=1), player_with_wallet(gold=1)
+    keys = [dashboard_version_key(first.pk), dashboard_version_key(second.pk)]
+    cache.set_many({key: 10 for key in keys}, timeout=None)
+
+    with transaction.atomic():
+        realtime.emit_many(
+            [
+                ("balance_update", first.pk, {"gold": 2}),
+                ("event_progress", first.pk, {"kind": "mission", "mission_id": 1}),
+                ("event_progress", first.pk, {"kind": "mission", "mission_id": 2}),
+                ("profile_update", second.pk, {"nickname": "x"}),
+            ]
+        )
+        realtime.emit("streak_update", first, {"count": 1})
+        assert cache.get_many(keys) == {keys[0]: 10, keys[1]: 10}  # not before the commit
+
+    assert cache.get_many(keys) == {keys[0]: 11, keys[1]: 11}
