@@ -44,7 +44,7 @@ from events import metrics
 from events.definitions import definitions
 from events.enums import Aggregation, MissionPeriod
 from events.metric_registry import METRICS, Metric, game_of, metrics_for, source_key_of
-from events.models import Achievement
+from events.models import Achievement, MissionTemplate
 from realtime.registry import DomainEvent
 
 _CLAIM_SOURCE = (
@@ -103,21 +103,139 @@ def progress_count(*, event: DomainEvent) -> ProgressReport:
     key = source_key_of(event)
     if key is None:
         return report
-    if not _claim_source(key, user_id, now):
-        return report
+    work = _Work(
+        user_id=user_id,
+        game=game,
+        counted=counted,
+        now=now,
+        events=bool(codes & in_force.event_metrics),
+        templates=in_force.templates_for(codes, game),
+        achievements={a.pk: a for a in in_force.achievements_for(codes, game)},
+    )
+    returned = _count_in_one_statement(key, work) if connection.vendor == "postgresql" else _count_apart(key, work)
+    if returned is None:
+        return report  # counted before
     report.counted = True
-    report.participations = _advance_events(user_id, game, counted, now) if codes & in_force.event_metrics else []
-    report.missions = _advance_missions(user_id, game, counted, now)
-    report.achievements, report.unlocked = _advance_achievements(user_id, game, counted, now)
+    report.participations = _participation_changes(returned.participations, now)
+    report.missions = _mission_changes(returned.missions)
+    report.achievements, report.unlocked = _achievement_changes(work, returned.achievements)
     _announce(user_id, report)
     metrics.progress_counted_on_commit(source=event.type, unlocked=len(report.unlocked))
     return report
 
 
-def _claim_source(key: str, user_id: int, now: datetime) -> bool:
+@dataclass(frozen=True)
+class _Work:
+    """What one domain event advances: the player, the metrics it counts and the definitions in force."""
+
+    user_id: int
+    game: str
+    counted: list[Counted]
+    now: datetime
+    events: bool  # a running event requires one of the metrics
+    templates: list[MissionTemplate]
+    achievements: dict[int, Achievement]
+
+
+@dataclass
+class _Returned:
+    """The rows the statements returned: participations (id, event_id, progress_version,
+    completed_at), missions (id, template_id, value, target, completed_at, claimed_at),
+    achievements (achievement_id, value, target, unlocked_at)."""
+
+    participations: list[tuple[Any, ...]] = field(default_factory=list)
+    missions: list[tuple[Any, ...]] = field(default_factory=list)
+    achievements: list[tuple[Any, ...]] = field(default_factory=list)
+
+
+def _count_in_one_statement(key: str, work: _Work) -> _Returned | None:
+    """PostgreSQL: the source claim and every advance in one statement (data-modifying CTEs, each
+    advance only when the claim inserted its row); None when the event was counted before.
+
+    Every part of a statement sees the same snapshot, so the participations' completion check
+    takes the requirements this statement advanced from ``ev`` (their new values) and the others
+    from the table."""
+    params: list[Any] = [key[:128], work.user_id, work.now]
+    ctes = [f"claimed AS ({_CLAIM_SOURCE})"]
+    selects = [
+        "SELECT 'claimed', id, NULL::bigint, NULL::bigint, NULL::bigint, NULL::timestamptz, NULL::timestamptz "
+        "FROM claimed"
+    ]
+    if work.events:
+        update, update_params = _event_progress_update(work)
+        ctes.append(
+            # The UPDATE is this module's, with placeholders only (``_event_progress_update``).
+            f"ev AS ({update} AND EXISTS (SELECT 1 FROM claimed) RETURNING id, participation_id, value, target)"  # noqa: S608
+        )
+        ctes.append(
+            "part AS (UPDATE events_eventparticipation AS p SET progress_version = p.progress_version + 1, "
+            "completed_at = CASE WHEN p.completed_at IS NULL "
+            "AND NOT EXISTS (SELECT 1 FROM ev WHERE ev.participation_id = p.id AND ev.value < ev.target) "
+            "AND NOT EXISTS (SELECT 1 FROM events_eventprogress r WHERE r.participation_id = p.id "
+            "AND r.value < r.target AND r.id NOT IN (SELECT id FROM ev)) "
+            "THEN %s ELSE p.completed_at END "
+            "WHERE p.id IN (SELECT participation_id FROM ev) "
+            "RETURNING p.id, p.event_id, p.progress_version, p.completed_at)"
+        )
+        params += [*update_params, work.now]
+        selects.append("SELECT 'event', id, event_id, progress_version, NULL, completed_at, NULL FROM part")
+    if work.templates:
+        upsert, upsert_params = _upsert_sql(_mission_upsert(work), guarded=True)
+        ctes.append(f"mis AS ({upsert})")
+        params += upsert_params
+        selects.append("SELECT 'mission', id, template_id, value, target, completed_at, claimed_at FROM mis")
+    if work.achievements:
+        upsert, upsert_params = _upsert_sql(_achievement_upsert(work), guarded=True)
+        ctes.append(f"ach AS ({upsert})")
+        params += upsert_params
+        selects.append("SELECT 'achievement', achievement_id, value, target, NULL, unlocked_at, NULL FROM ach")
     with connection.cursor() as cursor:
-        cursor.execute(_CLAIM_SOURCE, [key[:128], user_id, now])
-        return cursor.fetchone() is not None
+        cursor.execute("WITH " + ", ".join(ctes) + " " + " UNION ALL ".join(selects), params)
+        rows = cursor.fetchall()
+    if not any(row[0] == "claimed" for row in rows):
+        return None
+    returned = _Returned()
+    for kind, a, b, c, d, moment, claimed_at in rows:
+        if kind == "event":
+            returned.participations.append((a, b, c, moment))
+        elif kind == "mission":
+            returned.missions.append((a, b, c, d, moment, claimed_at))
+        elif kind == "achievement":
+            returned.achievements.append((a, b, c, moment))
+    return returned
+
+
+def _count_apart(key: str, work: _Work) -> _Returned | None:
+    """Elsewhere (SQLite, embedded mode): the claim, then one statement per advance."""
+    with connection.cursor() as cursor:
+        cursor.execute(_CLAIM_SOURCE, [key[:128], work.user_id, work.now])
+        if cursor.fetchone() is None:
+            return None
+        returned = _Returned()
+        if work.events:
+            update, update_params = _event_progress_update(work)
+            cursor.execute(f"{update} RETURNING participation_id", update_params)
+            touched = sorted({int(row[0]) for row in cursor.fetchall()})
+            if touched:
+                ids = ", ".join(["%s"] * len(touched))
+                cursor.execute(
+                    "UPDATE events_eventparticipation AS p SET progress_version = progress_version + 1, "  # noqa: S608
+                    "completed_at = CASE WHEN completed_at IS NULL AND NOT EXISTS ("
+                    "  SELECT 1 FROM events_eventprogress r WHERE r.participation_id = p.id AND r.value < r.target"
+                    ") THEN %s ELSE completed_at END "
+                    f"WHERE id IN ({ids}) RETURNING id, event_id, progress_version, completed_at",
+                    [work.now, *touched],
+                )
+                returned.participations = list(cursor.fetchall())
+        for upsert, target in (
+            (_mission_upsert(work) if work.templates else None, returned.missions),
+            (_achievement_upsert(work) if work.achievements else None, returned.achievements),
+        ):
+            if upsert is not None:
+                sql, upsert_params = _upsert_sql(upsert, guarded=False)
+                cursor.execute(sql, upsert_params)
+                target.extend(cursor.fetchall())
+    return returned
 
 
 def _new_value_sql(counted: Iterable[Counted], column: str, params: list[Any]) -> str:
@@ -133,33 +251,23 @@ def _new_value_sql(counted: Iterable[Counted], column: str, params: list[Any]) -
     return f"CASE metric {' '.join(whens)} ELSE {column} END"
 
 
-def _advance_events(user_id: int, game: str, counted: list[Counted], now: datetime) -> list[dict[str, Any]]:
+def _event_progress_update(work: _Work) -> tuple[str, list[Any]]:
+    """The player's joined, open event requirements on the counted metrics, advanced (never past
+    a requirement already met); without its RETURNING clause."""
     params: list[Any] = []
-    new_value = _new_value_sql(counted, "value", params)
-    codes = [item.metric.code for item in counted]
+    new_value = _new_value_sql(work.counted, "value", params)
+    codes = [item.metric.code for item in work.counted]
     placeholders = ", ".join(["%s"] * len(codes))
     sql = (
         # Only placeholders and this module's constants are formatted in; every value is a parameter.
         f"UPDATE events_eventprogress SET value = {new_value} "  # noqa: S608
         f"WHERE user_id = %s AND metric IN ({placeholders}) AND (game = '' OR game = %s) "
-        "AND starts_at <= %s AND ends_at > %s AND value < target "
-        "RETURNING participation_id"
+        "AND starts_at <= %s AND ends_at > %s AND value < target"
     )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [*params, user_id, *codes, game, now, now])
-        touched = sorted({int(row[0]) for row in cursor.fetchall()})
-        if not touched:
-            return []
-        ids = ", ".join(["%s"] * len(touched))
-        cursor.execute(
-            "UPDATE events_eventparticipation AS p SET progress_version = progress_version + 1, "  # noqa: S608
-            "completed_at = CASE WHEN completed_at IS NULL AND NOT EXISTS ("
-            "  SELECT 1 FROM events_eventprogress r WHERE r.participation_id = p.id AND r.value < r.target"
-            ") THEN %s ELSE completed_at END "
-            f"WHERE id IN ({ids}) RETURNING id, event_id, progress_version, completed_at",
-            [now, *touched],
-        )
-        rows = cursor.fetchall()
+    return sql, [*params, work.user_id, *codes, work.game, work.now, work.now]
+
+
+def _participation_changes(rows: list[tuple[Any, ...]], now: datetime) -> list[dict[str, Any]]:
     return [
         {
             "kind": "event",
@@ -169,7 +277,7 @@ def _advance_events(user_id: int, game: str, counted: list[Counted], now: dateti
             "completed": completed_at is not None,
             "completed_now": completed_at is not None and _same_instant(completed_at, now),
         }
-        for pid, event_id, version, completed_at in rows
+        for pid, event_id, version, completed_at in sorted(rows, key=lambda row: int(row[0]))
     ]
 
 
@@ -181,62 +289,73 @@ def _same_instant(value: Any, now: datetime) -> bool:
     return bool(value == now)
 
 
-def _upsert(
-    table: str,
-    conflict: str,
-    rows: list[tuple[Any, ...]],
-    columns: str,
-    new_value: str,
-    done_column: str,
-    now: datetime,
-    returning: str,
-) -> list[tuple[Any, ...]]:
-    """Insert the rows or advance the existing ones; ``done_column`` (completed_at / unlocked_at)
-    is set once the value reaches the row's target and then freezes the row."""
-    values = ", ".join(["(" + ", ".join(["%s"] * len(rows[0])) + ")"] * len(rows))
+@dataclass(frozen=True)
+class _Upsert:
+    """Progress rows to insert or advance: ``done_column`` (completed_at / unlocked_at) is set once
+    the value reaches the row's target and then freezes the row."""
+
+    table: str
+    conflict: str
+    columns: str
+    casts: tuple[str, ...]  # each column's type, for the rows as a VALUES list inside a statement
+    rows: list[tuple[Any, ...]]
+    new_value: str
+    done_column: str
+    returning: str
+    now: datetime
+
+
+def _upsert_sql(upsert: _Upsert, *, guarded: bool) -> tuple[str, list[Any]]:
+    """The upsert and its parameters; ``guarded``: inside :func:`_count_in_one_statement`, only when
+    the source was claimed (the rows then come as a typed VALUES list, which no column infers)."""
+    if guarded:
+        row = "(" + ", ".join(f"%s::{cast}" for cast in upsert.casts) + ")"
+        values = ", ".join([row] * len(upsert.rows))
+        source = f"SELECT * FROM (VALUES {values}) AS v WHERE EXISTS (SELECT 1 FROM claimed)"  # noqa: S608
+    else:
+        row = "(" + ", ".join(["%s"] * len(upsert.casts)) + ")"
+        source = "VALUES " + ", ".join([row] * len(upsert.rows))
+    done, new_value = upsert.done_column, upsert.new_value
     sql = (
         # Table and column names are this module's constants; every value is a parameter.
-        f"INSERT INTO {table} AS t ({columns}) VALUES {values} "  # noqa: S608
-        f"ON CONFLICT ({conflict}) DO UPDATE SET "
-        f"value = CASE WHEN t.{done_column} IS NULL THEN {new_value} ELSE t.value END, "
-        f"{done_column} = CASE WHEN t.{done_column} IS NULL AND {new_value} >= t.target THEN %s "
-        f"ELSE t.{done_column} END, updated_at = excluded.updated_at "
-        f"RETURNING {returning}"
+        f"INSERT INTO {upsert.table} AS t ({upsert.columns}) {source} "
+        f"ON CONFLICT ({upsert.conflict}) DO UPDATE SET "
+        f"value = CASE WHEN t.{done} IS NULL THEN {new_value} ELSE t.value END, "
+        f"{done} = CASE WHEN t.{done} IS NULL AND {new_value} >= t.target THEN %s "
+        f"ELSE t.{done} END, updated_at = excluded.updated_at "
+        f"RETURNING {upsert.returning}"
     )
-    params = [value for row in rows for value in row]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [*params, now])
-        return list(cursor.fetchall())
+    return sql, [*(value for row in upsert.rows for value in row), upsert.now]
 
 
-def _row_value(item: Counted) -> int:
-    return item.amount
-
-
-def _advance_missions(user_id: int, game: str, counted: list[Counted], now: datetime) -> list[dict[str, Any]]:
-    by_code = {item.metric.code: item for item in counted}
-    templates = definitions().templates_for(set(by_code), game)
-    if not templates:
-        return []
-    today = now.date()
+def _mission_upsert(work: _Work) -> _Upsert:
+    """The player's instances of the missions counting these metrics, in the current UTC day / ISO
+    week (a new period is a new row, so missions reset without a cron)."""
+    by_code = {item.metric.code: item for item in work.counted}
+    today = work.now.date()
     rows = []
-    for template in templates:
+    for template in work.templates:
         amount = by_code[template.metric].amount
-        done = now if amount >= template.target else None
-        rows.append((template.pk, user_id, period_start(template.period, today), template.target, amount, done, now))
-    aggregation = {template.pk: by_code[template.metric].metric.aggregation for template in templates}
-    # One CASE per template, since metrics may aggregate differently.
-    new_value = _per_row_value_sql("template_id", aggregation)
-    returned = _upsert(
-        "events_missionprogress",
-        "template_id, user_id, period_start",
-        rows,
-        "template_id, user_id, period_start, target, value, completed_at, updated_at",
-        new_value,
-        "completed_at",
-        now,
-        "id, template_id, value, target, completed_at, claimed_at",
+        done = work.now if amount >= template.target else None
+        rows.append(
+            (template.pk, work.user_id, period_start(template.period, today), template.target, amount, done, work.now)
+        )
+    aggregation = {template.pk: by_code[template.metric].metric.aggregation for template in work.templates}
+    return _Upsert(
+        table="events_missionprogress",
+        conflict="template_id, user_id, period_start",
+        columns="template_id, user_id, period_start, target, value, completed_at, updated_at",
+        casts=("bigint", "bigint", "date", "bigint", "bigint", "timestamptz", "timestamptz"),
+        rows=rows,
+        # One CASE per template, since metrics may aggregate differently.
+        new_value=_per_row_value_sql("template_id", aggregation),
+        done_column="completed_at",
+        returning="id, template_id, value, target, completed_at, claimed_at",
+        now=work.now,
     )
+
+
+def _mission_changes(rows: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
     return [
         {
             "kind": "mission",
@@ -247,7 +366,7 @@ def _advance_missions(user_id: int, game: str, counted: list[Counted], now: date
             "completed": completed_at is not None,
             "claimed": claimed_at is not None,
         }
-        for progress_id, template_id, value, target, completed_at, claimed_at in returned
+        for progress_id, template_id, value, target, completed_at, claimed_at in rows
     ]
 
 
@@ -265,37 +384,38 @@ def _per_row_value_sql(key_column: str, aggregation: dict[int, str]) -> str:
     )
 
 
-def _advance_achievements(
-    user_id: int, game: str, counted: list[Counted], now: datetime
-) -> tuple[list[dict[str, Any]], list[str]]:
-    by_code = {item.metric.code: item for item in counted}
-    achievements = {a.pk: a for a in definitions().achievements_for(set(by_code), game)}
-    if not achievements:
-        return [], []
+def _achievement_upsert(work: _Work) -> _Upsert:
+    """The player's progress towards the achievements counting these metrics."""
+    by_code = {item.metric.code: item for item in work.counted}
     rows = []
-    for achievement in achievements.values():
+    for achievement in work.achievements.values():
         amount = by_code[achievement.metric].amount
-        done = now if amount >= achievement.threshold else None
-        rows.append((achievement.pk, user_id, achievement.threshold, amount, done, now))
-    aggregation = {pk: by_code[a.metric].metric.aggregation for pk, a in achievements.items()}
-    returned = _upsert(
-        "events_achievementprogress",
-        "achievement_id, user_id",
-        rows,
-        "achievement_id, user_id, target, value, unlocked_at, updated_at",
-        _per_row_value_sql("achievement_id", aggregation),
-        "unlocked_at",
-        now,
-        "achievement_id, value, target, unlocked_at",
+        done = work.now if amount >= achievement.threshold else None
+        rows.append((achievement.pk, work.user_id, achievement.threshold, amount, done, work.now))
+    aggregation = {pk: by_code[a.metric].metric.aggregation for pk, a in work.achievements.items()}
+    return _Upsert(
+        table="events_achievementprogress",
+        conflict="achievement_id, user_id",
+        columns="achievement_id, user_id, target, value, unlocked_at, updated_at",
+        casts=("bigint", "bigint", "bigint", "bigint", "timestamptz", "timestamptz"),
+        rows=rows,
+        new_value=_per_row_value_sql("achievement_id", aggregation),
+        done_column="unlocked_at",
+        returning="achievement_id, value, target, unlocked_at",
+        now=work.now,
     )
+
+
+def _achievement_changes(work: _Work, rows: list[tuple[Any, ...]]) -> tuple[list[dict[str, Any]], list[str]]:
+    """What the player is told of their achievements' progress; each unlocked now pays its reward."""
     progress: list[dict[str, Any]] = []
     unlocked: list[str] = []
-    for achievement_id, value, target, unlocked_at in returned:
-        achievement = achievements[int(achievement_id)]
-        unlocked_now = unlocked_at is not None and _same_instant(unlocked_at, now)
+    for achievement_id, value, target, unlocked_at in rows:
+        achievement = work.achievements[int(achievement_id)]
+        unlocked_now = unlocked_at is not None and _same_instant(unlocked_at, work.now)
         if unlocked_now:
             unlocked.append(achievement.code)
-            achievement_reward_grant(user_id=user_id, achievement=achievement)
+            achievement_reward_grant(user_id=work.user_id, achievement=achievement)
         if achievement.is_hidden and unlocked_at is None:
             continue  # a secret stays secret until unlocked: no push names it
         progress.append(

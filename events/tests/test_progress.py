@@ -20,6 +20,17 @@ from realtime.models import OutboxEvent
 from realtime.registry import DomainEvent
 
 
+@pytest.fixture(autouse=True, params=["one statement", "a statement each"])
+def counting_path(request: Any, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test counts both ways: PostgreSQL's one statement, and the claim and each advance
+    apart (what SQLite, the embedded mode's database, runs)."""
+    from events.services import progress
+
+    if request.param == "a statement each":
+        monkeypatch.setattr(progress, "_count_in_one_statement", progress._count_apart)
+    return str(request.param)
+
+
 def fund(user: Any, gold: int = 100_000) -> None:
     wallet_grant(user=user, bundle={"gold": gold}, reason="admin_adjust", idempotency_key=f"fund:{user.pk}:{gold}")
 
@@ -162,3 +173,29 @@ def test_50_parallel_rounds_advance_a_mission_by_exactly_50(user: Any, parallel:
 
     parallel(50, one)
     assert MissionProgress.objects.get(user=user).value == 50
+
+
+@pytest.mark.django_db
+def test_a_round_counts_towards_events_missions_and_achievements_in_one_statement(
+    user: Any, counting_path: str
+) -> None:
+    from django.test.utils import CaptureQueriesContext
+
+    fund(user)
+    event = event_with({"rounds_played": 1, "amount_bet": 1000})
+    event_join(user=user, event_id=event.pk)
+    MissionTemplateFactory(period="daily", metric="rounds_played", target=1)
+    AchievementFactory(metric="amount_bet", threshold=10_000)
+    from events.definitions import definitions
+
+    definitions()  # what is in force, read before (kept per process)
+    with CaptureQueriesContext(connection) as queries:
+        play(user, "one", bet=10)
+
+    progress = [query["sql"] for query in queries if "events_" in query["sql"]]
+    expected = 1 if counting_path == "one statement" else 5  # claim, requirements, participation, 2 upserts
+    assert len(progress) == expected, progress
+    participation = EventParticipation.objects.get(event=event, user=user)
+    assert (participation.progress_version, participation.completed_at) == (1, None)  # amount_bet 10 of 1000
+    assert MissionProgress.objects.get(user=user).completed_at is not None
+    assert AchievementProgress.objects.get(user=user).value == 10
