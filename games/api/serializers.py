@@ -214,8 +214,10 @@ class CrashRoundSerializer(OutputSerializer):
 
     game_id = serializers.IntegerField(help_text="The round's id (GET /api/games/crash/{game_id}, /rounds/{id}).")
     status = serializers.CharField(
-        help_text="running / won / lost. running: live, cash out before it crashes; won: cashed out (by hand, "
-        "by the auto target or at the cap) before the crash; lost: it crashed first.",
+        help_text="running / auto_cashed / cashed_out / lost. running: live, cash out before it crashes; "
+        "auto_cashed: a round with an auto cash-out target that paid out before the crash (the client shows a "
+        "win on this word); cashed_out: a round without one, cashed out by hand or at the cap before the crash; "
+        "lost: it crashed first.",
     )
     result = serializers.CharField(
         allow_null=True, help_text="win / draw (cashed out at 1.00) / lose; null while running"
