@@ -111,6 +111,8 @@ CASES = [
     Case("streak_claim (repeat)", "write", "POST", "/api/streak/claim", (409,), idempotent=True,
          note="already claimed: 409 with the first claim"),
     Case("vip_claim", "write", "POST", "/api/vip/claim", (200,), idempotent=True, note="the day's first claim"),
+    Case("buy_gems (first)", "write", "POST", "/api/shop/buy", (201,), body="gems", idempotent=True,
+         note="the player's first purchase: unlocks an achievement, pays its reward and item"),
     Case("buy_gems", "write", "POST", "/api/shop/buy", (201,), body="gems", idempotent=True,
          note="gold pack for gems, fulfilled in the request"),
     Case("slot_spin (first)", "write", "POST", "/api/games/slot/spin", (200, 201), body="spin", idempotent=True,

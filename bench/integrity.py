@@ -78,6 +78,24 @@ CHECKS = {
                   AND e.delta = r.payout
             ))
         )""",
+    # Progress is counted once per settled round (events.services.progress): a player's weekly
+    # rounds-played mission, while below its target (it freezes once completed), holds exactly the
+    # rounds they settled this week.
+    "weekly rounds-played missions not equal to the player's settled rounds": """
+        SELECT count(*) FROM events_missionprogress p
+        JOIN events_missiontemplate t ON t.id = p.template_id AND t.code = 'weekly-play-100'
+        WHERE p.completed_at IS NULL AND p.value <> (
+            SELECT count(*) FROM games_gameround r
+            WHERE r.user_id = p.user_id AND r.status = 'settled'
+              AND r.settled_at >= p.period_start::timestamp AT TIME ZONE 'UTC'
+        )""",
+    "claimed missions without their reward posting": """
+        SELECT count(*) FROM events_missionprogress p
+        WHERE p.claimed_at IS NOT NULL AND NOT EXISTS (
+            SELECT 1 FROM economy_ledgerentry e
+            WHERE e.wallet_id = p.user_id
+              AND e.idempotency_key = 'mission:' || p.user_id || ':' || p.template_id || ':' || p.period_start
+        )""",
     "fulfilled orders without their grant": """
         SELECT count(*) FROM shop_order o
         WHERE o.status = 'fulfilled' AND o.grants <> '{}'::jsonb AND NOT EXISTS (
@@ -96,6 +114,9 @@ INFO = {
     "webhook deliveries acknowledged as duplicates": "SELECT coalesce(sum(attempts - 1), 0) FROM shop_webhookevent",
     "game rounds": "SELECT count(*) FROM games_gameround",
     "slot spins paying anything": "SELECT count(*) FROM games_gameround WHERE game = 'slot' AND payout > 0",
+    "mission rewards claimed": "SELECT count(*) FROM events_missionprogress WHERE claimed_at IS NOT NULL",
+    "achievements unlocked": "SELECT count(*) FROM events_achievementprogress WHERE unlocked_at IS NOT NULL",
+    "event participations completed": "SELECT count(*) FROM events_eventparticipation WHERE completed_at IS NOT NULL",
     "ledger entries": "SELECT count(*) FROM economy_ledgerentry",
     "outbox events": "SELECT count(*) FROM realtime_outboxevent",
     "outbox dead": "SELECT count(*) FROM realtime_outboxevent WHERE status = 'dead'",

@@ -27,25 +27,33 @@ from bench.scenario import CONFIG, TOKENS, new_signup, next_player
 
 PROVIDER = Provider(CONFIG["database_dsn"])
 
-# Three slot spins among twelve steps: a quarter of the player traffic is spins (issue 13).
+# Three slot spins and a crash round among sixteen steps: a quarter of the player traffic is game
+# rounds (issue 13), each counted towards the live events, missions and achievements bench/seed.py
+# runs; the player looks at the events and the day's missions and claims what they completed.
 JOURNEY = (
     "auth",
     "dashboard",
     "slot_spin",
     "streak_claim",
     "vip_claim",
+    "events",
+    "crash_bet",
     "shop_catalog",
     "buy_gems",
     "slot_spin",
     "buy_money",
     "webhook",
     "slot_spin",
+    "missions",
+    "mission_claim",
     "balance",
 )
 # The steps of each later round of a visit (``visit_rounds``): the player plays on -- back to the
-# lobby, spins, shops, pays -- without signing in or claiming the day's rewards again.
-PLAY_AGAIN = tuple(step for step in JOURNEY if step not in ("auth", "streak_claim", "vip_claim"))
+# lobby, spins, shops, pays, claims missions -- without signing in, claiming the day's rewards or
+# looking at the events again.
+PLAY_AGAIN = tuple(step for step in JOURNEY if step not in ("auth", "streak_claim", "vip_claim", "events"))
 SPIN_BET = 100  # gold: the seeded players hold 50,000 (bench/seed.py), a sign-up gets its bonus
+CRASH_CASHOUT = "2.00"  # an automatic cash-out: the round settles in the request
 
 
 # The newest refresh token of each player (a refresh rotates it; sending an old one again would
@@ -73,6 +81,8 @@ class Session:
             # A new account has the sign-up gold but no gems: it buys gems with money first.
             steps.remove("buy_gems")
             steps.insert(steps.index("webhook") + 1, "buy_gems")
+            # ... and is in no event yet: it joins one from the events list.
+            steps.insert(steps.index("events") + 1, "event_join")
         if random.random() < float(CONFIG.get("retry_ratio", 0.05)):
             steps.insert(steps.index("buy_gems") + 1, "buy_gems_retry")
         if random.random() < float(CONFIG.get("webhook_duplicate_ratio", 0.05)):
@@ -89,6 +99,8 @@ class Session:
         self.gems_buy: tuple[str, bytes] | None = None
         self.spin: tuple[str, int] | None = None  # the last spin's key and round id
         self.delivery: tuple[str, bytes] | None = None
+        self.unjoined: list[int] = []  # running events the player is not in (the last events list)
+        self.claimable: list[int] = []  # missions completed and not claimed (the last missions list)
         COUNTERS["sessions"] += 1
 
     @property
@@ -362,4 +374,95 @@ class JourneySteps(ApiUser):
 
         result = self._spin(s, "slot_spin_retry", key, same)
         COUNTERS["spin_replays_ok" if result else "spin_replays_bad"] += 1
+        return None
+
+    def do_crash_bet(self, s: Session) -> None:
+        def settled(d: Any, r: Any) -> str | None:
+            if (
+                not d
+                or d.get("status") not in ("auto_cashed", "lost")
+                or "max_multiplier" not in d
+                or "balance" not in d
+            ):
+                return f"not settled in the request: {d and d.get('status')}"
+            return None
+
+        result = self.call(
+            "POST",
+            "/api/games/crash/bet",
+            "crash_bet",
+            player=s.player,
+            token=s.token,
+            body={"bet_amount": SPIN_BET, "auto_cashout_multiplier": CRASH_CASHOUT},
+            headers=self._idem(),
+            expect=(200, 201),
+            check=settled,
+        )
+        if result:
+            COUNTERS["crash_rounds"] += 1
+
+    def do_events(self, s: Session) -> None:
+        """The running events, with the player's own participation and progress."""
+
+        def listed(d: Any, r: Any) -> str | None:
+            if not isinstance(d, list) or not d:
+                return "no running event (bench/seed.py seeds three)"
+            if any("user_participation" not in event for event in d):
+                return "an event without user_participation"
+            return None
+
+        result = self.call("GET", "/api/events/active", "events", player=s.player, token=s.token, check=listed)
+        if result:
+            s.unjoined = [event["id"] for event in result[0] if not event["user_participation"].get("joined")]
+
+    def do_event_join(self, s: Session) -> None:
+        """A new player joins the first running event they are not in (a sign-up's visit only)."""
+        if not s.unjoined:
+            return self.do_balance(s)
+        event_id = s.unjoined.pop(0)
+        result = self.call(
+            "POST",
+            "/api/events/join",
+            "event_join",
+            player=s.player,
+            token=s.token,
+            body={"event_id": event_id},
+            headers=self._idem(),
+            expect=(200, 201),
+        )
+        if result:
+            COUNTERS["event_joins"] += 1
+        return None
+
+    def do_missions(self, s: Session) -> None:
+        """Today's missions with the player's progress (rounds, bets, wins and claims advance them)."""
+
+        def listed(d: Any, r: Any) -> str | None:
+            if not isinstance(d, list) or not d:
+                return "no daily mission (bench/seed.py seeds five)"
+            return None
+
+        result = self.call(
+            "GET", "/api/events/missions/daily", "missions", player=s.player, token=s.token, check=listed
+        )
+        if result:
+            s.claimable = [row["mission"]["id"] for row in result[0] if row.get("completed") and not row.get("claimed")]
+
+    def do_mission_claim(self, s: Session) -> None:
+        """Claim one completed mission of the last list; with none to claim, the balance instead."""
+        if not s.claimable:
+            COUNTERS["mission_claims_none_completed"] += 1
+            return self.do_balance(s)
+        mission_id = s.claimable.pop(0)
+        result = self.call(
+            "POST",
+            f"/api/events/missions/claim/{mission_id}",
+            "mission_claim",
+            player=s.player,
+            token=s.token,
+            headers=self._idem(),
+            check=lambda d, r: None if d and d.get("claimed") is True else f"not claimed: {d}",
+        )
+        if result:
+            COUNTERS["mission_claims"] += 1
         return None

@@ -1,16 +1,27 @@
-"""Seeding a benchmark database: players, wallets, products, an invite code.
+"""Seeding a benchmark database: players, wallets, products, an invite code,
+and the live operations a running product has.
 
 Runs inside ``bench/run.py`` after ``django.setup()`` with ``bench.settings``
 (production's password hasher). Users are bulk-inserted with one precomputed hash;
 wallets and balances go through ``economy.services`` (``wallet_open``,
 ``wallet_grant``), so every balance has its ledger entry and the ledger audit
 holds from the first second.
+
+Live operations (:func:`seed_live_ops`): the demo's live events, daily and weekly
+missions and achievements, the same ``make run`` seeds (the ``seed_*_demo``
+commands), created through their services by a staff account of the bench's own.
+Without them a round, a purchase or a claim counts towards nothing and skips the
+progress engine's statements, which no running product does; with them, every
+seeded player has joined every running event (``event_join``), so a round
+advances event requirements, mission instances and achievements in its
+transaction, as it does for an engaged player.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
@@ -26,6 +37,7 @@ SEED_GOLD = 50_000
 SEED_GEMS = 1_000_000  # enough for every gem purchase a run can make
 SITE_ID_PREFIX = "bp"
 SEED_THREADS = 4
+STAFF_SITE_ID = "admin"  # the account the seed_*_demo commands create their rows as
 
 
 @dataclass(frozen=True)
@@ -36,6 +48,7 @@ class SeedResult:
     seconds: float
     min_user_id: int
     max_user_id: int
+    live_ops: list[str]
 
 
 def player_ip(index: int) -> str:
@@ -109,6 +122,7 @@ def seed_players(count: int, *, prefix: str = SITE_ID_PREFIX, first_index: int =
         batch_size=1000,
     )
     rows = list(User.objects.filter(site_id__startswith=prefix).order_by("id").values_list("id", "site_id"))
+    running, event_join = _running_events()
 
     def open_wallets(user_ids: list[int]) -> None:
         try:
@@ -122,6 +136,9 @@ def seed_players(count: int, *, prefix: str = SITE_ID_PREFIX, first_index: int =
                         idempotency_key=f"bench-seed:{user_id}",
                         reference="bench:seed",
                     )
+                user = User(pk=user_id)
+                for event_id in running:  # an engaged player: in every running event (seed_live_ops)
+                    event_join(user=user, event_id=event_id)
         finally:
             connections.close_all()  # this thread's connection
 
@@ -140,10 +157,59 @@ def seed_players(count: int, *, prefix: str = SITE_ID_PREFIX, first_index: int =
     ]
 
 
+def seed_live_ops() -> list[str]:
+    """The demo's live events, missions and achievements (module docstring), created by the
+    ``seed_*_demo`` commands as a staff account without a usable password; a summary line each."""
+    import io
+
+    from django.core.management import CommandError, call_command
+
+    from accounts.models import User
+
+    if not User.objects.filter(site_id__iexact=STAFF_SITE_ID, is_superuser=True).exists():
+        User.objects.create_superuser(STAFF_SITE_ID, "Bench Staff", "+14440000001", None)
+    lines = []
+    for command in ("seed_events_demo", "seed_missions_demo", "seed_achievements_demo"):
+        out = io.StringIO()
+        try:
+            call_command(command, stdout=out)
+        except CommandError as error:  # an older checkout (--against) without this part of live ops
+            lines.append(f"{command}: {error}")
+            continue
+        lines.append(out.getvalue().strip())
+    return lines
+
+
+def _running_events() -> tuple[list[int], Callable[..., Any]]:
+    """The ids of the events running now and the service that joins one (none in a checkout without
+    live events: ``bench/run.py --against`` seeds an older version with this module)."""
+    from django.utils import timezone
+
+    try:
+        from events.models import Event
+        from events.services import event_join
+    except ImportError:
+        return [], lambda **_: None
+    now = timezone.now()
+    running = Event.objects.filter(is_active=True, starts_at__lte=now, ends_at__gt=now)
+    return list(running.values_list("id", flat=True)), event_join
+
+
+def live_ops_note(lines: list[str]) -> str:
+    """The report's note on the live operations the run's players count towards."""
+    return (
+        "Live operations as `make run` seeds them (bench/seed.py, `seed_live_ops`), every seeded player in "
+        "every running event, so rounds, purchases and claims advance events, missions and achievements: "
+        + "; ".join(line.rstrip(".") for line in lines)
+        + "."
+    )
+
+
 def seed(players: int) -> SeedResult:
-    """The products and ``players`` players for the load (site ids ``bp...``)."""
+    """The products, the live operations and ``players`` players for the load (site ids ``bp...``)."""
     started = time.monotonic()
     gems_product_id, money_product_id = seed_products()
+    live_ops = seed_live_ops()
     seeded = seed_players(players)
     return SeedResult(
         players=seeded,
@@ -152,4 +218,5 @@ def seed(players: int) -> SeedResult:
         seconds=time.monotonic() - started,
         min_user_id=seeded[0]["id"],
         max_user_id=seeded[-1]["id"],
+        live_ops=live_ops,
     )

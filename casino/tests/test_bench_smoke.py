@@ -88,6 +88,11 @@ def test_bench_smoke_runs_end_to_end(tmp_path: Path) -> None:
         assert rows[name]["cpu_ms"] > 0 and rows[name]["ratio"] > 0, rows[name]
         assert rows[name]["verdict"] in {"PASS", "MISS"}
     assert rows["balance"]["reference"] == "bare_read" and rows["buy_gems"]["reference"] == "bare_purchase"
+    # the demo's live operations are seeded: a round advances events, missions and achievements
+    spin_sql = " ".join(rows["slot_spin"]["sql"])
+    for table in ("events_eventprogress", "events_missionprogress", "events_achievementprogress"):
+        assert table in spin_sql, rows["slot_spin"]["sql"]
+    assert any(note.startswith("Live operations as `make run` seeds them") for note in data["notes"]), data["notes"]
     targets = {row["target"] for row in data["targets"]["rows"]}
     assert {"CPU balance / bare_read", "CPU buy_gems / bare_purchase", "commits buy_money"} <= targets
     assert any(target.startswith("player scenario sustained") for target in targets), targets
@@ -111,6 +116,8 @@ def test_bench_smoke_runs_end_to_end(tmp_path: Path) -> None:
     integrity = data["integrity"]
     assert integrity["audit_exit"] == 0, integrity["audit_output"]
     assert integrity["duplicate_grants"] == 0, integrity["checks"]
+    assert "weekly rounds-played missions not equal to the player's settled rounds" in integrity["checks"]
+    assert integrity["info"]["achievements unlocked"] > 0, integrity["info"]  # the first spins' "first-spin"
 
     # the report, with the machine, versions and git sha, and the plots
     report = (run_dir / "report.md").read_text()
@@ -225,3 +232,33 @@ def test_bare_reference_reads_the_wallet_and_buys_through_the_ledger(client: Cli
         assert (refused.status_code, refused.json()["error"]) == (status, code), body
     assert Wallet.objects.get(user=player).gems == 5
     assert LedgerEntry.objects.filter(wallet_id=player.pk, reason="purchase").count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_bench_seeds_live_ops_and_its_integrity_check_catches_a_round_counted_twice() -> None:
+    from django.db import connection
+
+    from accounts.models import User
+    from bench import integrity, seed
+    from events.models import EventParticipation, MissionProgress
+    from games.services.slots import slot_spin
+
+    seed.seed_live_ops()
+    again = seed.seed_live_ops()  # idempotent: the second run creates nothing
+    (player,) = seed.seed_players(1, prefix="bt", first_index=900_000)
+    user = User.objects.get(pk=player["id"])
+    for n in range(2):
+        slot_spin(user=user, bet_amount=100, idempotency_key=f"bench-integrity-{n}")
+    check = "weekly rounds-played missions not equal to the player's settled rounds"
+
+    def mismatches() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute(integrity.CHECKS[check])
+            return int(cursor.fetchone()[0])
+
+    weekly = MissionProgress.objects.get(user=user, template__code="weekly-play-100")
+    assert "0 created" in again[1] and "already there" in again[2], again
+    assert EventParticipation.objects.filter(user=user).count() == 3  # every running demo event
+    assert weekly.value == 2 and mismatches() == 0
+    MissionProgress.objects.filter(pk=weekly.pk).update(value=3)  # a round counted twice
+    assert mismatches() == 1
