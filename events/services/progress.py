@@ -323,6 +323,9 @@ def _upsert_sql(upsert: _Upsert, *, guarded: bool) -> tuple[str, list[Any]]:
         f"value = CASE WHEN t.{done} IS NULL THEN {new_value} ELSE t.value END, "
         f"{done} = CASE WHEN t.{done} IS NULL AND {new_value} >= t.target THEN %s "
         f"ELSE t.{done} END, updated_at = excluded.updated_at "
+        # A row already done is frozen: not rewritten (no new row version) and not returned, so
+        # nothing is announced for it.
+        f"WHERE t.{done} IS NULL "
         f"RETURNING {upsert.returning}"
     )
     return sql, [*(value for row in upsert.rows for value in row), upsert.now]

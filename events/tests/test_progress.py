@@ -199,3 +199,26 @@ def test_a_round_counts_towards_events_missions_and_achievements_in_one_statemen
     assert (participation.progress_version, participation.completed_at) == (1, None)  # amount_bet 10 of 1000
     assert MissionProgress.objects.get(user=user).completed_at is not None
     assert AchievementProgress.objects.get(user=user).value == 10
+
+
+@pytest.mark.django_db
+def test_a_completed_mission_or_unlocked_achievement_is_neither_rewritten_nor_announced_again(user: Any) -> None:
+    fund(user)
+    done = MissionTemplateFactory(period="daily", metric="rounds_played", target=1)
+    open_one = MissionTemplateFactory(period="daily", metric="rounds_played", target=5)
+    AchievementFactory(metric="rounds_played", threshold=1)
+    play(user, "first")
+    frozen = MissionProgress.objects.get(user=user, template=done)
+    unlocked = AchievementProgress.objects.get(user=user)
+    seen = set(OutboxEvent.objects.values_list("pk", flat=True))
+
+    play(user, "second")
+
+    announced = [
+        event
+        for event in OutboxEvent.objects.filter(type__in=["event_progress", "achievement_progress"]).order_by("id")
+        if event.pk not in seen
+    ]
+    assert [(event.type, event.data.get("mission_id")) for event in announced] == [("event_progress", open_one.pk)]
+    assert MissionProgress.objects.get(pk=frozen.pk).updated_at == frozen.updated_at
+    assert AchievementProgress.objects.get(pk=unlocked.pk).updated_at == unlocked.updated_at
