@@ -46,7 +46,7 @@ def parse_args(argv: list[str] | None = None, *, description: str = "") -> argpa
     parser.add_argument(
         "--visit-rounds",
         type=int,
-        help="rounds of play a visit lasts: the journey, then its play steps again (6; 1: a 12-request visit)",
+        help="rounds of play a visit lasts: the journey, then its play steps again (6; 1: a 16-request visit)",
     )
     parser.add_argument(
         "--workers", type=int, help="gunicorn sync workers (as in production: one per core, deploy/gunicorn.conf.py)"

@@ -6,10 +6,13 @@ Two phases, one after the other in one Locust process (``BenchShape``):
 ``player`` -- the original scenario, **open loop**, at fixed arrival rates.
     Each Locust user is one player's device walking the journey
     sign-up or login -> dashboard -> slot spin -> streak claim -> VIP claim
-    -> shop catalog -> buy with gems -> slot spin -> buy with money (pending
-    order at the sandbox provider) -> the provider approves and sends its
-    signed webhook -> slot spin -> balance, then starts over as the next
-    player of the pool (spins: a quarter of the requests). One step = one request.
+    -> the running events -> crash round -> shop catalog -> buy with gems ->
+    slot spin -> buy with money (pending order at the sandbox provider) -> the
+    provider approves and sends its signed webhook -> slot spin -> today's
+    missions -> claim a completed one -> balance, then plays on for more
+    rounds (bench/journey.py) and starts over as the next player of the pool
+    (game rounds: a quarter to a third of the requests, each counted towards
+    the live operations bench/seed.py runs). One step = one request.
     Arrival rate: every user starts one request per *slot*; slots are
     scheduled ahead on the clock (``paced``), a think time drawn uniformly
     from 0.5-1.5 x ``pacing_s`` apart, whatever the previous response took.
