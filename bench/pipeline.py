@@ -281,6 +281,47 @@ def cpu_per_request(samples: list[dict[str, Any]], t0: float, t1: float, rps: fl
     return out
 
 
+# A second in which the hypervisor ran another guest on more than this share of the VM's cores.
+STOLEN_CORES = 0.1
+
+
+def stolen_windows(
+    samples: list[dict[str, Any]], t0: float, t1: float, threshold: float = STOLEN_CORES
+) -> list[tuple[float, float]]:
+    """The spans of [t0, t1) in which the hypervisor took more than ``threshold`` cores (a sample
+    at ``t`` covers the time since the previous one)."""
+    windows: list[tuple[float, float]] = []
+    previous: float | None = None
+    for row in sorted(samples, key=lambda row: row["t"]):
+        if previous is not None and row["t"] > t0 and previous < t1 and row.get("cpu_stolen", 0.0) > threshold:
+            start, end = max(previous, t0), min(row["t"], t1)
+            if windows and windows[-1][1] >= start:
+                start = windows[-1][0]
+                windows.pop()
+            windows.append((start, end))
+        previous = row["t"]
+    return windows
+
+
+def stolen_view(
+    starts: np.ndarray, windows: list[tuple[float, float]], t0: float, t1: float, samples: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """How much of a stage the hypervisor took: the seconds above ``STOLEN_CORES``, the most it
+    took in one sample, and which requests (by their start, of ``starts``) began outside those
+    seconds (``outside``, a mask), for the p95 of the rest beside the stage's own."""
+    outside = np.ones(starts.shape, dtype=bool)
+    for start, end in windows:
+        outside &= ~((starts >= start) & (starts < end))
+    stolen = [row.get("cpu_stolen", 0.0) for row in samples if t0 < row["t"] <= t1]
+    return {
+        "threshold_cores": STOLEN_CORES,
+        "seconds": sum(end - start for start, end in windows),
+        "stage_seconds": t1 - t0,
+        "max_cores": max(stolen) if stolen else 0.0,
+        "outside": outside,
+    }
+
+
 def outbox_count(t0: float, t1: float) -> int:
     from datetime import UTC, datetime
 

@@ -8,12 +8,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from bench import plots
 from bench.latency import player_stats, time_series
-from bench.pipeline import SERVER_LATENCY_FILE, cpu_per_request, server_latency
+from bench.pipeline import SERVER_LATENCY_FILE, cpu_per_request, server_latency, stolen_view, stolen_windows
 from bench.report import markdown
 from bench.samples import PLAYER_ENDPOINTS, Samples
-from bench.targets import TARGET_RATE, evaluate_targets
+from bench.targets import TARGET_RATE, TARGETS_MS, evaluate_targets
 from bench.throughput import rate_series, saturation_stats
 
 
@@ -54,6 +56,8 @@ def analyse(
     # CPU per process group over each stage and closed-loop step (the sampler's rows, not the run's mean)
     for stage in stages:
         stage["cpu"] = cpu_per_request(pipeline_samples, stage["start"], stage["end"], stage["achieved_rps"])
+        if stage["measured"]:
+            stage["stolen"] = stolen_p95(samples, pipeline_samples, stage)
         if latency_snapshots:
             stage["server"] = server_latency(latency_snapshots, stage["start"], stage["end"])
     for step in (result.get("saturation") or {}).get("steps", []):
@@ -92,6 +96,24 @@ def analyse(
         run_dir / "pipeline.png", pipeline_samples, rates_series, stages, result["pipeline"]["ingestion"], t0, meta
     )
     result["plots"] = ["latency_over_time.png", "throughput_vs_concurrency.png", "pipeline.png"]
+
+
+def stolen_p95(samples: Samples, pipeline_samples: list[dict[str, Any]], stage: dict[str, Any]) -> dict[str, Any]:
+    """The seconds of a stage the hypervisor took more than ``STOLEN_CORES`` of the VM in, and each
+    target endpoint's p95 over the requests that started in the other seconds: beside the verdict,
+    which counts every second, to tell the code's latency from the machine's neighbours'."""
+    t0, t1 = stage["start"], stage["end"]
+    windows = stolen_windows(pipeline_samples, t0, t1)
+    in_stage = samples.mask(None, t0, t1)
+    view = stolen_view(samples.start[in_stage], windows, t0, t1, pipeline_samples)
+    outside = view.pop("outside")
+    names, ms = samples.name[in_stage], samples.ms[in_stage]
+    view["p95_ms_outside"] = {
+        name: float(np.percentile(ms[outside & (names == name)], 95))
+        for name in TARGETS_MS
+        if np.any(outside & (names == name))
+    }
+    return view
 
 
 def render(run_dir: Path) -> int:

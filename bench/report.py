@@ -92,6 +92,9 @@ def markdown(result: dict[str, Any]) -> str:
                     else "**MISS**: " + "; ".join(verdict["reasons"])
                 )
                 out.append("")
+            stolen = stage.get("stolen")
+            if stolen and stolen["seconds"] >= 1:
+                out += [_stolen_line(stolen), ""]
             if stage.get("cpu"):
                 out += [_cpu_line(stage["cpu"], stage["achieved_rps"]), ""]
             rows = [
@@ -275,6 +278,17 @@ def _server_line(server: dict[str, dict[str, Any]], client_p95_ms: float | None)
         "Server side (the API pool's own request-latency histogram, from Django's first middleware in to its last "
         f"out; linear within its buckets): {whole['requests']} requests, p50 {_f(whole['p50_ms'], 1)} ms, p95 "
         f"{_f(whole['p95_ms'], 1)} ms, p99 {_f(whole['p99_ms'], 1)} ms; p95 by view, ms: {by_view}.{outside}"
+    )
+
+
+def _stolen_line(stolen: dict[str, Any]) -> str:
+    """The seconds of a stage the VM's neighbours took its CPUs in, and the p95s without them."""
+    p95 = ", ".join(f"{name} {value:.0f}" for name, value in stolen["p95_ms_outside"].items())
+    return (
+        f"The hypervisor gave more than {stolen['threshold_cores']:g} cores of this VM to another guest in "
+        f"{stolen['seconds']:.0f} of the stage's {stolen['stage_seconds']:.0f} s (up to {stolen['max_cores']:.2f} "
+        f"cores at once). p95 of the requests that started in the other seconds, ms: {p95}. The verdict above "
+        "counts every second."
     )
 
 

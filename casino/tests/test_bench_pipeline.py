@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from bench.pipeline import cpu_ticks
+import numpy as np
+
+from bench.pipeline import cpu_ticks, stolen_view, stolen_windows
 
 
 def test_proc_stat_line_is_split_into_ticks_idle_and_stolen() -> None:
@@ -54,3 +56,22 @@ def test_a_stage_counts_only_what_the_server_saw_between_its_start_and_its_end()
     assert stage["GET dashboard"]["p50_ms"] == 30.0
     assert stage["POST games-slot-spin"]["requests"] == 10
     assert stage["all"]["requests"] == 110
+
+
+def test_stolen_windows_and_the_requests_outside_them() -> None:
+    samples = [
+        {"t": 100.0, "cpu_stolen": 0.0},
+        {"t": 101.0, "cpu_stolen": 0.3},  # (100, 101] taken
+        {"t": 102.0, "cpu_stolen": 0.5},  # (101, 102] taken: one window with the previous
+        {"t": 103.0, "cpu_stolen": 0.05},  # below the threshold
+        {"t": 104.0, "cpu_stolen": 0.2},  # (103, 104] taken
+        {"t": 105.0, "cpu_stolen": 0.9},  # after the stage
+    ]
+    windows = stolen_windows(samples, 100.5, 104.0)
+    starts = np.array([100.2, 100.7, 101.5, 102.5, 103.2, 103.9])
+    view = stolen_view(starts, windows, 100.5, 104.0, samples)
+
+    assert windows == [(100.5, 102.0), (103.0, 104.0)]
+    assert view["seconds"] == 2.5 and view["stage_seconds"] == 3.5
+    assert view["max_cores"] == 0.5  # the sample after the stage does not count
+    assert view["outside"].tolist() == [True, False, False, True, False, False]
