@@ -17,6 +17,7 @@ from datetime import datetime
 
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
+from django.db.models import Count, F, Q
 from django.utils import timezone
 
 import realtime
@@ -118,6 +119,11 @@ def _claim(user_id: int, event_id: int, *, actor: User | None, reason: str) -> C
             balances = wallet_balances(wallet_get_or_open(user_id=user_id))
             return ClaimResult(participation, event.reward_bundle, list(event.reward_items), balances, False)
         raise RewardAlreadyClaimed(claimed_at=participation.claimed_at.isoformat().replace("+00:00", "Z"))
+    if participation.completed_at is None and _requirements_met(participation.pk):
+        # The rows say complete though the flag does not: two kinds of progress (a round and a
+        # purchase, say) advanced the last two requirements in parallel transactions, and each
+        # statement judged completion from a snapshot without the other's. The rows decide.
+        participation.completed_at = timezone.now()
     if participation.completed_at is None:
         if actor is None:
             raise NotCompleted()
@@ -160,6 +166,14 @@ def _claim(user_id: int, event_id: int, *, actor: User | None, reason: str) -> C
         )
     balances = ledger.balances if ledger is not None else wallet_balances(wallet_get_or_open(user_id=user_id))
     return ClaimResult(participation=participation, rewards=bundle, items=list(event.reward_items), balances=balances)
+
+
+def _requirements_met(participation_id: int) -> bool:
+    """Every requirement row of the participation at its target (and at least one row)."""
+    counts = EventProgress.objects.filter(participation_id=participation_id).aggregate(
+        rows=Count("id"), below=Count("id", filter=Q(value__lt=F("target")))
+    )
+    return bool(counts["rows"]) and not counts["below"]
 
 
 def event_claim(*, user: User, event_id: int) -> ClaimResult:

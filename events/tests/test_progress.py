@@ -222,3 +222,26 @@ def test_a_completed_mission_or_unlocked_achievement_is_neither_rewritten_nor_an
     assert [(event.type, event.data.get("mission_id")) for event in announced] == [("event_progress", open_one.pk)]
     assert MissionProgress.objects.get(pk=frozen.pk).updated_at == frozen.updated_at
     assert AchievementProgress.objects.get(pk=unlocked.pk).updated_at == unlocked.updated_at
+
+
+@pytest.mark.django_db
+def test_a_claim_trusts_the_requirement_rows_when_the_completion_flag_lagged(user: Any) -> None:
+    from events.exceptions import NotCompleted
+    from events.models import EventProgress
+
+    fund(user)
+    event = event_with({"rounds_played": 1, "purchases": 1}, reward_gold=300)
+    event_join(user=user, event_id=event.pk)
+    play(user, "round")  # one requirement met, one not: not complete
+    with pytest.raises(NotCompleted):
+        event_claim(user=user, event_id=event.pk)
+    # The other requirement reached by a parallel transaction whose completion check missed this one
+    EventProgress.objects.filter(participation__event=event, metric="purchases").update(value=1)
+    assert EventParticipation.objects.get(event=event, user=user).completed_at is None
+
+    result = event_claim(user=user, event_id=event.pk)
+
+    participation = EventParticipation.objects.get(event=event, user=user)
+    assert result.rewards == {"gold": 300}
+    assert participation.completed_at is not None and participation.claimed_at is not None
+    assert LedgerEntry.objects.filter(wallet_id=user.pk, reason="event_reward").count() == 1
