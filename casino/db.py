@@ -5,6 +5,7 @@ helpers live in ``casino.inserts`` and are imported from here too."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -491,15 +492,25 @@ def on_commit_collect(key: str, item: Hashable, run: Callable[[list[Any]], None]
         run([item])
         return
     level = set(connection.savepoint_ids)
-    for savepoints, registered, _robust in connection.run_on_commit:
+    pending = connection.run_on_commit
+    # Where this key's call was registered last (a transaction that emits for thousands of players
+    # must not scan its callbacks once per item); checked against the list, which a commit or a
+    # rollback empties or rebuilds, and searched again when it moved.
+    places: dict[str, int] = connection.__dict__.setdefault("casino_collected_at", {})
+    place = places.get(key)
+    candidates = [place] if place is not None and place < len(pending) else []
+    for index in itertools.chain(candidates, range(len(pending))):
+        savepoints, registered, _robust = pending[index]
         if (
             isinstance(registered, _Collected)
             and registered.key == key
-            and registered.run is run
+            and registered.run == run  # a bound method is a new object at every access
             and savepoints == level
         ):
             registered.items[item] = None
+            places[key] = index
             return
     collected = _Collected(key, run)
     collected.items[item] = None
     transaction.on_commit(collected, using=using, robust=True)
+    places[key] = len(connection.run_on_commit) - 1

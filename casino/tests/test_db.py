@@ -666,3 +666,16 @@ def test_on_commit_collect_outside_a_transaction_runs_at_once() -> None:
     on_commit_collect("k", 5, runs)
 
     assert runs.calls == [[5]]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_on_commit_collect_with_a_bound_method_among_other_callbacks_runs_once() -> None:
+    batches: list[list[Any]] = []
+    other: list[int] = []
+    with transaction.atomic():
+        for item in range(300):
+            transaction.on_commit(lambda: other.append(1))
+            on_commit_collect("k", item, batches.append)  # a new bound method object at every access
+
+    assert batches == [list(range(300))]
+    assert len(other) == 300
