@@ -19,13 +19,14 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
+from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 
 from accounts.models import User
 from casino.copies import ProcessCopy
 from events.definitions import definitions
 from events.enums import MissionPeriod
-from events.models import Event, EventParticipation, MissionProgress, MissionTemplate
+from events.models import Event, EventParticipation, EventProgress, MissionProgress, MissionTemplate
 from events.services.progress import period_reset_at, period_start
 
 DASHBOARD_EVENTS_MAX = 10
@@ -149,13 +150,18 @@ def dashboard_events(user: User) -> list[dict[str, Any]]:
     now = timezone.now()
     shown = [event for event in _events_on_show.get() if event["starts_at"] <= now < event["ends_at"]]
     shown = shown[:DASHBOARD_EVENTS_MAX]
-    mine: dict[int, tuple[Any, Any]] = {}
+    mine: dict[int, tuple[bool, Any]] = {}
     if shown:
+        rows = EventProgress.objects.filter(participation=OuterRef("pk"))
         mine = {
-            event_id: (completed_at, claimed_at)
-            for event_id, completed_at, claimed_at in EventParticipation.objects.filter(
+            # Complete by its flag, or by its requirement rows when the flag lagged them (see
+            # events.selectors._Participation.completed).
+            event_id: (completed_at is not None or (has_rows and not below), claimed_at)
+            for event_id, completed_at, claimed_at, has_rows, below in EventParticipation.objects.filter(
                 user_id=user.pk, event_id__in=[event["id"] for event in shown]
-            ).values_list("event_id", "completed_at", "claimed_at")
+            )
+            .annotate(has_rows=Exists(rows), below=Exists(rows.filter(value__lt=F("target"))))
+            .values_list("event_id", "completed_at", "claimed_at", "has_rows", "below")
         }
     return [
         {
@@ -166,7 +172,7 @@ def dashboard_events(user: User) -> list[dict[str, Any]]:
             "priority": event["priority"],
             "end_date": _iso(event["ends_at"]),
             "joined": event["id"] in mine,
-            "completed": event["id"] in mine and mine[event["id"]][0] is not None,
+            "completed": event["id"] in mine and mine[event["id"]][0],
             "claimed": event["id"] in mine and mine[event["id"]][1] is not None,
         }
         for event in shown

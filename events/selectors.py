@@ -134,6 +134,13 @@ class _Participation:
     completed_at: datetime | None
     claimed_at: datetime | None
     progress: dict[str, int] = field(default_factory=dict)
+    below_target: int = 0  # requirement rows still short of their target
+
+    @property
+    def completed(self) -> bool:
+        """Complete by its flag, or by its rows when the flag lagged them (two kinds of progress
+        finishing the last two requirements in parallel transactions; a claim sets the flag)."""
+        return self.completed_at is not None or (bool(self.progress) and not self.below_target)
 
 
 def _participations(user_id: int, event_ids: Iterable[int]) -> dict[int, _Participation]:
@@ -152,10 +159,11 @@ def _participations(user_id: int, event_ids: Iterable[int]) -> dict[int, _Partic
             "progress__metric",
             "progress__game",
             "progress__value",
+            "progress__target",
         )
     )
     found: dict[int, _Participation] = {}
-    for pid, event_id, joined_at, version, completed_at, claimed_at, metric, game, value in rows:
+    for pid, event_id, joined_at, version, completed_at, claimed_at, metric, game, value, target in rows:
         participation = found.get(event_id)
         if participation is None:
             participation = found[event_id] = _Participation(
@@ -163,6 +171,7 @@ def _participations(user_id: int, event_ids: Iterable[int]) -> dict[int, _Partic
             )
         if metric is not None:
             participation.progress[requirement_key(metric, game)] = int(value)
+            participation.below_target += int(value) < int(target)
     return found
 
 
@@ -183,7 +192,7 @@ def _user_participation(event: Event, participation: _Participation | None) -> d
     return {
         "joined": True,
         "progress": progress,
-        "completed": participation.completed_at is not None,
+        "completed": participation.completed,
         "claimed": participation.claimed_at is not None,
         "progress_version": participation.progress_version,
         "joined_at": participation.joined_at,
@@ -219,7 +228,7 @@ def participation_payload(participation: EventParticipation) -> dict[str, Any]:
         "joined": True,
         "progress": progress,
         "progress_version": found.progress_version,
-        "completed": found.completed_at is not None,
+        "completed": found.completed,
         "claimed": found.claimed_at is not None,
         "claimed_rewards": found.claimed_at is not None,
         "joined_at": found.joined_at,

@@ -238,7 +238,15 @@ def test_a_claim_trusts_the_requirement_rows_when_the_completion_flag_lagged(use
     # The other requirement reached by a parallel transaction whose completion check missed this one
     EventProgress.objects.filter(participation__event=event, metric="purchases").update(value=1)
     assert EventParticipation.objects.get(event=event, user=user).completed_at is None
+    # The player is shown it complete (the events list, the dashboard's events) ...
+    from events.mission_selectors import dashboard_events
+    from events.selectors import event_payloads
 
+    (listed,) = event_payloads([event], user_id=user.pk)
+    assert listed["user_participation"]["completed"] is True
+    assert [(row["id"], row["completed"]) for row in dashboard_events(user)] == [(event.pk, True)]
+
+    # ... and can claim it
     result = event_claim(user=user, event_id=event.pk)
 
     participation = EventParticipation.objects.get(event=event, user=user)
