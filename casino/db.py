@@ -215,10 +215,12 @@ def _select(
     lock: bool,
     between: tuple[str, ...] = (),
     order_by: tuple[str, ...] = (),
+    among: tuple[tuple[str, int], ...] = (),
 ) -> _Select:
-    """One ``SELECT`` shape: equality on ``where``, inclusive ranges on ``between``
-    (a row at most, unless there are ranges; the first in ``order_by``'s order,
-    ``-name`` descending, when there is one)."""
+    """One ``SELECT`` shape: equality on ``where``, inclusive ranges on ``between``,
+    membership in ``among`` (each a field and how many values its ``IN`` lists)
+    -- a row at most, unless there are ranges or lists; the first in
+    ``order_by``'s order, ``-name`` descending, when there is one."""
     meta = model._meta
     connection = connections[alias]
     quote = connection.ops.quote_name
@@ -234,8 +236,10 @@ def _select(
     ]
     conditions = [_concrete(meta.pk if name == "pk" else meta.get_field(name)) for name in where]
     ranged = [_concrete(meta.get_field(name)) for name in between]
+    listed = [(_concrete(meta.pk if name == "pk" else meta.get_field(name)), count) for name, count in among]
     tests = [f"{quote(field.column)} = %s" for field in conditions]
     tests += [f"{quote(field.column)} >= %s AND {quote(field.column)} <= %s" for field in ranged]
+    tests += [f"{quote(field.column)} IN ({', '.join(['%s'] * count)})" for field, count in listed]
     suffix = " FOR UPDATE" if lock and connection.features.has_select_for_update else ""
     order = ", ".join(
         f"{quote(_concrete(meta.pk if name.lstrip('-') == 'pk' else meta.get_field(name.lstrip('-'))).column)}"
@@ -244,14 +248,19 @@ def _select(
     )
     sql = (
         f"SELECT {', '.join(quote(field.column) for field in loaded)} FROM {quote(meta.db_table)}"  # noqa: S608
-        f" WHERE {' AND '.join(tests)}{f' ORDER BY {order}' if order else ''}{'' if ranged else ' LIMIT 1'}{suffix}"
+        f" WHERE {' AND '.join(tests)}{f' ORDER BY {order}' if order else ''}"
+        f"{'' if ranged or listed else ' LIMIT 1'}{suffix}"
     )
     return _Select(
         sql=sql,
         attnames=tuple(field.attname for field in loaded),
         converters=tuple(converters),
         expressions=tuple(expressions),
-        where=tuple(conditions + [field for field in ranged for _ in (0, 1)]),
+        where=tuple(
+            conditions
+            + [field for field in ranged for _ in (0, 1)]
+            + [field for field, count in listed for _ in range(count)]
+        ),
     )
 
 
@@ -348,18 +357,38 @@ def _instance(model: type[M], alias: str, select: _Select, row: Sequence[Any]) -
 def rows_get(
     model: type[M],
     *,
-    between: dict[str, tuple[object, object]],
+    between: dict[str, tuple[object, object]] | None = None,
+    among: dict[str, Sequence[object]] | None = None,
     fields: Sequence[str] | None = None,
     **equals: object,
 ) -> list[M]:
-    """The rows of ``model`` with these field values and each field of ``between``
-    within its inclusive ``(low, high)``, in no particular order: :func:`row_get`
-    for a range (``filter(user=.., date__gte=.., date__lte=..)``, written out once
-    per shape, through the ORM's converters)."""
+    """The rows of ``model`` with these field values, each field of ``between``
+    within its inclusive ``(low, high)`` and each field of ``among`` equal to one
+    of its values, in no particular order: :func:`row_get` for several rows
+    (``filter(user=.., date__gte=.., date__lte=..)``, ``filter(template_id__in=..)``),
+    written out once per shape (and per length of each list), through the ORM's
+    converters. An empty list matches nothing (no statement)."""
+    between = between or {}
+    among = {name: list(dict.fromkeys(values)) for name, values in (among or {}).items()}
+    if any(not values for values in among.values()):
+        return []
     alias = router.db_for_read(model)
-    select = _select(model, alias, None if fields is None else tuple(fields), tuple(equals), False, tuple(between))
+    select = _select(
+        model,
+        alias,
+        None if fields is None else tuple(fields),
+        tuple(equals),
+        False,
+        tuple(between),
+        (),
+        tuple((name, len(values)) for name, values in among.items()),
+    )
     connection = connections[alias]
-    values = [*equals.values(), *(bound for bounds in between.values() for bound in bounds)]
+    values = [
+        *equals.values(),
+        *(bound for bounds in between.values() for bound in bounds),
+        *(value for listed in among.values() for value in listed),
+    ]
     params = [field.get_db_prep_value(value, connection) for field, value in zip(select.where, values, strict=True)]
     with connection.cursor() as cursor:
         cursor.execute(select.sql, params)

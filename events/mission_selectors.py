@@ -17,13 +17,15 @@ none when no event runs.
 from __future__ import annotations
 
 from datetime import date, datetime
+from functools import lru_cache, partial
 from typing import Any
 
-from django.db.models import Exists, F, OuterRef
+from django.db import connections, router
 from django.utils import timezone
 
 from accounts.models import User
 from casino.copies import ProcessCopy
+from casino.db import column_name, rows_get
 from events.definitions import definitions
 from events.enums import MissionPeriod
 from events.models import Event, EventParticipation, EventProgress, MissionProgress, MissionTemplate
@@ -79,12 +81,14 @@ def missions_for_user(user: User, *, period: str | None = None, today: date | No
     )
     by_id = {template.pk: template for template in ordered}
     instances: dict[int, MissionProgress] = {}
-    if by_id:
-        for found in MissionProgress.objects.filter(
-            user_id=user.pk, template_id__in=list(by_id), period_start__in=sorted(set(starts.values()))
-        ):
-            if found.period_start == starts[by_id[found.template_id].period]:
-                instances[found.template_id] = found
+    found_rows = rows_get(
+        MissionProgress,
+        user=user.pk,
+        among={"template": list(by_id), "period_start": sorted(set(starts.values()))},
+    )
+    for found in found_rows:
+        if found.period_start == starts[by_id[found.template_id].period]:
+            instances[found.template_id] = found
     missions = []
     for template in ordered:
         start = starts[template.period]
@@ -150,19 +154,16 @@ def dashboard_events(user: User) -> list[dict[str, Any]]:
     now = timezone.now()
     shown = [event for event in _events_on_show.get() if event["starts_at"] <= now < event["ends_at"]]
     shown = shown[:DASHBOARD_EVENTS_MAX]
-    mine: dict[int, tuple[bool, Any]] = {}
+    mine: dict[int, tuple[bool, bool]] = {}
     if shown:
-        rows = EventProgress.objects.filter(participation=OuterRef("pk"))
-        mine = {
-            # Complete by its flag, or by its requirement rows when the flag lagged them (see
-            # events.selectors._Participation.completed).
-            event_id: (completed_at is not None or (has_rows and not below), claimed_at)
-            for event_id, completed_at, claimed_at, has_rows, below in EventParticipation.objects.filter(
-                user_id=user.pk, event_id__in=[event["id"] for event in shown]
-            )
-            .annotate(has_rows=Exists(rows), below=Exists(rows.filter(value__lt=F("target"))))
-            .values_list("event_id", "completed_at", "claimed_at", "has_rows", "below")
-        }
+        with connections[router.db_for_read(EventParticipation)].cursor() as cursor:
+            cursor.execute(_participation_flags_sql(len(shown)), [user.pk, *(event["id"] for event in shown)])
+            mine = {
+                # Complete by its flag, or by its requirement rows when the flag lagged them (see
+                # events.selectors._Participation.completed).
+                event_id: (bool(completed) or (bool(has_rows) and not below), bool(claimed))
+                for event_id, completed, claimed, has_rows, below in cursor.fetchall()
+            }
     return [
         {
             "id": event["id"],
@@ -173,7 +174,25 @@ def dashboard_events(user: User) -> list[dict[str, Any]]:
             "end_date": _iso(event["ends_at"]),
             "joined": event["id"] in mine,
             "completed": event["id"] in mine and mine[event["id"]][0],
-            "claimed": event["id"] in mine and mine[event["id"]][1] is not None,
+            "claimed": event["id"] in mine and mine[event["id"]][1],
         }
         for event in shown
     ]
+
+
+@lru_cache(maxsize=DASHBOARD_EVENTS_MAX)
+def _participation_flags_sql(events: int) -> str:
+    """The player's participations in ``events`` events, each ``(event id, completed,
+    claimed, has requirement rows, has a row below its target)``: written out once per
+    number of events instead of compiled on every home screen built (its ORM form, two
+    ``Exists`` annotations, cost more than the rest of the section)."""
+    part, row = partial(column_name, EventParticipation), partial(column_name, EventProgress)
+    quote = connections[router.db_for_read(EventParticipation)].ops.quote_name
+    table = quote(EventProgress._meta.db_table)
+    rows = f"SELECT 1 FROM {table} r WHERE r.{row('participation')} = p.{part('id')}"  # noqa: S608 - names from the models
+    return (
+        f"SELECT p.{part('event')}, p.{part('completed_at')} IS NOT NULL, p.{part('claimed_at')} IS NOT NULL,"  # noqa: S608 - names from the models
+        f" EXISTS ({rows}), EXISTS ({rows} AND r.{row('value')} < r.{row('target')})"
+        f" FROM {quote(EventParticipation._meta.db_table)} p"
+        f" WHERE p.{part('user')} = %s AND p.{part('event')} IN ({', '.join(['%s'] * events)})"
+    )

@@ -1,16 +1,21 @@
 """The shop's catalog as every player sees it, kept per process (``casino.copies``;
 products and packages are watched in ``shop/apps.py``): a buy's product, whether it is priced in
-money or sold only as a package, a payment step's product, and the dashboard's highlights --
-no statement on a buy, a payment step or a home screen built."""
+money or sold only as a package, a payment step's product, the limited packages on sale and the
+dashboard's highlights -- no statement on a buy, a payment step or a home screen built, one for
+the packages' stock when any is on sale."""
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
+
+from django.utils import timezone
 
 from accounts.models import User
 from casino.copies import ProcessCopy
-from casino.db import row_get
+from casino.db import row_get, rows_get
 from shop.models import LimitedPackage, PriceType, Product
 from shop.selectors import active_products
 
@@ -21,6 +26,9 @@ class _Catalog:
     by_id: dict[int, Product]
     packaged: frozenset[int]  # products sold only as limited packages
     on_sale: tuple[Product, ...]  # on general sale, in catalog order (shop.selectors.active_products)
+    # Active limited packages in (ends_at, id) order; their stock is read when shown (every
+    # sale moves it with a queryset UPDATE, which the copy does not see).
+    packages: tuple[LimitedPackage, ...]
 
 
 def _catalog_load() -> _Catalog:
@@ -34,6 +42,7 @@ def _catalog_load() -> _Catalog:
         by_id={product.pk: product for product in products},
         packaged=packaged,
         on_sale=tuple(sorted(on_sale, key=lambda product: (product.sort_order, product.pk))),
+        packages=tuple(LimitedPackage.objects.filter(is_active=True).order_by("ends_at", "id")),
     )
 
 
@@ -57,6 +66,51 @@ def catalog_on_sale() -> tuple[Product, ...]:
     (sort order, then id), from the process's copy: what ``shop.selectors.active_products``
     queries, without a statement. Shared: the caller must not change them."""
     return _catalog.get().on_sale
+
+
+def packages_on_sale(*, now: datetime | None = None) -> list[LimitedPackage]:
+    """The limited packages on sale now (active, their product active, ``starts_at <= now <
+    ends_at``), in (ends_at, id) order, each with its product and its stock as it stands: the
+    window from the process's copy, the stock in one statement (none when nothing is on sale).
+    Each is the caller's own; its product is shared (the caller must not change it)."""
+    now = now or timezone.now()
+    catalog = _catalog.get()
+    shown = [
+        package
+        for package in catalog.packages
+        if package.starts_at <= now < package.ends_at
+        and (product := catalog.by_id.get(package.product_id)) is not None
+        and product.is_active
+    ]
+    if not shown:
+        return []
+    stock = {
+        row.pk: row
+        for row in rows_get(
+            LimitedPackage, fields=["total_stock", "remaining_stock"], among={"pk": [package.pk for package in shown]}
+        )
+    }
+    found = []
+    for package in shown:
+        row = stock.get(package.pk)
+        if row is None:
+            continue  # deleted since the copy was loaded
+        fresh = copy.copy(package)
+        fresh.total_stock, fresh.remaining_stock = row.total_stock, row.remaining_stock
+        fresh.product = catalog.by_id[package.product_id]
+        found.append(fresh)
+    return found
+
+
+def package_code_for(client_id: str) -> str:
+    """The package a client names by ``product_id`` on ``/api/shop/buy-limited``:
+    a package's own code, or else the SKU of a product with a package on sale
+    now (that package's code). Unknown ids come back unchanged (the buy then
+    answers ``package_not_found``)."""
+    if LimitedPackage.objects.filter(code=client_id).exists():
+        return client_id
+    package = next((package for package in packages_on_sale() if package.product.sku == client_id), None)
+    return package.code if package is not None else client_id
 
 
 def sold_as_package(product: Product) -> bool:

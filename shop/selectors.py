@@ -119,15 +119,6 @@ def active_products() -> QuerySet[Product]:
     return Product.objects.filter(is_active=True).exclude(packages__isnull=False).order_by("sort_order", "id")
 
 
-def packages_on_sale(*, now: datetime | None = None) -> QuerySet[LimitedPackage]:
-    now = now or timezone.now()
-    return (
-        LimitedPackage.objects.filter(is_active=True, product__is_active=True, starts_at__lte=now, ends_at__gt=now)
-        .select_related("product")
-        .order_by("ends_at", "id")
-    )
-
-
 def spent_today(
     user_id: int, *, currency: str, now: datetime | None = None, exclude_order_id: int | None = None
 ) -> int:
@@ -280,17 +271,6 @@ def orders_awaiting_settlement(age: timedelta) -> QuerySet[Order]:
     return Order.objects.filter(
         Q(status=OrderStatus.PENDING, created_at__lt=cutoff) | Q(status=OrderStatus.PAID, updated_at__lt=cutoff)
     ).exclude(provider_reference="")
-
-
-def package_code_for(client_id: str) -> str:
-    """The package a client names by ``product_id`` on ``/api/shop/buy-limited``:
-    a package's own code, or else the SKU of a product with a package on sale
-    now (that package's code). Unknown ids come back unchanged (the buy then
-    answers ``package_not_found``)."""
-    if LimitedPackage.objects.filter(code=client_id).exists():
-        return client_id
-    package = packages_on_sale().filter(product__sku=client_id).first()
-    return package.code if package is not None else client_id
 
 
 def transactions_after(user_id: int, *, after_id: int) -> QuerySet[Order]:

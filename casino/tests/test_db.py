@@ -242,6 +242,31 @@ def test_rows_get_loads_the_rows_in_a_range_as_the_orm_does() -> None:
 
 
 @pytest.mark.django_db
+def test_rows_get_among_lists_loads_the_rows_the_orms_in_lookups_find() -> None:
+    from economy.models import StreakDay
+
+    user, other = UserFactory(), UserFactory()
+    days = {}
+    for owner, day, kind in [(user, 1, "checkin"), (user, 3, "checkin"), (user, 5, "vip"), (other, 3, "checkin")]:
+        days[owner.pk, day] = StreakDay.objects.create(
+            user=owner, date=date(2026, 12, day), kind=kind, streak_count=day, created_at=timezone.now()
+        )
+    wanted_days = [date(2026, 12, 3), date(2026, 12, 5), date(2026, 12, 3)]  # a repeated value counts once
+
+    with CaptureQueriesContext(connection) as queries:
+        found = rows_get(StreakDay, user=user.pk, among={"date": wanted_days, "kind": ["checkin", "vip"]})
+        by_key = rows_get(StreakDay, fields=["date"], among={"pk": [days[user.pk, 1].pk, days[other.pk, 3].pk]})
+        nothing = rows_get(StreakDay, user=user.pk, among={"date": []})
+
+    wanted = StreakDay.objects.filter(user=user, date__in=wanted_days, kind__in=["checkin", "vip"])
+    assert sorted(map(_fields_of, found), key=str) == sorted(map(_fields_of, wanted), key=str)
+    assert sorted(day.date.day for day in found) == [3, 5]
+    assert sorted((day.user_id, day.date.day) for day in by_key) == [(user.pk, 1), (other.pk, 3)]
+    assert nothing == [] and len(queries) == 2  # an empty list matches nothing without a statement
+    assert " IN (" in queries.captured_queries[0]["sql"] and "LIMIT" not in queries.captured_queries[0]["sql"]
+
+
+@pytest.mark.django_db
 def test_row_get_can_load_some_fields_and_lock() -> None:
     from shop.models import Product
     from shop.tests.factories import GemPriceProductFactory

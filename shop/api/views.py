@@ -87,7 +87,7 @@ class LimitedPackagesView(APIView):
         return Response(
             [
                 selectors.product_payload(p.product, request_user(request).pk, package=p)
-                for p in selectors.packages_on_sale()
+                for p in catalog_selectors.packages_on_sale()
             ]
         )
 
@@ -132,7 +132,9 @@ class CatalogView(APIView):
     def get(self, request: Request) -> Response:
         user_id = request_user(request).pk
         products = [selectors.product_payload(p, user_id) for p in catalog_selectors.catalog_on_sale()]
-        packages = [selectors.product_payload(p.product, user_id, package=p) for p in selectors.packages_on_sale()]
+        packages = [
+            selectors.product_payload(p.product, user_id, package=p) for p in catalog_selectors.packages_on_sale()
+        ]
         if request.query_params.get("view") == "grouped":
             return Response({"products": products, "limited_packages": packages})
         return Response(products + packages)
@@ -195,7 +197,9 @@ class BuyLimitedView(APIView):
     def post(self, request: Request) -> Response:
         data = s.BuyLimitedInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        code = data.validated_data.get("package_id") or selectors.package_code_for(data.validated_data["product_id"])
+        code = data.validated_data.get("package_id") or catalog_selectors.package_code_for(
+            data.validated_data["product_id"]
+        )
         return _buy(request, data.validated_data, package_code=code)
 
 

@@ -12,8 +12,8 @@ from rest_framework.test import APIClient
 from casino.copies import _shared_version_set
 from economy.models import Wallet
 from economy.tests.factories import player_with_wallet
-from shop.catalog_selectors import catalog_product
-from shop.models import Product
+from shop.catalog_selectors import catalog_product, packages_on_sale
+from shop.models import LimitedPackage, Product
 from shop.tests.factories import GemPriceProductFactory, PackageFactory
 
 pytestmark = pytest.mark.django_db
@@ -86,3 +86,43 @@ def test_a_change_committed_by_another_process_is_seen_by_this_one(auth_client: 
     _shared_version_set("bumped-by-another-process")  # ... and its commit's bump
 
     assert buy(auth_client, "first", product.sku).json()["gems_spent"] == 900
+
+
+def test_packages_on_sale_come_from_the_copy_with_their_stock_as_it_stands() -> None:
+    from datetime import timedelta
+
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+    from django.utils import timezone
+
+    now = timezone.now()
+    later = PackageFactory(ends_at=now + timedelta(days=2))
+    sooner = PackageFactory(ends_at=now + timedelta(days=1))
+    PackageFactory(starts_at=now + timedelta(hours=1))  # not yet
+    off = PackageFactory(product=GemPriceProductFactory(is_active=False))  # its product is off sale
+    assert [package.pk for package in packages_on_sale()] == [sooner.pk, later.pk]  # the copy is loaded
+
+    # A sale moves the stock with a queryset UPDATE (no signal): the copy does not see it, the list does.
+    LimitedPackage.objects.filter(pk=sooner.pk).update(remaining_stock=7, total_stock=60)
+    with CaptureQueriesContext(connection) as queries:
+        shown = packages_on_sale()
+    assert [(p.pk, p.remaining_stock, p.total_stock) for p in shown] == [(sooner.pk, 7, 60), (later.pk, 50, 50)]
+    assert shown[0].product.sku == sooner.product.sku
+    assert len(queries) == 1  # the stock, in one statement
+
+    later.is_active = False
+    later.save()  # staff take it off sale: the copy is reloaded
+    assert [package.pk for package in packages_on_sale()] == [sooner.pk]
+    assert [package.pk for package in packages_on_sale(now=now + timedelta(days=1, hours=1))] == []
+    assert off.pk not in {package.pk for package in packages_on_sale()}
+
+
+def test_no_package_on_sale_costs_no_statement() -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    GemPriceProductFactory()
+    packages_on_sale()  # the copy is loaded
+    with CaptureQueriesContext(connection) as queries:
+        assert packages_on_sale() == []
+    assert len(queries) == 0
