@@ -28,8 +28,7 @@ class OutboxHealth:
 
 def outbox_health() -> OutboxHealth:
     """One query: pending and dead counts and the oldest pending row's age. It reads only
-    pending and dead rows (the pending partial index and the status index), not the sent
-    ones the outbox keeps for a day."""
+    pending and dead rows (their partial indexes), not the sent ones the outbox keeps for a day."""
     row = OutboxEvent.objects.filter(status__in=[OutboxEvent.Status.PENDING, OutboxEvent.Status.DEAD]).aggregate(
         pending=Count("id", filter=Q(status=OutboxEvent.Status.PENDING)),
         dead=Count("id", filter=Q(status=OutboxEvent.Status.DEAD)),
