@@ -12,8 +12,12 @@ The event payload is the client contract's (``docs/live-ops.md`` § Events)::
 A requirement's ``key`` is its metric, or ``metric:game`` when it counts one game only (an event
 may ask for ``rounds_played`` in any game and ``rounds_played:slot`` at once).
 
-Queries for a list, whatever its length: the events with their participation count (one), their
-requirements (one), the caller's participations with their progress (one, a LEFT JOIN).
+Queries for a list, whatever its length: the caller's participations with their progress (one, a
+LEFT JOIN). The events and their requirements are the process's copy of the active events not
+over yet (``casino.copies``: reloaded when staff change one; the window is checked when listed),
+and ``participation_count`` comes from a per-process count of every listed event's players,
+refreshed every ``PARTICIPATION_COUNTS_SECONDS`` (a display figure: counting every
+participation of every event on every list grew with the players).
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from django.core.cache import cache
 from django.db.models import Count, Prefetch, QuerySet
 from django.utils import timezone
 
+from casino.copies import ProcessCopy
 from casino.degraded import dependency_failed
 from events.metric_registry import METRICS, game_of, source_key_of
 from events.models import Event, EventParticipation, EventRequirement
@@ -38,6 +43,8 @@ from realtime.selectors import domain_events_since
 # The player's lists: at most this many events, highest priority first (the client reads a plain
 # list, so there is no page envelope; live ops run a handful of events at a time).
 EVENT_LIST_LIMIT = 100
+# How old the listed events' participation counts may be.
+PARTICIPATION_COUNTS_SECONDS = 10.0
 
 
 def requirement_key(metric: str, game: str) -> str:
@@ -58,31 +65,68 @@ def event_status(event: Event, now: datetime) -> str:
     return "running"
 
 
-def _events(now: datetime) -> QuerySet[Event]:
+def _events() -> QuerySet[Event]:
     return (
         Event.objects.filter(is_active=True)
-        .annotate(participation_count=Count("participations"))
         .prefetch_related(Prefetch("requirements", queryset=EventRequirement.objects.order_by("id")))
         .order_by("-priority", "starts_at", "id")
     )
 
 
+def _events_listed_load() -> tuple[Event, ...]:
+    return tuple(_events().filter(ends_at__gt=timezone.now()))
+
+
+# Active events not over when loaded, with their requirements, in the lists' order. Shared: the
+# caller must not change them.
+_events_listed = ProcessCopy("events.listed", _events_listed_load)
+
+
+def _participation_counts_load() -> dict[int, int]:
+    rows = (
+        EventParticipation.objects.filter(event__is_active=True, event__ends_at__gt=timezone.now())
+        .values("event")
+        .annotate(players=Count("id"))
+        .values_list("event", "players")
+    )
+    return dict(rows)
+
+
+_participation_counts = ProcessCopy(
+    "events.participation_counts", _participation_counts_load, max_age=PARTICIPATION_COUNTS_SECONDS
+)
+
+
+def participation_count(event: Event) -> int:
+    """Players who joined ``event``: for a listed event, from the process's counts (at most
+    ``PARTICIPATION_COUNTS_SECONDS`` old); for one over or switched off (a detail, not a list),
+    counted now."""
+    counts = _participation_counts.get()
+    if event.pk in counts:
+        return counts[event.pk]
+    if event.is_active and event.ends_at > timezone.now():
+        return 0  # counted with the others (no one had joined by then)
+    return EventParticipation.objects.filter(event_id=event.pk).count()
+
+
 def events_visible(*, now: datetime | None = None) -> list[Event]:
-    """Active events running now or still to come (``GET /api/events/``, the public preview)."""
+    """Active events running now or still to come (``GET /api/events/``, the public preview):
+    the process's copy, no statement. Shared: the caller must not change them."""
     now = now or timezone.now()
-    return list(_events(now).filter(ends_at__gt=now)[:EVENT_LIST_LIMIT])
+    return [event for event in _events_listed.get() if event.ends_at > now][:EVENT_LIST_LIMIT]
 
 
 def events_running(*, now: datetime | None = None) -> list[Event]:
-    """Active events running now (``GET /api/events/active``)."""
+    """Active events running now (``GET /api/events/active``): the process's copy, no
+    statement. Shared: the caller must not change them."""
     now = now or timezone.now()
-    return list(_events(now).filter(starts_at__lte=now, ends_at__gt=now)[:EVENT_LIST_LIMIT])
+    return [event for event in _events_listed.get() if event.starts_at <= now < event.ends_at][:EVENT_LIST_LIMIT]
 
 
 def event_visible(event_id: int) -> Event | None:
     """One active event, whether it runs, is to come or has ended (a player who completed it
     still finds it to claim); a deactivated one is not shown."""
-    return _events(timezone.now()).filter(pk=event_id).first()
+    return _events().filter(pk=event_id).first()
 
 
 def rewards_payload(event: Event) -> dict[str, Any]:
@@ -121,7 +165,7 @@ def event_public_payload(event: Event, now: datetime) -> dict[str, Any]:
         ],
         "image_url": event.image_url,
         "priority": event.priority,
-        "participation_count": int(getattr(event, "participation_count", 0)),
+        "participation_count": participation_count(event),
     }
 
 

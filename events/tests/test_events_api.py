@@ -166,22 +166,46 @@ def test_the_list_shows_running_and_upcoming_events_and_active_only_running_ones
 
 
 @pytest.mark.django_db
-def test_the_event_list_reads_in_three_queries_whatever_its_length(auth_client: Any) -> None:
+def test_the_event_list_reads_one_query_whatever_its_length(auth_client: Any) -> None:
     # Given many events, each with requirements, the caller in all of them
     user = auth_client.user
     for index in range(12):
         event = event_with({"rounds_played": 3, "amount_bet": 100}, title=f"event {index}")
         event_join(user=user, event_id=event.pk)
 
-    # When the list is read
-    with CaptureQueriesContext(connection) as queries:
+    # When the list is read twice
+    with CaptureQueriesContext(connection) as first:
         response = auth_client.get("/api/events")
+    with CaptureQueriesContext(connection) as again:
+        second = auth_client.get("/api/events")
 
-    # Then: the events with their participation count, their requirements, the caller's
-    # participations with progress (one LEFT JOIN), plus authentication's own reads
+    # Then the first read loads the process's copies (the events, their requirements, the
+    # participation counts) and the caller's participations with progress (one LEFT JOIN); the
+    # second reads only the caller's participations (plus authentication's own reads)
     assert response.status_code == 200 and len(response.json()) == 12
-    event_queries = [q["sql"] for q in queries.captured_queries if '"events_' in q["sql"]]
-    assert len(event_queries) == 3, event_queries
+    assert second.json() == response.json()
+    loaded = [q["sql"] for q in first.captured_queries if '"events_' in q["sql"]]
+    assert len(loaded) == 4, loaded
+    event_queries = [q["sql"] for q in again.captured_queries if '"events_' in q["sql"]]
+    assert len(event_queries) == 1 and "events_eventparticipation" in event_queries[0], event_queries
+
+
+@pytest.mark.django_db
+def test_participation_counts_are_refreshed_after_their_age_limit(auth_client: Any, monkeypatch: Any) -> None:
+    from events import selectors
+
+    event = event_with({"rounds_played": 3})
+    event_join(user=UserFactory(), event_id=event.pk)
+    assert [item["participation_count"] for item in auth_client.get("/api/events").json()] == [1]
+
+    # A join does not reload the counts at once ...
+    event_join(user=auth_client.user, event_id=event.pk)
+    [item] = auth_client.get("/api/events").json()
+    assert (item["participation_count"], item["user_participation"]["joined"]) == (1, True)
+
+    # ... they are counted again once older than PARTICIPATION_COUNTS_SECONDS
+    monkeypatch.setattr(selectors._participation_counts, "max_age", 0.0)
+    assert [item["participation_count"] for item in auth_client.get("/api/events").json()] == [2]
 
 
 @pytest.mark.django_db
