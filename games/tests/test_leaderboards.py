@@ -415,6 +415,25 @@ def test_a_round_and_a_board_page_are_one_round_trip_each(monkeypatch: pytest.Mo
     assert board.source == "redis" and board.me_rank is not None
 
 
+def test_the_update_script_refuses_specs_that_do_not_match_its_boards_and_writes_nothing() -> None:
+    """The script takes one word triple per board in a single argument: a count that does not
+    match the boards is refused before any board is touched."""
+    import redis
+
+    redis_ = _redis()
+    boards = [redis_key("leaderboard:test-spec:slot:rounds_played"), redis_key("leaderboard:test-spec:all:total_won")]
+    redis_.client.delete(*boards, *(f"{board}:members" for board in boards))
+
+    with pytest.raises(redis.ResponseError, match="1 board specs for 2 boards"):
+        redis_.update(keys=boards, args=[7, f"{1:019d}", "sum 1 0"])
+    assert redis_.client.exists(*boards, *(f"{board}:members" for board in boards)) == 0
+
+    assert redis_.update(keys=boards, args=[7, f"{1:019d}", "sum 1 0 sum 300 60"]) == 2
+    assert redis_.client.zrange(boards[1], 0, -1, withscores=True) == [(f"{1:019d}:7".encode(), -300.0)]
+    assert 0 < redis_.client.ttl(boards[1]) <= 60 and redis_.client.ttl(boards[0]) == -1
+    redis_.client.delete(*boards, *(f"{board}:members" for board in boards))
+
+
 def test_parallel_updates_of_one_player_lose_nothing(parallel: Any) -> None:
     # Given 8 processes' worth of threads applying 40 rounds each of the same 3 players
     now = timezone.now()
