@@ -110,6 +110,8 @@ CASES = [
          note="the running events with the player's participations"),
     Case("missions", "read", "GET", "/api/events/missions/daily", (200,),
          note="today's missions with the player's progress"),
+    Case("mission_claim", "write", "POST", "/api/events/missions/claim/{mission}", (200,), idempotent=True,
+         before="mission", note="a completed daily mission's reward"),
     Case("streak_claim", "write", "POST", "/api/streak/claim", (200,), idempotent=True,
          note="the day's first claim"),
     Case("streak_claim (repeat)", "write", "POST", "/api/streak/claim", (409,), idempotent=True,
@@ -207,6 +209,31 @@ class Runner:
         status, _ = self.call(self.environ(Case("", "read", "GET", "/api/dashboard", (200,)), player))
         return None if status == 200 else f"dashboard build answered {status}"
 
+    def before_mission(self, player: dict[str, Any]) -> str | None:
+        """The player has completed today's first daily mission (its instance at its target)."""
+        from django.utils import timezone
+
+        from events.models import MissionProgress, MissionTemplate
+
+        template = MissionTemplate.objects.filter(is_active=True, period="daily").order_by("sort_order", "id").first()
+        if template is None:
+            return "no active daily mission"
+        now = timezone.now()
+        MissionProgress.objects.update_or_create(
+            template=template,
+            user_id=player["id"],
+            period_start=now.date(),
+            defaults={
+                "target": template.target,
+                "value": template.target,
+                "completed_at": now,
+                "claimed_at": None,
+                "updated_at": now,
+            },
+        )
+        self.state.setdefault(player["id"], {})["mission"] = template.pk
+        return None
+
     def after_money(self, player: dict[str, Any], status: int, body: bytes) -> None:
         if status == 201:
             data = json.loads(body)
@@ -265,8 +292,9 @@ class Runner:
             headers["Authorization"] = f"Bearer {player['token']}"
         if case.idempotent:
             headers["Idempotency-Key"] = uuid.uuid4().hex
+        path = case.path.format(**self.state.get(player["id"], {})) if "{" in case.path else case.path
         return self.environs.generic(  # type: ignore[no-any-return]
-            case.method, case.path, data=data, content_type="application/json", headers=headers
+            case.method, path, data=data, content_type="application/json", headers=headers
         )
 
     def call(self, environ: dict[str, Any]) -> tuple[int, bytes]:

@@ -46,10 +46,11 @@ CPU_TARGETS: dict[str, tuple[str, float]] = {
     "webhook": ("bare_purchase", 3.0),
     "streak_claim": ("bare_purchase", 3.0),
     "vip_claim": ("bare_purchase", 3.0),
+    "mission_claim": ("bare_purchase", 3.0),
     "slot_spin": ("bare_purchase", 3.0),
 }
 # Commits of ours: not the sandbox payment provider's own writes (a remote service in production; counting.py).
-COMMIT_TARGETS: dict[str, int] = {"buy_money": 2, "buy_gems": 1, "streak_claim": 1, "vip_claim": 1}
+COMMIT_TARGETS: dict[str, int] = {"buy_money": 2, "buy_gems": 1, "streak_claim": 1, "vip_claim": 1, "mission_claim": 1}
 
 
 def stage_verdict(stage: dict[str, Any]) -> dict[str, Any]:

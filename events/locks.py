@@ -4,7 +4,9 @@ posting) the wallet: the same order everywhere."""
 
 from __future__ import annotations
 
-from casino.db import one_or_none
+from datetime import date
+
+from casino.db import one_or_none, row_get
 from events.models import EventParticipation, MissionProgress
 
 
@@ -14,5 +16,7 @@ def participation_lock(*, event_id: int, user_id: int) -> EventParticipation | N
     )
 
 
-def mission_progress_lock(*, progress_id: int) -> MissionProgress | None:
-    return one_or_none(MissionProgress.objects.select_for_update(of=("self",)).filter(pk=progress_id))
+def mission_instance_lock(*, template_id: int, user_id: int, start: date) -> MissionProgress | None:
+    """The player's instance of a template for the period starting ``start``, locked: by its
+    unique key, in one statement written out once (``casino.db.row_get``)."""
+    return row_get(MissionProgress, lock=True, template=template_id, user=user_id, period_start=start)

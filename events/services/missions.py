@@ -10,14 +10,17 @@ claimed: the period is computed from the server's clock, never taken from the re
 yesterday's completed daily mission is gone at UTC midnight like the earlier product promised.
 The protocol:
 
-1. the instance row is locked (``events.locks.mission_progress_lock``; then, inside the
-   economy's posting, the wallet: the same order as every other claim);
+1. the instance row is locked by its unique key (``events.locks.mission_instance_lock``, one
+   statement; then, inside the economy's posting, the wallet: the same order as every other
+   claim);
 2. a row already claimed is a 409 ``reward_already_claimed``; a row not complete is a 409
    ``not_completed``;
 3. the reward is posted with the natural key ``mission:{user}:{template}:{period_start}``, so even
    a claim whose row update were lost could not pay twice; ``claimed_at`` is set and
    ``reward_granted`` + ``event_progress`` (kind ``mission``) are emitted in the same
-   transaction.
+   transaction (``claimed_at`` is written with its last statement, the outbox rows'). The
+   template comes from the process's copy of the active ones (``events.definitions``), or
+   from the database when it was switched off since the player earned it.
 
 Of 100 parallel claims one pays; the 99 others wait for the lock and find ``claimed_at`` set.
 
@@ -42,13 +45,14 @@ from django.utils import timezone
 
 import realtime
 from accounts.models import User
-from casino.db import one_or_none, service_transaction
+from casino.db import row_get, row_update_later, service_transaction
 from economy.enums import LedgerReason
 from economy.services import LedgerResult, wallet_balances, wallet_get_or_open, wallet_grant
 from events import metrics
+from events.definitions import definitions
 from events.enums import MissionPeriod
 from events.exceptions import InvalidMissionTemplate, MissionNotFound, NotCompleted, RewardAlreadyClaimed
-from events.locks import mission_progress_lock
+from events.locks import mission_instance_lock
 from events.models import CountedSource, MissionProgress, MissionTemplate
 from events.services._definitions import (
     Definition,
@@ -115,22 +119,20 @@ def mission_claim(*, user: User, mission_id: int) -> MissionClaimResult:
     period, once (the module docstring has the protocol)."""
     now = timezone.now()
     with metrics.claim_counted("mission"), service_transaction():
-        template = one_or_none(MissionTemplate.objects.filter(pk=mission_id))
+        # An active template from the process's copy (events.definitions; shared, not changed
+        # here), one switched off since the player earned it from the database.
+        template = next((t for t in definitions().templates if t.pk == mission_id), None)
+        if template is None:
+            template = row_get(MissionTemplate, pk=mission_id)
         if template is None:
             raise MissionNotFound()
         start = period_start(template.period, now.date())
         reset_at = period_reset_at(template.period, now.date())
-        progress_id = (
-            MissionProgress.objects.filter(template_id=template.pk, user_id=user.pk, period_start=start)
-            .values_list("pk", flat=True)
-            .first()
-        )
-        if progress_id is None:
+        progress = mission_instance_lock(template_id=template.pk, user_id=user.pk, start=start)
+        if progress is None:
             if not template.is_active:  # nothing earned in this period, and no longer offered
                 raise MissionNotFound()
             raise NotCompleted(current_progress=0, target_value=template.target, reset_at=_iso(reset_at))
-        progress = mission_progress_lock(progress_id=progress_id)
-        assert progress is not None  # instances are deleted only long after their period
         if progress.claimed_at is not None:
             raise RewardAlreadyClaimed(claimed_at=_iso(progress.claimed_at), reset_at=_iso(reset_at))
         if progress.completed_at is None:
@@ -151,7 +153,9 @@ def mission_claim(*, user: User, mission_id: int) -> MissionClaimResult:
                 raise RewardAlreadyClaimed(reset_at=_iso(reset_at))
         progress.claimed_at = now
         progress.updated_at = now
-        progress.save(update_fields=["claimed_at", "updated_at"])
+        # With the transaction's last statement (its outbox rows): the row stays locked, and
+        # nothing in the claim reads it back.
+        row_update_later(progress, ["claimed_at", "updated_at"])
         realtime.emit_many(
             [
                 (

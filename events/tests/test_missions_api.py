@@ -190,6 +190,30 @@ def test_a_completed_mission_is_claimed_once_per_period(user: Any) -> None:
     assert announced.count() == 1
 
 
+def test_a_claim_reads_no_template_and_writes_claimed_at_with_its_outbox_rows(user: Any) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from events.services import mission_claim
+
+    fund(user, 1000)
+    template = MissionTemplateFactory(period="daily", target=1, reward_gold=300)
+    with time_machine.travel(WEDNESDAY, tick=False):
+        play(user, bet=10)
+        client_for(user).get("/api/events/missions/daily")  # the process's copies are loaded
+        with CaptureQueriesContext(connection) as queries:
+            result = mission_claim(user=user, mission_id=template.pk)
+
+    statements = [query["sql"] for query in queries.captured_queries]
+    assert not [sql for sql in statements if "events_missiontemplate" in sql]  # the copy's template
+    touching = [sql for sql in statements if "events_missionprogress" in sql]
+    assert len(touching) == 2, touching  # the lock by its unique key, then the last statement
+    assert "FOR UPDATE" in touching[0] or connection.vendor != "postgresql"
+    assert "realtime_outboxevent" in touching[1] or connection.vendor != "postgresql"
+    row = MissionProgress.objects.get(pk=result.progress.pk)
+    assert row.claimed_at is not None and row.claimed_at == result.progress.claimed_at
+
+
 def test_a_previous_periods_completed_mission_cannot_be_claimed(user: Any) -> None:
     # Given a daily mission completed on Sunday night and not claimed
     fund(user)
