@@ -8,7 +8,8 @@ saturation search, ``--workers N``): the request path is CPU-bound (the
 database and Redis answer in well under a millisecond on a local network), so
 a worker per core already keeps every core busy; more workers only add
 context switches and cache misses -- on 2 cores, 4 workers cost 25-30% more CPU
-per request than 2 and tripled the p95 at the same load. A deployment whose
+per request than 2 and tripled the p95 at the same load, and 3 held the player mix
+at 100 requests/s no better than 2 (bench/README.md, "Fourteenth round"). A deployment whose
 database is far away (a few ms a round trip) gains from more: set
 ``WEB_CONCURRENCY``. The core count is the CPU affinity mask (a cpuset limit
 of a container counts; a CFS quota does not: set ``WEB_CONCURRENCY`` there).
