@@ -11,7 +11,8 @@ keep the record:
 
 * **In the request's transaction** (the default, ``atomic=True``): one
   transaction holds the record, the view's writes and the stored response,
-  and commits once. The record is inserted first (``INSERT ... ON CONFLICT
+  and commits once (the response is stored with the transaction's last
+  statement, the view's events'). The record is inserted first (``INSERT ... ON CONFLICT
   DO NOTHING``): a parallel twin waits on the uncommitted key and then finds
   the completed record and replays it; if the first rolled back, the twin
   runs. A view that raises (a refusal or a bug) or answers 5xx rolls back and
@@ -192,6 +193,21 @@ def _insert_claim(*, user_id: int, key: str, fingerprint: str, request: Request,
     return int(row[0]) if row else None
 
 
+COMPLETED_FIELDS = ("state", "response_status", "response_content_type", "response_body")
+
+
+def _completed(record_id: int, response: HttpResponseBase) -> IdempotencyRecord:
+    """The record as :func:`_store_response` leaves it (the fields of ``COMPLETED_FIELDS``),
+    for an UPDATE queued on the request's unit of work."""
+    return IdempotencyRecord(
+        pk=record_id,
+        state=IdempotencyRecord.State.COMPLETED,
+        response_status=response.status_code,
+        response_content_type=response.get("Content-Type", "application/json"),
+        response_body=response.content,  # type: ignore[attr-defined]
+    )
+
+
 def _store_response(record_id: int, response: HttpResponseBase) -> None:
     with connection.cursor() as cursor:
         cursor.execute(
@@ -248,8 +264,10 @@ def _run_in_transaction(
                 response = _render(view, request, handler(view, request, *args, **kwargs), args, kwargs)
                 if response.status_code >= 500:
                     raise _Rollback(response)
-                unit.flush()  # the view's queued rows (its events) before the response that reports them
-                _store_response(record_id, response)
+                # The stored response and the view's queued rows (its events, its last updates)
+                # in the transaction's last statement (one round trip where the database allows).
+                unit.defer_update(_completed(record_id, response), COMPLETED_FIELDS)
+                unit.flush()
                 return response
         except _Rollback as rollback:
             return rollback.response

@@ -11,6 +11,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts.tokens import tokens_issue
+from casino.db import key_next_sql
 from economy.enums import LedgerReason
 from economy.models import LedgerEntry, Wallet
 from economy.tests.factories import player_with_wallet
@@ -72,21 +73,23 @@ def test_a_gem_purchase_is_one_order_write_and_one_wallet_posting(
         client.get("/api/users/balance")  # this minute's activity mark is written
         definitions()  # the progress subscriber's definitions and the catalog, as in a running process
         catalog_product(sku=product.sku)
+        key_next_sql(Order)  # and the order's key sequence, looked up once per process
 
         # The product, whether it is priced in money (a money order keeps no idempotency record) and
         # whether it is sold as a package come from the process's copy of the catalog: no statement.
         # Then one transaction (a savepoint here, inside the test's): the idempotency claim, buyer
         # lock, replay check (which draws the order's key), the wallet posting (lock, the entries with
         # their key check, wallet), the fulfilled order's notification (its inbox row: a realtime
-        # subscriber of purchase_update), one statement for the order, its transitions and the four
-        # outbox events (balance, two purchase updates, notification) and the stored response. 9
+        # subscriber of purchase_update), one statement for the order, its transitions, the four
+        # outbox events (balance, two purchase updates, notification) and the stored response. 8
         # statements plus the savepoint pair. No mission, achievement or event counts purchases here,
         # so the progress subscriber writes nothing.
-        with django_assert_num_queries(11) as captured:
+        with django_assert_num_queries(10) as captured:
             body = buy(client, "q1", product_id=product.sku).json()
 
     order_writes = [q["sql"] for q in captured.captured_queries if 'INSERT INTO "shop_order"' in q["sql"]]
     assert len(order_writes) == 1 and "realtime_outboxevent" in order_writes[0]
+    assert 'UPDATE "casino_idempotencyrecord"' in order_writes[0]  # the stored response, in the same statement
 
     order = Order.objects.get(receipt_code=body["receipt_code"])
     steps = list(order.transitions.order_by("pk").values_list("from_status", "to_status", "reason"))
