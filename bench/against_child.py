@@ -54,7 +54,7 @@ def child_main(config_path: str) -> int:
         seed = importlib.import_module("bench_current.seed")
         cpu = importlib.import_module("bench_current.cpu")
         seed.seed_products()
-        seed.seed_live_ops()
+        seed.seed_demo_content()
         players = seed.seed_players(config["players"], prefix="bq", first_index=500_000)
         cpu.issue_tokens(players)
         table = cpu.measure(

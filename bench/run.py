@@ -176,7 +176,7 @@ class BenchRun:
         self.setup_django()
         if args.cpu_only:
             seed.seed_products()
-            self.result["notes"].append(seed.live_ops_note(seed.seed_live_ops()))
+            self.result["notes"].append(seed.demo_content_note(seed.seed_demo_content()))
             self.result["notes"].append(facts.hasher_note())
             self.cpu_table(pg_url)
             return self.finish_cpu_only()
@@ -185,7 +185,7 @@ class BenchRun:
         seeded = seed.seed(args.players)
         self.result["meta"]["seed_seconds"] = seeded.seconds
         say(f"  seeded in {seeded.seconds:.1f} s")
-        self.result["notes"].append(seed.live_ops_note(seeded.live_ops))
+        self.result["notes"].append(seed.demo_content_note(seeded.demo_content))
         players_path = self.dir / "players.json"
         players_path.write_text(json.dumps(seeded.players))
         self.result["notes"].append(facts.hasher_note())

@@ -1,5 +1,5 @@
 """Seeding a benchmark database: players, wallets, products, an invite code,
-and the live operations a running product has.
+and the demo content (catalog, live operations) a running product has.
 
 Runs inside ``bench/run.py`` after ``django.setup()`` with ``bench.settings``
 (production's password hasher). Users are bulk-inserted with one precomputed hash;
@@ -7,10 +7,12 @@ wallets and balances go through ``economy.services`` (``wallet_open``,
 ``wallet_grant``), so every balance has its ledger entry and the ledger audit
 holds from the first second.
 
-Live operations (:func:`seed_live_ops`): the demo's live events, daily and weekly
-missions and achievements, the same ``make run`` seeds (the ``seed_*_demo``
+The demo content (:func:`seed_demo_content`): the shop's demo catalog (its packs and a
+limited package on sale, beside the bench's two products) and the live events, daily and
+weekly missions and achievements, the same ``make run`` seeds (the ``seed_*_demo``
 commands), created through their services by a staff account of the bench's own.
-Without them a round, a purchase or a claim counts towards nothing and skips the
+Without the catalog, the catalog request read no limit of the player's. Without the
+live operations a round, a purchase or a claim counts towards nothing and skips the
 progress engine's statements, which no running product does; with them, every
 seeded player has joined every running event (``event_join``), so a round
 advances event requirements, mission instances and achievements in its
@@ -48,7 +50,7 @@ class SeedResult:
     seconds: float
     min_user_id: int
     max_user_id: int
-    live_ops: list[str]
+    demo_content: list[str]
 
 
 def player_ip(index: int) -> str:
@@ -137,7 +139,7 @@ def seed_players(count: int, *, prefix: str = SITE_ID_PREFIX, first_index: int =
                         reference="bench:seed",
                     )
                 user = User(pk=user_id)
-                for event_id in running:  # an engaged player: in every running event (seed_live_ops)
+                for event_id in running:  # an engaged player: in every running event (seed_demo_content)
                     event_join(user=user, event_id=event_id)
         finally:
             connections.close_all()  # this thread's connection
@@ -157,9 +159,9 @@ def seed_players(count: int, *, prefix: str = SITE_ID_PREFIX, first_index: int =
     ]
 
 
-def seed_live_ops() -> list[str]:
-    """The demo's live events, missions and achievements (module docstring), created by the
-    ``seed_*_demo`` commands as a staff account without a usable password; a summary line each."""
+def seed_demo_content() -> list[str]:
+    """The demo's live events, missions, achievements and shop catalog (module docstring), created
+    by the ``seed_*_demo`` commands as a staff account without a usable password; a summary line each."""
     import io
 
     from django.core.management import CommandError, call_command
@@ -169,11 +171,11 @@ def seed_live_ops() -> list[str]:
     if not User.objects.filter(site_id__iexact=STAFF_SITE_ID, is_superuser=True).exists():
         User.objects.create_superuser(STAFF_SITE_ID, "Bench Staff", "+14440000001", None)
     lines = []
-    for command in ("seed_events_demo", "seed_missions_demo", "seed_achievements_demo"):
+    for command in ("seed_events_demo", "seed_missions_demo", "seed_achievements_demo", "seed_shop_demo"):
         out = io.StringIO()
         try:
             call_command(command, stdout=out)
-        except CommandError as error:  # an older checkout (--against) without this part of live ops
+        except CommandError as error:  # an older checkout (--against) without this part
             lines.append(f"{command}: {error}")
             continue
         lines.append(out.getvalue().strip())
@@ -195,11 +197,12 @@ def _running_events() -> tuple[list[int], Callable[..., Any]]:
     return list(running.values_list("id", flat=True)), event_join
 
 
-def live_ops_note(lines: list[str]) -> str:
-    """The report's note on the live operations the run's players count towards."""
+def demo_content_note(lines: list[str]) -> str:
+    """The report's note on the live operations the run's players count towards and the catalog they see."""
     return (
-        "Live operations as `make run` seeds them (bench/seed.py, `seed_live_ops`), every seeded player in "
-        "every running event, so rounds, purchases and claims advance events, missions and achievements: "
+        "Live operations and the shop's catalog as `make run` seeds them (bench/seed.py, `seed_demo_content`), "
+        "every seeded player in every running event, so rounds, purchases and claims advance events, missions "
+        "and achievements, and the catalog shows a limited package (its stock and the player's limit read): "
         + "; ".join(line.rstrip(".") for line in lines)
         + "."
     )
@@ -209,7 +212,7 @@ def seed(players: int) -> SeedResult:
     """The products, the live operations and ``players`` players for the load (site ids ``bp...``)."""
     started = time.monotonic()
     gems_product_id, money_product_id = seed_products()
-    live_ops = seed_live_ops()
+    demo_content = seed_demo_content()
     seeded = seed_players(players)
     return SeedResult(
         players=seeded,
@@ -218,5 +221,5 @@ def seed(players: int) -> SeedResult:
         seconds=time.monotonic() - started,
         min_user_id=seeded[0]["id"],
         max_user_id=seeded[-1]["id"],
-        live_ops=live_ops,
+        demo_content=demo_content,
     )

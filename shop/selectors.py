@@ -6,11 +6,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
-from functools import partial
+from functools import lru_cache, partial
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from django.conf import settings
-from django.db import connection
+from django.db import connection, connections, router
 from django.db.models import Count, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce, TruncDate
 from django.urls import reverse
@@ -63,21 +63,13 @@ def period_starts(now: datetime) -> dict[str, datetime | None]:
     }
 
 
-def units_bought(
-    user_id: int,
-    *,
-    product_id: int | None = None,
-    package_id: int | None = None,
-    since: datetime | None = None,
-    exclude_order_id: int | None = None,
-) -> int:
-    """Units the player holds or is buying (``exclude_order_id``: all but that order)."""
-    orders = _counted_orders(user_id, since=since, exclude_order_id=exclude_order_id)
-    if product_id is not None:
-        orders = orders.filter(product_id=product_id)
-    if package_id is not None:
-        orders = orders.filter(package_id=package_id)
-    return int(orders.aggregate(units=Sum("quantity"))["units"] or 0)
+LIMIT_PERIODS = ("daily", "weekly", "monthly", "lifetime")
+
+
+def product_limits(product: Product) -> list[tuple[str, int]]:
+    """The product's period limits that are set, as (period, units) in ``LIMIT_PERIODS`` order."""
+    limits = (product.limit_daily, product.limit_weekly, product.limit_monthly, product.limit_lifetime)
+    return [(period, limit) for period, limit in zip(LIMIT_PERIODS, limits, strict=True) if limit is not None]
 
 
 @dataclass(frozen=True)
@@ -86,32 +78,69 @@ class LimitLeft:
     period: str | None  # the binding period
 
 
-def product_limit_left(
-    product: Product, user_id: int, *, now: datetime | None = None, exclude_order_id: int | None = None
-) -> LimitLeft:
-    """Units the player may still buy now under the product's period limits
-    (``exclude_order_id``: not counting that order, to check it again)."""
-    now = now or timezone.now()
-    starts = period_starts(now)
-    best: LimitLeft = LimitLeft(None, None)
-    for period, limit in (
-        ("daily", product.limit_daily),
-        ("weekly", product.limit_weekly),
-        ("monthly", product.limit_monthly),
-        ("lifetime", product.limit_lifetime),
-    ):
-        if limit is None:
-            continue
-        bought = units_bought(user_id, product_id=product.pk, since=starts[period], exclude_order_id=exclude_order_id)
-        left = max(0, limit - bought)
-        if best.remaining is None or left < best.remaining:
-            best = LimitLeft(left, period)
-    return best
+@dataclass(frozen=True)
+class UnitsHeld:
+    """What a player holds or is buying of some products (units per limit period) and
+    packages (units in all), read together by :func:`units_held`."""
+
+    by_product: dict[int, dict[str, int]]
+    by_package: dict[int, int]
+
+    def product_left(self, product: Product) -> LimitLeft:
+        """Units the player may still buy under the product's period limits: the tightest one."""
+        best = LimitLeft(None, None)
+        bought = self.by_product.get(product.pk, {})
+        for period, limit in product_limits(product):
+            left = max(0, limit - bought.get(period, 0))
+            if best.remaining is None or left < best.remaining:
+                best = LimitLeft(left, period)
+        return best
+
+    def package_left(self, package: LimitedPackage) -> int:
+        return max(0, package.per_player_limit - self.by_package.get(package.pk, 0))
 
 
-def package_limit_left(package: LimitedPackage, user_id: int, *, exclude_order_id: int | None = None) -> int:
-    bought = units_bought(user_id, package_id=package.pk, exclude_order_id=exclude_order_id)
-    return max(0, package.per_player_limit - bought)
+NOTHING_HELD = UnitsHeld(by_product={}, by_package={})
+
+
+def units_held(
+    user_id: int,
+    *,
+    products: Iterable[Product] = (),
+    packages: Iterable[LimitedPackage] = (),
+    now: datetime | None = None,
+    exclude_order_id: int | None = None,
+) -> UnitsHeld:
+    """Units the player holds or is buying of each of ``products`` that has a period limit
+    (per period, since each period's start) and of each of ``packages`` (in all), in one
+    statement; none when nothing given has a limit (``exclude_order_id``: all but that order)."""
+    product_ids = sorted({product.pk for product in products if product_limits(product)})
+    package_ids = sorted({package.pk for package in packages})
+    if not product_ids and not package_ids:
+        return NOTHING_HELD
+    starts = period_starts(now or timezone.now())
+    db = connections[router.db_for_read(Order)]
+    params = [
+        *(db.ops.adapt_datetimefield_value(starts[period]) for period in LIMIT_PERIODS[:-1]),
+        user_id,
+        *COUNTED_STATUSES,
+        *([exclude_order_id] if exclude_order_id is not None else []),
+        *product_ids,
+        *package_ids,
+    ]
+    with db.cursor() as cursor:
+        cursor.execute(_units_held_sql(len(product_ids), len(package_ids), exclude_order_id is not None), params)
+        rows = [dict(zip(("product_id", "package_id", *LIMIT_PERIODS), row, strict=True)) for row in cursor.fetchall()]
+    by_product: dict[int, dict[str, int]] = {pk: dict.fromkeys(LIMIT_PERIODS, 0) for pk in product_ids}
+    by_package: dict[int, int] = dict.fromkeys(package_ids, 0)
+    for row in rows:
+        held = by_product.get(row["product_id"])
+        if held is not None:
+            for period in LIMIT_PERIODS:
+                held[period] += row[period] or 0
+        if row["package_id"] in by_package:
+            by_package[row["package_id"]] += row["lifetime"] or 0
+    return UnitsHeld(by_product=by_product, by_package=by_package)
 
 
 def active_products() -> QuerySet[Product]:
@@ -227,8 +256,54 @@ def purchase_amounts(result: PurchaseResult) -> PurchaseAmounts:
     )
 
 
-def product_payload(product: Product, user_id: int | None, *, package: LimitedPackage | None = None) -> dict[str, Any]:
-    limit = product_limit_left(product, user_id) if user_id else LimitLeft(None, None)
+def catalog_payloads(
+    user_id: int | None, *, products: Iterable[Product] = (), packages: Iterable[LimitedPackage] = ()
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The catalog entries of ``products`` and of ``packages`` (each with its product) as the
+    player sees them, what they may still buy with them: the player's units held read once
+    for all (:func:`units_held`)."""
+    products, packages = list(products), list(packages)
+    held = (
+        units_held(user_id, products=[*products, *(package.product for package in packages)], packages=packages)
+        if user_id
+        else None
+    )
+    return (
+        [product_payload(product, held) for product in products],
+        [product_payload(package.product, held, package=package) for package in packages],
+    )
+
+
+@lru_cache(maxsize=256)
+def _units_held_sql(products: int, packages: int, excluding: bool) -> str:
+    """:func:`units_held`'s statement, written out once per shape instead of compiled on every
+    catalog request (its ORM form cost more than the rest of the request): units per
+    (product, package) pair, summed since the day's, week's and month's start and in all."""
+    column = partial(column_name, Order)
+    counted_at = f"COALESCE({column('paid_at')}, {column('created_at')})"
+    since = ", ".join(
+        f"SUM(CASE WHEN {counted_at} >= %s THEN {column('quantity')} ELSE 0 END)" for _ in LIMIT_PERIODS[:-1]
+    )
+    among = [
+        f"{column(field)} IN ({', '.join(['%s'] * count)})"
+        for field, count in (("product", products), ("package", packages))
+        if count
+    ]
+    return (
+        f"SELECT {column('product')}, {column('package')}, {since}, SUM({column('quantity')})"  # noqa: S608 - names from the model
+        f" FROM {connections[router.db_for_read(Order)].ops.quote_name(Order._meta.db_table)}"
+        f" WHERE {column('user')} = %s AND {column('status')} IN ({', '.join(['%s'] * len(COUNTED_STATUSES))})"
+        + (f" AND {column('id')} <> %s" if excluding else "")
+        + f" AND ({' OR '.join(among)})"
+        f" GROUP BY {column('product')}, {column('package')}"
+    )
+
+
+def product_payload(
+    product: Product, held: UnitsHeld | None, *, package: LimitedPackage | None = None
+) -> dict[str, Any]:
+    """One catalog entry; ``held``: the player's units (:func:`units_held`; None: no player)."""
+    limit = held.product_left(product) if held is not None else LimitLeft(None, None)
     payload: dict[str, Any] = {
         "id": product.pk,
         "product_id": product.sku,
@@ -248,7 +323,7 @@ def product_payload(product: Product, user_id: int | None, *, package: LimitedPa
         "limit_period": limit.period,
     }
     if package is not None:
-        left = package_limit_left(package, user_id) if user_id else package.per_player_limit
+        left = held.package_left(package) if held is not None else package.per_player_limit
         payload.update(
             {
                 "package_id": package.code,

@@ -92,7 +92,9 @@ def test_bench_smoke_runs_end_to_end(tmp_path: Path) -> None:
     # advanced in the same statement (results.json keeps the first 240 characters of each statement)
     (counting,) = [sql for sql in rows["slot_spin"]["sql"] if "INTO events_countedsource" in sql]
     assert "UPDATE events_eventprogress" in counting, counting
-    assert any(note.startswith("Live operations as `make run` seeds them") for note in data["notes"]), data["notes"]
+    assert any(
+        note.startswith("Live operations and the shop's catalog as `make run` seeds them") for note in data["notes"]
+    ), data["notes"]
     targets = {row["target"] for row in data["targets"]["rows"]}
     assert {"CPU balance / bare_read", "CPU buy_gems / bare_purchase", "commits buy_money"} <= targets
     assert any(target.startswith("player scenario sustained") for target in targets), targets
@@ -236,7 +238,7 @@ def test_bare_reference_reads_the_wallet_and_buys_through_the_ledger(client: Cli
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_bench_seeds_live_ops_and_its_integrity_check_catches_a_round_counted_twice() -> None:
+def test_the_bench_seeds_the_demo_content_and_its_integrity_check_catches_a_round_counted_twice() -> None:
     from django.db import connection
 
     from accounts.models import User
@@ -244,8 +246,8 @@ def test_the_bench_seeds_live_ops_and_its_integrity_check_catches_a_round_counte
     from events.models import EventParticipation, MissionProgress
     from games.services.slots import slot_spin
 
-    seed.seed_live_ops()
-    again = seed.seed_live_ops()  # idempotent: the second run creates nothing
+    seed.seed_demo_content()
+    again = seed.seed_demo_content()  # idempotent: the second run creates nothing
     (player,) = seed.seed_players(1, prefix="bt", first_index=900_000)
     user = User.objects.get(pk=player["id"])
     for n in range(2):
@@ -259,6 +261,7 @@ def test_the_bench_seeds_live_ops_and_its_integrity_check_catches_a_round_counte
 
     weekly = MissionProgress.objects.get(user=user, template__code="weekly-play-100")
     assert "0 created" in again[1] and "already there" in again[2], again
+    assert "package starter-week exists" in again[3], again  # the demo catalog, with its limited package
     assert EventParticipation.objects.filter(user=user).count() == 3  # every running demo event
     assert weekly.value == 2 and mismatches() == 0
     MissionProgress.objects.filter(pk=weekly.pk).update(value=3)  # a round counted twice

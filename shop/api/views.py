@@ -77,19 +77,17 @@ def purchase_body(result: services.PurchaseResult) -> dict[str, Any]:
 class ProductsView(APIView):
     @extend_schema(tags=["shop"], responses={200: s.CatalogItemSerializer(many=True), 401: UNAUTHORIZED})
     def get(self, request: Request) -> Response:
-        user_id = request_user(request).pk
-        return Response([selectors.product_payload(p, user_id) for p in catalog_selectors.catalog_on_sale()])
+        products, _ = selectors.catalog_payloads(request_user(request).pk, products=catalog_selectors.catalog_on_sale())
+        return Response(products)
 
 
 class LimitedPackagesView(APIView):
     @extend_schema(tags=["shop"], responses={200: s.CatalogItemSerializer(many=True), 401: UNAUTHORIZED})
     def get(self, request: Request) -> Response:
-        return Response(
-            [
-                selectors.product_payload(p.product, request_user(request).pk, package=p)
-                for p in catalog_selectors.packages_on_sale()
-            ]
+        _, packages = selectors.catalog_payloads(
+            request_user(request).pk, packages=catalog_selectors.packages_on_sale()
         )
+        return Response(packages)
 
 
 class CatalogView(APIView):
@@ -130,11 +128,11 @@ class CatalogView(APIView):
         "(CatalogSerializer).",
     )
     def get(self, request: Request) -> Response:
-        user_id = request_user(request).pk
-        products = [selectors.product_payload(p, user_id) for p in catalog_selectors.catalog_on_sale()]
-        packages = [
-            selectors.product_payload(p.product, user_id, package=p) for p in catalog_selectors.packages_on_sale()
-        ]
+        products, packages = selectors.catalog_payloads(
+            request_user(request).pk,
+            products=catalog_selectors.catalog_on_sale(),
+            packages=catalog_selectors.packages_on_sale(),
+        )
         if request.query_params.get("view") == "grouped":
             return Response({"products": products, "limited_packages": packages})
         return Response(products + packages)

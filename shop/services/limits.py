@@ -20,7 +20,7 @@ from accounts.models import User
 from accounts.selectors import daily_spend_limit_effective
 from shop.exceptions import DailySpendLimitReached, PurchaseLimitReached
 from shop.models import LimitedPackage, Product
-from shop.selectors import package_limit_left, product_limit_left, spent_today
+from shop.selectors import spent_today, units_held
 
 
 def purchase_limits_check(
@@ -33,12 +33,20 @@ def purchase_limits_check(
     exclude_order_id: int | None = None,
 ) -> None:
     """Refuse (:class:`PurchaseLimitReached`) ``quantity`` more units than the
-    product's period limits or the package's per-player limit leave."""
-    left = product_limit_left(product, user_id, now=now, exclude_order_id=exclude_order_id)
+    product's period limits or the package's per-player limit leave (one statement for both,
+    none when neither has a limit)."""
+    held = units_held(
+        user_id,
+        products=[product],
+        packages=[package] if package is not None else [],
+        now=now,
+        exclude_order_id=exclude_order_id,
+    )
+    left = held.product_left(product)
     if left.remaining is not None and quantity > left.remaining:
         raise PurchaseLimitReached(period=left.period, remaining=left.remaining)
     if package is not None:
-        package_left = package_limit_left(package, user_id, exclude_order_id=exclude_order_id)
+        package_left = held.package_left(package)
         if quantity > package_left:
             raise PurchaseLimitReached(period="package", remaining=package_left)
 
