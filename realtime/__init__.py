@@ -27,3 +27,10 @@ def emit_many(events: list[tuple[str, UserRef, dict[str, Any]]]) -> list[OutboxE
     from realtime.services import emit_many as _emit_many
 
     return _emit_many(events)
+
+
+def emit_grouped(event_type: str, user: UserRef, parts: list[tuple[str, dict[str, Any]]]) -> OutboxEvent | None:
+    """Shortcut for :func:`realtime.services.emit_grouped`: one outbox row, each part its own event."""
+    from realtime.services import emit_grouped as _emit_grouped
+
+    return _emit_grouped(event_type, user, parts)

@@ -6,7 +6,8 @@
   emitter's transaction: if it raises, the whole state change rolls back.
   A type registered with ``pushed=False`` is stored and shipped like any
   other but never sent to the player's sockets (what the client reported
-  itself: echoing it back would only cost the socket a message per event).
+  itself: echoing it back would only cost the socket a message per event; a
+  grouped row, whose parts are pushed each as its own event).
 * The initial state of a WebSocket connection (named sections).
 * The WebSocket authenticator and the "online players" source (one each).
 
@@ -94,6 +95,17 @@ for _name, _description in {
     "round_id, status, bet_amount, win_amount, result, balance).",
 }.items():
     register_event_type(_name, _description)
+
+# Changes that come by the dozen in one transaction (a round's progress in every mission, event
+# and achievement it counts towards): one outbox row, Kafka message and ClickHouse row for all of
+# them (``realtime.services.emit_grouped``); each change is still an event of its own type for the
+# subscribers and the player's sockets.
+register_event_type(
+    "progress_update",
+    "A transaction's progress in live events, missions and achievements, stored as one row (data: changes, "
+    "each {type: event_progress or achievement_progress, data}); each change is pushed as an event of its type.",
+    pushed=False,
+)
 
 # What a player's client says it showed or did (realtime.telemetry). A claim, not a
 # fact: kept for analytics only, never pushed back, and nothing may subscribe to it.

@@ -102,6 +102,44 @@ def emit_many(events: list[tuple[str, UserRef, dict[str, Any]]]) -> list[OutboxE
     return rows
 
 
+def emit_grouped(event_type: str, user: UserRef, parts: list[tuple[str, dict[str, Any]]]) -> OutboxEvent | None:
+    """Several changes of one player made by one transaction, stored and shipped as ONE
+    outbox row of ``event_type`` (``data``: ``{"changes": [{"type", "data"}, ...]}``) but
+    otherwise each its own event: each part's subscribers run, and each part of a pushed
+    type is pushed to the player as an event of its own type, in order. A part's
+    ``event_id`` is derived from the row's (``part_event_id``), so it is traced back to
+    the row. None (no row) when ``parts`` is empty.
+
+    For changes that come in numbers on every round (the progress of a dozen missions and
+    events): the outbox, Kafka and ClickHouse carry one row where they carried a dozen,
+    and a client sees the same events as before."""
+    if not parts:
+        return None
+    for part_type, _ in parts:
+        if part_type not in EVENT_TYPES:
+            raise UnknownEventType(f"unregistered event type {part_type!r}; register it in realtime.registry")
+    [row] = emit_many([(event_type, user, {"changes": [{"type": t, "data": data} for t, data in parts]})])
+    pushes = []
+    for index, change in enumerate(row.data["changes"]):
+        part = OutboxEvent(
+            event_id=part_event_id(row.event_id, index),
+            type=change["type"],
+            user_id=row.user_id,
+            data=change["data"],
+            occurred_at=row.occurred_at,
+        )
+        if push := _deliver(part, user):
+            pushes.append(push)
+    if pushes:
+        transaction.on_commit(lambda: _push(pushes), robust=True)
+    return row
+
+
+def part_event_id(group_event_id: uuid.UUID, index: int) -> uuid.UUID:
+    """The ``event_id`` of the ``index``-th part of a grouped row (``emit_grouped``)."""
+    return uuid.uuid5(group_event_id, str(index))
+
+
 def _deliver(event: OutboxEvent, user: UserRef) -> Push | None:
     """Run the subscribers now; the push to send on commit, if any."""
     envelope = event.envelope()

@@ -22,7 +22,8 @@ claim that caused it). For one domain event it
      threshold — each unlock grants its reward once (ledger key ``achievement:{user}:{code}``);
 
 4. announces what changed: ``event_progress`` (events and missions) and
-   ``achievement_progress``.
+   ``achievement_progress``, each pushed and handed to its subscribers as an event of its own,
+   all stored as one ``progress_update`` outbox row (``realtime.emit_grouped``).
 
 ``sum`` metrics add the contribution; ``max`` metrics keep the best value seen.
 """
@@ -465,12 +466,13 @@ def achievement_reward_grant(*, user_id: int, achievement: Achievement) -> None:
 
 
 def _announce(user_id: int, report: ProgressReport) -> None:
-    events: list[tuple[str, Any, dict[str, Any]]] = [
-        ("event_progress", user_id, change) for change in [*report.participations, *report.missions]
+    """One ``progress_update`` row for every change (a round advances a dozen), each change
+    pushed and handed to its subscribers as an ``event_progress`` or ``achievement_progress``."""
+    parts: list[tuple[str, dict[str, Any]]] = [
+        ("event_progress", change) for change in [*report.participations, *report.missions]
     ]
-    events += [("achievement_progress", user_id, change) for change in report.achievements]
-    if events:
-        realtime.emit_many(events)
+    parts += [("achievement_progress", change) for change in report.achievements]
+    realtime.emit_grouped("progress_update", user_id, parts)
 
 
 def registered_metrics() -> list[Metric]:

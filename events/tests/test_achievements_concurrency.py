@@ -13,7 +13,8 @@ from events.models import AchievementProgress
 from events.tests.factories import AchievementFactory
 from events.tests.test_achievements_api import fund, play
 from games.models import GachaBanner, GachaItem, InventoryItem
-from realtime.models import Notification, OutboxEvent
+from realtime.models import Notification
+from realtime.tests.outbox import announced
 
 
 @pytest.mark.django_db(transaction=True)
@@ -45,7 +46,7 @@ def test_20_parallel_rounds_cross_the_threshold_once(user: Any, parallel: Any) -
     assert [(entry.currency, entry.delta) for entry in rewards] == [("gems", 9)]
     assert Notification.objects.filter(user=user, kind="achievement_unlocked").count() == 1
     assert Notification.objects.filter(user=user, kind="reward_achievement").count() == 1
-    pushed = [e for e in OutboxEvent.objects.filter(type="achievement_progress") if e.data["unlocked_now"]]
+    pushed = [e for e in announced(types=("achievement_progress",)) if e.data["unlocked_now"]]
     assert len(pushed) == 1
     # And the item is in the inventory once, not as a duplicate
     owned = InventoryItem.objects.get(user=user)

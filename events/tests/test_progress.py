@@ -18,6 +18,7 @@ from events.tests.factories import AchievementFactory, MissionTemplateFactory, e
 from games.services import Decision, Draw, round_play
 from realtime.models import OutboxEvent
 from realtime.registry import DomainEvent
+from realtime.tests.outbox import announced
 
 
 @pytest.fixture(autouse=True, params=["one statement", "a statement each"])
@@ -144,7 +145,7 @@ def test_an_achievement_unlocks_once_and_pays_once(user: Any) -> None:
     progress = AchievementProgress.objects.get(user=user, achievement=achievement)
     assert progress.unlocked_at is not None and progress.value == 2  # frozen once unlocked
     assert LedgerEntry.objects.filter(wallet_id=user.pk, reason="achievement").count() == 1
-    unlocked = [e for e in OutboxEvent.objects.filter(type="achievement_progress") if e.data["unlocked_now"]]
+    unlocked = [e for e in announced(types=("achievement_progress",)) if e.data["unlocked_now"]]
     assert len(unlocked) == 1
 
 
@@ -214,12 +215,8 @@ def test_a_completed_mission_or_unlocked_achievement_is_neither_rewritten_nor_an
 
     play(user, "second")
 
-    announced = [
-        event
-        for event in OutboxEvent.objects.filter(type__in=["event_progress", "achievement_progress"]).order_by("id")
-        if event.pk not in seen
-    ]
-    assert [(event.type, event.data.get("mission_id")) for event in announced] == [("event_progress", open_one.pk)]
+    later = announced(OutboxEvent.objects.exclude(pk__in=seen), types=("event_progress", "achievement_progress"))
+    assert [(event.type, event.data.get("mission_id")) for event in later] == [("event_progress", open_one.pk)]
     assert MissionProgress.objects.get(pk=frozen.pk).updated_at == frozen.updated_at
     assert AchievementProgress.objects.get(pk=unlocked.pk).updated_at == unlocked.updated_at
 

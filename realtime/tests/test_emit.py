@@ -161,3 +161,78 @@ def test_emit_outside_a_transaction_is_refused(user: Any) -> None:
 def test_signup_event_type_is_registered() -> None:
     assert "user_signed_up" in EVENT_TYPES
     assert "balance_update" in EVENT_TYPES
+
+
+@pytest.mark.django_db(transaction=True)
+def test_emit_grouped_stores_one_row_and_hands_out_each_change_as_its_own_event(
+    user: Any, recorded: list[DomainEvent], django_assert_num_queries: Any
+) -> None:
+    from realtime.services import part_event_id
+
+    emitted: dict[str, Any] = {}
+
+    def change() -> None:
+        with transaction.atomic(), django_assert_num_queries(1):
+            emitted["row"] = realtime.emit_grouped(
+                "progress_update",
+                user,
+                [
+                    ("profile_update", {"nickname": "One"}),
+                    ("stats_update", {"spins": 1}),
+                    ("profile_update", {"nickname": "Two"}),
+                ],
+            )
+            emitted["subscribers_ran_before_commit"] = len(recorded)
+
+    messages = _pushed_while(user, change)
+
+    row = OutboxEvent.objects.get()  # one row for the three
+    assert row.pk == emitted["row"].pk and row.type == "progress_update"
+    assert row.data == {
+        "changes": [
+            {"type": "profile_update", "data": {"nickname": "One"}},
+            {"type": "stats_update", "data": {"spins": 1}},
+            {"type": "profile_update", "data": {"nickname": "Two"}},
+        ]
+    }
+    ids = [str(part_event_id(row.event_id, index)) for index in range(3)]
+    # Each change ran its type's subscribers in the transaction, under its derived id ...
+    assert emitted["subscribers_ran_before_commit"] == 2
+    assert [(event.event_id, event.type, event.data) for event in recorded] == [
+        (ids[0], "profile_update", {"nickname": "One"}),
+        (ids[2], "profile_update", {"nickname": "Two"}),
+    ]
+    # ... and was pushed after the commit as an event of its own type, in order; the row itself is not.
+    envelopes = [message["envelope"] for message in messages]
+    assert [(e["event_id"], e["type"], e["data"]) for e in envelopes] == [
+        (ids[0], "profile_update", {"nickname": "One"}),
+        (ids[1], "stats_update", {"spins": 1}),
+        (ids[2], "profile_update", {"nickname": "Two"}),
+    ]
+    assert {e["timestamp"] for e in envelopes} == {row.envelope()["timestamp"]}
+    assert len(set(ids)) == 3 and str(row.event_id) not in ids
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_rolled_back_grouped_emit_stores_and_pushes_nothing(user: Any, recorded: list[DomainEvent]) -> None:
+    def failed_change() -> None:
+        try:
+            with transaction.atomic():
+                realtime.emit_grouped("progress_update", user, [("profile_update", {"nickname": "Ghost"})])
+                raise RuntimeError("the state change failed")
+        except RuntimeError:
+            pass
+
+    messages = _pushed_while(user, failed_change, wait=0.7)
+
+    assert messages == [] and not OutboxEvent.objects.exists()
+
+
+@pytest.mark.django_db
+def test_emit_grouped_refuses_an_unregistered_change_and_writes_nothing_for_no_change(user: Any) -> None:
+    with pytest.raises(UnknownEventType), transaction.atomic():
+        realtime.emit_grouped("progress_update", user, [("profile_update", {}), ("made_up_event", {})])
+    with transaction.atomic():
+        assert realtime.emit_grouped("progress_update", user, []) is None
+
+    assert not OutboxEvent.objects.exists()

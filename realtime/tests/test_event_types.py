@@ -22,7 +22,7 @@ def _used_event_types() -> dict[str, list[str]]:
                 if not isinstance(node, ast.Call):
                     continue
                 name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
-                if name not in {"emit", "emit_many", "subscribe"} or not node.args:
+                if name not in {"emit", "emit_many", "emit_grouped", "subscribe"} or not node.args:
                     continue
                 if name == "emit_many":  # [("type", user, data), ...], possibly built in a comprehension
                     firsts = [t.elts[0] for t in ast.walk(node.args[0]) if isinstance(t, ast.Tuple) and t.elts]
@@ -41,6 +41,7 @@ def test_every_emitted_or_subscribed_type_is_registered() -> None:
 
     assert "balance_update" in used  # the scan really sees the code
     assert "purchase_update" in used  # ... and the events written with emit_many
+    assert "progress_update" in used  # ... and the rows written with emit_grouped
     assert not unregistered, f"register these event types in realtime.registry: {unregistered}"
 
 
