@@ -1,14 +1,15 @@
-"""Input and output serializers of events/'s API; no create()/update() logic. Empty until the
-events issue fills it."""
+"""Input and output serializers of events/'s API; no create()/update() logic. The answers'
+serializers are :class:`~casino.serializers.OutputSerializer` classes: their fields are built once per
+class, not deep-copied on every request (half a missions list's CPU)."""
 
 from rest_framework import serializers
 
-from casino.serializers import InputSerializer
+from casino.serializers import InputSerializer, OutputSerializer
 
 # --- events --------------------------------------------------------------------------------------
 
 
-class EventRewardsSerializer(serializers.Serializer):
+class EventRewardsSerializer(OutputSerializer):
     gold = serializers.IntegerField()
     gems = serializers.IntegerField()
     exp = serializers.IntegerField(help_text="Experience points (the earlier API's name).")
@@ -16,7 +17,7 @@ class EventRewardsSerializer(serializers.Serializer):
     items = serializers.ListField(child=serializers.CharField(), help_text="Item codes granted with the reward.")
 
 
-class EventRequirementSerializer(serializers.Serializer):
+class EventRequirementSerializer(OutputSerializer):
     key = serializers.CharField(help_text="The key in `requirements` and `progress`: the metric, or `metric:game`.")
     metric = serializers.CharField(help_text="A metric of the registry (docs/live-ops.md).")
     game = serializers.CharField(help_text="Only rounds of this game count (empty: any game).")
@@ -25,7 +26,7 @@ class EventRequirementSerializer(serializers.Serializer):
     label = serializers.CharField(help_text="For people, e.g. `Amount bet ≥ 1,000`.")  # type: ignore[assignment]
 
 
-class UserParticipationSerializer(serializers.Serializer):
+class UserParticipationSerializer(OutputSerializer):
     joined = serializers.BooleanField()
     progress = serializers.DictField(
         child=serializers.IntegerField(), help_text="Requirement key -> value counted so far (empty until joined)."
@@ -38,7 +39,7 @@ class UserParticipationSerializer(serializers.Serializer):
     claimed_at = serializers.DateTimeField(allow_null=True)
 
 
-class PublicEventSerializer(serializers.Serializer):
+class PublicEventSerializer(OutputSerializer):
     id = serializers.IntegerField()
     title = serializers.CharField()
     description = serializers.CharField()
@@ -66,7 +67,7 @@ class EventJoinInputSerializer(InputSerializer):
     event_id = serializers.IntegerField(min_value=1)
 
 
-class EventParticipationSerializer(serializers.Serializer):
+class EventParticipationSerializer(OutputSerializer):
     id = serializers.IntegerField()
     user_id = serializers.IntegerField()
     event_id = serializers.IntegerField()
@@ -81,13 +82,13 @@ class EventParticipationSerializer(serializers.Serializer):
     claimed_at = serializers.DateTimeField(allow_null=True)
 
 
-class EventRewardItemSerializer(serializers.Serializer):
+class EventRewardItemSerializer(OutputSerializer):
     type = serializers.CharField(help_text="gold, gems, exp, or item.")
     amount = serializers.IntegerField()
     code = serializers.CharField(required=False, help_text="The item's code (type item only).")
 
 
-class EventClaimSerializer(serializers.Serializer):
+class EventClaimSerializer(OutputSerializer):
     success = serializers.BooleanField()
     claimed = serializers.BooleanField()
     message = serializers.CharField()
@@ -108,7 +109,7 @@ class EventClaimSerializer(serializers.Serializer):
 # --- missions ------------------------------------------------------------------------------------
 
 
-class MissionRewardsSerializer(serializers.Serializer):
+class MissionRewardsSerializer(OutputSerializer):
     gold = serializers.IntegerField()
     gems = serializers.IntegerField()
     xp = serializers.IntegerField()
@@ -116,7 +117,7 @@ class MissionRewardsSerializer(serializers.Serializer):
     items = serializers.ListField(child=serializers.CharField(), help_text="Item codes granted with the reward.")
 
 
-class MissionDefinitionSerializer(serializers.Serializer):
+class MissionDefinitionSerializer(OutputSerializer):
     id = serializers.IntegerField(help_text="The mission (template) id: the one `claim/{mission_id}` takes.")
     code = serializers.CharField()
     title = serializers.CharField()
@@ -132,7 +133,7 @@ class MissionDefinitionSerializer(serializers.Serializer):
     sort_order = serializers.IntegerField()
 
 
-class PlayerMissionSerializer(serializers.Serializer):
+class PlayerMissionSerializer(OutputSerializer):
     id = serializers.IntegerField(
         allow_null=True, help_text="The player's instance for this period (null until the first progress)."
     )
@@ -148,13 +149,13 @@ class PlayerMissionSerializer(serializers.Serializer):
     reset_at = serializers.DateTimeField(help_text="When this period ends and the mission starts again (UTC).")
 
 
-class MissionRewardItemSerializer(serializers.Serializer):
+class MissionRewardItemSerializer(OutputSerializer):
     type = serializers.CharField(help_text="gold, gems, exp, or item (then `code`).")
     amount = serializers.IntegerField()
     code = serializers.CharField(required=False)
 
 
-class MissionClaimSerializer(serializers.Serializer):
+class MissionClaimSerializer(OutputSerializer):
     success = serializers.BooleanField()
     claimed = serializers.BooleanField()
     message = serializers.CharField()
@@ -177,7 +178,7 @@ class MissionClaimSerializer(serializers.Serializer):
 # --- achievements --------------------------------------------------------------------------------
 
 
-class AchievementRewardsSerializer(serializers.Serializer):
+class AchievementRewardsSerializer(OutputSerializer):
     gold = serializers.IntegerField()
     gems = serializers.IntegerField()
     xp = serializers.IntegerField()
@@ -186,7 +187,7 @@ class AchievementRewardsSerializer(serializers.Serializer):
     )
 
 
-class AchievementSerializer(serializers.Serializer):
+class AchievementSerializer(OutputSerializer):
     id = serializers.IntegerField()
     code = serializers.CharField()
     title = serializers.CharField()
@@ -201,7 +202,7 @@ class AchievementSerializer(serializers.Serializer):
     rewards = AchievementRewardsSerializer()
 
 
-class AchievementCatalogueSerializer(serializers.Serializer):
+class AchievementCatalogueSerializer(OutputSerializer):
     items = AchievementSerializer(many=True)
 
 
@@ -214,12 +215,12 @@ class PlayerAchievementSerializer(AchievementSerializer):
     unlocked_at = serializers.DateTimeField(allow_null=True)
 
 
-class AchievementSummarySerializer(serializers.Serializer):
+class AchievementSummarySerializer(OutputSerializer):
     unlocked = serializers.IntegerField()
     total = serializers.IntegerField(help_text="Achievements listed (the caller may see).")
     hidden_remaining = serializers.IntegerField(help_text="Secret achievements the caller has not unlocked yet.")
 
 
-class PlayerAchievementsSerializer(serializers.Serializer):
+class PlayerAchievementsSerializer(OutputSerializer):
     items = PlayerAchievementSerializer(many=True)
     summary = AchievementSummarySerializer()

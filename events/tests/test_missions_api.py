@@ -98,6 +98,34 @@ def test_missions_list_the_current_period_with_the_clients_fields(user: Any) -> 
     assert weekly_rows[0]["mission"]["rewards"]["gems"] == 3
 
 
+def test_the_missions_answer_renders_as_drfs_own_serializers_render_it(user: Any) -> None:
+    import copy
+
+    from rest_framework import serializers
+
+    from events import mission_selectors
+    from events.api.serializers import PlayerMissionSerializer
+
+    def plain(cls: type) -> type:
+        """The same declared fields, nested serializers too, on DRF's own serializer."""
+        declared = copy.deepcopy(cls._declared_fields)
+        for name, field in declared.items():
+            if isinstance(field, serializers.Serializer):
+                declared[name] = plain(type(field))(**field._kwargs)
+        return type(f"Plain{cls.__name__}", (serializers.Serializer,), declared)
+
+    fund(user)
+    MissionTemplateFactory(period="daily", target=2, reward_items=[{"code": "charm", "amount": 1}])
+    MissionTemplateFactory(period="weekly", target=1)
+    with time_machine.travel(WEDNESDAY, tick=False):
+        play(user)
+        missions = mission_selectors.missions_for_user(user, period=None)
+
+    rendered = PlayerMissionSerializer(missions, many=True).data
+    assert len(rendered) == 2 and rendered[1]["completed"] is True
+    assert rendered == plain(PlayerMissionSerializer)(missions, many=True).data
+
+
 def test_a_mission_the_player_has_not_started_shows_progress_zero(user: Any) -> None:
     template = MissionTemplateFactory(period="weekly", target=7)
     rows = client_for(user).get("/api/events/missions/weekly").json()
