@@ -254,6 +254,18 @@ def _fast_passwords_and_clean_cache(settings: Any) -> Iterator[None]:
     return
 
 
+@pytest.fixture(autouse=True)
+def _fresh_channel_layer() -> Iterator[None]:
+    """Each test gets the channel layer anew. A layer keeps state bound to the event loop that
+    used it (channels_redis's receive lock and count, its per-channel locks), and a test ends by
+    closing its loop, sometimes with a socket's receive still pending: the next test's consumer
+    in the same process then failed on that state ("... is bound to a different event loop")."""
+    yield
+    from channels.layers import channel_layers
+
+    channel_layers.backends.clear()
+
+
 def _empties_tables(item: pytest.Item) -> bool:
     """A ``transaction=True`` test (or one on the live server) ends by emptying every table."""
     names = getattr(item, "fixturenames", ())
