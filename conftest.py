@@ -255,15 +255,30 @@ def _fast_passwords_and_clean_cache(settings: Any) -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True)
-def _fresh_channel_layer() -> Iterator[None]:
-    """Each test gets the channel layer anew. A layer keeps state bound to the event loop that
-    used it (channels_redis's receive lock and count, its per-channel locks), and a test ends by
-    closing its loop, sometimes with a socket's receive still pending: the next test's consumer
-    in the same process then failed on that state ("... is bound to a different event loop")."""
+def _channel_layer_receives_forgotten() -> Iterator[None]:
+    """After each test, the channel layer forgets its receives. channels_redis keeps the state of
+    a process's receives on the layer (a count, a lock, per-channel clean-up locks, the buffers),
+    bound to the event loop that received; a test ends by closing its loop, sometimes with a
+    socket's receive still holding a clean-up lock, and the next socket test in the same process
+    then failed on it ("... is bound to a different event loop"). The layer itself, and its
+    bounded Redis connections, stay (a new layer per test would leave the old one's connections
+    open until collected)."""
     yield
-    from channels.layers import channel_layers
+    import collections
+    import functools
 
-    channel_layers.backends.clear()
+    from channels.layers import channel_layers
+    from channels_redis.core import BoundedQueue, ChannelLock
+
+    for layer in channel_layers.backends.values():
+        if not hasattr(layer, "receive_clean_locks"):
+            continue  # not a channels_redis layer
+        layer.receive_count = 0
+        layer.receive_lock = None
+        layer.receive_event_loop = None
+        layer.receive_buffer = collections.defaultdict(functools.partial(BoundedQueue, layer.capacity))
+        layer.receive_cleaners = []
+        layer.receive_clean_locks = ChannelLock()
 
 
 def _empties_tables(item: pytest.Item) -> bool:
