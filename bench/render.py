@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from bench import plots
+from bench import plots, timing
 from bench.latency import player_stats, time_series
 from bench.pipeline import SERVER_LATENCY_FILE, cpu_per_request, server_latency, stolen_view, stolen_windows
 from bench.report import markdown
@@ -54,12 +54,15 @@ def analyse(
     if sat_timeline:
         result["saturation"] = saturation_stats(samples, [s for s in sat_timeline if "end" in s], ceiling_tps)
     # CPU per process group over each stage and closed-loop step (the sampler's rows, not the run's mean)
+    requests = timing.read(run_dir / timing.DIRECTORY)
     for stage in stages:
         stage["cpu"] = cpu_per_request(pipeline_samples, stage["start"], stage["end"], stage["achieved_rps"])
         if stage["measured"]:
             stage["stolen"] = stolen_p95(samples, pipeline_samples, stage)
         if latency_snapshots:
             stage["server"] = server_latency(latency_snapshots, stage["start"], stage["end"])
+        if requests:
+            stage["timing"] = timing.breakdown(requests, stage["start"], stage["end"])
     for step in (result.get("saturation") or {}).get("steps", []):
         step["cpu"] = cpu_per_request(pipeline_samples, step["t0"], step["t1"], step["ok_rps"])
     ing = result["pipeline"]["ingestion"].get("player", {})

@@ -120,6 +120,8 @@ def markdown(result: dict[str, Any]) -> str:
             out.append("")
             if stage.get("server"):
                 out += [_server_line(stage["server"], t.get("p95_ms")), ""]
+            if stage.get("timing"):
+                out += _timing_lines(stage["timing"])
         counters = player.get("counters", {})
         if counters:
             out.append("Scenario counters: " + ", ".join(f"{k} {v}" for k, v in sorted(counters.items())))
@@ -279,6 +281,56 @@ def _server_line(server: dict[str, dict[str, Any]], client_p95_ms: float | None)
         f"out; linear within its buckets): {whole['requests']} requests, p50 {_f(whole['p50_ms'], 1)} ms, p95 "
         f"{_f(whole['p95_ms'], 1)} ms, p99 {_f(whole['p99_ms'], 1)} ms; p95 by view, ms: {by_view}.{outside}"
     )
+
+
+def _shares(row: dict[str, Any]) -> str:
+    share = row["share"]
+    return (
+        f"on a core {share['cpu_ms']:.0%}, waiting for a core {share['runq_ms']:.0%}, in PostgreSQL's "
+        f"statements {share['db_ms']:.0%}, the rest {share['rest_ms']:.0%}"
+    )
+
+
+def _timing_lines(timing: dict[str, Any]) -> list[str]:
+    """Where the API pool's time went over the stage (bench/timing.py): per view, and the slow requests."""
+    whole, slow = timing["all"], timing["slow"]
+    slow_text = (
+        f"; of the {slow['requests']} that took over {timing['slow_ms']:g} ms: {_shares(slow)}"
+        if slow["requests"]
+        else f"; none took over {timing['slow_ms']:g} ms"
+    )
+    lines = [
+        "Where the API pool's time went (bench/timing.py: each request's time in Django split into its thread "
+        "on a core, its thread ready but waiting for a core, waiting inside PostgreSQL's statements, and the "
+        "rest: COMMIT, Redis, the interpreter lock). Of the "
+        f"{whole['requests']} requests' summed time: {_shares(whole)}{slow_text}.",
+        "",
+    ]
+    views = sorted(timing["views"].items(), key=lambda item: -int(item[1]["requests"]))
+    rows = [
+        [
+            view,
+            row["requests"],
+            f"{row['wall_ms']['p50']:.1f} / {row['wall_ms']['p95']:.1f}",
+            f"{row['cpu_ms']['p50']:.1f} / {row['cpu_ms']['p95']:.1f}",
+            f"{row['runq_ms']['p50']:.1f} / {row['runq_ms']['p95']:.1f}",
+            f"{row['db_ms']['p50']:.1f} / {row['db_ms']['p95']:.1f}",
+            f"{row['rest_ms']['p50']:.1f} / {row['rest_ms']['p95']:.1f}",
+            f"{row['statements']:.1f}",
+        ]
+        for view, row in views
+    ]
+    headers = [
+        "view",
+        "requests",
+        "in Django ms p50 / p95",
+        "on a core",
+        "waiting for a core",
+        "in PostgreSQL",
+        "the rest",
+        "statements",
+    ]
+    return [*lines, _table(headers, rows), ""]
 
 
 def _stolen_line(stolen: dict[str, Any]) -> str:

@@ -59,7 +59,7 @@ _missing = [name for name in ("locust", "matplotlib", "numpy") if importlib.util
 if _missing:  # pragma: no cover - depends on the environment
     sys.exit(f"bench: {', '.join(_missing)} missing: {sys.executable} -m pip install -r requirements-bench.txt")
 
-from bench import against, ceiling, facts, integrity, load, pipeline, seed, server, stack, vacuum  # noqa: E402
+from bench import against, ceiling, facts, integrity, load, pipeline, seed, server, stack, timing, vacuum  # noqa: E402
 from bench.cli import parse_args  # noqa: E402
 from bench.render import analyse, render  # noqa: E402
 from bench.report import markdown  # noqa: E402
@@ -419,6 +419,7 @@ class BenchRun:
             prom_dir=self.dir / "prometheus-multiproc",
             say=say,
             login_port=self.login_port,
+            timing_dir=self.dir / timing.DIRECTORY,
         )
         return asgi
 

@@ -12,7 +12,7 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import stack
+from bench import stack, timing
 from bench.stack import ROOT, BenchError, Process, ProcessSet
 
 # The realtime tier's ASGI server, as docker-compose.yml's ``realtime`` service runs it
@@ -52,6 +52,7 @@ def app_env(
     s = services
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "DJANGO_"))}
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    env.pop(timing.ENV, None)  # the API pool's alone (start)
     redis_url = stack.with_database(s["REDIS_URL"], str(redis_db))
     env.update(
         {
@@ -112,11 +113,13 @@ def start(
     prom_dir: Path,
     say: Callable[[str], None],
     login_port: int | None = None,
+    timing_dir: Path | None = None,
 ) -> tuple[Process, Process]:
     """gunicorn, the ASGI server, relay and sink as production runs them
     (docker-compose.yml); returns gunicorn and the ASGI server, the two to wait for. ``login_port``: the login
     pool too (compose's ``web-login``: password logins and sign-ups, at a lower
-    CPU priority), with as many workers."""
+    CPU priority), with as many workers. ``timing_dir``: the API pool's workers write a line per
+    request there (bench/timing.py)."""
     pools = f", login pool :{login_port}" if login_port else ""
     realtime = f"{PRODUCTION_REALTIME_SERVER} :{dport}"
     say(f"starting gunicorn ({workers} sync workers) :{gport}{pools}, {realtime}, relay, sink")
@@ -136,7 +139,10 @@ def start(
             f"{stack.HOST}:{port}",
         ]
 
-    gunicorn = procs.start("gunicorn", gunicorn_args(gport), {**env, "PROMETHEUS_MULTIPROC_DIR": str(prom_dir)})
+    api_env = {**env, "PROMETHEUS_MULTIPROC_DIR": str(prom_dir)}
+    if timing_dir is not None:
+        api_env[timing.ENV] = str(timing_dir)
+    gunicorn = procs.start("gunicorn", gunicorn_args(gport), api_env)
     if login_port:
         login_prom = prom_dir.parent / f"{prom_dir.name}-login"
         login_prom.mkdir(exist_ok=True)

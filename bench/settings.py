@@ -1,5 +1,5 @@
 """Settings of the processes a benchmark run starts: ``casino.settings`` plus
-two overrides, nothing else. Passwords are hashed as in production (PBKDF2): a
+three overrides, nothing else. Passwords are hashed as in production (PBKDF2): a
 login or a sign-up costs what it costs there, and the player scenario models
 sessions as players have them instead (bench/journey.py: most visits resume
 with the refresh token the app kept; the seed hashes its one password once).
@@ -12,11 +12,16 @@ with the refresh token the app kept; the seed hashes its one password once).
 * ``ROOT_URLCONF``: ``bench/urls.py``, the project's routes plus the
   bare-framework reference under ``/bench/bare/`` (``bench/bare.py``), which
   the performance targets are ratios to. Production never serves it.
+* ``MIDDLEWARE``: with ``BENCH_TIMING_DIR`` set (the API pool's workers),
+  ``bench.timing.RequestTimingMiddleware`` first: a line per request on where
+  its time went.
 
 Everything else comes from the environment bench/run.py builds (``bench.server.app_env``:
 ``APP_ENV=production``, the run's own database, Redis DB, Kafka topic and
 ClickHouse database).
 """
+
+import os
 
 from casino.settings import *  # noqa: F403
 
@@ -24,3 +29,8 @@ TRUST_X_FORWARDED_FOR = True
 # This package's URLconf: ``bench.urls``, or ``bench_current.urls`` when bench/against.py
 # loads today's bench into an older checkout.
 ROOT_URLCONF = __name__.rsplit(".", 1)[0] + ".urls"
+
+# bench/timing.py: where each request's time goes (a line per request), for the API pool only:
+# bench/server.py sets the directory for it and not for the login pool or the ASGI server.
+if os.environ.get("BENCH_TIMING_DIR"):
+    MIDDLEWARE = [__name__.rsplit(".", 1)[0] + ".timing.RequestTimingMiddleware", *MIDDLEWARE]  # noqa: F405

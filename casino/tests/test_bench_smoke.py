@@ -110,6 +110,14 @@ def test_bench_smoke_runs_end_to_end(tmp_path: Path) -> None:
     server = stage["server"]["all"]
     assert server["requests"] > 0, stage["server"]
     assert server["p95_ms"] is not None and server["p95_ms"] > 0
+    # and every request of the API pool's workers split into where its time went (bench/timing.py)
+    timing = stage["timing"]
+    api_requests = stage["total"]["requests"] - sum(
+        stage["endpoints"].get(name, {}).get("requests", 0) for name in ("login", "signup")
+    )  # the login pool's are not the API pool's; the stage's edges are the client's clock
+    assert abs(timing["all"]["requests"] - api_requests) <= max(3, api_requests // 20), (timing["all"], api_requests)
+    assert timing["views"]["shop-buy"]["statements"] > 0, timing["views"]
+    assert sum(timing["all"]["share"].values()) == pytest.approx(1.0, abs=0.01)  # less the clamped ~us
 
     # the pipeline delivered every event of the run to ClickHouse
     run_events = data["pipeline"]["ingestion"]["run"]
@@ -128,6 +136,7 @@ def test_bench_smoke_runs_end_to_end(tmp_path: Path) -> None:
         "## Targets",
         "## Cost per request, steady state",
         "Server side (the API pool's own request-latency histogram",
+        "Where the API pool's time went",
         "## Player scenario",
         "## PostgreSQL ceiling",
         "## Saturation",
