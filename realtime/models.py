@@ -4,6 +4,7 @@ transaction as the state change it describes."""
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
 from django.conf import settings
 from django.db import models
@@ -64,8 +65,13 @@ class OutboxEvent(models.Model):
             "type": self.type,
             "user_id": self.user_id,
             "data": self.data,
-            "timestamp": self.occurred_at.isoformat().replace("+00:00", "Z"),
+            "timestamp": envelope_timestamp(self.occurred_at),
         }
+
+
+def envelope_timestamp(occurred_at: datetime) -> str:
+    """An event's time as its envelope carries it: ISO 8601 in UTC, ``Z`` for the offset."""
+    return occurred_at.isoformat().replace("+00:00", "Z")
 
 
 class Notification(models.Model):

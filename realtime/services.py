@@ -35,7 +35,7 @@ from django.utils import timezone
 from casino.db import rows_insert_later
 from casino.degraded import dependency_failed
 from realtime.channel_layer import Push
-from realtime.models import OutboxEvent
+from realtime.models import OutboxEvent, envelope_timestamp
 from realtime.presence import local_sequence, user_group
 from realtime.push import dispatcher
 from realtime.registry import EVENT_TYPES, DomainEvent, UnknownEventType, UserRef, is_pushed, subscribers_for
@@ -96,7 +96,12 @@ def emit_many(events: list[tuple[str, UserRef, dict[str, Any]]]) -> list[OutboxE
     # One INSERT for every event of the transaction, before it commits; at once inside a savepoint
     # (after what was queued earlier: the outbox keeps emit order).
     rows_insert_later(rows, OUTBOX_FIELDS)
-    pushes = [push for event, (_, user, _) in zip(rows, events, strict=True) if (push := _deliver(event, user))]
+    timestamp = envelope_timestamp(occurred_at)
+    pushes = [
+        push
+        for row, (_, user, _) in zip(rows, events, strict=True)
+        if (push := _deliver(str(row.event_id), row.type, row.user_id, row.data, timestamp, user))
+    ]
     if pushes:
         transaction.on_commit(lambda: _push(pushes), robust=True)
     return rows
@@ -119,16 +124,11 @@ def emit_grouped(event_type: str, user: UserRef, parts: list[tuple[str, dict[str
         if part_type not in EVENT_TYPES:
             raise UnknownEventType(f"unregistered event type {part_type!r}; register it in realtime.registry")
     [row] = emit_many([(event_type, user, {"changes": [{"type": t, "data": data} for t, data in parts]})])
+    timestamp = envelope_timestamp(row.occurred_at)
     pushes = []
     for index, change in enumerate(row.data["changes"]):
-        part = OutboxEvent(
-            event_id=part_event_id(row.event_id, index),
-            type=change["type"],
-            user_id=row.user_id,
-            data=change["data"],
-            occurred_at=row.occurred_at,
-        )
-        if push := _deliver(part, user):
+        part_id = str(part_event_id(row.event_id, index))
+        if push := _deliver(part_id, change["type"], row.user_id, change["data"], timestamp, user):
             pushes.append(push)
     if pushes:
         transaction.on_commit(lambda: _push(pushes), robust=True)
@@ -140,22 +140,24 @@ def part_event_id(group_event_id: uuid.UUID, index: int) -> uuid.UUID:
     return uuid.uuid5(group_event_id, str(index))
 
 
-def _deliver(event: OutboxEvent, user: UserRef) -> Push | None:
-    """Run the subscribers now; the push to send on commit, if any."""
-    envelope = event.envelope()
-    user_id = event.user_id
+def _deliver(
+    event_id: str, event_type: str, user_id: int | None, data: dict[str, Any], timestamp: str, user: UserRef
+) -> Push | None:
+    """Run the subscribers now; the push to send on commit, if any. The event as its outbox
+    row's ``envelope()`` has it, built from its fields (a grouped row's part has no row)."""
     domain_event = DomainEvent(
-        event_id=str(event.event_id),
-        type=event.type,
+        event_id=event_id,
+        type=event_type,
         user=user if isinstance(user, AbstractBaseUser) else None,
         user_id=user_id,
-        data=event.data,
-        timestamp=str(envelope["timestamp"]),
+        data=data,
+        timestamp=timestamp,
     )
-    for subscriber in subscribers_for(event.type):
+    for subscriber in subscribers_for(event_type):
         subscriber(domain_event)
-    if user_id is None or not is_pushed(event.type):
+    if user_id is None or not is_pushed(event_type):
         return None
+    envelope = {"event_id": event_id, "type": event_type, "user_id": user_id, "data": data, "timestamp": timestamp}
     return _event_push(user_id, envelope)
 
 

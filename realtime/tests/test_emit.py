@@ -78,6 +78,9 @@ def test_emit_writes_the_outbox_row_runs_subscribers_and_pushes_after_commit(
     assert envelope["timestamp"].endswith("Z")
     row = OutboxEvent.objects.get()
     assert row.status == OutboxEvent.Status.PENDING
+    # the push carries what the relay ships to Kafka from the row (built apart, the same)
+    assert envelope == row.envelope()
+    assert recorded[0].timestamp == envelope["timestamp"] and recorded[0].event_id == envelope["event_id"]
     assert row.user_id == user.pk
 
 
