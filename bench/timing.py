@@ -29,9 +29,10 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 ENV = "BENCH_TIMING_DIR"
 DIRECTORY = "server-requests"  # in a run's directory
@@ -98,6 +99,8 @@ class RequestTimingMiddleware:
 
 def read(directory: Path) -> dict[str, np.ndarray]:
     """Every worker's lines, as columns (``view`` a string array), ordered by start."""
+    import numpy as np  # here, not at the top: the API pool's workers import the middleware
+
     rows: list[list[str]] = []
     for path in sorted(directory.glob("requests-*.csv")):
         rows += [line.split(",") for line in path.read_text().splitlines() if line.count(",") == len(FIELDS) - 1]
@@ -116,6 +119,8 @@ def read(directory: Path) -> dict[str, np.ndarray]:
 
 
 def _row(columns: dict[str, np.ndarray], mask: np.ndarray) -> dict[str, Any]:
+    import numpy as np
+
     row: dict[str, Any] = {"requests": int(mask.sum())}
     for name in ("wall_ms", *PARTS):
         values = columns[name][mask]
@@ -132,6 +137,8 @@ def breakdown(
     """The requests that started in [t0, t1): per view and for all, wall time and each part (p50, p95,
     and each part's share of the summed wall time), and the same shares over the requests that
     took more than ``slow_ms``."""
+    import numpy as np
+
     if not columns:
         return {}
     mask = (columns["start"] >= t0) & (columns["start"] < t1) & ~np.isin(columns["view"], list(skip))
