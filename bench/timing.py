@@ -11,7 +11,8 @@ request to ``<dir>/requests-<pid>.csv``:
 * ``runq_ms``: the time it was ready to run and waited for a core (the
   kernel's run-queue delay, ``/proc/thread-self/schedstat``: on two cores
   shared by the workers, PostgreSQL, Redis, the load generator and the
-  pipeline, every wake-up after a round trip may wait behind another process),
+  pipeline, every wake-up after a round trip may wait behind another process;
+  0 where the kernel keeps no such figure per thread),
 * ``db_ms``: inside the statements the Django connection executed, neither on
   a core nor waiting for one: PostgreSQL's own work, its own waits for a core,
   and the loopback,
@@ -38,6 +39,7 @@ ENV = "BENCH_TIMING_DIR"
 DIRECTORY = "server-requests"  # in a run's directory
 FIELDS = ("start", "view", "wall_ms", "cpu_ms", "runq_ms", "db_ms", "statements")
 PARTS = ("cpu_ms", "runq_ms", "db_ms", "rest_ms")
+SCHEDSTAT = "/proc/thread-self/schedstat"
 
 _local = threading.local()
 
@@ -49,7 +51,13 @@ def _schedstat() -> tuple[int, int]:
     exact when the thread reads it."""
     fd = getattr(_local, "fd", None)
     if fd is None:
-        fd = _local.fd = os.open("/proc/thread-self/schedstat", os.O_RDONLY)
+        try:
+            fd = os.open(SCHEDSTAT, os.O_RDONLY)
+        except OSError:  # not Linux, or a kernel without per-thread schedstat: no run-queue figure (0)
+            fd = -1
+        _local.fd = fd
+    if fd < 0:
+        return time.thread_time_ns(), 0
     return time.thread_time_ns(), int(os.pread(fd, 128, 0).split()[1])
 
 

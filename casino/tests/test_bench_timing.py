@@ -3,6 +3,7 @@ waiting inside PostgreSQL's statements and the rest; and a stage's summary of th
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 
@@ -43,6 +44,26 @@ def test_a_request_s_line_splits_its_time_between_the_core_and_postgresql(
     assert columns["cpu_ms"][0] >= 19
     parts = columns["cpu_ms"][0] + columns["runq_ms"][0] + columns["db_ms"][0] + columns["rest_ms"][0]
     assert parts == pytest.approx(columns["wall_ms"][0], abs=0.01)
+
+
+def test_without_the_kernel_s_run_queue_figure_a_request_is_still_timed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(timing.ENV, str(tmp_path))
+    monkeypatch.setattr(timing, "SCHEDSTAT", str(tmp_path / "no-such-file"))
+    monkeypatch.setattr(timing, "_local", threading.local())  # this thread opens it anew
+
+    def view(request: object) -> HttpResponse:
+        deadline = time.thread_time() + 0.005
+        while time.thread_time() < deadline:
+            pass
+        return HttpResponse("ok")
+
+    assert timing.RequestTimingMiddleware(view)(RequestFactory().get("/")).status_code == 200
+
+    columns = timing.read(tmp_path)
+    assert columns["runq_ms"].tolist() == [0.0]
+    assert columns["cpu_ms"][0] >= 4.5
 
 
 def _write(directory: Path, pid: int, lines: list[str]) -> None:
