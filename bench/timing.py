@@ -28,7 +28,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -139,9 +139,7 @@ def _row(columns: dict[str, np.ndarray], mask: np.ndarray) -> dict[str, Any]:
     return row
 
 
-def breakdown(
-    columns: dict[str, np.ndarray], t0: float, t1: float, *, slow_ms: float = 20.0, skip: Iterable[str] = ()
-) -> dict[str, Any]:
+def breakdown(columns: dict[str, np.ndarray], t0: float, t1: float, *, slow_ms: float = 20.0) -> dict[str, Any]:
     """The requests that started in [t0, t1): per view and for all, wall time and each part (p50, p95,
     and each part's share of the summed wall time), and the same shares over the requests that
     took more than ``slow_ms``."""
@@ -149,7 +147,7 @@ def breakdown(
 
     if not columns:
         return {}
-    mask = (columns["start"] >= t0) & (columns["start"] < t1) & ~np.isin(columns["view"], list(skip))
+    mask = (columns["start"] >= t0) & (columns["start"] < t1)
     if not mask.any():
         return {}
     views = {str(view): _row(columns, mask & (columns["view"] == view)) for view in np.unique(columns["view"][mask])}

@@ -74,12 +74,12 @@ def test_a_stage_counts_only_its_own_requests_and_the_shares_add_up(tmp_path: Pa
     #      start, view, wall, cpu, runq, db, statements
     _write(tmp_path, 1, ["99.0,dashboard,50,10,10,10,4", "100.5,dashboard,10,6,2,1,4"])
     _write(tmp_path, 4, ["101.0,games-slot-spin,40,10,10,15,8"])
-    _write(tmp_path, 2, ["100.0,dashboard,8,5,1,1,4", "102.0,health,1,1,0,0,0", "105.0,dashboard,90,10,70,5,4"])
+    _write(tmp_path, 2, ["100.0,dashboard,8,5,1,1,4", "105.0,dashboard,90,10,70,5,4"])
     _write(tmp_path, 3, ["a torn line"])
 
-    stage = timing.breakdown(timing.read(tmp_path), 100.0, 104.0, slow_ms=20, skip=["health"])
+    stage = timing.breakdown(timing.read(tmp_path), 100.0, 104.0, slow_ms=20)
 
-    assert stage["all"]["requests"] == 3  # neither the one before the stage, the one after, nor health
+    assert stage["all"]["requests"] == 3  # neither the one before the stage nor the one after
     assert set(stage["views"]) == {"dashboard", "games-slot-spin"}
     assert stage["views"]["dashboard"]["requests"] == 2
     assert stage["views"]["games-slot-spin"]["rest_ms"]["p50"] == 5.0  # 40 - 10 - 10 - 15
