@@ -40,11 +40,21 @@ cannot live with, and what this one does instead:
   not the stock 24 hours) unless renewed, which the process does for every
   open socket every third of it.
 
+* **One message for a transaction's events.** A spin pushes its round, two
+  balance changes, a dozen progress changes and their notifications to one
+  player: each its own message was each its own queue entry, receive round
+  trip and dispatch in the socket server. :meth:`RedisChannelLayer.push_many`
+  sends consecutive domain events of one player (``domain.event`` messages
+  carrying only an ``envelope``) as one ``domain.events`` message carrying
+  the envelopes, numbered together (the first event's number; the consumer
+  numbers the rest on); the player's list of recent events still keeps each
+  event as its own message, so a replay is unchanged.
+
 Message format: a message written by :meth:`push_many` is the stock one (the
 random prefix, then msgpack) with a header between the two, ``0xC1`` (a byte
-msgpack never starts with), the sequence number, ``;``, the receiving
-channels separated by ``,``, ``;``. :meth:`deserialize` reads both forms and
-hands the consumer ``message["seq"]``.
+msgpack never starts with), the sequence number (of its first event),
+``;``, the receiving channels separated by ``,``, ``;``. :meth:`deserialize`
+reads both forms and hands the consumer ``message["seq"]``.
 
 One Redis host (``REDIS_URL``); the scripts read keys they cannot declare, so
 not a Redis Cluster (the stock layer does not support one either).
@@ -79,9 +89,11 @@ DROP_LOG_EVERY_SECONDS = 10.0
 
 # KEYS: the presence set. ARGV: prefix, group expiry, message expiry, seq ttl,
 # capacity of process queues, capacity of other channels, events kept for replay per
-# player, how long they are kept, event count, then per event: group key, user id
-# ('' = no presence check), '1' to number it, random prefix, message body. Returns
-# {messages written, messages dropped, events for absent players}.
+# player, how long they are kept, message count, then per message: group key, user id
+# ('' = no presence check), '1' to number it, the number of events it carries (n), random
+# prefix, message body, and when n > 1 each event as a message of its own (random prefix
+# and body, for the replay list). Returns {messages written, messages dropped, events for
+# absent players}.
 PUSH = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
@@ -100,19 +112,22 @@ local written, dropped, absent = 0, 0, 0
 local cleaned = {}
 local a = 10
 for e = 1, count do
-  local group_key, uid, numbered, rnd, body = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4]
-  a = a + 5
+  local group_key, uid, numbered, n = ARGV[a], ARGV[a + 1], ARGV[a + 2], tonumber(ARGV[a + 3])
+  local rnd, body = ARGV[a + 4], ARGV[a + 5]
+  local singles = a + 6
+  a = a + 6
+  if n > 1 then a = a + n end
   local present = true
   if uid ~= '' then
     local deadline = redis.call('ZSCORE', KEYS[1], uid)
     present = deadline ~= false and tonumber(deadline) > now
   end
   if not present then
-    absent = absent + 1
+    absent = absent + n
   else
     local members = redis.call('ZRANGEBYSCORE', group_key, fresh, '+inf')
     if #members == 0 then
-      absent = absent + 1
+      absent = absent + n
     else
       local by_key, keys = {}, {}
       for _, channel in ipairs(members) do
@@ -131,11 +146,18 @@ for e = 1, count do
         if redis.call('EXISTS', seq_key) == 0 then
           redis.call('SET', seq_key, string.format('%.0f', math.floor(now * 1000)))
         end
-        seq = tostring(redis.call('INCR', seq_key))
+        local first = redis.call('INCRBY', seq_key, n) - n + 1
+        seq = string.format('%.0f', first)
         redis.call('EXPIRE', seq_key, seq_ttl)
         if replay_max > 0 then
           local recent_key = prefix .. ':recent:' .. uid
-          redis.call('RPUSH', recent_key, seq .. ';' .. rnd .. body)
+          if n == 1 then
+            redis.call('RPUSH', recent_key, seq .. ';' .. rnd .. body)
+          else
+            for i = 0, n - 1 do
+              redis.call('RPUSH', recent_key, string.format('%.0f', first + i) .. ';' .. ARGV[singles + i])
+            end
+          end
           redis.call('LTRIM', recent_key, -replay_max, -1)
           redis.call('EXPIRE', recent_key, replay_ttl)
         end
@@ -202,6 +224,49 @@ class Push:
     message: dict[str, Any]
     user_id: int | None = None
     numbered: bool = False
+
+
+EVENT_MESSAGE = "domain.event"  # one domain event: {"type", "envelope"}
+EVENTS_MESSAGE = "domain.events"  # several of one player, numbered from the message's seq: {"type", "envelopes"}
+
+
+def _runs(pushes: Sequence[Push]) -> list[tuple[Push, list[dict[str, Any]]]]:
+    """The pushes as the messages to send, in order: consecutive domain events of one player
+    together (the first push and every envelope), anything else on its own (the push and its
+    message)."""
+    runs: list[tuple[Push, list[dict[str, Any]]]] = []
+    for push in pushes:
+        if not _is_event(push):
+            runs.append((push, [push.message]))
+        elif runs and _is_event(runs[-1][0]) and (runs[-1][0].group, runs[-1][0].user_id) == (push.group, push.user_id):
+            runs[-1][1].append(push.message["envelope"])
+        else:
+            runs.append((push, [push.message["envelope"]]))
+    return runs
+
+
+def event_messages(message: dict[str, Any]) -> list[dict[str, Any]]:
+    """A received message as the ``domain.event`` messages it carries (itself, unless it
+    is several events at once), each with its own ``seq``."""
+    if message.get("type") != EVENTS_MESSAGE:
+        return [message]
+    seq = message.get("seq")
+    return [
+        {"type": EVENT_MESSAGE, "envelope": envelope} | ({} if seq is None else {"seq": seq + index})
+        for index, envelope in enumerate(message["envelopes"])
+    ]
+
+
+def _is_event(push: Push) -> bool:
+    """A numbered domain event and nothing else (those are sent together)."""
+    message = push.message
+    return (
+        push.numbered
+        and push.user_id is not None
+        and message.get("type") == EVENT_MESSAGE
+        and len(message) == 2
+        and "envelope" in message
+    )
 
 
 @dataclass
@@ -400,10 +465,12 @@ class RedisChannelLayer(StockRedisChannelLayer):  # type: ignore[misc]  # channe
     # --- pushes --------------------------------------------------------------------------------
 
     async def push_many(self, pushes: Sequence[Push]) -> PushResult:
-        """Send each push to its group, in order, ``BATCH_EVENTS`` to a script."""
+        """Send each push to its group, in order, ``BATCH_EVENTS`` to a script; consecutive
+        domain events of one player as one message (the module docstring)."""
         total = PushResult()
         for start in range(0, len(pushes), BATCH_EVENTS):
             chunk = pushes[start : start + BATCH_EVENTS]
+            runs = _runs(chunk)
             args: list[Any] = [
                 self.prefix,
                 self.group_expiry,
@@ -413,18 +480,22 @@ class RedisChannelLayer(StockRedisChannelLayer):  # type: ignore[misc]  # channe
                 self.capacity,
                 self.replay_events,
                 self.replay_seconds,
-                len(chunk),
+                len(runs),
             ]
-            for push in chunk:
+            for push, envelopes in runs:
                 assert self.require_valid_group_name(push.group), "Group name not valid"
-                raw = self.serialize(push.message)
+                message = push.message if len(envelopes) == 1 else {"type": EVENTS_MESSAGE, "envelopes": envelopes}
+                raw = self.serialize(message)
                 args += [
                     self._group_key(push.group),
                     "" if push.user_id is None else str(push.user_id),
                     "1" if push.numbered and push.user_id is not None else "0",
+                    len(envelopes),
                     raw[: self._prefix_length],
                     raw[self._prefix_length :],
                 ]
+                if len(envelopes) > 1:  # each event on its own too, for the player's replay list
+                    args += [self.serialize({"type": EVENT_MESSAGE, "envelope": envelope}) for envelope in envelopes]
             written, dropped, absent = await self._script(PUSH)(keys=[self.presence_key()], args=args)
             total.add(PushResult(written=int(written), dropped=int(dropped), absent=int(absent), events=len(chunk)))
         metrics.pushes.labels(result="written").inc(total.written)

@@ -72,6 +72,7 @@ from django.utils import timezone
 from casino.degraded import dependency_failed
 from casino.errors import ApplicationError
 from realtime import metrics, presence
+from realtime.channel_layer import event_messages
 from realtime.feed import FEED_GROUP
 from realtime.registry import initial_state_for, socket_authenticator
 from realtime.services import user_group_name
@@ -363,6 +364,12 @@ class SyncConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels sh
                 self.holding.append(payload)
             return
         await self.send_json(payload)
+
+    async def domain_events(self, message: dict[str, Any]) -> None:
+        """Several events of the player at once (``realtime.channel_layer``: one transaction's),
+        numbered from the message's ``seq``: sent to the client one by one, as ever."""
+        for event in event_messages(message):
+            await self.domain_event(event)
 
     async def live_feed(self, message: dict[str, Any]) -> None:
         """``realtime.feed.broadcast_feed``: a big win or a jackpot of any player."""

@@ -8,6 +8,7 @@ from channels.layers import get_channel_layer
 from django.db import transaction
 
 import realtime
+from realtime.channel_layer import event_messages
 from realtime.models import OutboxEvent
 from realtime.registry import _SUBSCRIBERS, EVENT_TYPES, DomainEvent, UnknownEventType, subscribe
 from realtime.services import user_group_name
@@ -42,7 +43,7 @@ def _pushed_while(user: Any, action: Any, wait: float = 1.5) -> list[dict[str, A
             received = []
             while True:
                 try:
-                    received.append(await asyncio.wait_for(layer.receive(channel), wait))
+                    received += event_messages(await asyncio.wait_for(layer.receive(channel), wait))
                 except TimeoutError:
                     return received
         finally:

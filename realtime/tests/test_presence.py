@@ -174,3 +174,46 @@ def test_a_socket_that_cannot_join_its_groups_is_closed_with_4503(
     # Then the socket is closed with "try again later", promptly
     assert closed == {"type": "websocket.close", "code": 4503}
     assert elapsed < 8
+
+
+def test_consecutive_events_of_a_player_travel_as_one_message_numbered_together() -> None:
+    # Given two players with a socket each
+    layer = require_project_layer()
+    first, second = 30_000_000 + int(uuid.uuid4().int % 1_000_000), 31_000_000 + int(uuid.uuid4().int % 1_000_000)
+
+    def event(user_id: int, n: int) -> Push:
+        envelope = {"event_id": f"e{n}", "type": "profile_update", "user_id": user_id, "data": {"n": n}}
+        return Push(user_group(user_id), {"type": "domain.event", "envelope": envelope}, user_id, numbered=True)
+
+    async def scenario() -> tuple[Any, list[dict[str, Any]], list[dict[str, Any]]]:
+        channels = [await layer.new_channel(), await layer.new_channel()]
+        starts = [
+            await layer.socket_join(channel=channel, user_id=user_id, groups=[])
+            for channel, user_id in zip(channels, (first, second), strict=True)
+        ]
+        # When the first player's events are pushed with one of the other's between them, and a session close
+        close = Push(user_group(first), {"type": "session.close", "code": 4401}, first)
+        result = await layer.push_many(
+            [event(first, 0), event(first, 1), event(second, 2), event(first, 3), event(first, 4), close]
+        )
+        received = [[await layer.receive(channels[i]) for _ in range(n)] for i, n in ((0, 3), (1, 1))]
+        for channel, user_id in zip(channels, (first, second), strict=True):
+            await layer.socket_leave(channel=channel, user_id=user_id, groups=[])
+        numbered = [
+            [(m.get("seq", 0) - starts[i], m["envelope"]["data"]["n"]) for m in event_messages_of(received[i])]
+            for i in (0, 1)
+        ]
+        return result, received, numbered
+
+    result, received, numbered = async_to_sync(scenario)()
+
+    # Then each run of one player's events was one message; the close went on its own
+    assert [message["type"] for message in received[0]] == ["domain.events", "domain.events", "session.close"]
+    assert [len(message["envelopes"]) for message in received[0][:2]] == [2, 2]
+    assert result.written == 4 and result.events == 6
+    # ... and every event has its own number, one after another per player
+    assert numbered == [[(1, 0), (2, 1), (3, 3), (4, 4)], [(1, 2)]]
+
+
+def event_messages_of(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [event for message in messages for event in channel_layer.event_messages(message) if "envelope" in event]

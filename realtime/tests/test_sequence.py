@@ -347,3 +347,50 @@ def test_a_resync_asked_while_the_first_state_is_read_is_answered_after_it() -> 
 
     # Then it gets the first state, then the resync's (not lost behind the first)
     assert [message["type"] for message in received] == ["sync_connected", "initial_state", "initial_state"]
+
+
+def test_a_transactions_events_arrive_one_by_one_numbered_in_order_and_replay_as_first_sent() -> None:
+    # Given a connected player
+    layer = require_project_layer()
+    user = UserFactory()
+    token = tokens_issue(user=user).access
+    sent: list[int] = []
+    original = layer.push_many
+
+    async def counting(pushes: Any) -> Any:
+        result = await original(pushes)
+        sent.append(result.written)
+        return result
+
+    def one_transaction() -> None:
+        with transaction.atomic():
+            realtime.emit_many([("profile_update", user, {"n": n}) for n in range(3)])
+        assert dispatcher.wait_idle(10)
+
+    async def scenario() -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]:
+        (client,) = await open_all([token])
+        state = await client.next_of("initial_state")
+        # When one transaction emits three events for them (one hook queues them together)
+        await sync_to_async(one_transaction)()
+        seen = list(await collect(client, 3))
+        assert await client.silent(0.3)
+        # and the client asks for the last two again
+        client.received.clear()
+        await client.send({"type": "resync", "since": seen[0]["seq"]})
+        await client.next_of("replay")
+        replayed = list(await collect(client, 2))
+        await client.close()
+        return state, seen, replayed
+
+    layer.push_many = counting  # type: ignore[method-assign]
+    try:
+        state, seen, replayed = async_to_sync(scenario)()
+    finally:
+        del layer.push_many
+
+    # Then the three travelled as one message to the socket's process ...
+    assert sum(sent) == 1, sent
+    # ... and reached the client as three events, numbered one after another, in order
+    assert [(event["data"]["n"], event["seq"]) for event in seen] == [(n, state["seq"] + 1 + n) for n in range(3)]
+    # ... which a resync replays one by one, exactly as first sent
+    assert replayed == seen[1:]
