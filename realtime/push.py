@@ -4,15 +4,13 @@
 Redis round trips on the request thread (measured: ~6 ms an event). Instead,
 each process keeps one background thread with its own event loop and a queue:
 ``enqueue_many`` returns at once; the thread sends in FIFO order, so one
-player's events arrive in commit order. An ``emit_many``'s events are queued
+player's events arrive in commit order. A transaction's events are queued
 together (``realtime.services``), and whatever is waiting when the thread
 gets to it goes out together: under the project's Redis layer one Lua script
 for up to ``realtime.channel_layer.BATCH_EVENTS`` events, which skips players
 without a socket, numbers each player's events (``realtime.presence``) and
 carries consecutive events of one player as one message to the socket's
-process. (A transaction's other hooks run between its emits' hooks, so its
-events may leave in more than one batch: fewer events a message, never a
-different order or number.)
+process.
 A push is best effort -- the outbox row is the durable record, and a client
 that sees a gap in the numbers asks for a fresh state.
 

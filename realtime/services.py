@@ -9,9 +9,11 @@ Inside the caller's transaction ``emit``
 3. registers an on-commit hook that pushes the envelope
    ``{event_id, type, user_id, data, timestamp}`` to the player's channel
    group ``user.<id>`` (unless the type is registered with ``pushed=False``).
-   One hook per ``emit_many`` call queues all its events at once
-   (``realtime.push``); a rolled-back transaction (or savepoint) pushes and
-   stores nothing. The push numbers each player's events (``seq``,
+   The transaction's pushes share one hook (``casino.db.on_commit_batched``,
+   per savepoint level, in emit order), which queues them all at once
+   (``realtime.push``): they travel together, a run of one player's events
+   as one message (``realtime.channel_layer``). A rolled-back transaction
+   (or savepoint) pushes and stores nothing. The push numbers each player's events (``seq``,
    ``realtime.presence``) and skips players without a socket.
 
 The push runs after the commit, so it never raises (design promise 9): with
@@ -32,7 +34,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.utils import timezone
 
-from casino.db import rows_insert_later
+from casino.db import on_commit_batched, rows_insert_later
 from casino.degraded import dependency_failed
 from realtime.channel_layer import Push
 from realtime.models import OutboxEvent, envelope_timestamp
@@ -73,6 +75,10 @@ def emit(*, event_type: str, user: UserRef, data: dict[str, Any]) -> OutboxEvent
     return emit_many([(event_type, user, data)])[0]
 
 
+# The pushes a transaction queues (``casino.db.on_commit_batched``): one hook, in order.
+PUSH_HOOK = "realtime.push"
+
+
 def emit_many(events: list[tuple[str, UserRef, dict[str, Any]]]) -> list[OutboxEvent]:
     """``emit`` for several ``(event_type, user, data)`` at once, in this
     order, with one INSERT for all their outbox rows."""
@@ -103,7 +109,7 @@ def emit_many(events: list[tuple[str, UserRef, dict[str, Any]]]) -> list[OutboxE
         if (push := _deliver(str(row.event_id), row.type, row.user_id, row.data, timestamp, user))
     ]
     if pushes:
-        transaction.on_commit(lambda: _push(pushes), robust=True)
+        on_commit_batched(PUSH_HOOK, pushes, _push)
     return rows
 
 
@@ -131,7 +137,7 @@ def emit_grouped(event_type: str, user: UserRef, parts: list[tuple[str, dict[str
         if push := _deliver(part_id, change["type"], row.user_id, change["data"], timestamp, user):
             pushes.append(push)
     if pushes:
-        transaction.on_commit(lambda: _push(pushes), robust=True)
+        on_commit_batched(PUSH_HOOK, pushes, _push)
     return row
 
 
@@ -179,7 +185,7 @@ def sockets_close(*, user_id: int, code: int) -> None:
     transaction commits (a revoked session must stop receiving events at once;
     a rolled-back revocation closes nothing). Outside a transaction: now."""
     push = Push(group=user_group_name(user_id), message={"type": "session.close", "code": code}, user_id=user_id)
-    transaction.on_commit(lambda: _push([push]), robust=True)
+    on_commit_batched(PUSH_HOOK, [push], _push)  # after the events pushed before it, in order
 
 
 def push_to_user(user_id: int, envelope: dict[str, Any]) -> None:

@@ -16,6 +16,7 @@ from accounts.tests.factories import UserFactory
 from casino.db import (
     UnitOfWork,
     insert_or_raise,
+    on_commit_batched,
     on_commit_collect,
     one_or_none,
     row_exists,
@@ -704,3 +705,47 @@ def test_on_commit_collect_with_a_bound_method_among_other_callbacks_runs_once()
 
     assert batches == [list(range(300))]
     assert len(other) == 300
+
+
+@pytest.mark.django_db(transaction=True)
+def test_on_commit_batched_runs_a_keys_items_once_after_commit_in_order_among_other_hooks() -> None:
+    order: list[Any] = []
+    with transaction.atomic():
+        on_commit_batched("k", [1, 2], lambda items: order.append(("k", list(items))))
+        transaction.on_commit(lambda: order.append("other"))
+        on_commit_batched("k", [3], lambda items: order.append(("late", list(items))))  # joins the first
+        on_commit_batched("j", [9], lambda items: order.append(("j", list(items))))
+        assert order == []  # nothing before the commit
+
+    # one call with every item of the key, at the first one's place; another key apart
+    assert order == [("k", [1, 2, 3]), "other", ("j", [9])]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_on_commit_batched_keeps_order_and_drops_exactly_what_a_savepoint_rolled_back() -> None:
+    runs = _Runs()
+    with transaction.atomic():
+        on_commit_batched("k", [1], runs)
+        with transaction.atomic():
+            on_commit_batched("k", [2], runs)  # another level: a hook of its own
+        on_commit_batched("k", [3], runs)  # after the savepoint's: never joins the first (order)
+        with contextlib.suppress(ZeroDivisionError), transaction.atomic():
+            on_commit_batched("k", [4], runs)
+            raise ZeroDivisionError
+        on_commit_batched("k", [5], runs)  # the rolled-back hook is gone: a new one
+        on_commit_batched("k", [6], runs)
+
+    assert runs.calls == [[1], [2], [3], [5, 6]]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_on_commit_batched_forgets_a_rolled_back_transaction_and_runs_at_once_outside_one() -> None:
+    runs = _Runs()
+    with contextlib.suppress(ZeroDivisionError), transaction.atomic():
+        on_commit_batched("k", [1], runs)
+        raise ZeroDivisionError
+    with transaction.atomic():
+        on_commit_batched("k", [2], runs)
+    on_commit_batched("k", [3], runs)
+
+    assert runs.calls == [[2], [3]]

@@ -364,13 +364,15 @@ def test_a_transactions_events_arrive_one_by_one_numbered_in_order_and_replay_as
 
     def one_transaction() -> None:
         with transaction.atomic():
-            realtime.emit_many([("profile_update", user, {"n": n}) for n in range(3)])
+            realtime.emit("profile_update", user, {"n": 0})
+            transaction.on_commit(lambda: time.sleep(0.05))  # another hook, between the emits' (Redis I/O)
+            realtime.emit_many([("profile_update", user, {"n": 1}), ("profile_update", user, {"n": 2})])
         assert dispatcher.wait_idle(10)
 
     async def scenario() -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]:
         (client,) = await open_all([token])
         state = await client.next_of("initial_state")
-        # When one transaction emits three events for them (one hook queues them together)
+        # When one transaction emits three events for them, with another after-commit hook between
         await sync_to_async(one_transaction)()
         seen = list(await collect(client, 3))
         assert await client.silent(0.3)
