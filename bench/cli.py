@@ -49,6 +49,11 @@ def parse_args(argv: list[str] | None = None, *, description: str = "") -> argpa
         help="rounds of play a visit lasts: the journey, then its play steps again (6; 1: a 16-request visit)",
     )
     parser.add_argument(
+        "--socket-ratio",
+        type=float,
+        help="share of visits holding the app's realtime socket (1.0: every one, as the app opens it; 0: none)",
+    )
+    parser.add_argument(
         "--workers", type=int, help="gunicorn sync workers (as in production: one per core, deploy/gunicorn.conf.py)"
     )
     parser.add_argument(

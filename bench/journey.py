@@ -10,7 +10,9 @@ again (``PLAY_AGAIN``: no second sign-in or claim), as a player stays a few
 minutes. A user that appears when a stage adds users is a player already in a visit
 (tokens issued by bench/run.py): it starts at a random step, so no stage
 begins with a burst of logins. Login, sign-up and refresh are rows of their
-own in the report; the p95 targets are the other endpoints'."""
+own in the report; the p95 targets are the other endpoints'. A share of the
+visits (``socket_ratio``) holds the app's realtime socket while it lasts
+(bench/player_socket.py), so what the requests push reaches a player."""
 
 from __future__ import annotations
 
@@ -76,6 +78,8 @@ class Session:
         password = draw < signup_ratio + float(CONFIG.get("login_ratio", 0.1))  # a sign-up, or a login
         start = "auth" if password or not resumable else "refresh"
         self.money: SimpleNamespace | None = None  # the pending money order
+        # The app's realtime socket, held while the visit lasts (bench/player_socket.py).
+        self.holds_socket = bool(CONFIG.get("socket_host")) and random.random() < float(CONFIG.get("socket_ratio", 0))
         steps = list(JOURNEY)
         if signup:
             # A new account has the sign-up gold but no gems: it buys gems with money first.

@@ -29,10 +29,14 @@ def base_config(
     visit_rounds: int = 1,
     start_midway: bool = True,
     login_host: str | None = None,
+    socket_host: str | None = None,
+    socket_ratio: float = 0.0,
 ) -> dict[str, Any]:
     """What every Locust phase of a run shares (bench/locustfile.py reads it from BENCH_CONFIG).
     ``login_host``: the login pool password logins and sign-ups go to (compose's
-    ``web-login``, behind the load balancer's routes); None: ``host`` too."""
+    ``web-login``, behind the load balancer's routes); None: ``host`` too.
+    ``socket_host``: the ASGI server's ``ws://`` address, where ``socket_ratio`` of the
+    visits hold the app's realtime socket (bench/player_socket.py)."""
     return {
         "host": host,
         "login_host": login_host or host,
@@ -49,6 +53,8 @@ def base_config(
         "login_ratio": login_ratio,
         "visit_rounds": visit_rounds,
         "start_midway": start_midway,
+        "socket_host": socket_host,
+        "socket_ratio": socket_ratio,
         # Seconds an access token is used before the app refreshes it (production's lifetime, less a minute).
         "access_refresh_s": _access_lifetime_s() - 60,
         "retry_ratio": 0.05,
@@ -133,6 +139,7 @@ class Locust:
             **config,
             "mode": mode,
             "samples_path": str(self.run_dir / f"samples-{mode}.csv"),
+            "sockets_path": str(self.run_dir / f"sockets-{mode}.csv"),
             "timeline_path": str(self.run_dir / f"timeline-{mode}.json"),
             "counters_path": str(self.run_dir / f"counters-{mode}.json"),
         }

@@ -68,6 +68,7 @@ django.setup()  # bench.settings: only for the webhook secret and the provider's
 
 from bench.api_user import ApiUser  # noqa: E402
 from bench.journey import SPIN_BET, JourneySteps, Session  # noqa: E402
+from bench.player_socket import PlayerSocket  # noqa: E402
 from bench.recording import COUNTERS, OK_BY_SECOND  # noqa: E402
 
 # --- mode "player": the open-loop scenario ----------------------------------------------------
@@ -90,24 +91,41 @@ class PlayerUser(JourneySteps):
 
     def on_start(self) -> None:
         self.slot: float | None = None
+        self.socket: PlayerSocket | None = None
         # A player already in a visit (bench/journey.py): no burst of logins when a stage adds users.
         self.session: Session | None = Session(midway=bool(CONFIG.get("start_midway", True)))
         # ... nor a burst of requests: the first arrives at a random moment of the first slot.
         gevent.sleep(random.uniform(0, PACING_S))
+
+    def on_stop(self) -> None:
+        self._close_socket()
 
     @task
     def step(self) -> None:
         if self.slot is None:
             self.slot = time.monotonic()
         if self.session is None or self.session.done:
+            self._close_socket()  # the visit is over: the app is closed
             self.session = Session()  # a failed sign-up/login ends its visit: the next slot starts another
         session = self.session
+        self._open_socket(session)
         if session.token and time.monotonic() - session.token_at > float(CONFIG["access_refresh_s"]):
             self.do_refresh(session)  # the access token is about to expire: this slot renews it
             return
         name = session.steps[session.index]
         session.index += 1
         getattr(self, f"do_{name}")(session)
+        self._open_socket(session)  # signed in just now: the app opens its socket
+
+    def _open_socket(self, session: Session) -> None:
+        """The app's realtime socket (bench/player_socket.py), once the visit has a token."""
+        if self.socket is None and session.token and session.holds_socket and not session.done:
+            self.socket = PlayerSocket(CONFIG["socket_host"], session.token)
+
+    def _close_socket(self) -> None:
+        if self.socket is not None:
+            self.socket.close()
+            self.socket = None
 
 
 # --- mode "saturation": closed loop ----------------------------------------------------------

@@ -17,6 +17,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "login_ratio": 0.1,  # visits that start with a password login (the rest: sign-up 10 %, else refresh)
         "visit_rounds": 6,  # a visit: the journey, then 5 more rounds of play (~57 requests, ~2 minutes)
         "start_midway": True,  # users a stage adds are players already in a visit (no burst of logins)
+        "socket_ratio": 1.0,  # visits holding the app's realtime socket (bench/player_socket.py): the app opens it
         "workers": None,  # as production: a sync worker per core (deploy/gunicorn.conf.py)
         "pgbench_clients": [1, 4, 8, 16, 32],
         "pgbench_seconds": 15,
@@ -38,6 +39,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "login_ratio": 0.1,
         "visit_rounds": 6,
         "start_midway": True,
+        "socket_ratio": 1.0,
         "workers": None,  # as production: a sync worker per core (deploy/gunicorn.conf.py)
         "pgbench_clients": [1, 8, 32],
         "pgbench_seconds": 3,
@@ -59,6 +61,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "login_ratio": 1.0,  # every visit signs in with the password (the smoke test looks for the login row)
         "visit_rounds": 1,
         "start_midway": False,
+        "socket_ratio": 1.0,
         "workers": 2,
         "pgbench_clients": [2],
         "pgbench_seconds": 2,

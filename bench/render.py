@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from bench import plots, timing
+from bench import plots, socket_stats, timing
 from bench.latency import player_stats, time_series
 from bench.pipeline import SERVER_LATENCY_FILE, cpu_per_request, server_latency, stolen_view, stolen_windows
 from bench.report import markdown
@@ -55,7 +55,12 @@ def analyse(
         result["saturation"] = saturation_stats(samples, [s for s in sat_timeline if "end" in s], ceiling_tps)
     # CPU per process group over each stage and closed-loop step (the sampler's rows, not the run's mean)
     requests = timing.read(run_dir / timing.DIRECTORY)
+    socket_rows = socket_stats.read(run_dir / "sockets-run.csv")
+    if socket_rows and stages:
+        result["player"]["sockets"] = socket_stats.summary(socket_rows, stages[0]["start"], stages[-1]["end"])
     for stage in stages:
+        if socket_rows:
+            stage["sockets"] = socket_stats.summary(socket_rows, stage["start"], stage["end"])
         stage["cpu"] = cpu_per_request(pipeline_samples, stage["start"], stage["end"], stage["achieved_rps"])
         if stage["measured"]:
             stage["stolen"] = stolen_p95(samples, pipeline_samples, stage)
@@ -74,6 +79,7 @@ def analyse(
         ingestion_p95_s=ing.get("p95_s"),
         cpu=result.get("cpu"),
         saturation=result.get("saturation"),
+        whole_sockets=result["player"].get("sockets"),
     )
     cpu = result["pipeline"]["cpu_mean_cores"]
     result["analysis_notes"] = [

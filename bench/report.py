@@ -88,6 +88,7 @@ def markdown(result: dict[str, Any]) -> str:
             if verdict:
                 out.append(
                     "**PASS**: every p95 target, no errors, arrival rate held"
+                    + (", every push on time" if stage.get("sockets") else "")
                     if verdict["ok"]
                     else "**MISS**: " + "; ".join(verdict["reasons"])
                 )
@@ -120,6 +121,8 @@ def markdown(result: dict[str, Any]) -> str:
             out.append("")
             if stage.get("server"):
                 out += [_server_line(stage["server"], t.get("p95_ms")), ""]
+            if stage.get("sockets"):
+                out += [_sockets_line(stage["sockets"]), ""]
             if stage.get("timing"):
                 out += _timing_lines(stage["timing"])
         counters = player.get("counters", {})
@@ -331,6 +334,21 @@ def _timing_lines(timing: dict[str, Any]) -> list[str]:
         "statements",
     ]
     return [*lines, _table(headers, rows), ""]
+
+
+def _sockets_line(sockets: dict[str, Any]) -> str:
+    delay = sockets["delay_ms"]
+    failed = ", ".join(f"{reason} {n}" for reason, n in sockets["connect_failures"].items()) or "none"
+    dropped = ", ".join(f"{reason} {n}" for reason, n in sockets["dropped"].items()) or "none"
+    types = ", ".join(f"{name} {n}" for name, n in sockets["by_type"].items())
+    return (
+        "The players' sockets (bench/player_socket.py, the app's `/api/realtime/sync` on the ASGI server): "
+        f"{sockets['connects']} opened (p95 {_f(sockets['connect_p95_ms'])} ms to the initial state; refused: "
+        f"{failed}); {sockets['pushes']} events pushed ({sockets['pushes_per_s']:.0f}/s: {types or 'none'}), "
+        f"from the event to the player p50 {_f(delay['p50'])} / p95 {_f(delay['p95'])} / p99 {_f(delay['p99'])} / "
+        f"max {_f(delay['max'])} ms; lost {sockets['lost']}, repeated {sockets['duplicated']}; dropped by the "
+        f"server: {dropped}; {sockets['feed']} live-feed messages."
+    )
 
 
 def _stolen_line(stolen: dict[str, Any]) -> str:

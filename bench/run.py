@@ -249,6 +249,8 @@ class BenchRun:
             visit_rounds=args.visit_rounds,
             start_midway=args.start_midway,
             login_host=f"http://{stack.HOST}:{self.login_port}" if self.login_port else None,
+            socket_host=f"ws://{stack.HOST}:{dport}",
+            socket_ratio=args.socket_ratio,
         )
         self.sampler = pipeline.Sampler(self._bench_pgids, latency_dir=self.dir / "prometheus-multiproc")
         self.sampler.start()

@@ -9,6 +9,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from bench.socket_stats import PUSH_P95_MS
+from bench.socket_stats import problems as socket_problems
+
 # Endpoint families and their p95 targets at 200 req/s (docs/architecture.md, "Performance targets"):
 # every read, claim, purchase and game round of the player scenario. Sign-in (login, sign-up, refresh)
 # is reported apart (production's password hasher), and so are the retries and duplicates.
@@ -65,6 +68,8 @@ def stage_verdict(stage: dict[str, Any]) -> dict[str, Any]:
         reasons.append(f"{stage['total']['errors']} errors")
     if stage["achieved_rps"] < ARRIVAL_HELD * stage["target_rps"]:
         reasons.append(f"arrival {stage['achieved_rps']:.0f} of {stage['target_rps']:g} req/s")
+    if stage.get("sockets"):  # the players' sockets (bench/player_socket.py): pushes on time, none lost
+        reasons += socket_problems(stage["sockets"])
     return {"ok": not reasons, "reasons": reasons}
 
 
@@ -93,7 +98,9 @@ def evaluate_targets(
     ingestion_p95_s: float | None,
     cpu: dict[str, Any] | None = None,
     saturation: dict[str, Any] | None = None,
+    whole_sockets: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """The Targets table (``whole_sockets``: bench/socket_stats.py over the whole player load)."""
     for stage in stages:
         if stage["measured"]:
             stage["verdict"] = stage_verdict(stage)
@@ -125,10 +132,32 @@ def evaluate_targets(
                 "ok": achieved >= ARRIVAL_HELD * stage["target_rps"],
             }
         )
+        sockets = stage.get("sockets")
+        if sockets and sockets["pushes"]:
+            p95 = sockets["delay_ms"]["p95"]
+            rows.append(
+                {
+                    "target": "p95 push, event to the player's socket",
+                    "limit": f"< {PUSH_P95_MS:g} ms",
+                    "measured": f"{p95:.1f} ms ({sockets['pushes']} pushes)",
+                    "ok": p95 < PUSH_P95_MS,
+                }
+            )
     if stages:
         all_errors = sum(st["total"]["errors"] for st in stages)
         rows.append(
             {"target": "errors, whole player load", "limit": "0", "measured": str(all_errors), "ok": all_errors == 0}
+        )
+    if whole_sockets:
+        lost = whole_sockets["lost"] + whole_sockets["duplicated"]
+        rows.append(
+            {
+                "target": "pushes lost or repeated, whole player load",
+                "limit": "0",
+                "measured": f"{whole_sockets['lost']} lost, {whole_sockets['duplicated']} repeated "
+                f"of {whole_sockets['pushes']}",
+                "ok": lost == 0,
+            }
         )
     held = None
     if measured:

@@ -37,7 +37,7 @@ BARE_PATHS = ("/bench/bare/wallet", "/bench/bare/purchase")
 
 
 def _require_bench_tools() -> None:
-    missing = [name for name in ("locust", "matplotlib") if importlib.util.find_spec(name) is None]
+    missing = [name for name in ("locust", "matplotlib", "websocket") if importlib.util.find_spec(name) is None]
     if missing:
         message = f"{', '.join(missing)} not installed: pip install -r requirements-bench.txt"
         if IN_CI:
@@ -70,6 +70,12 @@ def test_bench_smoke_runs_end_to_end(tmp_path: Path) -> None:
     assert stage["total"]["requests"] >= 10, output
     assert stage["total"]["errors"] == 0, data["player"]["errors"]
     assert {"login", "dashboard", "streak_claim", "vip_claim", "buy_gems"} <= set(stage["endpoints"]), output
+    # the players held the app's socket and what their requests changed was pushed to it, in order
+    sockets = data["player"]["sockets"]
+    assert sockets["connects"] >= 1 and sockets["connect_failures"] == {}, sockets
+    assert {"balance_update", "game_event"} <= set(sockets["by_type"]), sockets
+    assert sockets["lost"] == sockets["duplicated"] == 0 and sockets["dropped"] == {}, sockets
+    assert 0 < sockets["delay_ms"]["p50"] < 5_000, sockets
     assert data["ceiling"]["best"]["tps"] > 0
     assert {step["series"] for step in data["saturation"]["steps"]} == {"bare_purchase", "purchase", "claim"}
     assert all(step["ok_rps"] > 0 for step in data["saturation"]["steps"]), data["saturation"]
