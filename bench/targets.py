@@ -9,8 +9,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from bench.socket_stats import PUSH_P95_MS
-from bench.socket_stats import problems as socket_problems
+from .socket_stats import PUSH_P95_MS
+from .socket_stats import problems as socket_problems
 
 # Endpoint families and their p95 targets at 200 req/s (docs/architecture.md, "Performance targets"):
 # every read, claim, purchase and game round of the player scenario. Sign-in (login, sign-up, refresh)
