@@ -19,7 +19,9 @@ One row (:func:`measure`):
 2. ``requests`` requests, each timed alone: the process's CPU time
    (``time.process_time``, every thread, so work handed to asgiref's event
    loop thread counts) from the WSGI call until the response is read and
-   closed; its wall time; and the PostgreSQL backend's CPU time over the same
+   closed and the push thread has sent what the request pushed after its
+   commit (``realtime.push``: else that work lands in the next request timed,
+   the reference's); its wall time; and the PostgreSQL backend's CPU time over the same
    window (``/proc/<pid>/schedstat``), where the server is on this machine;
    each followed by one request of the row's reference (bench/bare.py) as the
    same player, timed apart: the row's ratio is to these interleaved
@@ -67,6 +69,13 @@ PROVIDER_IP = "192.0.2.10"  # TEST-NET-1, as bench/provider.py: the payment prov
 
 
 # --- the rows -------------------------------------------------------------------------------------
+
+
+def pushes_sent() -> None:
+    """Wait until the process's push thread has sent every queued push (blocked, no CPU)."""
+    from realtime.push import dispatcher
+
+    dispatcher.wait_idle(10)
 
 
 @dataclass(frozen=True)
@@ -325,6 +334,7 @@ class Runner:
         with counters if counters is not None else contextlib.nullcontext():
             wall0, cpu0 = time.perf_counter_ns(), time.process_time_ns()
             status, body = self.call(environ)
+            pushes_sent()  # the push thread's work for this request is this request's CPU
             cpu, wall = time.process_time_ns() - cpu0, time.perf_counter_ns() - wall0
         pid_after = backend_pid()
         pg: int | None = None
