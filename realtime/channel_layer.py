@@ -72,6 +72,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import redis
 from channels_redis.core import RedisChannelLayer as StockRedisChannelLayer
 from redis import asyncio as aioredis
 
@@ -257,6 +258,11 @@ def event_messages(message: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
+def _push_result(answer: Sequence[Any], *, events: int) -> PushResult:
+    written, dropped, absent = answer
+    return PushResult(written=int(written), dropped=int(dropped), absent=int(absent), events=events)
+
+
 def _is_event(push: Push) -> bool:
     """A numbered domain event and nothing else (those are sent together)."""
     message = push.message
@@ -337,6 +343,8 @@ class RedisChannelLayer(StockRedisChannelLayer):  # type: ignore[misc]  # channe
         self.replay_seconds = replay_seconds
         self._prefix_length: int = self._serializer.random_prefix_length
         self._process_capacity: int = self.get_capacity("specific.x!y")
+        self._sync_clients: dict[float, Any] = {}  # by socket timeout: the push thread's (push_many_now)
+        self._sync_scripts: dict[int, Any] = {}
         self._loop_sockets: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LoopSockets] = (
             weakref.WeakKeyDictionary()
         )
@@ -470,34 +478,79 @@ class RedisChannelLayer(StockRedisChannelLayer):  # type: ignore[misc]  # channe
         total = PushResult()
         for start in range(0, len(pushes), BATCH_EVENTS):
             chunk = pushes[start : start + BATCH_EVENTS]
-            runs = _runs(chunk)
-            args: list[Any] = [
-                self.prefix,
-                self.group_expiry,
-                self.expiry,
-                SEQ_TTL_SECONDS,
-                self._process_capacity,
-                self.capacity,
-                self.replay_events,
-                self.replay_seconds,
-                len(runs),
+            answer = await self._script(PUSH)(keys=[self.presence_key()], args=self._push_args(chunk))
+            total.add(_push_result(answer, events=len(chunk)))
+        self._pushed(total)
+        return total
+
+    def push_many_now(self, pushes: Sequence[Push], *, timeout: float) -> PushResult | None:
+        """:meth:`push_many` from a thread without an event loop (``realtime.push``'s): the
+        same scripts through a synchronous client of this layer's own, whose socket
+        operations give up after ``timeout`` seconds. An event loop, its tasks and its
+        connection pool cost the push thread more CPU than the script call itself
+        (measured: 0.32 against 0.13 ms for a spin's events). None when the layer's host
+        is not an address (Sentinel): use :meth:`push_many`."""
+        client = self._sync_client(timeout)
+        if client is None:
+            return None
+        script = self._sync_scripts.get(id(client))
+        if script is None:
+            script = self._sync_scripts[id(client)] = client.register_script(PUSH)
+        total = PushResult()
+        for start in range(0, len(pushes), BATCH_EVENTS):
+            chunk = pushes[start : start + BATCH_EVENTS]
+            answer = script(keys=[self.presence_key()], args=self._push_args(chunk))
+            total.add(_push_result(answer, events=len(chunk)))
+        self._pushed(total)
+        return total
+
+    def _sync_client(self, timeout: float) -> Any:
+        host = dict(self.hosts[0])
+        if "address" not in host:
+            return None
+        client = self._sync_clients.get(timeout)
+        if client is None:
+            address = host.pop("address")
+            client = self._sync_clients[timeout] = redis.Redis.from_url(
+                address,
+                socket_timeout=timeout,
+                socket_connect_timeout=timeout,
+                client_name=f"{self.client_name}-push-{os.getpid()}",
+                **host,
+            )
+        return client
+
+    def _push_args(self, chunk: Sequence[Push]) -> list[Any]:
+        """The ``PUSH`` script's arguments for up to ``BATCH_EVENTS`` pushes."""
+        runs = _runs(chunk)
+        args: list[Any] = [
+            self.prefix,
+            self.group_expiry,
+            self.expiry,
+            SEQ_TTL_SECONDS,
+            self._process_capacity,
+            self.capacity,
+            self.replay_events,
+            self.replay_seconds,
+            len(runs),
+        ]
+        for push, envelopes in runs:
+            assert self.require_valid_group_name(push.group), "Group name not valid"
+            message = push.message if len(envelopes) == 1 else {"type": EVENTS_MESSAGE, "envelopes": envelopes}
+            raw = self.serialize(message)
+            args += [
+                self._group_key(push.group),
+                "" if push.user_id is None else str(push.user_id),
+                "1" if push.numbered and push.user_id is not None else "0",
+                len(envelopes),
+                raw[: self._prefix_length],
+                raw[self._prefix_length :],
             ]
-            for push, envelopes in runs:
-                assert self.require_valid_group_name(push.group), "Group name not valid"
-                message = push.message if len(envelopes) == 1 else {"type": EVENTS_MESSAGE, "envelopes": envelopes}
-                raw = self.serialize(message)
-                args += [
-                    self._group_key(push.group),
-                    "" if push.user_id is None else str(push.user_id),
-                    "1" if push.numbered and push.user_id is not None else "0",
-                    len(envelopes),
-                    raw[: self._prefix_length],
-                    raw[self._prefix_length :],
-                ]
-                if len(envelopes) > 1:  # each event on its own too, for the player's replay list
-                    args += [self.serialize({"type": EVENT_MESSAGE, "envelope": envelope}) for envelope in envelopes]
-            written, dropped, absent = await self._script(PUSH)(keys=[self.presence_key()], args=args)
-            total.add(PushResult(written=int(written), dropped=int(dropped), absent=int(absent), events=len(chunk)))
+            if len(envelopes) > 1:  # each event on its own too, for the player's replay list
+                args += [self.serialize({"type": EVENT_MESSAGE, "envelope": envelope}) for envelope in envelopes]
+        return args
+
+    def _pushed(self, total: PushResult) -> None:
         metrics.pushes.labels(result="written").inc(total.written)
         metrics.pushes.labels(result="absent").inc(total.absent)
         if total.dropped:
@@ -506,7 +559,6 @@ class RedisChannelLayer(StockRedisChannelLayer):  # type: ignore[misc]  # channe
                 reason="channel_full",
                 detail=f"a process queue in Redis held {self._process_capacity} messages (its server fell behind)",
             )
-        return total
 
     def deserialize(self, message: bytes) -> dict[str, Any]:
         length = self._prefix_length

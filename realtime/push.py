@@ -2,8 +2,10 @@
 
 ``async_to_sync(layer.group_send)`` per event costs a fresh event loop and
 Redis round trips on the request thread (measured: ~6 ms an event). Instead,
-each process keeps one background thread with its own event loop and a queue:
-``enqueue_many`` returns at once; the thread sends in FIFO order, so one
+each process keeps one background thread and a queue: ``enqueue_many``
+returns at once; the thread sends in FIFO order, with the layer's
+synchronous client (``push_many_now``: no event loop, whose tasks and
+pool cost more CPU than the script call itself), so one
 player's events arrive in commit order. A transaction's events are queued
 together (``realtime.services``), and whatever is waiting when the thread
 gets to it goes out together: under the project's Redis layer one Lua script
@@ -15,7 +17,8 @@ A push is best effort -- the outbox row is the durable record, and a client
 that sees a gap in the numbers asks for a fresh state.
 
 Redis down (design promise 9): ``enqueue_many`` never raises and never
-blocks. Each batch gives up after ``REALTIME_PUSH_TIMEOUT_SECONDS`` (a Redis
+blocks. Each batch gives up after ``REALTIME_PUSH_TIMEOUT_SECONDS`` (its
+client's socket timeout; a Redis
 that does not answer must not hold every later push hostage), and once
 ``REALTIME_PUSH_MAX_PENDING`` pushes wait, new ones are dropped rather than
 piling up in memory. Failures and drops are counted
@@ -26,6 +29,7 @@ as warnings.
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import threading
 from collections.abc import Sequence
@@ -44,40 +48,35 @@ BATCH_MAX = 1000  # pushes taken off the queue at once
 
 
 class PushDispatcher:
+    """The process's push thread and its queue (the module docstring)."""
+
     def __init__(self) -> None:
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._queue: asyncio.Queue[list[Push]] | None = None
-        self._started = threading.Event()
-        self._lock = threading.Lock()
+        self._queue: collections.deque[list[Push]] = collections.deque()
+        self._ready = threading.Condition()  # guards _queue; the thread waits on it for work
+        self._thread: threading.Thread | None = None
         self._pending = 0
-        self._idle = threading.Condition()
+        self._idle = threading.Condition()  # guards _pending
+        self._loop: asyncio.AbstractEventLoop | None = None  # only for a layer without push_many_now
 
     def _ensure_started(self) -> None:
-        if self._started.is_set():
+        if self._thread is not None and self._thread.is_alive():
             return
-        with self._lock:
-            if self._started.is_set():
-                return
-            thread = threading.Thread(target=self._run, name="realtime-push", daemon=True)
-            thread.start()
-            self._started.wait(5)
+        with self._ready:
+            if self._thread is not None and self._thread.is_alive():
+                return  # started meanwhile by another thread
+            self._thread = threading.Thread(target=self._run, name="realtime-push", daemon=True)
+            self._thread.start()
 
     def _run(self) -> None:
-        loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(loop)
-        self._loop = loop
-        self._queue = asyncio.Queue()
-        self._started.set()
-        loop.run_until_complete(self._drain())
-
-    async def _drain(self) -> None:
-        assert self._queue is not None
         while True:
-            batch = list(await self._queue.get())
-            while len(batch) < BATCH_MAX and not self._queue.empty():
-                batch += self._queue.get_nowait()
+            with self._ready:
+                while not self._queue:
+                    self._ready.wait()
+                batch = list(self._queue.popleft())
+                while len(batch) < BATCH_MAX and self._queue:
+                    batch += self._queue.popleft()
             try:
-                await self._send(batch)
+                self._send(batch)
             except Exception as error:  # noqa: BLE001 - best effort; the outbox keeps the event
                 dependency_failed(dependency="redis", use="push", error=error)
                 report_drops(len(batch), reason="failed", detail=f"{type(error).__name__}: {error}")
@@ -86,26 +85,31 @@ class PushDispatcher:
                     self._pending -= len(batch)
                     self._idle.notify_all()
 
-    async def _send(self, batch: list[Push]) -> None:
+    def _send(self, batch: list[Push]) -> None:
         layer = get_channel_layer()  # per batch: follows a settings change (tests)
         if layer is None:
             return
         metrics.push_batch_events.observe(len(batch))
         timeout = settings.REALTIME_PUSH_TIMEOUT_SECONDS
+        # The project's layer: one synchronous script call, no event loop (its client's sockets time out).
+        push_many_now = getattr(layer, "push_many_now", None)
+        if push_many_now is not None and push_many_now(batch, timeout=timeout) is not None:
+            return
+        # Another layer (a stock channels_redis one, a Sentinel host): through an event loop of this thread.
+        if self._loop is None:
+            self._loop = asyncio.new_event_loop()
         push_many = getattr(layer, "push_many", None)
         if push_many is not None:
-            await asyncio.wait_for(push_many(batch), timeout=timeout)
+            self._loop.run_until_complete(asyncio.wait_for(push_many(batch), timeout=timeout))
             return
-        for push in batch:  # another layer (a stock channels_redis one): one group_send each
-            await asyncio.wait_for(layer.group_send(push.group, push.message), timeout=timeout)
+        for push in batch:  # one group_send each
+            self._loop.run_until_complete(asyncio.wait_for(layer.group_send(push.group, push.message), timeout=timeout))
 
     def enqueue_many(self, pushes: Sequence[Push]) -> bool:
         """Queue pushes, in order; False when they were dropped (too many waiting)."""
         if not pushes:
             return True
         self._ensure_started()
-        assert self._loop is not None
-        assert self._queue is not None
         with self._idle:
             if self._pending >= settings.REALTIME_PUSH_MAX_PENDING:
                 dropped = True
@@ -119,7 +123,9 @@ class PushDispatcher:
             )
             report_drops(len(pushes), reason="queue_full", detail=f"{limit} pushes already waiting in this process")
             return False
-        self._loop.call_soon_threadsafe(self._queue.put_nowait, list(pushes))
+        with self._ready:
+            self._queue.append(list(pushes))
+            self._ready.notify()
         return True
 
     def enqueue(self, group: str, message: dict[str, Any]) -> bool:
