@@ -93,8 +93,8 @@ DROP_LOG_EVERY_SECONDS = 10.0
 # player, how long they are kept, message count, then per message: group key, user id
 # ('' = no presence check), '1' to number it, the number of events it carries (n), random
 # prefix, message body, and when n > 1 each event as a message of its own (random prefix
-# and body, for the replay list). Returns {messages written, messages dropped, events for
-# absent players}.
+# and body, for the replay list). Returns {messages written, events dropped (in messages a
+# full queue refused), events for absent players}.
 PUSH = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
@@ -179,7 +179,7 @@ for e = 1, count do
           redis.call('EXPIRE', key, expiry)
           written = written + 1
         else
-          dropped = dropped + 1
+          dropped = dropped + n
         end
       end
     end
@@ -278,7 +278,7 @@ def _is_event(push: Push) -> bool:
 @dataclass
 class PushResult:
     written: int = 0  # messages written to process queues
-    dropped: int = 0  # ... refused because the queue was full
+    dropped: int = 0  # events in messages refused because the queue was full
     absent: int = 0  # events for a group with nobody in it (no message, no number)
     events: int = 0
 

@@ -217,3 +217,29 @@ def test_consecutive_events_of_a_player_travel_as_one_message_numbered_together(
 
 def event_messages_of(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [event for message in messages for event in channel_layer.event_messages(message) if "envelope" in event]
+
+
+def test_a_message_of_several_events_a_full_queue_refuses_counts_each_event_dropped() -> None:
+    # Given a layer whose process queues hold one message, and a socket that reads nothing
+    layer = RedisChannelLayer(
+        hosts=[settings.REDIS_URL], prefix=f"test-full-{uuid.uuid4().hex[:8]}", channel_capacity={"specific.*": 1}
+    )
+
+    def run(n: int) -> list[Push]:
+        envelopes = [{"event_id": f"e{i}", "type": "profile_update", "user_id": 1, "data": {}} for i in range(n)]
+        return [Push(user_group(1), {"type": "domain.event", "envelope": e}, 1, numbered=True) for e in envelopes]
+
+    async def scenario() -> tuple[Any, Any]:
+        channel = await layer.new_channel()
+        await layer.socket_join(channel=channel, user_id=1, groups=[])
+        # When a run of three events fills the queue and another run of three follows
+        first = await layer.push_many(run(3))
+        second = await layer.push_many(run(3))
+        await layer.flush()
+        return first, second
+
+    first, second = async_to_sync(scenario)()
+
+    # Then the first went as one message, and the second's three events are counted dropped
+    assert (first.written, first.dropped) == (1, 0)
+    assert (second.written, second.dropped) == (0, 3)
