@@ -47,7 +47,7 @@ def test_late_lost_or_repeated_pushes_and_refused_sockets_fail_the_stage() -> No
     clean["connect_failures"] = {}
 
     assert socket_stats.problems(bad) == [
-        f"p95 push {bad['delay_ms']['p95']:.0f} ms > 100",
+        f"p95 push {bad['delay_ms']['p95']:.0f} ms >= 100",
         "2 pushes lost",
         "1 pushes repeated",
         "1 sockets refused",
