@@ -94,10 +94,17 @@ class PlayerSocket:
                     self._event(message)
         except Exception as error:  # noqa: BLE001 - the connection ended: a drop unless the visit closed it
             if not self.closing:
-                record_socket("connect" if not connected else "drop", _reason(error), 0.0, at=started)
+                self._ended(_reason(error), connected, started)
             return
         if not self.closing:
-            record_socket("connect" if not connected else "drop", f"closed {ws.getstatus() or ''}".strip(), 0.0)
+            self._ended(f"closed {ws.getstatus() or ''}".strip(), connected, started)
+
+    def _ended(self, reason: str, connected: bool, started: float) -> None:
+        """The server ended the socket: a failed connect (counted where it started) or a drop (now)."""
+        if connected:
+            record_socket("drop", reason, 0.0)
+        else:
+            record_socket("connect", reason, (time.time() - started) * 1000, at=started)
 
     def _event(self, message: dict[str, Any]) -> None:
         seq, kind = message["seq"], str(message.get("type"))

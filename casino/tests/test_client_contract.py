@@ -231,7 +231,11 @@ def test_the_clients_journey_from_sign_up_to_a_purchase(gold_product: Any) -> No
 
     async def buy_with_socket_open() -> tuple[Any, list[dict[str, Any]]]:
         from casino.asgi import application
+        from realtime.push import dispatcher
 
+        # The earlier steps' events leave after their commits, on the push thread: let them go out
+        # before the socket opens (to a player with no socket yet), so the socket sees only its own.
+        assert await sync_to_async(dispatcher.wait_idle)(10)
         socket = WebsocketCommunicator(application, f"/api/realtime/sync?token={access}")
         connected, _ = await socket.connect(timeout=5)
         assert connected
