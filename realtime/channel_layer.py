@@ -78,6 +78,7 @@ from redis import asyncio as aioredis
 
 from casino.degraded import dependency_failed
 from realtime import metrics
+from realtime.channel_scripts import PUSH, REPLAY
 from realtime.presence import CURRENT_SEQ, PRESENT, SEQ_TTL_SECONDS, SOCKETS, group_user_id, user_group
 
 logger = logging.getLogger(__name__)
@@ -87,132 +88,6 @@ BATCH_EVENTS = 200  # events per script: a script blocks Redis while it runs
 BATCH_SOCKETS = 500  # joins, renewals and leaves per script
 BATCH_TIMEOUT_SECONDS = 5.0  # a batch of joins, renewals and leaves Redis did not take by then failed
 DROP_LOG_EVERY_SECONDS = 10.0
-
-# KEYS: the presence set. ARGV: prefix, group expiry, message expiry, seq ttl,
-# capacity of process queues, capacity of other channels, events kept for replay per
-# player, how long they are kept, message count, then per message: group key, user id
-# ('' = no presence check), '1' to number it, the number of events it carries (n), random
-# prefix, message body, and when n > 1 each event as a message of its own (random prefix
-# and body, for the replay list). Returns {messages written, events dropped (in messages a
-# full queue refused), events for absent players}.
-PUSH = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-local prefix = ARGV[1]
-local group_expiry = tonumber(ARGV[2])
-local expiry = tonumber(ARGV[3])
-local seq_ttl = tonumber(ARGV[4])
-local process_capacity = tonumber(ARGV[5])
-local other_capacity = tonumber(ARGV[6])
-local replay_max = tonumber(ARGV[7])
-local replay_ttl = tonumber(ARGV[8])
-local count = tonumber(ARGV[9])
-local fresh = string.format('%.6f', now - group_expiry)
-local stale = string.format('%.6f', now - expiry)
-local written, dropped, absent = 0, 0, 0
-local cleaned = {}
-local a = 10
-for e = 1, count do
-  local group_key, uid, numbered, n = ARGV[a], ARGV[a + 1], ARGV[a + 2], tonumber(ARGV[a + 3])
-  local rnd, body = ARGV[a + 4], ARGV[a + 5]
-  local singles = a + 6
-  a = a + 6
-  if n > 1 then a = a + n end
-  local present = true
-  if uid ~= '' then
-    local deadline = redis.call('ZSCORE', KEYS[1], uid)
-    present = deadline ~= false and tonumber(deadline) > now
-  end
-  if not present then
-    absent = absent + n
-  else
-    local members = redis.call('ZRANGEBYSCORE', group_key, fresh, '+inf')
-    if #members == 0 then
-      absent = absent + n
-    else
-      local by_key, keys = {}, {}
-      for _, channel in ipairs(members) do
-        local bang = string.find(channel, '!', 1, true)
-        local key = prefix .. (bang and string.sub(channel, 1, bang) or channel)
-        if not by_key[key] then
-          by_key[key] = {}
-          keys[#keys + 1] = key
-        end
-        local list = by_key[key]
-        list[#list + 1] = channel
-      end
-      local seq = ''
-      if numbered == '1' then
-        local seq_key = prefix .. ':seq:' .. uid
-        if redis.call('EXISTS', seq_key) == 0 then
-          redis.call('SET', seq_key, string.format('%.0f', math.floor(now * 1000)))
-        end
-        local first = redis.call('INCRBY', seq_key, n) - n + 1
-        seq = string.format('%.0f', first)
-        redis.call('EXPIRE', seq_key, seq_ttl)
-        if replay_max > 0 then
-          local recent_key = prefix .. ':recent:' .. uid
-          if n == 1 then
-            redis.call('RPUSH', recent_key, seq .. ';' .. rnd .. body)
-          else
-            for i = 0, n - 1 do
-              redis.call('RPUSH', recent_key, string.format('%.0f', first + i) .. ';' .. ARGV[singles + i])
-            end
-          end
-          redis.call('LTRIM', recent_key, -replay_max, -1)
-          redis.call('EXPIRE', recent_key, replay_ttl)
-        end
-      end
-      for _, key in ipairs(keys) do
-        if not cleaned[key] then
-          redis.call('ZREMRANGEBYSCORE', key, '-inf', stale)
-          cleaned[key] = true
-        end
-        local capacity = other_capacity
-        if string.sub(key, -1) == '!' then capacity = process_capacity end
-        if redis.call('ZCARD', key) < capacity then
-          local score = now
-          local last = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
-          if last[2] and tonumber(last[2]) >= score then score = tonumber(last[2]) + 0.000001 end
-          local member = rnd .. '\\193' .. seq .. ';' .. table.concat(by_key[key], ',') .. ';' .. body
-          redis.call('ZADD', key, string.format('%.6f', score), member)
-          redis.call('EXPIRE', key, expiry)
-          written = written + 1
-        else
-          dropped = dropped + n
-        end
-      end
-    end
-  end
-end
-return {written, dropped, absent}
-"""
-
-
-# KEYS: the player's sequence counter, their recent events. ARGV: the last number the
-# client saw. Returns {current number or '', 1 if every event after it is still kept (then
-# those events follow, 'seq;message', oldest first) else 0}.
-REPLAY = """
-local current = redis.call('GET', KEYS[1])
-if not current then return {'', 0} end
-local last = tonumber(current)
-local want = tonumber(ARGV[1]) + 1
-if want - 1 > last then return {current, 0} end
-local out = {current, 0}
-if want - 1 < last then
-  for _, item in ipairs(redis.call('LRANGE', KEYS[2], 0, -1)) do
-    local number = tonumber(string.sub(item, 1, string.find(item, ';', 1, true) - 1))
-    if number >= want then
-      if number ~= want then return {current, 0} end
-      out[#out + 1] = item
-      want = want + 1
-    end
-  end
-  if want - 1 ~= last then return {current, 0} end
-end
-out[2] = 1
-return out
-"""
 
 
 @dataclass(frozen=True)
@@ -343,8 +218,7 @@ class RedisChannelLayer(StockRedisChannelLayer):  # type: ignore[misc]  # channe
         self.replay_seconds = replay_seconds
         self._prefix_length: int = self._serializer.random_prefix_length
         self._process_capacity: int = self.get_capacity("specific.x!y")
-        self._sync_clients: dict[float, Any] = {}  # by socket timeout: the push thread's (push_many_now)
-        self._sync_scripts: dict[int, Any] = {}
+        self._sync_push_scripts: dict[float, Any] = {}  # by socket timeout: the push thread's (push_many_now)
         self._loop_sockets: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LoopSockets] = (
             weakref.WeakKeyDictionary()
         )
@@ -490,12 +364,9 @@ class RedisChannelLayer(StockRedisChannelLayer):  # type: ignore[misc]  # channe
         connection pool cost the push thread more CPU than the script call itself
         (measured: 0.32 against 0.13 ms for a spin's events). None when the layer's host
         is not an address (Sentinel): use :meth:`push_many`."""
-        client = self._sync_client(timeout)
-        if client is None:
-            return None
-        script = self._sync_scripts.get(id(client))
+        script = self._sync_push_script(timeout)
         if script is None:
-            script = self._sync_scripts[id(client)] = client.register_script(PUSH)
+            return None
         total = PushResult()
         for start in range(0, len(pushes), BATCH_EVENTS):
             chunk = pushes[start : start + BATCH_EVENTS]
@@ -504,21 +375,22 @@ class RedisChannelLayer(StockRedisChannelLayer):  # type: ignore[misc]  # channe
         self._pushed(total)
         return total
 
-    def _sync_client(self, timeout: float) -> Any:
-        host = dict(self.hosts[0])
-        if "address" not in host:
-            return None
-        client = self._sync_clients.get(timeout)
-        if client is None:
-            address = host.pop("address")
-            client = self._sync_clients[timeout] = redis.Redis.from_url(
-                address,
+    def _sync_push_script(self, timeout: float) -> Any:
+        """``PUSH`` registered with this layer's synchronous client for ``timeout`` (made once)."""
+        script = self._sync_push_scripts.get(timeout)
+        if script is None:
+            host = dict(self.hosts[0])
+            if "address" not in host:
+                return None
+            client = redis.Redis.from_url(
+                host.pop("address"),
                 socket_timeout=timeout,
                 socket_connect_timeout=timeout,
                 client_name=f"{self.client_name}-push-{os.getpid()}",
                 **host,
             )
-        return client
+            script = self._sync_push_scripts[timeout] = client.register_script(PUSH)
+        return script
 
     def _push_args(self, chunk: Sequence[Push]) -> list[Any]:
         """The ``PUSH`` script's arguments for up to ``BATCH_EVENTS`` pushes."""

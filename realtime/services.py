@@ -9,7 +9,7 @@ Inside the caller's transaction ``emit``
 3. registers an on-commit hook that pushes the envelope
    ``{event_id, type, user_id, data, timestamp}`` to the player's channel
    group ``user.<id>`` (unless the type is registered with ``pushed=False``).
-   The transaction's pushes share one hook (``casino.db.on_commit_batched``,
+   The transaction's pushes share one hook (``casino.on_commit.on_commit_batched``,
    per savepoint level, in emit order), which queues them all at once
    (``realtime.push``): they travel together, a run of one player's events
    as one message (``realtime.channel_layer``). A rolled-back transaction
@@ -34,8 +34,9 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.utils import timezone
 
-from casino.db import on_commit_batched, rows_insert_later
+from casino.db import rows_insert_later
 from casino.degraded import dependency_failed
+from casino.on_commit import on_commit_batched
 from realtime.channel_layer import Push
 from realtime.models import OutboxEvent, envelope_timestamp
 from realtime.presence import local_sequence, user_group
@@ -75,7 +76,7 @@ def emit(*, event_type: str, user: UserRef, data: dict[str, Any]) -> OutboxEvent
     return emit_many([(event_type, user, data)])[0]
 
 
-# The pushes a transaction queues (``casino.db.on_commit_batched``): one hook, in order.
+# The pushes a transaction queues (``casino.on_commit.on_commit_batched``): one hook, in order.
 PUSH_HOOK = "realtime.push"
 
 

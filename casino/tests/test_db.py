@@ -16,8 +16,6 @@ from accounts.tests.factories import UserFactory
 from casino.db import (
     UnitOfWork,
     insert_or_raise,
-    on_commit_batched,
-    on_commit_collect,
     one_or_none,
     row_exists,
     row_get,
@@ -30,6 +28,7 @@ from casino.db import (
     rows_insert_together,
 )
 from casino.models import IdempotencyRecord
+from casino.on_commit import on_commit_batched, on_commit_collect
 from realtime.services import OUTBOX_FIELDS
 
 
