@@ -186,13 +186,26 @@ def rows_insert(objs: Sequence[M], fields: Sequence[str] | None = None) -> None:
     _set_inserted(objs, ids, connection.alias)
 
 
-def rows_insert_unless(objs: Sequence[M], fields: Sequence[str] | None, *, exists: str, params: Sequence[Any]) -> bool:
+def rows_insert_unless(
+    objs: Sequence[M],
+    fields: Sequence[str] | None,
+    *,
+    exists: str,
+    params: Sequence[Any],
+    then: tuple[str, Sequence[Any]] | None = None,
+) -> bool:
     """:func:`rows_insert` in one statement guarded by a test: every row, or
     none when the query ``exists`` (a ``SELECT``, with ``params``) finds a row.
     Whether they were inserted (their keys are set then). The test is evaluated
     in the INSERT's own snapshot: after a row lock the caller holds, it sees
     what committed before the lock was granted, as a look of its own would --
-    one statement instead of a look and an INSERT."""
+    one statement instead of a look and an INSERT.
+
+    ``then``: an ``UPDATE`` (its SQL, ending with its ``WHERE`` clause, and its
+    parameters) made only when the rows were inserted -- on PostgreSQL in the same statement (a
+    data-modifying ``WITH``, which sees the snapshot the INSERT sees: for a row
+    the caller holds locked, the values it read), elsewhere as a statement of its
+    own right after. A ledger posting's balances: one round trip instead of two."""
     model = type(objs[0])
     connection = connections[router.db_for_write(model)]
     shape = _insert(model, connection.alias, None if fields is None else tuple(fields))
@@ -206,9 +219,22 @@ def rows_insert_unless(objs: Sequence[M], fields: Sequence[str] | None, *, exist
         f"INSERT INTO {shape.table} ({shape.columns}) SELECT * FROM (VALUES {rows}) AS new_rows"  # noqa: S608
         f" WHERE NOT EXISTS ({exists}) RETURNING {shape.pk}"
     )
+    statement_params = [*shape.params(objs, connection), *params]
+    together = then is not None and connection.vendor == "postgresql"
+    if together:
+        assert then is not None  # for the type checker: together implies it
+        update_sql, update_params = then
+        # The UPDATE runs only when the INSERT returned rows: it reads the INSERT's output.
+        sql = (
+            f"WITH inserted AS ({sql}), updated AS ({update_sql} AND EXISTS (SELECT 1 FROM inserted))"  # noqa: S608
+            f" SELECT {shape.pk} FROM inserted"
+        )
+        statement_params.extend(update_params)
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*shape.params(objs, connection), *params])
+        cursor.execute(sql, statement_params)
         ids = [found[0] for found in cursor.fetchall()]
+        if ids and then is not None and not together:
+            cursor.execute(then[0], then[1])
     if not ids:
         return False
     _set_inserted(objs, ids, connection.alias)

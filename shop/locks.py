@@ -14,14 +14,16 @@ The order of tables (never reversed anywhere) is in ``shop.services``.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 
+from django.db import connections, router
 from django.db.models import QuerySet
 
 from accounts.locks import user_lock
 from accounts.models import User
 from accounts.selectors import SPEND_LIMIT_FIELDS
-from casino.db import row_exists, row_get
+from casino.db import column_name, row_exists, row_get
 from shop.catalog_selectors import catalog_product
 from shop.models import Order, OwnedItem, Product
 
@@ -71,6 +73,43 @@ def order_and_buyer_lock(*, order_id: int, user_id: int) -> Order:
     order = order_lock(order_id=order_id)
     order.user = buyer
     return order
+
+
+def order_and_buyer_lock_by_reference(*, provider: str, reference: str) -> Order | None:
+    """:func:`order_and_buyer_lock` for the order ``provider`` knows as ``reference``
+    (a webhook names the order so), or None when no order has it. On PostgreSQL the
+    buyer's row is found through the order and locked in one statement (an order's
+    buyer never changes, so the lookup needs no lock of its own); elsewhere the order
+    is looked up first."""
+    connection = connections[router.db_for_write(Order)]
+    if connection.vendor != "postgresql":
+        found = row_get(Order, fields=["user"], provider=provider, provider_reference=reference)
+        return None if found is None else order_and_buyer_lock(order_id=found.pk, user_id=found.user_id)
+    with connection.cursor() as cursor:
+        cursor.execute(_buyer_of_reference_lock_sql(), [provider, reference])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    order_id, *buyer_values = row
+    buyer = User.from_db(connection.alias, ["id", *SPEND_LIMIT_FIELDS], buyer_values)
+    order = order_lock(order_id=order_id)
+    order.user = buyer
+    return order
+
+
+@functools.cache
+def _buyer_of_reference_lock_sql() -> str:
+    """``SELECT`` of an order's key and its buyer's spend-limit fields by the order's
+    provider reference, the buyer's row locked (``FOR UPDATE OF`` the user alone);
+    written out once per process."""
+    quote = connections[router.db_for_write(Order)].ops.quote_name
+    user, order = (lambda name: f"u.{column_name(User, name)}"), (lambda name: f"o.{column_name(Order, name)}")
+    columns = ", ".join([order("id"), *(user(name) for name in ("id", *SPEND_LIMIT_FIELDS))])
+    return (
+        f"SELECT {columns} FROM {quote(User._meta.db_table)} u"  # noqa: S608 - names from the models
+        f" JOIN {quote(Order._meta.db_table)} o ON {order('user')} = {user('id')}"
+        f" WHERE {order('provider')} = %s AND {order('provider_reference')} = %s LIMIT 1 FOR UPDATE OF u"
+    )
 
 
 def owned_items_lock(*, user_id: int, item_codes: Iterable[str]) -> list[OwnedItem]:

@@ -31,8 +31,10 @@ the whole transaction itself.
 The shortest path: a posting is the hottest write of the product, so its
 statements are written out (:class:`_Statements`: lock the wallet and read
 it, insert the entries unless their keys were used, update the balances)
-instead of compiled by the ORM on every call -- three statements, each one
-round trip, on PostgreSQL and on SQLite alike. The replay test is part of a
+instead of compiled by the ORM on every call -- two statements on PostgreSQL,
+each one round trip (the entries' INSERT and the balances' UPDATE are one
+statement, the UPDATE made only when the INSERT wrote the entries), three on
+SQLite. The replay test is part of a
 statement issued after the lock (the INSERT's): under READ COMMITTED it then
 sees a twin that committed while this one waited.
 
@@ -195,21 +197,24 @@ class _Statements:
             return cursor.fetchone() is not None
 
     @staticmethod
-    def update_wallet(wallet: Wallet, fields: list[str]) -> None:
+    def update_wallet(wallet: Wallet, fields: list[str]) -> tuple[str, list[Any]]:
+        """The ``UPDATE`` of the wallet's ``fields`` to the instance's values (SQL, parameters)."""
         assignments = ", ".join(f"{column_name(Wallet, name)} = %s" for name in fields)
         values = [getattr(wallet, name) for name in fields]
         values[fields.index("updated_at")] = connection.ops.adapt_datetimefield_value(wallet.updated_at)
         sql = f"UPDATE {Wallet._meta.db_table} SET {assignments} WHERE {column_name(Wallet, 'user')} = %s"  # noqa: S608
-        with connection.cursor() as cursor:
-            cursor.execute(sql, [*values, wallet.pk])
+        return sql, [*values, wallet.pk]
 
     @staticmethod
-    def insert_entries_unless_keyed(user_id: int, keys: list[str], entries: list[LedgerEntry]) -> bool:
+    def post_unless_keyed(wallet: Wallet, keys: list[str], entries: list[LedgerEntry], changed: list[str]) -> bool:
         """One multi-row ``INSERT ... RETURNING id`` of the entries, unless an entry
         of the wallet already carries one of ``keys`` (the replay check, in the
-        same statement); whether they were inserted (each entry's pk is set then)."""
+        same statement), and the wallet's ``changed`` fields updated only when they
+        were (on PostgreSQL in that statement too); whether they were inserted
+        (each entry's pk is set then)."""
         used = _Statements.keyed_entries(keys)
-        return rows_insert_unless(entries, _ENTRY_FIELDS, exists=used, params=[user_id, *keys])
+        then = _Statements.update_wallet(wallet, changed)
+        return rows_insert_unless(entries, _ENTRY_FIELDS, exists=used, params=[wallet.pk, *keys], then=then)
 
 
 @dataclass(frozen=True)
@@ -311,9 +316,8 @@ def _post_locked(user_id: int, moves: tuple[_Move, ...], reference: str, *, firs
         raise
     # Nothing is written before this statement, and it writes nothing when the keys were used: every
     # refusal (a replay's conflict too) leaves the caller's transaction untouched.
-    if not _Statements.insert_entries_unless_keyed(user_id, keys, entries):
+    if not _Statements.post_unless_keyed(wallet, keys, entries, [*sorted(changed), "updated_at"]):
         return _replay(wallet, as_locked, moves, keys, first_claim_stands=first_claim_stands)
-    _Statements.update_wallet(wallet, [*sorted(changed), "updated_at"])
     if debts:
         DebtEntry.objects.bulk_create(debts)
     result = LedgerResult(

@@ -178,9 +178,9 @@ def test_exchange_spends_and_grants_under_one_lock_with_one_event(django_assert_
     user = player_with_wallet(gems=600)
     OutboxEvent.objects.all().delete()
 
-    # inside the test's transaction, no savepoint: lock, one INSERT of both entries (with the key
-    # lookup), wallet UPDATE, outbox
-    with django_assert_num_queries(4):
+    # inside the test's transaction, no savepoint: lock, one statement inserting both entries (with
+    # the key lookup) and updating the wallet, outbox
+    with django_assert_num_queries(3):
         result = exchange(user)
 
     assert result.applied
@@ -191,6 +191,8 @@ def test_exchange_spends_and_grants_under_one_lock_with_one_event(django_assert_
         ("order:1:pay", GEMS, -500, 100),
         ("order:1:grant", GOLD, 10_000, 10_000),
     ]
+    wallet = Wallet.objects.get(pk=user.pk)
+    assert (wallet.gems, wallet.gold) == (100, 10_000)  # the UPDATE inside the entries' statement
     event = OutboxEvent.objects.get()
     assert (event.type, event.data["deltas"]) == ("balance_update", {"gems": -500, "gold": 10_000})
 

@@ -266,13 +266,20 @@ def slot_feedback(*, bet: int, payout: int, is_jackpot: bool) -> dict[str, str]:
 
 
 def slot_decider(
-    version: SlotTableVersion, *, bet: int, emoji: Callable[[str], str] | None = None
+    version: SlotTableVersion,
+    *,
+    bet: int,
+    emoji: Callable[[str], str] | None = None,
+    paytable: Sequence[PayRule] | None = None,
 ) -> Callable[[Draw], Decision]:
     """The pure decision of a spin of ``bet`` (a validated whole number) on ``version``'s strips
     and paytable: no database access (``manage.py simulate_rtp`` calls it with throwaway seeds).
-    ``emoji`` maps a symbol code to what the player's screen shows (default: the code)."""
+    ``emoji`` maps a symbol code to what the player's screen shows (default: the code).
+    ``paytable``: the version's paytable already parsed (the live table keeps it), else parsed
+    here from the version's JSON."""
     strips: list[list[str]] = [list(strip) for strip in version.reel_strips]
-    paytable = [PayRule.from_mapping(rule) for rule in version.paytable]
+    if paytable is None:
+        paytable = [PayRule.from_mapping(rule) for rule in version.paytable]
     lengths = [len(strip) for strip in strips]
     show = emoji or (lambda code: code)
     version_id = version.pk
@@ -359,7 +366,7 @@ def slot_spin(*, user: User, bet_amount: object, idempotency_key: str) -> SlotSp
     def decide(draw: Draw) -> Decision:
         # round_play decides only after bet_check accepted the bet as a whole number.
         assert isinstance(bet_amount, int)
-        return slot_decider(table.version, bet=bet_amount, emoji=table.emoji)(draw)
+        return slot_decider(table.version, bet=bet_amount, emoji=table.emoji, paytable=table.paytable)(draw)
 
     played = round_play(
         user=user,

@@ -43,7 +43,7 @@ from django.utils import timezone
 
 import realtime
 from accounts.models import User
-from casino.db import row_insert_keyed, row_update, rows_insert_later
+from casino.db import row_insert_keyed, row_update_later, rows_insert_later
 from economy.enums import LedgerReason
 from economy.selectors import wallet_balances
 from economy.services import wallet_claw_back, wallet_grant
@@ -162,7 +162,9 @@ def _items_take_back(order: Order, now: datetime) -> None:
 def order_fulfil(*, order: Order, now: datetime, paid_reason: str) -> None:
     """(open ->) paid -> fulfilled: grant what was bought, exactly once (the
     grant's key is the order's), with the order row locked. The order is
-    written once; both steps are recorded."""
+    written once, with the transaction's last statement where a unit of work
+    holds it (``row_update_later``: nothing in the transaction reads the order
+    row again), and both steps are recorded."""
     if order.grants:
         wallet_grant(
             user=order.user_id,
@@ -178,7 +180,7 @@ def order_fulfil(*, order: Order, now: datetime, paid_reason: str) -> None:
     order.failure_reason = ""
     order.stock_held = False  # the unit is sold now, not held
     order.status = OrderStatus.FULFILLED
-    row_update(order, ["paid_at", "fulfilled_at", "updated_at", "failure_reason", "stock_held", "status"])
+    row_update_later(order, ["paid_at", "fulfilled_at", "updated_at", "failure_reason", "stock_held", "status"])
     order_steps_record(order=order, steps=steps, now=now)
 
 

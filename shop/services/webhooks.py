@@ -35,14 +35,14 @@ from django.db.models import F
 from django.utils import timezone
 
 from accounts.models import User
-from casino.db import insert_or_raise, row_get, row_update_later, service_transaction
+from casino.db import insert_or_raise, row_update_later, service_transaction
 from casino.permissions import staff_permission_require
 from casino.ratelimit import SlidingWindowLimit
 from casino.services import audit_record
 from shop import metrics
 from shop.enums import PaymentOutcome
 from shop.exceptions import WebhookPayloadInvalid, WebhookRateLimited, WebhookRejected, WebhookUnknownOrder
-from shop.locks import order_and_buyer_lock
+from shop.locks import order_and_buyer_lock_by_reference
 from shop.models import Order, WebhookEvent, WebhookStatus
 from shop.providers import get_provider
 from shop.providers.base import PaymentState
@@ -174,12 +174,9 @@ def _apply(event: WebhookEvent) -> tuple[PaymentOutcome, Order | None]:
         return PaymentOutcome.IGNORED, None
     data = event.payload.get("data", {})
     reference = str(data.get("reference", ""))
-    found = None
-    if reference:
-        found = row_get(Order, fields=["user"], provider=event.provider, provider_reference=reference)
-    if found is None:
+    order = order_and_buyer_lock_by_reference(provider=event.provider, reference=reference) if reference else None
+    if order is None:
         raise WebhookUnknownOrder()
-    order = order_and_buyer_lock(order_id=found.pk, user_id=found.user_id)
     amount, currency = data.get("amount"), data.get("currency")
     if not isinstance(amount, int) or not isinstance(currency, str):
         raise WebhookPayloadInvalid("Amount or currency missing.")

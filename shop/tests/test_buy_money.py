@@ -225,6 +225,31 @@ def test_signed_success_webhook_fulfils_once(
     assert (listed["status"], listed["state"]) == ("success", "fulfilled")
 
 
+def test_a_fulfilling_webhook_locks_the_buyer_with_the_order_lookup_and_writes_the_order_last(
+    client: APIClient, player: Any
+) -> None:
+    from casino.tests.statements import statements_sent
+
+    product = MoneyProductFactory(grants={"gems": 100})
+    payment = approve(buy_money(client, product))
+    body, headers = signed_delivery(WebhookEventType.SUCCEEDED, payment)
+
+    with statements_sent() as sent:
+        assert deliver(body, headers).json()["result"] == "fulfilled"
+
+    # The buyer's row is found through the order's reference and locked in one statement ...
+    lookups = [sql for sql in sent if '"shop_order"' in sql and sql.startswith("SELECT")]
+    assert "FOR UPDATE OF u" in lookups[0] and '"accounts_user"' in lookups[0]
+    assert not any(sql.startswith("SELECT") and '"accounts_user"' in sql for sql in sent if sql != lookups[0])
+    # ... and the fulfilled order is written with the transaction's last statement, its steps and events
+    order_writes = [sql for sql in sent if 'UPDATE "shop_order"' in sql]
+    assert len(order_writes) == 1 and "realtime_outboxevent" in order_writes[0]
+    order = Order.objects.get()
+    assert (order.status, order.stock_held) == (OrderStatus.FULFILLED, False)
+    assert order.paid_at == order.fulfilled_at is not None
+    assert Wallet.objects.get(pk=player.pk).gems == 100
+
+
 def test_failed_payment_fails_the_order_and_returns_the_stock(client: APIClient) -> None:
     package = PackageFactory(total_stock=5, remaining_stock=5)
     response = client.post(
