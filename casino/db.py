@@ -16,7 +16,9 @@ from django.db.models import QuerySet
 from django.db.transaction import Atomic
 
 from casino.inserts import (
+    EncodedJSON,
     _concrete,
+    encoded_json,
     key_next_sql,
     row_insert_new,
     rows_insert,
@@ -26,9 +28,11 @@ from casino.inserts import (
 )
 
 __all__ = [  # the INSERT helpers (casino.inserts) are used from here, with the rest
+    "EncodedJSON",
     "RowLookup",
     "UnitOfWork",
     "column_name",
+    "encoded_json",
     "insert_or_raise",
     "key_next_sql",
     "one_or_none",

@@ -6,6 +6,7 @@ there."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,6 +20,29 @@ M = TypeVar("M", bound=models.Model)
 
 
 _NOT_PLAIN = object()
+
+
+class EncodedJSON(dict):  # type: ignore[type-arg]
+    """A JSON object that carries the text it was decoded from (``text``): as a
+    ``JSONField`` value of a row written here, PostgreSQL is sent that text instead
+    of the object encoded again. For values made by decoding JSON text that is at
+    hand anyway (``encoded_json``: an event's data is made JSON-safe so): an
+    outbox row's data is otherwise encoded twice."""
+
+    __slots__ = ("text",)
+
+    text: str
+
+
+def encoded_json(text: str) -> EncodedJSON:
+    """The object of the JSON text ``text`` (an object), carrying ``text`` (:class:`EncodedJSON`)."""
+    value = EncodedJSON(json.loads(text))
+    value.text = text
+    return value
+
+
+def _encoded_text(value: EncodedJSON) -> str:
+    return value.text
 
 
 def _plain_text(value: Any) -> Any:
@@ -66,6 +90,16 @@ def _plain_converter(field: models.Field, connection: Any) -> Callable[[Any], An
     Picked by the methods the field's class really has, so a subclass that
     changes any of them keeps the ORM's path."""
     cls = type(field)
+    if (
+        isinstance(field, models.JSONField)
+        and cls is models.JSONField
+        and field.encoder is None
+        and connection.vendor == "postgresql"
+    ):
+        from psycopg.types.json import Jsonb  # the driver of the postgresql backend, psycopg 3
+
+        # What get_db_prep_save gives (psycopg's Jsonb) but with the text at hand, for an EncodedJSON.
+        return lambda value: Jsonb(value, dumps=_encoded_text) if type(value) is EncodedJSON else _NOT_PLAIN
     if isinstance(field, models.ForeignKey):
         if cls.get_db_prep_save is not models.ForeignKey.get_db_prep_save or cls.pre_save is not models.Field.pre_save:
             return None

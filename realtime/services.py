@@ -23,6 +23,7 @@ of the committed request stays a success; the outbox row is the durable record.
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from typing import Any
@@ -34,7 +35,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.utils import timezone
 
-from casino.db import rows_insert_later
+from casino.db import encoded_json, rows_insert_later
 from casino.degraded import dependency_failed
 from casino.on_commit import on_commit_batched
 from realtime.channel_layer import Push
@@ -51,11 +52,10 @@ def user_group_name(user_id: int) -> str:
 
 
 def _json_safe(data: dict[str, Any]) -> dict[str, Any]:
-    """Round-trip through Django's encoder so dates and decimals become strings."""
-    import json
-
-    safe: dict[str, Any] = json.loads(json.dumps(data, cls=DjangoJSONEncoder))
-    return safe
+    """Round-trip through Django's encoder so dates and decimals become strings. The
+    result carries its JSON text (``casino.inserts.EncodedJSON``): the outbox row's
+    INSERT sends that text instead of encoding the data a second time."""
+    return encoded_json(json.dumps(data, cls=DjangoJSONEncoder))
 
 
 # Every column an emitted row sets (the rest keep their defaults: attempts 0, no error, not sent).

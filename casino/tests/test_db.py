@@ -107,6 +107,23 @@ def test_rows_insert_writes_every_row_in_one_statement_and_sets_their_keys() -> 
 
 
 @pytest.mark.django_db
+def test_a_json_value_that_carries_its_text_is_written_from_that_text() -> None:
+    from casino.db import encoded_json
+    from realtime.models import OutboxEvent
+
+    now = timezone.now()
+    text = '{"n": 1, "when": "2026-12-04T10:00:00Z", "parts": [{"a": null}]}'
+    data = encoded_json(text)
+    assert data == {"n": 1, "when": "2026-12-04T10:00:00Z", "parts": [{"a": None}]} and data.text == text
+    row = OutboxEvent(type="stats_update", user_id=7, data=data, occurred_at=now, next_attempt_at=now)
+    data["n"] = 2  # the INSERT sends the text, not the object encoded again
+
+    rows_insert([row], OUTBOX_FIELDS)
+
+    assert OutboxEvent.objects.get(pk=row.pk).data == {"n": 1, "when": "2026-12-04T10:00:00Z", "parts": [{"a": None}]}
+
+
+@pytest.mark.django_db
 def test_row_exists_looks_by_field_names_and_can_lock(user: Any) -> None:
     assert row_exists(User, id=user.pk)
     assert not row_exists(User, id=user.pk + 10_000)
@@ -592,7 +609,7 @@ def test_the_plain_path_gives_every_field_of_every_model_what_the_orms_own_conve
 def test_the_plain_path_is_not_taken_for_a_field_that_converts_on_its_own() -> None:
     from django.db import models
 
-    from casino.inserts import _plain_converter
+    from casino.inserts import _NOT_PLAIN, _plain_converter
     from realtime.models import OutboxEvent
     from shop.models import Order
 
@@ -601,7 +618,8 @@ def test_the_plain_path_is_not_taken_for_a_field_that_converts_on_its_own() -> N
             return str(value).upper()
 
     assert _plain_converter(Upper(max_length=3), connection) is None
-    assert _plain_converter(Order._meta.get_field("grants"), connection) is None  # JSON
+    grants = _plain_converter(Order._meta.get_field("grants"), connection)  # JSON: only a value with its text
+    assert grants is None or grants({"gold": 1}) is _NOT_PLAIN
     assert _plain_converter(OutboxEvent._meta.get_field("event_id"), connection) is None  # UUID
     stamped = [f for f in User._meta.concrete_fields if getattr(f, "auto_now", False)]
     assert all(_plain_converter(f, connection) is None for f in stamped)
