@@ -23,6 +23,7 @@ from django.core.cache import cache, caches
 from django.core.cache.backends.redis import RedisCache
 
 from casino.degraded import dependency_failed
+from casino.redis_writes import RedisWriter, on_commit_redis, shared_client
 
 
 @dataclass(frozen=True)
@@ -83,10 +84,39 @@ def dashboard_invalidate(user_id: int) -> None:
 
 
 def dashboard_invalidate_many(user_ids: list[int]) -> None:
-    """:func:`dashboard_invalidate` for each player (after commit, once per transaction:
-    ``economy.subscribers.invalidate_dashboard``)."""
+    """:func:`dashboard_invalidate` for each player."""
     for user_id in user_ids:
         dashboard_invalidate(user_id)
+
+
+class _VersionBumps(RedisWriter):
+    """The bumps a transaction leaves for after its commit, in the one pipeline of its
+    Redis writes (``casino.redis_writes``): an ``INCR`` per player."""
+
+    def client(self) -> Any | None:
+        return shared_client()
+
+    def queue(self, pipe: Any, items: list[Any]) -> None:
+        backend = caches["default"]
+        for user_id in items:
+            pipe.incr(backend.make_and_validate_key(dashboard_version_key(user_id)))
+
+    def replies(self, items: list[Any], replies: list[Any]) -> None:
+        failed = next((reply for reply in replies if isinstance(reply, Exception)), None)
+        if failed is not None:
+            dependency_failed(dependency="redis", use="dashboard_cache", error=failed)
+
+    def without_pipeline(self, items: list[Any]) -> None:
+        dashboard_invalidate_many(items)
+
+
+VERSION_BUMPS = _VersionBumps()
+
+
+def dashboard_invalidate_on_commit(user_id: int) -> None:
+    """Bump the player's dashboard version once the current transaction commits: once per
+    player and transaction, with the transaction's other Redis writes (one round trip)."""
+    on_commit_redis(VERSION_BUMPS, user_id)
 
 
 def _bump(key: str) -> None:

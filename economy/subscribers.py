@@ -27,8 +27,7 @@ def open_wallet_on_signup(event: DomainEvent) -> None:
 def invalidate_dashboard(event: DomainEvent) -> None:
     """Any change a player sees on the home screen drops its cached copy, on commit: once per
     player and transaction, however many of its events they see (a spin emits a dozen)."""
-    from casino.on_commit import on_commit_collect
-    from economy.dashboard_cache import dashboard_invalidate_many
+    from economy.dashboard_cache import dashboard_invalidate_on_commit
 
     if event.user_id is not None:
-        on_commit_collect("dashboard_invalidate", event.user_id, dashboard_invalidate_many)
+        dashboard_invalidate_on_commit(event.user_id)

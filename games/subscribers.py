@@ -19,7 +19,7 @@ from django.db import transaction
 
 from accounts.models import User
 from games.enums import RoundResult, RoundStatus
-from games.services.leaderboards import counted_round_from_event, leaderboard_record_quietly, leaderboards_in_redis
+from games.services.leaderboards import counted_round_from_event, leaderboard_record_on_commit, leaderboards_in_redis
 from realtime.feed import BIG_WIN, JACKPOT, broadcast_feed
 from realtime.registry import DomainEvent
 
@@ -33,7 +33,7 @@ def leaderboards_on_game_round(event: DomainEvent) -> None:
         return
     counted = counted_round_from_event(user_id=event.user_id, data=event.data)
     if counted is not None:
-        transaction.on_commit(functools.partial(leaderboard_record_quietly, [counted]), robust=True)
+        leaderboard_record_on_commit(counted)
 
 
 # --- live feed ---

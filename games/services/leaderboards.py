@@ -75,10 +75,12 @@ from typing import Any
 from django.conf import settings
 from django.db import connection
 from django.utils import timezone
+from redis.exceptions import NoScriptError
 
 from accounts.models import User
 from casino.degraded import dependency_failed
 from casino.redis_keys import redis_key
+from casino.redis_writes import RedisWriter, on_commit_redis
 from economy.enums import Currency
 from games.enums import Game, RoundResult, RoundStatus
 from games.models import GameRound
@@ -296,17 +298,7 @@ def leaderboard_record(*, rounds: Iterable[CountedRound]) -> int:
     A round (what a game's commit brings) is one ``EVALSHA``, one round trip. Several go in a
     pipeline, which redis-py precedes with a ``SCRIPT EXISTS`` round trip of its own: two."""
     redis = _redis()
-    now = timezone.now()
-    calls: list[tuple[list[str], list[object]]] = []
-    count = 0
-    for round_ in rounds:
-        updates = board_updates(round_, now=now)
-        if not updates:
-            continue
-        keys = [update.board for update in updates]
-        spec = " ".join(f"{update.mode} {update.amount} {update.time_to_live}" for update in updates)
-        calls.append((keys, [round_.user_id, f"{round_.round_id:0{ROUND_DIGITS}d}", spec]))
-        count += len(updates)
+    calls, count = _update_calls(rounds, now=timezone.now())
     if len(calls) == 1:
         redis.update(keys=calls[0][0], args=calls[0][1])
     elif calls:
@@ -317,12 +309,67 @@ def leaderboard_record(*, rounds: Iterable[CountedRound]) -> int:
     return count
 
 
+def _update_calls(rounds: Iterable[CountedRound], *, now: datetime) -> tuple[list[tuple[list[str], list[object]]], int]:
+    """The update script's calls for ``rounds`` (keys, arguments), one a round that changes a
+    board, and how many board updates they make."""
+    calls: list[tuple[list[str], list[object]]] = []
+    count = 0
+    for round_ in rounds:
+        updates = board_updates(round_, now=now)
+        if not updates:
+            continue
+        keys = [update.board for update in updates]
+        spec = " ".join(f"{update.mode} {update.amount} {update.time_to_live}" for update in updates)
+        calls.append((keys, [round_.user_id, f"{round_.round_id:0{ROUND_DIGITS}d}", spec]))
+        count += len(updates)
+    return calls, count
+
+
 def leaderboard_record_quietly(rounds: Sequence[CountedRound]) -> None:
     """:func:`leaderboard_record` after a commit: never raises (design promise 9)."""
     try:
         leaderboard_record(rounds=rounds)
     except Exception as error:  # noqa: BLE001 - after commit: fail quietly; a rebuild restores the boards
         dependency_failed(dependency="redis", use="leaderboards", error=error)
+
+
+class _BoardUpdates(RedisWriter):
+    """Settled rounds applied to their boards after the commit, in the one pipeline of the
+    transaction's Redis writes (``casino.redis_writes``, with the dashboard's version bump):
+    an ``EVALSHA`` of the update script per round. A Redis that lost the script (restarted)
+    answers ``NOSCRIPT``: those rounds go through :func:`leaderboard_record_quietly`, which
+    loads it again."""
+
+    def client(self) -> Any | None:
+        return _redis().client if leaderboards_in_redis() else None
+
+    def queue(self, pipe: Any, items: list[Any]) -> None:
+        sha = _redis().update.sha
+        calls, _count = _update_calls(items, now=timezone.now())
+        for keys, args in calls:
+            pipe.evalsha(sha, len(keys), *keys, *args)
+
+    def replies(self, items: list[Any], replies: list[Any]) -> None:
+        errors = [reply for reply in replies if isinstance(reply, Exception)]
+        if not errors:
+            return
+        if all(isinstance(error, NoScriptError) for error in errors):
+            # The script is missing for every call alike, so none ran: all of them again, loading it.
+            leaderboard_record_quietly(items)
+            return
+        dependency_failed(dependency="redis", use="leaderboards", error=errors[0])
+
+    def without_pipeline(self, items: list[Any]) -> None:
+        leaderboard_record_quietly(items)
+
+
+BOARD_UPDATES = _BoardUpdates()
+
+
+def leaderboard_record_on_commit(round_: CountedRound) -> None:
+    """Apply a settled round to its boards once the current transaction commits (with the
+    transaction's other Redis writes: one round trip)."""
+    on_commit_redis(BOARD_UPDATES, round_)
 
 
 def counted_round_from_event(*, user_id: int | None, data: dict[str, Any]) -> CountedRound | None:

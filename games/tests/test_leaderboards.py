@@ -415,6 +415,71 @@ def test_a_round_and_a_board_page_are_one_round_trip_each(monkeypatch: pytest.Mo
     assert board.source == "redis" and board.me_rank is not None
 
 
+def _sends_of_this_thread(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
+    """Every command (or pipeline) this thread sends to Redis from now on (the push thread's
+    own sends are not this thread's)."""
+    import threading
+
+    import redis.connection
+
+    me, sent = threading.get_ident(), []
+    real = redis.connection.AbstractConnection.send_packed_command
+
+    def counting(self: Any, command: Any, check_health: bool = True) -> None:
+        if threading.get_ident() == me:
+            sent.append(command)
+        real(self, command, check_health)
+
+    monkeypatch.setattr(redis.connection.AbstractConnection, "send_packed_command", counting)
+    return sent
+
+
+@pytest.mark.django_db
+def test_a_rounds_commit_bumps_the_dashboard_and_updates_its_boards_in_one_round_trip(
+    monkeypatch: pytest.MonkeyPatch, django_capture_on_commit_callbacks: Any
+) -> None:
+    from django.core.cache import caches
+
+    from casino.redis_writes import shared_client
+    from economy.dashboard_cache import dashboard_version_key
+
+    # Given a player whose dashboard version is known, and clients already connected
+    user: Any = UserFactory(nickname="OneTrip")
+    fund(user)
+    cache_client = shared_client()
+    assert cache_client is not None  # full mode: the cache is Redis
+    version_key = caches["default"].make_and_validate_key(dashboard_version_key(user.pk))
+    before = int(cache_client.get(version_key) or 0)
+    _redis().client.ping()
+    # When a won round commits (its after-commit work run here, on this thread)
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        play(user, "one-trip", payout=900)
+    sent = _sends_of_this_thread(monkeypatch)
+    for callback in callbacks:
+        callback()
+    # Then one round trip carried the version bump and the round's boards
+    assert len(sent) == 1
+    assert int(cache_client.get(version_key)) == before + 1
+    board = leaderboard_get(game="rps", period=WEEKLY, metric=BIGGEST_WIN, limit=10, user_id=user.pk)
+    assert board.source == "redis" and board_rows(board) == [(1, "OneTrip", 900)]
+
+
+@pytest.mark.django_db
+def test_a_redis_that_lost_the_update_script_still_gets_the_rounds_boards(
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    # Given a Redis restarted since this process loaded the script (SCRIPT FLUSH)
+    user: Any = UserFactory(nickname="Reloaded")
+    fund(user)
+    _redis().client.script_flush()
+    # When a round commits
+    with django_capture_on_commit_callbacks(execute=True):
+        play(user, "reload", payout=700)
+    # Then its boards are updated all the same (the script loaded again)
+    board = leaderboard_get(game="rps", period=WEEKLY, metric=BIGGEST_WIN, limit=10, user_id=user.pk)
+    assert board.source == "redis" and board_rows(board) == [(1, "Reloaded", 700)]
+
+
 def test_the_update_script_refuses_specs_that_do_not_match_its_boards_and_writes_nothing() -> None:
     """The script takes one word triple per board in a single argument: a count that does not
     match the boards is refused before any board is touched."""
