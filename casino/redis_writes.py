@@ -12,8 +12,8 @@ handed its own replies.
 Items follow ``on_commit``'s rules (``casino.on_commit.on_commit_collect``): each
 once, in the order first given, and a rolled-back transaction or savepoint drops
 exactly its own. Writers whose Redis is another server get a pipeline of their
-own; without Redis (embedded mode) each writer writes its own way. Nothing here raises after a
-commit: a writer counts and logs its own failures (design promise 9)."""
+own; without Redis (embedded mode) each writer writes its own way. Nothing here
+raises after a commit: a writer counts and logs its own failures (design promise 9)."""
 
 from __future__ import annotations
 
@@ -97,7 +97,12 @@ def _pipeline(client: Any, batches: list[tuple[RedisWriter, list[Any]]]) -> None
     spans: list[tuple[RedisWriter, list[Any], int, int]] = []
     for writer, items in batches:
         start = len(pipe.command_stack)
-        writer.queue(pipe, items)
+        try:
+            writer.queue(pipe, items)
+        except Exception as error:  # noqa: BLE001 - after commit: this writer is told, the others still go
+            del pipe.command_stack[start:]
+            writer.replies(items, [error])
+            continue
         spans.append((writer, items, start, len(pipe.command_stack)))
     try:
         results = pipe.execute(raise_on_error=False) if pipe.command_stack else []

@@ -5,8 +5,9 @@ once.
 
 It also reacts to its own round events for what must wait for the commit: the leaderboards
 (``game_round`` -> the Redis boards) and the live feed (``game_event`` -> big wins and jackpots
-pushed to every connected player). Both register ``transaction.on_commit`` hooks, so a rolled
-back round changes no board and announces nothing, and neither raises after the commit."""
+pushed to every connected player). Both wait for the commit (the boards in the transaction's
+after-commit Redis pipeline, ``casino.redis_writes``; the feed in an ``on_commit`` hook), so a
+rolled back round changes no board and announces nothing, and neither raises after the commit."""
 
 from __future__ import annotations
 
