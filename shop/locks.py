@@ -91,10 +91,15 @@ def order_and_buyer_lock_by_reference(*, provider: str, reference: str) -> Order
     if row is None:
         return None
     order_id, *buyer_values = row
-    buyer = User.from_db(connection.alias, ["id", *SPEND_LIMIT_FIELDS], buyer_values)
+    buyer = User.from_db(connection.alias, _BUYER_FIELDS, buyer_values)
     order = order_lock(order_id=order_id)
     order.user = buyer
     return order
+
+
+# The buyer's columns the lock reads, in the model's order of fields: ``Model.from_db`` takes
+# the values of a partial row in that order.
+_BUYER_FIELDS = [field.attname for field in User._meta.concrete_fields if field.attname in {"id", *SPEND_LIMIT_FIELDS}]
 
 
 @functools.cache
@@ -104,7 +109,7 @@ def _buyer_of_reference_lock_sql() -> str:
     written out once per process."""
     quote = connections[router.db_for_write(Order)].ops.quote_name
     user, order = (lambda name: f"u.{column_name(User, name)}"), (lambda name: f"o.{column_name(Order, name)}")
-    columns = ", ".join([order("id"), *(user(name) for name in ("id", *SPEND_LIMIT_FIELDS))])
+    columns = ", ".join([order("id"), *(user(name) for name in _BUYER_FIELDS)])
     return (
         f"SELECT {columns} FROM {quote(User._meta.db_table)} u"  # noqa: S608 - names from the models
         f" JOIN {quote(Order._meta.db_table)} o ON {order('user')} = {user('id')}"

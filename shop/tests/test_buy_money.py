@@ -13,6 +13,7 @@ from django.conf import settings
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from accounts.models import User
 from accounts.tokens import tokens_issue
 from casino.tests.commits import commits_counted
 from economy.models import Wallet
@@ -248,6 +249,36 @@ def test_a_fulfilling_webhook_locks_the_buyer_with_the_order_lookup_and_writes_t
     assert (order.status, order.stock_held) == (OrderStatus.FULFILLED, False)
     assert order.paid_at == order.fulfilled_at is not None
     assert Wallet.objects.get(pk=player.pk).gems == 100
+
+
+def test_the_buyer_locked_by_the_orders_reference_carries_its_spend_limit_fields_as_stored(
+    client: APIClient, player: Any
+) -> None:
+    from django.db import transaction
+
+    from accounts.selectors import SPEND_LIMIT_FIELDS
+    from shop.locks import order_and_buyer_lock_by_reference
+
+    # Given a buyer with a spend-limit change pending (every field set, each to a telling value)
+    product = MoneyProductFactory(grants={"gems": 100})
+    buy_money(client, product)
+    order = Order.objects.get()
+    effective = timezone.now() + timedelta(hours=20)
+    User.objects.filter(pk=player.pk).update(
+        daily_spend_limit=1500,
+        pending_daily_spend_limit=900,
+        pending_limit_effective_at=effective,
+        pending_limit_clears=True,
+    )
+    # When the order is locked by its provider reference, as a webhook does
+    with transaction.atomic():
+        locked = order_and_buyer_lock_by_reference(provider=order.provider, reference=order.provider_reference)
+    # Then it is the order, and its buyer's fields are the stored ones, each in its place
+    assert locked is not None and locked.pk == order.pk and locked.user.pk == player.pk
+    stored = User.objects.values(*SPEND_LIMIT_FIELDS).get(pk=player.pk)
+    assert {name: getattr(locked.user, name) for name in SPEND_LIMIT_FIELDS} == stored
+    assert (locked.user.pending_limit_clears, locked.user.pending_limit_effective_at) == (True, effective)
+    assert order_and_buyer_lock_by_reference(provider=order.provider, reference="no-such-payment") is None
 
 
 def test_failed_payment_fails_the_order_and_returns_the_stock(client: APIClient) -> None:
