@@ -22,8 +22,8 @@ from collections.abc import Hashable
 from typing import Any
 
 from django.core.cache import caches
+from django.core.cache.backends.redis import RedisCache
 
-from casino.cache import RedisCache
 from casino.on_commit import on_commit_collect
 
 HOOK_KEY = "casino.redis_writes"
@@ -59,8 +59,9 @@ def on_commit_redis(writer: RedisWriter, item: Hashable) -> None:
 
 
 def shared_client() -> Any | None:
-    """The Redis client of the default cache (``casino.cache``), or None when the cache
-    is not Redis. The writers' keys live there (``make_and_validate_key`` for the cache's own)."""
+    """The Redis client of the default cache (Django's Redis backend; ``casino.cache``
+    reuses one), or None when the cache is not Redis. The cache's own keys live there
+    under ``make_and_validate_key``."""
     backend = caches["default"]
     if not isinstance(backend, RedisCache):
         return None

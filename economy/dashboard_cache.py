@@ -20,7 +20,6 @@ from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache, caches
-from django.core.cache.backends.redis import RedisCache
 
 from casino.degraded import dependency_failed
 from casino.redis_writes import RedisWriter, on_commit_redis, shared_client
@@ -97,9 +96,8 @@ class _VersionBumps(RedisWriter):
         return shared_client()
 
     def queue(self, pipe: Any, items: list[Any]) -> None:
-        backend = caches["default"]
         for user_id in items:
-            pipe.incr(backend.make_and_validate_key(dashboard_version_key(user_id)))
+            pipe.incr(_redis_key(dashboard_version_key(user_id)))
 
     def replies(self, items: list[Any], replies: list[Any]) -> None:
         failed = next((reply for reply in replies if isinstance(reply, Exception)), None)
@@ -119,12 +117,16 @@ def dashboard_invalidate_on_commit(user_id: int) -> None:
     on_commit_redis(VERSION_BUMPS, user_id)
 
 
+def _redis_key(key: str) -> str:
+    """The Redis key the default cache stores ``key`` under (its prefix and version)."""
+    return str(caches["default"].make_and_validate_key(key))
+
+
 def _bump(key: str) -> None:
-    backend = caches["default"]
-    if isinstance(backend, RedisCache):
-        full_key = backend.make_and_validate_key(key)
+    client = shared_client()
+    if client is not None:
         # Django's Redis backend has no public INCR that keeps a missing key missing.
-        backend._cache.get_client(full_key, write=True).incr(full_key)  # type: ignore[attr-defined]
+        client.incr(_redis_key(key))
         return
     cache.add(key, 0, timeout=None)
     try:

@@ -197,7 +197,7 @@ class _Statements:
             return cursor.fetchone() is not None
 
     @staticmethod
-    def update_wallet(wallet: Wallet, fields: list[str]) -> tuple[str, list[Any]]:
+    def wallet_update_sql(wallet: Wallet, fields: list[str]) -> tuple[str, list[Any]]:
         """The ``UPDATE`` of the wallet's ``fields`` to the instance's values (SQL, parameters)."""
         assignments = ", ".join(f"{column_name(Wallet, name)} = %s" for name in fields)
         values = [getattr(wallet, name) for name in fields]
@@ -213,7 +213,7 @@ class _Statements:
         were (on PostgreSQL in that statement too); whether they were inserted
         (each entry's pk is set then)."""
         used = _Statements.keyed_entries(keys)
-        then = _Statements.update_wallet(wallet, changed)
+        then = _Statements.wallet_update_sql(wallet, changed)
         return rows_insert_unless(entries, _ENTRY_FIELDS, exists=used, params=[wallet.pk, *keys], then=then)
 
 
