@@ -1,7 +1,10 @@
 """The accounts' row locks: each locks only the row it names
 (``select_for_update(of=("self",))``: a join added later must not lock the
-joined rows too). Other apps that serialise work per player (the shop's
-purchase lock) lock the user row through here."""
+joined rows too), for a change of its columns (``FOR NO KEY UPDATE``, as
+``casino.db.row_lock_clause`` explains: every hot write refers to the user row
+by a foreign key, and a lock must not keep those checks waiting). Other apps
+that serialise work per player (the shop's purchase lock) lock the user row
+through here."""
 
 from __future__ import annotations
 
@@ -23,7 +26,7 @@ def user_lock(*, user_id: int, fields: Sequence[str] | None = None) -> User:
 
 def user_values_lock(*, user_id: int, fields: Iterable[str]) -> dict[str, Any]:
     """Lock one user row and read these fields as they are committed (the "before" of an audit)."""
-    return dict(User.objects.select_for_update(of=("self",)).filter(pk=user_id).values(*fields).get())
+    return dict(User.objects.select_for_update(of=("self",), no_key=True).filter(pk=user_id).values(*fields).get())
 
 
 def invite_code_values_lock(*, invite_id: int, fields: Iterable[str]) -> dict[str, Any]:

@@ -40,6 +40,7 @@ __all__ = [  # the INSERT helpers (casino.inserts) are used from here, with the 
     "row_get",
     "row_insert_keyed",
     "row_insert_new",
+    "row_lock_clause",
     "row_update",
     "row_update_later",
     "rows_get",
@@ -54,6 +55,26 @@ __all__ = [  # the INSERT helpers (casino.inserts) are used from here, with the 
 ]
 
 M = TypeVar("M", bound=models.Model)
+
+
+def row_lock_clause(connection: Any, *, of: Sequence[str] = ()) -> str:
+    """The clause that locks the rows a ``SELECT`` reads for a change of their
+    columns (``of``: only these tables' rows, by name or alias), for SQL written
+    out: `` FOR NO KEY UPDATE`` on PostgreSQL, the lock the ``UPDATE`` that
+    follows takes anyway. It keeps every other writer and locker of the row
+    waiting, but not another transaction's foreign-key check (``FOR KEY
+    SHARE``): a transaction that holds another row (a player's wallet) and wrote
+    a row referring to this one (a round, an order, a notification: checked at
+    its commit) must not wait for this lock while its holder waits for that
+    other row -- the two would wait for each other. `` FOR UPDATE`` where the
+    database has row locks but not that one, nothing where it has none (SQLite
+    serialises writers on its own)."""
+    features = connection.features
+    if not features.has_select_for_update:
+        return ""
+    target = f" OF {', '.join(of)}" if of and features.has_select_for_update_of else ""
+    strength = "NO KEY UPDATE" if features.has_select_for_no_key_update else "UPDATE"
+    return f" FOR {strength}{target}"
 
 
 def insert_or_raise(instance: models.Model) -> None:
@@ -242,7 +263,7 @@ def _select(
     tests = [f"{quote(field.column)} = %s" for field in conditions]
     tests += [f"{quote(field.column)} >= %s AND {quote(field.column)} <= %s" for field in ranged]
     tests += [f"{quote(field.column)} IN ({', '.join(['%s'] * count)})" for field, count in listed]
-    suffix = " FOR UPDATE" if lock and connection.features.has_select_for_update else ""
+    suffix = row_lock_clause(connection) if lock else ""
     order = ", ".join(
         f"{quote(_concrete(meta.pk if name.lstrip('-') == 'pk' else meta.get_field(name.lstrip('-'))).column)}"
         f"{' DESC' if name.startswith('-') else ''}"
@@ -281,8 +302,8 @@ def row_get(
     bench). Values come back through the same converters the ORM applies (the
     backend's and each field's: JSON, dates and times on SQLite, ...).
     ``fields``: load only these and the primary key (the others load on first
-    access, as with ``.only()``). ``lock``: ``FOR UPDATE``, where the database
-    has row locks. ``order_by``: when several rows match, the first in this
+    access, as with ``.only()``). ``lock``: lock it for a change
+    (:func:`row_lock_clause`). ``order_by``: when several rows match, the first in this
     order (field names, ``-name`` descending: ``.order_by(...).first()``).
     Equality on concrete fields only (``pk``; a foreign key by its name or its
     ``_id``, with the related row's key)."""
@@ -472,14 +493,14 @@ def _columns_with_key(model: type[models.Model]) -> tuple[str, ...]:
 def row_exists(model: type[models.Model], *, lock: bool = False, **equals: object) -> bool:
     """Whether a row of ``model`` has these field values (``SELECT 1 ... LIMIT 1``
     written out: the cheap first look before loading a row that is rarely
-    there). ``lock``: and lock it (``FOR UPDATE``, where the database has row locks)."""
+    there). ``lock``: and lock it for a change (:func:`row_lock_clause`)."""
     meta = model._meta
     connection = connections[router.db_for_read(model)]
     quote = connection.ops.quote_name
     fields = [_concrete(meta.get_field(name)) for name in equals]
     where = " AND ".join(f"{quote(field.column)} = %s" for field in fields)
     params = [field.get_db_prep_value(equals[field.name], connection) for field in fields]
-    suffix = " FOR UPDATE" if lock and connection.features.has_select_for_update else ""
+    suffix = row_lock_clause(connection) if lock else ""
     sql = f"SELECT 1 FROM {quote(meta.db_table)} WHERE {where} LIMIT 1{suffix}"  # noqa: S608
     with connection.cursor() as cursor:
         cursor.execute(sql, params)

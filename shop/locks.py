@@ -23,7 +23,9 @@ from django.db.models import QuerySet
 from accounts.locks import user_lock
 from accounts.models import User
 from accounts.selectors import SPEND_LIMIT_FIELDS
-from casino.db import column_name, row_exists, row_get
+from casino.db import column_name, row_exists, row_get, row_lock_clause
+from economy.models import Wallet
+from economy.services import wallet_and_owner_lock
 from shop.catalog_selectors import catalog_product
 from shop.models import Order, OwnedItem, Product
 
@@ -57,11 +59,17 @@ def buyer_lock(*, user_id: int) -> User:
     return user_lock(user_id=user_id, fields=SPEND_LIMIT_FIELDS)
 
 
-def buyer_row_lock(*, user_id: int) -> None:
-    """The purchase lock of :func:`buyer_lock` for a caller that needs none of the
-    row's fields (a purchase with game currency): the row is locked, not loaded."""
-    if not row_exists(User, lock=True, id=user_id):
+def buyer_and_wallet_lock(*, user_id: int) -> Wallet | None:
+    """The purchase lock of :func:`buyer_lock` for a purchase with game currency,
+    which needs none of the user row's fields but pays from the wallet: the user
+    row is locked (not loaded) and the wallet row locked and read after it, in
+    one statement (``economy.services.wallet_and_owner_lock``); the wallet goes
+    to the posting (``locked=``). None when the buyer has no wallet yet: then the
+    user row alone is locked, and the posting opens the wallet."""
+    wallet = wallet_and_owner_lock(user_id=user_id)
+    if wallet is None and not row_exists(User, lock=True, id=user_id):
         raise User.DoesNotExist(f"no user {user_id}")
+    return wallet
 
 
 def order_and_buyer_lock(*, order_id: int, user_id: int) -> Order:
@@ -105,15 +113,17 @@ _BUYER_FIELDS = [field.attname for field in User._meta.concrete_fields if field.
 @functools.cache
 def _buyer_of_reference_lock_sql() -> str:
     """``SELECT`` of an order's key and its buyer's spend-limit fields by the order's
-    provider reference, the buyer's row locked (``FOR UPDATE OF`` the user alone);
+    provider reference, the buyer's row locked (``OF`` the user alone);
     written out once per process."""
-    quote = connections[router.db_for_write(Order)].ops.quote_name
+    connection = connections[router.db_for_write(Order)]
+    quote = connection.ops.quote_name
     user, order = (lambda name: f"u.{column_name(User, name)}"), (lambda name: f"o.{column_name(Order, name)}")
     columns = ", ".join([order("id"), *(user(name) for name in _BUYER_FIELDS)])
     return (
         f"SELECT {columns} FROM {quote(User._meta.db_table)} u"  # noqa: S608 - names from the models
         f" JOIN {quote(Order._meta.db_table)} o ON {order('user')} = {user('id')}"
-        f" WHERE {order('provider')} = %s AND {order('provider_reference')} = %s LIMIT 1 FOR UPDATE OF u"
+        f" WHERE {order('provider')} = %s AND {order('provider_reference')} = %s LIMIT 1"
+        f"{row_lock_clause(connection, of=('u',))}"
     )
 
 

@@ -103,7 +103,7 @@ def password_set_with_link(*, uidb64: str, token: str, password: str) -> User:
     user = password_link_user(uidb64=uidb64, token=token)
     validate_password(password, user)
     with transaction.atomic(durable=True):
-        locked = User.objects.select_for_update(of=("self",)).get(pk=user.pk)
+        locked = User.objects.select_for_update(of=("self",), no_key=True).get(pk=user.pk)
         if not password_set_tokens.check_token(locked, token):
             raise PasswordLinkInvalid()
         locked.set_password(password)

@@ -129,7 +129,8 @@ def test_row_exists_looks_by_field_names_and_can_lock(user: Any) -> None:
     assert not row_exists(User, id=user.pk + 10_000)
     with transaction.atomic(), CaptureQueriesContext(connection) as queries:
         assert row_exists(User, lock=True, id=user.pk, nickname=user.nickname)
-    assert queries.captured_queries[-1]["sql"].endswith("FOR UPDATE")
+    # Locked for a change of its columns: other transactions' foreign-key checks are not kept waiting
+    assert queries.captured_queries[-1]["sql"].endswith("FOR NO KEY UPDATE")
 
 
 def _emit(n: int) -> None:
@@ -297,7 +298,7 @@ def test_row_get_can_load_some_fields_and_lock() -> None:
         name = found.name  # deferred: loaded on first access
 
     assert loaded == (product.pk, product.sku, product.price_amount) and name == "Pack"
-    assert queries.captured_queries[0]["sql"].endswith("FOR UPDATE")
+    assert queries.captured_queries[0]["sql"].endswith("FOR NO KEY UPDATE")
     assert '"name"' not in queries.captured_queries[0]["sql"] and len(queries) == 2
 
 

@@ -6,6 +6,7 @@ from economy.services.grants import reward_bundle_grant
 from economy.services.ledger import (
     ClawBackResult,
     LedgerResult,
+    wallet_and_owner_lock,
     wallet_balances,
     wallet_claw_back,
     wallet_exchange,
@@ -30,6 +31,7 @@ __all__ = [
     "vip_claim",
     "vip_set_tier",
     "wallet_adjust",
+    "wallet_and_owner_lock",
     "wallet_balances",
     "wallet_claw_back",
     "wallet_exchange",

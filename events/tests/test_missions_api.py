@@ -236,7 +236,7 @@ def test_a_claim_reads_no_template_and_writes_claimed_at_with_its_outbox_rows(us
     assert not [sql for sql in statements if "events_missiontemplate" in sql]  # the copy's template
     touching = [sql for sql in statements if "events_missionprogress" in sql]
     assert len(touching) == 2, touching  # the lock by its unique key, then the last statement
-    assert "FOR UPDATE" in touching[0] or connection.vendor != "postgresql"
+    assert "FOR NO KEY UPDATE" in touching[0] or connection.vendor != "postgresql"
     assert "realtime_outboxevent" in touching[1] or connection.vendor != "postgresql"
     row = MissionProgress.objects.get(pk=result.progress.pk)
     assert row.claimed_at is not None and row.claimed_at == result.progress.claimed_at

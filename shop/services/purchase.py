@@ -44,7 +44,7 @@ from shop.exceptions import (
     WrongPaymentFlow,
 )
 from shop.ledger_keys import order_ledger_key, order_ledger_reference
-from shop.locks import buyer_lock, buyer_row_lock, order_lock
+from shop.locks import buyer_and_wallet_lock, buyer_lock, order_lock
 from shop.models import (
     FraudAction,
     FraudDecision,
@@ -231,7 +231,7 @@ def _buy_with_currency(request: PurchaseRequest) -> PurchaseResult:
     fulfilled, with both steps (paid, fulfilled) recorded."""
     user, product, package, quantity = request.user, request.product, request.package, request.quantity
     with service_transaction():
-        buyer_row_lock(user_id=user.pk)
+        wallet = buyer_and_wallet_lock(user_id=user.pk)
         # The replay check, and (PostgreSQL) the new order's key: the order is written with its events.
         look = order_replay_look(user_id=user.pk, idempotency_key=request.idempotency_key, balances=False)
         replay = _replay(user, request.idempotency_key, request.fingerprint, keyed=look.keyed)
@@ -262,6 +262,7 @@ def _buy_with_currency(request: PurchaseRequest) -> PurchaseResult:
                 grant_key=order_ledger_key(order, OrderLedgerStep.GRANT),
                 reference=reference,
                 metadata=metadata,
+                locked=wallet,
             )
         else:
             ledger = wallet_spend(
@@ -271,6 +272,7 @@ def _buy_with_currency(request: PurchaseRequest) -> PurchaseResult:
                 idempotency_key=order_ledger_key(order, OrderLedgerStep.PAY),
                 reference=reference,
                 metadata=metadata,
+                locked=wallet,
             )
         order_insert(order)
         order_items_grant(order=order, now=now)

@@ -127,3 +127,60 @@ def test_daily_spend_limit_is_never_exceeded_by_twenty_parallel_purchases(parall
         Order.objects.filter(user=player).exclude(status=OrderStatus.FAILED).aggregate(total=Sum("total"))["total"]
     )
     assert committed == 900
+
+
+def test_gem_purchases_racing_grants_on_one_wallet_lose_no_update(parallel: Any) -> None:
+    # A purchase with gems locks the buyer and the wallet in one statement and posts from the
+    # wallet as it read it there: grants committing meanwhile must wait for that lock, not be
+    # overwritten by balances read before them.
+    from economy.services import wallet_grant
+
+    product = GemPriceProductFactory(price_amount=10, grants={"gold": 1})
+    player = player_with_wallet(gems=200)
+    api = client_for(player)
+
+    def act(index: int) -> int:
+        if index % 2:
+            wallet_grant(user=player.pk, bundle={"gems": 7}, reason="admin_adjust", idempotency_key=f"g{index}")
+            return 0
+        return api.post(
+            "/api/shop/buy", {"product_id": product.sku}, format="json", HTTP_IDEMPOTENCY_KEY=f"k{index}"
+        ).status_code
+
+    outcomes = Counter(parallel(20, act))
+
+    assert outcomes == {201: 10, 0: 10}
+    wallet = Wallet.objects.get(pk=player.pk)
+    assert (wallet.gems, wallet.gold) == (200 - 10 * 10 + 10 * 7, 10)
+    entries = LedgerEntry.objects.filter(wallet_id=player.pk, currency="gems")
+    assert entries.aggregate(total=Sum("delta"))["total"] == wallet.gems  # the first entry: the 200 seeded
+    # Each entry's balance_after follows the one before it: the postings were serialised.
+    running = 0
+    for delta, after in entries.order_by("pk").values_list("delta", "balance_after"):
+        running += delta
+        assert after == running
+
+
+def test_gem_purchases_racing_spins_of_the_same_player_all_complete(parallel: Any) -> None:
+    # A spin holds the wallet and, at its commit, checks its round's foreign key to the player's
+    # user row; a purchase holds that user row (the purchase lock) and waits for the wallet. The
+    # purchase lock lets foreign-key checks through (FOR NO KEY UPDATE), so neither waits for the other.
+    from games.services.slots import slot_table_current
+
+    slot_table_current()
+    product = GemPriceProductFactory(price_amount=10, grants={"gold": 1})
+    player = player_with_wallet(gold=10_000, gems=200)
+    api = client_for(player)
+
+    def act(index: int) -> int:
+        if index % 2:
+            path, body = "/api/games/slot/spin", {"bet_amount": 10}
+        else:
+            path, body = "/api/shop/buy", {"product_id": product.sku}
+        return api.post(path, body, format="json", HTTP_IDEMPOTENCY_KEY=f"k{index}").status_code
+
+    outcomes = Counter(parallel(20, act))
+
+    assert outcomes == {201: 10, 200: 10}, outcomes
+    assert Wallet.objects.get(pk=player.pk).gems == 200 - 10 * 10
+    assert Order.objects.filter(user=player, status=OrderStatus.FULFILLED).count() == 10
