@@ -48,7 +48,7 @@ call site.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -149,6 +149,19 @@ def wallet_and_owner_lock(*, user_id: int) -> Wallet | None:
     return _Statements.lock_owner_and_wallet(user_id)
 
 
+def wallet_lock_reading(*, user_id: int, query: str, params: Sequence[Any]) -> tuple[Wallet, Any] | None:
+    """Lock the player's wallet for a posting of this transaction (``locked=``)
+    and read, in the same statement, the one value of the caller's scalar
+    ``query`` (a ``SELECT`` of one column and at most one row, with ``params``;
+    NULL when it finds none) -- a check the caller would otherwise send on its
+    own: a round's replay check, after the seed lock that serialises the
+    player's rounds (the statement's snapshot is taken after that lock, so it
+    sees every round committed before it). ``(wallet, value)``, or None when
+    the player has no wallet yet (nothing is locked or read then: the caller
+    reads its value its usual way and the posting opens the wallet)."""
+    return _Statements.lock_wallet_reading(user_id, query, params)
+
+
 def _locked_wallet(user_id: int) -> Wallet:
     """Lock the player's wallet row, opening it first if there is none yet."""
     wallet = _Statements.lock_wallet(user_id)
@@ -192,6 +205,23 @@ class _Statements:
         if row is None:
             return None
         return Wallet.from_db(connection.alias, ["user_id", *_WALLET_FIELDS], [user_id, *row])
+
+    @staticmethod
+    def lock_wallet_reading(user_id: int, query: str, params: Sequence[Any]) -> tuple[Wallet, Any] | None:
+        """``lock_wallet`` that also reads the one value of the scalar ``query``
+        (with ``params``), in the same statement; None when there is no wallet."""
+        columns = ", ".join(column_name(Wallet, name) for name in _WALLET_FIELDS)
+        sql = (
+            f"SELECT {columns}, ({query}) FROM {Wallet._meta.db_table}"  # noqa: S608 - names from the models
+            f" WHERE {column_name(Wallet, 'user')} = %s{row_lock_clause(connection)}"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [*params, user_id])
+            row = cursor.fetchone()
+        if row is None:
+            return None
+        *balances, value = row
+        return Wallet.from_db(connection.alias, ["user_id", *_WALLET_FIELDS], [user_id, *balances]), value
 
     @staticmethod
     def lock_owner_and_wallet(user_id: int) -> Wallet | None:

@@ -5,15 +5,16 @@
 1. the nonce: one ``UPDATE … SET next_nonce = next_nonce + 1 … RETURNING`` on the player's seed
    row, which also locks it, so the player's rounds are serialised and each gets its own nonce;
    the unique (seed, nonce) constraint backs this even against a bypassed lock;
-2. the replay check, under that lock: a round with this player's idempotency key is returned as
-   it is and the transaction rolls back, nonce included (the same key with another request is
-   ``idempotency_key_reused``) — a retry never spins twice, even racing the first request;
+2. the replay check, under that lock, in the statement that locks the player's wallet for step 6
+   (``economy.services.wallet_lock_reading``): a round with this player's idempotency key is
+   returned as it is and the transaction rolls back, nonce included (the same key with another
+   request is ``idempotency_key_reused``) — a retry never spins twice, even racing the first request;
 3. the refusals: game switched off, self-exclusion, a bet that is not a whole number within the
    game's limits (a refusal rolls the nonce back too);
 4. the daily limit for the player's VIP tier (``games.services.limits``), counted atomically;
 5. the game's decision from the fair bytes (``decide(draw)``, pure: no database access);
 6. the round row, then the bet and the payout through the economy's posting under the wallet
-   lock, keyed ``round:{id}:bet`` / ``round:{id}:win`` (insufficient balance refuses here and
+   lock taken in step 2, keyed ``round:{id}:bet`` / ``round:{id}:win`` (insufficient balance refuses here and
    the round and the nonce roll back with it);
 7. the player's statistics (one upsert), and the domain events: ``game_round`` (what other apps
    subscribe to) once the round is settled, and ``game_event`` (what the player's client shows),
@@ -25,6 +26,7 @@ A live crash round is stored ``open`` (bet taken, no payout) and settled later b
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -34,11 +36,12 @@ from django.utils import timezone
 
 import realtime
 from accounts.models import User
-from casino.db import row_get, row_insert_keyed, service_transaction
+from casino.db import column_name, row_get, row_insert_keyed, service_transaction
 from economy.enums import LedgerReason
 from economy.exceptions import IdempotencyConflict
+from economy.models import Wallet
 from economy.selectors import wallet_balances
-from economy.services import LedgerResult, wallet_exchange, wallet_grant, wallet_spend
+from economy.services import LedgerResult, wallet_exchange, wallet_grant, wallet_lock_reading, wallet_spend
 from games import metrics
 from games.enums import RoundResult, RoundStatus
 from games.exceptions import RoundNotFound
@@ -147,9 +150,8 @@ def _play(
         # first request and then finds its committed round (READ COMMITTED reads it after the
         # wait), instead of passing the replay check and failing on the unique key.
         taken = _take_nonce(user.pk)
-        replay = _replay(user, idempotency_key, fingerprint)
-        if replay is not None:
-            raise _Replayed(replay)
+        # Then the wallet (the posting takes it as locked) with the replay check in the same statement.
+        wallet = _wallet_lock_and_replay_check(user, idempotency_key, fingerprint)
         config = game_config(game)
         bet = bet_check(user=user, config=config, amount=bet_amount)
         daily_limit_take(user_id=user.pk, game=game, units=units)
@@ -181,7 +183,7 @@ def _play(
         # here reads the row back; the rows that refer to it, a pull's items, are checked at commit).
         round_.pk = taken.round_key
         row_insert_keyed(round_)
-        ledger = _post_bet(round_, payout=0 if is_open else decision.payout)
+        ledger = _post_bet(round_, payout=0 if is_open else decision.payout, locked=wallet)
         if after is not None:
             after(round_, decision)
         streak = 0
@@ -203,6 +205,35 @@ def _count_settled(round_: GameRound) -> None:
         payout=round_.payout,
         big_win=round_.payout >= BIG_WIN_MULTIPLE * round_.bet_amount,
     )
+
+
+@functools.cache
+def _replay_probe_sql() -> str:
+    """The fingerprint of the player's round under a key, NULL when there is none (a scalar query)."""
+    return (
+        f"SELECT {column_name(GameRound, 'request_fingerprint')} FROM {GameRound._meta.db_table}"  # noqa: S608
+        f" WHERE {column_name(GameRound, 'user')} = %s AND {column_name(GameRound, 'idempotency_key')} = %s"
+    )
+
+
+def _wallet_lock_and_replay_check(user: User, idempotency_key: str, fingerprint: str) -> Wallet | None:
+    """Lock the player's wallet and look for a round under the key, in one statement
+    (``economy.services.wallet_lock_reading``; after the seed lock, so a twin that
+    committed while this one waited is seen). A replay leaves the transaction
+    (``_Replayed``), the same key for another request is ``IdempotencyConflict``;
+    else the wallet as locked, for the posting -- None when the player has no wallet
+    yet (the check then runs on its own and the posting opens the wallet)."""
+    locked = wallet_lock_reading(user_id=user.pk, query=_replay_probe_sql(), params=[user.pk, idempotency_key])
+    if locked is None:
+        wallet, found = None, True  # unknown: look for the round itself
+    else:
+        wallet, stored_fingerprint = locked
+        found = stored_fingerprint is not None
+    if found:
+        replay = _replay(user, idempotency_key, fingerprint)
+        if replay is not None:
+            raise _Replayed(replay)
+    return wallet
 
 
 def _replay(user: User, idempotency_key: str, fingerprint: str) -> RoundPlay | None:
@@ -228,12 +259,13 @@ def round_ledger_keys(round_id: int) -> tuple[str, str]:
     return f"round:{round_id}:bet", f"round:{round_id}:win"
 
 
-def _post_bet(round_: GameRound, *, payout: int) -> LedgerResult:
+def _post_bet(round_: GameRound, *, payout: int, locked: Wallet | None) -> LedgerResult:
     bet_key, win_key = round_ledger_keys(round_.pk)
     common: dict[str, Any] = {
         "user": round_.user_id,
         "reference": f"round:{round_.pk}",
         "metadata": {"game": round_.game, "round": round_.pk},
+        "locked": locked,
     }
     if payout:
         return wallet_exchange(

@@ -117,3 +117,45 @@ def test_parallel_bets_never_overdraw_and_never_share_a_nonce(user: Any, paralle
     from economy.models import Wallet
 
     assert Wallet.objects.get(pk=user.pk).gold == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_one_key_sent_ten_times_at_once_plays_one_round(user: Any, parallel: Any) -> None:
+    # Given a funded player; the replay check is read in the statement that locks the wallet, after
+    # the seed lock: a twin that committed while this request waited for that lock must be seen
+    fund(user, 2000)
+
+    def bet(_index: int) -> tuple[int, bool]:
+        try:
+            result = play(user, "same-key")
+            return result.round.pk, result.replayed
+        finally:
+            connection.close()
+
+    # When the same request races itself ten times
+    outcomes = parallel(10, bet)
+    # Then one round was played and the nine others were answered with it
+    assert len({round_id for round_id, _ in outcomes}) == 1
+    assert sorted(replayed for _, replayed in outcomes) == [False] + [True] * 9
+    assert GameRound.objects.filter(user=user).count() == 1
+    assert LedgerEntry.objects.filter(wallet_id=user.pk, reason="game_bet").count() == 1
+    from economy.models import Wallet
+
+    assert Wallet.objects.get(pk=user.pk).gold == 1900
+
+
+@pytest.mark.django_db
+def test_a_player_without_a_wallet_yet_is_refused_for_funds_not_failed(user: Any) -> None:
+    from economy.models import Wallet
+
+    # Given an account made without signing up: no wallet to lock with the replay check
+    assert not Wallet.objects.filter(pk=user.pk).exists()
+    # When they bet, the check runs on its own and the posting opens the wallet, which holds nothing
+    with pytest.raises(InsufficientFunds):
+        play(user, "first")
+    # Then nothing was played; once funded, the same key plays and a retry finds the round
+    assert not GameRound.objects.filter(user=user).exists()
+    fund(user, 1000)
+    first = play(user, "first")
+    again = play(user, "first")
+    assert not first.replayed and again.replayed and again.round.pk == first.round.pk
