@@ -36,7 +36,9 @@ __all__ = [  # the INSERT helpers (casino.inserts) are used from here, with the 
     "insert_or_raise",
     "key_next_sql",
     "one_or_none",
+    "row_columns",
     "row_exists",
+    "row_from_values",
     "row_get",
     "row_insert_keyed",
     "row_insert_new",
@@ -375,6 +377,21 @@ def _instance(model: type[M], alias: str, select: _Select, row: Sequence[Any]) -
         for converter in converters:
             values[index] = converter(values[index], select.expressions[index], connection)
     return model.from_db(alias, select.attnames, values)
+
+
+def row_columns(model: type[models.Model], *, table: str) -> str:
+    """Every concrete column of ``model`` qualified by the alias ``table``, in the
+    model's order: the select list, for SQL written out with a join, whose values
+    :func:`row_from_values` makes an instance of."""
+    quote = connections[router.db_for_read(model)].ops.quote_name
+    return ", ".join(f"{table}.{quote(field.column)}" for field in model._meta.concrete_fields)
+
+
+def row_from_values(model: type[M], values: Sequence[Any]) -> M:
+    """An instance of ``model`` from the values of its :func:`row_columns`,
+    converted as :func:`row_get` converts them."""
+    alias = router.db_for_read(model)
+    return _instance(model, alias, _select(model, alias, None, ("pk",), False), values)
 
 
 def rows_get(

@@ -23,7 +23,7 @@ from django.db.models import QuerySet
 from accounts.locks import user_lock
 from accounts.models import User
 from accounts.selectors import SPEND_LIMIT_FIELDS
-from casino.db import column_name, row_exists, row_get, row_lock_clause
+from casino.db import column_name, row_columns, row_exists, row_from_values, row_get, row_lock_clause
 from economy.models import Wallet
 from economy.services import wallet_and_owner_lock
 from shop.catalog_selectors import catalog_product
@@ -45,11 +45,15 @@ def order_lock(*, order_id: int) -> Order:
     order = row_get(Order, lock=True, pk=order_id)
     if order is None:
         raise Order.DoesNotExist(f"no order {order_id}")
-    product = catalog_product(pk=order.product_id)
-    if product is None:  # pragma: no cover - the foreign key protects it
-        raise Product.DoesNotExist(f"no product {order.product_id}")
-    order.product = product
+    order.product = _catalog_product(order.product_id)
     return order
+
+
+def _catalog_product(product_id: int) -> Product:
+    product = catalog_product(pk=product_id)
+    if product is None:  # pragma: no cover - the foreign key protects it
+        raise Product.DoesNotExist(f"no product {product_id}")
+    return product
 
 
 def buyer_lock(*, user_id: int) -> User:
@@ -86,9 +90,8 @@ def order_and_buyer_lock(*, order_id: int, user_id: int) -> Order:
 def order_and_buyer_lock_by_reference(*, provider: str, reference: str) -> Order | None:
     """:func:`order_and_buyer_lock` for the order ``provider`` knows as ``reference``
     (a webhook names the order so), or None when no order has it. On PostgreSQL the
-    buyer's row is found through the order and locked in one statement (an order's
-    buyer never changes, so the lookup needs no lock of its own); elsewhere the order
-    is looked up first."""
+    order is found, its buyer's row and its own locked (in that order) and both read
+    in one statement; elsewhere the order is looked up first."""
     connection = connections[router.db_for_write(Order)]
     if connection.vendor != "postgresql":
         found = row_get(Order, fields=["user"], provider=provider, provider_reference=reference)
@@ -98,32 +101,33 @@ def order_and_buyer_lock_by_reference(*, provider: str, reference: str) -> Order
         row = cursor.fetchone()
     if row is None:
         return None
-    order_id, *buyer_values = row
-    buyer = User.from_db(connection.alias, _BUYER_FIELDS, buyer_values)
-    order = order_lock(order_id=order_id)
-    order.user = buyer
+    order = row_from_values(Order, row[:_ORDER_COLUMNS])
+    order.product = _catalog_product(order.product_id)
+    order.user = User.from_db(connection.alias, _BUYER_FIELDS, row[_ORDER_COLUMNS:])
     return order
 
 
 # The buyer's columns the lock reads, in the model's order of fields: ``Model.from_db`` takes
 # the values of a partial row in that order.
 _BUYER_FIELDS = [field.attname for field in User._meta.concrete_fields if field.attname in {"id", *SPEND_LIMIT_FIELDS}]
+_ORDER_COLUMNS = len(Order._meta.concrete_fields)  # the statement's first columns: the whole order
 
 
 @functools.cache
 def _buyer_of_reference_lock_sql() -> str:
-    """``SELECT`` of an order's key and its buyer's spend-limit fields by the order's
-    provider reference, the buyer's row locked (``OF`` the user alone);
+    """``SELECT`` of an order by its provider reference with its buyer's spend-limit
+    fields, locking the buyer's row, then the order's (a locking clause locks its
+    tables' rows in the order it names them: the shop's order of tables);
     written out once per process."""
     connection = connections[router.db_for_write(Order)]
     quote = connection.ops.quote_name
     user, order = (lambda name: f"u.{column_name(User, name)}"), (lambda name: f"o.{column_name(Order, name)}")
-    columns = ", ".join([order("id"), *(user(name) for name in _BUYER_FIELDS)])
+    columns = ", ".join([row_columns(Order, table="o"), *(user(name) for name in _BUYER_FIELDS)])
     return (
         f"SELECT {columns} FROM {quote(User._meta.db_table)} u"  # noqa: S608 - names from the models
         f" JOIN {quote(Order._meta.db_table)} o ON {order('user')} = {user('id')}"
         f" WHERE {order('provider')} = %s AND {order('provider_reference')} = %s LIMIT 1"
-        f"{row_lock_clause(connection, of=('u',))}"
+        f"{row_lock_clause(connection, of=('u', 'o'))}"
     )
 
 

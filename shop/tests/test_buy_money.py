@@ -226,7 +226,7 @@ def test_signed_success_webhook_fulfils_once(
     assert (listed["status"], listed["state"]) == ("success", "fulfilled")
 
 
-def test_a_fulfilling_webhook_locks_the_buyer_with_the_order_lookup_and_writes_the_order_last(
+def test_a_fulfilling_webhook_locks_the_buyer_and_the_order_with_its_lookup_and_writes_the_order_last(
     client: APIClient, player: Any
 ) -> None:
     from casino.tests.statements import statements_sent
@@ -238,10 +238,12 @@ def test_a_fulfilling_webhook_locks_the_buyer_with_the_order_lookup_and_writes_t
     with statements_sent() as sent:
         assert deliver(body, headers).json()["result"] == "fulfilled"
 
-    # The buyer's row is found through the order's reference and locked in one statement ...
+    # The order is found by its reference, its buyer's row and its own locked (in that order) and
+    # both read, in one statement ...
     lookups = [sql for sql in sent if '"shop_order"' in sql and sql.startswith("SELECT")]
-    assert lookups[0].endswith("FOR NO KEY UPDATE OF u") and '"accounts_user"' in lookups[0]
+    assert lookups[0].endswith("FOR NO KEY UPDATE OF u, o") and '"accounts_user"' in lookups[0]
     assert not any(sql.startswith("SELECT") and '"accounts_user"' in sql for sql in sent if sql != lookups[0])
+    assert not any(" FOR " in sql and '"shop_order"' in sql for sql in sent if sql != lookups[0])
     # ... and the fulfilled order is written with the transaction's last statement, its steps and events
     order_writes = [sql for sql in sent if 'UPDATE "shop_order"' in sql]
     assert len(order_writes) == 1 and "realtime_outboxevent" in order_writes[0]
@@ -273,8 +275,12 @@ def test_the_buyer_locked_by_the_orders_reference_carries_its_spend_limit_fields
     # When the order is locked by its provider reference, as a webhook does
     with transaction.atomic():
         locked = order_and_buyer_lock_by_reference(provider=order.provider, reference=order.provider_reference)
-    # Then it is the order, and its buyer's fields are the stored ones, each in its place
+    # Then it is the order, every field as stored (converted as the ORM converts them), and its
+    # buyer's fields are the stored ones, each in its place
     assert locked is not None and locked.pk == order.pk and locked.user.pk == player.pk
+    for field in Order._meta.concrete_fields:
+        assert getattr(locked, field.attname) == getattr(order, field.attname), field.name
+    assert locked.product.pk == order.product_id
     stored = User.objects.values(*SPEND_LIMIT_FIELDS).get(pk=player.pk)
     assert {name: getattr(locked.user, name) for name in SPEND_LIMIT_FIELDS} == stored
     assert (locked.user.pending_limit_clears, locked.user.pending_limit_effective_at) == (True, effective)
