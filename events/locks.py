@@ -12,7 +12,9 @@ from events.models import EventParticipation, MissionProgress
 
 def participation_lock(*, event_id: int, user_id: int) -> EventParticipation | None:
     return one_or_none(
-        EventParticipation.objects.select_for_update(of=("self",)).filter(event_id=event_id, user_id=user_id)
+        EventParticipation.objects.select_for_update(of=("self",), no_key=True).filter(
+            event_id=event_id, user_id=user_id
+        )
     )
 
 

@@ -60,12 +60,14 @@ def seed_take_nonce(*, user_id: int) -> NonceTaken | None:
 
 def seed_lock_active(*, user_id: int) -> FairnessSeed | None:
     return one_or_none(
-        FairnessSeed.objects.select_for_update(of=("self",)).filter(user_id=user_id, revealed_at__isnull=True)
+        FairnessSeed.objects.select_for_update(of=("self",), no_key=True).filter(
+            user_id=user_id, revealed_at__isnull=True
+        )
     )
 
 
 def round_lock(*, round_id: int, user_id: int | None = None) -> GameRound | None:
-    rounds = GameRound.objects.select_for_update(of=("self",)).filter(pk=round_id)
+    rounds = GameRound.objects.select_for_update(of=("self",), no_key=True).filter(pk=round_id)
     if user_id is not None:
         rounds = rounds.filter(user_id=user_id)
     return one_or_none(rounds)

@@ -27,7 +27,7 @@ def outbox_lock_due(*, now: datetime, limit: int) -> list[OutboxEvent]:
         next_attempt_at__gt=now,
     )
     return list(
-        OutboxEvent.objects.select_for_update(skip_locked=True, of=("self",))
+        OutboxEvent.objects.select_for_update(skip_locked=True, of=("self",), no_key=True)
         .filter(status=OutboxEvent.Status.PENDING, next_attempt_at__lte=now)
         .filter(~Exists(older_waiting))
         .order_by("id")[:limit]

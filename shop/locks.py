@@ -33,7 +33,9 @@ from shop.models import Order, OwnedItem, Product
 def orders_qs_select_for_update(*, skip_locked: bool = False) -> QuerySet[Order]:
     """Orders to lock, in primary-key order, their product loaded but not locked."""
     return (
-        Order.objects.order_by("pk").select_for_update(of=("self",), skip_locked=skip_locked).select_related("product")
+        Order.objects.order_by("pk")
+        .select_for_update(of=("self",), skip_locked=skip_locked, no_key=True)
+        .select_related("product")
     )
 
 
@@ -136,5 +138,5 @@ def owned_items_lock(*, user_id: int, item_codes: Iterable[str]) -> list[OwnedIt
     return list(
         OwnedItem.objects.filter(user_id=user_id, item_code__in=list(item_codes))
         .order_by("pk")
-        .select_for_update(of=("self",))
+        .select_for_update(of=("self",), no_key=True)
     )

@@ -89,7 +89,7 @@ def vip_set_tier(*, actor: User | None, user: User | int, tier: str, reason: str
         raise InvalidVipTier(f"Unknown VIP tier {tier!r}.")
     user_id = user_id_of(user)
     with transaction.atomic(durable=True):
-        wallet = Wallet.objects.select_for_update(of=("self",)).get(pk=user_id)
+        wallet = Wallet.objects.select_for_update(of=("self",), no_key=True).get(pk=user_id)
         previous = wallet.vip_tier
         wallet.vip_tier = tier
         wallet.save(update_fields=["vip_tier"])

@@ -149,13 +149,13 @@ def stats_recalculate(
 def _recalculate_batch(user_ids: list[int]) -> int:
     with transaction.atomic(durable=True):
         list(
-            FairnessSeed.objects.select_for_update(of=("self",))
+            FairnessSeed.objects.select_for_update(of=("self",), no_key=True)
             .filter(user_id__in=user_ids, revealed_at__isnull=True)
             .order_by("pk")
             .values_list("pk", flat=True)
         )
         list(
-            GameRound.objects.select_for_update(of=("self",))
+            GameRound.objects.select_for_update(of=("self",), no_key=True)
             .filter(user_id__in=user_ids, status=RoundStatus.OPEN)
             .order_by("pk")
             .values_list("pk", flat=True)
@@ -168,7 +168,7 @@ def _recalculate_batch(user_ids: list[int]) -> int:
             }
         existing = {
             (row.user_id, row.game): row
-            for row in PlayerGameStats.objects.select_for_update(of=("self",))
+            for row in PlayerGameStats.objects.select_for_update(of=("self",), no_key=True)
             .filter(user_id__in=user_ids)
             .order_by("pk")
         }
