@@ -1,4 +1,4 @@
-"""Leaderboards (games/services/leaderboards.py): the Redis boards the subscriber keeps on each
+"""Leaderboards (games/services/leaderboards/): the Redis boards the subscriber keeps on each
 round's commit rank exactly as the SQL recomputation from the rounds does (after 10^4 random
 rounds applied in a random order), the rebuild command reproduces them, ties go to who got
 there first, the caller sees their own rank, weekly boards start over at the ISO week boundary,
@@ -35,8 +35,8 @@ from games.services.leaderboards import (
     TOTAL_WON,
     WEEKLY,
     CountedRound,
-    _redis,
     board_key,
+    boards_redis,
     leaderboard_get,
     leaderboard_ranking,
     leaderboard_record,
@@ -64,7 +64,7 @@ def board_rows(board: Any) -> list[tuple[int, str, int]]:
 
 
 def flush_boards() -> None:
-    client = _redis().client
+    client = boards_redis().client
     keys = list(client.scan_iter(match=f"{redis_key(KEY_PREFIX)}:*", count=1000))
     if keys:
         client.delete(*keys)
@@ -179,7 +179,7 @@ def test_rebuild_of_one_period_leaves_the_other_alone(django_capture_on_commit_c
     fund(user)
     with django_capture_on_commit_callbacks(execute=True):
         play(user, "r1", payout=500)
-    client = _redis().client
+    client = boards_redis().client
     all_time = board_key("all", "all", TOTAL_WON)
     client.zadd(all_time, {"0000000000000000001:999999": -7})  # a stray entry only a rebuild removes
     # When only the weekly boards are rebuilt
@@ -385,7 +385,7 @@ def test_a_round_and_a_board_page_are_one_round_trip_each(monkeypatch: pytest.Mo
     import redis.connection
 
     user: Any = UserFactory()
-    client = _redis().client
+    client = boards_redis().client
     client.ping()  # connected before counting
     sent: list[bytes] = []
     real = redis.connection.AbstractConnection.send_packed_command
@@ -450,7 +450,7 @@ def test_a_rounds_commit_bumps_the_dashboard_and_updates_its_boards_in_one_round
     assert cache_client is not None  # full mode: the cache is Redis
     version_key = caches["default"].make_and_validate_key(dashboard_version_key(user.pk))
     before = int(cache_client.get(version_key) or 0)
-    _redis().client.ping()
+    boards_redis().client.ping()
     # When a won round commits (its after-commit work run here, on this thread)
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         play(user, "one-trip", payout=900)
@@ -471,7 +471,7 @@ def test_a_redis_that_lost_the_update_script_still_gets_the_rounds_boards(
     # Given a Redis restarted since this process loaded the script (SCRIPT FLUSH)
     user: Any = UserFactory(nickname="Reloaded")
     fund(user)
-    _redis().client.script_flush()
+    boards_redis().client.script_flush()
     # When a round commits
     with django_capture_on_commit_callbacks(execute=True):
         play(user, "reload", payout=700)
@@ -485,7 +485,7 @@ def test_the_update_script_refuses_specs_that_do_not_match_its_boards_and_writes
     match the boards is refused before any board is touched."""
     import redis
 
-    redis_ = _redis()
+    redis_ = boards_redis()
     boards = [redis_key("leaderboard:test-spec:slot:rounds_played"), redis_key("leaderboard:test-spec:all:total_won")]
     redis_.client.delete(*boards, *(f"{board}:members" for board in boards))
 
