@@ -1,7 +1,7 @@
 """The games' back office for the slot machine. The slot machine page (Slot table versions >
 "Slot machine") shows the weights and the paytable in play with their exact RTP, hit frequency
 and jackpot odds, and lets staff holding games.configure_game preview and publish new ones
-through the audited service games.services.slots.slot_tables_publish (who, before, after, why).
+through the audited service games.services.slot_tables.slot_tables_publish (who, before, after, why).
 Symbols, weights, pay rules and versions are read-only here: nothing edits them around that
 service.
 """
@@ -24,10 +24,11 @@ from casino.admin_tools import ReadOnlyAdmin, request_holds, staff_view
 from casino.errors import ApplicationError
 from games.exceptions import InvalidSlotTable
 from games.models import SlotSymbol, SlotTableVersion
+from games.services import slot_tables as table_services
 from games.services import slots as slot_services
 
 SLOT_VIEW_PERMISSION = "games.view_slottableversion"
-SLOT_CONFIGURE_PERMISSION = slot_services.CONFIGURE_GAME
+SLOT_CONFIGURE_PERMISSION = table_services.CONFIGURE_GAME
 
 
 class SlotTablesForm(forms.Form):
@@ -50,7 +51,7 @@ class SlotTablesForm(forms.Form):
             for reel in range(slot_services.REELS):
                 self.fields[f"weight_{reel}_{symbol.code}"] = forms.IntegerField(
                     min_value=0,
-                    max_value=slot_services.MAX_STOPS_PER_REEL,
+                    max_value=table_services.MAX_STOPS_PER_REEL,
                     initial=table.weights[reel].get(symbol.code, 0),
                     widget=forms.NumberInput(attrs={"style": "width: 5em"}),
                 )
@@ -59,7 +60,7 @@ class SlotTablesForm(forms.Form):
                 self.fields[f"multiplier_{symbol.code}_{count}"] = forms.DecimalField(
                     required=False,
                     min_value=Decimal("0.01"),
-                    max_value=slot_services.MAX_MULTIPLIER,
+                    max_value=table_services.MAX_MULTIPLIER,
                     decimal_places=2,
                     initial=slot_services.multiplier_text(rule.multiplier) if rule else None,
                     widget=forms.TextInput(attrs={"style": "width: 6em"}),
@@ -187,7 +188,7 @@ class SlotTableVersionAdmin(ReadOnlyAdmin):
                         if not reason:
                             form.add_error("reason", "Say why: it is kept in the audit log.")
                         else:
-                            version = slot_services.slot_tables_publish(
+                            version = table_services.slot_tables_publish(
                                 actor=request_staff(request), reason=reason, weights=weights, paytable=paytable
                             )
                             self.message_user(
@@ -198,7 +199,7 @@ class SlotTableVersionAdmin(ReadOnlyAdmin):
                             )
                             return HttpResponseRedirect(reverse("admin:games_slottableversion_machine"))
                     else:
-                        draft = slot_services.slot_tables_check(weights=weights, paytable=paytable)
+                        draft = table_services.slot_tables_check(weights=weights, paytable=paytable)
                         preview = _slot_figures(draft.math)
                         preview["changed"] = draft.changed
                 except InvalidSlotTable as exc:

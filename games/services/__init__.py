@@ -107,6 +107,7 @@ from games.services.leaderboards import (  # noqa: E402
 __all__ += ["Leaderboard", "leaderboard_get", "leaderboard_ranking", "leaderboard_rebuild", "leaderboard_record"]
 
 # --- slots ---
+from games.services.slot_tables import slot_tables_check, slot_tables_publish  # noqa: E402
 from games.services.slots import (  # noqa: E402
     SlotSpinResult,
     SlotTable,
@@ -117,7 +118,6 @@ from games.services.slots import (  # noqa: E402
     slot_table_invalidate,
     slot_table_live,
     slot_table_summary,
-    slot_tables_publish,
 )
 
 __all__ += [
@@ -130,6 +130,7 @@ __all__ += [
     "slot_table_invalidate",
     "slot_table_live",
     "slot_table_summary",
+    "slot_tables_check",
     "slot_tables_publish",
 ]
 

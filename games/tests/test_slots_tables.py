@@ -1,4 +1,4 @@
-"""Changing the slot tables (games.services.slots.slot_tables_publish and the admin's slot machine
+"""Changing the slot tables (games.services.slot_tables.slot_tables_publish and the admin's slot machine
 page): validated, permission-checked, audited with before/after/why, picked up by the next spin
 through the per-process table cache, and never making an earlier spin unverifiable."""
 
