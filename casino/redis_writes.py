@@ -9,28 +9,38 @@ trip costs the worker about as much CPU as a PostgreSQL statement (bench/README.
 commands (``transaction=False``: one round trip, no ``MULTI``), and each writer is
 handed its own replies.
 
-Items follow ``on_commit``'s rules (``casino.on_commit.on_commit_collect``): each
-once, in the order first given, and a rolled-back transaction or savepoint drops
-exactly its own. Writers whose Redis is another server get a pipeline of their
-own; without Redis (embedded mode) each writer writes its own way. Nothing here
-raises after a commit: a writer counts and logs its own failures (design promise 9)."""
+The events a transaction pushes to the players' sockets (``realtime.push``) go in the
+same pipeline: one round trip after the commit carries the dashboard, the boards and the
+pushes.
+
+Items follow ``on_commit``'s rules (``casino.on_commit.on_commit_batched``): in the
+order given, and a rolled-back transaction or savepoint drops exactly its own (items
+given after a savepoint go in a pipeline of their own, so the order holds). A writer
+gets each item once (``RedisWriter.distinct``) or every item in order (a push). Writers
+whose Redis is another server get a pipeline of their own; without Redis (embedded
+mode) each writer writes its own way. Nothing here raises after a commit: a writer
+counts and logs its own failures (design promise 9)."""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Hashable
+from collections.abc import Hashable, Sequence
 from typing import Any
 
 from django.core.cache import caches
 from django.core.cache.backends.redis import RedisCache
 
-from casino.on_commit import on_commit_collect
+from casino.on_commit import on_commit_batched
 
 HOOK_KEY = "casino.redis_writes"
 
 
 class RedisWriter(ABC):
-    """What one kind of after-commit write sends (a module-level instance per kind)."""
+    """What one kind of after-commit write sends (a module-level instance per kind).
+    ``distinct``: its items are handed over each once (in the order first given);
+    False: every item, in order."""
+
+    distinct = True
 
     @abstractmethod
     def client(self) -> Any | None:
@@ -55,7 +65,12 @@ class RedisWriter(ABC):
 def on_commit_redis(writer: RedisWriter, item: Hashable) -> None:
     """Have ``writer`` write ``item`` after the current transaction commits, in the one
     pipeline of the transaction's Redis writes (outside a transaction: now, alone)."""
-    on_commit_collect(HOOK_KEY, (writer, item), _send)
+    on_commit_batched(HOOK_KEY, [(writer, item)], _send)
+
+
+def on_commit_redis_many(writer: RedisWriter, items: Sequence[Any]) -> None:
+    """:func:`on_commit_redis` for several items, in order."""
+    on_commit_batched(HOOK_KEY, [(writer, item) for item in items], _send)
 
 
 def shared_client() -> Any | None:
@@ -74,10 +89,13 @@ def _server(client: Any) -> tuple[Any, ...]:
     return tuple(kwargs.get(name) for name in ("host", "port", "path", "db", "username"))
 
 
-def _send(pairs: list[tuple[RedisWriter, Hashable]]) -> None:
+def _send(pairs: list[tuple[RedisWriter, Any]]) -> None:
     by_writer: dict[RedisWriter, list[Any]] = {}
     for writer, item in pairs:
         by_writer.setdefault(writer, []).append(item)
+    for writer, items in by_writer.items():
+        if writer.distinct and len(items) > 1:
+            by_writer[writer] = list(dict.fromkeys(items))
     by_server: dict[tuple[Any, ...], tuple[Any, list[RedisWriter]]] = {}
     for writer, items in by_writer.items():
         try:

@@ -75,6 +75,7 @@ from typing import Any
 import redis
 from channels_redis.core import RedisChannelLayer as StockRedisChannelLayer
 from redis import asyncio as aioredis
+from redis.exceptions import NoScriptError
 
 from casino.degraded import dependency_failed
 from realtime import metrics
@@ -374,6 +375,40 @@ class RedisChannelLayer(StockRedisChannelLayer):  # type: ignore[misc]  # channe
             total.add(_push_result(answer, events=len(chunk)))
         self._pushed(total)
         return total
+
+    def push_client(self, timeout: float) -> Any | None:
+        """The synchronous client of :meth:`push_many_now` (sockets that give up after
+        ``timeout`` seconds), for a pipeline of the caller's (:meth:`push_queue`); None
+        when the layer's host is not an address (Sentinel)."""
+        script = self._sync_push_script(timeout)
+        return None if script is None else script.registered_client
+
+    def push_queue(self, pipe: Any, pushes: Sequence[Push], *, timeout: float) -> None:
+        """Queue on ``pipe`` (a pipeline to this layer's Redis) the script calls of
+        :meth:`push_many_now` for ``pushes``: ``EVALSHA`` of the script as that client
+        loads it (no ``SCRIPT EXISTS`` round trip first; :meth:`push_replies` tells
+        which calls found it missing), ``BATCH_EVENTS`` pushes a call."""
+        sha = self._sync_push_script(timeout).sha
+        for start in range(0, len(pushes), BATCH_EVENTS):
+            pipe.evalsha(sha, 1, self.presence_key(), *self._push_args(pushes[start : start + BATCH_EVENTS]))
+
+    def push_replies(self, pushes: Sequence[Push], replies: Sequence[Any]) -> list[Push]:
+        """Count the replies of :meth:`push_queue`'s calls as :meth:`push_many_now` counts
+        its own; the pushes of the calls Redis answered ``NOSCRIPT`` (it lost the script:
+        the caller sends them again another way). Raises the first other error reply."""
+        total = PushResult()
+        again: list[Push] = []
+        for index, start in enumerate(range(0, len(pushes), BATCH_EVENTS)):
+            chunk = pushes[start : start + BATCH_EVENTS]
+            reply = replies[min(index, len(replies) - 1)]
+            if isinstance(reply, NoScriptError):
+                again.extend(chunk)
+            elif isinstance(reply, BaseException):
+                raise reply
+            else:
+                total.add(_push_result(reply, events=len(chunk)))
+        self._pushed(total)
+        return again
 
     def _sync_push_script(self, timeout: float) -> Any:
         """``PUSH`` registered with this layer's synchronous client for ``timeout`` (made once)."""

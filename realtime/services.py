@@ -6,19 +6,24 @@ Inside the caller's transaction ``emit``
    by the relay, at least once);
 2. runs the in-process subscribers registered for the type, in the same
    transaction (missions, achievements, wallet opening...);
-3. registers an on-commit hook that pushes the envelope
-   ``{event_id, type, user_id, data, timestamp}`` to the player's channel
-   group ``user.<id>`` (unless the type is registered with ``pushed=False``).
-   The transaction's pushes share one hook (``casino.on_commit.on_commit_batched``,
-   per savepoint level, in emit order), which queues them all at once
-   (``realtime.push``): they travel together, a run of one player's events
-   as one message (``realtime.channel_layer``). A rolled-back transaction
-   (or savepoint) pushes and stores nothing. The push numbers each player's events (``seq``,
-   ``realtime.presence``) and skips players without a socket.
+3. has the envelope ``{event_id, type, user_id, data, timestamp}`` pushed to
+   the player's channel group ``user.<id>`` once the transaction commits
+   (unless the type is registered with ``pushed=False``). The transaction's
+   pushes go, in emit order, in its after-commit Redis pipeline
+   (``casino.redis_writes``, :data:`PUSHES`), with its dashboard and
+   leaderboard writes: one round trip, one script call for the pushes, a run
+   of one player's events as one message (``realtime.channel_layer``). A
+   rolled-back transaction (or savepoint) pushes and stores nothing. The
+   script numbers each player's events (``seq``, ``realtime.presence``) and
+   skips players without a socket. Without a Redis layer (embedded mode),
+   or when Redis lost the script, the pushes go through ``realtime.push``'s
+   thread instead.
 
 The push runs after the commit, so it never raises (design promise 9): with
 Redis down it is counted and logged (``casino.degraded``) and the response
 of the committed request stays a success; the outbox row is the durable record.
+Measured (bench/README.md, "Eighteenth round"): the push thread's own round trip
+and wake-up cost a spin more CPU than the script call itself.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import InMemoryChannelLayer, get_channel_layer
+from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
@@ -37,8 +43,9 @@ from django.utils import timezone
 
 from casino.db import encoded_json, rows_insert_later
 from casino.degraded import dependency_failed
-from casino.on_commit import on_commit_batched
-from realtime.channel_layer import Push
+from casino.redis_writes import RedisWriter, on_commit_redis_many
+from realtime import metrics as push_metrics
+from realtime.channel_layer import Push, RedisChannelLayer, report_drops
 from realtime.models import OutboxEvent, envelope_timestamp
 from realtime.presence import local_sequence, user_group
 from realtime.push import dispatcher
@@ -76,10 +83,6 @@ def emit(*, event_type: str, user: UserRef, data: dict[str, Any]) -> OutboxEvent
     return emit_many([(event_type, user, data)])[0]
 
 
-# The pushes a transaction queues (``casino.on_commit.on_commit_batched``): one hook, in order.
-PUSH_HOOK = "realtime.push"
-
-
 def emit_many(events: list[tuple[str, UserRef, dict[str, Any]]]) -> list[OutboxEvent]:
     """``emit`` for several ``(event_type, user, data)`` at once, in this
     order, with one INSERT for all their outbox rows."""
@@ -110,7 +113,7 @@ def emit_many(events: list[tuple[str, UserRef, dict[str, Any]]]) -> list[OutboxE
         if (push := _deliver(str(row.event_id), row.type, row.user_id, row.data, timestamp, user))
     ]
     if pushes:
-        on_commit_batched(PUSH_HOOK, pushes, _push)
+        on_commit_redis_many(PUSHES, pushes)
     return rows
 
 
@@ -138,7 +141,7 @@ def emit_grouped(event_type: str, user: UserRef, parts: list[tuple[str, dict[str
         if push := _deliver(part_id, change["type"], row.user_id, change["data"], timestamp, user):
             pushes.append(push)
     if pushes:
-        on_commit_batched(PUSH_HOOK, pushes, _push)
+        on_commit_redis_many(PUSHES, pushes)
     return row
 
 
@@ -186,7 +189,7 @@ def sockets_close(*, user_id: int, code: int) -> None:
     transaction commits (a revoked session must stop receiving events at once;
     a rolled-back revocation closes nothing). Outside a transaction: now."""
     push = Push(group=user_group_name(user_id), message={"type": "session.close", "code": code}, user_id=user_id)
-    on_commit_batched(PUSH_HOOK, [push], _push)  # after the events pushed before it, in order
+    on_commit_redis_many(PUSHES, [push])  # after the events pushed before it, in order
 
 
 def push_to_user(user_id: int, envelope: dict[str, Any]) -> None:
@@ -199,6 +202,40 @@ def send_to_group(group: str, message: dict[str, Any], *, use: str = "push") -> 
     """Queue ``message`` for every socket of a channel group (a player's, or the live feed's).
     Never raises: it runs after commit (see the module docstring)."""
     _push([Push(group=group, message=message)], use=use)
+
+
+class _Pushes(RedisWriter):
+    """A transaction's pushes in its after-commit Redis pipeline (the module docstring):
+    every push, in order; the project's Redis layer queues its script calls there.
+    Any other layer, or none, takes them its own way (:func:`_push`)."""
+
+    distinct = False
+
+    def client(self) -> Any | None:
+        layer = get_channel_layer()
+        if not isinstance(layer, RedisChannelLayer):
+            return None
+        return layer.push_client(settings.REALTIME_PUSH_TIMEOUT_SECONDS)
+
+    def queue(self, pipe: Any, items: list[Any]) -> None:
+        get_channel_layer().push_queue(pipe, items, timeout=settings.REALTIME_PUSH_TIMEOUT_SECONDS)
+
+    def replies(self, items: list[Any], replies: list[Any]) -> None:
+        try:
+            again = get_channel_layer().push_replies(items, replies)
+        except Exception as error:  # noqa: BLE001 - after commit: counted and logged, never raised
+            dependency_failed(dependency="redis", use="push", error=error)
+            report_drops(len(items), reason="failed", detail=f"{type(error).__name__}: {error}")
+            return
+        push_metrics.push_batch_events.observe(len(items))
+        if again:  # Redis lost the script: the push thread's client loads it again
+            _push(again)
+
+    def without_pipeline(self, items: list[Any]) -> None:
+        _push(items)
+
+
+PUSHES = _Pushes()
 
 
 def _push(pushes: list[Push], *, use: str = "push") -> None:

@@ -8,7 +8,7 @@ import pytest
 from django.core.cache import caches
 from django.db import transaction
 
-from casino.redis_writes import RedisWriter, on_commit_redis, shared_client
+from casino.redis_writes import RedisWriter, on_commit_redis, on_commit_redis_many, shared_client
 from economy.dashboard_cache import VERSION_BUMPS, dashboard_version_key
 
 
@@ -43,7 +43,7 @@ def _version(user_id: int) -> int:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_every_writers_items_go_after_the_commit_each_once_and_a_rolled_back_savepoint_drops_its_own() -> None:
+def test_every_writers_items_go_after_the_commit_each_once_in_order_and_a_rolled_back_savepoint_drops_its_own() -> None:
     client = shared_client()
     assert client is not None
     client.delete(*(f"casino-test:redis-writes:{item}" for item in ("a", "b", "c")))
@@ -63,7 +63,8 @@ def test_every_writers_items_go_after_the_commit_each_once_and_a_rolled_back_sav
         on_commit_redis(writer, "b")
         assert writer.told == []  # nothing before the commit
 
-    assert writer.told == [(["a", "b"], [1, 1])]
+    # What came after the savepoint went in a pipeline of its own, after the first (the order holds)
+    assert writer.told == [(["a"], [1]), (["b"], [1])]
     assert [client.get(f"casino-test:redis-writes:{item}") for item in ("a", "b", "c")] == [b"1", b"1", None]
     assert _version(987001) == before + 1
 
@@ -84,3 +85,23 @@ def test_a_writer_that_cannot_queue_is_told_and_the_others_still_write() -> None
     assert items == ["x"] and isinstance(replies[0], RuntimeError)
     assert client.get("casino-test:half-queued") is None  # what it had queued was taken back
     assert _version(987002) == before + 1
+
+
+class _Listing(_Recording):
+    """A writer that gets every item, in order (``distinct = False``), as the pushes' does."""
+
+    distinct = False
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_writer_of_every_item_gets_each_in_the_order_given() -> None:
+    client = shared_client()
+    assert client is not None
+    client.delete(*(f"casino-test:redis-writes:{item}" for item in ("p", "q")))
+    writer = _Listing()
+
+    with transaction.atomic():
+        on_commit_redis_many(writer, ["p", "q"])
+        on_commit_redis(writer, "p")
+
+    assert writer.told == [(["p", "q", "p"], [1, 1, 2])]

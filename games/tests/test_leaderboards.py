@@ -435,9 +435,11 @@ def _sends_of_this_thread(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
 
 
 @pytest.mark.django_db
-def test_a_rounds_commit_bumps_the_dashboard_and_updates_its_boards_in_one_round_trip(
+def test_a_rounds_commit_bumps_the_dashboard_updates_its_boards_and_pushes_its_events_in_one_round_trip(
     monkeypatch: pytest.MonkeyPatch, django_capture_on_commit_callbacks: Any
 ) -> None:
+    from channels.layers import get_channel_layer
+    from django.conf import settings
     from django.core.cache import caches
 
     from casino.redis_writes import shared_client
@@ -457,8 +459,12 @@ def test_a_rounds_commit_bumps_the_dashboard_and_updates_its_boards_in_one_round
     sent = _sends_of_this_thread(monkeypatch)
     for callback in callbacks:
         callback()
-    # Then one round trip carried the version bump and the round's boards
+    # Then one round trip carried the version bump, the round's boards and its pushes (the push
+    # script's call, with the round's game_event)
     assert len(sent) == 1
+    pipeline = b"".join(part if isinstance(part, bytes) else bytes(part) for part in sent[0])
+    push_sha = get_channel_layer()._sync_push_script(settings.REALTIME_PUSH_TIMEOUT_SECONDS).sha
+    assert push_sha.encode() in pipeline and b"game_event" in pipeline
     assert int(cache_client.get(version_key)) == before + 1
     board = leaderboard_get(game="rps", period=WEEKLY, metric=BIGGEST_WIN, limit=10, user_id=user.pk)
     assert board.source == "redis" and board_rows(board) == [(1, "OneTrip", 900)]

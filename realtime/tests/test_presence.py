@@ -243,3 +243,35 @@ def test_a_message_of_several_events_a_full_queue_refuses_counts_each_event_drop
     # Then the first went as one message, and the second's three events are counted dropped
     assert (first.written, first.dropped) == (1, 0)
     assert (second.written, second.dropped) == (0, 3)
+
+
+def test_a_transactions_pushes_reach_the_player_after_redis_lost_the_push_script() -> None:
+    # Given a player with a socket, and a Redis that lost its scripts (a restart, SCRIPT FLUSH)
+    layer = require_project_layer()
+    user = UserFactory()
+    token = tokens_issue(user=user).access
+    server = redis_server()
+
+    def commit() -> None:
+        server.script_flush()
+        with transaction.atomic():  # its pushes go in the after-commit pipeline: EVALSHA, no SCRIPT EXISTS
+            realtime.emit_many([("profile_update", user, {"n": 1}), ("profile_update", user, {"n": 2})])
+        assert dispatcher.wait_idle(10)
+
+    async def scenario() -> list[dict[str, Any]]:
+        (client,) = await open_all([token])
+        await client.next_of("initial_state")
+        # When a transaction pushes two events to them
+        await sync_to_async(commit)()
+        events = [await client.next_of("profile_update"), await client.next_of("profile_update")]
+        await client.close()
+        return events
+
+    with cheap_initial_state():
+        events = async_to_sync(scenario)()
+
+    # Then the NOSCRIPT answer sent them again through the push thread, whose client loads the
+    # script: both arrived, in order, numbered one after the other
+    assert [event["data"]["n"] for event in events] == [1, 2]
+    assert events[1]["seq"] == events[0]["seq"] + 1
+    assert server.exists(layer.seq_key(user.pk))
