@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 
+from economy.dashboard_cache import dashboard_invalidate_on_commit
 from economy.enums import Currency, LedgerReason
 from economy.services import wallet_grant, wallet_open
 from realtime.registry import DomainEvent
@@ -27,7 +28,5 @@ def open_wallet_on_signup(event: DomainEvent) -> None:
 def invalidate_dashboard(event: DomainEvent) -> None:
     """Any change a player sees on the home screen drops its cached copy, on commit: once per
     player and transaction, however many of its events they see (a spin emits a dozen)."""
-    from economy.dashboard_cache import dashboard_invalidate_on_commit
-
     if event.user_id is not None:
         dashboard_invalidate_on_commit(event.user_id)
