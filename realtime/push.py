@@ -1,4 +1,9 @@
-"""Pushing committed events to players' WebSocket groups without blocking.
+"""Pushing events to players' WebSocket groups without blocking.
+
+A transaction's pushes go in its after-commit Redis pipeline (``realtime.services.PUSHES``,
+``casino.redis_writes``); this thread carries the others: pushes outside a commit (the live
+feed, ``push_to_user``), pushes through a layer other than the project's Redis one, and
+pushes Redis answered ``NOSCRIPT`` in that pipeline (this thread's client loads the script).
 
 ``async_to_sync(layer.group_send)`` per event costs a fresh event loop and
 Redis round trips on the request thread (measured: ~6 ms an event). Instead,
