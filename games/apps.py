@@ -21,6 +21,8 @@ class GamesConfig(AppConfig):
             "A game round was settled (data: round_id, game, currency, bet_amount, payout, net, result, "
             "win_streak, "
             "is_big_win, created_at, settled_at). Missions, achievements and analytics count these.",
+            # The player's screen learns of the round from game_event (the client contract's type).
+            pushed=False,
         )
         # --- leaderboards and live feed: on commit of each settled round ---
         from games.subscribers import leaderboards_on_game_round, live_feed_on_game_event

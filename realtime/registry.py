@@ -7,7 +7,8 @@
   A type registered with ``pushed=False`` is stored and shipped like any
   other but never sent to the player's sockets (what the client reported
   itself: echoing it back would only cost the socket a message per event; a
-  grouped row, whose parts are pushed each as its own event).
+  grouped row, whose parts are pushed each as its own event; a settled round,
+  which the client sees as its ``game_event``).
 * The initial state of a WebSocket connection (named sections).
 * The WebSocket authenticator and the "online players" source (one each).
 

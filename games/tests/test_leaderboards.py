@@ -465,6 +465,7 @@ def test_a_rounds_commit_bumps_the_dashboard_updates_its_boards_and_pushes_its_e
     pipeline = b"".join(part if isinstance(part, bytes) else bytes(part) for part in sent[0])
     push_sha = get_channel_layer()._sync_push_script(settings.REALTIME_PUSH_TIMEOUT_SECONDS).sha
     assert push_sha.encode() in pipeline and b"game_event" in pipeline
+    assert b"game_round" not in pipeline  # stored for subscribers and analytics, not pushed
     assert int(cache_client.get(version_key)) == before + 1
     board = leaderboard_get(game="rps", period=WEEKLY, metric=BIGGEST_WIN, limit=10, user_id=user.pk)
     assert board.source == "redis" and board_rows(board) == [(1, "OneTrip", 900)]
