@@ -10,6 +10,8 @@ from functools import cache
 from django.db import connection
 
 from casino.db import key_next_sql, one_or_none
+from economy.models import Wallet
+from economy.services import wallet_lock_after
 from games.models import FairnessSeed, GameRound
 
 # One statement takes the next nonce and locks the seed row until the transaction ends: a
@@ -56,6 +58,46 @@ def seed_take_nonce(*, user_id: int) -> NonceTaken | None:
         int(nonce),
         None if round_key is None else int(round_key),
     )
+
+
+# The same, with the fingerprint of the player's round under a key if there is one: the round's
+# replay check, read in the statement's snapshot (taken before it waits for the seed lock: a twin
+# that commits during that wait is not seen here, and is refused by the round's unique key when
+# the round is written; ``games.services.rounds`` answers it as a replay then).
+_TAKE_NONCE_PROBING = _TAKE_NONCE + (  # noqa: S608 - no value in the text: every value is a parameter
+    ", (SELECT request_fingerprint FROM games_gameround WHERE user_id = %s AND idempotency_key = %s)"
+)
+
+
+@dataclass(frozen=True)
+class NonceAndWallet:
+    """What :func:`seed_take_nonce_and_lock_wallet` took: the nonce, the player's wallet as
+    locked after the seed (None when they have none yet), and the stored fingerprint of their
+    round under the key (None when the snapshot holds no such round)."""
+
+    taken: NonceTaken
+    wallet: Wallet | None
+    replay_fingerprint: str | None
+
+
+def seed_take_nonce_and_lock_wallet(*, user_id: int, idempotency_key: str) -> NonceAndWallet | None:
+    """:func:`seed_take_nonce`, and the player's wallet locked after the seed for the round's
+    posting, and the round's replay check, in one statement (PostgreSQL:
+    ``economy.services.wallet_lock_after``); None if the player has no seed yet."""
+    statement = _TAKE_NONCE_PROBING.format(round_key=key_next_sql(GameRound) or "NULL")
+    found = wallet_lock_after(user_id=user_id, statement=statement, params=[user_id, user_id, idempotency_key])
+    if found is None:
+        return None
+    (seed_id, server_seed, server_seed_hash, client_seed, nonce, round_key, fingerprint), wallet = found
+    taken = NonceTaken(
+        int(seed_id),
+        str(server_seed),
+        str(server_seed_hash),
+        str(client_seed),
+        int(nonce),
+        None if round_key is None else int(round_key),
+    )
+    return NonceAndWallet(taken=taken, wallet=wallet, replay_fingerprint=fingerprint)
 
 
 def seed_lock_active(*, user_id: int) -> FairnessSeed | None:

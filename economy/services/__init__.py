@@ -12,7 +12,7 @@ from economy.services.ledger import (
     wallet_exchange,
     wallet_get_or_open,
     wallet_grant,
-    wallet_lock_reading,
+    wallet_lock_after,
     wallet_open,
     wallet_spend,
 )
@@ -38,7 +38,7 @@ __all__ = [
     "wallet_exchange",
     "wallet_get_or_open",
     "wallet_grant",
-    "wallet_lock_reading",
+    "wallet_lock_after",
     "wallet_open",
     "wallet_spend",
 ]

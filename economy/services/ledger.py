@@ -149,17 +149,20 @@ def wallet_and_owner_lock(*, user_id: int) -> Wallet | None:
     return _Statements.lock_owner_and_wallet(user_id)
 
 
-def wallet_lock_reading(*, user_id: int, query: str, params: Sequence[Any]) -> tuple[Wallet, Any] | None:
-    """Lock the player's wallet for a posting of this transaction (``locked=``)
-    and read, in the same statement, the one value of the caller's scalar
-    ``query`` (a ``SELECT`` of one column and at most one row, with ``params``;
-    NULL when it finds none) -- a check the caller would otherwise send on its
-    own: a round's replay check, after the seed lock that serialises the
-    player's rounds (the statement's snapshot is taken after that lock, so it
-    sees every round committed before it). ``(wallet, value)``, or None when
-    the player has no wallet yet (nothing is locked or read then: the caller
-    reads its value its usual way and the posting opens the wallet)."""
-    return _Statements.lock_wallet_reading(user_id, query, params)
+def wallet_lock_after(
+    *, user_id: int, statement: str, params: Sequence[Any]
+) -> tuple[tuple[Any, ...], Wallet | None] | None:
+    """Run the caller's ``statement`` (returning at most one row; an ``UPDATE ...
+    RETURNING`` that locks a row of the caller's: a round's seed) and lock the
+    player's wallet after it, for a posting of this transaction (``locked=``), in
+    one statement: the caller's statement is a ``WITH`` query that a nested loop
+    reads before its lateral subquery locks the wallet, so the caller's lock is
+    taken first, as every path takes them. ``(the caller's row, the wallet)`` --
+    the wallet None when the player has none yet (the posting opens it) -- or None
+    when the caller's statement returned no row (the wallet is not locked then).
+    PostgreSQL only (a data-modifying ``WITH``); elsewhere the caller sends its
+    statement and lets the posting lock the wallet."""
+    return _Statements.lock_wallet_after(user_id, statement, params)
 
 
 def _locked_wallet(user_id: int) -> Wallet:
@@ -207,21 +210,27 @@ class _Statements:
         return Wallet.from_db(connection.alias, ["user_id", *_WALLET_FIELDS], [user_id, *row])
 
     @staticmethod
-    def lock_wallet_reading(user_id: int, query: str, params: Sequence[Any]) -> tuple[Wallet, Any] | None:
-        """``lock_wallet`` that also reads the one value of the scalar ``query``
-        (with ``params``), in the same statement; None when there is no wallet."""
+    def lock_wallet_after(
+        user_id: int, statement: str, params: Sequence[Any]
+    ) -> tuple[tuple[Any, ...], Wallet | None] | None:
+        """The caller's ``statement`` as a ``WITH`` query, then the wallet locked
+        after it in the same statement (the module's ``wallet_lock_after``)."""
         columns = ", ".join(column_name(Wallet, name) for name in _WALLET_FIELDS)
         sql = (
-            f"SELECT {columns}, ({query}) FROM {Wallet._meta.db_table}"  # noqa: S608 - names from the models
-            f" WHERE {column_name(Wallet, 'user')} = %s{row_lock_clause(connection)}"
+            f"WITH first AS ({statement}) SELECT first.*, w.* FROM first"  # noqa: S608 - names from the models
+            f" LEFT JOIN LATERAL (SELECT {columns} FROM {Wallet._meta.db_table}"
+            f" WHERE {column_name(Wallet, 'user')} = %s{row_lock_clause(connection)}) w ON true"
         )
         with connection.cursor() as cursor:
             cursor.execute(sql, [*params, user_id])
             row = cursor.fetchone()
         if row is None:
             return None
-        *balances, value = row
-        return Wallet.from_db(connection.alias, ["user_id", *_WALLET_FIELDS], [user_id, *balances]), value
+        split = len(row) - len(_WALLET_FIELDS)
+        first, balances = tuple(row[:split]), row[split:]
+        if balances[0] is None:  # no wallet row (its balances are never NULL)
+            return first, None
+        return first, Wallet.from_db(connection.alias, ["user_id", *_WALLET_FIELDS], [user_id, *balances])
 
     @staticmethod
     def lock_owner_and_wallet(user_id: int) -> Wallet | None:

@@ -5,17 +5,23 @@
 1. the nonce: one ``UPDATE … SET next_nonce = next_nonce + 1 … RETURNING`` on the player's seed
    row, which also locks it, so the player's rounds are serialised and each gets its own nonce;
    the unique (seed, nonce) constraint backs this even against a bypassed lock;
-2. the replay check, under that lock, in the statement that locks the player's wallet for step 6
-   (``economy.services.wallet_lock_reading``): a round with this player's idempotency key is
-   returned as it is and the transaction rolls back, nonce included (the same key with another
-   request is ``idempotency_key_reused``) — a retry never spins twice, even racing the first request;
+2. the replay check: a round with this player's idempotency key is returned as it is and the
+   transaction rolls back, nonce included (the same key with another request is
+   ``idempotency_key_reused``) — a retry never spins twice, even racing the first request. On
+   PostgreSQL the nonce's statement also reads the check and locks the player's wallet after the
+   seed, for step 6 (``games.locks.seed_take_nonce_and_lock_wallet``): one statement for all
+   three. Its snapshot predates its wait for the seed lock, so a twin that commits during that
+   wait is not seen there: the twin's round then refuses this one's by their unique key when
+   this round is written (the transaction's last statement), and the twin's round is the
+   answer; a refusal (funds the twin spent) is answered with the twin's round too when there is
+   one. Elsewhere the check is a look of its own after the seed lock;
 3. the refusals: game switched off, self-exclusion, a bet that is not a whole number within the
    game's limits (a refusal rolls the nonce back too);
 4. the daily limit for the player's VIP tier (``games.services.limits``), counted atomically;
 5. the game's decision from the fair bytes (``decide(draw)``, pure: no database access);
 6. the round row, then the bet and the payout through the economy's posting under the wallet
-   lock taken in step 2, keyed ``round:{id}:bet`` / ``round:{id}:win`` (insufficient balance refuses here and
-   the round and the nonce roll back with it);
+   lock (taken in step 1 on PostgreSQL), keyed ``round:{id}:bet`` / ``round:{id}:win``
+   (insufficient balance refuses here and the round and the nonce roll back with it);
 7. the player's statistics (one upsert), and the domain events: ``game_round`` (what other apps
    subscribe to) once the round is settled, and ``game_event`` (what the player's client shows),
    plus the economy's ``balance_update``.
@@ -26,27 +32,28 @@ A live crash round is stored ``open`` (bet taken, no payout) and settled later b
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from django.db import IntegrityError, connection
 from django.utils import timezone
 
 import realtime
 from accounts.models import User
-from casino.db import column_name, row_get, row_insert_keyed, service_transaction
+from casino.db import row_get, row_insert_keyed, service_transaction
+from casino.errors import ApplicationError
 from economy.enums import LedgerReason
 from economy.exceptions import IdempotencyConflict
 from economy.models import Wallet
 from economy.selectors import wallet_balances
-from economy.services import LedgerResult, wallet_exchange, wallet_grant, wallet_lock_reading, wallet_spend
+from economy.services import LedgerResult, wallet_exchange, wallet_grant, wallet_spend
 from games import metrics
 from games.enums import RoundResult, RoundStatus
 from games.exceptions import RoundNotFound
 from games.fairness import fair_floats
-from games.locks import NonceTaken, round_lock, seed_take_nonce
+from games.locks import NonceTaken, round_lock, seed_take_nonce, seed_take_nonce_and_lock_wallet
 from games.models import GameConfig, GameRound
 from games.services.config import bet_check, game_config
 from games.services.fairness import seed_ensure
@@ -125,6 +132,35 @@ def round_play(
         return _play(user, game, bet_amount, idempotency_key, fingerprint, decide, units, after)
     except _Replayed as replayed:  # the transaction rolled back: the nonce taken is not used
         return replayed.play
+    except IntegrityError as error:
+        # A twin committed while this request waited for the seed lock (its replay check reads the
+        # snapshot taken before that wait): the round's unique key refused this one, and rolled it
+        # all back. The twin's round is the answer.
+        if _constraint_of(error) != TWIN_CONSTRAINT:
+            raise
+        return _twin_or_raise(user, idempotency_key, fingerprint, error)
+    except ApplicationError as error:
+        # A refusal may come of such a twin too (its bet spent the funds, took the day's last round):
+        # answer the twin's round if there is one.
+        if isinstance(error, IdempotencyConflict):
+            raise
+        return _twin_or_raise(user, idempotency_key, fingerprint, error)
+
+
+# The round's unique (player, idempotency key): what refuses a twin that its replay check missed.
+TWIN_CONSTRAINT = "round_idempotency_key_once"
+
+
+def _constraint_of(error: IntegrityError) -> str | None:
+    diag = getattr(error.__cause__, "diag", None)
+    return getattr(diag, "constraint_name", None)
+
+
+def _twin_or_raise(user: User, idempotency_key: str, fingerprint: str, error: Exception) -> RoundPlay:
+    replay = _replay(user, idempotency_key, fingerprint)
+    if replay is None:
+        raise error
+    return replay
 
 
 class _Replayed(Exception):
@@ -149,9 +185,7 @@ def _play(
         # The seed lock comes first: a parallel retry with the same key waits here for the
         # first request and then finds its committed round (READ COMMITTED reads it after the
         # wait), instead of passing the replay check and failing on the unique key.
-        taken = _take_nonce(user.pk)
-        # Then the wallet (the posting takes it as locked) with the replay check in the same statement.
-        wallet = _wallet_lock_and_replay_check(user, idempotency_key, fingerprint)
+        taken, wallet = _take_nonce(user, idempotency_key, fingerprint)
         config = game_config(game)
         bet = bet_check(user=user, config=config, amount=bet_amount)
         daily_limit_take(user_id=user.pk, game=game, units=units)
@@ -207,35 +241,6 @@ def _count_settled(round_: GameRound) -> None:
     )
 
 
-@functools.cache
-def _replay_probe_sql() -> str:
-    """The fingerprint of the player's round under a key, NULL when there is none (a scalar query)."""
-    return (
-        f"SELECT {column_name(GameRound, 'request_fingerprint')} FROM {GameRound._meta.db_table}"  # noqa: S608
-        f" WHERE {column_name(GameRound, 'user')} = %s AND {column_name(GameRound, 'idempotency_key')} = %s"
-    )
-
-
-def _wallet_lock_and_replay_check(user: User, idempotency_key: str, fingerprint: str) -> Wallet | None:
-    """Lock the player's wallet and look for a round under the key, in one statement
-    (``economy.services.wallet_lock_reading``; after the seed lock, so a twin that
-    committed while this one waited is seen). A replay leaves the transaction
-    (``_Replayed``), the same key for another request is ``IdempotencyConflict``;
-    else the wallet as locked, for the posting -- None when the player has no wallet
-    yet (the check then runs on its own and the posting opens the wallet)."""
-    locked = wallet_lock_reading(user_id=user.pk, query=_replay_probe_sql(), params=[user.pk, idempotency_key])
-    if locked is None:
-        wallet, found = None, True  # unknown: look for the round itself
-    else:
-        wallet, stored_fingerprint = locked
-        found = stored_fingerprint is not None
-    if found:
-        replay = _replay(user, idempotency_key, fingerprint)
-        if replay is not None:
-            raise _Replayed(replay)
-    return wallet
-
-
 def _replay(user: User, idempotency_key: str, fingerprint: str) -> RoundPlay | None:
     existing = row_get(GameRound, user=user.pk, idempotency_key=idempotency_key)
     if existing is None:
@@ -245,13 +250,35 @@ def _replay(user: User, idempotency_key: str, fingerprint: str) -> RoundPlay | N
     return RoundPlay(round=existing, replayed=True, balances=wallet_balances(user_id=user.pk))
 
 
-def _take_nonce(user_id: int) -> NonceTaken:
-    taken = seed_take_nonce(user_id=user_id)
-    if taken is None:  # the player's first round: create the seed, then take its first nonce
-        seed_ensure(user_id=user_id)
-        taken = seed_take_nonce(user_id=user_id)
-        assert taken is not None
-    return taken
+def _take_nonce(user: User, idempotency_key: str, fingerprint: str) -> tuple[NonceTaken, Wallet | None]:
+    """Lock the player's seed and take its next nonce (creating the seed on the player's first
+    round), then the replay check: a replay leaves the transaction (``_Replayed``), the same key
+    for another request is ``IdempotencyConflict``. On PostgreSQL one statement also locks the
+    player's wallet after the seed, for the posting (None: no wallet yet, the posting opens it)
+    and reads the replay check (``games.locks.seed_take_nonce_and_lock_wallet``); elsewhere the
+    check is a look of its own and the posting locks the wallet."""
+    if connection.vendor != "postgresql":
+        taken = seed_take_nonce(user_id=user.pk)
+        if taken is None:  # the player's first round: create the seed, then take its first nonce
+            seed_ensure(user_id=user.pk)
+            taken = seed_take_nonce(user_id=user.pk)
+            assert taken is not None
+        _leave_if_replayed(user, idempotency_key, fingerprint)
+        return taken, None
+    found = seed_take_nonce_and_lock_wallet(user_id=user.pk, idempotency_key=idempotency_key)
+    if found is None:  # the player's first round
+        seed_ensure(user_id=user.pk)
+        found = seed_take_nonce_and_lock_wallet(user_id=user.pk, idempotency_key=idempotency_key)
+        assert found is not None
+    if found.replay_fingerprint is not None:
+        _leave_if_replayed(user, idempotency_key, fingerprint)
+    return found.taken, found.wallet
+
+
+def _leave_if_replayed(user: User, idempotency_key: str, fingerprint: str) -> None:
+    replay = _replay(user, idempotency_key, fingerprint)
+    if replay is not None:
+        raise _Replayed(replay)
 
 
 def round_ledger_keys(round_id: int) -> tuple[str, str]:

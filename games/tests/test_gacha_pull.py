@@ -353,10 +353,10 @@ def test_the_count_reads_the_tier_itself_and_counts_only_for_a_tier_with_a_limit
     assert pull(auth_client, {"pull_count": 10}).status_code == 200
 
     # Then the tier was read in the count's own statement, and only the limited tier's pulls count
-    wallet_reads = [sql for sql in sent if "economy_wallet" in sql and sql.startswith(("SELECT", "INSERT INTO games_"))]
-    # The posting's lock (taken with the replay check, right after the seed lock), then the count
+    wallet_reads = [sql for sql in sent if "economy_wallet" in sql and not sql.startswith("WITH inserted")]
+    # The posting's lock (with the nonce's statement, after the seed lock), then the count
     assert len(wallet_reads) == 2 and "games_playergameday" in wallet_reads[1]
-    assert "FOR NO KEY UPDATE" in wallet_reads[0] and "games_gameround" in wallet_reads[0]
+    assert "games_fairnessseed" in wallet_reads[0] and "FOR NO KEY UPDATE" in wallet_reads[0]
     assert PlayerGameDay.objects.get(user=user, game="gacha").units == 11
     assert auth_client.get(CONFIG).json()["pulls_left_today"] is None
 

@@ -159,3 +159,89 @@ def test_a_player_without_a_wallet_yet_is_refused_for_funds_not_failed(user: Any
     first = play(user, "first")
     again = play(user, "first")
     assert not first.replayed and again.replayed and again.round.pk == first.round.pk
+
+
+def _twin_waiting_for_the_seed(gold: int, user: Any) -> tuple[Any, Any, Any]:
+    """Play key "twin" twice: the second request's statement starts while the first holds the seed
+    lock (so its snapshot cannot see the first's round) and waits; then the first commits. Returns
+    both results and the spy on the twin path."""
+    import threading
+    import time
+    from unittest import mock
+
+    import psycopg
+
+    from casino.tests.race_condition import run_after
+    from games.services import rounds
+
+    fund(user, gold + 100)
+    play(user, "warm", bet=100)  # the player's seed exists: the first request's statement takes its lock
+    settings = connection.settings_dict
+    watcher = psycopg.connect(
+        host=settings["HOST"], port=settings["PORT"], user=settings["USER"], dbname=settings["NAME"], autocommit=True
+    )
+    second: dict[str, Any] = {}
+
+    def play_second() -> None:
+        try:
+            second["result"] = play(user, "twin", bet=100)
+        except Exception as error:  # noqa: BLE001 - reported to the test
+            second["result"] = error
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=play_second)
+
+    def start_the_twin_and_wait_until_it_waits(*_args: Any, **_kwargs: Any) -> None:
+        thread.start()
+        for _ in range(500):  # up to 5 s: its statement waits for the seed lock this transaction holds
+            waiting = watcher.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            ).fetchone()
+            if waiting and waiting[0]:
+                return
+            time.sleep(0.01)
+        raise AssertionError("the twin never waited for the seed lock")
+
+    try:
+        with (
+            mock.patch.object(rounds, "_twin_or_raise", wraps=rounds._twin_or_raise) as twin_path,
+            run_after("games.services.rounds.seed_take_nonce_and_lock_wallet", start_the_twin_and_wait_until_it_waits),
+        ):
+            first = play(user, "twin", bet=100)
+            thread.join(10)
+    finally:
+        watcher.close()
+    return first, second["result"], twin_path
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_twin_that_waited_for_the_seed_lock_is_answered_with_the_first_round(user: Any) -> None:
+    if connection.vendor != "postgresql":
+        pytest.skip("the nonce, the replay check and the wallet lock are one statement on PostgreSQL")
+    # Given a player with funds for both, and a twin whose replay check read a snapshot taken
+    # before the first request committed
+    first, second, twin_path = _twin_waiting_for_the_seed(1000, user)
+    # Then the round's unique key refused the twin's round, and the twin answered with the first's
+    assert not first.replayed and second.replayed and second.round.pk == first.round.pk
+    assert twin_path.call_count == 1  # the unique key's path, not the replay check's
+    assert GameRound.objects.filter(user=user, idempotency_key="twin").count() == 1
+    assert LedgerEntry.objects.filter(wallet_id=user.pk, reason="game_bet").count() == 2  # the warm-up's and one
+    from economy.models import Wallet
+
+    assert Wallet.objects.get(pk=user.pk).gold == 900
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_twin_refused_for_the_funds_the_first_spent_is_answered_with_the_first_round(user: Any) -> None:
+    if connection.vendor != "postgresql":
+        pytest.skip("the nonce, the replay check and the wallet lock are one statement on PostgreSQL")
+    # Given a player with funds for one bet: the first request's bet spends them all
+    first, second, twin_path = _twin_waiting_for_the_seed(100, user)
+    # Then the twin's refusal (insufficient funds) is answered with the first round, not refused
+    assert not first.replayed and second.replayed and second.round.pk == first.round.pk
+    assert twin_path.call_count == 1
+    assert GameRound.objects.filter(user=user, idempotency_key="twin").count() == 1
+    from economy.models import Wallet
+
+    assert Wallet.objects.get(pk=user.pk).gold == 0

@@ -338,11 +338,12 @@ def test_a_round_is_written_with_its_events_in_the_transactions_last_statement(a
     with statements_sent() as sent:
         body = spin(auth_client, {"bet_amount": 10}, key="second").json()
 
-    assert "nextval" in next(sql for sql in sent if "games_fairnessseed" in sql)  # the round's key, with the nonce
-    # The replay check is read in the statement that locks the wallet for the posting
-    locks = [sql for sql in sent if "economy_wallet" in sql and " FOR " in sql]
-    assert len(locks) == 1 and "games_gameround" in locks[0]
-    assert not [sql for sql in sent if sql.startswith("SELECT") and "games_gameround" in sql and sql not in locks]
+    nonce = next(sql for sql in sent if "games_fairnessseed" in sql)
+    assert "nextval" in nonce  # the round's key, with the nonce
+    # ... and in the same statement the replay check and the wallet locked for the posting, after the seed
+    assert "games_gameround" in nonce and nonce.index("games_fairnessseed") < nonce.index("economy_wallet")
+    assert [sql for sql in sent if "economy_wallet" in sql and " FOR " in sql] == [nonce]
+    assert not [sql for sql in sent if sql.startswith("SELECT") and "games_gameround" in sql]
     round_writes = [sql for sql in sent if 'INSERT INTO "games_gameround"' in sql]
     assert len(round_writes) == 1 and "realtime_outboxevent" in round_writes[0]
     round_ = GameRound.objects.get(user=user, idempotency_key="second")
