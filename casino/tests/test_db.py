@@ -28,7 +28,7 @@ from casino.db import (
     rows_insert_together,
 )
 from casino.models import IdempotencyRecord
-from casino.on_commit import on_commit_batched, on_commit_collect
+from casino.on_commit import on_commit_batched
 from realtime.services import OUTBOX_FIELDS
 
 
@@ -660,69 +660,6 @@ class _Runs:
 
     def __call__(self, items: list[Any]) -> None:
         self.calls.append(items)
-
-
-@pytest.mark.django_db(transaction=True)
-def test_on_commit_collect_runs_once_after_commit_with_each_item_once_in_order() -> None:
-    runs = _Runs()
-    with transaction.atomic():
-        for item in (7, 3, 7, 9, 3):
-            on_commit_collect("k", item, runs)
-        on_commit_collect("other", 1, runs)
-        assert runs.calls == []  # nothing before the commit
-
-    assert runs.calls == [[7, 3, 9], [1]]
-
-
-@pytest.mark.django_db(transaction=True)
-def test_on_commit_collect_forgets_a_rolled_back_transaction_and_the_next_one_runs() -> None:
-    runs = _Runs()
-    with contextlib.suppress(ZeroDivisionError), transaction.atomic():
-        on_commit_collect("k", 1, runs)
-        raise ZeroDivisionError
-    with transaction.atomic():
-        on_commit_collect("k", 2, runs)
-
-    assert runs.calls == [[2]]
-
-
-@pytest.mark.django_db(transaction=True)
-def test_on_commit_collect_keeps_each_savepoints_items_apart_so_a_rollback_drops_only_them() -> None:
-    runs = _Runs()
-    with transaction.atomic():
-        with contextlib.suppress(ZeroDivisionError), transaction.atomic():
-            on_commit_collect("k", 1, runs)
-            raise ZeroDivisionError
-        on_commit_collect("k", 2, runs)
-        with contextlib.suppress(ZeroDivisionError), transaction.atomic():
-            on_commit_collect("k", 3, runs)
-            raise ZeroDivisionError
-        with transaction.atomic():
-            on_commit_collect("k", 4, runs)  # released into the transaction: runs with it
-        on_commit_collect("k", 5, runs)
-
-    assert runs.calls == [[2, 5], [4]]
-
-
-@pytest.mark.django_db(transaction=True)
-def test_on_commit_collect_outside_a_transaction_runs_at_once() -> None:
-    runs = _Runs()
-    on_commit_collect("k", 5, runs)
-
-    assert runs.calls == [[5]]
-
-
-@pytest.mark.django_db(transaction=True)
-def test_on_commit_collect_with_a_bound_method_among_other_callbacks_runs_once() -> None:
-    batches: list[list[Any]] = []
-    other: list[int] = []
-    with transaction.atomic():
-        for item in range(300):
-            transaction.on_commit(lambda: other.append(1))
-            on_commit_collect("k", item, batches.append)  # a new bound method object at every access
-
-    assert batches == [list(range(300))]
-    assert len(other) == 300
 
 
 @pytest.mark.django_db(transaction=True)

@@ -5,8 +5,10 @@ one posting routine, :func:`_post`.
 
 How a call stays exactly-once under concurrency:
 
-1. lock the wallet row (``SELECT ... FOR UPDATE``; one row per player, so
-   contention is per player, never global);
+1. lock the wallet row (``SELECT ... FOR NO KEY UPDATE``; one row per player, so
+   contention is per player, never global) -- or take it as the caller's
+   transaction locked it with a lock of its own (``locked=``:
+   :func:`wallet_and_owner_lock`, :func:`wallet_lock_after`);
 2. compute the new balances in memory and refuse with ``InsufficientFunds``
    if any would go below zero -- unless the operation's idempotency key(s)
    were used already: then it is a retry, answered below, not refused;
