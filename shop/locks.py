@@ -15,7 +15,8 @@ The order of tables (never reversed anywhere) is in ``shop.services``.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from django.db import connections, router
 from django.db.models import QuerySet
@@ -65,17 +66,20 @@ def buyer_lock(*, user_id: int) -> User:
     return user_lock(user_id=user_id, fields=SPEND_LIMIT_FIELDS)
 
 
-def buyer_and_wallet_lock(*, user_id: int) -> Wallet | None:
+def buyer_and_wallet_lock(
+    *, user_id: int, reading: str = "", params: Sequence[Any] = ()
+) -> tuple[Wallet, tuple[Any, ...]] | None:
     """The purchase lock of :func:`buyer_lock` for a purchase with game currency,
     which needs none of the user row's fields but pays from the wallet: the user
     row is locked (not loaded) and the wallet row locked and read after it, in
-    one statement (``economy.services.wallet_and_owner_lock``); the wallet goes
-    to the posting (``locked=``). None when the buyer has no wallet yet: then the
-    user row alone is locked, and the posting opens the wallet."""
-    wallet = wallet_and_owner_lock(user_id=user_id)
-    if wallet is None and not row_exists(User, lock=True, id=user_id):
+    one statement (``economy.services.wallet_and_owner_lock``, which also reads the
+    caller's ``reading`` expressions); the wallet goes to the posting
+    (``locked=``). None when the buyer has no wallet yet: then the user row alone
+    is locked (nothing read), and the posting opens the wallet."""
+    found = wallet_and_owner_lock(user_id=user_id, reading=reading, params=params)
+    if found is None and not row_exists(User, lock=True, id=user_id):
         raise User.DoesNotExist(f"no user {user_id}")
-    return wallet
+    return found
 
 
 def order_and_buyer_lock(*, order_id: int, user_id: int) -> Order:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
@@ -178,6 +178,24 @@ class OrderReplayLook(NamedTuple):
     keyed: bool  # the player placed an order under this idempotency key
     balances: dict[str, int]  # the wallet's balances ({} without a wallet, or when not asked for)
     order_key: int | None  # a key drawn for the order the buy may place (PostgreSQL), else None
+
+
+def order_replay_expressions(*, user_id: int, idempotency_key: str) -> tuple[str, list[Any]]:
+    """:func:`order_replay_look`'s replay check and drawn key as SQL expressions with their
+    parameters, for a statement the buy sends anyway (its buyer lock); read back with
+    :func:`order_replay_values`."""
+    order = partial(column_name, Order)
+    keyed = (
+        f"EXISTS (SELECT 1 FROM {Order._meta.db_table}"  # noqa: S608 - names from the models
+        f" WHERE {order('user')} = %s AND {order('idempotency_key')} = %s)"
+    )
+    return f"{keyed}, {key_next_sql(Order) or 'NULL'}", [user_id, idempotency_key]
+
+
+def order_replay_values(values: Sequence[Any]) -> OrderReplayLook:
+    """The look of :func:`order_replay_expressions`' values (no balances read)."""
+    found, order_key = values
+    return OrderReplayLook(bool(found), {}, None if order_key is None else int(order_key))
 
 
 def order_replay_look(*, user_id: int, idempotency_key: str, balances: bool = True) -> OrderReplayLook:

@@ -138,17 +138,22 @@ def wallet_get_or_open(*, user_id: int) -> Wallet:
     return wallet_open(user=user_id)
 
 
-def wallet_and_owner_lock(*, user_id: int) -> Wallet | None:
+def wallet_and_owner_lock(
+    *, user_id: int, reading: str = "", params: Sequence[Any] = ()
+) -> tuple[Wallet, tuple[Any, ...]] | None:
     """Lock the player's user row, then their wallet row, with one statement, and
     return the wallet as locked -- for a caller that serialises its work on the
     user row (the shop's purchase lock) and then posts to the wallet: the posting
     takes that wallet (``locked=``) instead of locking it again, one round trip
     less. The user row first, as every path that takes both locks them.
+    ``reading``: SQL expressions of the caller's (comma-separated, with ``params``)
+    read in the same statement, whose values come back with the wallet -- in the
+    statement's snapshot, taken before it waits for the locks.
 
     None when the player has no wallet yet (or there is no such player): then
-    nothing is locked, and the caller locks the user row its usual way and lets
-    the posting open the wallet."""
-    return _Statements.lock_owner_and_wallet(user_id)
+    nothing is locked or read, and the caller locks the user row its usual way
+    and lets the posting open the wallet."""
+    return _Statements.lock_owner_and_wallet(user_id, reading, params)
 
 
 def wallet_lock_after(
@@ -235,24 +240,28 @@ class _Statements:
         return first, Wallet.from_db(connection.alias, ["user_id", *_WALLET_FIELDS], [user_id, *balances])
 
     @staticmethod
-    def lock_owner_and_wallet(user_id: int) -> Wallet | None:
-        """``SELECT`` of the wallet's balances locking the player's user row, then
-        their wallet row, in one statement (a row lock clause locks its tables' rows
-        in the order it names them; ``casino.db.row_lock_clause``); None when the
-        player has no wallet (nothing is locked then)."""
+    def lock_owner_and_wallet(
+        user_id: int, reading: str, params: Sequence[Any]
+    ) -> tuple[Wallet, tuple[Any, ...]] | None:
+        """``SELECT`` of the wallet's balances (and the caller's ``reading``) locking
+        the player's user row, then their wallet row, in one statement (a row lock
+        clause locks its tables' rows in the order it names them;
+        ``casino.db.row_lock_clause``); None when the player has no wallet (nothing
+        is locked then)."""
         columns = ", ".join(f"w.{column_name(Wallet, name)}" for name in _WALLET_FIELDS)
         user_id_column = f"u.{column_name(User, 'id')}"
         sql = (
-            f"SELECT {columns} FROM {User._meta.db_table} u"  # noqa: S608 - names from the models
+            f"SELECT {columns}{f', {reading}' if reading else ''} FROM {User._meta.db_table} u"  # noqa: S608
             f" JOIN {Wallet._meta.db_table} w ON w.{column_name(Wallet, 'user')} = {user_id_column}"
             f" WHERE {user_id_column} = %s{row_lock_clause(connection, of=('u', 'w'))}"
         )
         with connection.cursor() as cursor:
-            cursor.execute(sql, [user_id])
+            cursor.execute(sql, [*params, user_id])
             row = cursor.fetchone()
         if row is None:
             return None
-        return Wallet.from_db(connection.alias, ["user_id", *_WALLET_FIELDS], [user_id, *row])
+        balances, values = row[: len(_WALLET_FIELDS)], tuple(row[len(_WALLET_FIELDS) :])
+        return Wallet.from_db(connection.alias, ["user_id", *_WALLET_FIELDS], [user_id, *balances]), values
 
     @staticmethod
     def keyed_entries(keys: list[str]) -> str:

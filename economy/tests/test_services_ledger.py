@@ -300,8 +300,10 @@ def test_a_wallet_locked_with_its_owner_is_posted_to_without_a_lock_of_its_own(
     user = player_with_wallet(gems=600)
     # The owner's row and the wallet's in one statement, the owner's first
     with django_assert_num_queries(1) as captured:
-        locked = wallet_and_owner_lock(user_id=user.pk)
-    assert locked is not None and (locked.pk, locked.gems) == (user.pk, 600)
+        found = wallet_and_owner_lock(user_id=user.pk, reading="%s + 1", params=[41])
+    assert found is not None
+    locked, values = found
+    assert (locked.pk, locked.gems, values) == (user.pk, 600, (42,))  # the caller's reading, read with it
     if connection.vendor == "postgresql":
         assert captured.captured_queries[0]["sql"].endswith("FOR NO KEY UPDATE OF u, w")
     # The posting takes it as locked: the entries and the wallet's UPDATE, then the outbox row
@@ -316,11 +318,11 @@ def test_a_wallet_handed_to_a_posting_must_be_the_players_and_locked_in_its_tran
     from economy.services import wallet_and_owner_lock
 
     user, other = player_with_wallet(gems=600), player_with_wallet(gems=600)
-    others = wallet_and_owner_lock(user_id=other.pk)
-    assert others is not None
+    found = wallet_and_owner_lock(user_id=other.pk)
+    assert found is not None
     with pytest.raises(ValueError, match="locked in the caller's transaction"):
         wallet_spend(
-            user=user, bundle={GEMS: 100}, reason=LedgerReason.PURCHASE, idempotency_key="held:2", locked=others
+            user=user, bundle={GEMS: 100}, reason=LedgerReason.PURCHASE, idempotency_key="held:2", locked=found[0]
         )
     assert Wallet.objects.get(pk=user.pk).gems == 600 == Wallet.objects.get(pk=other.pk).gems
     # A player without a wallet: nothing locked, None (the caller locks the owner its usual way)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from accounts.exceptions import SelfExcluded
@@ -56,7 +56,7 @@ from shop.models import (
     PromoRedemption,
 )
 from shop.providers import get_provider
-from shop.selectors import order_replay_look
+from shop.selectors import order_replay_expressions, order_replay_look, order_replay_values
 from shop.services.limits import purchase_limits_check, spend_limit_check
 from shop.services.order_state import order_insert, order_items_grant, order_steps_record, order_transition
 from shop.services.pricing import price_for, promo_load, promo_use
@@ -189,7 +189,7 @@ def shop_buy(
         payment_instrument=payment_instrument,
     )
     try:
-        result = _buy_with_money(request) if product.is_money else _buy_with_currency(request)
+        result = _buy_with_money(request) if product.is_money else _buy_with_currency_once(request)
     except Exception as exc:
         metrics.purchase_attempts.labels(flow=flow, result="refused", reason=getattr(exc, "code", "error")).inc()
         raise
@@ -226,14 +226,52 @@ def _new_order(request: PurchaseRequest, *, promo: PromoCode | None, now: dateti
     )
 
 
+# The order's unique (player, idempotency key): what refuses a twin the replay check missed.
+TWIN_CONSTRAINT = "order_unique_user_key"
+
+
+def _buy_with_currency_once(request: PurchaseRequest) -> PurchaseResult:
+    """:func:`_buy_with_currency`, and a twin its replay check could not see answered with
+    the twin's order: a request with the same key that committed while this one waited for
+    the buyer lock makes this order's unique key refuse it when it is written, or this
+    purchase's funds fall short. Behind the idempotency record (``casino.idempotency``)
+    twins wait for each other before they get here; a caller without it (a service call)
+    is answered so. Inside a caller's transaction the refusal stands: it rolled that
+    transaction back too."""
+    try:
+        return _buy_with_currency(request)
+    except (IntegrityError, ApplicationError) as error:
+        twin = isinstance(error, ApplicationError) or _constraint_of(error) == TWIN_CONSTRAINT
+        if not twin or isinstance(error, IdempotencyConflict) or connection.in_atomic_block:
+            raise
+        replay = _replay(request.user, request.idempotency_key, request.fingerprint)
+        if replay is None:
+            raise
+        return replay
+
+
+def _constraint_of(error: IntegrityError) -> str | None:
+    diag = getattr(error.__cause__, "diag", None)
+    return getattr(diag, "constraint_name", None)
+
+
 def _buy_with_currency(request: PurchaseRequest) -> PurchaseResult:
     """Paid and granted in one transaction: the order is written once, as
     fulfilled, with both steps (paid, fulfilled) recorded."""
     user, product, package, quantity = request.user, request.product, request.package, request.quantity
     with service_transaction():
-        wallet = buyer_and_wallet_lock(user_id=user.pk)
-        # The replay check, and (PostgreSQL) the new order's key: the order is written with its events.
-        look = order_replay_look(user_id=user.pk, idempotency_key=request.idempotency_key, balances=False)
+        # The buyer and the wallet locked, with the replay check and (PostgreSQL) the new order's key
+        # read in the same statement (the order is written with its events). That statement's snapshot
+        # predates its wait for the locks: a twin committing meanwhile is not seen there, and is
+        # refused by the order's unique key when this order is written (``buy_with_currency``).
+        reading, params = order_replay_expressions(user_id=user.pk, idempotency_key=request.idempotency_key)
+        locked = buyer_and_wallet_lock(user_id=user.pk, reading=reading, params=params)
+        if locked is None:  # no wallet yet: the buyer alone is locked; the look on its own
+            wallet = None
+            look = order_replay_look(user_id=user.pk, idempotency_key=request.idempotency_key, balances=False)
+        else:
+            wallet, values = locked
+            look = order_replay_values(values)
         replay = _replay(user, request.idempotency_key, request.fingerprint, keyed=look.keyed)
         if replay is not None:
             return replay

@@ -78,18 +78,19 @@ def test_a_gem_purchase_is_one_order_write_and_one_wallet_posting(
         # The product, whether it is priced in money (a money order keeps no idempotency record) and
         # whether it is sold as a package come from the process's copy of the catalog: no statement.
         # Then one transaction (a savepoint here, inside the test's): the idempotency claim, the buyer
-        # lock with the wallet's (one statement: the user row, then the wallet row, which the posting
-        # takes as locked), replay check (which draws the order's key), the wallet posting (the entries
-        # with their key check and the wallet's UPDATE in one statement), the fulfilled order's
-        # notification (its inbox row: a realtime subscriber of purchase_update), one statement for the
-        # order, its transitions, the four outbox events (balance, two purchase updates, notification)
-        # and the stored response. 6 statements plus the savepoint pair. No mission, achievement or
-        # event counts purchases here, so the progress subscriber writes nothing.
-        with django_assert_num_queries(8) as captured:
+        # lock with the wallet's and the replay check (one statement: the user row, then the wallet row,
+        # which the posting takes as locked; the check draws the order's key too), the wallet posting
+        # (the entries with their key check and the wallet's UPDATE in one statement), the fulfilled
+        # order's notification (its inbox row: a realtime subscriber of purchase_update), one statement
+        # for the order, its transitions, the four outbox events (balance, two purchase updates,
+        # notification) and the stored response. 5 statements plus the savepoint pair. No mission,
+        # achievement or event counts purchases here, so the progress subscriber writes nothing.
+        with django_assert_num_queries(7) as captured:
             body = buy(client, "q1", product_id=product.sku).json()
 
     locks = [q["sql"] for q in captured.captured_queries if " FOR " in q["sql"]]
     assert len(locks) == 1 and locks[0].endswith("FOR NO KEY UPDATE OF u, w")  # buyer and wallet, in that order
+    assert "shop_order" in locks[0] and "nextval" in locks[0]  # the replay check and the order's key
 
     order_writes = [q["sql"] for q in captured.captured_queries if 'INSERT INTO "shop_order"' in q["sql"]]
     assert len(order_writes) == 1 and "realtime_outboxevent" in order_writes[0]

@@ -184,3 +184,84 @@ def test_gem_purchases_racing_spins_of_the_same_player_all_complete(parallel: An
     assert outcomes == {201: 10, 200: 10}, outcomes
     assert Wallet.objects.get(pk=player.pk).gems == 200 - 10 * 10
     assert Order.objects.filter(user=player, status=OrderStatus.FULFILLED).count() == 10
+
+
+def _twin_purchase_waiting_for_the_buyer(gems: int) -> tuple[Any, Any, Any, Any]:
+    """``shop_buy`` under key "twin" twice, as a service call (no idempotency record in front):
+    the second's lock statement starts while the first holds the buyer lock (so its snapshot
+    cannot see the first's order) and waits; then the first commits."""
+    import threading
+    import time
+    from unittest import mock
+
+    import psycopg
+    from django.db import connection
+
+    from casino.tests.race_condition import run_after
+    from shop.services import purchase
+    from shop.services.purchase import shop_buy
+
+    product = GemPriceProductFactory(price_amount=100, grants={"gold": 1})
+    player = player_with_wallet(gems=gems)
+    settings_dict = connection.settings_dict
+    watcher = psycopg.connect(
+        host=settings_dict["HOST"],
+        port=settings_dict["PORT"],
+        user=settings_dict["USER"],
+        dbname=settings_dict["NAME"],
+        autocommit=True,
+    )
+    second: dict[str, Any] = {}
+
+    def buy_second() -> None:
+        try:
+            second["result"] = shop_buy(user=player, idempotency_key="twin", product_sku=product.sku)
+        except Exception as error:  # noqa: BLE001 - reported to the test
+            second["result"] = error
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=buy_second)
+
+    def start_the_twin_and_wait_until_it_waits(*_args: Any, **_kwargs: Any) -> None:
+        thread.start()
+        for _ in range(500):  # up to 5 s: its statement waits for the buyer lock this transaction holds
+            waiting = watcher.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            ).fetchone()
+            if waiting and waiting[0]:
+                return
+            time.sleep(0.01)
+        raise AssertionError("the twin never waited for the buyer lock")
+
+    try:
+        with (
+            mock.patch.object(purchase, "_replay", wraps=purchase._replay) as replays,
+            run_after("shop.services.purchase.buyer_and_wallet_lock", start_the_twin_and_wait_until_it_waits),
+        ):
+            first = shop_buy(user=player, idempotency_key="twin", product_sku=product.sku)
+            thread.join(10)
+    finally:
+        watcher.close()
+    return player, first, second["result"], replays
+
+
+def test_a_gem_purchase_twin_that_waited_for_the_buyer_lock_is_answered_with_the_first_order() -> None:
+    # Given a buyer with gems for both, and a twin whose replay check read a snapshot taken before
+    # the first purchase committed
+    player, first, second, replays = _twin_purchase_waiting_for_the_buyer(1000)
+    # Then the order's unique key refused the twin's order, and the twin answered with the first's
+    assert not first.replayed and second.replayed and second.order.pk == first.order.pk
+    assert replays.call_count == 3  # each one's check in its lock statement, then the twin's answer
+    assert Order.objects.filter(user=player, idempotency_key="twin").count() == 1
+    assert Wallet.objects.get(pk=player.pk).gems == 900
+    assert LedgerEntry.objects.filter(wallet_id=player.pk, reason="purchase", delta__lt=0).count() == 1
+
+
+def test_a_gem_purchase_twin_refused_for_the_gems_the_first_spent_is_answered_with_the_first_order() -> None:
+    # Given a buyer with gems for one purchase: the first spends them all
+    player, first, second, _replays = _twin_purchase_waiting_for_the_buyer(100)
+    # Then the twin's refusal (insufficient funds) is answered with the first order, not refused
+    assert not first.replayed and second.replayed and second.order.pk == first.order.pk
+    assert Order.objects.filter(user=player, idempotency_key="twin").count() == 1
+    assert Wallet.objects.get(pk=player.pk).gems == 0
