@@ -11,7 +11,7 @@ from functools import lru_cache
 from types import TracebackType
 from typing import Any, TypeVar
 
-from django.db import connections, models, router, transaction
+from django.db import IntegrityError, connections, models, router, transaction
 from django.db.models import QuerySet
 from django.db.transaction import Atomic
 
@@ -32,6 +32,7 @@ __all__ = [  # the INSERT helpers (casino.inserts) are used from here, with the 
     "RowLookup",
     "UnitOfWork",
     "column_name",
+    "constraint_of",
     "encoded_json",
     "insert_or_raise",
     "key_next_sql",
@@ -77,6 +78,13 @@ def row_lock_clause(connection: Any, *, of: Sequence[str] = ()) -> str:
     target = f" OF {', '.join(of)}" if of and features.has_select_for_update_of else ""
     strength = "NO KEY UPDATE" if features.has_select_for_no_key_update else "UPDATE"
     return f" FOR {strength}{target}"
+
+
+def constraint_of(error: IntegrityError) -> str | None:
+    """The name of the constraint an ``IntegrityError`` broke, where the driver tells it
+    (PostgreSQL's error fields, psycopg's ``diag``); None elsewhere."""
+    diag = getattr(error.__cause__, "diag", None)
+    return getattr(diag, "constraint_name", None)
 
 
 def insert_or_raise(instance: models.Model) -> None:

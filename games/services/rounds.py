@@ -42,7 +42,7 @@ from django.utils import timezone
 
 import realtime
 from accounts.models import User
-from casino.db import row_get, row_insert_keyed, service_transaction
+from casino.db import constraint_of, row_get, row_insert_keyed, service_transaction
 from casino.errors import ApplicationError
 from economy.enums import LedgerReason
 from economy.exceptions import IdempotencyConflict
@@ -136,7 +136,7 @@ def round_play(
         # A twin committed while this request waited for the seed lock (its replay check reads the
         # snapshot taken before that wait): the round's unique key refused this one, and rolled it
         # all back. The twin's round is the answer.
-        if _constraint_of(error) != TWIN_CONSTRAINT:
+        if constraint_of(error) != TWIN_CONSTRAINT:
             raise
         return _twin_or_raise(user, idempotency_key, fingerprint, error)
     except ApplicationError as error:
@@ -149,11 +149,6 @@ def round_play(
 
 # The round's unique (player, idempotency key): what refuses a twin that its replay check missed.
 TWIN_CONSTRAINT = "round_idempotency_key_once"
-
-
-def _constraint_of(error: IntegrityError) -> str | None:
-    diag = getattr(error.__cause__, "diag", None)
-    return getattr(diag, "constraint_name", None)
 
 
 def _twin_or_raise(user: User, idempotency_key: str, fingerprint: str, error: Exception) -> RoundPlay:

@@ -22,7 +22,16 @@ from django.utils import timezone
 
 from accounts.exceptions import SelfExcluded
 from accounts.models import User
-from casino.db import one_or_none, row_exists, row_get, row_update, rows_insert, rows_insert_later, service_transaction
+from casino.db import (
+    constraint_of,
+    one_or_none,
+    row_exists,
+    row_get,
+    row_update,
+    rows_insert,
+    rows_insert_later,
+    service_transaction,
+)
 from casino.degraded import dependency_failed
 from casino.errors import ApplicationError
 from casino.idempotency import IdempotencyKeyInUse
@@ -241,18 +250,13 @@ def _buy_with_currency_once(request: PurchaseRequest) -> PurchaseResult:
     try:
         return _buy_with_currency(request)
     except (IntegrityError, ApplicationError) as error:
-        twin = isinstance(error, ApplicationError) or _constraint_of(error) == TWIN_CONSTRAINT
+        twin = isinstance(error, ApplicationError) or constraint_of(error) == TWIN_CONSTRAINT
         if not twin or isinstance(error, IdempotencyConflict) or connection.in_atomic_block:
             raise
         replay = _replay(request.user, request.idempotency_key, request.fingerprint)
         if replay is None:
             raise
         return replay
-
-
-def _constraint_of(error: IntegrityError) -> str | None:
-    diag = getattr(error.__cause__, "diag", None)
-    return getattr(diag, "constraint_name", None)
 
 
 def _buy_with_currency(request: PurchaseRequest) -> PurchaseResult:
@@ -263,7 +267,7 @@ def _buy_with_currency(request: PurchaseRequest) -> PurchaseResult:
         # The buyer and the wallet locked, with the replay check and (PostgreSQL) the new order's key
         # read in the same statement (the order is written with its events). That statement's snapshot
         # predates its wait for the locks: a twin committing meanwhile is not seen there, and is
-        # refused by the order's unique key when this order is written (``buy_with_currency``).
+        # refused by the order's unique key when this order is written (``_buy_with_currency_once``).
         reading, params = order_replay_expressions(user_id=user.pk, idempotency_key=request.idempotency_key)
         locked = buyer_and_wallet_lock(user_id=user.pk, reading=reading, params=params)
         if locked is None:  # no wallet yet: the buyer alone is locked; the look on its own
