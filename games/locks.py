@@ -4,8 +4,10 @@ so two services never wait for each other in a cycle."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
+from typing import Any
 
 from django.db import connection
 
@@ -47,8 +49,11 @@ def seed_take_nonce(*, user_id: int) -> NonceTaken | None:
     with connection.cursor() as cursor:
         cursor.execute(_take_nonce_sql(), [user_id])
         row = cursor.fetchone()
-    if row is None:
-        return None
+    return None if row is None else _nonce_taken(row)
+
+
+def _nonce_taken(row: Sequence[Any]) -> NonceTaken:
+    """The values ``_TAKE_NONCE`` returns, in its order."""
     seed_id, server_seed, server_seed_hash, client_seed, nonce, round_key = row
     return NonceTaken(
         int(seed_id),
@@ -84,20 +89,18 @@ def seed_take_nonce_and_lock_wallet(*, user_id: int, idempotency_key: str) -> No
     """:func:`seed_take_nonce`, and the player's wallet locked after the seed for the round's
     posting, and the round's replay check, in one statement (PostgreSQL:
     ``economy.services.wallet_lock_after``); None if the player has no seed yet."""
-    statement = _TAKE_NONCE_PROBING.format(round_key=key_next_sql(GameRound) or "NULL")
-    found = wallet_lock_after(user_id=user_id, statement=statement, params=[user_id, user_id, idempotency_key])
+    found = wallet_lock_after(
+        user_id=user_id, statement=_take_nonce_probing_sql(), params=[user_id, user_id, idempotency_key]
+    )
     if found is None:
         return None
-    (seed_id, server_seed, server_seed_hash, client_seed, nonce, round_key, fingerprint), wallet = found
-    taken = NonceTaken(
-        int(seed_id),
-        str(server_seed),
-        str(server_seed_hash),
-        str(client_seed),
-        int(nonce),
-        None if round_key is None else int(round_key),
-    )
-    return NonceAndWallet(taken=taken, wallet=wallet, replay_fingerprint=fingerprint)
+    (*taken, fingerprint), wallet = found
+    return NonceAndWallet(taken=_nonce_taken(taken), wallet=wallet, replay_fingerprint=fingerprint)
+
+
+@cache
+def _take_nonce_probing_sql() -> str:
+    return _TAKE_NONCE_PROBING.format(round_key=key_next_sql(GameRound) or "NULL")
 
 
 def seed_lock_active(*, user_id: int) -> FairnessSeed | None:

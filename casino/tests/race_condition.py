@@ -57,3 +57,53 @@ def run_after(target: str, callback: Callable[..., Any], *, once: bool = True) -
 
     with mock.patch(target, side_effect=wrapper) as patched:
         yield patched
+
+
+@contextmanager
+def run_waiting_after(target: str, call: Callable[[], Any], *, timeout: float = 5.0) -> Iterator[dict[str, Any]]:
+    """Right after ``target`` first returns, start ``call`` in a thread of its own and go on only
+    once that thread waits for a row lock (a lock the caller's transaction holds: seen as a
+    backend waiting on a ``Lock`` in ``pg_stat_activity``, read on a connection of its own).
+    The statement that waits took its snapshot before the caller commits. On leaving, the
+    thread is joined; the yielded dict's ``"result"`` is what ``call`` returned or raised."""
+    import threading
+    import time
+
+    import psycopg
+    from django.db import connection
+
+    settings = connection.settings_dict
+    watcher = psycopg.connect(
+        host=settings["HOST"], port=settings["PORT"], user=settings["USER"], dbname=settings["NAME"], autocommit=True
+    )
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            outcome["result"] = call()
+        except Exception as error:  # noqa: BLE001 - reported to the test
+            outcome["result"] = error
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=run)
+
+    def start_and_wait_until_it_waits(*_args: Any, **_kwargs: Any) -> None:
+        thread.start()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            waiting = watcher.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            ).fetchone()
+            if waiting and waiting[0]:
+                return
+            time.sleep(0.01)
+        raise AssertionError(f"the call started after {target} never waited for a lock")
+
+    try:
+        with run_after(target, start_and_wait_until_it_waits):
+            yield outcome
+        if thread.ident is not None:  # started: ``target`` was called
+            thread.join(10)
+    finally:
+        watcher.close()

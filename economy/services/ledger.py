@@ -197,6 +197,18 @@ _ENTRY_FIELDS = (
 )
 
 
+def _one_row(sql: str, params: Sequence[Any]) -> tuple[Any, ...] | None:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    return None if row is None else tuple(row)
+
+
+def _wallet_as_read(user_id: int, balances: Sequence[Any]) -> Wallet:
+    """The wallet from its ``_WALLET_FIELDS`` columns as a lock statement read them."""
+    return Wallet.from_db(connection.alias, ["user_id", *_WALLET_FIELDS], [user_id, *balances])
+
+
 class _Statements:
     """The posting's SQL, written out (the module docstring: the shortest path).
     Identifiers come from the models (a rename breaks loudly here), every value
@@ -209,12 +221,8 @@ class _Statements:
         columns = ", ".join(column_name(Wallet, name) for name in _WALLET_FIELDS)
         lock = row_lock_clause(connection)
         sql = f"SELECT {columns} FROM {Wallet._meta.db_table} WHERE {column_name(Wallet, 'user')} = %s{lock}"  # noqa: S608
-        with connection.cursor() as cursor:
-            cursor.execute(sql, [user_id])
-            row = cursor.fetchone()
-        if row is None:
-            return None
-        return Wallet.from_db(connection.alias, ["user_id", *_WALLET_FIELDS], [user_id, *row])
+        row = _one_row(sql, [user_id])
+        return None if row is None else _wallet_as_read(user_id, row)
 
     @staticmethod
     def lock_wallet_after(
@@ -228,16 +236,14 @@ class _Statements:
             f" LEFT JOIN LATERAL (SELECT {columns} FROM {Wallet._meta.db_table}"
             f" WHERE {column_name(Wallet, 'user')} = %s{row_lock_clause(connection)}) w ON true"
         )
-        with connection.cursor() as cursor:
-            cursor.execute(sql, [*params, user_id])
-            row = cursor.fetchone()
+        row = _one_row(sql, [*params, user_id])
         if row is None:
             return None
         split = len(row) - len(_WALLET_FIELDS)
-        first, balances = tuple(row[:split]), row[split:]
+        first, balances = row[:split], row[split:]
         if balances[0] is None:  # no wallet row (its balances are never NULL)
             return first, None
-        return first, Wallet.from_db(connection.alias, ["user_id", *_WALLET_FIELDS], [user_id, *balances])
+        return first, _wallet_as_read(user_id, balances)
 
     @staticmethod
     def lock_owner_and_wallet(
@@ -255,13 +261,10 @@ class _Statements:
             f" JOIN {Wallet._meta.db_table} w ON w.{column_name(Wallet, 'user')} = {user_id_column}"
             f" WHERE {user_id_column} = %s{row_lock_clause(connection, of=('u', 'w'))}"
         )
-        with connection.cursor() as cursor:
-            cursor.execute(sql, [*params, user_id])
-            row = cursor.fetchone()
+        row = _one_row(sql, [*params, user_id])
         if row is None:
             return None
-        balances, values = row[: len(_WALLET_FIELDS)], tuple(row[len(_WALLET_FIELDS) :])
-        return Wallet.from_db(connection.alias, ["user_id", *_WALLET_FIELDS], [user_id, *balances]), values
+        return _wallet_as_read(user_id, row[: len(_WALLET_FIELDS)]), row[len(_WALLET_FIELDS) :]
 
     @staticmethod
     def keyed_entries(keys: list[str]) -> str:

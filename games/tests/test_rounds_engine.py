@@ -165,53 +165,20 @@ def _twin_waiting_for_the_seed(gold: int, user: Any) -> tuple[Any, Any, Any]:
     """Play key "twin" twice: the second request's statement starts while the first holds the seed
     lock (so its snapshot cannot see the first's round) and waits; then the first commits. Returns
     both results and the spy on the twin path."""
-    import threading
-    import time
     from unittest import mock
 
-    import psycopg
-
-    from casino.tests.race_condition import run_after
+    from casino.tests.race_condition import run_waiting_after
     from games.services import rounds
 
     fund(user, gold + 100)
     play(user, "warm", bet=100)  # the player's seed exists: the first request's statement takes its lock
-    settings = connection.settings_dict
-    watcher = psycopg.connect(
-        host=settings["HOST"], port=settings["PORT"], user=settings["USER"], dbname=settings["NAME"], autocommit=True
-    )
-    second: dict[str, Any] = {}
-
-    def play_second() -> None:
-        try:
-            second["result"] = play(user, "twin", bet=100)
-        except Exception as error:  # noqa: BLE001 - reported to the test
-            second["result"] = error
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=play_second)
-
-    def start_the_twin_and_wait_until_it_waits(*_args: Any, **_kwargs: Any) -> None:
-        thread.start()
-        for _ in range(500):  # up to 5 s: its statement waits for the seed lock this transaction holds
-            waiting = watcher.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
-            ).fetchone()
-            if waiting and waiting[0]:
-                return
-            time.sleep(0.01)
-        raise AssertionError("the twin never waited for the seed lock")
-
-    try:
-        with (
-            mock.patch.object(rounds, "_twin_or_raise", wraps=rounds._twin_or_raise) as twin_path,
-            run_after("games.services.rounds.seed_take_nonce_and_lock_wallet", start_the_twin_and_wait_until_it_waits),
-        ):
-            first = play(user, "twin", bet=100)
-            thread.join(10)
-    finally:
-        watcher.close()
+    with (
+        mock.patch.object(rounds, "_twin_or_raise", wraps=rounds._twin_or_raise) as twin_path,
+        run_waiting_after(
+            "games.services.rounds.seed_take_nonce_and_lock_wallet", lambda: play(user, "twin", bet=100)
+        ) as second,
+    ):
+        first = play(user, "twin", bet=100)
     return first, second["result"], twin_path
 
 

@@ -190,59 +190,23 @@ def _twin_purchase_waiting_for_the_buyer(gems: int) -> tuple[Any, Any, Any, Any]
     """``shop_buy`` under key "twin" twice, as a service call (no idempotency record in front):
     the second's lock statement starts while the first holds the buyer lock (so its snapshot
     cannot see the first's order) and waits; then the first commits."""
-    import threading
-    import time
     from unittest import mock
 
-    import psycopg
-    from django.db import connection
-
-    from casino.tests.race_condition import run_after
+    from casino.tests.race_condition import run_waiting_after
     from shop.services import purchase
     from shop.services.purchase import shop_buy
 
     product = GemPriceProductFactory(price_amount=100, grants={"gold": 1})
     player = player_with_wallet(gems=gems)
-    settings_dict = connection.settings_dict
-    watcher = psycopg.connect(
-        host=settings_dict["HOST"],
-        port=settings_dict["PORT"],
-        user=settings_dict["USER"],
-        dbname=settings_dict["NAME"],
-        autocommit=True,
-    )
-    second: dict[str, Any] = {}
 
-    def buy_second() -> None:
-        try:
-            second["result"] = shop_buy(user=player, idempotency_key="twin", product_sku=product.sku)
-        except Exception as error:  # noqa: BLE001 - reported to the test
-            second["result"] = error
-        finally:
-            connection.close()
+    def buy() -> Any:
+        return shop_buy(user=player, idempotency_key="twin", product_sku=product.sku)
 
-    thread = threading.Thread(target=buy_second)
-
-    def start_the_twin_and_wait_until_it_waits(*_args: Any, **_kwargs: Any) -> None:
-        thread.start()
-        for _ in range(500):  # up to 5 s: its statement waits for the buyer lock this transaction holds
-            waiting = watcher.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
-            ).fetchone()
-            if waiting and waiting[0]:
-                return
-            time.sleep(0.01)
-        raise AssertionError("the twin never waited for the buyer lock")
-
-    try:
-        with (
-            mock.patch.object(purchase, "_replay", wraps=purchase._replay) as replays,
-            run_after("shop.services.purchase.buyer_and_wallet_lock", start_the_twin_and_wait_until_it_waits),
-        ):
-            first = shop_buy(user=player, idempotency_key="twin", product_sku=product.sku)
-            thread.join(10)
-    finally:
-        watcher.close()
+    with (
+        mock.patch.object(purchase, "_replay", wraps=purchase._replay) as replays,
+        run_waiting_after("shop.services.purchase.buyer_and_wallet_lock", buy) as second,
+    ):
+        first = buy()
     return player, first, second["result"], replays
 
 
