@@ -704,3 +704,50 @@ def test_on_commit_batched_forgets_a_rolled_back_transaction_and_runs_at_once_ou
     on_commit_batched("k", [3], runs)
 
     assert runs.calls == [[2], [3]]
+
+
+def test_json_safe_writes_what_djangos_encoder_writes() -> None:
+    import datetime as dt
+    import json
+    import uuid
+    from decimal import Decimal
+
+    from django.core.serializers.json import DjangoJSONEncoder
+    from django.utils.translation import gettext_lazy
+
+    from casino.db import json_safe
+    from economy.enums import LedgerReason
+
+    moment = dt.datetime(2026, 12, 4, 10, 0, 0, 123456, tzinfo=dt.UTC)
+    data = {
+        "when": moment,
+        "whole_second": moment.replace(microsecond=0),
+        "elsewhere": moment.astimezone(dt.timezone(dt.timedelta(hours=2))),
+        "day": date(2026, 12, 4),
+        "time": dt.time(9, 30, 15, 500),
+        "lasting": dt.timedelta(hours=1, seconds=5),
+        "amount": Decimal("12.50"),
+        "id": uuid.UUID("12345678-1234-5678-1234-567812345678"),
+        "lazy": gettext_lazy("Gold"),
+        "reason": LedgerReason.GAME_BET,
+        "nested": [{"n": 1, "ok": True, "none": None, "float": 1.5, "text": "Ünïcode ✓"}],
+        "tuple": (1, 2),
+        3: "an integer key",
+    }
+    expected = json.loads(json.dumps(data, cls=DjangoJSONEncoder))
+
+    safe = json_safe(data)
+
+    assert safe == expected
+    assert json.loads(safe.text) == expected  # the text the outbox row's INSERT sends
+    assert safe["when"] == "2026-12-04T10:00:00.123Z" and safe["amount"] == "12.50" and safe["3"] == "an integer key"
+
+
+def test_json_safe_takes_the_json_module_for_what_orjson_refuses() -> None:
+    from casino.db import json_safe
+
+    huge = 2**70  # beyond orjson's 64 bits
+
+    safe = json_safe({"n": huge})
+
+    assert safe == {"n": huge} and safe.text == '{"n": 1180591620717411303424}'

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import pytest
@@ -200,6 +201,9 @@ def test_emit_grouped_stores_one_row_and_hands_out_each_change_as_its_own_event(
         ]
     }
     ids = [str(part_event_id(row.event_id, index)) for index in range(3)]
+    # Each part has an id of its own, none the row's, each a random (version 4) id as the row's is.
+    assert len({*ids, str(row.event_id)}) == 4
+    assert all(uuid.UUID(part).version == 4 and uuid.UUID(part).variant == uuid.RFC_4122 for part in ids)
     # Each change ran its type's subscribers in the transaction, under its derived id ...
     assert emitted["subscribers_ran_before_commit"] == 2
     assert [(event.event_id, event.type, event.data) for event in recorded] == [
