@@ -33,7 +33,7 @@ def parse_args(argv: list[str] | None = None, *, description: str = "") -> argpa
     mode.add_argument(
         "--smoke",
         action="store_true",
-        help="~1 min: 20 players, 5 req/s for 6 s, one request a row in-process (the smoke test)",
+        help="~1 min: 20 players, 5 req/s for 10 s, one request a row in-process (the smoke test)",
     )
     parser.add_argument("--players", type=int, help="players to seed (full 2000, quick 600)")
     parser.add_argument("--rates", type=_floats, help="arrival rates, req/s, comma-separated (50,100,200)")

@@ -55,7 +55,9 @@ PRESETS: dict[str, dict[str, Any]] = {
     "smoke": {
         "players": 20,
         "rates": [5.0],
-        "stage_seconds": 6,
+        # Long enough for a visit to reach its purchase with gems (step 9, 13 after a sign-up) on a slow,
+        # busy machine: a login there costs ~0.8 s of password hashing and slots start late.
+        "stage_seconds": 10,
         "warmup_seconds": 0,
         "pacing": 0.5,  # 3 players, each through a whole visit (login ... buy with gems) within the stage
         "login_ratio": 1.0,  # every visit signs in with the password (the smoke test looks for the login row)

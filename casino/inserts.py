@@ -46,6 +46,8 @@ def encoded_json(text: str) -> EncodedJSON:
 _DJANGO_JSON = DjangoJSONEncoder()
 # Dates and times go to ``default`` (Django's format: milliseconds, "Z" for UTC), as do decimals and lazy strings.
 _ORJSON_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_NON_STR_KEYS
+# The json module's own reach: no dates, times or dataclasses (no default given, orjson refuses them as it does).
+_ORJSON_PLAIN_OPTIONS = _ORJSON_OPTIONS | orjson.OPT_PASSTHROUGH_DATACLASS
 
 
 def json_safe(data: dict[str, Any]) -> EncodedJSON:
@@ -55,15 +57,32 @@ def json_safe(data: dict[str, Any]) -> EncodedJSON:
     encoder for the types orjson leaves to it: a quarter of the CPU of ``json.dumps`` with
     that encoder for an event's data, decoding included (bench/README.md, "Nineteenth
     round"). What orjson refuses (an integer beyond 64 bits) takes ``json.dumps``."""
+    return encoded_json(json_encode(data).decode())
+
+
+def json_encode(value: Any) -> bytes:
+    """``value`` in JSON as Django's encoder writes it (:func:`json_safe`), compact and in
+    UTF-8 (text beyond ASCII as it is, not escaped), encoded by orjson; what orjson refuses
+    takes ``json.dumps`` with Django's encoder."""
     try:
-        text = orjson.dumps(data, default=_DJANGO_JSON.default, option=_ORJSON_OPTIONS).decode()
+        return orjson.dumps(value, default=_DJANGO_JSON.default, option=_ORJSON_OPTIONS)
     except orjson.JSONEncodeError:
-        text = json.dumps(data, cls=DjangoJSONEncoder)
-    return encoded_json(text)
+        return json.dumps(value, cls=DjangoJSONEncoder, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def _encoded_text(value: EncodedJSON) -> str:
     return value.text
+
+
+def _json_text(value: dict[str, Any] | list[Any]) -> str:
+    """``json.dumps(value)``, what Django's ``JSONField`` (no encoder) hands psycopg, by orjson:
+    the same JSON for what ``json.dumps`` takes (dates and times refused as it refuses them;
+    non-string keys written as it writes them); anything else goes to ``json.dumps``, to be
+    encoded or refused as before."""
+    try:
+        return orjson.dumps(value, option=_ORJSON_PLAIN_OPTIONS).decode()
+    except orjson.JSONEncodeError:
+        return json.dumps(value)
 
 
 def _plain_text(value: Any) -> Any:
@@ -119,8 +138,17 @@ def _plain_converter(field: models.Field, connection: Any) -> Callable[[Any], An
     ):
         from psycopg.types.json import Jsonb  # the driver of the postgresql backend, psycopg 3
 
-        # What get_db_prep_save gives (psycopg's Jsonb) but with the text at hand, for an EncodedJSON.
-        return lambda value: Jsonb(value, dumps=_encoded_text) if type(value) is EncodedJSON else _NOT_PLAIN
+        # What get_db_prep_save gives (psycopg's Jsonb): with the text at hand for an EncodedJSON,
+        # encoded by orjson for a plain dict or list (anything else takes the field's own path).
+        def plain_json(value: Any) -> Any:
+            kind = type(value)
+            if kind is EncodedJSON:
+                return Jsonb(value, dumps=_encoded_text)
+            if kind is dict or kind is list:
+                return Jsonb(value, dumps=_json_text)
+            return _NOT_PLAIN
+
+        return plain_json
     if isinstance(field, models.ForeignKey):
         if cls.get_db_prep_save is not models.ForeignKey.get_db_prep_save or cls.pre_save is not models.Field.pre_save:
             return None

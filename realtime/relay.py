@@ -33,7 +33,6 @@ answers, and only then claims rows (so an outage does not use up their attempts)
 
 from __future__ import annotations
 
-import json
 import logging
 import signal
 from collections import defaultdict
@@ -46,10 +45,10 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
-from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.utils import timezone
 
+from casino.db import json_encode
 from casino.degraded import dependency_wait
 from realtime import metrics
 from realtime.locks import outbox_in_player_order, outbox_lock_due
@@ -99,7 +98,7 @@ def make_producer(bootstrap_servers: str | None = None, **overrides: Any) -> Any
 
 
 def _serialize(row: OutboxEvent) -> bytes:
-    return json.dumps(row.envelope(), cls=DjangoJSONEncoder, separators=(",", ":")).encode()
+    return json_encode(row.envelope())
 
 
 def outbox_relay_pass(*, producer: Any, batch_size: int | None = None, topic: str | None = None) -> RelayPass:

@@ -4,7 +4,7 @@
 own throwaway database, Redis keys, Kafka topic, ClickHouse database and free
 ports (gunicorn, uvicorn, relay, sink), seeds 20 players, measures the
 in-process cost table against the bare-framework reference (bench/cpu.py),
-runs one tiny pgbench level, the player scenario at 5 req/s for 6 s, one
+runs one tiny pgbench level, the player scenario at 5 req/s for 10 s, one
 closed-loop step per series (the bare purchase first), then the pipeline and
 integrity checks, and writes its report and plots. It never touches the test
 database. Speed is not asserted: the smoke sizes make its figures meaningless.

@@ -608,6 +608,8 @@ def test_the_plain_path_gives_every_field_of_every_model_what_the_orms_own_conve
 
 
 def test_the_plain_path_is_not_taken_for_a_field_that_converts_on_its_own() -> None:
+    from collections import OrderedDict
+
     from django.db import models
 
     from casino.inserts import _NOT_PLAIN, _plain_converter
@@ -619,8 +621,8 @@ def test_the_plain_path_is_not_taken_for_a_field_that_converts_on_its_own() -> N
             return str(value).upper()
 
     assert _plain_converter(Upper(max_length=3), connection) is None
-    grants = _plain_converter(Order._meta.get_field("grants"), connection)  # JSON: only a value with its text
-    assert grants is None or grants({"gold": 1}) is _NOT_PLAIN
+    grants = _plain_converter(Order._meta.get_field("grants"), connection)  # JSON: a plain dict or list only
+    assert grants is None or (grants(OrderedDict(gold=1)) is _NOT_PLAIN and grants("gold") is _NOT_PLAIN)
     assert _plain_converter(OutboxEvent._meta.get_field("event_id"), connection) is None  # UUID
     stamped = [f for f in User._meta.concrete_fields if getattr(f, "auto_now", False)]
     assert all(_plain_converter(f, connection) is None for f in stamped)
@@ -750,4 +752,28 @@ def test_json_safe_takes_the_json_module_for_what_orjson_refuses() -> None:
 
     safe = json_safe({"n": huge})
 
-    assert safe == {"n": huge} and safe.text == '{"n": 1180591620717411303424}'
+    assert safe == {"n": huge} and safe.text == '{"n":1180591620717411303424}'
+
+
+@pytest.mark.django_db
+def test_a_plain_json_value_is_written_as_the_orm_writes_it_and_refused_where_it_refuses() -> None:
+    import json
+
+    from realtime.models import OutboxEvent
+
+    now = timezone.now()
+    data = {"n": 1, 2: "an integer key", "nested": [1.5, True, None, "Ünïcode ✓"], "list": [{"a": []}]}
+    row = OutboxEvent(type="stats_update", user_id=7, data=data, occurred_at=now, next_attempt_at=now)
+    orm_row = OutboxEvent.objects.create(
+        type="stats_update", user_id=7, data=data, occurred_at=now, next_attempt_at=now
+    )
+
+    rows_insert([row], OUTBOX_FIELDS)
+
+    stored = OutboxEvent.objects.get(pk=row.pk).data
+    assert stored == json.loads(json.dumps(data)) == OutboxEvent.objects.get(pk=orm_row.pk).data
+    with pytest.raises(TypeError):  # as json.dumps refuses it on the ORM's path
+        rows_insert(
+            [OutboxEvent(type="stats_update", user_id=7, data={"when": now}, occurred_at=now, next_attempt_at=now)],
+            OUTBOX_FIELDS,
+        )
