@@ -139,6 +139,7 @@ class UnitOfWork:
         self.outer: UnitOfWork | None = None
         self.pending: dict[tuple[type[models.Model], tuple[str, ...] | None], list[models.Model]] = {}
         self.updates: dict[int, tuple[models.Model, list[str]]] = {}  # id(obj) -> the row, its fields
+        self.flushed: list[Callable[[], None]] = []  # run once the queued rows are written (``after_flush``)
 
     def __enter__(self) -> UnitOfWork:
         self.block.__enter__()
@@ -164,6 +165,7 @@ class UnitOfWork:
         self.connection.casino_unit_of_work = self.outer
         self.pending.clear()
         self.updates.clear()
+        self.flushed.clear()
 
     def at_own_level(self) -> bool:
         """No savepoint opened since the unit began (what is queued now rolls back only with the unit)."""
@@ -187,16 +189,26 @@ class UnitOfWork:
         _, named = self.updates.setdefault(id(obj), (obj, []))
         named.extend(name for name in fields if name not in named)
 
+    def after_flush(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` in the transaction once the rows queued so far are written
+        (their keys set): right after the next :meth:`flush`, in the order given."""
+        self.flushed.append(callback)
+
     def flush(self) -> None:
         """Write the queued rows and updates now, one statement for all their
         tables where the database allows (:func:`rows_insert_together`); before
-        a row that cannot wait, so ids keep their order."""
-        pending, self.pending = self.pending, {}
-        updates, self.updates = self.updates, {}
-        rows_insert_together(
-            [(objs, fields) for (_model, fields), objs in pending.items()],
-            [(obj, fields) for obj, fields in updates.values()],
-        )
+        a row that cannot wait, so ids keep their order. Then the ``after_flush``
+        callbacks; what they queue is written by a flush of its own."""
+        while self.pending or self.updates or self.flushed:
+            pending, self.pending = self.pending, {}
+            updates, self.updates = self.updates, {}
+            flushed, self.flushed = self.flushed, []
+            rows_insert_together(
+                [(objs, fields) for (_model, fields), objs in pending.items()],
+                [(obj, fields) for obj, fields in updates.values()],
+            )
+            for callback in flushed:
+                callback()
 
 
 def unit_of_work(using: str | None = None) -> UnitOfWork | None:
@@ -209,7 +221,7 @@ def unit_of_work(using: str | None = None) -> UnitOfWork | None:
 def unit_of_work_flush(using: str | None = None) -> None:
     """Write what the enclosing unit of work queued (before writing a row of the same kind at once)."""
     unit: UnitOfWork | None = getattr(transaction.get_connection(using), "casino_unit_of_work", None)
-    if unit is not None and (unit.pending or unit.updates):
+    if unit is not None and (unit.pending or unit.updates or unit.flushed):
         unit.flush()
 
 
@@ -476,21 +488,31 @@ def row_update_later(obj: models.Model, fields: Sequence[str]) -> None:
     )
 
 
-def rows_insert_later(objs: Sequence[M], fields: Sequence[str] | None = None) -> None:
+def rows_insert_later(
+    objs: Sequence[M], fields: Sequence[str] | None = None, *, then: Callable[[], None] | None = None
+) -> None:
     """INSERT ``objs`` when the enclosing unit of work commits (queued with its
     outbox rows, written with them in one statement on PostgreSQL), or now
     where rows cannot wait (no unit of work, or inside a savepoint: the rows
     queued before are written first, so rows keep their order). For rows
     nothing reads back in the transaction that writes them (records of what
     happened: an order's steps, a fraud decision); their keys are set when
-    they are written."""
+    they are written. ``then``: called, in the transaction, once they are
+    written and have their keys (a notification's pushed event carries its key)."""
     if not objs:
         return
-    _when_unit_commits(
-        router.db_for_write(type(objs[0])),
-        queue=lambda unit: unit.defer_insert(objs, fields),
-        now=lambda: rows_insert(objs, fields),
-    )
+
+    def queue(unit: UnitOfWork) -> None:
+        unit.defer_insert(objs, fields)
+        if then is not None:
+            unit.after_flush(then)
+
+    def now() -> None:
+        rows_insert(objs, fields)
+        if then is not None:
+            then()
+
+    _when_unit_commits(router.db_for_write(type(objs[0])), queue=queue, now=now)
 
 
 def _when_unit_commits(alias: str, *, queue: Callable[[UnitOfWork], None], now: Callable[[], object]) -> None:

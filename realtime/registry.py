@@ -8,7 +8,11 @@
   other but never sent to the player's sockets (what the client reported
   itself: echoing it back would only cost the socket a message per event; a
   grouped row, whose parts are pushed each as its own event; a settled round,
-  which the client sees as its ``game_event``).
+  which the client sees as its ``game_event``). A type registered with
+  ``stored=False`` is pushed and handed to its subscribers but writes no
+  outbox row: the live view of a change whose durable record is a row of its
+  own (a notification: its inbox row, which the transaction's last statement
+  writes before the event can carry the row's key).
 * The initial state of a WebSocket connection (named sections).
 * The WebSocket authenticator and the "online players" source (one each).
 
@@ -47,6 +51,7 @@ class DomainEvent:
 
 EVENT_TYPES: dict[str, str] = {}
 _NOT_PUSHED: set[str] = set()
+_NOT_STORED: set[str] = set()
 _SUBSCRIBERS: dict[str, list[Subscriber]] = defaultdict(list)
 
 
@@ -54,18 +59,29 @@ class UnknownEventType(LookupError):
     pass
 
 
-def register_event_type(name: str, description: str, *, pushed: bool = True) -> None:
+def register_event_type(name: str, description: str, *, pushed: bool = True, stored: bool = True) -> None:
+    if not pushed and not stored:
+        raise ValueError(f"event type {name!r} would be neither pushed nor stored")
     existing = EVENT_TYPES.get(name)
-    if existing is not None and (existing != description or is_pushed(name) != pushed):
-        raise ValueError(f"event type {name!r} is already registered with another description or push setting")
+    if existing is not None and (existing != description or is_pushed(name) != pushed or is_stored(name) != stored):
+        raise ValueError(
+            f"event type {name!r} is already registered with another description, push setting or store setting"
+        )
     EVENT_TYPES[name] = description
     if not pushed:
         _NOT_PUSHED.add(name)
+    if not stored:
+        _NOT_STORED.add(name)
 
 
 def is_pushed(event_type: str) -> bool:
     """Whether ``emit`` sends events of this type to the player's sockets after commit."""
     return event_type not in _NOT_PUSHED
+
+
+def is_stored(event_type: str) -> bool:
+    """Whether ``emit`` writes an outbox row for events of this type (shipped to Kafka and ClickHouse)."""
+    return event_type not in _NOT_STORED
 
 
 def subscribe(event_type: str, subscriber: Subscriber) -> None:

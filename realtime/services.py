@@ -3,7 +3,8 @@
 Inside the caller's transaction ``emit``
 
 1. writes an :class:`~realtime.models.OutboxEvent` row (shipped later to Kafka
-   by the relay, at least once);
+   by the relay, at least once), unless the type is registered ``stored=False``
+   (a notification: its inbox row is the durable record);
 2. runs the in-process subscribers registered for the type, in the same
    transaction (missions, achievements, wallet opening...);
 3. has the envelope ``{event_id, type, user_id, data, timestamp}`` pushed to
@@ -47,7 +48,15 @@ from realtime.channel_layer import Push, RedisChannelLayer, report_drops
 from realtime.models import OutboxEvent, envelope_timestamp
 from realtime.presence import local_sequence, user_group
 from realtime.push import dispatcher
-from realtime.registry import EVENT_TYPES, DomainEvent, UnknownEventType, UserRef, is_pushed, subscribers_for
+from realtime.registry import (
+    EVENT_TYPES,
+    DomainEvent,
+    UnknownEventType,
+    UserRef,
+    is_pushed,
+    is_stored,
+    subscribers_for,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -83,7 +92,8 @@ def emit(*, event_type: str, user: UserRef, data: dict[str, Any]) -> OutboxEvent
 
 def emit_many(events: list[tuple[str, UserRef, dict[str, Any]]]) -> list[OutboxEvent]:
     """``emit`` for several ``(event_type, user, data)`` at once, in this
-    order, with one INSERT for all their outbox rows."""
+    order, with one INSERT for all their outbox rows. The rows come back in
+    that order; those of a type registered ``stored=False`` are never saved."""
     for event_type, _, _ in events:
         if event_type not in EVENT_TYPES:
             raise UnknownEventType(f"unregistered event type {event_type!r}; register it in realtime.registry")
@@ -102,8 +112,8 @@ def emit_many(events: list[tuple[str, UserRef, dict[str, Any]]]) -> list[OutboxE
         for event_type, user, data in events
     ]
     # One INSERT for every event of the transaction, before it commits; at once inside a savepoint
-    # (after what was queued earlier: the outbox keeps emit order).
-    rows_insert_later(rows, OUTBOX_FIELDS)
+    # (after what was queued earlier: the outbox keeps emit order). A type not stored writes no row.
+    rows_insert_later([row for row in rows if is_stored(row.type)], OUTBOX_FIELDS)
     timestamp = envelope_timestamp(occurred_at)
     pushes = [
         push

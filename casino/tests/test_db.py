@@ -194,6 +194,52 @@ def test_a_unit_of_work_that_rolls_back_writes_nothing() -> None:
 
 
 @pytest.mark.django_db
+def test_rows_written_later_are_announced_once_they_have_their_keys() -> None:
+    from realtime.models import Notification
+
+    player = UserFactory()
+    now = timezone.now()
+    seen: list[tuple[str, int | None]] = []
+
+    def inbox_row(title: str) -> Notification:
+        return Notification(user=player, kind="test", title=title, created_at=now)
+
+    with CaptureQueriesContext(connection) as queries, UnitOfWork():
+        queued = inbox_row("queued")
+        rows_insert_later([queued], then=lambda: seen.append(("queued", queued.pk)))
+        _emit(1)
+        assert seen == []  # not written yet: no key to tell
+    written = [q["sql"] for q in queries.captured_queries if "realtime_notification" in q["sql"]]
+    assert len(written) == 1 and "realtime_outboxevent" in written[0]  # with the unit's last statement
+    assert seen == [("queued", queued.pk)] and queued.pk is not None
+
+    with UnitOfWork(), transaction.atomic():  # inside a savepoint rows cannot wait: written and told at once
+        at_once = inbox_row("at once")
+        rows_insert_later([at_once], then=lambda: seen.append(("at once", at_once.pk)))
+        assert seen[-1] == ("at once", at_once.pk) and at_once.pk is not None
+
+    def queue_then_fail() -> None:
+        with UnitOfWork():
+            rows_insert_later([inbox_row("rolled back")], then=lambda: seen.append(("rolled back", None)))
+            raise ZeroDivisionError
+
+    with pytest.raises(ZeroDivisionError):
+        queue_then_fail()
+    assert [title for title, _ in seen] == ["queued", "at once"]
+    assert sorted(Notification.objects.values_list("title", flat=True)) == ["at once", "queued"]
+
+
+@pytest.mark.django_db
+def test_what_an_after_flush_callback_queues_is_written_by_a_flush_of_its_own() -> None:
+    with UnitOfWork() as unit:
+        unit.after_flush(lambda: _emit(2))  # a stored event emitted once the first rows are written
+        _emit(1)
+
+    assert _emitted() == [1, 2]
+    assert not unit.pending and not unit.flushed
+
+
+@pytest.mark.django_db
 def test_rows_insert_by_default_writes_every_field_as_the_orm_would() -> None:
     from shop.models import Product
     from shop.tests.factories import GemPriceProductFactory

@@ -29,6 +29,7 @@ from economy.services import campaigns as campaign_services
 from economy.services.campaigns import campaign_counts, campaign_create, campaign_deliver
 from realtime.models import Notification, NotificationSettings, OutboxEvent, PushSubscription
 from realtime.notifications.services import notification_mark_read
+from realtime.tests.recording import emitted
 from realtime.tests.test_web_push import Browser, push_service, vapid  # noqa: F401 - fixtures
 
 REWARD = {"gold": 100}
@@ -179,7 +180,8 @@ def test_two_workers_sending_the_same_campaign_at_once_reach_each_player_once(pa
     campaign = send(manager(), segment=segment, channels=["in_app"])
 
     # When two workers run it at the same moment
-    reports = parallel(2, lambda _index: campaign_deliver(campaign_id=campaign.pk))
+    with emitted("notification") as live:
+        reports = parallel(2, lambda _index: campaign_deliver(campaign_id=campaign.pk))
 
     # Then they shared the batches, and each player was reached once
     assert not [report for report in reports if isinstance(report, Exception)], reports
@@ -189,7 +191,10 @@ def test_two_workers_sending_the_same_campaign_at_once_reach_each_player_once(pa
     assert len(notifications_per_player(campaign)) == 300
     assert gold_grants(campaign).count() == 300
     assert set(Wallet.objects.filter(pk__in=players).values_list("gold", flat=True)) == {100}
-    assert OutboxEvent.objects.filter(type="notification").count() == 300  # one socket event each
+    # one socket event each, carrying its row's key (the inbox row is the record: no outbox row)
+    inbox = dict(Notification.objects.filter(user__in=players).values_list("user_id", "pk"))
+    assert sorted((event.user_id, event.data["id"]) for event in live) == sorted(inbox.items())
+    assert not OutboxEvent.objects.filter(type="notification").exists()
     campaign.refresh_from_db()
     assert campaign.status == "sent"
     assert AuditLog.objects.filter(action="campaign_sent").count() == 1

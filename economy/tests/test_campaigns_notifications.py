@@ -14,6 +14,7 @@ from django.db import transaction
 from accounts.tests.factories import UserFactory
 from realtime.models import Notification, OutboxEvent
 from realtime.notifications.services import OutgoingNotification, notification_send, notifications_send
+from realtime.tests.recording import emitted
 
 pytestmark = pytest.mark.django_db
 
@@ -22,12 +23,13 @@ def test_the_same_dedupe_key_makes_one_notification_and_one_socket_event() -> No
     player = UserFactory()
     key = uuid.uuid4()
 
-    with transaction.atomic():
-        first = notification_send(
-            user_id=player.pk, kind="campaign", title="Hello", body="Welcome back", data={"a": 1}, dedupe_key=key
-        )
-    with transaction.atomic():
-        again = notification_send(user_id=player.pk, kind="campaign", title="Hello", dedupe_key=key)
+    with emitted("notification") as live:
+        with transaction.atomic():
+            first = notification_send(
+                user_id=player.pk, kind="campaign", title="Hello", body="Welcome back", data={"a": 1}, dedupe_key=key
+            )
+        with transaction.atomic():
+            again = notification_send(user_id=player.pk, kind="campaign", title="Hello", dedupe_key=key)
 
     assert first is not None and again is None
     assert (first.user_id, first.title, first.body, first.data, first.source_event_id) == (
@@ -38,8 +40,9 @@ def test_the_same_dedupe_key_makes_one_notification_and_one_socket_event() -> No
         key,
     )
     assert Notification.objects.count() == 1
-    [event] = OutboxEvent.objects.filter(type="notification")
+    [event] = live
     assert (event.user_id, event.data["id"], event.data["title"]) == (player.pk, first.pk, "Hello")
+    assert not OutboxEvent.objects.filter(type="notification").exists()  # the inbox row is the record
 
 
 def test_many_at_once_insert_only_the_new_ones_and_name_every_row() -> None:
@@ -52,14 +55,14 @@ def test_many_at_once_insert_only_the_new_ones_and_name_every_row() -> None:
     with transaction.atomic():
         earlier = notifications_send(notifications=items[:1])
 
-    with transaction.atomic():
+    with emitted("notification") as live, transaction.atomic():
         sent = notifications_send(notifications=items)
 
     assert sent.created == frozenset(keys[1:])
     assert set(sent.ids) == set(keys)
     assert sent.ids[keys[0]] == earlier.ids[keys[0]]
     assert Notification.objects.count() == 3
-    assert OutboxEvent.objects.filter(type="notification").count() == 3
+    assert sorted(event.data["id"] for event in live) == sorted(sent.ids[key] for key in keys[1:])  # the new ones
 
 
 @pytest.mark.django_db(transaction=True)

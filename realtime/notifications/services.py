@@ -19,7 +19,7 @@ from django.db import transaction
 from django.utils import timezone
 
 import realtime
-from casino.db import rows_insert
+from casino.db import rows_insert_later
 from casino.degraded import dependency_failed
 from realtime.models import Notification, PushSubscription
 from realtime.notifications.exceptions import NotificationNotFound
@@ -28,8 +28,12 @@ from realtime.registry import DomainEvent, register_event_type
 logger = logging.getLogger(__name__)
 
 NOTIFICATION_EVENT = "notification"
+# Pushed, not stored: the notification row is the durable record, and the event carries its key,
+# which the transaction's last statement (the row written with the outbox rows) hands out.
 register_event_type(
-    NOTIFICATION_EVENT, "A notification reached the player's inbox (data: id, kind, title, body, created_at, read)."
+    NOTIFICATION_EVENT,
+    "A notification reached the player's inbox (data: id, kind, title, body, created_at, read).",
+    stored=False,
 )
 
 MAX_SUBSCRIPTIONS_PER_PLAYER = 10  # the oldest go beyond this: one player must not fan a push out a thousandfold
@@ -51,7 +55,10 @@ def notification_as_dict(notification: Notification) -> dict[str, Any]:
 
 def notification_from_event(event: DomainEvent) -> None:
     """The subscriber of every type in ``BUILDERS``: runs in the emitter's
-    transaction, so a notification exists exactly when its event committed."""
+    transaction, so a notification exists exactly when its event committed.
+    The row is written with the transaction's last statement (with its outbox
+    rows, ``casino.db.rows_insert_later``); its ``notification`` event, which
+    carries the row's key, is emitted once that statement has handed it out."""
     from realtime.notifications.builders import BUILDERS
 
     builder = BUILDERS.get(event.type)
@@ -69,10 +76,14 @@ def notification_from_event(event: DomainEvent) -> None:
         source_event_id=event.event_id,
         created_at=timezone.now(),
     )
-    rows_insert([notification])
-    realtime.emit(NOTIFICATION_EVENT, event.user_id, notification_as_dict(notification))
-    if web_push_configured():
-        transaction.on_commit(lambda: _queue_web_push(notification.pk), robust=True)
+    user_id = event.user_id
+
+    def announce() -> None:
+        realtime.emit(NOTIFICATION_EVENT, user_id, notification_as_dict(notification))
+        if web_push_configured():
+            transaction.on_commit(lambda: _queue_web_push(notification.pk), robust=True)
+
+    rows_insert_later([notification], then=announce)
 
 
 def _queue_web_push(notification_id: int) -> None:

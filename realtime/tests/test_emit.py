@@ -4,15 +4,12 @@ import uuid
 from typing import Any
 
 import pytest
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.db import transaction
 
 import realtime
-from realtime.channel_layer import event_messages
 from realtime.models import OutboxEvent
 from realtime.registry import _SUBSCRIBERS, EVENT_TYPES, DomainEvent, UnknownEventType, subscribe
-from realtime.services import user_group_name
+from realtime.tests.recording import pushed_while
 
 
 @pytest.fixture
@@ -28,31 +25,6 @@ def recorded() -> Any:
     _SUBSCRIBERS["profile_update"].remove(recorder)
 
 
-def _pushed_while(user: Any, action: Any, wait: float = 1.5) -> list[dict[str, Any]]:
-    """Listen on a real channel in the player's group (Redis channel layer)
-    while ``action`` runs in a worker thread; return what arrived."""
-    import asyncio
-
-    from asgiref.sync import sync_to_async
-
-    async def scenario() -> list[dict[str, Any]]:
-        layer = get_channel_layer()
-        channel = await layer.new_channel()
-        await layer.group_add(user_group_name(user.pk), channel)
-        try:
-            await sync_to_async(action)()
-            received = []
-            while True:
-                try:
-                    received += event_messages(await asyncio.wait_for(layer.receive(channel), wait))
-                except TimeoutError:
-                    return received
-        finally:
-            await layer.group_discard(user_group_name(user.pk), channel)
-
-    return async_to_sync(scenario)()
-
-
 @pytest.mark.django_db(transaction=True)
 def test_emit_writes_the_outbox_row_runs_subscribers_and_pushes_after_commit(
     user: Any, recorded: list[DomainEvent]
@@ -64,7 +36,7 @@ def test_emit_writes_the_outbox_row_runs_subscribers_and_pushes_after_commit(
             emitted["event"] = realtime.emit("profile_update", user, {"nickname": "Neo"})
             emitted["subscribers_ran_before_commit"] = len(recorded)
 
-    messages = _pushed_while(user, change)
+    messages = pushed_while(user, change)
 
     assert emitted["subscribers_ran_before_commit"] == 1
     assert recorded[0].user_id == user.pk
@@ -96,7 +68,7 @@ def test_rolled_back_emit_stores_and_pushes_nothing(user: Any) -> None:
         except RuntimeError:
             pass
 
-    messages = _pushed_while(user, failed_change, wait=0.7)
+    messages = pushed_while(user, failed_change, wait=0.7)
 
     assert messages == []
     assert not OutboxEvent.objects.exists()
@@ -131,7 +103,7 @@ def test_emit_many_writes_all_rows_in_one_insert_in_order_and_pushes_each(
                 ]
             )
 
-    messages = _pushed_while(user, change)
+    messages = pushed_while(user, change)
 
     rows = list(OutboxEvent.objects.order_by("id"))
     assert [(row.type, row.data) for row in rows] == [
@@ -189,7 +161,7 @@ def test_emit_grouped_stores_one_row_and_hands_out_each_change_as_its_own_event(
             )
             emitted["subscribers_ran_before_commit"] = len(recorded)
 
-    messages = _pushed_while(user, change)
+    messages = pushed_while(user, change)
 
     row = OutboxEvent.objects.get()  # one row for the three
     assert row.pk == emitted["row"].pk and row.type == "progress_update"
@@ -231,7 +203,7 @@ def test_a_rolled_back_grouped_emit_stores_and_pushes_nothing(user: Any, recorde
         except RuntimeError:
             pass
 
-    messages = _pushed_while(user, failed_change, wait=0.7)
+    messages = pushed_while(user, failed_change, wait=0.7)
 
     assert messages == [] and not OutboxEvent.objects.exists()
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 import realtime
@@ -14,6 +15,7 @@ from accounts.tokens import tokens_issue
 from economy.services import wallet_adjust
 from economy.tests.factories import player_with_wallet
 from realtime.models import Notification, OutboxEvent
+from realtime.tests.recording import emitted, pushed_while
 from shop.tests.factories import GemPriceProductFactory
 
 pytestmark = pytest.mark.django_db
@@ -60,7 +62,8 @@ def emit_purchase(player: Any, **data: Any) -> None:
 
 def test_a_fulfilled_purchase_lands_in_the_inbox_and_is_pushed_live(player: Any) -> None:
     # given a player who buys a product with gems
-    order = buy(player)
+    with emitted("notification") as live:
+        order = buy(player)
 
     # when the client reads its inbox with only the cookie
     response = cookie(player).get(LIST)
@@ -76,9 +79,38 @@ def test_a_fulfilled_purchase_lands_in_the_inbox_and_is_pushed_live(player: Any)
     assert item["title"] == "Purchase complete"
     assert set(item) >= {"id", "title", "body", "kind", "created_at", "read"}
     assert item["data"]["receipt_code"] == order["receipt_code"]
-    live = OutboxEvent.objects.get(type="notification", user_id=player.pk)
-    assert live.data["id"] == item["id"]
-    assert live.data["read"] is False
+    [event] = live  # the socket's event, carrying the inbox row's key
+    assert (event.user_id, event.data["id"], event.data["read"]) == (player.pk, item["id"], False)
+    assert not OutboxEvent.objects.filter(type="notification").exists()  # the inbox row is the record
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_purchase_writes_its_notification_with_its_last_statement_and_pushes_it_with_the_rows_key(
+    player: Any,
+) -> None:
+    # given a player with an open socket who buys a product with gems
+    product = GemPriceProductFactory()
+    bought: dict[str, Any] = {}
+
+    def purchase() -> None:
+        with CaptureQueriesContext(connection) as queries:
+            response = bearer(player).post(
+                "/api/shop/buy", {"product_id": product.sku, "quantity": 1}, format="json", HTTP_IDEMPOTENCY_KEY="b-1"
+            )
+        assert response.status_code == 201, response.json()
+        bought["writes"] = [q["sql"] for q in queries.captured_queries if "realtime_notification" in q["sql"]]
+
+    messages = pushed_while(player, purchase)
+
+    # then the inbox row went with the order and the outbox rows, in one statement
+    [statement] = bought["writes"]
+    assert 'INSERT INTO "shop_order"' in statement and "realtime_outboxevent" in statement
+    # and the socket was told of it with that row's key, after the purchase's own events
+    notification = Notification.objects.get(user=player)
+    envelopes = [message["envelope"] for message in messages]
+    [told] = [envelope for envelope in envelopes if envelope["type"] == "notification"]
+    assert (told["data"]["id"], told["data"]["title"]) == (notification.pk, notification.title)
+    assert [envelope["type"] for envelope in envelopes].index("notification") > 0
 
 
 @pytest.mark.parametrize(

@@ -88,3 +88,15 @@ def test_realtime_imports_no_domain_app_and_no_user_model() -> None:
                     offending.append(f"{path.name}:{node.lineno} {module}")
 
     assert offending == []
+
+
+def test_an_event_type_is_pushed_or_stored_or_both() -> None:
+    from realtime.registry import is_pushed, is_stored, register_event_type
+
+    with pytest.raises(ValueError, match="neither pushed nor stored"):
+        register_event_type("test_nowhere", "Goes nowhere.", pushed=False, stored=False)
+    assert (is_pushed("notification"), is_stored("notification")) == (True, False)  # the inbox row is the record
+    assert (is_pushed("progress_update"), is_stored("progress_update")) == (False, True)
+    assert (is_pushed("balance_update"), is_stored("balance_update")) == (True, True)
+    with pytest.raises(ValueError, match="another description"):
+        register_event_type("balance_update", registry.EVENT_TYPES["balance_update"], stored=False)

@@ -80,12 +80,13 @@ def test_a_gem_purchase_is_one_order_write_and_one_wallet_posting(
         # Then one transaction (a savepoint here, inside the test's): the idempotency claim, the buyer
         # lock with the wallet's and the replay check (one statement: the user row, then the wallet row,
         # which the posting takes as locked; the check draws the order's key too), the wallet posting
-        # (the entries with their key check and the wallet's UPDATE in one statement), the fulfilled
-        # order's notification (its inbox row: a realtime subscriber of purchase_update), one statement
-        # for the order, its transitions, the four outbox events (balance, two purchase updates,
-        # notification) and the stored response. 5 statements plus the savepoint pair. No mission,
-        # achievement or event counts purchases here, so the progress subscriber writes nothing.
-        with django_assert_num_queries(7) as captured:
+        # (the entries with their key check and the wallet's UPDATE in one statement), one statement for
+        # the order, its transitions, the fulfilled order's notification (its inbox row: a realtime
+        # subscriber of purchase_update; its socket event, which carries the row's key, is not stored),
+        # the three outbox events (balance, two purchase updates) and the stored response. 4 statements
+        # plus the savepoint pair. No mission, achievement or event counts purchases here, so the
+        # progress subscriber writes nothing.
+        with django_assert_num_queries(6) as captured:
             body = buy(client, "q1", product_id=product.sku).json()
 
     locks = [q["sql"] for q in captured.captured_queries if " FOR " in q["sql"]]
@@ -94,6 +95,7 @@ def test_a_gem_purchase_is_one_order_write_and_one_wallet_posting(
 
     order_writes = [q["sql"] for q in captured.captured_queries if 'INSERT INTO "shop_order"' in q["sql"]]
     assert len(order_writes) == 1 and "realtime_outboxevent" in order_writes[0]
+    assert 'INSERT INTO "realtime_notification"' in order_writes[0]  # the inbox row, in the same statement
     assert 'UPDATE "casino_idempotencyrecord"' in order_writes[0]  # the stored response, in the same statement
 
     order = Order.objects.get(receipt_code=body["receipt_code"])
