@@ -6,7 +6,7 @@ transaction's Redis writes so, each writer's items once or every one in order.""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from django.db import transaction
@@ -21,6 +21,12 @@ class _Batched:
 
     def __call__(self) -> None:
         self.run(self.items)
+
+
+def _savepoints(ids: Iterable[str | None]) -> set[str]:
+    """The savepoints of a level: a block opened with ``savepoint=False`` (a service joining the
+    request's transaction) adds ``None`` to Django's list, which no rollback drops on its own."""
+    return {sid for sid in ids if sid is not None}
 
 
 def on_commit_batched(
@@ -42,14 +48,14 @@ def on_commit_batched(
     if not connection.in_atomic_block:
         run(list(items))
         return
-    level = set(connection.savepoint_ids)
+    level = _savepoints(connection.savepoint_ids)
     pending = connection.run_on_commit
     lasts: dict[str, tuple[int, _Batched]] = connection.__dict__.setdefault("casino_batched", {})
     last = lasts.get(key)
     if last is not None:
         index, batch = last
         # Still registered where it was (a commit, a rollback or a savepoint's rollback rebuilds the list)?
-        if index < len(pending) and pending[index][1] is batch and pending[index][0] == level:
+        if index < len(pending) and pending[index][1] is batch and _savepoints(pending[index][0]) == level:
             batch.items.extend(items)
             return
     batch = _Batched(run)

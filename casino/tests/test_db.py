@@ -742,6 +742,17 @@ def test_on_commit_batched_keeps_order_and_drops_exactly_what_a_savepoint_rolled
 
 
 @pytest.mark.django_db(transaction=True)
+def test_on_commit_batched_joins_items_across_a_block_that_opens_no_savepoint() -> None:
+    runs = _Runs()
+    with transaction.atomic():
+        with transaction.atomic(savepoint=False):  # a service joining the request's transaction
+            on_commit_batched("k", [1], runs)
+        on_commit_batched("k", [2], runs)  # no savepoint between them: they roll back together, so one hook
+
+    assert runs.calls == [[1, 2]]
+
+
+@pytest.mark.django_db(transaction=True)
 def test_on_commit_batched_forgets_a_rolled_back_transaction_and_runs_at_once_outside_one() -> None:
     runs = _Runs()
     with contextlib.suppress(ZeroDivisionError), transaction.atomic():
