@@ -198,7 +198,9 @@ class UnitOfWork:
         """Write the queued rows and updates now, one statement for all their
         tables where the database allows (:func:`rows_insert_together`); before
         a row that cannot wait, so ids keep their order. Then the ``after_flush``
-        callbacks; what they queue is written by a flush of its own."""
+        callbacks; what they queue is written by a flush of its own. Called inside
+        a savepoint (a row written at once there flushes the queue first), the rows
+        and what the callbacks do are the savepoint's: its rollback takes them all."""
         while self.pending or self.updates or self.flushed:
             pending, self.pending = self.pending, {}
             updates, self.updates = self.updates, {}
@@ -494,7 +496,8 @@ def rows_insert_later(
     """INSERT ``objs`` when the enclosing unit of work commits (queued with its
     outbox rows, written with them in one statement on PostgreSQL), or now
     where rows cannot wait (no unit of work, or inside a savepoint: the rows
-    queued before are written first, so rows keep their order). For rows
+    queued before are written first, so rows keep their order -- inside that
+    savepoint, whose rollback takes them too). For rows
     nothing reads back in the transaction that writes them (records of what
     happened: an order's steps, a fraud decision); their keys are set when
     they are written. ``then``: called, in the transaction, once they are

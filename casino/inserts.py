@@ -76,9 +76,9 @@ def _encoded_text(value: EncodedJSON) -> str:
 
 def _json_text(value: dict[str, Any] | list[Any]) -> str:
     """``json.dumps(value)``, what Django's ``JSONField`` (no encoder) hands psycopg, by orjson:
-    the same JSON for what ``json.dumps`` takes (dates and times refused as it refuses them;
-    non-string keys written as it writes them); anything else goes to ``json.dumps``, to be
-    encoded or refused as before."""
+    the same JSON for what ``json.dumps`` takes (non-string keys written as it writes them).
+    Dates, times and dataclasses go to ``json.dumps`` and are refused as before, as is what
+    orjson refuses too; a UUID or an enum, which ``json.dumps`` refuses, orjson writes."""
     try:
         return orjson.dumps(value, option=_ORJSON_PLAIN_OPTIONS).decode()
     except orjson.JSONEncodeError:
