@@ -4,17 +4,18 @@ so two services never wait for each other in a cycle."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
 from django.db import connection
 
-from casino.db import key_next_sql, one_or_none
+from casino.db import column_name, key_next_sql, one_or_none, row_columns, row_from_values, row_get, row_lock_clause
 from economy.models import Wallet
 from economy.services import wallet_lock_after
-from games.models import FairnessSeed, GameRound
+from games.models import FairnessSeed, GachaPity, GameRound
+from games.selectors import inventory_owned_sql
 
 # One statement takes the next nonce and locks the seed row until the transaction ends: a
 # parallel round of the same player waits here and then reads the incremented nonce. On
@@ -116,3 +117,36 @@ def round_lock(*, round_id: int, user_id: int | None = None) -> GameRound | None
     if user_id is not None:
         rounds = rounds.filter(user_id=user_id)
     return one_or_none(rounds)
+
+
+def gacha_pity_lock_and_owned(
+    *, user_id: int, banner_id: int, item_codes: Mapping[int, str]
+) -> tuple[GachaPity | None, set[str]]:
+    """The player's pity counter on the banner, locked for the pull's change (None: their first
+    pull on it), and which of ``item_codes`` (the banner's items, codes by key) they own. On
+    PostgreSQL one statement: the counter locked in a lateral subquery, the items owned read
+    beside it; elsewhere two. A pull runs with the player's seed row locked (every round of the
+    player waits for the one in progress), so no other pull of theirs moves either meanwhile."""
+    if connection.vendor != "postgresql" or not item_codes:
+        pity = row_get(GachaPity, lock=True, user=user_id, banner=banner_id)
+        if not item_codes:
+            return pity, set()
+        with connection.cursor() as cursor:
+            cursor.execute(inventory_owned_sql(len(item_codes)), [user_id, *item_codes])
+            return pity, {item_codes[item_id] for (item_id,) in cursor.fetchall()}
+    with connection.cursor() as cursor:
+        cursor.execute(_pity_and_owned_sql(len(item_codes)), [user_id, *item_codes, user_id, banner_id])
+        owned, *values = cursor.fetchone()
+    pity = None if values[0] is None else row_from_values(GachaPity, values)  # its key is never NULL
+    return pity, {item_codes[item_id] for item_id in owned or ()}
+
+
+@cache
+def _pity_and_owned_sql(count: int) -> str:
+    pity = GachaPity._meta
+    user, banner = (column_name(GachaPity, name) for name in ("user", "banner"))
+    return (
+        f"SELECT ARRAY({inventory_owned_sql(count)}), p.* FROM (SELECT 1) AS one"  # noqa: S608 - names from the models
+        f" LEFT JOIN LATERAL (SELECT {row_columns(GachaPity, table='g')} FROM {pity.db_table} g"
+        f" WHERE g.{user} = %s AND g.{banner} = %s LIMIT 1{row_lock_clause(connection)}) p ON true"
+    )

@@ -412,18 +412,28 @@ def gacha_codes_owned(*, user_id: int, banner: GachaBannerSpec) -> set[str]:
     """The codes of the banner's items (the ones a pull can draw) the player owns: what a pull
     calls new or a duplicate. Written out (every pull reads it; the ORM compiled its join on
     each call), by the item keys of the banner's process copy."""
-    codes = {item.id: code for code, item in banner.items.items()}
+    codes = gacha_item_codes(banner)
     if not codes:
         return set()
+    with connection.cursor() as cursor:
+        cursor.execute(inventory_owned_sql(len(codes)), [user_id, *codes])
+        return {codes[item_id] for (item_id,) in cursor.fetchall()}
+
+
+def gacha_item_codes(banner: GachaBannerSpec) -> dict[int, str]:
+    """The banner's items (the ones a pull can draw): their codes by item key."""
+    return {item.id: code for code, item in banner.items.items()}
+
+
+def inventory_owned_sql(count: int) -> str:
+    """``SELECT`` of the item keys a player owns among ``count`` of them (parameters: the
+    player, then the keys)."""
     quote = connection.ops.quote_name
     item, user = column_name(InventoryItem, "item"), column_name(InventoryItem, "user")
-    sql = (
-        f"SELECT {item} FROM {quote(InventoryItem._meta.db_table)}"  # noqa: S608
-        f" WHERE {user} = %s AND {item} IN ({', '.join(['%s'] * len(codes))})"
+    return (
+        f"SELECT {item} FROM {quote(InventoryItem._meta.db_table)}"  # noqa: S608 - names from the models
+        f" WHERE {user} = %s AND {item} IN ({', '.join(['%s'] * count)})"
     )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [user_id, *codes])
-        return {codes[item_id] for (item_id,) in cursor.fetchall()}
 
 
 def gacha_banner_public(spec: GachaBannerSpec, *, pity_counter: int) -> dict[str, Any]:

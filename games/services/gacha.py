@@ -9,8 +9,9 @@ A pull is one round of the engine (:func:`games.services.rounds.round_play`, gam
   atomic ``daily_limit_take``);
 * ``decide`` runs with the player's fairness-seed row locked (the engine takes the nonce with
   it), so the player's pulls run one after the other. There the service reads the player's pity
-  counter for the banner (``SELECT … FOR UPDATE``, a second lock that holds even if the seed
-  lock were ever bypassed) and the item codes the player owns on the banner, then calls the
+  counter for the banner (locked ``FOR NO KEY UPDATE``, a second lock that holds even if the seed
+  lock were ever bypassed) and the item codes the player owns on the banner -- one statement on
+  PostgreSQL (``games.locks.gacha_pity_lock_and_owned``) --, then calls the
   PURE :func:`gacha_decider` (the draw is ``games.fairness.gacha_pulls`` — also what
   ``tools/verify_round.py`` and ``manage.py simulate_rtp`` recompute);
 * ``after`` (same transaction, once the round and its postings exist) writes the pity counter,
@@ -42,7 +43,7 @@ from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
 from accounts.models import User
-from casino.db import row_get, row_update_later, rows_insert_later
+from casino.db import row_update_later, rows_insert_later
 from casino.permissions import staff_permission_require
 from casino.services import audit_record
 from economy.enums import LedgerReason
@@ -51,8 +52,9 @@ from games import metrics
 from games.enums import Game
 from games.exceptions import BannerNotFound, InvalidChoice
 from games.fairness import gacha_pity_after, gacha_pulls
+from games.locks import gacha_pity_lock_and_owned
 from games.models import GachaBanner, GachaItem, GachaPity, GachaRarityWeight, GameRound, InventoryItem
-from games.selectors import GachaBannerSpec, gacha_banners_open, gacha_codes_owned
+from games.selectors import GachaBannerSpec, gacha_banners_open, gacha_item_codes
 from games.services.config import game_config
 from games.services.rounds import Decision, Draw, RoundPlay, round_play
 
@@ -234,13 +236,13 @@ def gacha_pull(*, user: User, pull_count: int, banner_code: str | None, idempote
             )
         raise BannerNotFound(banner=banner_code)
     banner = specs[0]
+    item_codes = gacha_item_codes(banner)
     state: dict[str, Any] = {}
 
     def decide(draw: Draw) -> Decision:
         if draw.config.currency != banner.currency:  # a misconfiguration the back office refuses
             raise BannerNotFound(banner=banner.code)
-        pity = row_get(GachaPity, lock=True, user=user.pk, banner=banner.id)  # written out: every pull
-        owned = gacha_codes_owned(user_id=user.pk, banner=banner)
+        pity, owned = gacha_pity_lock_and_owned(user_id=user.pk, banner_id=banner.id, item_codes=item_codes)
         state["pity"] = pity
         return gacha_decider(
             banner=banner, pull_count=pull_count, pity_before=pity.pulls_since_top if pity else 0, owned=owned
@@ -308,7 +310,7 @@ def _record_pull(
                 )
             ]
         )
-    else:  # locked by the decision (row_get(lock=True)): its counts are current
+    else:  # locked by the decision (games.locks.gacha_pity_lock_and_owned): its counts are current
         pity.pulls_since_top = outcome["pity_after"]
         pity.total_pulls += len(pulls)
         pity.updated_at = now

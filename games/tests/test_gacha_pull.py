@@ -380,6 +380,35 @@ def test_a_pulls_new_items_are_written_with_its_events_in_one_statement(auth_cli
     assert {item.round_id for item in owned} == {round_.pk}
 
 
+@pytest.mark.django_db
+def test_a_pull_locks_its_pity_counter_and_reads_the_items_owned_in_one_statement(auth_client: APIClient) -> None:
+    from casino.tests.statements import statements_sent
+
+    # Given a player whose first pull made their counter's row, and who owns every item of the banner
+    user = auth_client.user  # type: ignore[attr-defined]
+    fund(user, 10_000)
+    pull(auth_client, {"pull_count": 10})
+    first = GameRound.objects.get(user=user)
+    owned = set(InventoryItem.objects.filter(user=user).values_list("item_id", flat=True))
+    InventoryItem.objects.bulk_create(
+        InventoryItem(user=user, item=item, round=first, acquired_at=first.created_at)
+        for item in GachaItem.objects.filter(banner__code=BANNER).exclude(pk__in=owned)
+    )
+
+    # When they pull again
+    with statements_sent() as sent:
+        second = pull(auth_client, {"pull_count": 10}).json()
+
+    # Then one statement locked the counter and read the items owned
+    [read] = [sql for sql in sent if "games_gachapity" in sql and "FOR NO KEY UPDATE" in sql]
+    assert "games_inventoryitem" in read
+    assert not [sql for sql in sent if sql.startswith("SELECT") and "games_inventoryitem" in sql and sql != read]
+    # and what it read decided the pull: the counter went on from the first pull's, every item is a duplicate
+    again = GameRound.objects.filter(user=user).latest("pk")
+    assert again.inputs["pity_before"] == first.outcome["pity_after"]
+    assert second["items"] and not any(item["is_new"] for item in second["items"])
+
+
 # --- parallel pulls ----------------------------------------------------------------------------
 
 
