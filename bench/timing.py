@@ -118,10 +118,12 @@ def read(directory: Path) -> dict[str, np.ndarray]:
     out = {name: np.array(values, dtype=float) for name, values in columns.items() if name != "view"}
     out["view"] = np.array(columns["view"])
     # a statement's wait is its wall time less two other clocks' readings: a few us below zero
-    # when it waited for nothing
-    out["db_ms"] = np.maximum(out["db_ms"], 0.0)
+    # when it waited for nothing, or a few us more than the request's wall time leaves it (the
+    # clocks tick apart); it is kept within what the core time and the run-queue wait leave
+    on_thread = out["cpu_ms"] + out["runq_ms"]
+    out["db_ms"] = np.clip(out["db_ms"], 0.0, np.maximum(out["wall_ms"] - on_thread, 0.0))
     # what neither the thread's core time, its run-queue wait nor the statements' waits explain
-    out["rest_ms"] = np.maximum(out["wall_ms"] - out["cpu_ms"] - out["runq_ms"] - out["db_ms"], 0.0)
+    out["rest_ms"] = np.maximum(out["wall_ms"] - on_thread - out["db_ms"], 0.0)
     order = np.argsort(out["start"], kind="stable")
     return {name: values[order] for name, values in out.items()}
 

@@ -97,3 +97,19 @@ def test_a_stage_counts_only_its_own_requests_and_the_shares_add_up(tmp_path: Pa
 def test_no_lines_no_breakdown(tmp_path: Path) -> None:
     assert timing.read(tmp_path) == {}
     assert timing.breakdown({}, 0, 1) == {}
+
+
+def test_the_parts_add_up_to_the_wall_time_when_the_clocks_tick_apart(tmp_path: Path) -> None:
+    # A statement's wait is measured with other clocks than the thread's: it may come out a little
+    # below zero, or a little more than the request's wall time leaves it.
+    (tmp_path / "requests-1.csv").write_text(
+        "1.0,a,52.105,19.5,2.005,30.628,2\n"  # the statements' 30.628 ms leave 0.028 ms too many
+        "2.0,b,10.0,4.0,1.0,-0.004,1\n"  # a statement that waited for nothing
+    )
+
+    columns = timing.read(tmp_path)
+
+    parts = sum(columns[name] for name in timing.PARTS)
+    assert parts == pytest.approx(columns["wall_ms"], abs=1e-9)
+    assert columns["db_ms"].tolist() == pytest.approx([52.105 - 19.5 - 2.005, 0.0])
+    assert columns["rest_ms"].tolist() == pytest.approx([0.0, 5.0])
