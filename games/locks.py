@@ -15,7 +15,7 @@ from casino.db import column_name, key_next_sql, one_or_none, row_columns, row_f
 from economy.models import Wallet
 from economy.services import wallet_lock_after
 from games.models import FairnessSeed, GachaPity, GameRound
-from games.selectors import inventory_owned_sql
+from games.selectors import inventory_owned_sql, items_owned
 
 # One statement takes the next nonce and locks the seed row until the transaction ends: a
 # parallel round of the same player waits here and then reads the incremented nonce. On
@@ -129,11 +129,7 @@ def gacha_pity_lock_and_owned(
     player waits for the one in progress), so no other pull of theirs moves either meanwhile."""
     if connection.vendor != "postgresql" or not item_codes:
         pity = row_get(GachaPity, lock=True, user=user_id, banner=banner_id)
-        if not item_codes:
-            return pity, set()
-        with connection.cursor() as cursor:
-            cursor.execute(inventory_owned_sql(len(item_codes)), [user_id, *item_codes])
-            return pity, {item_codes[item_id] for (item_id,) in cursor.fetchall()}
+        return pity, items_owned(user_id=user_id, item_codes=item_codes)
     with connection.cursor() as cursor:
         cursor.execute(_pity_and_owned_sql(len(item_codes)), [user_id, *item_codes, user_id, banner_id])
         owned, *values = cursor.fetchone()

@@ -412,12 +412,16 @@ def gacha_codes_owned(*, user_id: int, banner: GachaBannerSpec) -> set[str]:
     """The codes of the banner's items (the ones a pull can draw) the player owns: what a pull
     calls new or a duplicate. Written out (every pull reads it; the ORM compiled its join on
     each call), by the item keys of the banner's process copy."""
-    codes = gacha_item_codes(banner)
-    if not codes:
+    return items_owned(user_id=user_id, item_codes=gacha_item_codes(banner))
+
+
+def items_owned(*, user_id: int, item_codes: Mapping[int, str]) -> set[str]:
+    """Which of ``item_codes`` (codes by item key) the player owns."""
+    if not item_codes:
         return set()
     with connection.cursor() as cursor:
-        cursor.execute(inventory_owned_sql(len(codes)), [user_id, *codes])
-        return {codes[item_id] for (item_id,) in cursor.fetchall()}
+        cursor.execute(inventory_owned_sql(len(item_codes)), [user_id, *item_codes])
+        return {item_codes[item_id] for (item_id,) in cursor.fetchall()}
 
 
 def gacha_item_codes(banner: GachaBannerSpec) -> dict[int, str]:
