@@ -152,18 +152,24 @@ def test_each_pull_starts_from_the_counter_the_previous_one_left(auth_client: AP
     assert pity_of(user).pulls_since_top == rounds[-1].outcome["pity_after"]  # type: ignore[union-attr]
 
 
+def own_every_item(user: Any) -> GameRound:
+    """Give the player every item of the banner they do not own yet, as won by their first pull (returned)."""
+    first = GameRound.objects.filter(user=user).earliest("pk")
+    owned = set(InventoryItem.objects.filter(user=user).values_list("item_id", flat=True))
+    InventoryItem.objects.bulk_create(
+        InventoryItem(user=user, item=item, round=first, acquired_at=first.created_at)
+        for item in GachaItem.objects.filter(banner__code=BANNER).exclude(pk__in=owned)
+    )
+    return first
+
+
 @pytest.mark.django_db
 def test_duplicates_convert_to_gold_as_the_round_payout(auth_client: APIClient) -> None:
     # Given a player who already owns every item of the banner
     user = auth_client.user  # type: ignore[attr-defined]
     fund(user, 1000)
     pull(auth_client, {"pull_count": 1})
-    first = GameRound.objects.get(user=user)
-    owned = set(InventoryItem.objects.filter(user=user).values_list("item_id", flat=True))
-    InventoryItem.objects.bulk_create(
-        InventoryItem(user=user, item=item, round=first, acquired_at=first.created_at)
-        for item in GachaItem.objects.filter(banner__code=BANNER).exclude(pk__in=owned)
-    )
+    own_every_item(user)
     before = gold_of(user)
     # When they 10-pull
     body = pull(auth_client, {"pull_count": 10}).json()
@@ -388,12 +394,7 @@ def test_a_pull_locks_its_pity_counter_and_reads_the_items_owned_in_one_statemen
     user = auth_client.user  # type: ignore[attr-defined]
     fund(user, 10_000)
     pull(auth_client, {"pull_count": 10})
-    first = GameRound.objects.get(user=user)
-    owned = set(InventoryItem.objects.filter(user=user).values_list("item_id", flat=True))
-    InventoryItem.objects.bulk_create(
-        InventoryItem(user=user, item=item, round=first, acquired_at=first.created_at)
-        for item in GachaItem.objects.filter(banner__code=BANNER).exclude(pk__in=owned)
-    )
+    first = own_every_item(user)
 
     # When they pull again
     with statements_sent() as sent:
