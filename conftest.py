@@ -38,13 +38,25 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     release_test_run()
 
 
+# A test marked ``long`` takes a minute or more on a fast machine; machines differ three times
+# in speed, and a loaded one (the other xdist worker beside it) more: its hang detector
+# (pytest-timeout) allows this many times pytest.ini's ``timeout`` unless it sets its own.
+LONG_TEST_TIMEOUT_FACTOR = 3
+
+
 @pytest.hookimpl(trylast=True)  # after pytest-django's own ordering
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Tests marked ``long`` first (a stable sort keeps the rest in order): under `pytest -n N
     --dist loadfile` a worker starts on the longest file while the others share the rest,
     instead of one worker running it alone at the end (`make test` passes
-    --no-loadscope-reorder: xdist would otherwise order the files by their number of tests)."""
+    --no-loadscope-reorder: xdist would otherwise order the files by their number of tests).
+    And a long test without a timeout of its own gets LONG_TEST_TIMEOUT_FACTOR times the
+    default one: a time limit fitted to a fast idle machine fails it on a slow busy one."""
     items.sort(key=lambda item: item.get_closest_marker("long") is None)
+    default_timeout = float(config.getini("timeout") or 0)
+    for item in items:
+        if default_timeout and item.get_closest_marker("long") and not item.get_closest_marker("timeout"):
+            item.add_marker(pytest.mark.timeout(LONG_TEST_TIMEOUT_FACTOR * default_timeout))
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
