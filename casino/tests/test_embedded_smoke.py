@@ -270,3 +270,30 @@ def test_a_player_claims_and_reads_the_dashboard_on_sqlite(embedded_server: Embe
     assert (body["streak"]["count"], body["streak"]["claimed_today"]) == (1, True)
     assert body["vip"]["claimed_today"] is True and body["vip"]["last_claim_at"]
     assert body["balances"]["gold_balance"] == balance["gold"]
+
+
+def test_a_player_joins_an_event_and_lists_it_with_their_participation_on_sqlite(
+    embedded_server: EmbeddedServer,
+) -> None:
+    # Given a player of the embedded default (SQLite) and the demo events seed_demo made
+    signup = _sign_up(embedded_server, "smoke_erin", "+15550100005")
+    assert signup.status_code == 201, signup.text
+    headers = {"Authorization": f"Bearer {signup.json()['access_token']}"}
+    running = httpx.get(f"{embedded_server.http}/api/events/active", headers=headers, timeout=10).json()
+    assert running, "seed_demo makes running events"
+    event = running[0]
+
+    # When they join one and list the running events again (the participations and their
+    # progress read by one hand-written statement, its dates converted as the ORM converts them)
+    joined = httpx.post(
+        f"{embedded_server.http}/api/events/join", json={"event_id": event["id"]}, headers=headers, timeout=30
+    )
+    assert joined.status_code in (200, 201), joined.text
+    listed = httpx.get(f"{embedded_server.http}/api/events/active", headers=headers, timeout=10).json()
+
+    # Then the event shows them joined, with a zero for each requirement and the join's time
+    mine = next(item for item in listed if item["id"] == event["id"])["user_participation"]
+    assert mine["joined"] is True and mine["joined_at"] == joined.json()["joined_at"]
+    assert mine["joined_at"].endswith("Z")
+    assert mine["progress"] == {key: 0 for key in event["requirements"]}
+    assert (mine["completed"], mine["claimed"], mine["completed_at"]) == (False, False, None)
