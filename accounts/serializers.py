@@ -6,8 +6,10 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from casino.serializers import OutputSerializer
 
-class UserSerializer(serializers.Serializer):
+
+class UserSerializer(OutputSerializer):
     """The player profile. Economy fields (balances, level, streak) are added by
     the economy app when it is installed, so they are optional here."""
 

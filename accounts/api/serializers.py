@@ -12,6 +12,7 @@ from accounts.models import PHONE_VALIDATOR, SITE_ID_VALIDATOR
 from accounts.nicknames import NICKNAME_MAX_LENGTH, NICKNAME_MIN_LENGTH, nickname_clean
 from accounts.serializers import UserSerializer
 from accounts.services.users import email_normal_form
+from casino.serializers import OutputSerializer
 
 # --- Input ---------------------------------------------------------------------
 
@@ -173,7 +174,7 @@ class SpendLimitInputSerializer(serializers.Serializer):
 # --- Output ------------------------------------------------------------------------
 
 
-class AuthResponseSerializer(serializers.Serializer):
+class AuthResponseSerializer(OutputSerializer):
     access_token = serializers.CharField()
     refresh_token = serializers.CharField()
     token_type = serializers.CharField(default="bearer")
@@ -181,14 +182,14 @@ class AuthResponseSerializer(serializers.Serializer):
     user = UserSerializer()
 
 
-class RefreshResponseSerializer(serializers.Serializer):
+class RefreshResponseSerializer(OutputSerializer):
     access_token = serializers.CharField()
     refresh_token = serializers.CharField()
     token_type = serializers.CharField(default="bearer")
     expires_in = serializers.IntegerField()
 
 
-class MessageSerializer(serializers.Serializer):
+class MessageSerializer(OutputSerializer):
     message = serializers.CharField()
 
 
@@ -196,7 +197,7 @@ class LogoutResponseSerializer(MessageSerializer):
     revoked = serializers.BooleanField(help_text="Whether a refresh token was revoked.")
 
 
-class InviteValidateResponseSerializer(serializers.Serializer):
+class InviteValidateResponseSerializer(OutputSerializer):
     # The client reads a field named is_valid; DRF moves declared fields off the class, so the
     # method of the same name is not shadowed (this serializer only shapes an answer).
     is_valid = serializers.BooleanField()  # type: ignore[assignment]
@@ -207,7 +208,7 @@ class InviteValidateResponseSerializer(serializers.Serializer):
     expires_at = serializers.DateTimeField(allow_null=True)
 
 
-class ResponsibleGamingSerializer(serializers.Serializer):
+class ResponsibleGamingSerializer(OutputSerializer):
     self_excluded_until = serializers.DateTimeField(allow_null=True)
     daily_spend_limit = serializers.IntegerField(allow_null=True, help_text="In force now, minor units.")
     pending_daily_spend_limit = serializers.IntegerField(allow_null=True)

@@ -4,11 +4,13 @@ answers as DRF's own serializer, and refused where sharing fields is unsafe."""
 from __future__ import annotations
 
 import copy
+from collections import OrderedDict
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 import pytest
+from rest_framework import fields as drf_fields
 from rest_framework import serializers
 
 from casino.serializers import InputSerializer, OutputSerializer
@@ -54,6 +56,99 @@ ANSWERS = [
 def test_an_answer_renders_as_drf_renders_it(answer: dict[str, Any]) -> None:
     assert Answer(answer).data == plain(Answer)(answer).data
     assert Answer([answer, answer], many=True).data == plain(Answer)([answer, answer], many=True).data
+
+
+class Whole(OutputSerializer):
+    plain = serializers.IntegerField()
+
+
+class Tricky(OutputSerializer):
+    """Fields the plain-dict short way must leave to DRF's look-up."""
+
+    plain = serializers.IntegerField()
+    defaulted = serializers.IntegerField(default=7)
+    optional = serializers.CharField(required=False)
+    nullable = serializers.CharField(allow_null=True)
+    nested = serializers.CharField(source="inner.name")
+    whole = Whole(source="*")
+    computed = serializers.IntegerField(source="compute")
+
+
+class Point:
+    """An object, not a dict: DRF reads attributes and calls simple methods."""
+
+    plain = 1
+    defaulted = 2
+    optional = "o"
+    nullable = None
+    inner = {"name": "in"}
+
+    def compute(self) -> int:
+        return 42
+
+
+TRICKY = [
+    # every key there
+    {"plain": 1, "defaulted": 2, "optional": "x", "nullable": "y", "inner": {"name": "n"}, "compute": 5},
+    # missing keys: the default, skipped, None
+    {"plain": 1, "inner": {"name": "n"}, "compute": 5},
+    # a callable value is called, as DRF calls it
+    {"plain": 1, "nullable": None, "inner": {"name": "n"}, "compute": lambda: 9},
+]
+
+
+@pytest.mark.parametrize("answer", TRICKY)
+def test_what_the_short_way_cannot_decide_renders_as_drf_renders_it(answer: dict[str, Any]) -> None:
+    # (the metaclass takes the fields out of the mapping it is given: a copy each)
+    def fields() -> dict[str, Any]:
+        return copy.deepcopy(Tricky._declared_fields)
+
+    drf = type("PlainTricky", (serializers.Serializer,), fields())
+    ours = type("OursTricky", (OutputSerializer,), fields())
+    assert ours(answer).data == drf(answer).data
+    # a dict subclass and an object take DRF's own path
+    assert ours(OrderedDict(answer)).data == drf(OrderedDict(answer)).data
+    assert (
+        ours(Point()).data
+        == drf(Point()).data
+        == {
+            "plain": 1,
+            "defaulted": 2,
+            "optional": "o",
+            "nullable": None,
+            "nested": "in",
+            "computed": 42,
+            "whole": {"plain": 1},
+        }
+    )
+
+
+def test_a_required_key_missing_from_a_dict_fails_as_with_drf() -> None:
+    answer = {"defaulted": 2, "inner": {"name": "n"}, "compute": 5}
+    with pytest.raises(KeyError, match="plain"):
+        Tricky(answer).data  # noqa: B018 - rendering is the property's work
+
+
+def test_a_plain_dict_is_read_by_its_keys_without_drfs_attribute_look_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given DRF's attribute look-up, counted
+    calls: list[list[str]] = []
+    look_up = drf_fields.get_attribute
+
+    def counted(instance: Any, attrs: list[str]) -> Any:
+        calls.append(list(attrs))
+        return look_up(instance, attrs)
+
+    monkeypatch.setattr(drf_fields, "get_attribute", counted)
+
+    # When an answer with every key renders, and one missing a key with a default
+    Answer(ANSWERS[0]).data  # noqa: B018 - rendering is the property's work
+    keyed = list(calls)
+    Tricky(TRICKY[1]).data  # noqa: B018
+
+    # Then the keys were read directly; only what the short way cannot decide took the look-up
+    assert keyed == []
+    # (the missing keys, a dotted source, and the whole dict for a "*" source)
+    assert sorted(map(tuple, calls)) == [(), ("defaulted",), ("inner", "name"), ("nullable",), ("optional",)]
 
 
 def test_the_fields_are_built_once_per_class() -> None:

@@ -65,7 +65,7 @@ class BalanceSerializer(OutputSerializer):
     daily_streak = serializers.IntegerField()
 
 
-class RecentActionSerializer(serializers.Serializer):
+class RecentActionSerializer(OutputSerializer):
     id = serializers.IntegerField(help_text="The action's first ledger entry.")
     action_type = serializers.CharField(
         help_text="DAILY_LOGIN, VIP_CLAIM, PURCHASE, PURCHASE_REFUND, SIGNUP_BONUS, EVENT_REWARD, "
@@ -79,7 +79,7 @@ class RecentActionSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
 
 
-class LedgerEntrySerializer(serializers.Serializer):
+class LedgerEntrySerializer(OutputSerializer):
     id = serializers.IntegerField()
     currency = serializers.CharField()
     delta = serializers.IntegerField()
@@ -89,14 +89,14 @@ class LedgerEntrySerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
 
 
-class AttendanceDaySerializer(serializers.Serializer):
+class AttendanceDaySerializer(OutputSerializer):
     date = serializers.DateField()
     checked_in = serializers.BooleanField()
     protected = serializers.BooleanField(help_text="Missed, but saved by a protection token.")
     claimed = serializers.BooleanField()
 
 
-class StreakStatusSerializer(serializers.Serializer):
+class StreakStatusSerializer(OutputSerializer):
     count = serializers.IntegerField(help_text="The streak as it stands now (0 once broken).")
     current_count = serializers.IntegerField(help_text="Same as count (the client's other name).")
     claimed_today = serializers.BooleanField()
@@ -114,7 +114,7 @@ class StreakStatusSerializer(serializers.Serializer):
     month_count = serializers.IntegerField(help_text="Check-ins this UTC month.")
 
 
-class StreakTickSerializer(serializers.Serializer):
+class StreakTickSerializer(OutputSerializer):
     count = serializers.IntegerField()
     checked_in_now = serializers.BooleanField(help_text="False when today was already recorded.")
     protected_days = serializers.ListField(child=serializers.DateField())
@@ -130,7 +130,7 @@ class StreakClaimSerializer(OutputSerializer):
     idempotent = serializers.BooleanField(help_text="True when today's reward had already been claimed.")
 
 
-class StreakHistorySerializer(serializers.Serializer):
+class StreakHistorySerializer(OutputSerializer):
     year = serializers.IntegerField()
     month = serializers.IntegerField()
     days = serializers.ListField(child=serializers.DateField())
@@ -138,7 +138,7 @@ class StreakHistorySerializer(serializers.Serializer):
     claimed_days = serializers.ListField(child=serializers.DateField())
 
 
-class VipStatusSerializer(serializers.Serializer):
+class VipStatusSerializer(OutputSerializer):
     vip_tier = serializers.CharField()
     vip_points = serializers.IntegerField()
     daily_points = serializers.IntegerField()
@@ -154,7 +154,7 @@ class VipClaimSerializer(OutputSerializer):
     idempotent = serializers.BooleanField()
 
 
-class DashboardBalancesSerializer(serializers.Serializer):
+class DashboardBalancesSerializer(OutputSerializer):
     cyber_token_balance = serializers.IntegerField(help_text="Gold: the name most client screens read.")
     gold_balance = serializers.IntegerField()
     gold = serializers.IntegerField()
@@ -163,19 +163,19 @@ class DashboardBalancesSerializer(serializers.Serializer):
     vip_points = serializers.IntegerField()
 
 
-class DashboardLevelSerializer(serializers.Serializer):
+class DashboardLevelSerializer(OutputSerializer):
     level = serializers.IntegerField()
     experience = serializers.IntegerField()
     max_experience = serializers.IntegerField()
     total_experience = serializers.IntegerField()
 
 
-class RewardSerializer(serializers.Serializer):
+class RewardSerializer(OutputSerializer):
     gold = serializers.IntegerField()
     xp = serializers.IntegerField()
 
 
-class DashboardStreakSerializer(serializers.Serializer):
+class DashboardStreakSerializer(OutputSerializer):
     count = serializers.IntegerField()
     claimed_today = serializers.BooleanField()
     next_reward = RewardSerializer(help_text="Today's reward if unclaimed, else tomorrow's.")

@@ -22,6 +22,7 @@ from rest_framework.views import APIView
 
 from casino.errors import ErrorSerializer, ValidationErrorSerializer
 from casino.pagination import StandardPagination
+from casino.serializers import OutputSerializer
 from realtime.models import NotificationSettings
 from realtime.notifications import preferences, selectors, services
 from realtime.notifications.authentication import AccessTokenCookieAuthentication
@@ -42,7 +43,7 @@ def _player(request: Request) -> AbstractBaseUser:
     return user
 
 
-class NotificationSerializer(serializers.Serializer):  # type: ignore[type-arg]
+class NotificationSerializer(OutputSerializer):
     id = serializers.IntegerField()
     kind = serializers.CharField(help_text="purchase_fulfilled, purchase_refunded, staff_grant, reward_<source>, ...")
     title = serializers.CharField()

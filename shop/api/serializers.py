@@ -4,7 +4,7 @@ from typing import Any
 
 from rest_framework import serializers
 
-from casino.serializers import InputSerializer
+from casino.serializers import InputSerializer, OutputSerializer
 from shop.enums import ClientPurchaseStatus, client_purchase_status
 from shop.models import Order, OrderStatus
 
@@ -47,7 +47,7 @@ class TransactionsQuerySerializer(serializers.Serializer):
     )
 
 
-class CatalogItemSerializer(serializers.Serializer):
+class CatalogItemSerializer(OutputSerializer):
     id = serializers.IntegerField()
     product_id = serializers.CharField(help_text="sku")
     package_id = serializers.CharField(required=False)
@@ -70,7 +70,7 @@ class CatalogItemSerializer(serializers.Serializer):
     ends_at = serializers.DateTimeField(required=False)
 
 
-class CatalogSerializer(serializers.Serializer):
+class CatalogSerializer(OutputSerializer):
     """``GET /api/shop/catalog?view=grouped``."""
 
     products = CatalogItemSerializer(many=True)
@@ -83,12 +83,12 @@ CLIENT_STATUS_HELP = (
 )
 
 
-class PurchaseItemSerializer(serializers.Serializer):
+class PurchaseItemSerializer(OutputSerializer):
     item_code = serializers.CharField()
     quantity = serializers.IntegerField()
 
 
-class PurchaseSerializer(serializers.Serializer):
+class PurchaseSerializer(OutputSerializer):
     """The result of a buy (names per the client contract)."""
 
     success = serializers.BooleanField()
@@ -116,7 +116,7 @@ class PurchaseSerializer(serializers.Serializer):
     idempotent = serializers.BooleanField(help_text="True when this is the answer to an earlier identical request.")
 
 
-class TransactionSerializer(serializers.Serializer):
+class TransactionSerializer(OutputSerializer):
     id = serializers.IntegerField(help_text="The cursor for after_id.")
     receipt_code = serializers.CharField()
     product_id = serializers.CharField()
@@ -155,7 +155,7 @@ class TransactionSerializer(serializers.Serializer):
         }
 
 
-class TransactionsPageSerializer(serializers.Serializer):
+class TransactionsPageSerializer(OutputSerializer):
     transactions = TransactionSerializer(many=True)
     items = TransactionSerializer(many=True, help_text="The same list (the client reads either name).")
     total = serializers.IntegerField()
@@ -165,12 +165,12 @@ class TransactionsPageSerializer(serializers.Serializer):
     next_after_id = serializers.IntegerField(allow_null=True, help_text="Send as after_id for the next page.")
 
 
-class SettleSerializer(serializers.Serializer):
+class SettleSerializer(OutputSerializer):
     result = serializers.CharField()
     transaction = TransactionSerializer()
 
 
-class WebhookAckSerializer(serializers.Serializer):
+class WebhookAckSerializer(OutputSerializer):
     received = serializers.BooleanField()
     duplicate = serializers.BooleanField()
     result = serializers.CharField()
