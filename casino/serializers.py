@@ -89,10 +89,11 @@ class OutputSerializer(serializers.Serializer):  # type: ignore[type-arg]  # DRF
         """DRF's ``Serializer.to_representation``, with a short way for a plain dict (what the
         selectors and services hand the views): a field whose source is one key of it reads
         that key, instead of DRF's attribute look-up (a ``Mapping`` check, a callable check,
-        its error handling) for every field of every nested part -- a third of a home
-        screen's CPU went to rendering it. Whatever that way cannot decide (a missing key,
-        a callable value, a dotted or ``*`` source, a field with its own ``get_attribute``)
-        takes DRF's path, as does anything that is not a plain dict."""
+        its error handling) for every field of every nested part: the home screen's answer
+        renders in half the time (bench/README.md, "Twentieth round"). Whatever that way
+        cannot decide (a missing key, a callable value, a dotted or ``*`` source, a field
+        with its own ``get_attribute``) takes DRF's path, as does anything that is not a
+        plain dict."""
         if type(instance) is not dict:
             return super().to_representation(instance)
         ret: dict[str, Any] = {}

@@ -53,7 +53,7 @@ class NotificationSerializer(OutputSerializer):
     read = serializers.BooleanField()
 
 
-class NotificationReadAllSerializer(serializers.Serializer):  # type: ignore[type-arg]
+class NotificationReadAllSerializer(OutputSerializer):
     marked_read = serializers.IntegerField(help_text="How many were unread.")
     unread = serializers.IntegerField()
 
@@ -74,13 +74,13 @@ class PushSubscribeSerializer(serializers.Serializer):  # type: ignore[type-arg]
         return value
 
 
-class PushSubscriptionSerializer(serializers.Serializer):  # type: ignore[type-arg]
+class PushSubscriptionSerializer(OutputSerializer):
     endpoint = serializers.CharField()
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
 
 
-class VapidPublicKeySerializer(serializers.Serializer):  # type: ignore[type-arg]
+class VapidPublicKeySerializer(OutputSerializer):
     public_key = serializers.CharField(help_text="The VAPID public key (base64url): applicationServerKey.")
 
 

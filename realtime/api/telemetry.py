@@ -25,6 +25,7 @@ from rest_framework.views import APIView
 
 from casino.errors import ErrorSerializer, PayloadTooLarge, ValidationErrorSerializer
 from casino.parsers import JSONParser
+from casino.serializers import OutputSerializer
 from casino.throttling import PlayerRateThrottle
 from realtime.telemetry.exceptions import InvalidTelemetryEvent, TooManyTelemetryEvents
 from realtime.telemetry.limits import MAX_BODY_BYTES, MAX_CLIENT_TS_LENGTH, MAX_EVENTS, MAX_NAME_LENGTH
@@ -111,7 +112,7 @@ class ActionBatchSerializer(serializers.Serializer):  # type: ignore[type-arg]
     items = ActionSerializer(many=True, max_length=MAX_EVENTS, help_text=f"At most {MAX_EVENTS}.")  # type: ignore[call-arg]  # many=True passes it to the ListSerializer
 
 
-class TelemetryAcceptedSerializer(serializers.Serializer):  # type: ignore[type-arg]
+class TelemetryAcceptedSerializer(OutputSerializer):
     accepted = serializers.IntegerField(help_text="How many events were recorded (all of the request's).")
 
 

@@ -23,13 +23,14 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from casino.errors import ValidationErrorSerializer
+from casino.serializers import OutputSerializer
 from realtime.selectors import global_metrics
 
 CACHE_KEY = "live-metrics:global"
 MIN_INTERVAL, MAX_INTERVAL, DEFAULT_INTERVAL = 2, 30, 5
 
 
-class GlobalMetricsSerializer(serializers.Serializer):
+class GlobalMetricsSerializer(OutputSerializer):
     online_users = serializers.IntegerField(help_text="Players active in the last 5 minutes.")
     spins_last_hour = serializers.IntegerField(help_text="Game rounds played in the last hour.")
     big_wins_last_hour = serializers.IntegerField(help_text="Won rounds that paid at least BIG_WIN_THRESHOLD_GOLD.")
