@@ -307,3 +307,53 @@ def test_an_input_serializer_validates_new_data_only() -> None:
         Body({"product_id": "gold"})
     with pytest.raises(TypeError, match="new data only"):
         Body(data={"product_id": "gold"}, partial=True)
+
+
+def _answer_serializers() -> list[tuple[str, serializers.BaseSerializer[Any]]]:
+    """Each operation's success answers as drf-spectacular reads them (the views'
+    ``extend_schema`` responses), labelled ``METHOD path``."""
+    from drf_spectacular.generators import SchemaGenerator
+    from drf_spectacular.settings import spectacular_settings
+    from drf_spectacular.utils import OpenApiResponse
+
+    generator = SchemaGenerator()
+    generator._initialise_endpoints()
+    answers = []
+    for path, path_regex, method, view in generator._get_paths_and_endpoints():
+        view.request = spectacular_settings.GET_MOCK_REQUEST(method, path, view, None)
+        schema = view.schema
+        schema.path, schema.path_regex, schema.path_prefix, schema.method = path, path_regex, "", method
+        responses = schema.get_response_serializers()
+        for status, answer in responses.items() if isinstance(responses, dict) else [("200", responses)]:
+            if isinstance(answer, OpenApiResponse):
+                answer = answer.response
+            if isinstance(answer, type) and issubclass(answer, serializers.BaseSerializer):
+                answer = answer()
+            if str(status).startswith("2") and isinstance(answer, serializers.BaseSerializer):
+                answers.append((f"{method} {path}", answer))
+    return answers
+
+
+def _plain_parts(answer: Any, where: str) -> list[str]:
+    if isinstance(answer, serializers.ListSerializer):
+        answer = answer.child
+    if not isinstance(answer, serializers.Serializer):
+        return []
+    found = [] if isinstance(answer, OutputSerializer) else [f"{type(answer).__name__} ({where})"]
+    for name, field in answer.fields.items():
+        found += _plain_parts(field, f"{where}.{name}")
+    return found
+
+
+@pytest.mark.django_db
+def test_every_answer_and_each_of_its_parts_is_an_output_serializer() -> None:
+    # Given every operation's success answers, as the schema documents them
+    answers = _answer_serializers()
+    assert len(answers) > 50
+
+    # When each is walked down to its nested parts
+    plain = sorted({part for where, answer in answers for part in _plain_parts(answer, where)})
+
+    # Then none is a plain DRF serializer (its fields deep-copied for every answer, each read
+    # through DRF's attribute look-up): a new answer subclasses OutputSerializer
+    assert plain == []

@@ -22,7 +22,7 @@ class StrictIntegerField(serializers.IntegerField):
         return super().to_internal_value(data)
 
 
-class RevealedSeedSerializer(serializers.Serializer[dict]):
+class RevealedSeedSerializer(OutputSerializer):
     server_seed = serializers.CharField()
     server_seed_hash = serializers.CharField()
     client_seed = serializers.CharField()
@@ -30,7 +30,7 @@ class RevealedSeedSerializer(serializers.Serializer[dict]):
     revealed_at = serializers.DateTimeField()
 
 
-class FairnessSerializer(serializers.Serializer[dict]):
+class FairnessSerializer(OutputSerializer):
     server_seed_hash = serializers.CharField(
         allow_null=True, help_text="SHA-256 of the server seed in use (null until the first round)."
     )
@@ -49,14 +49,14 @@ class ClientSeedSerializer(serializers.Serializer[dict]):
     client_seed = serializers.RegexField(r"^[A-Za-z0-9_-]{1,64}$", max_length=64)
 
 
-class RoundFairnessSerializer(serializers.Serializer[dict]):
+class RoundFairnessSerializer(OutputSerializer):
     server_seed_hash = serializers.CharField()
     server_seed = serializers.CharField(allow_null=True, help_text="Shown once the seed is rotated.")
     client_seed = serializers.CharField()
     nonce = serializers.IntegerField()
 
 
-class RoundSerializer(serializers.Serializer[dict]):
+class RoundSerializer(OutputSerializer):
     """A round as tools/verify_round.py reads it (docs/fairness.md)."""
 
     id = serializers.IntegerField()
@@ -82,13 +82,13 @@ class SlotSpinInputSerializer(InputSerializer):
     )
 
 
-class SlotFeedbackSerializer(serializers.Serializer[dict]):
+class SlotFeedbackSerializer(OutputSerializer):
     code = serializers.CharField(help_text="slot.jackpot / slot.win / slot.loss")
     severity = serializers.CharField(help_text="success / info / loss")
     message = serializers.CharField()
 
 
-class SlotWinLineSerializer(serializers.Serializer[dict]):
+class SlotWinLineSerializer(OutputSerializer):
     symbol = serializers.CharField(help_text="The rule's symbol code.")
     emoji = serializers.CharField()
     count = serializers.IntegerField(help_text="The first `count` reels from the left show the symbol.")
@@ -121,19 +121,19 @@ class SlotSpinSerializer(OutputSerializer):
     replayed = serializers.BooleanField(help_text="true: a retry with the same Idempotency-Key (the first spin).")
 
 
-class SlotSymbolSerializer(serializers.Serializer[dict]):
+class SlotSymbolSerializer(OutputSerializer):
     code = serializers.CharField()
     name = serializers.CharField()
     emoji = serializers.CharField()
 
 
-class SlotReelSerializer(serializers.Serializer[dict]):
+class SlotReelSerializer(OutputSerializer):
     reel = serializers.IntegerField(help_text="0 = leftmost")
     stops = serializers.IntegerField(help_text="Stops on the strip (the sum of the weights).")
     weights = serializers.DictField(child=serializers.IntegerField(), help_text="symbol -> stops showing it")
 
 
-class SlotPayRuleSerializer(serializers.Serializer[dict]):
+class SlotPayRuleSerializer(OutputSerializer):
     symbol = serializers.CharField()
     emoji = serializers.CharField()
     count = serializers.IntegerField(help_text="The first `count` reels from the left show the symbol.")
@@ -143,7 +143,7 @@ class SlotPayRuleSerializer(serializers.Serializer[dict]):
     rtp_share = serializers.CharField(help_text="Its share of the RTP, in percent.")
 
 
-class SlotConfigSerializer(serializers.Serializer[dict]):
+class SlotConfigSerializer(OutputSerializer):
     game = serializers.CharField()
     is_enabled = serializers.BooleanField()
     min_bet = serializers.IntegerField()
@@ -266,7 +266,7 @@ class RpsPlayInputSerializer(InputSerializer):
     bet_amount = StrictIntegerField(help_text="A JSON integer within the game's min_bet..max_bet.")
 
 
-class RpsFeedbackSerializer(serializers.Serializer[dict]):
+class RpsFeedbackSerializer(OutputSerializer):
     code = serializers.CharField(help_text="rps.win, rps.draw or rps.loss")
     severity = serializers.CharField(help_text="success, info or loss")
     message = serializers.CharField()
@@ -305,7 +305,7 @@ class GameHistoryQuerySerializer(serializers.Serializer[dict]):
         return attrs
 
 
-class GameHistoryItemSerializer(serializers.Serializer[Any]):
+class GameHistoryItemSerializer(OutputSerializer):
     id = serializers.IntegerField(help_text="The round's id (GET /api/games/rounds/{id}).")
     game_type = serializers.CharField(help_text="slot, crash, rps or gacha")
     action_type = serializers.CharField(
@@ -321,7 +321,7 @@ class GameHistoryItemSerializer(serializers.Serializer[Any]):
     settled_at = serializers.DateTimeField(allow_null=True)
 
 
-class GameHistoryPageSerializer(serializers.Serializer[dict]):
+class GameHistoryPageSerializer(OutputSerializer):
     items = GameHistoryItemSerializer(many=True)
     total = serializers.IntegerField()
     limit = serializers.IntegerField()
@@ -330,7 +330,7 @@ class GameHistoryPageSerializer(serializers.Serializer[dict]):
     previous = serializers.CharField(allow_null=True)
 
 
-class GameStatsSerializer(serializers.Serializer[dict]):
+class GameStatsSerializer(OutputSerializer):
     plays = serializers.IntegerField(help_text="Settled rounds.")
     spins = serializers.IntegerField(help_text="= plays (the client's name for slot and gacha).")
     bets = serializers.IntegerField(help_text="= plays (the client's name for crash).")
@@ -357,14 +357,14 @@ class GachaGameStatsSerializer(GameStatsSerializer):
     ultra_rare_wins = serializers.IntegerField(help_text="Items of rarity epic or legendary pulled.")
 
 
-class GameBreakdownSerializer(serializers.Serializer[dict]):
+class GameBreakdownSerializer(OutputSerializer):
     slot = GameStatsSerializer()
     crash = CrashGameStatsSerializer()
     gacha = GachaGameStatsSerializer()
     rps = GameStatsSerializer()
 
 
-class PlayerGameStatsSerializer(serializers.Serializer[dict]):
+class PlayerGameStatsSerializer(OutputSerializer):
     user_id = serializers.IntegerField()
     total_games_played = serializers.IntegerField(help_text="Settled rounds of every game.")
     total_bets = serializers.IntegerField(help_text="= total_games_played: the number of bets settled.")
@@ -383,7 +383,7 @@ class PlayerGameStatsSerializer(serializers.Serializer[dict]):
     game_breakdown = GameBreakdownSerializer()
 
 
-class GameStatsMeSerializer(serializers.Serializer[dict]):
+class GameStatsMeSerializer(OutputSerializer):
     success = serializers.BooleanField()
     stats = PlayerGameStatsSerializer()
 
@@ -400,13 +400,13 @@ class GachaPullInputSerializer(InputSerializer):
     )
 
 
-class GachaOddsItemSerializer(serializers.Serializer[dict]):
+class GachaOddsItemSerializer(OutputSerializer):
     code = serializers.CharField()
     name = serializers.CharField()
     image_url = serializers.CharField(allow_blank=True)
 
 
-class GachaRarityOddsSerializer(serializers.Serializer[dict]):
+class GachaRarityOddsSerializer(OutputSerializer):
     rarity = serializers.CharField(help_text="legendary, epic, rare or common")
     rank = serializers.IntegerField(help_text="0 = the top rarity (the one pity guarantees).")
     weight = serializers.IntegerField()
@@ -416,7 +416,7 @@ class GachaRarityOddsSerializer(serializers.Serializer[dict]):
     items = GachaOddsItemSerializer(many=True, help_text="Drawn evenly within the rarity.")
 
 
-class GachaBannerSerializer(serializers.Serializer[dict]):
+class GachaBannerSerializer(OutputSerializer):
     code = serializers.CharField()
     name = serializers.CharField()
     description = serializers.CharField(allow_blank=True)
@@ -445,7 +445,7 @@ class _RarityTableField(serializers.Field):  # type: ignore[type-arg]
         return value
 
 
-class GachaConfigSerializer(serializers.Serializer[dict]):
+class GachaConfigSerializer(OutputSerializer):
     default_banner = serializers.CharField(allow_null=True, help_text="The banner a pull without `banner` uses.")
     currency = serializers.CharField(allow_null=True)
     cost_single = serializers.IntegerField(allow_null=True, help_text="Of the default banner (null: none open).")
@@ -459,7 +459,7 @@ class GachaConfigSerializer(serializers.Serializer[dict]):
     banners = GachaBannerSerializer(many=True)
 
 
-class GachaPulledItemSerializer(serializers.Serializer[dict]):
+class GachaPulledItemSerializer(OutputSerializer):
     name = serializers.CharField()
     rarity = serializers.CharField()
     code = serializers.CharField()
@@ -468,7 +468,7 @@ class GachaPulledItemSerializer(serializers.Serializer[dict]):
     pity = serializers.BooleanField(help_text="True: the top rarity forced by the pity counter.")
 
 
-class GachaFeedbackSerializer(serializers.Serializer[dict]):
+class GachaFeedbackSerializer(OutputSerializer):
     code = serializers.CharField(help_text="gacha.pull.normal / .epic / .legendary / .pity")
     severity = serializers.CharField(help_text="success or info")
     message = serializers.CharField()
@@ -502,7 +502,7 @@ class InventoryQuerySerializer(serializers.Serializer[dict]):
     rarity = serializers.ChoiceField(choices=["legendary", "epic", "rare", "common"], required=False)
 
 
-class InventoryItemSerializer(serializers.Serializer[Any]):  # InventoryItem rows
+class InventoryItemSerializer(OutputSerializer):  # InventoryItem rows
     id = serializers.IntegerField(source="pk")
     code = serializers.CharField(source="item.code")
     name = serializers.CharField(source="item.name")
@@ -541,18 +541,18 @@ class LeaderboardQuerySerializer(serializers.Serializer[dict]):
     limit = serializers.IntegerField(min_value=1, max_value=100, default=10, help_text="Entries (1-100).")
 
 
-class LeaderboardEntrySerializer(serializers.Serializer[dict]):
+class LeaderboardEntrySerializer(OutputSerializer):
     rank = serializers.IntegerField(help_text="1 = first; ties go to who got there first, so ranks are unique.")
     nickname = serializers.CharField()
     value = serializers.IntegerField()
 
 
-class LeaderboardMeSerializer(serializers.Serializer[dict]):
+class LeaderboardMeSerializer(OutputSerializer):
     rank = serializers.IntegerField(allow_null=True, help_text="The caller's rank, wherever it is; null: not on it.")
     value = serializers.IntegerField(help_text="The caller's value (0 when not on the board).")
 
 
-class LeaderboardSerializer(serializers.Serializer[dict]):
+class LeaderboardSerializer(OutputSerializer):
     game = serializers.CharField()
     period = serializers.CharField()
     metric = serializers.CharField()

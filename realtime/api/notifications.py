@@ -84,13 +84,13 @@ class VapidPublicKeySerializer(OutputSerializer):
     public_key = serializers.CharField(help_text="The VAPID public key (base64url): applicationServerKey.")
 
 
-class NotificationSettingsSerializer(serializers.Serializer):  # type: ignore[type-arg]
+class NotificationSettingsSerializer(OutputSerializer):
     in_app = serializers.BooleanField(help_text="Campaign messages in the notification inbox.")
     push = serializers.BooleanField(help_text="Campaign messages as Web Push notifications.")
     email = serializers.BooleanField(help_text="Campaign messages by email (to the account's address).")
 
 
-class NotificationSettingsUpdateSerializer(NotificationSettingsSerializer):
+class NotificationSettingsUpdateSerializer(serializers.Serializer):  # type: ignore[type-arg]
     """Any of the three switches; those left out stay as they are. A key that is
     not one of them is refused, so a misspelt switch never looks saved."""
 
