@@ -13,8 +13,10 @@ only cycles among the frozen objects are never collected, and those live for
 the whole process anyway.
 
 Called by the web workers (``deploy/gunicorn.conf.py``, ``post_worker_init``:
-after gunicorn loaded the application) and the realtime server
-(``casino/asgi.py``, once its application is built). The young generations
+after gunicorn loaded the application), the realtime server
+(``casino/asgi.py``, once its application is built), the outbox relay and the
+ClickHouse sink (their commands, before their loops) and each Celery pool
+process (``casino/celery.py``, ``worker_process_init``). The young generations
 keep CPython's thresholds: collecting them costs ~1 % of a request's CPU.
 """
 

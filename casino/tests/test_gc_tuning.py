@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 WEB_WORKER = """
@@ -48,6 +50,60 @@ def test_a_web_worker_freezes_the_application_it_loaded() -> None:
 
 def test_the_realtime_server_freezes_its_application() -> None:
     counts = _run(REALTIME)
+
+    assert counts["frozen"] > 50_000
+    assert counts["left"] < counts["frozen"] * 0.05
+
+
+LOOP = """
+import gc, json, sys
+import django
+django.setup()
+from django.core.management import call_command
+from realtime import relay, sink
+
+def stop(*args, **kwargs):  # the loop would run for ever: record what it starts with, and stop
+    print(json.dumps({"frozen": gc.get_freeze_count(), "left": len(gc.get_objects())}))
+    sys.exit(0)
+
+relay.outbox_relay_forever = stop
+sink.sink_run = stop
+call_command(sys.argv[1])
+"""
+
+CELERY_POOL_PROCESS = """
+import gc, json
+import django
+django.setup()
+from celery.signals import worker_process_init
+import casino.celery
+worker_process_init.send(sender=None)
+print(json.dumps({"frozen": gc.get_freeze_count(), "left": len(gc.get_objects())}))
+"""
+
+
+def _run_args(code: str, *args: str) -> dict[str, int]:
+    env = {k: v for k, v in os.environ.items() if k != "WEB_WORKER_NICE"}
+    env["DJANGO_SETTINGS_MODULE"] = "casino.settings"
+    env["METRICS_PORT"] = "0"  # no /metrics server in the check
+    result = subprocess.run(
+        [sys.executable, "-c", code, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    counts: dict[str, int] = json.loads(result.stdout.strip().splitlines()[-1])
+    return counts
+
+
+@pytest.mark.parametrize("command", ["relay_outbox", "sink_clickhouse"])
+def test_the_pipeline_processes_freeze_what_they_loaded_before_their_loop(command: str) -> None:
+    counts = _run_args(LOOP, command)
+
+    assert counts["frozen"] > 50_000
+    assert counts["left"] < counts["frozen"] * 0.05
+
+
+def test_a_celery_pool_process_freezes_what_it_loaded() -> None:
+    counts = _run_args(CELERY_POOL_PROCESS)
 
     assert counts["frozen"] > 50_000
     assert counts["left"] < counts["frozen"] * 0.05

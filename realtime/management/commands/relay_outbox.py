@@ -10,6 +10,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from casino.gc_tuning import gc_freeze_startup
 from realtime import relay
 from realtime.metrics import serve_metrics
 
@@ -43,4 +44,5 @@ class Command(BaseCommand):
             f"relaying outbox -> {settings.KAFKA_BOOTSTRAP_SERVERS} topic {settings.KAFKA_TOPIC} (Ctrl-C stops; "
             "waits while the broker is down)"
         )
+        gc_freeze_startup()  # start-up is over: full collections skip what it loaded (casino.gc_tuning)
         relay.outbox_relay_forever(batch_size=options["batch_size"])
