@@ -30,11 +30,12 @@ print(json.dumps({"frozen": gc.get_freeze_count(), "left": len(gc.get_objects())
 """
 
 
-def _run(code: str) -> dict[str, int]:
+def _run(code: str, *args: str) -> dict[str, int]:
     env = {k: v for k, v in os.environ.items() if k != "WEB_WORKER_NICE"}
     env["DJANGO_SETTINGS_MODULE"] = "casino.settings"
+    env["METRICS_PORT"] = "0"  # no /metrics server in the check (the relay and the sink start one)
     result = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False
+        [sys.executable, "-c", code, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False
     )
     assert result.returncode == 0, result.stderr[-2000:]
     counts: dict[str, int] = json.loads(result.stdout.strip().splitlines()[-1])
@@ -82,28 +83,16 @@ print(json.dumps({"frozen": gc.get_freeze_count(), "left": len(gc.get_objects())
 """
 
 
-def _run_args(code: str, *args: str) -> dict[str, int]:
-    env = {k: v for k, v in os.environ.items() if k != "WEB_WORKER_NICE"}
-    env["DJANGO_SETTINGS_MODULE"] = "casino.settings"
-    env["METRICS_PORT"] = "0"  # no /metrics server in the check
-    result = subprocess.run(
-        [sys.executable, "-c", code, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    counts: dict[str, int] = json.loads(result.stdout.strip().splitlines()[-1])
-    return counts
-
-
 @pytest.mark.parametrize("command", ["relay_outbox", "sink_clickhouse"])
 def test_the_pipeline_processes_freeze_what_they_loaded_before_their_loop(command: str) -> None:
-    counts = _run_args(LOOP, command)
+    counts = _run(LOOP, command)
 
     assert counts["frozen"] > 50_000
     assert counts["left"] < counts["frozen"] * 0.05
 
 
 def test_a_celery_pool_process_freezes_what_it_loaded() -> None:
-    counts = _run_args(CELERY_POOL_PROCESS)
+    counts = _run(CELERY_POOL_PROCESS)
 
     assert counts["frozen"] > 50_000
     assert counts["left"] < counts["frozen"] * 0.05
