@@ -8,12 +8,16 @@ import os
 from pathlib import Path
 
 from bench.presets import PRESETS
+from bench.stages import Rate, parse_rates
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _floats(text: str) -> list[float]:
-    return [float(x) for x in text.split(",") if x.strip()]
+def _rates(text: str) -> list[Rate]:
+    try:
+        return parse_rates(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from error
 
 
 def _ints(text: str) -> list[int]:
@@ -36,7 +40,12 @@ def parse_args(argv: list[str] | None = None, *, description: str = "") -> argpa
         help="~1 min: 20 players, 5 req/s for 10 s, one request a row in-process (the smoke test)",
     )
     parser.add_argument("--players", type=int, help="players to seed (full 2000, quick 600)")
-    parser.add_argument("--rates", type=_floats, help="arrival rates, req/s, comma-separated (50,100,200)")
+    parser.add_argument(
+        "--rates",
+        type=_rates,
+        help="the player stages' arrival rates, comma-separated: req/s (50,100,200) or shares of the bare "
+        "purchase's saturation, measured first in the same run (10%%,20%%,30%%: full and quick)",
+    )
     parser.add_argument("--stage-seconds", type=int, help="seconds per measured rate (full 60)")
     parser.add_argument("--warmup-seconds", type=int, help="warm-up at the first rate, not measured (full 20)")
     parser.add_argument("--pacing", type=float, help="mean think time between a player's requests, s (2.0)")

@@ -27,6 +27,9 @@ def player_stats(s: Samples, timeline: list[dict[str, Any]], pacing_s: float) ->
                 "name": stage["name"],
                 "measured": bool(stage.get("measured", True)),
                 "target_rps": float(stage["rate"]),
+                # a share of the bare purchase's saturation (bench/stages.py), and that rate; None: req/s
+                "share": stage.get("share"),
+                "reference_rps": stage.get("reference_rps"),
                 "users": max(1, round(float(stage["rate"]) * pacing_s)),
                 "start": t0,
                 "end": t1,

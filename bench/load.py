@@ -16,6 +16,7 @@ from typing import Any
 from bench import seed, stack
 from bench.samples import Samples, latency_row
 from bench.stack import ROOT, BenchError, ProcessSet
+from bench.stages import REFERENCE_SERIES, needs_reference, phases, player_stages
 
 
 def base_config(
@@ -64,6 +65,12 @@ def base_config(
     }
 
 
+def _rate_text(stage: dict[str, Any]) -> str:
+    if stage["share"] is not None:
+        return f"{stage['share'] * 100:g} % of the {REFERENCE_SERIES} saturation"
+    return f"{stage['rate']:g} req/s"
+
+
 def _access_lifetime_s() -> float:
     from django.conf import settings
 
@@ -75,25 +82,29 @@ def plan(
 ) -> tuple[list[dict[str, Any]], dict[str, Any] | None, float]:
     """The player stages (open loop), the saturation series (closed loop) and how long
     the Locust process that runs both may take."""
-    stages = []
+    stages: list[dict[str, Any]] = []
     if not args.skip_player:
-        if args.warmup_seconds:
-            stages.append(
-                {"name": "warmup", "rate": args.rates[0], "duration_s": args.warmup_seconds, "measured": False}
+        stages = player_stages(args.rates, stage_seconds=args.stage_seconds, warmup_seconds=args.warmup_seconds)
+        if needs_reference(stages) and args.skip_saturation:
+            raise BenchError(
+                f"--rates {','.join(map(str, args.rates))}: a share of the {REFERENCE_SERIES} saturation needs "
+                "the closed loop (drop --skip-saturation, or give the rates in requests a second)"
             )
-        stages += [
-            {"name": f"{r:g}rps", "rate": r, "duration_s": args.stage_seconds, "measured": True} for r in args.rates
-        ]
         say(
             "player scenario (open loop): "
-            + ", ".join(f"{s['name']} {s['rate']:g} req/s x {s['duration_s']} s" for s in stages)
+            + ", ".join(f"{s['name']} {_rate_text(s)} x {s['duration_s']} s" for s in stages)
             + f"; think time {args.pacing:g} s"
         )
-    total = sum(stage["duration_s"] for stage in stages) + 160  # + the pause between phases, stop timeouts
+    total = sum(stage["duration_s"] for stage in stages) + 160  # + the pauses between phases, stop timeouts
     saturation = None
     if not args.skip_saturation:
-        series = ["bare_purchase", "purchase", "claim"]
-        say(f"then saturation (closed loop): {', '.join(series)} at up to {args.saturation_concurrency} clients")
+        series = [REFERENCE_SERIES, "purchase", "claim"]
+        order = [", ".join(names) for kind, names in phases(stages, series) if kind == "saturation"]
+        if len(order) > 1:  # the reference first: the stages' shares are of its peak
+            plan_text = f"{order[0]} before the player scenario, {order[1]} after it"
+        else:
+            plan_text = f"{order[0]}{' after the player scenario' if stages else ''}"
+        say(f"saturation (closed loop): {plan_text}, at up to {args.saturation_concurrency} clients")
         saturation = {
             "series": series,
             "concurrency": args.saturation_concurrency,
@@ -101,6 +112,8 @@ def plan(
             "settle_s": args.saturation_settle_seconds,
         }
         total += len(series) * len(args.saturation_concurrency) * (args.saturation_step_seconds + 2) + 5
+        if needs_reference(stages):
+            total += 125  # the second pause, up to wait_quiet's limit
     return stages, saturation, total
 
 

@@ -62,6 +62,7 @@ if str(ROOT) not in sys.path:
 import django  # noqa: E402
 
 # Fails here, before Django starts, unless bench/run.py started this process (BENCH_CONFIG).
+from bench import stages  # noqa: E402
 from bench.scenario import CONFIG, PACING_S, SERIES, TOKENS, next_saturation_player  # noqa: E402
 
 django.setup()  # bench.settings: only for the webhook secret and the provider's payload/signature helpers
@@ -200,14 +201,19 @@ def _write_timeline(timeline: list[dict[str, Any]]) -> None:
 
 
 class BenchShape(LoadTestShape):
-    """The plan of one Locust process, in order:
+    """The plan of one Locust process (``bench.stages.phases``), in order:
 
-    1. ``stages`` (the player scenario, ``PlayerUser``): warm-up first, then
+    1. when a stage's rate is a share of the bare purchase's saturation
+       (``30%``), that series first (``SaturationUser``), so the share can be
+       resolved to requests a second from its peak;
+    2. ``stages`` (the player scenario, ``PlayerUser``): warm-up first, then
        each rate for its duration; users = rate x pacing;
-    2. a short pause (no users) so the pipeline's backlog of phase 1 does not
-       mix with phase 3;
-    3. ``saturation`` (``SaturationUser``): per series, concurrency steps
-       until throughput stops growing (< 5 % twice) or the steps run out.
+    3. the other saturation series (``SaturationUser``): per series,
+       concurrency steps until throughput stops growing (< 5 % twice) or the
+       steps run out.
+
+    Between two phases a pause (no users) until gunicorn's queue is empty,
+    so one phase's backlog does not spill into the next.
     """
 
     def __init__(self) -> None:
@@ -216,16 +222,19 @@ class BenchShape(LoadTestShape):
         self.current: dict[str, Any] | None = None
         self.stages = list(CONFIG.get("stages", []))
         sat = CONFIG.get("saturation") or {}
-        self.series = list(sat.get("series", []))
         self.levels = list(sat.get("concurrency", []))
         self.step_s = float(sat.get("step_s", 10))
         self.settle_s = float(sat.get("settle_s", 2))
-        self.gap_s = float(CONFIG.get("gap_s", 3)) if self.stages and self.series else 0.0
-        self.quiet: Any = None  # the greenlet waiting for a quiet server between the phases
+        self.gap_s = float(CONFIG.get("gap_s", 3))
+        self.phases = stages.phases(self.stages, list(sat.get("series", [])))
+        self.phase_index = 0
+        self.phase_t0: float | None = None  # when the current phase began (Locust's run time)
+        self.quiet: Any = None  # the greenlet waiting for a quiet server between two phases
         self.series_index = 0
         self.level_index = 0
         self.best = 0.0
         self.stalls = 0
+        self.peaks: dict[str, float] = {}  # series -> its best step's throughput, req/s
 
     def _begin(self, entry: dict[str, Any]) -> None:
         now = time.time()
@@ -241,41 +250,67 @@ class BenchShape(LoadTestShape):
             self.current["end"] = time.time()
             _write_timeline(self.timeline)
 
+    def _next_phase(self) -> None:
+        self.phase_index += 1
+        self.phase_t0 = None
+        self.quiet = None
+        self.series_index = self.level_index = self.stalls = 0
+        self.best = 0.0
+
     def tick(self) -> tuple[int, float, list[type[Any]]] | None:
-        elapsed = self.get_run_time()
+        while self.phase_index < len(self.phases):
+            kind, series = self.phases[self.phase_index]
+            if self.phase_t0 is None:
+                self.phase_t0 = self.get_run_time()
+            step = {"player": self._tick_player, "gap": self._tick_gap, "saturation": self._tick_saturation}[kind](
+                series
+            )
+            if step is not None:
+                return step
+            self._next_phase()
+        self._finish()
+        return None
+
+    def _tick_player(self, _series: list[str]) -> tuple[int, float, list[type[Any]]] | None:
+        assert self.phase_t0 is not None
+        elapsed = self.get_run_time() - self.phase_t0
         offset = 0.0
         for stage in self.stages:
             offset += float(stage["duration_s"])
-            if elapsed < offset:
-                users = max(1, round(float(stage["rate"]) * PACING_S))
-                spawn_rate = float(CONFIG.get("spawn_rate", 100))
-                if self.current is None or self.current.get("name") != stage["name"]:
-                    # Measured once the users it adds to a running load are spawned and have
-                    # ramped in (PlayerUser.on_start); the first stage is measured from its start.
-                    running = self.runner.user_count if self.runner else 0
-                    added = max(0, users - running)
-                    ramp = (
-                        min(added / spawn_rate + PACING_S, float(stage["duration_s"]) / 2) if running and added else 0.0
-                    )
-                    entry = {"phase": "player", "name": stage["name"], "rate": stage["rate"]}
-                    self._begin({**entry, "measured": stage["measured"], "ramp_s": ramp})
-                    self.current["measure_start"] = self.current["start"] + ramp
-                return users, spawn_rate, [PlayerUser]
-        if self.gap_s:
-            if self.quiet is None:
-                self._begin({"phase": "gap", "name": "gap"})
-                self.quiet = gevent.spawn(wait_quiet, CONFIG["host"], self.gap_s)
-            if not self.quiet.ready():
-                return 0, 1000.0, [PlayerUser]
-            if self.current is not None and self.current.get("phase") == "gap":
-                self.current["quiet"] = self.quiet.value
-        return self._tick_saturation()
+            if elapsed >= offset:
+                continue
+            spawn_rate = float(CONFIG.get("spawn_rate", 100))
+            if self.current is None or self.current.get("name") != stage["name"]:
+                reference = self.peaks.get(stages.REFERENCE_SERIES)
+                rate = stages.resolve_rate(stage, reference)
+                # Measured once the users it adds to a running load are spawned and have
+                # ramped in (PlayerUser.on_start); the first stage is measured from its start.
+                in_player = self.current is not None and self.current.get("phase") == "player"
+                running = self.runner.user_count if self.runner and in_player else 0
+                added = max(0, round(rate * PACING_S) - running)
+                ramp = min(added / spawn_rate + PACING_S, float(stage["duration_s"]) / 2) if running and added else 0.0
+                entry = {"phase": "player", "name": stage["name"], "rate": rate, "share": stage.get("share")}
+                if stage.get("share") is not None:
+                    entry["reference_rps"] = reference
+                self._begin({**entry, "measured": stage["measured"], "ramp_s": ramp})
+                self.current["measure_start"] = self.current["start"] + ramp
+            return max(1, round(float(self.current["rate"]) * PACING_S)), spawn_rate, [PlayerUser]
+        return None
 
-    def _tick_saturation(self) -> tuple[int, float, list[type[Any]]] | None:
-        if self.series_index >= len(self.series):
-            self._finish()
+    def _tick_gap(self, _series: list[str]) -> tuple[int, float, list[type[Any]]] | None:
+        if self.quiet is None:
+            self._begin({"phase": "gap", "name": "gap"})
+            self.quiet = gevent.spawn(wait_quiet, CONFIG["host"], self.gap_s)
+        if not self.quiet.ready():
+            return 0, 1000.0, [PlayerUser]
+        assert self.current is not None
+        self.current["quiet"] = self.quiet.value
+        return None
+
+    def _tick_saturation(self, names: list[str]) -> tuple[int, float, list[type[Any]]] | None:
+        if self.series_index >= len(names):
             return None
-        series = self.series[self.series_index]
+        series = names[self.series_index]
         concurrency = self.levels[self.level_index]
         current = self.current
         if current is None or current.get("series") != series or current.get("concurrency") != concurrency:
@@ -289,6 +324,7 @@ class BenchShape(LoadTestShape):
         start, end = int(current["measure_start"]), int(time.time())
         throughput = sum(OK_BY_SECOND[s] for s in range(start, end)) / max(1, end - start)
         current["shape_throughput"] = throughput
+        self.peaks[series] = max(self.peaks.get(series, 0.0), throughput)
         if throughput > self.best * 1.05:
             self.best, self.stalls = throughput, 0
         else:
@@ -297,4 +333,4 @@ class BenchShape(LoadTestShape):
         if self.stalls >= 2 or self.level_index >= len(self.levels):
             self.series_index += 1
             self.level_index, self.best, self.stalls = 0, 0.0, 0
-        return self._tick_saturation()
+        return self._tick_saturation(names)

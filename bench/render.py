@@ -33,7 +33,7 @@ def analyse(
     """Numbers, targets and plots from the files of a run (also ``--render``)."""
     meta = result["meta"]
     config = meta["config"]
-    pacing, rates, bucket = float(config["pacing"]), list(config["rates"]), float(config["bucket_seconds"])
+    pacing, bucket = float(config["pacing"]), float(config["bucket_seconds"])
     samples = Samples.read(run_dir / "samples-run.csv")
     stages = player_stats(samples, [s for s in player_timeline if "end" in s], pacing)
     late = counters.get("counters", {}).get("late_slots", 0)
@@ -42,7 +42,8 @@ def analyse(
         "counters": counters.get("counters", {}),
         "errors": counters.get("errors", {}),
         "open_loop": (
-            f"{round(rates[-1] * pacing)} users at the top rate, each scheduling one request per "
+            f"{max((stage['users'] for stage in stages), default=0)} users at the top rate, each scheduling one "
+            "request per "
             f"slot, slots {0.5 * pacing:g}-{1.5 * pacing:g} s apart on the clock; {late} slots "
             "started late (the previous request outlived its slot); a visit lasts "
             f"{config.get('visit_rounds', 1)} round(s) of play (bench/journey.py), "

@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from bench.targets import SUSTAINED_SHARE, TARGET_RATE
+
 
 def _f(value: Any, digits: int = 1) -> str:
     if value is None:
@@ -62,7 +64,10 @@ def markdown(result: dict[str, Any]) -> str:
     elif targets:
         where = f"stage {targets['stage']} ({_f(targets['stage_rate'], 0)} req/s)"
         if not targets["at_target_rate"]:
-            where += " -- NOT the 200 req/s of the targets (smoke/short run)"
+            where += (
+                f" -- NOT a stage the targets are stated at ({SUSTAINED_SHARE * 100:g} % of the bare purchase's "
+                f"saturation, or {TARGET_RATE:g} req/s): a smoke or short run"
+            )
         out += [f"## Targets ({where})", ""]
         out.append(
             _table(
@@ -80,7 +85,8 @@ def markdown(result: dict[str, Any]) -> str:
         for stage in player["stages"]:
             label = "warm-up, not measured" if not stage["measured"] else "measured"
             out.append(
-                f"### {stage['name']}: target {stage['target_rps']:g} req/s, achieved {stage['achieved_rps']:.1f} "
+                f"### {stage['name']}: target {stage['target_rps']:g} req/s{_share_text(stage)}, "
+                f"achieved {stage['achieved_rps']:.1f} "
                 f"req/s, {stage['users']} users, {stage['seconds']:.0f} s ({label})"
             )
             out.append("")
@@ -360,6 +366,13 @@ def _stolen_line(stolen: dict[str, Any]) -> str:
         f"cores at once). p95 of the requests that started in the other seconds, ms: {p95}. The verdict above "
         "counts every second."
     )
+
+
+def _share_text(stage: dict[str, Any]) -> str:
+    """How a stage's rate was set when it is a share of the bare purchase's saturation (bench/stages.py)."""
+    if stage.get("share") is None:
+        return ""
+    return f" ({stage['share'] * 100:g} % of the bare purchase's {stage['reference_rps']:.1f} req/s)"
 
 
 def _cpu_line(cpu: dict[str, Any], rps: float) -> str:

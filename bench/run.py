@@ -15,11 +15,13 @@ One run, start to finish (bench/README.md has the details):
    same table for another version of the code (bench/against.py);
 2. the ceiling: pgbench with ``bench/pgbench/purchase.sql`` (one purchase's
    write set) on a copy of that database, at several client counts;
-3. the player scenario, open loop, at fixed arrival rates (Locust);
-4. saturation, closed loop: the bare purchase, then the purchase and claim
-   endpoints, at rising concurrency until throughput stops growing; the
-   ratio to the ceiling; the player scenario's sustained rate as a share of
-   the bare purchase's;
+3. saturation of the bare purchase, closed loop, at rising concurrency until
+   throughput stops growing (Locust);
+4. the player scenario, open loop, at shares of that rate (10, 20, 30 %; or
+   at fixed arrival rates, ``--rates 50,100,200``: then step 3 runs after it,
+   bench/stages.py); then the purchase and claim endpoints, closed loop as in
+   step 3; the ratios to the ceiling; the player scenario's sustained rate as
+   a share of the bare purchase's;
 5. the pipeline: outbox lag sampled during the load, ClickHouse ingestion
    delay of the run's events;
 6. integrity: ``manage.py audit_ledger`` and duplicate-grant counts;

@@ -1,0 +1,129 @@
+"""bench/stages.py and what reads it: the player stages' rates in requests a second or as
+shares of the bare purchase's saturation, the order of a run's load phases, and the stage
+the targets are read at (bench/targets.py)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+import pytest
+
+from bench import load, stages
+from bench.cli import parse_args
+from bench.stack import BenchError
+from bench.targets import SUSTAINED_SHARE, TARGET_RATE, evaluate_targets, target_stage
+
+SERIES = ["bare_purchase", "purchase", "claim"]
+
+
+def test_rates_are_requests_a_second_or_shares_of_the_bare_purchase() -> None:
+    assert stages.parse_rates("50,100, 200") == [50.0, 100.0, 200.0]
+    assert stages.parse_rates("10%,20%, 30%") == ["10%", "20%", "30%"]
+    assert stages.parse_rates("12.5%,150") == ["12.5%", 150.0]
+    assert [stages.share_of(rate) for rate in stages.parse_rates("10%,30%,50")] == [0.1, 0.3, None]
+
+
+@pytest.mark.parametrize("text", ["", ",", "0", "-5", "0%", "-10%", "fast", "10%%"])
+def test_a_rate_that_is_not_one_is_refused(text: str) -> None:
+    with pytest.raises(ValueError):
+        stages.parse_rates(text)
+
+
+def test_the_command_line_takes_shares_and_refuses_nonsense(capsys: pytest.CaptureFixture[str]) -> None:
+    assert parse_args(["--rates", "10%,30%"]).rates == ["10%", "30%"]
+    with pytest.raises(SystemExit):
+        parse_args(["--rates", "ten"])
+    assert "--rates" in capsys.readouterr().err
+
+
+def test_a_share_resolves_against_the_reference_measured_before_it() -> None:
+    (warmup, low, top) = stages.player_stages(["10%", "30%"], stage_seconds=60, warmup_seconds=20)
+    assert (warmup["name"], warmup["measured"], warmup["share"], warmup["duration_s"]) == ("warmup", False, 0.1, 20)
+    assert (low["name"], top["name"], top["share"], top["rate"]) == ("10%", "30%", 0.3, None)
+    assert stages.resolve_rate(top, 712.94) == 213.9
+    assert stages.resolve_rate(low, 1200.0) == 120.0
+    # a reference that measured nothing still offers load (the stage then fails on its own)
+    assert stages.resolve_rate(low, 0.0) == stages.MIN_RATE
+    with pytest.raises(ValueError, match="not measured"):
+        stages.resolve_rate(top, None)
+    (fixed,) = stages.player_stages([150.0], stage_seconds=30, warmup_seconds=0)
+    assert (fixed["name"], stages.resolve_rate(fixed, None), stages.resolve_rate(fixed, 999.0)) == (
+        "150rps",
+        150.0,
+        150.0,
+    )
+
+
+def test_the_bare_purchase_runs_first_when_a_stage_is_a_share_of_it() -> None:
+    shares = stages.player_stages(["10%", "30%"], stage_seconds=60, warmup_seconds=20)
+    assert stages.phases(shares, SERIES) == [
+        ("saturation", ["bare_purchase"]),
+        ("gap", []),
+        ("player", []),
+        ("gap", []),
+        ("saturation", ["purchase", "claim"]),
+    ]
+    fixed = stages.player_stages([50.0, 100.0], stage_seconds=60, warmup_seconds=20)
+    assert stages.phases(fixed, SERIES) == [("player", []), ("gap", []), ("saturation", SERIES)]
+    assert stages.phases([], SERIES) == [("saturation", SERIES)]
+    assert stages.phases(shares, []) == [("player", [])]
+    assert stages.phases(shares, ["bare_purchase"]) == [("saturation", ["bare_purchase"]), ("gap", []), ("player", [])]
+
+
+def _plan_args(**overrides: Any) -> argparse.Namespace:
+    values = {
+        "skip_player": False,
+        "skip_saturation": False,
+        "rates": ["10%", "30%"],
+        "stage_seconds": 60,
+        "warmup_seconds": 20,
+        "pacing": 2.0,
+        "saturation_concurrency": [1, 2, 4],
+        "saturation_step_seconds": 15,
+        "saturation_settle_seconds": 3,
+    }
+    return argparse.Namespace(**{**values, **overrides})
+
+
+def test_a_plan_of_shares_needs_the_closed_loop() -> None:
+    said: list[str] = []
+    planned, saturation, total = load.plan(_plan_args(), said.append)
+    assert [stage["name"] for stage in planned] == ["warmup", "10%", "30%"]
+    assert saturation is not None and saturation["series"] == SERIES
+    assert "bare_purchase before the player scenario, purchase, claim after it" in said[-1]
+    assert total > 140
+    with pytest.raises(BenchError, match="needs the closed loop"):
+        load.plan(_plan_args(skip_saturation=True), said.append)
+    planned, saturation, _ = load.plan(_plan_args(skip_saturation=True, rates=[50.0]), said.append)
+    assert saturation is None and [stage["rate"] for stage in planned] == [50.0, 50.0]
+
+
+def _stage(name: str, rps: float, share: float | None) -> dict[str, Any]:
+    return {
+        "name": name,
+        "measured": True,
+        "target_rps": rps,
+        "achieved_rps": rps,
+        "share": share,
+        "reference_rps": rps / share if share else None,
+        "total": {"errors": 0},
+        "endpoints": {"dashboard": {"p95_ms": 10.0}},
+    }
+
+
+def test_the_targets_are_read_at_the_stage_of_the_sustained_share() -> None:
+    at_share = _stage("30%", 150.0, SUSTAINED_SHARE)
+    measured = [_stage("10%", 50.0, 0.1), _stage("fixed", TARGET_RATE, None), at_share, _stage("40%", 200.0, 0.4)]
+    assert target_stage(measured, TARGET_RATE) is at_share
+    # without a stage at the share, the one at the target rate, else the fastest
+    assert target_stage(measured[:2], TARGET_RATE)["name"] == "fixed"
+    assert target_stage([measured[0], measured[3]], TARGET_RATE)["name"] == "40%"
+    assert target_stage([], TARGET_RATE) is None
+
+    table = evaluate_targets(measured, target_rate=TARGET_RATE, duplicate_grants=0, audit_ok=True, ingestion_p95_s=None)
+    assert (table["stage"], table["stage_rate"], table["at_target_rate"]) == ("30%", 150.0, True)
+    table = evaluate_targets(
+        [measured[0]], target_rate=TARGET_RATE, duplicate_grants=0, audit_ok=True, ingestion_p95_s=None
+    )
+    assert (table["stage"], table["at_target_rate"]) == ("10%", False)
