@@ -122,7 +122,7 @@ CASES = [
     Case("mission_claim", "write", "POST", "/api/events/missions/claim/{mission}", (200,), idempotent=True,
          before="mission", note="a completed daily mission's reward"),
     Case("streak_claim", "write", "POST", "/api/streak/claim", (200,), idempotent=True,
-         note="the day's first claim"),
+         note="the day's first claim, continuing yesterday's streak (bench/seed.py)"),
     Case("streak_claim (repeat)", "write", "POST", "/api/streak/claim", (409,), idempotent=True,
          note="already claimed: 409 with the first claim"),
     Case("vip_claim", "write", "POST", "/api/vip/claim", (200,), idempotent=True, note="the day's first claim"),

@@ -5,7 +5,10 @@ Runs inside ``bench/run.py`` after ``django.setup()`` with ``bench.settings``
 (production's password hasher). Users are bulk-inserted with one precomputed hash;
 wallets and balances go through ``economy.services`` (``wallet_open``,
 ``wallet_grant``), so every balance has its ledger entry and the ledger audit
-holds from the first second.
+holds from the first second. Each player took yesterday's streak reward (its ledger
+entries under the claim's key, its streak row and day as ``streak_claim`` leaves them):
+today's claim continues a streak, as most claims of a running game do, where a
+first-ever claim also creates the streak row.
 
 The demo content (:func:`seed_demo_content`): the shop's demo catalog (its packs and a
 limited package on sale, beside the bench's two products) and the live events, daily and
@@ -26,7 +29,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 PLAYER_PASSWORD = "Bench-Player-Pass-7"  # noqa: S105 - throwaway bench accounts
@@ -105,6 +108,8 @@ def seed_players(count: int, *, prefix: str = SITE_ID_PREFIX, first_index: int =
     from accounts.models import User
     from economy.enums import Currency, LedgerReason
     from economy.services import wallet_grant, wallet_open
+    from economy.services.streak import streak_claim_key
+    from economy.streaks import streak_reward, utc_today
 
     hashed = make_password(PLAYER_PASSWORD)
     # Existing players (joined a month ago), not brand-new accounts: the fraud
@@ -125,6 +130,8 @@ def seed_players(count: int, *, prefix: str = SITE_ID_PREFIX, first_index: int =
     )
     rows = list(User.objects.filter(site_id__startswith=prefix).order_by("id").values_list("id", "site_id"))
     running, event_join = _running_events()
+    yesterday = utc_today() - timedelta(days=1)
+    reward = streak_reward(1)
 
     def open_wallets(user_ids: list[int]) -> None:
         try:
@@ -138,6 +145,14 @@ def seed_players(count: int, *, prefix: str = SITE_ID_PREFIX, first_index: int =
                         idempotency_key=f"bench-seed:{user_id}",
                         reference="bench:seed",
                     )
+                    wallet_grant(  # yesterday's streak reward, as streak_claim posted it (its key and reason)
+                        user=user_id,
+                        bundle={Currency.GOLD: reward.gold, Currency.XP: reward.xp},
+                        reason=LedgerReason.STREAK_DAILY,
+                        idempotency_key=streak_claim_key(user_id, yesterday),
+                        reference=f"streak:{yesterday.isoformat()}",
+                        metadata={"streak_count": 1, "date": yesterday.isoformat()},
+                    )
                 user = User(pk=user_id)
                 for event_id in running:  # an engaged player: in every running event (seed_demo_content)
                     event_join(user=user, event_id=event_id)
@@ -148,6 +163,7 @@ def seed_players(count: int, *, prefix: str = SITE_ID_PREFIX, first_index: int =
     # A few threads: each grant waits on PostgreSQL most of the time.
     with ThreadPoolExecutor(max_workers=SEED_THREADS) as pool:
         list(pool.map(open_wallets, [ids[i::SEED_THREADS] for i in range(SEED_THREADS)]))
+    _streaks_since_yesterday(ids, yesterday)
     return [
         {
             "id": user_id,
@@ -157,6 +173,34 @@ def seed_players(count: int, *, prefix: str = SITE_ID_PREFIX, first_index: int =
         }
         for index, (user_id, site_id) in enumerate(rows)
     ]
+
+
+def _streaks_since_yesterday(user_ids: list[int], yesterday: date) -> None:
+    """Each player checked in and took the streak reward yesterday (its ledger entries are
+    posted with the wallet, under the claim's key): the streak row and yesterday's day, as
+    ``economy.services.streak_claim`` leaves them, so ``streak_repair`` finds them in
+    agreement with the ledger."""
+    from django.utils import timezone
+
+    from economy.models import DailyStreak, StreakDay
+
+    claimed = timezone.now() - timedelta(days=1)
+    DailyStreak.objects.bulk_create(
+        [
+            DailyStreak(
+                user_id=user_id, current_count=1, longest_count=1, last_checkin_date=yesterday, updated_at=claimed
+            )
+            for user_id in user_ids
+        ],
+        batch_size=1000,
+    )
+    StreakDay.objects.bulk_create(
+        [
+            StreakDay(user_id=user_id, date=yesterday, streak_count=1, claimed_at=claimed, created_at=claimed)
+            for user_id in user_ids
+        ],
+        batch_size=1000,
+    )
 
 
 def seed_demo_content() -> list[str]:
