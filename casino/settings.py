@@ -236,6 +236,9 @@ KAFKA_BOOTSTRAP_SERVERS = get_from_env("KAFKA_BOOTSTRAP_SERVERS", "", cast=as_st
 KAFKA_TOPIC = get_from_env("KAFKA_TOPIC", "casino.events", cast=as_str)
 CLICKHOUSE_URL = get_from_env("CLICKHOUSE_URL", "", cast=as_str)
 OUTBOX_RELAY_BATCH_SIZE = get_from_env("OUTBOX_RELAY_BATCH_SIZE", 500, cast=as_int)
+# After a pass that claimed less than a full batch, the relay waits this long before the next, so the
+# rows committed meanwhile travel in one pass (realtime.relay.outbox_relay_forever); 0: back to back.
+OUTBOX_RELAY_GATHER_SECONDS = get_from_env("OUTBOX_RELAY_GATHER_SECONDS", 0.1, cast=as_float)
 OUTBOX_RELAY_DELIVERY_TIMEOUT_MS = get_from_env("OUTBOX_RELAY_DELIVERY_TIMEOUT_MS", 10_000, cast=as_int)
 # Sent rows are kept this long (the PostgreSQL live-metrics path reads the last hour).
 OUTBOX_SENT_RETENTION = timedelta(hours=get_from_env("OUTBOX_SENT_RETENTION_HOURS", 24, cast=as_int))

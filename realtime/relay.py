@@ -216,9 +216,25 @@ def broker_check(producer: Any, timeout: float = 2.0) -> None:
     producer.list_topics(timeout=timeout)
 
 
-def outbox_relay_forever(*, stop: Event | None = None, idle_sleep: float = 0.2, batch_size: int | None = None) -> None:
+def outbox_relay_forever(
+    *,
+    stop: Event | None = None,
+    idle_sleep: float = 0.2,
+    batch_size: int | None = None,
+    gather_seconds: float | None = None,
+) -> None:
     """The long-running relay (``manage.py relay_outbox``): passes back to back
-    while there is work, a short sleep when idle; stops on SIGTERM/SIGINT.
+    while each claims a full batch (a backlog), a short sleep when idle; stops
+    on SIGTERM/SIGINT.
+
+    After a pass that claimed less than a full batch it waits
+    ``gather_seconds`` (``OUTBOX_RELAY_GATHER_SECONDS``) before the next, so
+    the rows of the transactions committed meanwhile go together: under a
+    steady trickle of commits, passes back to back would claim a row or two
+    each, and every pass costs its statements, a commit and a wait for the
+    broker's acknowledgements whatever it carries. An event reaches Kafka at
+    most that much later (ClickHouse's ingestion target is seconds; the
+    players' pushes do not go through the relay).
 
     Before the first pass, and after a pass in which nothing got through, it
     waits until the broker answers (``casino.degraded.dependency_wait``: a
@@ -226,6 +242,8 @@ def outbox_relay_forever(*, stop: Event | None = None, idle_sleep: float = 0.2, 
     outage neither ends the process nor uses up the rows' attempts. A pass that
     fails (the database is down) is retried after a doubling delay too."""
     stop = stop or Event()
+    full_batch = batch_size or settings.OUTBOX_RELAY_BATCH_SIZE
+    gather = settings.OUTBOX_RELAY_GATHER_SECONDS if gather_seconds is None else gather_seconds
     for signum in (signal.SIGTERM, signal.SIGINT):
         try:
             signal.signal(signum, lambda *_: stop.set())
@@ -260,6 +278,8 @@ def outbox_relay_forever(*, stop: Event | None = None, idle_sleep: float = 0.2, 
                 broker_ok = False
             if result.claimed == result.held:
                 stop.wait(idle_sleep)  # nothing due, or all of it behind rows another relay sends
+            elif result.claimed < full_batch and gather > 0:
+                stop.wait(gather)  # no backlog: let the next commits' rows gather for one pass
     finally:
         producer.flush(5)
 

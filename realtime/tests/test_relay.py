@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
+import time
 from collections import Counter
 from datetime import timedelta
 from typing import Any
@@ -123,3 +125,75 @@ def test_prune_removes_only_old_sent_rows(user: Any, kafka_topic: str, settings:
 
     assert pruned == 3
     assert OutboxEvent.objects.filter(status=OutboxEvent.Status.PENDING).count() == 2
+
+
+def _relay_in_a_thread(
+    monkeypatch: pytest.MonkeyPatch, **options: Any
+) -> tuple[threading.Event, threading.Thread, list[tuple[float, relay.RelayPass]]]:
+    """``outbox_relay_forever`` in a thread of its own, every pass's end time and result recorded."""
+    passes: list[tuple[float, relay.RelayPass]] = []
+    real_pass = relay.outbox_relay_pass
+
+    def recorded(**kwargs: Any) -> relay.RelayPass:
+        result = real_pass(**kwargs)
+        passes.append((time.monotonic(), result))
+        return result
+
+    stop = threading.Event()
+
+    def run() -> None:
+        try:
+            relay.outbox_relay_forever(stop=stop, idle_sleep=0.05, **options)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=run)
+    monkeypatch.setattr(relay, "outbox_relay_pass", recorded)
+    thread.start()
+    return stop, thread, passes
+
+
+def test_the_relay_gathers_a_trickle_of_commits_into_few_passes(
+    user: Any, kafka_topic: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stop, thread, passes = _relay_in_a_thread(monkeypatch, gather_seconds=0.25)
+    ids = []
+    try:
+        for _ in range(60):  # a commit every 20 ms for 1.2 s, as requests commit their events
+            ids += emit_many(user, 1)
+            time.sleep(0.02)
+        deadline = time.monotonic() + 10
+        while OutboxEvent.objects.filter(status=OutboxEvent.Status.SENT).count() < 60 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        thread.join(10)
+
+    working = [(at, result) for at, result in passes if result.claimed]
+    assert sum(result.sent for _, result in working) == 60
+    # back to back, each pass would carry a row or two: dozens of passes for 60 commits
+    assert len(working) <= 10, [result.claimed for _, result in working]
+    assert max(result.claimed for _, result in working) >= 4
+    gaps = [later - earlier for (earlier, _), (later, _) in itertools.pairwise(working)]
+    assert min(gaps) >= 0.2, gaps  # each partial batch was followed by the gathering wait
+    delivered = Counter(json.loads(m.value())["event_id"] for m in consume_all(kafka_topic, expected=60))
+    assert set(delivered) == set(ids)
+
+
+def test_a_backlog_is_relayed_in_full_batches_back_to_back(
+    user: Any, kafka_topic: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    emit_many(user, 100)
+    stop, thread, passes = _relay_in_a_thread(monkeypatch, batch_size=25, gather_seconds=5.0)
+    try:
+        deadline = time.monotonic() + 10
+        while OutboxEvent.objects.filter(status=OutboxEvent.Status.SENT).count() < 100 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        thread.join(10)
+
+    full = [(at, result) for at, result in passes if result.claimed == 25]
+    assert len(full) == 4 and sum(result.sent for _, result in full) == 100
+    # no gathering wait between full batches: all four well within one 5 s wait
+    assert full[-1][0] - full[0][0] < 2.5
