@@ -15,6 +15,7 @@ is empty, then the player stages, then the other closed-loop series.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 # The closed-loop series a share is of (bench/scenario.py, bench/bare.py).
@@ -33,8 +34,8 @@ def parse_rates(text: str) -> list[Rate]:
         if not part:
             continue
         value = float(part[:-1]) if part.endswith("%") else float(part)
-        if not value > 0:
-            raise ValueError(f"a rate must be above 0: {part!r}")
+        if not (value > 0 and math.isfinite(value)):
+            raise ValueError(f"a rate must be a number above 0: {part!r}")
         rates.append(f"{value:g}%" if part.endswith("%") else value)
     if not rates:
         raise ValueError("no rate given")

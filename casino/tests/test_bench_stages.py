@@ -24,7 +24,7 @@ def test_rates_are_requests_a_second_or_shares_of_the_bare_purchase() -> None:
     assert [stages.share_of(rate) for rate in stages.parse_rates("10%,30%,50")] == [0.1, 0.3, None]
 
 
-@pytest.mark.parametrize("text", ["", ",", "0", "-5", "0%", "-10%", "fast", "10%%"])
+@pytest.mark.parametrize("text", ["", ",", "0", "-5", "0%", "-10%", "fast", "10%%", "inf", "nan%"])
 def test_a_rate_that_is_not_one_is_refused(text: str) -> None:
     with pytest.raises(ValueError):
         stages.parse_rates(text)
