@@ -153,6 +153,13 @@ def _relay_in_a_thread(
     return stop, thread, passes
 
 
+def _wait_until_sent(count: int, timeout: float = 10.0) -> None:
+    """Until ``count`` outbox rows are marked sent, or ``timeout`` seconds (the assertions then tell)."""
+    deadline = time.monotonic() + timeout
+    while OutboxEvent.objects.filter(status=OutboxEvent.Status.SENT).count() < count and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
 def test_the_relay_gathers_a_trickle_of_commits_into_few_passes(
     user: Any, kafka_topic: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -162,9 +169,7 @@ def test_the_relay_gathers_a_trickle_of_commits_into_few_passes(
         for _ in range(60):  # a commit every 20 ms for 1.2 s, as requests commit their events
             ids += emit_many(user, 1)
             time.sleep(0.02)
-        deadline = time.monotonic() + 10
-        while OutboxEvent.objects.filter(status=OutboxEvent.Status.SENT).count() < 60 and time.monotonic() < deadline:
-            time.sleep(0.05)
+        _wait_until_sent(60)
     finally:
         stop.set()
         thread.join(10)
@@ -186,9 +191,7 @@ def test_a_backlog_is_relayed_in_full_batches_back_to_back(
     emit_many(user, 100)
     stop, thread, passes = _relay_in_a_thread(monkeypatch, batch_size=25, gather_seconds=5.0)
     try:
-        deadline = time.monotonic() + 10
-        while OutboxEvent.objects.filter(status=OutboxEvent.Status.SENT).count() < 100 and time.monotonic() < deadline:
-            time.sleep(0.05)
+        _wait_until_sent(100)
     finally:
         stop.set()
         thread.join(10)
