@@ -40,6 +40,13 @@ cannot live with, and what this one does instead:
   not the stock 24 hours) unless renewed, which the process does for every
   open socket every third of it.
 
+* **Receiving.** The stock receive costs four commands for each message a
+  process takes off its queue (a clean-up script, BZPOPMIN, a ZADD to the
+  queue's backup, a ZPOPMIN out of it). Here one script takes a message that
+  already waits (and drops from the backup the messages handed on since), and
+  BZPOPMIN waits for one when none does: one command a message under load,
+  two when the process was waiting (:meth:`RedisChannelLayer._brpop_with_clean`).
+
 * **One message for a transaction's events.** A spin pushes its round, two
   balance changes, a dozen progress changes and their notifications to one
   player: each its own message was each its own queue entry, receive round
@@ -79,7 +86,7 @@ from redis.exceptions import NoScriptError
 
 from casino.degraded import dependency_failed
 from realtime import metrics
-from realtime.channel_scripts import PUSH, REPLAY
+from realtime.channel_scripts import PUSH, REPLAY, TAKE
 from realtime.presence import CURRENT_SEQ, PRESENT, SEQ_TTL_SECONDS, SOCKETS, group_user_id, user_group
 
 logger = logging.getLogger(__name__)
@@ -220,6 +227,10 @@ class RedisChannelLayer(StockRedisChannelLayer):  # type: ignore[misc]  # channe
         self._prefix_length: int = self._serializer.random_prefix_length
         self._process_capacity: int = self.get_capacity("specific.x!y")
         self._sync_push_scripts: dict[float, Any] = {}  # by socket timeout: the push thread's (push_many_now)
+        # Receiving (_brpop_with_clean): per queue, the message a script moved to its backup for the
+        # receive running now, and those handed on since, which the next script drops from the backup.
+        self._taken: dict[str, bytes] = {}
+        self._handed_on: dict[str, list[bytes]] = {}
         self._loop_sockets: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LoopSockets] = (
             weakref.WeakKeyDictionary()
         )
@@ -466,6 +477,38 @@ class RedisChannelLayer(StockRedisChannelLayer):  # type: ignore[misc]  # channe
                 reason="channel_full",
                 detail=f"a process queue in Redis held {self._process_capacity} messages (its server fell behind)",
             )
+
+    # --- receiving ---------------------------------------------------------------------------
+    # The stock receive sends four commands for each message a process takes off its queue: a
+    # script putting back what a cancelled receive left in the queue's backup, BZPOPMIN, a ZADD of
+    # the message to the backup and, once it was handed on, a ZPOPMIN taking it out again.
+
+    async def _brpop_with_clean(self, index: int, channel: str, timeout: int) -> bytes | None:
+        """The next message of the queue ``channel``; None after ``timeout`` seconds without one.
+
+        First one script (``TAKE``): it drops from the backup the messages handed on since the
+        last call, puts back in the queue what a cancelled receive left there and, when a
+        message waits, moves the first one to the backup and returns it, so a receive cancelled
+        while it waits for the answer loses nothing (the next call puts the message back). When
+        none waits, BZPOPMIN, whose message goes straight to the caller: the stock receive wrote
+        it to the backup first, one more command and one more await at which a cancelled
+        receive could lose it (after that write there is none before the message is handed on)."""
+        handed_on = self._handed_on.get(channel, [])
+        backup = self._backup_channel_name(channel)
+        taken = await self._script(TAKE)(keys=[channel, backup], args=[int(self.expiry), *handed_on])
+        self._handed_on.pop(channel, None)  # out of the backup now (sent again if the call was cancelled)
+        if taken is not None:
+            self._taken[channel] = taken
+            return bytes(taken)
+        result = await self.connection(index).bzpopmin(channel, timeout=timeout)
+        return None if result is None else bytes(result[1])
+
+    async def _clean_receive_backup(self, index: int, channel: str) -> None:
+        """The message just received was handed on: the next receive's script drops it from the
+        backup (the stock layer sent a ZPOPMIN of its own for it)."""
+        taken = self._taken.pop(channel, None)
+        if taken is not None:
+            self._handed_on.setdefault(channel, []).append(taken)
 
     def deserialize(self, message: bytes) -> dict[str, Any]:
         length = self._prefix_length

@@ -127,3 +127,25 @@ end
 out[2] = 1
 return out
 """
+
+
+# The first step of every receive of a queue (``RedisChannelLayer._brpop_with_clean``).
+# KEYS: the queue, its backup. ARGV: the backup's expiry in seconds, then the messages
+# received earlier and handed on (they leave the backup). What is left in the backup was taken
+# by a receive that was cancelled before it had it: back to the queue, in its place. Then the
+# first message waiting moves to the backup and is returned; false when none waits.
+TAKE = """
+for i = 2, #ARGV do
+  redis.call('ZREM', KEYS[2], ARGV[i])
+end
+local backed_up = redis.call('ZRANGE', KEYS[2], 0, -1, 'WITHSCORES')
+for i = #backed_up, 1, -2 do
+  redis.call('ZADD', KEYS[1], backed_up[i], backed_up[i - 1])
+end
+redis.call('DEL', KEYS[2])
+local first = redis.call('ZPOPMIN', KEYS[1])
+if first[1] == nil then return false end
+redis.call('ZADD', KEYS[2], first[2], first[1])
+redis.call('EXPIRE', KEYS[2], ARGV[1])
+return first[1]
+"""
