@@ -51,7 +51,7 @@ from django.utils import timezone
 from casino.db import json_encode
 from casino.degraded import dependency_wait
 from realtime import metrics
-from realtime.locks import outbox_in_player_order, outbox_lock_due
+from realtime.locks import outbox_in_player_order, outbox_lock_due, outbox_mark_sent
 from realtime.models import OutboxEvent
 
 logger = logging.getLogger(__name__)
@@ -166,9 +166,7 @@ def outbox_relay_pass(*, producer: Any, batch_size: int | None = None, topic: st
                 overtook.add(row.pk)
         sent_ids = [row.pk for row in rows if row.pk in delivered and row.pk not in overtook]
         if sent_ids:
-            OutboxEvent.objects.filter(pk__in=sent_ids).update(
-                status=OutboxEvent.Status.SENT, sent_at=sent_at, last_error=""
-            )
+            outbox_mark_sent(sent_ids, sent_at=sent_at)
         if overtook:
             OutboxEvent.objects.filter(pk__in=overtook).update(
                 next_attempt_at=sent_at, last_error="delivered ahead of an older event of the player: sent again"

@@ -37,6 +37,7 @@ STARTUP_TIMEOUT_SECONDS = 30
 @dataclass(frozen=True)
 class EmbeddedServer:
     port: int
+    env: dict[str, str]  # the environment it runs in (its SQLite database), for manage.py beside it
 
     @property
     def http(self) -> str:
@@ -92,7 +93,7 @@ def embedded_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Embedd
                 stderr=subprocess.STDOUT,
             )
         _wait_until_healthy(server, f"http://127.0.0.1:{port}/health", log_path)
-        yield EmbeddedServer(port=port)
+        yield EmbeddedServer(port=port, env=env)
     finally:
         if server is not None:
             server.terminate()
@@ -297,3 +298,61 @@ def test_a_player_joins_an_event_and_lists_it_with_their_participation_on_sqlite
     assert mine["joined_at"].endswith("Z")
     assert mine["progress"] == {key: 0 for key in event["requirements"]}
     assert (mine["completed"], mine["claimed"], mine["completed_at"]) == (False, False, None)
+
+
+# The outbox relay's statements, written out for both databases (realtime.locks), run on the
+# embedded server's SQLite file: one of the player's rows waits for a retry, so none of their
+# younger rows may be claimed; everyone else's due rows are, and are marked sent.
+RELAY_STATEMENTS = """
+import json
+from datetime import timedelta
+from django.db import transaction
+from django.utils import timezone
+from accounts.models import User
+from realtime.locks import outbox_in_player_order, outbox_lock_due, outbox_mark_sent
+from realtime.models import OutboxEvent
+player = User.objects.get(site_id="smoke_frank").pk
+theirs = list(OutboxEvent.objects.filter(user_id=player, status="pending").order_by("id").values_list("id", flat=True))
+OutboxEvent.objects.filter(pk=theirs[0]).update(next_attempt_at=timezone.now() + timedelta(hours=1))
+with transaction.atomic():
+    claimed = outbox_lock_due(now=timezone.now(), limit=10_000)
+    ready, held = outbox_in_player_order(claimed)
+    outbox_mark_sent([row.pk for row in ready], sent_at=timezone.now())
+print(json.dumps({
+    "theirs": theirs,
+    "claimed": [[row.pk, row.user_id, row.type, isinstance(row.data, dict)] for row in claimed],
+    "held": [row.pk for row in held],
+    "sent": sorted(OutboxEvent.objects.filter(status="sent").values_list("id", flat=True)),
+    "pending": sorted(OutboxEvent.objects.filter(status="pending").values_list("id", flat=True)),
+}))
+"""
+
+
+def test_the_outbox_relays_statements_run_on_sqlite(embedded_server: EmbeddedServer) -> None:
+    # Given a player whose sign-up left rows in the outbox (nothing relays them on the embedded default)
+    signup = _sign_up(embedded_server, "smoke_frank", "+15550100006")
+    assert signup.status_code == 201, signup.text
+
+    # When the relay's claim, order check and sent mark run on its SQLite file, the player's
+    # oldest row waiting for a retry
+    result = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", RELAY_STATEMENTS],
+        cwd=PROJECT_DIR,
+        env=embedded_server.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+
+    # Then none of the player's rows was claimed, every other due row was, each as a full row,
+    # and exactly those are marked sent
+    assert len(out["theirs"]) >= 2, out["theirs"]  # a row waiting, and younger ones behind it
+    claimed_ids = [pk for pk, _, _, _ in out["claimed"]]
+    assert claimed_ids and claimed_ids == sorted(claimed_ids)
+    assert not set(out["theirs"]) & set(claimed_ids)
+    assert all(kind and is_dict for _, _, kind, is_dict in out["claimed"])
+    assert out["held"] == []
+    assert out["sent"] == claimed_ids
+    assert set(out["theirs"]) <= set(out["pending"])
