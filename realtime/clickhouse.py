@@ -13,13 +13,14 @@ Table ``events_log`` (works on ClickHouse 18.16, Debian's, and newer):
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlparse
 
 from django.conf import settings
+
+from casino.inserts import json_encode
 
 TABLE = "events_log"
 
@@ -87,7 +88,7 @@ def rows_from_envelopes(envelopes: Iterable[dict[str, Any]], *, ingested: dateti
                 str(envelope["event_id"]),
                 str(envelope["type"]),
                 int(envelope.get("user_id") or 0),
-                json.dumps(envelope.get("data") or {}, separators=(",", ":")),
+                json_encode(envelope.get("data") or {}).decode(),
                 occurred.replace(tzinfo=None),
                 int(occurred.timestamp() * 1000),
                 ingested_ms,

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from threading import Event
 from typing import Any
 
+import orjson
 from django.conf import settings
 from django.utils import timezone
 
@@ -39,6 +40,15 @@ class SinkStats:
     inserted: int = 0
     skipped: int = 0
     last_insert_at: float = 0.0
+
+
+def envelope_decode(value: bytes) -> Any:
+    """A message's envelope: orjson (a fifth of the json module's CPU for an envelope), the json
+    module for what orjson refuses (an integer beyond 64 bits); ValueError when it is no JSON."""
+    try:
+        return orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return json.loads(value)
 
 
 def make_consumer(group_id: str | None = None, **overrides: Any) -> Any:
@@ -118,7 +128,7 @@ def sink_run(
                         logger.warning("sink: consumer error %s", message.error())
                         continue
                     try:
-                        envelopes.append(json.loads(message.value()))
+                        envelopes.append(envelope_decode(message.value()))
                     except (TypeError, ValueError):
                         stats.skipped += 1
                         logger.warning("sink: skipped a message that is not JSON at offset %s", message.offset())
