@@ -66,6 +66,12 @@ def parse_args(argv: list[str] | None = None, *, description: str = "") -> argpa
         "--workers", type=int, help="gunicorn sync workers (as in production: one per core, deploy/gunicorn.conf.py)"
     )
     parser.add_argument(
+        "--login-workers",
+        type=int,
+        default=1,
+        help="the login pool's gunicorn sync workers (1, as compose's web-login: one core hashes at a time)",
+    )
+    parser.add_argument(
         "--one-pool",
         action="store_true",
         help="password logins and sign-ups on the API's gunicorn too (production: a login pool of their own)",
@@ -128,4 +134,6 @@ def parse_args(argv: list[str] | None = None, *, description: str = "") -> argpa
             setattr(args, key, value)
     if args.workers is None:
         args.workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    if args.login_workers < 1:
+        parser.error("--login-workers is at least 1")
     return args

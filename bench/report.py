@@ -43,7 +43,8 @@ def markdown(result: dict[str, Any]) -> str:
             + (
                 ""
                 if meta["config"].get("one_pool")
-                else f" and a login pool of {meta['config']['workers']} more at a lower CPU priority "
+                else f" and a login pool of {meta['config'].get('login_workers', meta['config']['workers'])} more "
+                "at a lower CPU priority "
                 "(password logins and sign-ups, as compose's web-login)"
             )
             + f", uvicorn (ASGI), relay, sink; {meta['config']['players']} players seeded in "

@@ -423,6 +423,7 @@ class BenchRun:
             prom_dir=self.dir / "prometheus-multiproc",
             say=say,
             login_port=self.login_port,
+            login_workers=self.args.login_workers,
             timing_dir=self.dir / timing.DIRECTORY,
         )
         return asgi

@@ -113,19 +113,20 @@ def start(
     prom_dir: Path,
     say: Callable[[str], None],
     login_port: int | None = None,
+    login_workers: int = 1,
     timing_dir: Path | None = None,
 ) -> tuple[Process, Process]:
     """gunicorn, the ASGI server, relay and sink as production runs them
     (docker-compose.yml); returns gunicorn and the ASGI server, the two to wait for. ``login_port``: the login
     pool too (compose's ``web-login``: password logins and sign-ups, at a lower
-    CPU priority), with as many workers. ``timing_dir``: the API pool's workers write a line per
+    CPU priority), with ``login_workers`` workers. ``timing_dir``: the API pool's workers write a line per
     request there (bench/timing.py)."""
-    pools = f", login pool :{login_port}" if login_port else ""
+    pools = f", login pool ({login_workers}) :{login_port}" if login_port else ""
     realtime = f"{PRODUCTION_REALTIME_SERVER} :{dport}"
     say(f"starting gunicorn ({workers} sync workers) :{gport}{pools}, {realtime}, relay, sink")
     prom_dir.mkdir(exist_ok=True)
 
-    def gunicorn_args(port: int) -> list[str]:
+    def gunicorn_args(port: int, workers: int = workers) -> list[str]:
         return [
             stack.PYTHON,
             "-m",
@@ -148,7 +149,7 @@ def start(
         login_prom.mkdir(exist_ok=True)
         procs.start(
             "gunicorn-login",
-            gunicorn_args(login_port),
+            gunicorn_args(login_port, login_workers),
             {**env, "PROMETHEUS_MULTIPROC_DIR": str(login_prom), "WEB_WORKER_NICE": "5"},
         )
     asgi = procs.start(

@@ -127,3 +127,10 @@ def test_the_targets_are_read_at_the_stage_of_the_sustained_share() -> None:
         [measured[0]], target_rate=TARGET_RATE, duplicate_grants=0, audit_ok=True, ingestion_p95_s=None
     )
     assert (table["stage"], table["at_target_rate"]) == ("10%", False)
+
+
+def test_the_login_pool_has_one_worker_unless_told_and_never_none() -> None:
+    assert parse_args([]).login_workers == 1  # as compose's web-login
+    assert parse_args(["--login-workers", "2"]).login_workers == 2
+    with pytest.raises(SystemExit):
+        parse_args(["--login-workers", "0"])

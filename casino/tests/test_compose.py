@@ -75,6 +75,7 @@ LIBRARY_ENVIRONMENT = {
     "PROMETHEUS_MULTIPROC_DIR": "prometheus_client / django-prometheus (web's multiprocess metrics)",
     "FLOWER_BASIC_AUTH": "flower (its FLOWER_* options)",
     "WEB_WORKER_NICE": "deploy/gunicorn.conf.py (the login pool's CPU priority)",
+    "WEB_CONCURRENCY": "deploy/gunicorn.conf.py (a pool's worker count: the login pool's)",
 }
 
 # Environment names that hold secrets, in any service.
