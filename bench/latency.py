@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from bench.samples import PLAYER_ENDPOINTS, Samples, latency_row, pct
+from bench.targets import TARGETS_MS
 
 
 def player_stats(s: Samples, timeline: list[dict[str, Any]], pacing_s: float) -> list[dict[str, Any]]:
@@ -22,6 +23,11 @@ def player_stats(s: Samples, timeline: list[dict[str, Any]], pacing_s: float) ->
             if m.any():
                 endpoints[name] = latency_row(s, m, seconds)
         total = latency_row(s, s.mask(PLAYER_ENDPOINTS, t0, t1), seconds)
+        families = {}  # every request of a family of the p95 targets (bench/targets.py), pooled
+        for family in dict.fromkeys(family for family, _ in TARGETS_MS.values()):
+            m = s.mask([name for name, (of, _) in TARGETS_MS.items() if of == family], t0, t1)
+            if m.any():
+                families[family] = latency_row(s, m, seconds)
         stages.append(
             {
                 "name": stage["name"],
@@ -37,6 +43,7 @@ def player_stats(s: Samples, timeline: list[dict[str, Any]], pacing_s: float) ->
                 "achieved_rps": total["rps"],
                 "total": total,
                 "endpoints": endpoints,
+                "families": families,
             }
         )
     return stages

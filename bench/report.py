@@ -16,6 +16,11 @@ def _f(value: Any, digits: int = 1) -> str:
     return str(value)
 
 
+def _verdict(ok: bool | None) -> str:
+    """A target row's mark; None: no verdict of its own (a p95 of too few requests, bench/targets.py)."""
+    return "-" if ok is None else "ok" if ok else "MISSED"
+
+
 def _table(headers: list[str], rows: list[list[Any]]) -> str:
     lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
     lines += ["| " + " | ".join(_f(cell) for cell in row) + " |" for row in rows]
@@ -58,7 +63,7 @@ def markdown(result: dict[str, Any]) -> str:
         out.append(
             _table(
                 ["target", "limit", "measured", ""],
-                [[r["target"], r["limit"], r["measured"], "ok" if r["ok"] else "MISSED"] for r in targets["rows"]],
+                [[r["target"], r["limit"], r["measured"], _verdict(r["ok"])] for r in targets["rows"]],
             )
         )
         out.append("")
@@ -73,10 +78,7 @@ def markdown(result: dict[str, Any]) -> str:
         out.append(
             _table(
                 ["target", "limit", "measured", ""],
-                [
-                    [row["target"], row["limit"], row["measured"], "ok" if row["ok"] else "MISSED"]
-                    for row in targets["rows"]
-                ],
+                [[row["target"], row["limit"], row["measured"], _verdict(row["ok"])] for row in targets["rows"]],
             )
         )
         out.append("")

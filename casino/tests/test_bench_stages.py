@@ -5,6 +5,7 @@ the targets are read at (bench/targets.py)."""
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,7 +13,14 @@ import pytest
 from bench import load, stages
 from bench.cli import parse_args
 from bench.stack import BenchError
-from bench.targets import SUSTAINED_SHARE, TARGET_RATE, evaluate_targets, target_stage
+from bench.targets import (
+    MIN_JUDGED_REQUESTS,
+    SUSTAINED_SHARE,
+    TARGET_RATE,
+    evaluate_targets,
+    stage_verdict,
+    target_stage,
+)
 
 SERIES = ["bare_purchase", "purchase", "claim"]
 
@@ -108,7 +116,7 @@ def _stage(name: str, rps: float, share: float | None) -> dict[str, Any]:
         "share": share,
         "reference_rps": rps / share if share else None,
         "total": {"errors": 0},
-        "endpoints": {"dashboard": {"p95_ms": 10.0}},
+        "endpoints": {"dashboard": {"p95_ms": 10.0, "requests": 100}},
     }
 
 
@@ -134,3 +142,51 @@ def test_the_login_pool_has_one_worker_unless_told_and_never_none() -> None:
     assert parse_args(["--login-workers", "2"]).login_workers == 2
     with pytest.raises(SystemExit):
         parse_args(["--login-workers", "0"])
+
+
+def _row(p95_ms: float, requests: int) -> dict[str, Any]:
+    return {"p95_ms": p95_ms, "requests": requests}
+
+
+def _with(endpoints: dict[str, Any], families: dict[str, Any]) -> dict[str, Any]:
+    return {**_stage("10%", 50.0, 0.1), "endpoints": endpoints, "families": families}
+
+
+def test_an_endpoint_with_too_few_requests_for_a_p95_is_judged_within_its_family() -> None:
+    few = MIN_JUDGED_REQUESTS - 1
+    claims_ok = {"claim": _row(30.0, 300)}
+    # Given event joins (sign-ups only) whose few requests' "p95" is their slowest one
+    stage = _with({"event_join": _row(46.0, few), "mission_claim": _row(30.0, 280)}, claims_ok)
+    # Then the stage passes when every claim together holds the claims' target ...
+    assert stage_verdict(stage) == {"ok": True, "reasons": []}
+    table = evaluate_targets([stage], target_rate=TARGET_RATE, duplicate_grants=0, audit_ok=True, ingestion_p95_s=None)
+    rows = {row["target"]: row for row in table["rows"]}
+    joins = rows["p95 event_join (claim)"]
+    assert joins["ok"] is None and "judged within all claims" in joins["measured"]
+    assert rows["p95 of all claims (300 requests)"]["ok"]
+    # ... and fails when they do not
+    slow = _with({"event_join": _row(46.0, few)}, {"claim": _row(41.0, 300)})
+    assert stage_verdict(slow)["reasons"] == ["p95 of all claims 41 ms > 40"]
+    # with enough requests the endpoint is judged on its own, however its family does
+    alone = _with({"event_join": _row(46.0, MIN_JUDGED_REQUESTS)}, claims_ok)
+    assert stage_verdict(alone)["reasons"] == ["p95 event_join 46 ms > 40"]
+
+
+def test_each_family_is_pooled_from_its_endpoints_requests(tmp_path: Path) -> None:
+    from bench.latency import player_stats
+    from bench.samples import Samples
+
+    # Given a stage where 30 mission claims took 10 ms and 10 streak claims 100 ms
+    lines = ["start,name,ms,ok,status"]
+    lines += [f"{1000 + i * 0.1:.1f},mission_claim,10,1,200" for i in range(30)]
+    lines += [f"{1000 + i * 0.1:.1f},streak_claim,100,1,200" for i in range(10)]
+    lines += [f"{1000 + i * 0.1:.1f},balance,5,1,200" for i in range(5)]
+    path = tmp_path / "samples.csv"
+    path.write_text("\n".join(lines) + "\n")
+    timeline = [{"name": "10%", "rate": 20.0, "start": 999.0, "end": 1010.0}]
+    (stage,) = player_stats(Samples.read(path), timeline, pacing_s=2.0)
+    # Then the claims' pool holds all 40, its p95 among the slow ones; the reads' their 5
+    assert stage["families"]["claim"]["requests"] == 40
+    assert stage["families"]["claim"]["p95_ms"] == 100.0
+    assert stage["families"]["read"]["requests"] == 5
+    assert "purchase" not in stage["families"]
