@@ -32,7 +32,7 @@ by one more, then, from the lowest number asked for).
 
 While open, the socket's memberships and the player's presence are renewed
 every third of the layer's ``group_expiry`` (``REALTIME_GROUP_EXPIRY_SECONDS``;
-``realtime.channel_layer.LoopSockets`` renews all of a process's sockets
+``realtime.loop_sockets.LoopSockets`` renews all of a process's sockets
 together): a server that dies leaves nothing behind for longer than that.
 Joins and leaves go to Redis in batches, so a storm of connects or 10,000
 sockets closing at once is a few dozen scripts.
@@ -308,7 +308,7 @@ class SyncConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels sh
 
     async def _leave(self, user_id: int) -> None:
         # No timeout of its own (a task and a timer per socket, 10,000 at once): the
-        # layer gives up on a batch after realtime.channel_layer.BATCH_TIMEOUT_SECONDS.
+        # layer gives up on a batch after realtime.loop_sockets.BATCH_TIMEOUT_SECONDS.
         try:
             await presence.socket_leave(
                 self.channel_layer, channel=self.channel_name, user_id=user_id, groups=[FEED_GROUP]

@@ -46,7 +46,7 @@ def _claim_sql() -> str:
 
 def _ids_clause(column: str, ids: Sequence[int]) -> tuple[str, list[Any]]:
     """``column`` among ``ids``: one array parameter on PostgreSQL (one statement whatever the
-    count), a placeholder each elsewhere."""
+    count), one parameter per id on other databases."""
     if connection.vendor == "postgresql":
         return f"{column} = ANY(%s)", [list(ids)]
     return f"{column} IN ({', '.join(['%s'] * len(ids))})", list(ids)
