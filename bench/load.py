@@ -136,6 +136,16 @@ def issue_tokens(run_dir: Path) -> Path:
     return path
 
 
+def locust_env(env: dict[str, str], config_path: Path) -> dict[str, str]:
+    """The environment of a Locust process. ``GEVENT_RESOLVER=block``: the host is a numeric
+    address, and gevent's default resolver hands every ``getaddrinfo`` to a native thread and
+    back. gunicorn's sync workers close each connection, so that was one hop a request, timed
+    as part of the request by the client: at 110 req/s the mix's p95s read 2-6 ms higher with
+    it, and an eighth of the load generator's CPU went to the hop (bench/README.md, "Twenty-third
+    round")."""
+    return {**env, "BENCH_CONFIG": str(config_path), "GEVENT_RESOLVER": "block"}
+
+
 @dataclass
 class Locust:
     """Runs Locust processes for one bench run, alongside the run's other processes."""
@@ -180,7 +190,7 @@ class Locust:
             "0",
             *user_classes,
         ]
-        process = self.procs.start(f"locust-{mode}", argv, {**self.env, "BENCH_CONFIG": str(config_path)})
+        process = self.procs.start(f"locust-{mode}", argv, locust_env(self.env, config_path))
         deadline = time.monotonic() + timeout
         while process.alive:
             if time.monotonic() > deadline:
