@@ -285,15 +285,27 @@ def cpu_per_request(samples: list[dict[str, Any]], t0: float, t1: float, rps: fl
 STOLEN_CORES = 0.1
 
 
+# The login pool counts as hashing in a sample where it used more than this: a password hash is a
+# quarter of a second or more of one core, a request that hashes nothing a few milliseconds.
+HASHING_CORES = 0.1
+
+
 def stolen_windows(
     samples: list[dict[str, Any]], t0: float, t1: float, threshold: float = STOLEN_CORES
 ) -> list[tuple[float, float]]:
     """The spans of [t0, t1) in which the hypervisor took more than ``threshold`` cores (a sample
     at ``t`` covers the time since the previous one)."""
+    return busy_windows(samples, t0, t1, "cpu_stolen", threshold)
+
+
+def busy_windows(
+    samples: list[dict[str, Any]], t0: float, t1: float, key: str, threshold: float
+) -> list[tuple[float, float]]:
+    """The spans of [t0, t1) in which the samples' ``key`` (cores) was above ``threshold``."""
     windows: list[tuple[float, float]] = []
     previous: float | None = None
     for row in sorted(samples, key=lambda row: row["t"]):
-        if previous is not None and row["t"] > t0 and previous < t1 and row.get("cpu_stolen", 0.0) > threshold:
+        if previous is not None and row["t"] > t0 and previous < t1 and row.get(key, 0.0) > threshold:
             start, end = max(previous, t0), min(row["t"], t1)
             if windows and windows[-1][1] >= start:
                 start = windows[-1][0]
@@ -309,9 +321,7 @@ def stolen_view(
     """How much of a stage the hypervisor took: the seconds above ``STOLEN_CORES``, the most it
     took in one sample, and which requests (by their start, of ``starts``) began outside those
     seconds (``outside``, a mask), for the p95 of the rest beside the stage's own."""
-    outside = np.ones(starts.shape, dtype=bool)
-    for start, end in windows:
-        outside &= ~((starts >= start) & (starts < end))
+    outside = ~inside(starts, windows)
     stolen = [row.get("cpu_stolen", 0.0) for row in samples if t0 < row["t"] <= t1]
     return {
         "threshold_cores": STOLEN_CORES,
@@ -320,6 +330,14 @@ def stolen_view(
         "max_cores": max(stolen) if stolen else 0.0,
         "outside": outside,
     }
+
+
+def inside(starts: np.ndarray, windows: list[tuple[float, float]]) -> np.ndarray:
+    """Which of ``starts`` fell in one of ``windows`` (a mask)."""
+    mask = np.zeros(starts.shape, dtype=bool)
+    for start, end in windows:
+        mask |= (starts >= start) & (starts < end)
+    return mask
 
 
 def outbox_count(t0: float, t1: float) -> int:

@@ -12,7 +12,16 @@ import numpy as np
 
 from bench import plots, socket_stats, timing
 from bench.latency import player_stats, time_series
-from bench.pipeline import SERVER_LATENCY_FILE, cpu_per_request, server_latency, stolen_view, stolen_windows
+from bench.pipeline import (
+    HASHING_CORES,
+    SERVER_LATENCY_FILE,
+    busy_windows,
+    cpu_per_request,
+    inside,
+    server_latency,
+    stolen_view,
+    stolen_windows,
+)
 from bench.report import markdown
 from bench.samples import PLAYER_ENDPOINTS, Samples
 from bench.targets import TARGET_RATE, TARGETS_MS, evaluate_targets
@@ -65,6 +74,7 @@ def analyse(
         stage["cpu"] = cpu_per_request(pipeline_samples, stage["start"], stage["end"], stage["achieved_rps"])
         if stage["measured"]:
             stage["stolen"] = stolen_p95(samples, pipeline_samples, stage)
+            stage["hashing"] = hashing_view(samples, pipeline_samples, stage)
         if latency_snapshots:
             stage["server"] = server_latency(latency_snapshots, stage["start"], stage["end"])
         if requests:
@@ -124,6 +134,37 @@ def stolen_p95(samples: Samples, pipeline_samples: list[dict[str, Any]], stage: 
         if np.any(outside & (names == name))
     }
     return view
+
+
+def hashing_view(
+    samples: Samples, pipeline_samples: list[dict[str, Any]], stage: dict[str, Any]
+) -> dict[str, Any] | None:
+    """The seconds of a stage the login pool hashed passwords in (more than ``HASHING_CORES``: a
+    hash holds a core for a quarter of a second or more), the share of the requests with a p95
+    target that started in them, the share of the slowest 5 % of those that did, and each family's
+    p95 over the requests that started in the other seconds: where the slowest requests crowd
+    into the hashing's seconds, the stage's tail is the hashing's more than the requests' own."""
+    t0, t1 = stage["start"], stage["end"]
+    targeted = samples.mask(list(TARGETS_MS), t0, t1)
+    if not targeted.any() or not any("cpu_login" in row for row in pipeline_samples):
+        return None
+    starts, ms, names = samples.start[targeted], samples.ms[targeted], samples.name[targeted]
+    windows = busy_windows(pipeline_samples, t0, t1, "cpu_login", HASHING_CORES)
+    hashing = inside(starts, windows)
+    slowest = np.argsort(ms, kind="stable")[-max(1, round(0.05 * ms.size)) :]  # the slowest 5 %, by rank
+    outside: dict[str, float] = {}
+    for family in dict.fromkeys(family for family, _ in TARGETS_MS.values()):
+        of = np.isin(names, [name for name, (its, _) in TARGETS_MS.items() if its == family]) & ~hashing
+        if of.any():
+            outside[family] = float(np.percentile(ms[of], 95))
+    return {
+        "threshold_cores": HASHING_CORES,
+        "seconds": sum(end - start for start, end in windows),
+        "stage_seconds": t1 - t0,
+        "share_of_requests": float(hashing.mean()),
+        "share_of_slowest": float(hashing[slowest].mean()),
+        "p95_ms_outside": outside,
+    }
 
 
 def render(run_dir: Path) -> int:

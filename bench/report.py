@@ -105,6 +105,9 @@ def markdown(result: dict[str, Any]) -> str:
             stolen = stage.get("stolen")
             if stolen and stolen["seconds"] >= 1:
                 out += [_stolen_line(stolen), ""]
+            hashing = stage.get("hashing")
+            if hashing and hashing["seconds"] >= 1:
+                out += [_hashing_line(hashing), ""]
             if stage.get("cpu"):
                 out += [_cpu_line(stage["cpu"], stage["achieved_rps"]), ""]
             rows = [
@@ -368,6 +371,18 @@ def _stolen_line(stolen: dict[str, Any]) -> str:
         f"{stolen['seconds']:.0f} of the stage's {stolen['stage_seconds']:.0f} s (up to {stolen['max_cores']:.2f} "
         f"cores at once). p95 of the requests that started in the other seconds, ms: {p95}. The verdict above "
         "counts every second."
+    )
+
+
+def _hashing_line(hashing: dict[str, Any]) -> str:
+    """The seconds of a stage the login pool hashed passwords in, and the p95s without them."""
+    p95 = ", ".join(f"{family}s {value:.1f}" for family, value in hashing["p95_ms_outside"].items())
+    return (
+        f"The login pool hashed passwords (more than {hashing['threshold_cores']:g} cores) in "
+        f"{hashing['seconds']:.0f} of the stage's {hashing['stage_seconds']:.0f} s: "
+        f"{hashing['share_of_requests'] * 100:.0f} % of the requests with a p95 target started in those seconds, "
+        f"{hashing['share_of_slowest'] * 100:.0f} % of their slowest 5 %. p95 of the requests that started in the "
+        f"other seconds, ms: {p95}. The verdict above counts every second."
     )
 
 

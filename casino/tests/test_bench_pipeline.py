@@ -75,3 +75,39 @@ def test_stolen_windows_and_the_requests_outside_them() -> None:
     assert view["seconds"] == 2.5 and view["stage_seconds"] == 3.5
     assert view["max_cores"] == 0.5  # the sample after the stage does not count
     assert view["outside"].tolist() == [True, False, False, True, False, False]
+
+
+def test_the_seconds_the_login_pool_hashed_in_and_the_p95s_without_them() -> None:
+    from bench.render import hashing_view
+    from bench.report import _hashing_line
+    from bench.samples import Samples
+
+    pipeline = [{"t": 100.0 + i, "cpu_login": 0.0} for i in range(11)]
+    pipeline[3]["cpu_login"] = 0.9  # (102, 103]: a password hash on one core
+    pipeline[4]["cpu_login"] = 0.4  # (103, 104]: its end, one window with it
+    pipeline[8]["cpu_login"] = 0.05  # (107, 108]: a refresh, not a hash
+    # 100 reads, one every 0.1 s from t=100: 10 ms each, 80 ms in the hashing's seconds;
+    # a slot spin each second at 20 ms; a login (no p95 target) that took 400 ms
+    starts = [100.0 + i / 10 for i in range(100)] + [100.05 + i for i in range(10)] + [102.5]
+    names = ["balance"] * 100 + ["slot_spin"] * 10 + ["login"]
+    ms = [80.0 if 102.0 <= t < 104.0 else 10.0 for t in starts[:100]] + [20.0] * 10 + [400.0]
+    samples = Samples(
+        np.array(starts),
+        np.array(ms),
+        np.ones(len(ms), dtype=bool),
+        np.full(len(ms), 200),
+        np.array(names, dtype=object),
+    )
+
+    view = hashing_view(samples, pipeline, {"start": 100.0, "end": 110.0})
+
+    assert view is not None
+    assert view["seconds"] == 2.0 and view["stage_seconds"] == 10.0
+    assert view["share_of_requests"] == 22 / 110  # 20 reads and 2 spins of 110 (the login has no target)
+    assert view["share_of_slowest"] == 1.0  # the slowest 5 %: reads of the hashing's seconds
+    assert view["p95_ms_outside"] == {"read": 10.0, "game round": 20.0}
+    line = _hashing_line(view)
+    assert "in 2 of the stage's 10 s: 20 % of the requests" in line and "100 % of their slowest 5 %" in line
+    assert "reads 10.0, game rounds 20.0" in line
+    # a run without a login pool (--one-pool) has no such figure
+    assert hashing_view(samples, [{"t": 100.0 + i} for i in range(11)], {"start": 100.0, "end": 110.0}) is None
