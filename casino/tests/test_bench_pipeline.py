@@ -1,10 +1,14 @@
-"""bench/pipeline.py's reading of the machine's CPU: stolen time apart from the work done here."""
+"""bench/pipeline.py's reading of the machine's CPU: stolen time apart from the work done here, and
+the seconds the login pool hashed passwords in (bench/render.py, the report's line)."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from bench.pipeline import cpu_ticks, stolen_view, stolen_windows
+from bench.render import hashing_view
+from bench.report import _hashing_line
+from bench.samples import Samples
 
 
 def test_proc_stat_line_is_split_into_ticks_idle_and_stolen() -> None:
@@ -78,10 +82,6 @@ def test_stolen_windows_and_the_requests_outside_them() -> None:
 
 
 def test_the_seconds_the_login_pool_hashed_in_and_the_p95s_without_them() -> None:
-    from bench.render import hashing_view
-    from bench.report import _hashing_line
-    from bench.samples import Samples
-
     pipeline = [{"t": 100.0 + i, "cpu_login": 0.0} for i in range(11)]
     pipeline[3]["cpu_login"] = 0.9  # (102, 103]: a password hash on one core
     pipeline[4]["cpu_login"] = 0.4  # (103, 104]: its end, one window with it
