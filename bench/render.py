@@ -127,13 +127,21 @@ def stolen_p95(samples: Samples, pipeline_samples: list[dict[str, Any]], stage: 
     in_stage = samples.mask(None, t0, t1)
     view = stolen_view(samples.start[in_stage], windows, t0, t1, pipeline_samples)
     outside = view.pop("outside")
-    names, ms = samples.name[in_stage], samples.ms[in_stage]
-    view["p95_ms_outside"] = {
-        name: float(np.percentile(ms[outside & (names == name)], 95))
-        for name in TARGETS_MS
-        if np.any(outside & (names == name))
-    }
+    groups = {name: [name] for name in TARGETS_MS}
+    view["p95_ms_outside"] = p95_of_groups(samples.name[in_stage], samples.ms[in_stage], outside, groups)
     return view
+
+
+def p95_of_groups(
+    names: np.ndarray, ms: np.ndarray, keep: np.ndarray, groups: dict[str, list[str]]
+) -> dict[str, float]:
+    """The p95 of each group of endpoints over the requests ``keep`` marks (groups with none left out)."""
+    out: dict[str, float] = {}
+    for group, members in groups.items():
+        of = keep & np.isin(names, members)
+        if of.any():
+            out[group] = float(np.percentile(ms[of], 95))
+    return out
 
 
 def hashing_view(
@@ -152,18 +160,16 @@ def hashing_view(
     windows = busy_windows(pipeline_samples, t0, t1, "cpu_login", HASHING_CORES)
     hashing = inside(starts, windows)
     slowest = np.argsort(ms, kind="stable")[-max(1, round(0.05 * ms.size)) :]  # the slowest 5 %, by rank
-    outside: dict[str, float] = {}
-    for family in dict.fromkeys(family for family, _ in TARGETS_MS.values()):
-        of = np.isin(names, [name for name, (its, _) in TARGETS_MS.items() if its == family]) & ~hashing
-        if of.any():
-            outside[family] = float(np.percentile(ms[of], 95))
+    families: dict[str, list[str]] = {}
+    for name, (family, _) in TARGETS_MS.items():
+        families.setdefault(family, []).append(name)
     return {
         "threshold_cores": HASHING_CORES,
         "seconds": sum(end - start for start, end in windows),
         "stage_seconds": t1 - t0,
         "share_of_requests": float(hashing.mean()),
         "share_of_slowest": float(hashing[slowest].mean()),
-        "p95_ms_outside": outside,
+        "p95_ms_outside": p95_of_groups(names, ms, ~hashing, families),
     }
 
 

@@ -2,29 +2,16 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
+from bench.report_cells import fmt, markdown_table
+from bench.report_cpu import cpu_sections
 from bench.targets import SUSTAINED_SHARE, TARGET_RATE
-
-
-def _f(value: Any, digits: int = 1) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return "-" if math.isnan(value) else f"{value:.{digits}f}"
-    return str(value)
 
 
 def _verdict(ok: bool | None) -> str:
     """A target row's mark; None: no verdict of its own (a p95 of too few requests, bench/targets.py)."""
     return "-" if ok is None else "ok" if ok else "MISSED"
-
-
-def _table(headers: list[str], rows: list[list[Any]]) -> str:
-    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
-    lines += ["| " + " | ".join(_f(cell) for cell in row) + " |" for row in rows]
-    return "\n".join(lines)
 
 
 def markdown(result: dict[str, Any]) -> str:
@@ -61,14 +48,14 @@ def markdown(result: dict[str, Any]) -> str:
     if targets and targets["stage"] is None:
         out += ["## Targets", "", "No player stage ran (--skip-player or --cpu-only): only the checks below.", ""]
         out.append(
-            _table(
+            markdown_table(
                 ["target", "limit", "measured", ""],
                 [[r["target"], r["limit"], r["measured"], _verdict(r["ok"])] for r in targets["rows"]],
             )
         )
         out.append("")
     elif targets:
-        where = f"stage {targets['stage']} ({_f(targets['stage_rate'], 0)} req/s)"
+        where = f"stage {targets['stage']} ({fmt(targets['stage_rate'], 0)} req/s)"
         if not targets["at_target_rate"]:
             where += (
                 f" -- NOT a stage the targets are stated at ({SUSTAINED_SHARE * 100:g} % of the bare purchase's "
@@ -76,7 +63,7 @@ def markdown(result: dict[str, Any]) -> str:
             )
         out += [f"## Targets ({where})", ""]
         out.append(
-            _table(
+            markdown_table(
                 ["target", "limit", "measured", ""],
                 [[row["target"], row["limit"], row["measured"], _verdict(row["ok"])] for row in targets["rows"]],
             )
@@ -128,7 +115,9 @@ def markdown(result: dict[str, Any]) -> str:
                 ["**all**", t["requests"], t["rps"], t["p50_ms"], t["p95_ms"], t["p99_ms"], t["max_ms"], t["errors"]]
             )
             out.append(
-                _table(["endpoint", "requests", "req/s", "p50 ms", "p95 ms", "p99 ms", "max ms", "errors"], rows)
+                markdown_table(
+                    ["endpoint", "requests", "req/s", "p50 ms", "p95 ms", "p99 ms", "max ms", "errors"], rows
+                )
             )
             out.append("")
             if stage.get("server"):
@@ -153,7 +142,7 @@ def markdown(result: dict[str, Any]) -> str:
             "",
         ]
         out.append(
-            _table(
+            markdown_table(
                 ["clients", "TPS", "p50 ms", "p95 ms", "p99 ms", "failed"],
                 [
                     [lv["clients"], lv["tps"], lv["p50_ms"], lv["p95_ms"], lv["p99_ms"], lv["failed"]]
@@ -171,7 +160,7 @@ def markdown(result: dict[str, Any]) -> str:
     if saturation:
         out += ["## Saturation, closed loop (bare purchase / purchase / claim endpoints alone)", ""]
         out.append(
-            _table(
+            markdown_table(
                 [
                     "series",
                     "concurrency",
@@ -193,9 +182,9 @@ def markdown(result: dict[str, Any]) -> str:
                         s["p95_ms"],
                         s["p99_ms"],
                         s["errors"],
-                        _f((s.get("cpu") or {}).get("cpu_gunicorn"), 2),
-                        _f((s.get("cpu") or {}).get("gunicorn_ms_per_request"), 2),
-                        _f((s.get("cpu") or {}).get("postgres_ms_per_request"), 2),
+                        fmt((s.get("cpu") or {}).get("cpu_gunicorn"), 2),
+                        fmt((s.get("cpu") or {}).get("gunicorn_ms_per_request"), 2),
+                        fmt((s.get("cpu") or {}).get("postgres_ms_per_request"), 2),
                     ]
                     for s in saturation["steps"]
                 ],
@@ -227,25 +216,25 @@ def markdown(result: dict[str, Any]) -> str:
         ing = pipeline.get("ingestion", {})
         out += ["## Pipeline (outbox -> Kafka -> ClickHouse)", ""]
         out.append(
-            f"* outbox lag during the player load: max {_f(pipeline['outbox_lag_max_s'], 2)} s, p95 "
-            f"{_f(pipeline['outbox_lag_p95_s'], 2)} s; pending rows max {pipeline['outbox_pending_max']}"
+            f"* outbox lag during the player load: max {fmt(pipeline['outbox_lag_max_s'], 2)} s, p95 "
+            f"{fmt(pipeline['outbox_lag_p95_s'], 2)} s; pending rows max {pipeline['outbox_pending_max']}"
         )
         for label, block in (("player load", ing.get("player")), ("whole run", ing.get("run"))):
             if block:
                 out.append(
                     f"* ingestion delay ({label}): {block['events']} events in ClickHouse of {block['outbox_events']} "
-                    f"in the outbox; p50 {_f(block['p50_s'], 2)} s, p95 {_f(block['p95_s'], 2)} s, p99 "
-                    f"{_f(block['p99_s'], 2)} s, max {_f(block['max_s'], 2)} s"
+                    f"in the outbox; p50 {fmt(block['p50_s'], 2)} s, p95 {fmt(block['p95_s'], 2)} s, p99 "
+                    f"{fmt(block['p99_s'], 2)} s, max {fmt(block['max_s'], 2)} s"
                 )
         for stage in ing.get("stages", []):
-            out.append(f"  * {stage['name']}: p95 {_f(stage['p95_s'], 2)} s over {stage['events']} events")
+            out.append(f"  * {stage['name']}: p95 {fmt(stage['p95_s'], 2)} s over {stage['events']} events")
         out.append("")
     integrity = result.get("integrity")
     if integrity:
         out += ["## Integrity after the load", ""]
         out.append(f"* `manage.py audit_ledger`: exit {integrity['audit_exit']} -- {integrity['audit_summary']}")
         out.append(
-            _table(
+            markdown_table(
                 ["check", "count"],
                 [[name, value] for name, value in integrity["checks"].items()],
             )
@@ -258,17 +247,19 @@ def markdown(result: dict[str, Any]) -> str:
         load = profile.get("load", {})
         out += [
             f"## Profile: {profile['endpoint']} ({profile['samples']} in-request samples, py-spy --idle, "
-            f"{profile.get('clients', '?')} clients back to back: {_f(load.get('ok_rps'))} req/s, "
-            f"p50 {_f(load.get('p50_ms'))} ms, p95 {_f(load.get('p95_ms'))} ms)",
+            f"{profile.get('clients', '?')} clients back to back: {fmt(load.get('ok_rps'))} req/s, "
+            f"p50 {fmt(load.get('p50_ms'))} ms, p95 {fmt(load.get('p95_ms'))} ms)",
             "",
             "Where the leaf frame is (wall-clock: waits count):",
             "",
         ]
-        out.append(_table(["share %", "leaf in"], [[r["pct"], r["frame"]] for r in profile["leaf_categories"]]))
+        out.append(markdown_table(["share %", "leaf in"], [[r["pct"], r["frame"]] for r in profile["leaf_categories"]]))
         out += ["", "The project's own functions, inclusive:", ""]
-        out.append(_table(["inclusive %", "function"], [[r["pct"], r["frame"]] for r in profile["app_inclusive"][:30]]))
+        out.append(
+            markdown_table(["inclusive %", "function"], [[r["pct"], r["frame"]] for r in profile["app_inclusive"][:30]])
+        )
         out += ["", "Leaf functions (self):", ""]
-        out.append(_table(["self %", "function"], [[r["pct"], r["frame"]] for r in profile["self"][:15]]))
+        out.append(markdown_table(["self %", "function"], [[r["pct"], r["frame"]] for r in profile["self"][:15]]))
         out.append("")
     notes = result.get("notes", []) + result.get("analysis_notes", [])
     if notes:
@@ -284,17 +275,17 @@ def _server_line(server: dict[str, dict[str, Any]], client_p95_ms: float | None)
     views = sorted(
         ((key, row) for key, row in server.items() if key != "all"), key=lambda item: -int(item[1]["requests"])
     )
-    by_view = ", ".join(f"{key} {_f(row['p95_ms'], 0)}" for key, row in views[:8])
+    by_view = ", ".join(f"{key} {fmt(row['p95_ms'], 0)}" for key, row in views[:8])
     outside = (
-        f" The client's p95 was {_f(client_p95_ms, 0)} ms: the rest is time outside Django (waiting for a free "
+        f" The client's p95 was {fmt(client_p95_ms, 0)} ms: the rest is time outside Django (waiting for a free "
         "worker, gunicorn, the network, the client)."
         if client_p95_ms is not None
         else ""
     )
     return (
         "Server side (the API pool's own request-latency histogram, from Django's first middleware in to its last "
-        f"out; linear within its buckets): {whole['requests']} requests, p50 {_f(whole['p50_ms'], 1)} ms, p95 "
-        f"{_f(whole['p95_ms'], 1)} ms, p99 {_f(whole['p99_ms'], 1)} ms; p95 by view, ms: {by_view}.{outside}"
+        f"out; linear within its buckets): {whole['requests']} requests, p50 {fmt(whole['p50_ms'], 1)} ms, p95 "
+        f"{fmt(whole['p95_ms'], 1)} ms, p99 {fmt(whole['p99_ms'], 1)} ms; p95 by view, ms: {by_view}.{outside}"
     )
 
 
@@ -345,7 +336,7 @@ def _timing_lines(timing: dict[str, Any]) -> list[str]:
         "the rest",
         "statements",
     ]
-    return [*lines, _table(headers, rows), ""]
+    return [*lines, markdown_table(headers, rows), ""]
 
 
 def _sockets_line(sockets: dict[str, Any]) -> str:
@@ -355,10 +346,10 @@ def _sockets_line(sockets: dict[str, Any]) -> str:
     types = ", ".join(f"{name} {n}" for name, n in sockets["by_type"].items())
     return (
         "The players' sockets (bench/player_socket.py, the app's `/api/realtime/sync` on the ASGI server): "
-        f"{sockets['connects']} opened (p95 {_f(sockets['connect_p95_ms'])} ms to the initial state; refused: "
+        f"{sockets['connects']} opened (p95 {fmt(sockets['connect_p95_ms'])} ms to the initial state; refused: "
         f"{failed}); {sockets['pushes']} events pushed ({sockets['pushes_per_s']:.0f}/s: {types or 'none'}), "
-        f"from the event to the player p50 {_f(delay['p50'])} / p95 {_f(delay['p95'])} / p99 {_f(delay['p99'])} / "
-        f"max {_f(delay['max'])} ms; lost {sockets['lost']}, repeated {sockets['duplicated']}; dropped by the "
+        f"from the event to the player p50 {fmt(delay['p50'])} / p95 {fmt(delay['p95'])} / p99 {fmt(delay['p99'])} / "
+        f"max {fmt(delay['max'])} ms; lost {sockets['lost']}, repeated {sockets['duplicated']}; dropped by the "
         f"server: {dropped}; {sockets['feed']} live-feed messages."
     )
 
@@ -369,8 +360,7 @@ def _stolen_line(stolen: dict[str, Any]) -> str:
     return (
         f"The hypervisor gave more than {stolen['threshold_cores']:g} cores of this VM to another guest in "
         f"{stolen['seconds']:.0f} of the stage's {stolen['stage_seconds']:.0f} s (up to {stolen['max_cores']:.2f} "
-        f"cores at once). p95 of the requests that started in the other seconds, ms: {p95}. The verdict above "
-        "counts every second."
+        f"cores at once). {_outside_text(p95)}"
     )
 
 
@@ -381,9 +371,13 @@ def _hashing_line(hashing: dict[str, Any]) -> str:
         f"The login pool hashed passwords (more than {hashing['threshold_cores']:g} cores) in "
         f"{hashing['seconds']:.0f} of the stage's {hashing['stage_seconds']:.0f} s: "
         f"{hashing['share_of_requests'] * 100:.0f} % of the requests with a p95 target started in those seconds, "
-        f"{hashing['share_of_slowest'] * 100:.0f} % of their slowest 5 %. p95 of the requests that started in the "
-        f"other seconds, ms: {p95}. The verdict above counts every second."
+        f"{hashing['share_of_slowest'] * 100:.0f} % of their slowest 5 %. {_outside_text(p95)}"
     )
+
+
+def _outside_text(p95: str) -> str:
+    """The end of a line on seconds set apart (the hypervisor's, the hashing's): the p95s without them."""
+    return f"p95 of the requests that started in the other seconds, ms: {p95}. The verdict above counts every second."
 
 
 def _share_text(stage: dict[str, Any]) -> str:
@@ -395,168 +389,12 @@ def _share_text(stage: dict[str, Any]) -> str:
 
 def _cpu_line(cpu: dict[str, Any], rps: float) -> str:
     return (
-        f"CPU over the stage (mean cores busy): gunicorn {_f(cpu.get('cpu_gunicorn'), 2)} "
-        f"(= {_f(cpu.get('gunicorn_ms_per_request'), 2)} ms per request at {rps:.1f} req/s; of it the login pool "
-        f"{_f(cpu.get('cpu_login'), 2)}, the API pool {_f(cpu.get('api_ms_per_request'), 2)} ms per request), "
+        f"CPU over the stage (mean cores busy): gunicorn {fmt(cpu.get('cpu_gunicorn'), 2)} "
+        f"(= {fmt(cpu.get('gunicorn_ms_per_request'), 2)} ms per request at {rps:.1f} req/s; of it the login pool "
+        f"{fmt(cpu.get('cpu_login'), 2)}, the API pool {fmt(cpu.get('api_ms_per_request'), 2)} ms per request), "
         "PostgreSQL, all "
-        f"databases {_f(cpu.get('cpu_postgres'), 2)} ({_f(cpu.get('postgres_ms_per_request'), 2)} ms per request), "
-        f"Locust {_f(cpu.get('cpu_locust'), 2)}, relay/sink/ASGI {_f(cpu.get('cpu_pipeline'), 2)}, other work "
-        f"{_f(cpu.get('cpu_other'), 2)}, stolen by the hypervisor {_f(cpu.get('cpu_stolen'), 2)}; "
-        f"machine {_f(cpu.get('cpu_total'), 2)}"
+        f"databases {fmt(cpu.get('cpu_postgres'), 2)} ({fmt(cpu.get('postgres_ms_per_request'), 2)} ms per request), "
+        f"Locust {fmt(cpu.get('cpu_locust'), 2)}, relay/sink/ASGI {fmt(cpu.get('cpu_pipeline'), 2)}, other work "
+        f"{fmt(cpu.get('cpu_other'), 2)}, stolen by the hypervisor {fmt(cpu.get('cpu_stolen'), 2)}; "
+        f"machine {fmt(cpu.get('cpu_total'), 2)}"
     )
-
-
-def _target_text(row: dict[str, Any]) -> str:
-    parts = []
-    if row.get("cpu_limit") is not None:
-        parts.append(f"<= {row['cpu_limit']:g}x")
-    if row.get("commit_limit") is not None:
-        parts.append(f"<= {row['commit_limit']} commit{'s' if row['commit_limit'] > 1 else ''}")
-    return ", ".join(parts)
-
-
-def cpu_sections(result: dict[str, Any]) -> list[str]:
-    """The in-process table (bench/cpu.py) and, with --against, the two versions side by side."""
-    table = result.get("cpu")
-    if not table:
-        return []
-    config = table["config"]
-    loop = table.get("python_loop_ms")
-    out = [
-        "## Cost per request, steady state (bench/cpu.py: in-process, against the bare reference)",
-        "",
-        f"Each row: {config['requests']} requests timed one by one after {config['warmup']} unmeasured ones, "
-        f"each as another player, through Django's WSGI handler with the production settings; counts from "
-        f"{config['count_requests']} more. **CPU ms**: the application's CPU per request (mean). **x ref**: "
-        "that over the CPU of its reference, whose requests are interleaved with the row's (one right after "
-        "each, as the same player, timed apart), so both meet the machine at the same speed: `bare_read` "
-        "(DRF + simplejwt + one raw SELECT of the wallet) for reads, `bare_purchase` (DRF + simplejwt + lock the "
-        "wallet, update it, insert the ledger entry, in one transaction) for writes -- what the bare framework "
-        "costs doing the hot path's SQL (bench/bare.py). **% loop**: CPU over the header's reference loop "
-        f"({_f(loop, 0)} ms), to compare machines. **PG CPU**: the PostgreSQL backend's CPU per request. "
-        "**round trips**: statements + BEGIN + COMMIT/ROLLBACK + health checks + prepares. **commits**: COMMITs "
-        "+ writes in autocommit.",
-        "",
-    ]
-    again = [row for row in table["rows"] if row.get("cpu_ms_again") is not None]
-    if again:
-        out += [
-            "The reference rows on their own, before and after the others (how far the machine's speed drifted; "
-            "a ratio uses the reference requests interleaved with its row): "
-            + "; ".join(
-                f"{row['endpoint']} {row['cpu_ms_first']:.2f} then {row['cpu_ms_again']:.2f} ms "
-                f"({100 * (row['cpu_ms_again'] / row['cpu_ms_first'] - 1):+.0f} %)"
-                for row in again
-            )
-            + ".",
-            "",
-        ]
-    rows = []
-    for row in table["rows"]:
-        rows.append(
-            [
-                row["endpoint"],
-                row["status"],
-                _f(row["cpu_ms"], 2),
-                f"{row['ratio']:.1f}x" if row.get("ratio") else ("ref" if row["kind"] == "reference" else "-"),
-                f"{row['reference']} {row['ref_cpu_ms']:.2f}" if row.get("ref_cpu_ms") else row["reference"] or "",
-                _f(row.get("loop_pct"), 1),
-                _f(row["wall_ms"], 2),
-                _f(row["pg_cpu_ms"], 2),
-                row["statements"],
-                row["round_trips"],
-                row["commits"],
-                row["redis"],
-                _target_text(row),
-                row.get("verdict") or "",
-            ]
-        )
-    out.append(
-        _table(
-            [
-                "endpoint",
-                "HTTP",
-                "CPU ms",
-                "x ref",
-                "ref, its CPU ms",
-                "% loop",
-                "wall ms",
-                "PG CPU ms",
-                "statements",
-                "round trips",
-                "commits",
-                "Redis",
-                "target",
-                "",
-            ],
-            rows,
-        )
-    )
-    out.append("")
-    notes = [f"* {row['endpoint']}: {row['note']}" for row in table["rows"] if row.get("note")]
-    problems = [
-        f"* **{row['endpoint']}** failed: {'; '.join(row['problems'])}" for row in table["rows"] if row["errors"]
-    ]
-    out += problems + ([""] if problems else []) + notes + [""]
-    other = result.get("cpu_against")
-    if other:
-        out += against_section(table, other)
-    return out
-
-
-def against_section(table: dict[str, Any], other: dict[str, Any]) -> list[str]:
-    label = other["label"]
-    out = [f"### Today's tree vs {label}", ""]
-    if "rows" not in other:
-        return [*out, f"Not measured: {other.get('error', '?')[-1500:]}", ""]
-    theirs = {row["endpoint"]: row for row in other["rows"]}
-    rows = []
-    for row in table["rows"]:
-        then = theirs.get(row["endpoint"])
-        if then is None:
-            continue
-        change = (
-            f"{100 * (row['cpu_ms'] / then['cpu_ms'] - 1):+.0f} %"
-            if row["cpu_ms"] and then["cpu_ms"] and not then["errors"]
-            else "-"
-        )
-        rows.append(
-            [
-                row["endpoint"],
-                _f(row["cpu_ms"], 2),
-                _f(then["cpu_ms"], 2) if not then["errors"] else f"errors: {then['status']}",
-                change,
-                f"{row['ratio']:.1f}x" if row.get("ratio") else "-",
-                f"{then['ratio']:.1f}x" if then.get("ratio") and not then["errors"] else "-",
-                f"{_f(row['statements'])} / {_f(then['statements'])}",
-                f"{_f(row['round_trips'])} / {_f(then['round_trips'])}",
-                f"{_f(row['commits'])} / {_f(then['commits'])}",
-                f"{row.get('verdict') or ''} / {then.get('verdict') or ''}".strip(" /"),
-            ]
-        )
-    out.append(
-        _table(
-            [
-                "endpoint",
-                "CPU ms today",
-                f"CPU ms {label}",
-                "change",
-                "x ref today",
-                f"x ref {label}",
-                "statements",
-                "round trips",
-                "commits",
-                "targets",
-            ],
-            rows,
-        )
-    )
-    out += [
-        "",
-        f"Counts read today / {label}. Both tables ran in this run, one after the other, with today's bench "
-        "(bare reference, rows, seed) and each version's own project code, each on a fresh database; the "
-        "bare rows of both show how much the machine drifted between them.",
-        *[f"* {note}" for note in other.get("notes", [])],
-        "",
-    ]
-    return out
