@@ -18,8 +18,9 @@ cost the event loop more than the messages up to the limit:
   the socket on message 21 has already paid for the whole flood: 50,000
   pings held ``/health`` for over a second. :func:`install_daphne_limit`
   therefore makes daphne's WebSocket protocol count the messages as it
-  parses them and, past the limit, send close 4429 and drop the connection
-  at once, without reading the rest. ``RealtimeConfig.ready`` installs it
+  parses them and, past the limit, send close 4429, end its side of the
+  stream and read the rest without parsing it, until the client closes (or
+  ``LIMITED_CLOSE_SECONDS`` pass). ``RealtimeConfig.ready`` installs it
   whenever daphne is imported (it is an installed app, so always); it takes
   effect when the process serves sockets with daphne, and the consumer then
   leaves the counting to it.
@@ -36,6 +37,7 @@ from typing import Any
 logger = logging.getLogger(__name__)
 
 CLOSE_RATE_LIMITED = 4429  # the client sent messages faster than WS_MESSAGES_PER_SECOND
+LIMITED_CLOSE_SECONDS = 10.0  # how long daphne reads and drops a limited client's data before resetting
 
 _installed = False  # daphne's factory builds RateLimitedWebSocketProtocol
 _serving = False  # ... and has built one: this process serves sockets through daphne
@@ -107,15 +109,22 @@ def install_daphne_limit() -> bool:
             if self.bucket.take():
                 super().onMessage(payload, isBinary)
                 return
-            # Past the limit: send close 4429 and stop parsing. What the client
-            # still sends is read and thrown away unparsed (closing at once would
-            # reset the connection and could lose the close frame on its way);
-            # autobahn drops the connection when the client has not answered
-            # the close within its close handshake timeout (1 s).
+            # Past the limit: send close 4429, end our side of the stream after
+            # it, and stop parsing. What the client still sends is read and
+            # thrown away unparsed -- its answer to the close too, so the close
+            # handshake cannot complete: the connection ends when the client
+            # closes it after reading our close and the end of the stream, or
+            # when LIMITED_CLOSE_SECONDS have passed. Not sooner: a reset while
+            # the client is still sending fails its next send, and client
+            # libraries then tear the socket down before reading the close
+            # frame they have already received (autobahn's own close handshake
+            # timeout is 1 s, which a busy client can miss).
             self.limited = True
             metrics.websocket_policy_closes.labels(reason="rate_limited").inc()
+            self.closeHandshakeTimeout = LIMITED_CLOSE_SECONDS
             self.sendCloseFrame(code=CLOSE_RATE_LIMITED, reasonUtf8=b"rate limited", isReply=False)
             self.data = b""  # the frames already buffered are not parsed either
+            self.transport.loseWriteConnection()  # FIN once the close frame is written
 
         def dataReceived(self, data: bytes) -> None:  # noqa: N802 - Twisted's name
             if not self.limited:

@@ -11,8 +11,12 @@ server (its protocol counts them: ``realtime.socket_limits``).
 
 from __future__ import annotations
 
+import base64
 import json
+import os
+import socket
 import statistics
+import struct
 import threading
 import time
 import urllib.request
@@ -211,3 +215,78 @@ def test_the_token_bucket_allows_the_burst_then_the_refill_rate() -> None:
     assert at_once == [True, True, True, False]
     assert after_half_second == [True, False]
     assert after_pause == [True, True, True, False]
+
+
+def raw_socket(port: int, user: Any) -> socket.socket:
+    """A WebSocket handshake by hand, on a plain socket: a client whose reading the test controls."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    key = base64.b64encode(os.urandom(16)).decode()
+    token = tokens_issue(user=user).access
+    sock.sendall(
+        (
+            f"GET /api/realtime/sync?token={token} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+            f"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+            "Sec-WebSocket-Version: 13\r\n\r\n"
+        ).encode()
+    )
+    head = b""
+    while b"\r\n\r\n" not in head:
+        head += sock.recv(4096)
+    assert head.startswith(b"HTTP/1.1 101"), head[:200]
+    return sock
+
+
+def masked_text(text: str) -> bytes:
+    """A client's text frame (clients mask theirs), under 126 bytes."""
+    payload, mask = text.encode(), os.urandom(4)
+    return bytes([0x81, 0x80 | len(payload)]) + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+
+def close_code_in(stream: bytes) -> int | None:
+    """The code of the first close frame in what the server sent (its frames are not masked)."""
+    at = 0
+    while at + 2 <= len(stream):
+        opcode, length = stream[at] & 0x0F, stream[at + 1] & 0x7F
+        at += 2
+        if length == 126:
+            length, at = struct.unpack("!H", stream[at : at + 2])[0], at + 2
+        elif length == 127:
+            length, at = struct.unpack("!Q", stream[at : at + 8])[0], at + 8
+        if opcode == 0x8:
+            return int(struct.unpack("!H", stream[at : at + 2])[0]) if length >= 2 else None
+        at += length
+    return None
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.timeout(60)
+def test_a_client_still_flooding_after_the_4429_close_reads_it_and_a_clean_end(server: int, user: Any) -> None:
+    # Given a client that floods pings and, busy sending, goes on for 2.5 s without reading -- longer
+    # than a close handshake usually waits for the client's answer
+    sock = raw_socket(server, user)
+    frames = masked_text("ping") * 100
+    send_error = None
+    deadline = time.monotonic() + 2.5
+    while time.monotonic() < deadline and send_error is None:
+        try:
+            sock.sendall(frames)
+        except OSError as error:
+            send_error = error
+        time.sleep(0.01)
+
+    # When it then reads what the server sent
+    stream, read_error = b"", None
+    try:
+        while chunk := sock.recv(65536):
+            stream += chunk
+    except OSError as error:
+        read_error = error
+    finally:
+        sock.close()
+
+    # Then the server neither reset the connection under its sends nor at the end: it closed with
+    # 4429 and ended its side of the stream, reading the rest. (A reset makes client libraries that
+    # see it on a send tear the socket down before reading the close frame already received.)
+    assert send_error is None, send_error
+    assert close_code_in(stream) == CLOSE_RATE_LIMITED, stream[-200:]
+    assert read_error is None, read_error
