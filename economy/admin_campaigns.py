@@ -39,15 +39,14 @@ from accounts.models import User
 from casino.admin_tools import ReadOnlyAdmin, action_with_reason, request_holds, staff_action, staff_view
 from casino.errors import ApplicationError
 from economy.models import Campaign, Segment
+from economy.services.campaign_delivery import CampaignCounts, campaign_counts
 from economy.services.campaigns import (
     GRANT_CAMPAIGN,
     MAX_CAMPAIGN_PLAYERS,
     MAX_MESSAGE_CHARS,
     SEND_CAMPAIGN,
-    CampaignCounts,
     campaign_audience_count,
     campaign_cancel,
-    campaign_counts,
     campaign_create,
     campaign_identifiers,
     campaign_schedule,

@@ -220,7 +220,7 @@ class Campaign(models.Model):
 
     A campaign with a reward and no channel is a plain reward grant; one with channels and no
     reward is a plain message. Each player's outcome is a :class:`CampaignDelivery` row, which
-    is what makes sending exactly once per player (``economy.services.campaigns``); rewards go
+    is what makes sending exactly once per player (``economy.services.campaign_delivery``); rewards go
     through ``wallet_grant`` under the key ``campaign:{campaign_id}:{user_id}``.
 
     ``status`` moves draft -> scheduled -> sending -> sent (or failed), or to cancelled while

@@ -12,12 +12,12 @@ from django.urls import reverse
 
 from casino.jobs import JobKind, JobOutcome, JobRun, register_job_kind
 from economy.services.audit import audit_violation_line, audit_violation_total, ledger_audit_run
+from economy.services.campaign_delivery import campaign_deliver
 from economy.services.campaigns import (
     GRANT_CAMPAIGN,
     JOB_KIND,
     MESSAGE_JOB_KIND,
     SEND_CAMPAIGN,
-    campaign_deliver,
     campaigns_start_due,
 )
 from economy.services.streak import streak_repair as streak_repair_service

@@ -25,12 +25,11 @@ from economy.exceptions import (
     ReasonRequired,
 )
 from economy.models import Campaign, CampaignDelivery, LedgerEntry, Wallet
+from economy.services.campaign_delivery import campaign_deliver, campaign_paid_players
 from economy.services.campaigns import (
     campaign_create,
-    campaign_deliver,
     campaign_identifiers,
     campaign_key,
-    campaign_paid_players,
     campaign_reference,
     campaign_targets_resolve,
 )

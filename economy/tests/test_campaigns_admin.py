@@ -21,7 +21,8 @@ from accounts.tests.staff import offered_actions, permissions, staff_with
 from casino.jobs import job_run
 from casino.models import AdminJob, AuditLog
 from economy.models import Campaign, CampaignDelivery, Segment, Wallet
-from economy.services.campaigns import campaign_create, campaign_deliver
+from economy.services.campaign_delivery import campaign_deliver
+from economy.services.campaigns import campaign_create
 from realtime.models import Notification, NotificationSettings
 
 pytestmark = pytest.mark.django_db

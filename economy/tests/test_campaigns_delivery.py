@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import timedelta
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -25,8 +26,9 @@ from casino.jobs import job_run
 from casino.models import AdminJob, AuditLog
 from economy.enums import LedgerReason
 from economy.models import Campaign, CampaignDelivery, LedgerEntry, Segment, Wallet
-from economy.services import campaigns as campaign_services
-from economy.services.campaigns import campaign_counts, campaign_create, campaign_deliver
+from economy.services import campaign_delivery, campaign_emails
+from economy.services.campaign_delivery import campaign_counts, campaign_deliver
+from economy.services.campaigns import campaign_create
 from realtime.models import Notification, NotificationSettings, OutboxEvent, PushSubscription
 from realtime.notifications.services import notification_mark_read
 from realtime.tests.recording import emitted
@@ -77,9 +79,9 @@ def send(staff: User, *, segment: Segment | None = None, user_ids: list[int] | N
     return campaign_create(**{**arguments, **fields})
 
 
-def kill_on_call(monkeypatch: pytest.MonkeyPatch, name: str, call: int) -> None:
-    """Make ``campaign_services.<name>`` kill the worker on its ``call``-th call."""
-    real = getattr(campaign_services, name)
+def kill_on_call(monkeypatch: pytest.MonkeyPatch, module: ModuleType, name: str, call: int) -> None:
+    """Make ``module.<name>`` kill the worker on its ``call``-th call."""
+    real = getattr(module, name)
     calls = {"n": 0}
 
     def dying(*args: Any, **kwargs: Any) -> Any:
@@ -88,7 +90,7 @@ def kill_on_call(monkeypatch: pytest.MonkeyPatch, name: str, call: int) -> None:
             raise WorkerKilled(f"worker killed in {name}, call {call}")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(campaign_services, name, dying)
+    monkeypatch.setattr(module, name, dying)
 
 
 def notifications_per_player(campaign: Campaign) -> Counter[int]:
@@ -115,7 +117,7 @@ def test_a_segment_of_1000_players_is_reached_once_through_retries_and_workers_k
     campaign = send(manager(), segment=segment)
 
     # When the worker is killed in the middle of the third batch (after 250 players' grants) ...
-    kill_on_call(monkeypatch, "_grant", 250)
+    kill_on_call(monkeypatch, campaign_delivery, "_grant", 250)
     with pytest.raises(WorkerKilled):
         job_run(job_id=campaign.job_id)
     monkeypatch.undo()
@@ -126,7 +128,7 @@ def test_a_segment_of_1000_players_is_reached_once_through_retries_and_workers_k
     assert len(smtp_server.messages) == 20  # one player in ten has an address
 
     # When the restarted worker is killed during the SMTP conversation of its third email ...
-    kill_on_call(monkeypatch, "_email_send_one", 3)
+    kill_on_call(monkeypatch, campaign_emails, "_email_send_one", 3)
     with pytest.raises(WorkerKilled):
         job_run(job_id=campaign.job_id)
     monkeypatch.undo()

@@ -17,10 +17,10 @@ from casino.models import AdminJob, AuditLog
 from casino.permissions import StaffPermissionRequired
 from economy.exceptions import CampaignNotCancellable, CampaignNotSchedulable
 from economy.models import Campaign
+from economy.services.campaign_delivery import campaign_deliver
 from economy.services.campaigns import (
     campaign_cancel,
     campaign_create,
-    campaign_deliver,
     campaign_schedule,
     campaign_start,
 )
