@@ -2,13 +2,12 @@
 
 from economy.services.admin_ops import wallet_adjust
 from economy.services.audit import ledger_audit_run
+from economy.services.clawback import ClawBackResult, wallet_claw_back
 from economy.services.grants import reward_bundle_grant
 from economy.services.ledger import (
-    ClawBackResult,
     LedgerResult,
     wallet_and_owner_lock,
     wallet_balances,
-    wallet_claw_back,
     wallet_exchange,
     wallet_get_or_open,
     wallet_grant,

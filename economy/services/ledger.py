@@ -1,7 +1,7 @@
 """The functions that move money: :func:`wallet_grant`, :func:`wallet_spend`,
-their combination :func:`wallet_exchange` (a purchase with game currency) and
-:func:`wallet_claw_back` (design promise 1 and 2). The first three share
-one posting routine, :func:`_post`.
+and their combination :func:`wallet_exchange` (a purchase with game currency)
+(design promise 1 and 2), all through one posting routine, :func:`_post`.
+Taking a grant back, as balance and debt, is ``economy.services.clawback``.
 
 How a call stays exactly-once under concurrency:
 
@@ -31,7 +31,7 @@ transaction as it was. Called on its own (a test, a seed script) it opens
 the whole transaction itself.
 
 The shortest path: a posting is the hottest write of the product, so its
-statements are written out (:class:`_Statements`: lock the wallet and read
+statements are written out (``economy.services.ledger_sql``: lock the wallet and read
 it, insert the entries unless their keys were used, update the balances)
 instead of compiled by the ORM on every call -- two statements on PostgreSQL,
 each one round trip (the entries' INSERT and the balances' UPDATE are one
@@ -44,8 +44,8 @@ A wallet is opened on first use by the posting itself
 (:func:`wallet_get_or_open`), for accounts created without signing up (staff,
 createsuperuser); reading never opens one.
 
-Every applied change emits ``balance_update`` from :func:`_announce`, the only
-call site.
+Every applied change emits ``balance_update`` from :func:`balance_announce`,
+the only call site (here and in ``economy.services.clawback``).
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ from django.utils import timezone
 
 import realtime
 from accounts.models import User
-from casino.db import column_name, row_get, row_lock_clause, rows_insert_unless
+from casino.db import row_get
 from economy.enums import Currency, LedgerReason
 from economy.exceptions import (
     LEDGER_KEY_REUSED_MESSAGE,
@@ -70,6 +70,7 @@ from economy.exceptions import (
     WalletMissing,
 )
 from economy.models import BALANCE_FIELDS, DebtEntry, LedgerEntry, Wallet
+from economy.services.ledger_sql import WALLET_FIELDS, LedgerStatements
 
 MAX_AMOUNT = 10**15
 
@@ -97,7 +98,7 @@ def wallet_balances(wallet: Wallet) -> dict[str, int]:
     return {name: int(getattr(wallet, name)) for name in BALANCE_FIELDS}
 
 
-def _normalize_bundle(bundle: Mapping[str, int]) -> dict[str, int]:
+def bundle_normalized(bundle: Mapping[str, int]) -> dict[str, int]:
     amounts: dict[str, int] = {}
     for currency, amount in bundle.items():
         if currency not in Currency.values:
@@ -153,7 +154,7 @@ def wallet_and_owner_lock(
     None when the player has no wallet yet (or there is no such player): then
     nothing is locked or read, and the caller locks the user row its usual way
     and lets the posting open the wallet."""
-    return _Statements.lock_owner_and_wallet(user_id, reading, params)
+    return LedgerStatements.lock_owner_and_wallet(user_id, reading, params)
 
 
 def wallet_lock_after(
@@ -169,138 +170,18 @@ def wallet_lock_after(
     when the caller's statement returned no row (the wallet is not locked then).
     PostgreSQL only (a data-modifying ``WITH``); elsewhere the caller sends its
     statement and lets the posting lock the wallet."""
-    return _Statements.lock_wallet_after(user_id, statement, params)
+    return LedgerStatements.lock_wallet_after(user_id, statement, params)
 
 
-def _locked_wallet(user_id: int) -> Wallet:
+def wallet_locked(user_id: int) -> Wallet:
     """Lock the player's wallet row, opening it first if there is none yet."""
-    wallet = _Statements.lock_wallet(user_id)
+    wallet = LedgerStatements.lock_wallet(user_id)
     if wallet is None:
         wallet_get_or_open(user_id=user_id)
-        wallet = _Statements.lock_wallet(user_id)
+        wallet = LedgerStatements.lock_wallet(user_id)
         if wallet is None:  # pragma: no cover - opened just above, in this transaction
             raise WalletMissing()
     return wallet
-
-
-_WALLET_FIELDS = (*BALANCE_FIELDS, "vip_tier", "gold_debt", "gems_debt")
-_ENTRY_FIELDS = (
-    "wallet",
-    "currency",
-    "delta",
-    "balance_after",
-    "reason",
-    "reference",
-    "idempotency_key",
-    "metadata",
-    "created_at",
-)
-
-
-def _one_row(sql: str, params: Sequence[Any]) -> tuple[Any, ...] | None:
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        row = cursor.fetchone()
-    return None if row is None else tuple(row)
-
-
-def _wallet_as_read(user_id: int, balances: Sequence[Any]) -> Wallet:
-    """The wallet from its ``_WALLET_FIELDS`` columns as a lock statement read them."""
-    return Wallet.from_db(connection.alias, ["user_id", *_WALLET_FIELDS], [user_id, *balances])
-
-
-class _Statements:
-    """The posting's SQL, written out (the module docstring: the shortest path).
-    Identifiers come from the models (a rename breaks loudly here), every value
-    is a parameter."""
-
-    @staticmethod
-    def lock_wallet(user_id: int) -> Wallet | None:
-        """``SELECT`` of the wallet's balances, the row locked for the posting's
-        change (``casino.db.row_lock_clause``)."""
-        columns = ", ".join(column_name(Wallet, name) for name in _WALLET_FIELDS)
-        lock = row_lock_clause(connection)
-        sql = f"SELECT {columns} FROM {Wallet._meta.db_table} WHERE {column_name(Wallet, 'user')} = %s{lock}"  # noqa: S608
-        row = _one_row(sql, [user_id])
-        return None if row is None else _wallet_as_read(user_id, row)
-
-    @staticmethod
-    def lock_wallet_after(
-        user_id: int, statement: str, params: Sequence[Any]
-    ) -> tuple[tuple[Any, ...], Wallet | None] | None:
-        """The caller's ``statement`` as a ``WITH`` query, then the wallet locked
-        after it in the same statement (the module's ``wallet_lock_after``)."""
-        columns = ", ".join(column_name(Wallet, name) for name in _WALLET_FIELDS)
-        sql = (
-            f"WITH first AS ({statement}) SELECT first.*, w.* FROM first"  # noqa: S608 - names from the models
-            f" LEFT JOIN LATERAL (SELECT {columns} FROM {Wallet._meta.db_table}"
-            f" WHERE {column_name(Wallet, 'user')} = %s{row_lock_clause(connection)}) w ON true"
-        )
-        row = _one_row(sql, [*params, user_id])
-        if row is None:
-            return None
-        split = len(row) - len(_WALLET_FIELDS)
-        first, balances = row[:split], row[split:]
-        if balances[0] is None:  # no wallet row (its balances are never NULL)
-            return first, None
-        return first, _wallet_as_read(user_id, balances)
-
-    @staticmethod
-    def lock_owner_and_wallet(
-        user_id: int, reading: str, params: Sequence[Any]
-    ) -> tuple[Wallet, tuple[Any, ...]] | None:
-        """``SELECT`` of the wallet's balances (and the caller's ``reading``) locking
-        the player's user row, then their wallet row, in one statement (a row lock
-        clause locks its tables' rows in the order it names them;
-        ``casino.db.row_lock_clause``); None when the player has no wallet (nothing
-        is locked then)."""
-        columns = ", ".join(f"w.{column_name(Wallet, name)}" for name in _WALLET_FIELDS)
-        user_id_column = f"u.{column_name(User, 'id')}"
-        sql = (
-            f"SELECT {columns}{f', {reading}' if reading else ''} FROM {User._meta.db_table} u"  # noqa: S608
-            f" JOIN {Wallet._meta.db_table} w ON w.{column_name(Wallet, 'user')} = {user_id_column}"
-            f" WHERE {user_id_column} = %s{row_lock_clause(connection, of=('u', 'w'))}"
-        )
-        row = _one_row(sql, [*params, user_id])
-        if row is None:
-            return None
-        return _wallet_as_read(user_id, row[: len(_WALLET_FIELDS)]), row[len(_WALLET_FIELDS) :]
-
-    @staticmethod
-    def keyed_entries(keys: list[str]) -> str:
-        """``SELECT 1`` of the wallet's entries carrying one of ``keys`` (parameters: the wallet, then the keys)."""
-        placeholders = ", ".join(["%s"] * len(keys))
-        return (
-            f"SELECT 1 FROM {LedgerEntry._meta.db_table} WHERE {column_name(LedgerEntry, 'wallet')} = %s"  # noqa: S608
-            f" AND {column_name(LedgerEntry, 'idempotency_key')} IN ({placeholders})"
-        )
-
-    @staticmethod
-    def keys_used(user_id: int, keys: list[str]) -> bool:
-        """Whether any entry of the wallet carries one of ``keys`` (the replay check)."""
-        with connection.cursor() as cursor:
-            cursor.execute(f"{_Statements.keyed_entries(keys)} LIMIT 1", [user_id, *keys])
-            return cursor.fetchone() is not None
-
-    @staticmethod
-    def wallet_update_sql(wallet: Wallet, fields: list[str]) -> tuple[str, list[Any]]:
-        """The ``UPDATE`` of the wallet's ``fields`` to the instance's values (SQL, parameters)."""
-        assignments = ", ".join(f"{column_name(Wallet, name)} = %s" for name in fields)
-        values = [getattr(wallet, name) for name in fields]
-        values[fields.index("updated_at")] = connection.ops.adapt_datetimefield_value(wallet.updated_at)
-        sql = f"UPDATE {Wallet._meta.db_table} SET {assignments} WHERE {column_name(Wallet, 'user')} = %s"  # noqa: S608
-        return sql, [*values, wallet.pk]
-
-    @staticmethod
-    def post_unless_keyed(wallet: Wallet, keys: list[str], entries: list[LedgerEntry], changed: list[str]) -> bool:
-        """One multi-row ``INSERT ... RETURNING id`` of the entries, unless an entry
-        of the wallet already carries one of ``keys`` (the replay check, in the
-        same statement), and the wallet's ``changed`` fields updated only when they
-        were (on PostgreSQL in that statement too); whether they were inserted
-        (each entry's pk is set then)."""
-        used = _Statements.keyed_entries(keys)
-        then = _Statements.wallet_update_sql(wallet, changed)
-        return rows_insert_unless(entries, _ENTRY_FIELDS, exists=used, params=[wallet.pk, *keys], then=then)
 
 
 @dataclass(frozen=True)
@@ -316,7 +197,7 @@ class _Move:
 def _move(bundle: Mapping[str, int], sign: int, reason: str, key: str, metadata: dict[str, Any] | None) -> _Move:
     if not key or len(key) > 255:
         raise ValueError("a ledger operation needs an idempotency key of 1-255 characters")
-    deltas = {currency: sign * amount for currency, amount in _normalize_bundle(bundle).items()}
+    deltas = {currency: sign * amount for currency, amount in bundle_normalized(bundle).items()}
     return _Move(key=key, reason=reason, deltas=deltas, metadata=metadata or {})
 
 
@@ -417,17 +298,17 @@ def _post_locked(
     locked: Wallet | None = None,
 ) -> LedgerResult:
     keys = [move.key for move in moves]
-    wallet = locked if locked is not None else _locked_wallet(user_id)
-    as_locked = {name: getattr(wallet, name) for name in _WALLET_FIELDS}
+    wallet = locked if locked is not None else wallet_locked(user_id)
+    as_locked = {name: getattr(wallet, name) for name in WALLET_FIELDS}
     try:
         entries, debts, changed = _entries_for(wallet, moves, reference, timezone.now())
     except InsufficientFunds:
-        if _Statements.keys_used(user_id, keys):  # a retry of a posting made earlier is answered, not refused
+        if LedgerStatements.keys_used(user_id, keys):  # a retry of a posting made earlier is answered, not refused
             return _replay(wallet, as_locked, moves, keys, first_claim_stands=first_claim_stands)
         raise
     # Nothing is written before this statement, and it writes nothing when the keys were used: every
     # refusal (a replay's conflict too) leaves the caller's transaction untouched.
-    if not _Statements.post_unless_keyed(wallet, keys, entries, [*sorted(changed), "updated_at"]):
+    if not LedgerStatements.post_unless_keyed(wallet, keys, entries, [*sorted(changed), "updated_at"]):
         return _replay(wallet, as_locked, moves, keys, first_claim_stands=first_claim_stands)
     if debts:
         DebtEntry.objects.bulk_create(debts)
@@ -436,7 +317,7 @@ def _post_locked(
         balances=wallet_balances(wallet),
         entries=tuple(entry for entry in entries if entry.idempotency_key in keys),
     )
-    _announce(user_id, result, reason=moves[0].reason, reference=reference)
+    balance_announce(user_id, result, reason=moves[0].reason, reference=reference)
     return result
 
 
@@ -550,104 +431,7 @@ def _repay_debts(
     return changed
 
 
-@dataclass(frozen=True)
-class ClawBackResult:
-    applied: bool
-    taken: dict[str, int]  # what came out of the balances
-    debt_added: dict[str, int]  # what the player now owes instead
-    balances: dict[str, int]
-
-
-def wallet_claw_back(
-    *,
-    user: User | int,
-    bundle: Mapping[str, int],
-    reason: str,
-    idempotency_key: str,
-    reference: str = "",
-    metadata: dict[str, Any] | None = None,
-) -> ClawBackResult:
-    """Take back a grant (a refunded purchase): as much as the balances hold;
-    the rest becomes debt, repaid from the next grants. Never negative; once
-    per key.
-
-    The debt is recorded in the currency of ``bundle``, so the caller asks for
-    the currency the player actually owes. A grant the player exchanged for
-    another currency (gold spent on gems in the shop) is not owed in the
-    granted currency any more: the shop first reverses the purchases made
-    with it (``shop.services.order_state.order_take_back``: each gives its
-    price back into this balance and has its own grant clawed back here), so
-    what stays unpaid is owed in the currency bought with it (gems), and only
-    what was lost otherwise (bets) is owed in the granted currency."""
-    amounts = _normalize_bundle(bundle)
-    user_id = user_id_of(user)
-    with transaction.atomic():
-        wallet = _locked_wallet(user_id)
-        taken_before = {
-            e.currency: -e.delta for e in LedgerEntry.objects.filter(wallet_id=user_id, idempotency_key=idempotency_key)
-        }
-        owed_before = {
-            d.currency: d.delta for d in DebtEntry.objects.filter(wallet_id=user_id, idempotency_key=idempotency_key)
-        }
-        if taken_before or owed_before:
-            return ClawBackResult(False, taken_before, owed_before, wallet_balances(wallet))
-        now = timezone.now()
-        entries: list[LedgerEntry] = []
-        taken: dict[str, int] = {}
-        debt_added: dict[str, int] = {}
-        changed: set[str] = set()
-        for currency, amount in sorted(amounts.items()):
-            take = min(wallet.balance(currency), amount)
-            if take:
-                setattr(wallet, currency, wallet.balance(currency) - take)
-                taken[currency] = take
-                changed.add(currency)
-                entries.append(
-                    LedgerEntry(
-                        wallet_id=user_id,
-                        currency=currency,
-                        delta=-take,
-                        balance_after=wallet.balance(currency),
-                        reason=reason,
-                        reference=reference,
-                        idempotency_key=idempotency_key,
-                        metadata={**(metadata or {}), "requested": amount},
-                        created_at=now,
-                    )
-                )
-            shortfall = amount - take
-            if shortfall:
-                if not hasattr(wallet, f"{currency}_debt"):
-                    raise InvalidBundle(f"{currency} cannot be owed.", currency=currency)
-                owed = wallet.debt(currency) + shortfall
-                setattr(wallet, f"{currency}_debt", owed)
-                debt_added[currency] = shortfall
-                changed.add(f"{currency}_debt")
-                DebtEntry.objects.create(
-                    wallet_id=user_id,
-                    currency=currency,
-                    delta=shortfall,
-                    debt_after=owed,
-                    reason=reason,
-                    reference=reference,
-                    idempotency_key=idempotency_key,
-                    created_at=now,
-                )
-        wallet.updated_at = now
-        wallet.save(update_fields=[*sorted(changed), "updated_at"])
-        LedgerEntry.objects.bulk_create(entries)
-        result = ClawBackResult(True, taken, debt_added, wallet_balances(wallet))
-        if entries:
-            _announce(
-                user_id,
-                LedgerResult(applied=True, balances=result.balances, entries=tuple(entries)),
-                reason=reason,
-                reference=reference,
-            )
-    return result
-
-
-def _announce(user_id: int, result: LedgerResult, *, reason: str, reference: str) -> None:
+def balance_announce(user_id: int, result: LedgerResult, *, reason: str, reference: str) -> None:
     realtime.emit(
         "balance_update",
         user_id,
