@@ -15,7 +15,7 @@ class CasinoConfig(AppConfig):
         from django_prometheus.middleware import Metrics
 
         from casino import checks  # noqa: F401  (registers the system checks)
-        from casino.dashboard import register_platform_figures
+        from casino.dashboard_alerts import register_platform_figures
 
         Metrics.get_instance()
         register_platform_figures()  # the staff dashboard's alerts card; the apps add theirs

@@ -29,9 +29,9 @@ not answer: :func:`analytics_url` bounds how long a build waits for it, and
 :meth:`DashboardContext.dependency_down` lets the first failure of a build spare the
 providers after it the same wait.
 
-Charts are inline SVG drawn here (no script, no CDN, no ``style`` attribute: the
-colours are SVG presentation attributes and the stylesheet's classes), so the
-page renders offline under the Content-Security-Policy.
+Charts are inline SVG (``casino.dashboard_svg``: no script, no CDN, no ``style``
+attribute), so the page renders offline under the Content-Security-Policy. The
+platform's own card, the alerts firing in Prometheus, is ``casino.dashboard_alerts``.
 """
 
 from __future__ import annotations
@@ -40,18 +40,15 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from decimal import Decimal
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-import httpx
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.cache import cache
 from django.utils import timezone
-from django.utils.html import format_html, format_html_join
-from django.utils.safestring import SafeString
 
+from casino.dashboard_svg import ChartValue, chart_svg
 from casino.permissions import staff_permission_held
 
 logger = logging.getLogger(__name__)
@@ -61,15 +58,11 @@ CACHE_SECONDS = 10
 CACHE_KEY = "staff-dashboard:v1"
 # A final past day's chart values are kept as long as the day can be on a chart.
 HISTORY_SECONDS = (CHART_DAYS + 1) * 24 * 3600
-# Prometheus answers in milliseconds or not at all; the page waits this long at most (once per build).
-ALERTS_TIMEOUT_SECONDS = 2.0
-ALERTS_MAX_BYTES = 2 * 1024 * 1024
 # The analytics store (ClickHouse) gets this long to connect and as long again to answer, per
 # query; beyond it the provider reads PostgreSQL instead (see analytics_url).
 ANALYTICS_TIMEOUT_SECONDS = 2
 
 T = TypeVar("T")
-ChartValue = int | float | Decimal
 Tone = str  # "" (neutral), "good", "warn" or "bad": how the card is marked
 
 
@@ -549,119 +542,3 @@ def analytics_url(url: str) -> str:
     for name in ("connect_timeout", "send_receive_timeout", "sync_request_timeout"):
         query.setdefault(name, str(ANALYTICS_TIMEOUT_SECONDS))
     return urlunsplit(parts._replace(query=urlencode(query)))
-
-
-# --- Charts: inline SVG ------------------------------------------------------------------
-
-CHART_WIDTH = 300
-CHART_HEIGHT = 96
-_PLOT_TOP = 14  # room for the peak label
-_PLOT_BOTTOM = 82  # the baseline; the day labels sit under it
-_BAR_GAP = 2
-BAR_FILL = "#417690"  # the admin's own blue
-AXIS_STROKE = "#999999"
-LABEL_FILL = "#666666"
-
-
-def chart_svg(
-    *, title: str, days: tuple[date, ...], values: tuple[ChartValue, ...], text: Callable[[ChartValue], str]
-) -> SafeString:
-    """A bar per day, scaled to the highest; each bar's ``<title>`` is its day and value
-    (a browser shows it on hover), the peak is written at the top, the first and last
-    day under the baseline. Presentation attributes only: no ``style``, nothing to load."""
-    slot = CHART_WIDTH / max(len(values), 1)
-    peak = max(values, default=0)
-    plot_height = _PLOT_BOTTOM - _PLOT_TOP
-    bars = []
-    for index, (day, value) in enumerate(zip(days, values, strict=True)):
-        height = round(float(value) / float(peak) * plot_height, 1) if peak else 0.0
-        bars.append(
-            (
-                round(index * slot + _BAR_GAP / 2, 1),
-                round(_PLOT_BOTTOM - height, 1),
-                round(slot - _BAR_GAP, 1),
-                height,
-                f"{day:%a %d %b}: {text(value)}",
-            )
-        )
-    rects = format_html_join(
-        "",
-        '<rect class="chart-bar" x="{}" y="{}" width="{}" height="{}" fill="' + BAR_FILL + '"><title>{}</title></rect>',
-        bars,
-    )
-    label = f"{title}, last {len(values)} days: {text(sum(values, 0))} in all"
-    return format_html(
-        '<svg class="chart" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" role="img" '
-        'aria-label="{label}"><title>{label}</title>'
-        '<text x="0" y="10" font-size="10" fill="{label_fill}">peak {peak}</text>'
-        "{rects}"
-        '<line x1="0" y1="{bottom}" x2="{width}" y2="{bottom}" stroke="{axis}" stroke-width="1"/>'
-        '<text x="0" y="{day_y}" font-size="10" fill="{label_fill}">{first}</text>'
-        '<text x="{width}" y="{day_y}" font-size="10" fill="{label_fill}" text-anchor="end">{last}</text>'
-        "</svg>",
-        width=CHART_WIDTH,
-        height=CHART_HEIGHT,
-        label=label,
-        label_fill=LABEL_FILL,
-        peak=text(peak),
-        rects=rects,
-        bottom=_PLOT_BOTTOM,
-        axis=AXIS_STROKE,
-        day_y=CHART_HEIGHT - 2,
-        first=f"{days[0]:%d %b}" if days else "",
-        last=f"{days[-1]:%d %b}" if days else "",
-    )
-
-
-# --- The platform's own figure: alerts firing (Prometheus) ------------------------------
-
-
-def _prometheus_alerts(base_url: str) -> list[dict[str, Any]]:
-    """Prometheus's active alerts (``GET /api/v1/alerts``: pending and firing)."""
-    if not base_url.startswith(("http://", "https://")):
-        raise ValueError("PROMETHEUS_URL must be an http(s) URL")
-    response = httpx.get(
-        f"{base_url.rstrip('/')}/api/v1/alerts",
-        timeout=ALERTS_TIMEOUT_SECONDS,
-        headers={"Accept": "application/json"},
-    )
-    response.raise_for_status()
-    if len(response.content) > ALERTS_MAX_BYTES:
-        raise ValueError("Prometheus's answer is too large")
-    body = response.json()
-    alerts = body.get("data", {}).get("alerts", []) if isinstance(body, dict) else None
-    if not isinstance(alerts, list):
-        raise ValueError("Prometheus's answer holds no alert list")
-    return [alert for alert in alerts if isinstance(alert, dict)]
-
-
-def alerts_firing(context: DashboardContext) -> Figure:
-    """How many of Prometheus's alert rules fire now (``PROMETHEUS_URL``); not configured
-    or not answering is said as such, never an error page."""
-    base_url = settings.PROMETHEUS_URL
-    if not base_url:
-        return Figure(value=None, text="not configured", note="set PROMETHEUS_URL to count the alerts firing")
-    try:
-        alerts = _prometheus_alerts(base_url)
-    except Exception as error:  # noqa: BLE001 - monitoring down must not take the dashboard down
-        logger.warning("staff dashboard: Prometheus alerts unavailable: %s", error)
-        return Figure(
-            value=None, text="unavailable", note=f"Prometheus did not answer ({type(error).__name__})", tone="warn"
-        )
-    firing = [alert for alert in alerts if alert.get("state") == "firing"]
-    names = sorted({str(alert.get("labels", {}).get("alertname", "?")) for alert in firing})
-    note = ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "") if names else "none"
-    return Figure(
-        value=len(firing),
-        text=f"{len(firing):,}",
-        note=note,
-        url=f"{base_url.rstrip('/')}/alerts",
-        tone="bad" if firing else "good",
-    )
-
-
-def register_platform_figures() -> None:
-    """``casino``'s own card (``CasinoConfig.ready``)."""
-    register_dashboard_figure(
-        "alerts_firing", "Alerts firing", alerts_firing, order=900, permission=None, group="Operations"
-    )
