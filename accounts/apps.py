@@ -29,22 +29,22 @@ class AccountsConfig(AppConfig):
         admin.site.login_form = LockoutAdminAuthenticationForm
 
         # The staff dashboard's players cards and charts (casino.dashboard).
-        from accounts import selectors
+        from accounts import staff_dashboard
         from casino.dashboard import register_dashboard_chart, register_dashboard_figure
 
         for key, title, provider, order in (
-            ("players_online", "Players online", selectors.dashboard_online, 10),
-            ("dau", "Daily active (DAU)", selectors.dashboard_daily_active, 20),
-            ("wau", "Weekly active (WAU)", selectors.dashboard_weekly_active, 21),
-            ("mau", "Monthly active (MAU)", selectors.dashboard_monthly_active, 22),
-            ("new_players_today", "New players today", selectors.dashboard_new_today, 30),
+            ("players_online", "Players online", staff_dashboard.dashboard_online, 10),
+            ("dau", "Daily active (DAU)", staff_dashboard.dashboard_daily_active, 20),
+            ("wau", "Weekly active (WAU)", staff_dashboard.dashboard_weekly_active, 21),
+            ("mau", "Monthly active (MAU)", staff_dashboard.dashboard_monthly_active, 22),
+            ("new_players_today", "New players today", staff_dashboard.dashboard_new_today, 30),
         ):
             register_dashboard_figure(
                 key, title, provider, order=order, group="Players", permission="accounts.view_user"
             )
         for key, title, series, order in (
-            ("signups", "Sign-ups", selectors.dashboard_signups_per_day, 10),
-            ("dau", "Daily active players", selectors.dashboard_active_per_day, 20),
+            ("signups", "Sign-ups", staff_dashboard.dashboard_signups_per_day, 10),
+            ("dau", "Daily active players", staff_dashboard.dashboard_active_per_day, 20),
         ):
             # A past day's sign-ups and actives never change: each is counted once.
             register_dashboard_chart(

@@ -20,7 +20,7 @@ class EconomyConfig(AppConfig):
         register_segment_jobs()
         segment_charts.register()
         from accounts.selectors import register_profile_contributor
-        from economy import selectors, subscribers
+        from economy import selectors, staff_dashboard, subscribers
         from realtime.registry import register_initial_state, subscribe
 
         subscribe("user_signed_up", subscribers.open_wallet_on_signup)
@@ -40,7 +40,7 @@ class EconomyConfig(AppConfig):
         register_dashboard_figure(
             "ledger_audit",
             "Last ledger audit",
-            selectors.dashboard_ledger_audit,
+            staff_dashboard.dashboard_ledger_audit,
             order=800,
             permission="economy.view_ledgerauditrun",
             group="Operations",

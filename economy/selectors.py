@@ -15,16 +15,14 @@ from typing import Any
 
 from django.db import connection
 from django.db.models import QuerySet
-from django.urls import reverse
 
 from accounts.models import User
-from casino.dashboard import DashboardContext, Figure
 from casino.db import RowLookup, column_name, row_get, rows_get, rows_get_together
 from casino.reads import shared, shared_reads, shared_seed
 from economy.dashboard_cache import DashboardPage, dashboard_page
 from economy.enums import Currency, LedgerReason, StreakDayKind, VipTier
 from economy.levels import level_progress
-from economy.models import DailyStreak, LedgerAuditRun, LedgerEntry, StreakDay, Wallet
+from economy.models import DailyStreak, LedgerEntry, StreakDay, Wallet
 from economy.streaks import effective_count, next_count, streak_reward, utc_today, week_start
 from economy.vip import VIP_TIERS
 
@@ -529,31 +527,3 @@ def dashboard_cached(user: User, *, render: Callable[[dict[str, Any]], bytes]) -
     per-player cache (``economy.dashboard_cache``); on a miss it is built with
     :func:`dashboard` and ``render`` (the API's serializer) and cached."""
     return dashboard_page(user.pk, lambda: render(dashboard(user)))
-
-
-# --- Staff dashboard (casino.dashboard; registered in economy/apps.py) ----------------------
-# The audit runs daily (casino/beat.py); a last run older than this means the schedule stopped.
-LEDGER_AUDIT_STALE_AFTER = timedelta(hours=36)
-
-
-def dashboard_ledger_audit(context: DashboardContext) -> Figure:
-    """The last ledger audit: every balance equal to the sum of its entries, or how many were not."""
-    run = LedgerAuditRun.objects.order_by("-started_at", "-id").first()
-    if run is None:
-        return Figure(
-            value=None,
-            text="never run",
-            note="manage.py audit_ledger, or the daily task",
-            url=reverse("admin:economy_ledgerauditrun_changelist"),
-            tone="warn",
-        )
-    stale = context.now - run.finished_at > LEDGER_AUDIT_STALE_AFTER
-    violations = len(run.violations)
-    return Figure(
-        value=run.ok,
-        text="balanced" if run.ok else f"{violations:,} violation{'s' if violations != 1 else ''}",
-        note=f"{run.finished_at:%Y-%m-%d %H:%M} UTC{' (stale)' if stale else ''}: "
-        f"{run.wallets_checked:,} wallets, {run.entries_checked:,} entries",
-        url=reverse("admin:economy_ledgerauditrun_change", args=[run.pk]),
-        tone="bad" if not run.ok else "warn" if stale else "good",
-    )

@@ -54,7 +54,7 @@ class GamesConfig(AppConfig):
 
         # --- the staff dashboard's rounds card and chart (casino.dashboard) ---
         from casino.dashboard import register_dashboard_chart, register_dashboard_figure
-        from games.selectors import dashboard_rounds_per_day, dashboard_rounds_today
+        from games.staff_dashboard import dashboard_rounds_per_day, dashboard_rounds_today
 
         rounds = "games.view_gameround"
         register_dashboard_figure(
@@ -64,6 +64,6 @@ class GamesConfig(AppConfig):
             "rounds", "Game rounds", dashboard_rounds_per_day, order=40, permission=rounds, past_days_final=True
         )
         # Per game: today's and the week's rounds, bets, payouts and RTP, and the week's biggest wins.
-        from games.analytics import register_dashboard_tables
+        from games.staff_dashboard import register_dashboard_tables
 
         register_dashboard_tables(permission=rounds)

@@ -12,12 +12,10 @@ from fractions import Fraction
 from typing import Any
 
 from django.db import connection
-from django.db.models import Count, QuerySet
-from django.db.models.functions import TruncDate
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from casino.copies import ProcessCopy
-from casino.dashboard import DashboardContext, Figure
 from casino.db import column_name, one_or_none
 from economy.selectors import wallet_vip_tier
 from games.enums import Game, RoundResult, RoundStatus
@@ -510,27 +508,3 @@ def gacha_inventory(*, user_id: int, banner: str | None = None, rarity: str | No
     if rarity:
         items = items.filter(item__rarity=rarity)
     return items
-
-
-# --- Staff dashboard (casino.dashboard; registered in games/apps.py) ------------------------
-
-
-def dashboard_rounds_per_day(context: DashboardContext) -> dict[str, dict[date, int]]:
-    """Rounds played per UTC day of the chart. Naming every game lets PostgreSQL read the
-    ``(game, created_at)`` index (one range per game) instead of the whole table."""
-    start, end = context.chart_range()
-    rows = (
-        GameRound.objects.filter(game__in=Game.values, created_at__gte=start, created_at__lt=end)
-        .annotate(day=TruncDate("created_at", tzinfo=UTC))
-        .order_by()
-        .values("day")
-        .annotate(count=Count("*"))
-    )
-    return {"": {row["day"]: int(row["count"]) for row in rows}}
-
-
-def dashboard_rounds_today(context: DashboardContext) -> Figure:
-    # The chart's own count of today (its past days come from the cache).
-    today = context.narrowed(context.today, context.today).once(dashboard_rounds_per_day)
-    count = today[""].get(context.today, 0)
-    return Figure(value=count, text=f"{count:,}", note="every game, since 00:00 UTC")

@@ -20,11 +20,11 @@ class RealtimeConfig(AppConfig):
 
         # The staff dashboard's pipeline cards (casino.dashboard).
         from casino.dashboard import register_dashboard_figure
-        from realtime import selectors
+        from realtime import staff_dashboard
 
         for key, title, provider, order in (
-            ("dead_outbox_rows", "Dead outbox rows", selectors.dashboard_dead_outbox_rows, 810),
-            ("relay_lag", "Relay lag", selectors.dashboard_relay_lag, 820),
+            ("dead_outbox_rows", "Dead outbox rows", staff_dashboard.dashboard_dead_outbox_rows, 810),
+            ("relay_lag", "Relay lag", staff_dashboard.dashboard_relay_lag, 820),
         ):
             register_dashboard_figure(
                 key, title, provider, order=order, permission="realtime.view_outboxevent", group="Operations"

@@ -15,7 +15,12 @@ class ShopConfig(AppConfig):
 
         rfm.register()
         from economy.selectors import register_dashboard_section
-        from shop import catalog_selectors, checks, metrics, selectors  # noqa: F401  (checks registers a system check)
+        from shop import (  # noqa: F401  (checks registers a system check)
+            catalog_selectors,
+            checks,
+            metrics,
+            staff_dashboard,
+        )
         from shop.providers import sandbox_tasks  # noqa: F401  (registers the webhook delivery task)
 
         register_dashboard_section("shop_highlights", catalog_selectors.shop_highlights)
@@ -31,20 +36,20 @@ class ShopConfig(AppConfig):
 
         revenue, orders = "shop.view_revenue", "shop.view_order"
         for key, title, provider, order, permission, group in (
-            ("revenue_today", "Revenue today", selectors.dashboard_revenue_today, 100, revenue, "Revenue"),
-            ("revenue_week", "Revenue this week", selectors.dashboard_revenue_week, 110, revenue, "Revenue"),
-            ("revenue_total", "Revenue, all time", selectors.dashboard_revenue_total, 120, revenue, "Revenue"),
-            ("conversion", "Conversion today", selectors.dashboard_conversion, 130, revenue, "Revenue"),
-            ("arppu", "ARPPU, 30 days", selectors.dashboard_arppu, 140, revenue, "Revenue"),
-            ("orders_pending", "Orders pending", selectors.dashboard_orders_pending, 200, orders, "Orders"),
-            ("orders_in_review", "Orders in review", selectors.dashboard_orders_in_review, 210, orders, "Orders"),
+            ("revenue_today", "Revenue today", staff_dashboard.dashboard_revenue_today, 100, revenue, "Revenue"),
+            ("revenue_week", "Revenue this week", staff_dashboard.dashboard_revenue_week, 110, revenue, "Revenue"),
+            ("revenue_total", "Revenue, all time", staff_dashboard.dashboard_revenue_total, 120, revenue, "Revenue"),
+            ("conversion", "Conversion today", staff_dashboard.dashboard_conversion, 130, revenue, "Revenue"),
+            ("arppu", "ARPPU, 30 days", staff_dashboard.dashboard_arppu, 140, revenue, "Revenue"),
+            ("orders_pending", "Orders pending", staff_dashboard.dashboard_orders_pending, 200, orders, "Orders"),
+            ("orders_in_review", "Orders in review", staff_dashboard.dashboard_orders_in_review, 210, orders, "Orders"),
         ):
             register_dashboard_figure(key, title, provider, order=order, permission=permission, group=group)
         register_dashboard_chart(
             "revenue",
             "Revenue",
-            selectors.dashboard_revenue_per_day,
+            staff_dashboard.dashboard_revenue_per_day,
             order=30,
             permission=revenue,
-            value_text=selectors.revenue_value_text,
+            value_text=staff_dashboard.revenue_value_text,
         )

@@ -1,4 +1,4 @@
-"""The staff dashboard's game tables (games.analytics): per game and currency, today's and the
+"""The staff dashboard's game tables (games.staff_dashboard): per game and currency, today's and the
 last 7 days' rounds, bets, payouts and measured RTP next to the declared RTP, and the week's
 biggest wins; right on known rounds (played through the round engine with known payouts, on
 days around the week's edges), the same from ClickHouse as from PostgreSQL (redelivered events
@@ -27,8 +27,7 @@ from casino.dashboard import DashboardContext, dashboard_build, dashboard_for
 from casino.degraded import dependency_failures
 from casino.tests.test_dashboard_tables import analytics_store, insert_outbox_again, ship_outbox_to_clickhouse
 from economy.services import wallet_grant
-from games import analytics
-from games.analytics import BigWin, GameAnalytics, RoundTotals, game_analytics
+from games import staff_dashboard
 from games.models import GameConfig, GameRound, SlotTableVersion
 from games.selectors import gacha_banners_open
 from games.services.crash import crash_bet
@@ -36,6 +35,7 @@ from games.services.gacha import gacha_pull
 from games.services.rounds import Decision, round_play
 from games.services.rps import rps_play
 from games.services.slots import slot_spin
+from games.staff_dashboard import BigWin, GameAnalytics, RoundTotals, game_analytics
 from games.tests.factories import game_config_change
 
 pytestmark = pytest.mark.django_db
@@ -340,7 +340,7 @@ def test_declared_rtp_follows_the_live_rps_multiplier(db: Any) -> None:
     config = GameConfig.objects.get(pk="rps")
     config.win_multiplier = Decimal("1.70")
 
-    declared = analytics.declared_rtp(config)
+    declared = staff_dashboard.declared_rtp(config)
 
     assert float(declared.value) == pytest.approx(0.9)  # (1.70 + 1) / 3
     assert declared.text == "90.00% (wins pay x1.7)"

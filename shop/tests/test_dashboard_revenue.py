@@ -1,4 +1,4 @@
-"""The staff dashboard's revenue chart (shop.selectors.dashboard_revenue_per_day): real money
+"""The staff dashboard's revenue chart (shop.staff_dashboard.dashboard_revenue_per_day): real money
 taken per day of the last 30 and per currency, from the orders fulfilled now (PostgreSQL) or
 from their ``purchase_update`` events (ClickHouse), the same either way: orders made and paid
 through the shop's services and the sandbox provider's signed webhooks, one refunded after its
@@ -26,7 +26,7 @@ from economy.tests.factories import player_with_wallet
 from shop import services
 from shop.models import Order, OrderStatus, SandboxPayment, SandboxPaymentStatus
 from shop.providers.sandbox import WebhookEventType, webhook_payload
-from shop.selectors import (
+from shop.staff_dashboard import (
     dashboard_revenue_per_day,
     revenue_per_day_from_clickhouse,
     revenue_per_day_from_postgres,

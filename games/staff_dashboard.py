@@ -1,6 +1,8 @@
-"""The staff dashboard's game analytics (``casino.dashboard``; registered in games/apps.py).
+"""What games shows on the staff dashboard (``casino.dashboard``; registered in
+games/apps.py): the rounds card and chart (:func:`dashboard_rounds_today`,
+:func:`dashboard_rounds_per_day`) and the game analytics tables.
 
-For each game and currency: the rounds, what was bet, what was paid and the measured RTP
+The tables: for each game and currency, the rounds, what was bet, what was paid and the measured RTP
 (paid / bet) of today and of the last :data:`WEEK_DAYS` days, next to the RTP the game's live
 configuration declares; and the biggest wins of those days.
 
@@ -36,13 +38,13 @@ from fractions import Fraction
 
 from django.conf import settings
 from django.db.models import Count, F, Sum, Window
-from django.db.models.functions import RowNumber
+from django.db.models.functions import RowNumber, TruncDate
 from django.urls import reverse
 from django.utils.html import format_html
 
 from accounts.models import User
 from casino.admin_tools import player_link
-from casino.dashboard import DashboardContext, Table, TableColumn, analytics_url
+from casino.dashboard import DashboardContext, Figure, Table, TableColumn, analytics_url
 from casino.degraded import dependency_failed
 from games.enums import Game, RoundResult, RoundStatus
 from games.fairness import RPS_MOVES, crash_rtp, rps_rtp
@@ -426,3 +428,27 @@ def register_dashboard_tables(*, permission: str) -> None:
     register_dashboard_table(
         "big_wins", "Biggest wins, last 7 days", dashboard_big_wins, order=50, permission=permission
     )
+
+
+# --- The rounds card and chart ---------------------------------------------------------------
+
+
+def dashboard_rounds_per_day(context: DashboardContext) -> dict[str, dict[date, int]]:
+    """Rounds played per UTC day of the chart. Naming every game lets PostgreSQL read the
+    ``(game, created_at)`` index (one range per game) instead of the whole table."""
+    start, end = context.chart_range()
+    rows = (
+        GameRound.objects.filter(game__in=Game.values, created_at__gte=start, created_at__lt=end)
+        .annotate(day=TruncDate("created_at", tzinfo=UTC))
+        .order_by()
+        .values("day")
+        .annotate(count=Count("*"))
+    )
+    return {"": {row["day"]: int(row["count"]) for row in rows}}
+
+
+def dashboard_rounds_today(context: DashboardContext) -> Figure:
+    # The chart's own count of today (its past days come from the cache).
+    today = context.narrowed(context.today, context.today).once(dashboard_rounds_per_day)
+    count = today[""].get(context.today, 0)
+    return Figure(value=count, text=f"{count:,}", note="every game, since 00:00 UTC")
