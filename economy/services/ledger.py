@@ -1,7 +1,7 @@
-"""The functions that move money: :func:`wallet_grant`, :func:`wallet_spend`,
-and their combination :func:`wallet_exchange` (a purchase with game currency)
-(design promise 1 and 2), all through one posting routine, :func:`_post`.
-Taking a grant back, as balance and debt, is ``economy.services.clawback``.
+"""The functions that move money (design promises 1 and 2): :func:`wallet_grant`,
+:func:`wallet_spend` and their combination :func:`wallet_exchange` (a purchase
+with game currency), all through one posting routine, :func:`_post`. Taking a
+grant back, as balance and debt, is ``economy.services.clawback``.
 
 How a call stays exactly-once under concurrency:
 
