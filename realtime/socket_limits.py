@@ -124,7 +124,11 @@ def install_daphne_limit() -> bool:
             self.closeHandshakeTimeout = LIMITED_CLOSE_SECONDS
             self.sendCloseFrame(code=CLOSE_RATE_LIMITED, reasonUtf8=b"rate limited", isReply=False)
             self.data = b""  # the frames already buffered are not parsed either
-            self.transport.loseWriteConnection()  # FIN once the close frame is written
+            # FIN once the close frame is written; a transport that cannot half-close (TLS)
+            # sends the frame and ends at the client's close or the timeout.
+            half_close = getattr(self.transport, "loseWriteConnection", None)
+            if half_close is not None:
+                half_close()
 
         def dataReceived(self, data: bytes) -> None:  # noqa: N802 - Twisted's name
             if not self.limited:
