@@ -75,24 +75,26 @@ class RequestTimingMiddleware:
     def __call__(self, request: Any) -> Any:
         db = [0, 0]  # ns neither on a core nor queued for one, inside statements; statements
 
+        # Each wall clock encloses the thread clocks it is split by (read first, read last): a
+        # preemption between two readings then lands inside the wall time it is charged to.
         def statement(execute: Callable[..., Any], sql: str, params: Any, many: bool, context: Any) -> Any:
-            cpu0, runq0 = _schedstat()
             t0 = time.perf_counter_ns()
+            cpu0, runq0 = _schedstat()
             try:
                 return execute(sql, params, many, context)
             finally:
-                elapsed = time.perf_counter_ns() - t0
                 cpu1, runq1 = _schedstat()
+                elapsed = time.perf_counter_ns() - t0
                 db[0] += elapsed - (cpu1 - cpu0) - (runq1 - runq0)
                 db[1] += 1
 
         start = time.time()
-        cpu0, runq0 = _schedstat()
         t0 = time.perf_counter_ns()
+        cpu0, runq0 = _schedstat()
         with self.connection.execute_wrapper(statement):
             response = self.get_response(request)
-        wall = time.perf_counter_ns() - t0
         cpu1, runq1 = _schedstat()
+        wall = time.perf_counter_ns() - t0
         match = getattr(request, "resolver_match", None)
         view = match.view_name if match is not None else "unresolved"
         if self.out is None:

@@ -113,3 +113,51 @@ def test_the_parts_add_up_to_the_wall_time_when_the_clocks_tick_apart(tmp_path: 
     assert parts == pytest.approx(columns["wall_ms"], abs=1e-9)
     assert columns["db_ms"].tolist() == pytest.approx([52.105 - 19.5 - 2.005, 0.0])
     assert columns["rest_ms"].tolist() == pytest.approx([0.0, 5.0])
+
+
+class PreemptedReadings:
+    """A thread's clocks on a busy machine: every reading of its counters first waits 5 ms for
+    a core (the thread was preempted just before it read them)."""
+
+    def __init__(self) -> None:
+        self.wall_ns = self.cpu_ns = self.runq_ns = 0
+
+    def perf_counter_ns(self) -> int:
+        return self.wall_ns
+
+    def time(self) -> float:
+        return 1_700_000_000.0 + self.wall_ns / 1e9
+
+    def schedstat(self) -> tuple[int, int]:
+        self.wall_ns += 5_000_000
+        self.runq_ns += 5_000_000
+        return self.cpu_ns, self.runq_ns
+
+    def work(self, ms: int) -> None:
+        self.wall_ns += ms * 1_000_000
+        self.cpu_ns += ms * 1_000_000
+
+
+def test_a_wait_for_a_core_while_the_clocks_are_read_stays_inside_the_wall_time_it_splits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a machine busy enough that reading the thread's counters waits for a core
+    clock = PreemptedReadings()
+    monkeypatch.setenv(timing.ENV, str(tmp_path))
+    monkeypatch.setattr(timing, "_schedstat", clock.schedstat)
+    monkeypatch.setattr(timing, "time", clock)
+
+    def view(request: object) -> HttpResponse:
+        clock.work(2)
+        return HttpResponse("ok")
+
+    # When a request of 2 ms on a core is timed
+    timing.RequestTimingMiddleware(view)(RequestFactory().get("/api/users/balance"))
+
+    # Then its parts add up to its wall time: the waits the readings met are inside that wall
+    # time, not charged to the run queue beyond it (a stage's shares would add up past 100 %)
+    columns = timing.read(tmp_path)
+    parts = columns["cpu_ms"][0] + columns["runq_ms"][0] + columns["db_ms"][0] + columns["rest_ms"][0]
+    assert columns["cpu_ms"][0] == pytest.approx(2.0)
+    assert columns["runq_ms"][0] <= columns["wall_ms"][0] - columns["cpu_ms"][0]
+    assert parts == pytest.approx(columns["wall_ms"][0], abs=0.01)
