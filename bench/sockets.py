@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import itertools
 import json
 import os
@@ -48,7 +47,6 @@ import statistics
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -58,6 +56,9 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench import seed, server, stack  # noqa: E402
+from bench.procfs import cpu_seconds, server_figures  # noqa: E402
+from bench.socket_clients import Clients, Socket  # noqa: E402
+from bench.socket_report import percentile, render, rounded  # noqa: E402
 from bench.stack import BenchError, Process, ProcessSet  # noqa: E402
 
 DATABASE = "casino_bench_sockets"
@@ -107,149 +108,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
             setattr(args, key, value)
     args.rates = [float(rate) for rate in args.rates.split(",") if rate.strip()]
     return args
-
-
-# --- the server from outside: /proc ------------------------------------------------------------
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def tcp_connections(pid: int, remote_port: int) -> int:
-    """The process's established TCP connections to ``remote_port`` (Redis 6379, PostgreSQL 5432)."""
-    inodes = set()
-    for fd in Path(f"/proc/{pid}/fd").iterdir():
-        try:
-            target = os.readlink(fd)
-        except OSError:
-            continue
-        if target.startswith("socket:["):
-            inodes.add(target[8:-1])
-    count = 0
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            lines = Path(table).read_text().splitlines()[1:]
-        except OSError:
-            continue
-        for line in lines:
-            parts = line.split()
-            remote, state, inode = parts[2], parts[3], parts[9]
-            if state == "01" and inode in inodes and int(remote.rsplit(":", 1)[1], 16) == remote_port:
-                count += 1
-    return count
-
-
-def server_figures(process: Process, redis_port: int, pg_port: int) -> dict[str, float]:
-    return {
-        "rss_mb": round(rss_mb(process.pid), 1),
-        "redis_connections": tcp_connections(process.pid, redis_port),
-        "postgres_connections": tcp_connections(process.pid, pg_port),
-    }
-
-
-def percentile(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
-
-
-# --- clients ----------------------------------------------------------------------------------
-
-
-@dataclass
-class Socket:
-    player_id: int
-    ws: Any = None
-    opened: float = 0.0  # seconds the handshake took (until sync_connected)
-    state_at: float | None = None  # when initial_state arrived (perf counter)
-    state_seq: int | None = None
-    events: list[tuple[str, int | None, float]] = field(default_factory=list)  # event_id, seq, received (epoch)
-    reader: asyncio.Task[None] | None = None
-    error: str = ""
-
-
-class Clients:
-    def __init__(self, url: str) -> None:
-        self.url = url
-
-    async def open(self, player: dict[str, Any], *, timeout: float = 30) -> Socket:
-        from websockets.asyncio.client import connect
-
-        sock = Socket(player_id=player["id"])
-        started = time.perf_counter()
-        try:
-            sock.ws = await connect(
-                f"{self.url}?token={player['token']}",
-                open_timeout=timeout,
-                ping_interval=None,
-                close_timeout=10,
-                max_queue=None,
-                proxy=None,
-            )
-            hello = json.loads(await asyncio.wait_for(sock.ws.recv(), timeout))
-            if hello.get("type") != "sync_connected":
-                raise BenchError(f"greeted with {hello}")
-            sock.opened = time.perf_counter() - started
-            sock.reader = asyncio.ensure_future(self._read(sock))
-        except Exception as error:  # noqa: BLE001 - counted as a failed handshake
-            sock.error = f"{type(error).__name__}: {error}"
-        return sock
-
-    async def _read(self, sock: Socket) -> None:
-        try:
-            async for raw in sock.ws:
-                received = time.time()
-                message = json.loads(raw)
-                kind = message.get("type")
-                if kind == "initial_state":
-                    sock.state_at = time.perf_counter()
-                    sock.state_seq = message.get("seq")
-                elif kind == "stats_update":
-                    sock.events.append((message["event_id"], message.get("seq"), received))
-        except Exception:  # noqa: BLE001, S110 - the socket closed: what it read is kept
-            pass
-
-    async def open_many(self, players: list[dict[str, Any]], *, concurrency: int | None = None) -> list[Socket]:
-        if concurrency is None:
-            return list(await asyncio.gather(*(self.open(player) for player in players)))
-        gate = asyncio.Semaphore(concurrency)
-
-        async def one(player: dict[str, Any]) -> Socket:
-            async with gate:
-                return await self.open(player)
-
-        return list(await asyncio.gather(*(one(player) for player in players)))
-
-    @staticmethod
-    async def wait_states(sockets: list[Socket], timeout: float) -> float:
-        """Seconds until every open socket had its initial state (or the timeout)."""
-        started = time.perf_counter()
-        while time.perf_counter() - started < timeout:
-            if all(s.state_at is not None for s in sockets if s.ws is not None and not s.error):
-                break
-            await asyncio.sleep(0.05)
-        return time.perf_counter() - started
-
-    @staticmethod
-    async def close_many(sockets: list[Socket]) -> None:
-        async def close(sock: Socket) -> None:
-            if sock.ws is not None:
-                with contextlib.suppress(Exception):  # already gone
-                    await sock.ws.close()
-            if sock.reader is not None:
-                await asyncio.gather(sock.reader, return_exceptions=True)
-
-        await asyncio.gather(*(close(sock) for sock in sockets))
 
 
 # --- the run -----------------------------------------------------------------------------------
@@ -592,10 +450,10 @@ class SocketBench:
             "received": len(received),
             "lost": len(set(committed) - received),
             "seq_gaps": gaps,
-            "latency_ms_p50": _round(percentile(latencies, 50)),
-            "latency_ms_p95": _round(percentile(latencies, 95)),
-            "latency_ms_p99": _round(percentile(latencies, 99)),
-            "latency_ms_max": _round(max(latencies, default=None)),
+            "latency_ms_p50": rounded(percentile(latencies, 50)),
+            "latency_ms_p95": rounded(percentile(latencies, 95)),
+            "latency_ms_p99": rounded(percentile(latencies, 99)),
+            "latency_ms_max": rounded(max(latencies, default=None)),
         }
 
     # --- 5: in process ---
@@ -658,7 +516,7 @@ class SocketBench:
             "players": len(users),
             "queries_median": statistics.median(queries),
             "ms_median": round(statistics.median(times), 2),
-            "ms_p95": _round(percentile(times, 95)),
+            "ms_p95": rounded(percentile(times, 95)),
             "cpu_ms_median": round(statistics.median(cpu), 2),
         }
 
@@ -703,86 +561,6 @@ class SocketBench:
                 stack.redis_flush(self.env["REDIS_URL"])
             except Exception as error:  # noqa: BLE001
                 say(f"cleanup: {error}")
-
-
-def _round(value: float | None, digits: int = 1) -> float | None:
-    return None if value is None else round(value, digits)
-
-
-def render(result: dict[str, Any]) -> str:
-    cap, drop = result["capacity"], result["mass_disconnect"]
-    lines = [
-        f"# Sockets on one {result['meta'].get('server', 'daphne')} process",
-        "",
-        f"Cores: {result['meta']['cores']}; load average at start {result['meta']['loadavg_start']}, "
-        f"at end {result['meta']['loadavg_end']} (the clients share the cores with the server).",
-        "",
-        "## Capacity (idle authenticated sockets)",
-        "",
-        "| sockets | RSS MB | Redis connections | PostgreSQL connections |",
-        "|---|---|---|---|",
-    ]
-    lines += [
-        f"| {s['sockets']} | {s['rss_mb']} | {s['redis_connections']} | {s['postgres_connections']} |"
-        for s in cap["steps"]
-    ]
-    lines += [
-        "",
-        f"Held {cap['held']} of {cap['requested']} ({cap['failed']} failed), {cap['with_initial_state']} with their "
-        f"initial state, opened in {cap['open_seconds']} s; {cap['kb_per_socket']} KB a socket; "
-        f"{cap['idle_cpu_percent_of_a_core']} % of a core while idle.",
-        "",
-        "## Mass disconnect",
-        "",
-        f"{drop['sockets']} sockets closed at once: the clients were done in {drop['client_close_seconds']} s, "
-        f"Redis was clean (memberships and presence) after {drop['clean_seconds']} s, left: {drop['left_in_redis']}; "
-        f"worst /health meanwhile {drop['health_worst_ms']} ms ({drop['health_failures']} failed); "
-        f"errors in the server's log: {drop['server_errors_logged']}.",
-        "",
-        "## Connect storm",
-        "",
-        "| server | handshakes | succeeded | s to all greeted | connects/s | handshake p50 / p95 / max ms | "
-        "s to all initial states | server CPU ms a connect (until greeted / in all) | client CPU s | "
-        "Redis / PostgreSQL connections |",
-        "|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for name in (key for key in result if key.startswith("storm_")):
-        s = result[name]
-        label = name.removeprefix("storm_").replace("_", " ")
-        lines.append(
-            f"| {label} | {s['handshakes']} | {s['succeeded']} | {s['seconds_to_all_accepted']} | "
-            f"{s['connects_per_second']} | {s['handshake_ms_p50']} / {s['handshake_ms_p95']} / "
-            f"{s['handshake_ms_max']} | {s['seconds_to_all_initial_states']} | "
-            f"{s['server_cpu_ms_per_connect_until_accepted']} / {s['server_cpu_ms_per_connect_in_all']} | "
-            f"{s['client_cpu_seconds']} | {s['server']['redis_connections']} / {s['server']['postgres_connections']} |"
-        )
-    lines += [
-        "",
-        "## Push latency and loss (commit to client)",
-        "",
-        "| target events/s | committed | achieved/s | received | lost | seq gaps | p50 ms | p95 ms | p99 ms | max ms |",
-        "|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    lines += [
-        f"| {s['target_rate']:.0f} | {s['committed']} | {s['achieved_rate']} | {s['received']} | {s['lost']} | "
-        f"{s['seq_gaps']} | {s['latency_ms_p50']} | {s['latency_ms_p95']} | {s['latency_ms_p99']} | "
-        f"{s['latency_ms_max']} |"
-        for s in result["pushes"]
-    ]
-    absent, state = result["push_cost_absent"], result["initial_state"]
-    lines += [
-        "",
-        "## In process",
-        "",
-        f"A push to a player without a socket ({absent['events']} events): stock `group_send` "
-        f"{absent['stock_group_send_us_per_event']} µs an event; the project's script "
-        f"{absent['project_push_us_per_event_batch_1']} µs alone, {absent['project_push_us_per_event_batch_10']} µs "
-        f"in batches of 10, {absent['project_push_us_per_event_batch_100']} µs in batches of 100.",
-        "",
-        f"One initial state: {state['queries_median']} queries, {state['ms_median']} ms median "
-        f"({state['ms_p95']} ms p95; {state['cpu_ms_median']} ms of CPU) over {state['players']} players.",
-    ]
-    return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
