@@ -881,7 +881,8 @@ def test_web_runs_a_sync_worker_per_core_and_clears_dead_workers_metrics(
             gunicorn.set(name, value)
 
     assert gunicorn.workers == len(os.sched_getaffinity(0)) == conf["cores"]()
-    assert gunicorn.worker_class_str == "sync"
+    # gunicorn's sync worker, woken alone for a connection (casino/gunicorn_workers.py)
+    assert gunicorn.worker_class_str == "casino.gunicorn_workers.ExclusiveWaitSyncWorker"
     assert gunicorn.bind == ["0.0.0.0:8000"]
     monkeypatch.setenv("WEB_CONCURRENCY", "7")
     assert gunicorn_config_file(command(services()["web"]))["workers"] == 7
