@@ -23,6 +23,8 @@ from pathlib import Path
 
 import pytest
 
+from bench.pyspy import worker_pids
+
 ROOT = Path(__file__).resolve().parents[2]
 WORKERS = 3
 REQUESTS = 40
@@ -48,17 +50,6 @@ def free_port() -> int:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
         return port
-
-
-def children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        with contextlib.suppress(OSError):
-            if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(entry.name))
-    return found
 
 
 def voluntary_switches(pid: int) -> int:
@@ -88,11 +79,11 @@ def pool(tmp_path: Path, worker_class: str | None = None) -> Iterator[tuple[int,
     try:
         deadline = time.monotonic() + 30
         served: set[int] = set()
-        while time.monotonic() < deadline and (len(children(server.pid)) < WORKERS or not served):
+        while time.monotonic() < deadline and (len(worker_pids(server.pid)) < WORKERS or not served):
             with contextlib.suppress(OSError):
                 served.add(get(port))
             time.sleep(0.1)
-        workers = children(server.pid)
+        workers = worker_pids(server.pid)
         assert len(workers) == WORKERS, server.stderr.read().decode() if server.poll() is not None else workers
         time.sleep(0.5)  # every worker booted and waiting
         yield port, workers, server
