@@ -1,10 +1,10 @@
 """casino/gunicorn_workers.py: a connection wakes one waiting sync worker, not every one.
 
-Each test starts a real gunicorn with three workers serving a one-line WSGI
-app that answers with its worker's pid, sends requests one after the other
-(every worker waiting for the next), and reads each worker's voluntary
-context switches from ``/proc``: a worker sleeping in its wait and woken
-counts one."""
+The pool tests start a real gunicorn (production's config file, three
+workers) serving a one-line WSGI app that answers with its worker's pid, send
+requests one after the other (every worker waiting for the next), and read each
+worker's voluntary context switches from ``/proc``: a worker sleeping in its
+wait and woken counts one."""
 
 from __future__ import annotations
 
