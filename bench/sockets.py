@@ -17,7 +17,8 @@ run``'s), measured from outside:
    initial state;
 4. **push latency and loss**: ``--push-sockets`` players connected, events
    committed at each of ``--rates`` per second for ``--stage-seconds``
-   (``realtime.emit`` in this process, which pushes like a web process does):
+   (``realtime.emit`` in a process of its own, ``bench/socket_emitter.py``, which
+   pushes like a web process does):
    p50/p95/p99 from commit to the client, lost events, gaps in ``seq``;
 5. in process, what the push costs for a player without a socket (the stock
    ``channels_redis`` ``group_send`` against the project's batched script) and
@@ -63,6 +64,7 @@ from bench.stack import BenchError, Process, ProcessSet  # noqa: E402
 
 DATABASE = "casino_bench_sockets"
 REDIS_DB = 12
+EMITTER = ROOT / "bench" / "socket_emitter.py"  # the push stage's events, committed in a process of its own
 OPEN_CONCURRENCY = 200  # handshakes in flight while the capacity step opens sockets
 
 
@@ -366,68 +368,17 @@ class SocketBench:
         return stages
 
     async def _emit_in_child(self, rate: float, seconds: int, player_ids: list[int]) -> dict[str, tuple[int, float]]:
-        """Commit the events from a process of their own (as a web process would): in this
-        one they would take the interpreter from the clients and delay what they read."""
+        """Commit the events from a process of their own (bench/socket_emitter.py, as a web process
+        would): in this one they would take the interpreter from the clients and delay what they read."""
         work = self.dir / f"emit-{rate:g}.json"
         work.write_text(json.dumps({"rate": rate, "seconds": seconds, "players": player_ids}))
         child = await asyncio.create_subprocess_exec(
-            stack.PYTHON, str(Path(__file__).resolve()), "--emit", str(work), env={**os.environ, **self.env}
+            stack.PYTHON, str(EMITTER), str(work), env={**os.environ, **self.env}
         )
         if await child.wait() != 0:
             raise BenchError(f"the event emitter failed (exit {child.returncode})")
         committed: dict[str, list[Any]] = json.loads(work.with_suffix(".out.json").read_text())
         return {event_id: (int(player), float(at)) for event_id, (player, at) in committed.items()}
-
-    @staticmethod
-    def emit_from_file(work: Path) -> None:
-        """The child's side of :meth:`_emit_in_child`."""
-        import django
-
-        django.setup()
-        spec = json.loads(work.read_text())
-        committed = SocketBench._emit_at(spec["rate"], spec["seconds"], spec["players"])
-        work.with_suffix(".out.json").write_text(json.dumps(committed))
-
-    @staticmethod
-    def _emit_at(rate: float, seconds: int, player_ids: list[int]) -> dict[str, tuple[int, float]]:
-        """Commit ``rate`` events a second (open loop, 4 threads) to random connected players;
-        event id -> (player, commit time)."""
-        import random
-
-        from django.db import connection, transaction
-
-        import realtime
-        from realtime.push import dispatcher
-
-        total = int(rate * seconds)
-        committed: dict[str, tuple[int, float]] = {}
-        lock = threading.Lock()
-        start = time.perf_counter() + 0.2
-        threads = 4
-
-        def worker(offset: int) -> None:
-            rng = random.Random(offset)  # load, not secrets
-            try:
-                for n in range(offset, total, threads):
-                    delay = start + n / rate - time.perf_counter()
-                    if delay > 0:
-                        time.sleep(delay)
-                    player_id = rng.choice(player_ids)
-                    with transaction.atomic():
-                        event = realtime.emit("stats_update", player_id, {"bench": n})
-                    at = time.time()
-                    with lock:
-                        committed[str(event.event_id)] = (player_id, at)
-            finally:
-                connection.close()
-
-        pool = [threading.Thread(target=worker, args=(i,)) for i in range(threads)]
-        for thread in pool:
-            thread.start()
-        for thread in pool:
-            thread.join()
-        dispatcher.wait_idle(30)
-        return committed
 
     def _push_stage(
         self, rate: float, committed: dict[str, tuple[int, float]], by_player: dict[int, Socket]
@@ -564,10 +515,6 @@ class SocketBench:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["--emit"]:  # the push stage's event emitter, in a process of its own
-        SocketBench.emit_from_file(Path(argv[1]))
-        return 0
     args = parse_args(argv)
     bench = SocketBench(args)
     try:
