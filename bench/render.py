@@ -91,6 +91,7 @@ def analyse(
         cpu=result.get("cpu"),
         saturation=result.get("saturation"),
         whole_sockets=result["player"].get("sockets"),
+        cores=meta["machine"]["cores"],
     )
     cpu = result["pipeline"]["cpu_mean_cores"]
     result["analysis_notes"] = [

@@ -210,6 +210,9 @@ def markdown(result: dict[str, Any]) -> str:
                 f"({held['stage'] or 'no stage passed'}) = {100 * held['share']:.0f} % of the bare purchase's "
                 f"{held['bare_purchase_rps']:.0f} req/s"
             )
+        cost = (result.get("targets") or {}).get("machine_cost")
+        if cost:
+            out.append(_machine_cost_line(cost))
         out.append("")
     pipeline = result.get("pipeline")
     if pipeline:
@@ -378,6 +381,21 @@ def _hashing_line(hashing: dict[str, Any]) -> str:
 def _outside_text(p95: str) -> str:
     """The end of a line on seconds set apart (the hypervisor's, the hashing's): the p95s without them."""
     return f"p95 of the requests that started in the other seconds, ms: {p95}. The verdict above counts every second."
+
+
+def _machine_cost_line(cost: dict[str, Any]) -> str:
+    """The arithmetic of the sustained share (bench/targets.py, ``machine_cost``)."""
+    bare = (
+        f", the bare purchase's {cost['bare_purchase_ms']:.1f} ms at its peak ({cost['ratio']:.1f}x)"
+        if cost["bare_purchase_ms"]
+        else ""
+    )
+    return (
+        f"* **the machine's CPU a request**: the mix {cost['mix_ms']:.1f} ms (all processes; stage "
+        f"{cost['stage']}, its cheapest){bare}; at {100 * SUSTAINED_SHARE:.0f} % of the bare purchase's "
+        f"saturation the mix asks for {cost['cores_at_share']:.2f} of the {cost['cores']} cores, and with "
+        f"every core busy and no headroom for its p95s it reaches {100 * cost['ceiling_share']:.0f} %"
+    )
 
 
 def _share_text(stage: dict[str, Any]) -> str:

@@ -108,6 +108,50 @@ def sustained(stages: list[dict[str, Any]], saturation: dict[str, Any] | None) -
     }
 
 
+def machine_cost(stages: list[dict[str, Any]], saturation: dict[str, Any] | None, cores: int) -> dict[str, Any] | None:
+    """What a request of the player mix costs the whole machine (every process on it: the
+    servers, PostgreSQL, Redis, the pipeline, the load generator) against what a bare
+    purchase costs it at its saturation peak, both from the ``/proc`` samples of the same
+    run (``stage["cpu"]``, ``step["cpu"]``: mean cores busy, ``cpu_total``), and what that
+    arithmetic allows on ``cores`` cores:
+
+    * ``mix_ms`` = 1000 x cores busy / requests a second, in the measured stage where it
+      was lowest (the least contended: the bound below is the most generous one);
+    * ``cores_at_share`` = :data:`SUSTAINED_SHARE` x the bare purchase's peak rate x
+      ``mix_ms`` / 1000: the cores the mix asks for at the target share;
+    * ``ceiling_share`` = (``cores`` x 1000 / ``mix_ms``) / the bare purchase's peak rate:
+      the share of that peak the mix reaches with every core busy and no headroom for its p95s.
+
+    None without a bare purchase saturation series or a stage with CPU samples."""
+    bare = ((saturation or {}).get("series") or {}).get("bare_purchase")
+    if not bare:
+        return None
+    peaks = [
+        step
+        for step in (saturation or {}).get("steps", [])
+        if step["series"] == "bare_purchase" and step["concurrency"] == bare["peak_concurrency"]
+    ]
+    bare_cores = (peaks[0].get("cpu") or {}).get("cpu_total") if peaks else None
+    costs = [
+        (1000 * stage["cpu"]["cpu_total"] / stage["achieved_rps"], stage)
+        for stage in stages
+        if stage["measured"] and stage["achieved_rps"] and (stage.get("cpu") or {}).get("cpu_total")
+    ]
+    if not costs or not bare["peak_rps"]:
+        return None
+    mix_ms, cheapest = min(costs, key=lambda cost: cost[0])
+    bare_ms = 1000 * bare_cores / bare["peak_rps"] if bare_cores else None
+    return {
+        "stage": cheapest["name"],
+        "mix_ms": mix_ms,
+        "bare_purchase_ms": bare_ms,
+        "ratio": mix_ms / bare_ms if bare_ms else None,
+        "cores": cores,
+        "cores_at_share": SUSTAINED_SHARE * bare["peak_rps"] * mix_ms / 1000,
+        "ceiling_share": cores * 1000 / mix_ms / bare["peak_rps"],
+    }
+
+
 def target_stage(measured: list[dict[str, Any]], target_rate: float) -> dict[str, Any] | None:
     """The stage the p95 targets are read at: the one at the sustained share of the bare
     purchase's saturation (its rate set as that share, bench/stages.py), else the one at
@@ -137,8 +181,10 @@ def evaluate_targets(
     cpu: dict[str, Any] | None = None,
     saturation: dict[str, Any] | None = None,
     whole_sockets: dict[str, Any] | None = None,
+    cores: int | None = None,
 ) -> dict[str, Any]:
-    """The Targets table (``whole_sockets``: bench/socket_stats.py over the whole player load)."""
+    """The Targets table (``whole_sockets``: bench/socket_stats.py over the whole player load;
+    ``cores``: the machine's, for :func:`machine_cost`)."""
     for stage in stages:
         if stage["measured"]:
             stage["verdict"] = stage_verdict(stage)
@@ -224,6 +270,16 @@ def evaluate_targets(
                 "ok": share is not None and share >= SUSTAINED_SHARE,
             }
         )
+    cost = machine_cost(stages, saturation, cores) if measured and cores else None
+    if cost:
+        rows.append(
+            {
+                "target": "machine CPU a mix request allows (every core busy) / bare purchase saturation",
+                "limit": "informational",
+                "measured": f"{100 * cost['ceiling_share']:.0f} % ({cost['mix_ms']:.1f} ms a request, {cost['stage']})",
+                "ok": None,
+            }
+        )
     if cpu:
         rows += cpu.get("targets", [])
     if duplicate_grants is not None:
@@ -250,6 +306,7 @@ def evaluate_targets(
         )
     return {
         "sustained": held,
+        "machine_cost": cost,
         "stage": stage["name"] if stage else None,
         "stage_rate": stage["target_rps"] if stage else None,
         "at_target_rate": stage is not None and at_target(stage, target_rate),

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from bench import load, stages
+from bench import load, report, stages
 from bench.cli import parse_args
 from bench.stack import BenchError
 from bench.targets import (
@@ -18,6 +18,7 @@ from bench.targets import (
     SUSTAINED_SHARE,
     TARGET_RATE,
     evaluate_targets,
+    machine_cost,
     stage_verdict,
     target_stage,
 )
@@ -135,6 +136,56 @@ def test_the_targets_are_read_at_the_stage_of_the_sustained_share() -> None:
         [measured[0]], target_rate=TARGET_RATE, duplicate_grants=0, audit_ok=True, ingestion_p95_s=None
     )
     assert (table["stage"], table["at_target_rate"]) == ("10%", False)
+
+
+def _saturation(peak_rps: float, peak_cores: float) -> dict[str, Any]:
+    steps = [
+        {"series": "bare_purchase", "concurrency": 8, "ok_rps": peak_rps / 2, "cpu": {"cpu_total": 1.0}},
+        {"series": "bare_purchase", "concurrency": 16, "ok_rps": peak_rps, "cpu": {"cpu_total": peak_cores}},
+        {"series": "purchase", "concurrency": 16, "ok_rps": 90.0, "cpu": {"cpu_total": 1.9}},
+    ]
+    series = {"bare_purchase": {"peak_rps": peak_rps, "peak_concurrency": 16}, "purchase": {"peak_concurrency": 16}}
+    return {"steps": steps, "series": series}
+
+
+def test_the_machine_cost_of_a_mix_request_bounds_the_share_two_cores_allow() -> None:
+    # Given stages whose whole machine was 0.8 cores busy at 100 req/s (8 ms a request) and
+    # 1.5 cores at 150 req/s (10 ms), and a bare purchase peaking at 800 req/s on 1.8 cores
+    cheap, dear = _stage("10%", 100.0, 0.125), _stage("20%", 150.0, 0.1875)
+    cheap["cpu"], dear["cpu"] = {"cpu_total": 0.8}, {"cpu_total": 1.5}
+    saturation = _saturation(800.0, 1.8)
+    # When the cost is read
+    cost = machine_cost([dear, cheap], saturation, cores=2)
+    # Then the cheapest stage's cost is the mix's, set against the bare purchase's at its peak
+    assert cost is not None
+    assert (cost["stage"], cost["mix_ms"], cost["bare_purchase_ms"]) == ("10%", 8.0, 2.25)
+    assert cost["ratio"] == pytest.approx(8.0 / 2.25)
+    # 30 % of 800 req/s at 8 ms is 1.92 cores; 2 cores at 8 ms carry 250 req/s = 31.25 % of 800
+    assert cost["cores_at_share"] == pytest.approx(SUSTAINED_SHARE * 800 * 8 / 1000)
+    assert cost["ceiling_share"] == pytest.approx(250 / 800)
+    # without a bare purchase saturation, or without CPU samples, there is nothing to say
+    assert machine_cost([cheap], None, cores=2) is None
+    assert machine_cost([_stage("10%", 100.0, 0.1)], saturation, cores=2) is None
+
+
+def test_the_targets_table_shows_the_machine_cost_as_information() -> None:
+    stage = _stage("10%", 100.0, 0.125)
+    stage["cpu"] = {"cpu_total": 0.8}
+    table = evaluate_targets(
+        [stage],
+        target_rate=TARGET_RATE,
+        duplicate_grants=0,
+        audit_ok=True,
+        ingestion_p95_s=None,
+        saturation=_saturation(800.0, 1.8),
+        cores=2,
+    )
+    row = next(row for row in table["rows"] if row["target"].startswith("machine CPU a mix request"))
+    assert row["ok"] is None and row["measured"] == "31 % (8.0 ms a request, 10%)"
+    assert table["machine_cost"]["ceiling_share"] == pytest.approx(250 / 800)
+    # the report's summary states the same arithmetic
+    line = report._machine_cost_line(table["machine_cost"])
+    assert "the mix 8.0 ms" in line and "2.2 ms at its peak (3.6x)" in line and "1.92 of the 2 cores" in line
 
 
 def test_the_login_pool_has_one_worker_unless_told_and_never_none() -> None:
