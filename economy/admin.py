@@ -43,9 +43,9 @@ from economy import (
 from economy.admin_player import reward_bundle_view
 from economy.enums import Currency, VipTier
 from economy.exceptions import IdempotencyConflict
+from economy.ledger_selectors import ledger_for
 from economy.levels import level_progress
 from economy.models import DailyStreak, LedgerAuditRun, LedgerEntry, StreakDay, StreakRepairReport, Wallet
-from economy.selectors import ledger_for
 from economy.services.admin_ops import wallet_adjust
 from economy.services.audit import audit_violation_line, audit_violation_total
 from economy.services.ledger import MAX_AMOUNT

@@ -20,7 +20,7 @@ class EconomyConfig(AppConfig):
         register_segment_jobs()
         segment_charts.register()
         from accounts.selectors import register_profile_contributor
-        from economy import selectors, staff_dashboard, subscribers
+        from economy import ledger_selectors, selectors, staff_dashboard, subscribers
         from realtime.registry import register_initial_state, subscribe
 
         subscribe("user_signed_up", subscribers.open_wallet_on_signup)
@@ -32,7 +32,7 @@ class EconomyConfig(AppConfig):
         # The client's names (docs/client-contract.md, "Live"); `profile` is accounts'
         # section, completed by the profile contributor above (gold, exp, tier, total_spent).
         register_initial_state("streaks", selectors.streaks_for_user)
-        register_initial_state("recent_rewards", selectors.recent_rewards_for_user)
+        register_initial_state("recent_rewards", ledger_selectors.recent_rewards_for_user)
         register_initial_state("stats", selectors.economy_stats_for_user)
         # The staff dashboard's ledger-audit card (casino.dashboard).
         from casino.dashboard import register_dashboard_figure

@@ -80,12 +80,12 @@ def achievements_for_user(*, user_id: int) -> PlayerAchievements:
     items: list[dict[str, Any]] = []
     hidden_remaining = 0
     for achievement in rows:
-        unlocked_at: datetime | None = achievement.mine_unlocked_at  # type: ignore[attr-defined]
+        unlocked_at: datetime | None = achievement.mine_unlocked_at
         if achievement.is_hidden and unlocked_at is None:
             hidden_remaining += 1
             continue
-        value = achievement.mine_value  # type: ignore[attr-defined]
-        target = achievement.mine_target  # type: ignore[attr-defined]
+        value = achievement.mine_value
+        target = achievement.mine_target
         items.append(
             {
                 **achievement_definition(achievement),

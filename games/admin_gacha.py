@@ -18,8 +18,8 @@ from django.utils.safestring import SafeString
 
 from accounts.authentication import request_staff
 from casino.admin_tools import ReadOnlyAdmin, player_link, request_holds
+from games.gacha_selectors import GachaBannerSpec, gacha_banner_spec
 from games.models import GachaBanner, GachaItem, GachaPity, GachaRarityWeight, InventoryItem
-from games.selectors import GachaBannerSpec, gacha_banner_spec
 from games.services.gacha import (
     BANNER_FIELDS,
     CONFIGURE_PERMISSION,

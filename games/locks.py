@@ -14,8 +14,8 @@ from django.db import connection
 from casino.db import column_name, key_next_sql, one_or_none, row_columns, row_from_values, row_get, row_lock_clause
 from economy.models import Wallet
 from economy.services import wallet_lock_after
+from games.gacha_selectors import inventory_owned_sql, items_owned
 from games.models import FairnessSeed, GachaPity, GameRound
-from games.selectors import inventory_owned_sql, items_owned
 
 # One statement takes the next nonce and locks the seed row until the transaction ends: a
 # parallel round of the same player waits here and then reads the incremented nonce. On

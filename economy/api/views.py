@@ -15,7 +15,7 @@ from accounts.authentication import request_user
 from casino.errors import ErrorSerializer, ValidationErrorSerializer
 from casino.idempotency import idempotent
 from casino.pagination import StandardPagination
-from economy import selectors, services
+from economy import ledger_selectors, selectors, services
 from economy.api import serializers as s
 
 UNAUTHORIZED = OpenApiResponse(ErrorSerializer, description="not_authenticated / invalid_token / token_revoked")
@@ -45,7 +45,7 @@ class LedgerView(APIView):
     def get(self, request: Request) -> Response:
         filters = s.LedgerFilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
-        entries = selectors.ledger_for(request_user(request).pk, **filters.validated_data)
+        entries = ledger_selectors.ledger_for(request_user(request).pk, **filters.validated_data)
         paginator = self.pagination_class()
         page = paginator.paginate_queryset(entries, request, view=self)
         return paginator.get_paginated_response(s.LedgerEntrySerializer(page, many=True).data)
@@ -68,7 +68,7 @@ class RecentActionsView(APIView):
     def get(self, request: Request, user_id: str) -> Response:
         query = s.RecentActionsQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        actions = selectors.recent_actions(user_id=request_user(request).pk, limit=query.validated_data["limit"])
+        actions = ledger_selectors.recent_actions(user_id=request_user(request).pk, limit=query.validated_data["limit"])
         return Response(s.RecentActionSerializer(actions, many=True).data)
 
 

@@ -8,7 +8,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from accounts.tokens import tokens_issue
-from economy import selectors
+from economy import ledger_selectors
 from economy.enums import Currency, LedgerReason
 from economy.services import wallet_exchange, wallet_grant
 from economy.tests.factories import player_with_wallet
@@ -46,7 +46,7 @@ def test_the_path_id_never_reaches_another_players_actions(me: Any, other: Any, 
     assert response.status_code == 200, response.content
     actions = response.json()
     assert actions, "the caller's own seed grant is an action"
-    own_ids = set(selectors.ledger_for(me.pk).values_list("id", flat=True))
+    own_ids = set(ledger_selectors.ledger_for(me.pk).values_list("id", flat=True))
     assert {action["id"] for action in actions} <= own_ids
     assert "MISSION_REWARD" not in {action["action_type"] for action in actions}
 

@@ -18,7 +18,7 @@ from accounts.models import User
 from casino.errors import ErrorSerializer, ValidationErrorSerializer
 from casino.idempotency import idempotency_key_from
 from casino.pagination import StandardPagination
-from games import selectors, services
+from games import gacha_selectors, selectors, services
 from games.api import serializers as s
 from games.exceptions import RoundNotFound
 from games.models import GameRound
@@ -384,7 +384,7 @@ class GachaConfigView(APIView):
         "existing client, the default banner's cost_single, cost_ten and rarity_table ([[rarity, p], ...]).",
     )
     def get(self, request: Request) -> Response:
-        return Response(s.GachaConfigSerializer(selectors.gacha_config(user_id=request_user(request).pk)).data)
+        return Response(s.GachaConfigSerializer(gacha_selectors.gacha_config(user_id=request_user(request).pk)).data)
 
 
 @play_schema(
@@ -440,7 +440,7 @@ class InventoryView(APIView):
     def get(self, request: Request) -> Response:
         query = s.InventoryQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        items = selectors.gacha_inventory(
+        items = gacha_selectors.gacha_inventory(
             user_id=request_user(request).pk,
             banner=query.validated_data.get("banner"),
             rarity=query.validated_data.get("rarity"),

@@ -52,9 +52,9 @@ from games import metrics
 from games.enums import Game
 from games.exceptions import BannerNotFound, InvalidChoice
 from games.fairness import gacha_pity_after, gacha_pulls
+from games.gacha_selectors import GachaBannerSpec, gacha_banners_open, gacha_item_codes
 from games.locks import gacha_pity_lock_and_owned
 from games.models import GachaBanner, GachaItem, GachaPity, GachaRarityWeight, GameRound, InventoryItem
-from games.selectors import GachaBannerSpec, gacha_banners_open, gacha_item_codes
 from games.services.config import game_config
 from games.services.rounds import Decision, Draw, RoundPlay, round_play
 

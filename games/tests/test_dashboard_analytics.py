@@ -28,8 +28,8 @@ from casino.degraded import dependency_failures
 from casino.tests.test_dashboard_tables import analytics_store, insert_outbox_again, ship_outbox_to_clickhouse
 from economy.services import wallet_grant
 from games import staff_dashboard
+from games.gacha_selectors import gacha_banners_open
 from games.models import GameConfig, GameRound, SlotTableVersion
-from games.selectors import gacha_banners_open
 from games.services.crash import crash_bet
 from games.services.gacha import gacha_pull
 from games.services.rounds import Decision, round_play

@@ -13,8 +13,8 @@ import pytest
 
 from games.defaults import GACHA_BANNERS
 from games.fairness import gacha_item_odds, gacha_odds
+from games.gacha_selectors import GachaBannerSpec, GachaItemSpec, GachaRaritySpec
 from games.models import GameConfig
-from games.selectors import GachaBannerSpec, GachaItemSpec, GachaRaritySpec
 from games.services import Decision, Draw, gacha_decider
 
 SERVER_SEED = "5f3a" * 16

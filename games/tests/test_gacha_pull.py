@@ -23,8 +23,8 @@ from economy.services import wallet_grant
 from games import defaults
 from games.exceptions import DailyLimitReached
 from games.fairness import gacha_odds
+from games.gacha_selectors import gacha_banner_spec, gacha_codes_owned
 from games.models import GachaBanner, GachaItem, GachaPity, GameConfig, GameRound, InventoryItem, PlayerGameStats
-from games.selectors import gacha_banner_spec, gacha_codes_owned
 from games.services import gacha_pull
 from realtime.models import OutboxEvent
 

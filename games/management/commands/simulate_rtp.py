@@ -184,7 +184,7 @@ def gacha_longrun_shares(odds: dict[str, Fraction], top: str, expected_pulls_to_
 
 
 def _gacha(options: dict[str, Any]) -> Setup:
-    from games.selectors import gacha_banners_open
+    from games.gacha_selectors import gacha_banners_open
     from games.services import gacha
 
     banners = gacha_banners_open(code=options["banner"])
