@@ -17,7 +17,15 @@ bench/socket_stats.py):
   event's time (``timestamp``: when the transaction emitted it, before its
   commit) to its arrival here;
 * ``gap``: events the player's sequence numbers say never arrived (the count
-  missing), ``dup``: an event numbered at or below the last one;
+  missing), ``dup``: an event numbered at or below the last one that was not
+  asked for again;
+* a gap is answered as the app answers it (docs/live-ops.md, the socket's
+  sequence numbers): ``{"type": "resync", "since": <the last number held>}``;
+  ``recovered``: a missing event that came back in the server's ``replay``,
+  ``resync``: ``replay`` (the count the server re-sent) or ``state`` (the
+  missing events a fresh ``initial_state`` covered, when the server no longer
+  kept them). The missing events count as lost whatever came back: the target
+  is every event pushed the first time;
 * ``feed``: a live-feed message; ``drop``: the server closed a socket whose
   visit was still going.
 
@@ -29,13 +37,12 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from datetime import datetime
-from typing import Any
 
 import gevent
 import websocket
 
 from bench.recording import record_socket
+from bench.socket_sequence import SequenceBook
 
 SYNC_PATH = "/api/realtime/sync"
 CONNECT_TIMEOUT_S = 30.0
@@ -48,7 +55,7 @@ class PlayerSocket:
         self.url = f"{base_url}{SYNC_PATH}?token={token}"
         self.ws: websocket.WebSocket | None = None
         self.closing = False
-        self.last_seq: int | None = None
+        self.book = SequenceBook(record_socket)
         self.reader = gevent.spawn(self._run)
 
     def close(self) -> None:
@@ -83,15 +90,19 @@ class PlayerSocket:
                 message = json.loads(text)
                 kind = message.get("type")
                 if kind == "initial_state":
-                    self.last_seq = message.get("seq")
+                    self.book.state(message.get("seq"))
                     if not connected:
                         connected = True
                         ws.settimeout(None)  # from now on a quiet socket is normal: wait as long as it takes
                         record_socket("connect", "ok", (time.time() - started) * 1000, at=started)
                 elif kind == "live_feed":
                     record_socket("feed", "live_feed", 0.0)
+                elif kind == "replay":
+                    self.book.replay(int(message.get("count") or 0))
                 elif "seq" in message:
-                    self._event(message)
+                    _outcome, since = self.book.event(message)
+                    if since is not None:
+                        ws.send(json.dumps({"type": "resync", "since": since}))
         except Exception as error:  # noqa: BLE001 - the connection ended: a drop unless the visit closed it
             if not self.closing:
                 self._ended(_reason(error), connected, started)
@@ -105,20 +116,6 @@ class PlayerSocket:
             record_socket("drop", reason, 0.0)
         else:
             record_socket("connect", reason, (time.time() - started) * 1000, at=started)
-
-    def _event(self, message: dict[str, Any]) -> None:
-        seq, kind = message["seq"], str(message.get("type"))
-        if self.last_seq is not None:
-            if seq <= self.last_seq:
-                record_socket("dup", kind, 0.0)
-                return
-            if seq > self.last_seq + 1:
-                record_socket("gap", kind, float(seq - self.last_seq - 1))
-        self.last_seq = seq
-        delay_ms = 0.0
-        if stamp := message.get("timestamp"):
-            delay_ms = (time.time() - datetime.fromisoformat(stamp).timestamp()) * 1000
-        record_socket("push", kind, delay_ms)
 
 
 def _reason(error: BaseException) -> str:

@@ -352,8 +352,19 @@ def _sockets_line(sockets: dict[str, Any]) -> str:
         f"{sockets['connects']} opened (p95 {fmt(sockets['connect_p95_ms'])} ms to the initial state; refused: "
         f"{failed}); {sockets['pushes']} events pushed ({sockets['pushes_per_s']:.0f}/s: {types or 'none'}), "
         f"from the event to the player p50 {fmt(delay['p50'])} / p95 {fmt(delay['p95'])} / p99 {fmt(delay['p99'])} / "
-        f"max {fmt(delay['max'])} ms; lost {sockets['lost']}, repeated {sockets['duplicated']}; dropped by the "
+        f"max {fmt(delay['max'])} ms; lost {sockets['lost']}{_resync_text(sockets)}, repeated "
+        f"{sockets['duplicated']}; dropped by the "
         f"server: {dropped}; {sockets['feed']} live-feed messages."
+    )
+
+
+def _resync_text(sockets: dict[str, Any]) -> str:
+    """What the sockets' resyncs brought back of the lost events (absent from older results)."""
+    if not sockets.get("resyncs"):
+        return ""
+    return (
+        f" ({sockets['resyncs']} resyncs: {sockets['recovered']} replayed, "
+        f"{sockets['covered_by_state']} covered by a fresh state)"
     )
 
 

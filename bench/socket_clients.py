@@ -1,6 +1,8 @@
 """The socket bench's clients (bench/sockets.py): authenticated WebSockets opened,
 read and closed from one asyncio loop with ``websockets``, each remembering when
-it was greeted, when its initial state came and which events reached it."""
+it was greeted, when its initial state came and which events reached it. A client
+that sees a gap in its events' numbers asks for a resync as the app does
+(bench/socket_sequence.py) and keeps what the replay brought back apart."""
 
 from __future__ import annotations
 
@@ -11,7 +13,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from bench.socket_sequence import SequenceBook
 from bench.stack import BenchError
+
+
+def _unrecorded(_kind: str, _name: str, _ms: float) -> None:
+    """The socket bench counts from the events it keeps (``Socket.events``, ``Socket.recovered``)."""
 
 
 @dataclass
@@ -22,6 +29,8 @@ class Socket:
     state_at: float | None = None  # when initial_state arrived (perf counter)
     state_seq: int | None = None
     events: list[tuple[str, int | None, float]] = field(default_factory=list)  # event_id, seq, received (epoch)
+    recovered: list[str] = field(default_factory=list)  # event_ids a resync's replay brought back
+    book: SequenceBook = field(default_factory=lambda: SequenceBook(_unrecorded))
     reader: asyncio.Task[None] | None = None
     error: str = ""
 
@@ -62,8 +71,17 @@ class Clients:
                 if kind == "initial_state":
                     sock.state_at = time.perf_counter()
                     sock.state_seq = message.get("seq")
-                elif kind == "stats_update":
-                    sock.events.append((message["event_id"], message.get("seq"), received))
+                    sock.book.state(sock.state_seq)
+                elif kind == "replay":
+                    sock.book.replay(int(message.get("count") or 0))
+                elif "seq" in message:
+                    outcome, since = sock.book.event(message)
+                    if kind == "stats_update" and outcome == "push":
+                        sock.events.append((message["event_id"], message["seq"], received))
+                    elif kind == "stats_update" and outcome == "recovered":
+                        sock.recovered.append(message["event_id"])
+                    if since is not None:
+                        await sock.ws.send(json.dumps({"type": "resync", "since": since}))
         except Exception:  # noqa: BLE001, S110 - the socket closed: what it read is kept
             pass
 

@@ -68,12 +68,14 @@ def render(result: dict[str, Any]) -> str:
         "",
         "## Push latency and loss (commit to client)",
         "",
-        "| target events/s | committed | achieved/s | received | lost | seq gaps | p50 ms | p95 ms | p99 ms | max ms |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| target events/s | committed | achieved/s | received | lost | brought back by a resync | seq gaps "
+        "| p50 ms | p95 ms | p99 ms | max ms |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     lines += [
         f"| {s['target_rate']:.0f} | {s['committed']} | {s['achieved_rate']} | {s['received']} | {s['lost']} | "
-        f"{s['seq_gaps']} | {s['latency_ms_p50']} | {s['latency_ms_p95']} | {s['latency_ms_p99']} | "
+        f"{s.get('recovered_by_resync', '-')} | {s['seq_gaps']} | {s['latency_ms_p50']} | {s['latency_ms_p95']} | "
+        f"{s['latency_ms_p99']} | "
         f"{s['latency_ms_max']} |"
         for s in result["pushes"]
     ]

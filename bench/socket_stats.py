@@ -46,6 +46,10 @@ def summary(rows: list[tuple[float, str, str, float]], t0: float, t1: float) -> 
         | {"max": float(delay.max()) if len(delay) else None},
         "lost": int(sum(row[3] for row in window if row[1] == "gap")),
         "duplicated": sum(1 for row in window if row[1] == "dup"),
+        # what the sockets' resyncs brought back of the lost (bench/player_socket.py, ``SequenceBook``)
+        "resyncs": sum(1 for row in window if row[1] == "resync"),
+        "recovered": sum(1 for row in window if row[1] == "recovered"),
+        "covered_by_state": int(sum(row[3] for row in window if row[1] == "resync" and row[2] == "state")),
         "dropped": dict(collections.Counter(row[2] for row in window if row[1] == "drop")),
         "feed": sum(1 for row in window if row[1] == "feed"),
     }

@@ -359,6 +359,7 @@ class SocketBench:
         for rate in args.rates:
             for sock in by_player.values():
                 sock.events.clear()
+                sock.recovered.clear()
             say(f"pushes: {rate:.0f} events/s for {args.stage_seconds} s to {len(by_player)} connected players")
             committed = await self._emit_in_child(rate, args.stage_seconds, list(by_player))
             await asyncio.sleep(3)  # the last ones arrive
@@ -385,6 +386,7 @@ class SocketBench:
     ) -> dict[str, Any]:
         latencies: list[float] = []
         received: set[str] = set()
+        recovered: set[str] = set()
         gaps = 0
         for sock in by_player.values():
             seqs = [seq for _, seq, _ in sock.events if seq is not None]
@@ -393,13 +395,15 @@ class SocketBench:
                 if event_id in committed:
                     received.add(event_id)
                     latencies.append((at - committed[event_id][1]) * 1000)
+            recovered.update(event_id for event_id in sock.recovered if event_id in committed)
         elapsed_rate = len(committed) / max(1e-9, self.args.stage_seconds)
         return {
             "target_rate": rate,
             "committed": len(committed),
             "achieved_rate": round(elapsed_rate, 1),
             "received": len(received),
-            "lost": len(set(committed) - received),
+            "lost": len(set(committed) - received),  # not pushed the first time, whatever a resync brought back
+            "recovered_by_resync": len(recovered),
             "seq_gaps": gaps,
             "latency_ms_p50": rounded(percentile(latencies, 50)),
             "latency_ms_p95": rounded(percentile(latencies, 95)),
