@@ -19,6 +19,7 @@ from casino.errors import ErrorSerializer, ValidationErrorSerializer
 from casino.idempotency import idempotency_key_from
 from casino.pagination import StandardPagination
 from games import gacha_selectors, selectors, services
+from games.api import gacha_serializers
 from games.api import serializers as s
 from games.exceptions import RoundNotFound
 from games.models import GameRound
@@ -378,17 +379,18 @@ class GameStatsMeView(APIView):
 class GachaConfigView(APIView):
     @extend_schema(
         tags=["games"],
-        responses={200: s.GachaConfigSerializer, 401: UNAUTHORIZED},
+        responses={200: gacha_serializers.GachaConfigSerializer, 401: UNAUTHORIZED},
         description="Every open gacha banner: prices, pity, the rarity table with its odds (computed from the same "
         "rows the draw uses) and items, the caller's pity counter; the caller's pulls left today; and, for the "
         "existing client, the default banner's cost_single, cost_ten and rarity_table ([[rarity, p], ...]).",
     )
     def get(self, request: Request) -> Response:
-        return Response(s.GachaConfigSerializer(gacha_selectors.gacha_config(user_id=request_user(request).pk)).data)
+        config = gacha_selectors.gacha_config(user_id=request_user(request).pk)
+        return Response(gacha_serializers.GachaConfigSerializer(config).data)
 
 
 @play_schema(
-    ok=s.GachaPullSerializer,
+    ok=gacha_serializers.GachaPullSerializer,
     refused=OpenApiResponse(
         ErrorSerializer,
         description="invalid_choice (pull_count not 1 or 10) / validation_error (pull_count not a JSON "
@@ -404,7 +406,7 @@ class GachaConfigView(APIView):
     "(or X-Idempotency-Key) returns the first pull. Refusals change nothing.",
 )
 class GachaPullView(PlayView):
-    input_serializer = s.GachaPullInputSerializer
+    input_serializer = gacha_serializers.GachaPullInputSerializer
 
     def play(self, user: User, data: dict[str, Any], *, idempotency_key: str) -> Any:
         pulled = services.gacha_pull(
@@ -424,7 +426,7 @@ class GachaPullView(PlayView):
             animation_type=pulled.animation_type,
             pity_counter=pulled.pity_counter,
         )
-        return s.GachaPullSerializer(body).data
+        return gacha_serializers.GachaPullSerializer(body).data
 
 
 class InventoryView(APIView):
@@ -432,13 +434,13 @@ class InventoryView(APIView):
 
     @extend_schema(
         tags=["games"],
-        parameters=[s.InventoryQuerySerializer],
-        responses={200: s.InventoryItemSerializer(many=True), 400: INVALID, 401: UNAUTHORIZED},
+        parameters=[gacha_serializers.InventoryQuerySerializer],
+        responses={200: gacha_serializers.InventoryItemSerializer(many=True), 400: INVALID, 401: UNAUTHORIZED},
         description="The caller's gacha items, newest first, `limit`/`offset` paginated with the `total`; filters "
         "`banner` (a code) and `rarity`. One entry per item; `duplicates` counts later draws of it.",
     )
     def get(self, request: Request) -> Response:
-        query = s.InventoryQuerySerializer(data=request.query_params)
+        query = gacha_serializers.InventoryQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         items = gacha_selectors.gacha_inventory(
             user_id=request_user(request).pk,
@@ -447,7 +449,7 @@ class InventoryView(APIView):
         )
         paginator = self.pagination_class()
         page = paginator.paginate_queryset(items, request, view=self)
-        return paginator.get_paginated_response(s.InventoryItemSerializer(page, many=True).data)
+        return paginator.get_paginated_response(gacha_serializers.InventoryItemSerializer(page, many=True).data)
 
 
 # --- leaderboards --------------------------------------------------------------------------------
