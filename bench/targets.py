@@ -116,7 +116,8 @@ def machine_cost(stages: list[dict[str, Any]], saturation: dict[str, Any] | None
     arithmetic allows on ``cores`` cores:
 
     * ``mix_ms`` = 1000 x cores busy / requests a second, in the measured stage where it
-      was lowest (the least contended: the bound below is the most generous one);
+      was lowest (as a rule the fastest, whose rate spreads the machine's fixed work over
+      the most requests: the bound below is the most generous one);
     * ``cores_at_share`` = :data:`SUSTAINED_SHARE` x the bare purchase's peak rate x
       ``mix_ms`` / 1000: the cores the mix asks for at the target share;
     * ``ceiling_share`` = (``cores`` x 1000 / ``mix_ms``) / the bare purchase's peak rate:
