@@ -119,13 +119,17 @@ $(VENV)/.installed-bench: requirements-bench.txt $(VENV)/.installed
 	$(PIP) install --quiet -r requirements-bench.txt
 	touch $@
 
-## make bench: the project's benchmark against the targets in docs/architecture.md (bench/README.md); BENCH_ARGS="--profile buy_gems" etc.
+## make bench: the project's benchmark against the targets in docs/architecture.md (bench/README.md), then the
+## realtime tier's (bench/sockets.py: 10,000 idle sockets, storms of 2,000 handshakes, a mass close, pushes at
+## 50-200 events/s; ~3 minutes more); BENCH_ARGS="--profile buy_gems" etc., BENCH_SOCKETS_ARGS for the second.
 bench: $(VENV)/.installed-bench
 	$(PY) bench/run.py $(BENCH_ARGS)
+	$(PY) bench/run.py sockets $(BENCH_SOCKETS_ARGS)
 
-## make bench-quick: the same, smaller and shorter (~4 minutes).
+## make bench-quick: the same, smaller and shorter (~5 minutes).
 bench-quick: $(VENV)/.installed-bench
 	$(PY) bench/run.py --quick $(BENCH_ARGS)
+	$(PY) bench/run.py sockets --quick $(BENCH_SOCKETS_ARGS)
 
 ## make bench-cpu: only the in-process cost per request against the bare-framework reference (no server,
 ## no load; a few minutes); BENCH_ARGS="--against HEAD" adds the same table for another version.
