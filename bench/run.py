@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Casino Club benchmark: ``make bench`` (full), ``make bench-quick`` (~2 min),
-``bench/run.py --smoke`` (under a minute; casino/tests/test_bench_smoke.py).
+"""Casino Club benchmark: ``make bench`` (full), ``make bench-quick`` (~2.5 min),
+``bench/run.py --smoke`` (under a minute; casino/tests/test_bench_smoke.py); both make
+targets then run the realtime tier's bench (``bench/run.py sockets``: bench/sockets.py).
 
 One run, start to finish (bench/README.md has the details):
 
@@ -17,7 +18,7 @@ One run, start to finish (bench/README.md has the details):
    write set) on a copy of that database, at several client counts;
 3. saturation of the bare purchase, closed loop, at rising concurrency until
    throughput stops growing (Locust);
-4. the player scenario, open loop, at shares of that rate (10, 20, 30 %; or
+4. the player scenario, open loop, at shares of that rate (10, 15, 20, 25, 30 %; quick: 10, 20, 30 %; or
    at fixed arrival rates, ``--rates 50,100,200``: then step 3 runs after it,
    bench/stages.py); then the purchase and claim endpoints, closed loop as in
    step 3; the ratios to the ceiling; the player scenario's sustained rate as
