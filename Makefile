@@ -122,19 +122,26 @@ $(VENV)/.installed-bench: requirements-bench.txt $(VENV)/.installed
 ## make bench: the project's benchmark against the targets in docs/architecture.md (bench/README.md), then the
 ## realtime tier's (bench/sockets.py: 10,000 idle sockets, storms of 2,000 handshakes, a mass close, pushes at
 ## 50-200 events/s; ~3 minutes more); BENCH_ARGS="--profile buy_gems" etc., BENCH_SOCKETS_ARGS for the second.
+##
+## Each of bench, bench-quick and bench-cpu also measures the in-process table of the code as the
+## performance work found it (BENCH_AGAINST: the commit before its first change) and prints both side by
+## side; BENCH_AGAINST=<rev> for another version, BENCH_AGAINST= for none. About a minute more.
+BENCH_AGAINST ?= 3f47df6
+BENCH_AGAINST_ARG = $(if $(BENCH_AGAINST),--against $(BENCH_AGAINST))
+
 bench: $(VENV)/.installed-bench
-	$(PY) bench/run.py $(BENCH_ARGS)
+	$(PY) bench/run.py $(BENCH_AGAINST_ARG) $(BENCH_ARGS)
 	$(PY) bench/run.py sockets $(BENCH_SOCKETS_ARGS)
 
 ## make bench-quick: the same, smaller and shorter (~5 minutes).
 bench-quick: $(VENV)/.installed-bench
-	$(PY) bench/run.py --quick $(BENCH_ARGS)
+	$(PY) bench/run.py --quick $(BENCH_AGAINST_ARG) $(BENCH_ARGS)
 	$(PY) bench/run.py sockets --quick $(BENCH_SOCKETS_ARGS)
 
 ## make bench-cpu: only the in-process cost per request against the bare-framework reference (no server,
-## no load; a few minutes); BENCH_ARGS="--against HEAD" adds the same table for another version.
+## no load; a few minutes); BENCH_AGAINST=HEAD to see what the working tree changes against the last commit.
 bench-cpu: $(VENV)/.installed-bench
-	$(PY) bench/run.py --cpu-only $(BENCH_ARGS)
+	$(PY) bench/run.py --cpu-only $(BENCH_AGAINST_ARG) $(BENCH_ARGS)
 
 ## make bench-sockets: one ASGI process under WebSocket load: capacity, handshake storm, mass close, push
 ## latency and loss at several rates (bench/sockets.py; BENCH_ARGS="--help" lists the knobs).

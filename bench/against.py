@@ -44,15 +44,17 @@ def _git(*args: str) -> str:
     return result.stdout.strip()
 
 
-def materialise(rev: str) -> tuple[Path, str]:
-    """The checkout to measure and its label: a directory as given, or the
-    revision unpacked (once) under ``var/bench-against/``."""
+def materialise(rev: str) -> tuple[Path, str, str]:
+    """The checkout to measure, its label and what it is: a directory as given, or
+    the revision unpacked (once) under ``var/bench-against/``, described by its
+    commit's date and subject (the report prints them under its table)."""
     given = Path(rev).expanduser()
     if given.is_dir():
         if not (given / "manage.py").exists():
             raise BenchError(f"--against {rev}: no manage.py there")
-        return given.resolve(), str(given)
+        return given.resolve(), str(given), f"the checkout at {given.resolve()}"
     sha = _git("rev-parse", "--verify", f"{rev}^{{commit}}")
+    described = _git("show", "--no-patch", "--format=commit %h of %cs: %s", sha)
     target = CACHE_DIR / sha[:12]
     if not (target / "manage.py").exists():
         partial = target.with_name(target.name + ".partial")
@@ -73,7 +75,7 @@ def materialise(rev: str) -> tuple[Path, str]:
         if archive.returncode != 0 or unpacked.returncode != 0:
             raise BenchError(f"git archive {sha[:12]} failed: {unpacked.stderr.decode(errors='replace')[-500:]}")
         partial.rename(target)
-    return target, f"{rev} ({sha[:12]})" if not sha.startswith(rev) else sha[:12]
+    return target, f"{rev} ({sha[:12]})" if not sha.startswith(rev) else sha[:12], described
 
 
 def measure(
@@ -86,11 +88,11 @@ def measure(
     log_dir: Path,
     say: Callable[[str], None],
 ) -> dict[str, Any]:
-    """The table of ``rev``; ``{"rev", "label", "rows", "config", "notes"}`` or, when it could
-    not be measured, ``{"rev", "label", "error"}`` (the run goes on)."""
+    """The table of ``rev``; ``{"rev", "label", "described", "rows", "config", "notes"}`` or, when
+    it could not be measured, ``{"rev", "label", "error"}`` (the run goes on)."""
     out: dict[str, Any] = {"rev": rev, "label": rev, "notes": []}
     try:
-        root, out["label"] = materialise(rev)
+        root, out["label"], out["described"] = materialise(rev)
     except BenchError as exc:
         return {**out, "error": str(exc)}
     say(f"against {out['label']}: {root}")

@@ -109,6 +109,8 @@ def cpu_sections(result: dict[str, Any]) -> list[str]:
 def against_section(table: dict[str, Any], other: dict[str, Any]) -> list[str]:
     label = other["label"]
     out = [f"### Today's tree vs {label}", ""]
+    if other.get("described"):
+        out += [f"{label}: {other['described']}.", ""]
     if "rows" not in other:
         return [*out, f"Not measured: {other.get('error', '?')[-1500:]}", ""]
     theirs = {row["endpoint"]: row for row in other["rows"]}
