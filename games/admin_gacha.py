@@ -20,7 +20,7 @@ from accounts.authentication import request_staff
 from casino.admin_tools import ReadOnlyAdmin, player_link, request_holds
 from games.gacha_selectors import GachaBannerSpec, gacha_banner_spec
 from games.models import GachaBanner, GachaItem, GachaPity, GachaRarityWeight, InventoryItem
-from games.services.gacha import (
+from games.services.gacha_banners import (
     BANNER_FIELDS,
     CONFIGURE_PERMISSION,
     gacha_banner_rows_validate,

@@ -77,14 +77,8 @@ from games.services.stats import stats_recalculate  # noqa: E402
 __all__ += ["RpsPlay", "rps_choice_parse", "rps_decider", "rps_feedback", "rps_play", "stats_recalculate"]
 
 # --- gacha, inventory ---
-from games.services.gacha import (  # noqa: E402
-    GachaPullResult,
-    gacha_banner_save,
-    gacha_banner_validate,
-    gacha_decider,
-    gacha_feedback,
-    gacha_pull,
-)
+from games.services.gacha import GachaPullResult, gacha_decider, gacha_feedback, gacha_pull  # noqa: E402
+from games.services.gacha_banners import gacha_banner_save, gacha_banner_validate  # noqa: E402
 
 __all__ += [
     "GachaPullResult",
