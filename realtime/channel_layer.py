@@ -46,6 +46,9 @@ cannot live with, and what this one does instead:
   already waits (and drops from the backup the messages handed on since), and
   BZPOPMIN waits for one when none does: one command a message under load,
   two when the process was waiting (:meth:`RedisChannelLayer._brpop_with_clean`).
+  A receive is cancelled when the socket whose consumer ran it closes; a
+  BZPOPMIN under way then keeps running, and the next receive takes its
+  answer, so a message Redis popped at that moment is not lost with it.
 
 * **One message for a transaction's events.** A spin pushes its round, two
   balance changes, a dozen progress changes and their notifications to one
@@ -156,6 +159,13 @@ def _is_event(push: Push) -> bool:
     )
 
 
+def _retrieved(task: asyncio.Future[Any]) -> None:
+    """A kept BZPOPMIN may fail with nobody awaiting it any more (its connection closed): its
+    error is read here, so asyncio does not log it as never retrieved."""
+    if not task.cancelled():
+        task.exception()
+
+
 @dataclass
 class PushResult:
     written: int = 0  # messages written to process queues
@@ -229,6 +239,8 @@ class RedisChannelLayer(StockRedisChannelLayer):  # type: ignore[misc]  # channe
         # receive running now, and those handed on since, which the next script drops from the backup.
         self._taken: dict[str, bytes] = {}
         self._handed_on: dict[str, list[bytes]] = {}
+        # ... and the BZPOPMIN under way on a queue, kept when the receive that sent it was cancelled.
+        self._waiting: dict[str, asyncio.Future[Any]] = {}
         self._loop_sockets: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LoopSockets] = (
             weakref.WeakKeyDictionary()
         )
@@ -488,18 +500,62 @@ class RedisChannelLayer(StockRedisChannelLayer):  # type: ignore[misc]  # channe
         last call, puts back in the queue what a cancelled receive left there and, when a
         message waits, moves the first one to the backup and returns it, so a receive cancelled
         while it waits for the answer loses nothing (the next call puts the message back). When
-        none waits, BZPOPMIN, whose message goes straight to the caller: the stock receive wrote
-        it to the backup first, one more command and one more await at which a cancelled
-        receive could lose it (after that write there is none before the message is handed on)."""
-        handed_on = self._handed_on.get(channel, [])
-        backup = self._backup_channel_name(channel)
-        taken = await self._script(TAKE)(keys=[channel, backup], args=[int(self.expiry), *handed_on])
-        self._handed_on.pop(channel, None)  # out of the backup now (sent again if the call was cancelled)
-        if taken is not None:
-            self._taken[channel] = taken
-            return bytes(taken)
-        result = await self.connection(index).bzpopmin(channel, timeout=timeout)
+        none waits, BZPOPMIN, whose message goes straight to the caller (the stock receive wrote
+        it to the backup first: one more command a message).
+
+        A receive is cancelled when the socket whose consumer runs it closes. Once Redis has
+        popped a message for a BZPOPMIN, the answer is on its way: a cancelled await would drop
+        it with the connection, and the message -- one transaction's events for some player of
+        this process -- would be lost. So the BZPOPMIN runs in a task of its own that a
+        cancellation does not stop (:meth:`_waiting_pop`), and the next receive of the queue
+        takes its answer before asking Redis for anything: in order, once."""
+        waiting = self._waiting.get(channel)
+        if waiting is not None and waiting.get_loop() is not asyncio.get_running_loop():
+            self._waiting.pop(channel, None)  # another event loop's (tests run several): not ours to await
+            waiting = None
+        kept = waiting is not None
+        if waiting is None:
+            handed_on = self._handed_on.get(channel, [])
+            backup = self._backup_channel_name(channel)
+            taken = await self._script(TAKE)(keys=[channel, backup], args=[int(self.expiry), *handed_on])
+            self._handed_on.pop(channel, None)  # out of the backup now (sent again if the call was cancelled)
+            if taken is not None:
+                self._taken[channel] = taken
+                return bytes(taken)
+            waiting = self._waiting[channel] = asyncio.ensure_future(
+                self.connection(index).bzpopmin(channel, timeout=timeout)
+            )
+            waiting.add_done_callback(_retrieved)
+        return await self._waiting_pop(channel, waiting, kept=kept)
+
+    async def _waiting_pop(self, channel: str, waiting: asyncio.Future[Any], *, kept: bool) -> bytes | None:
+        """The answer of the BZPOPMIN under way on ``channel``. Cancelled meanwhile, the caller
+        leaves it running, kept for the next receive; once its answer is read, it is forgotten.
+        ``kept``: a cancelled receive's -- if its command failed, this receive asks again
+        (None) instead of failing for it."""
+        try:
+            result = await asyncio.shield(waiting)
+        except asyncio.CancelledError:
+            if waiting.cancelled():  # the command itself was (the pools closing): nothing to keep
+                self._waiting.pop(channel, None)
+            raise
+        except Exception:
+            self._waiting.pop(channel, None)
+            if kept:
+                return None
+            raise
+        self._waiting.pop(channel, None)
         return None if result is None else bytes(result[1])
+
+    async def close_pools(self) -> None:
+        """Close the event loops' pools, cancelling first the BZPOPMINs kept for a next receive
+        (nobody receives through these pools any more)."""
+        running = asyncio.get_running_loop()
+        for waiting in self._waiting.values():
+            if waiting.get_loop() is running:
+                waiting.cancel()
+        self._waiting.clear()
+        await super().close_pools()
 
     async def _clean_receive_backup(self, index: int, channel: str) -> None:
         """The message just received was handed on: the next receive's script drops it from the

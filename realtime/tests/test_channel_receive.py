@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
+import time
 import uuid
 from typing import Any
 
@@ -146,3 +148,43 @@ def test_a_receive_cancelled_while_it_waits_takes_nothing_with_it() -> None:
 
     # Then the next receives get every one of them
     assert async_to_sync(scenario)() == [0, 1, 2]
+
+
+def test_a_receive_cancelled_once_redis_popped_a_message_for_it_loses_nothing() -> None:
+    # Given a process waiting on its empty queue (BZPOPMIN), and a message Redis pops for it
+    # while the process's event loop is busy elsewhere (the answer waits unread on the socket),
+    # when the receive is cancelled before it reads the answer -- the socket whose consumer
+    # held the process's receive closed at that moment
+    layer = fresh_layer()
+    server = redis_server()
+
+    async def scenario() -> list[int]:
+        channel = await layer.new_channel()
+        queue, _ = queue_keys(layer, channel)
+        waiting = asyncio.ensure_future(layer.receive(channel))
+        await asyncio.sleep(0.2)
+
+        def send_elsewhere() -> None:  # another process pushes, while this event loop does not run
+            other = RedisChannelLayer(hosts=[settings.REDIS_URL], prefix=layer.prefix)
+            asyncio.run(other.send(channel, {"type": "test.message", "n": 0}))
+
+        sender = threading.Thread(target=send_elsewhere)
+        sender.start()
+        sender.join()
+        for _ in range(100):  # Redis gave it to the waiting BZPOPMIN: the queue is empty again
+            if server.zcard(queue) == 0:
+                break
+            time.sleep(0.01)
+        waiting.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await waiting
+        # When messages follow and the process receives again
+        await layer.send(channel, {"type": "test.message", "n": 1})
+        received = [(await asyncio.wait_for(layer.receive(channel), 5))["n"] for _ in range(2)]
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(layer.receive(channel), 0.3)
+        await layer.flush()
+        return received
+
+    # Then the popped message is the next one received, before the one that followed, once each
+    assert async_to_sync(scenario)() == [0, 1]
