@@ -417,7 +417,8 @@ class SocketBench:
         """Redis time per event pushed to a player without a socket."""
         from channels_redis.core import RedisChannelLayer as Stock
 
-        from realtime.channel_layer import Push, RedisChannelLayer
+        from realtime.channel_layer import RedisChannelLayer
+        from realtime.channel_messages import Push
 
         url = self.env["REDIS_URL"]
         ours = RedisChannelLayer(hosts=[url], prefix="bench-absent-ours")

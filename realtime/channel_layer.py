@@ -68,6 +68,10 @@ reads both forms and hands the consumer ``message["seq"]``.
 
 One Redis host (``REDIS_URL``); the scripts read keys they cannot declare, so
 not a Redis Cluster (the stock layer does not support one either).
+
+The pushes and messages themselves (:class:`~realtime.channel_messages.Push`, a batch's
+messages, the events a received message carries, drops counted and logged) are plain data
+in ``realtime.channel_messages``, which the pushing processes use without this module.
 """
 
 from __future__ import annotations
@@ -75,11 +79,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import threading
 import time
 import weakref
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import redis
@@ -88,6 +90,15 @@ from redis import asyncio as aioredis
 from redis.exceptions import NoScriptError
 
 from realtime import metrics
+from realtime.channel_messages import (
+    EVENT_MESSAGE,
+    EVENTS_MESSAGE,
+    Push,
+    PushResult,
+    push_result,
+    push_runs,
+    report_drops,
+)
 from realtime.channel_scripts import PUSH, REPLAY, TAKE
 from realtime.loop_sockets import LoopSockets, SocketOperation
 from realtime.presence import CURRENT_SEQ, PRESENT, SEQ_TTL_SECONDS, SOCKETS, group_user_id, user_group
@@ -96,67 +107,6 @@ logger = logging.getLogger(__name__)
 
 HEADER = 0xC1
 BATCH_EVENTS = 200  # events per script: a script blocks Redis while it runs
-DROP_LOG_EVERY_SECONDS = 10.0
-
-
-@dataclass(frozen=True)
-class Push:
-    """One message for a group. ``user_id``: the player whose group it is
-    (skipped when they have no socket); ``numbered``: give it the player's
-    next sequence number (domain events; not a session close)."""
-
-    group: str
-    message: dict[str, Any]
-    user_id: int | None = None
-    numbered: bool = False
-
-
-EVENT_MESSAGE = "domain.event"  # one domain event: {"type", "envelope"}
-EVENTS_MESSAGE = "domain.events"  # several of one player, numbered from the message's seq: {"type", "envelopes"}
-
-
-def _runs(pushes: Sequence[Push]) -> list[tuple[Push, list[dict[str, Any]]]]:
-    """The pushes as the messages to send, in order: consecutive domain events of one player
-    together (the first push and every envelope), anything else on its own (the push and its
-    message)."""
-    runs: list[tuple[Push, list[dict[str, Any]]]] = []
-    for push in pushes:
-        if not _is_event(push):
-            runs.append((push, [push.message]))
-        elif runs and _is_event(runs[-1][0]) and (runs[-1][0].group, runs[-1][0].user_id) == (push.group, push.user_id):
-            runs[-1][1].append(push.message["envelope"])
-        else:
-            runs.append((push, [push.message["envelope"]]))
-    return runs
-
-
-def event_messages(message: dict[str, Any]) -> list[dict[str, Any]]:
-    """A received message as the ``domain.event`` messages it carries (itself, unless it
-    is several events at once), each with its own ``seq``."""
-    if message.get("type") != EVENTS_MESSAGE:
-        return [message]
-    seq = message.get("seq")
-    return [
-        {"type": EVENT_MESSAGE, "envelope": envelope} | ({} if seq is None else {"seq": seq + index})
-        for index, envelope in enumerate(message["envelopes"])
-    ]
-
-
-def _push_result(answer: Sequence[Any], *, events: int) -> PushResult:
-    written, dropped, absent = answer
-    return PushResult(written=int(written), dropped=int(dropped), absent=int(absent), events=events)
-
-
-def _is_event(push: Push) -> bool:
-    """A numbered domain event and nothing else (those are sent together)."""
-    message = push.message
-    return (
-        push.numbered
-        and push.user_id is not None
-        and message.get("type") == EVENT_MESSAGE
-        and len(message) == 2
-        and "envelope" in message
-    )
 
 
 def _retrieved(task: asyncio.Future[Any]) -> None:
@@ -164,46 +114,6 @@ def _retrieved(task: asyncio.Future[Any]) -> None:
     error is read here, so asyncio does not log it as never retrieved."""
     if not task.cancelled():
         task.exception()
-
-
-@dataclass
-class PushResult:
-    written: int = 0  # messages written to process queues
-    dropped: int = 0  # events in messages refused because the queue was full
-    absent: int = 0  # events for a group with nobody in it (no message, no number)
-    events: int = 0
-
-    def add(self, other: PushResult) -> None:
-        self.written += other.written
-        self.dropped += other.dropped
-        self.absent += other.absent
-        self.events += other.events
-
-
-@dataclass
-class _DropLog:
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    last: float = 0.0
-    unlogged: int = 0
-
-
-_drop_log = _DropLog()
-
-
-def report_drops(count: int, *, reason: str, detail: str) -> None:
-    """Count dropped pushes and log a warning (at most one per
-    ``DROP_LOG_EVERY_SECONDS``, with the count since the last one)."""
-    if count <= 0:
-        return
-    metrics.push_dropped.labels(reason=reason).inc(count)
-    now = time.monotonic()
-    with _drop_log.lock:
-        _drop_log.unlogged += count
-        if now - _drop_log.last < DROP_LOG_EVERY_SECONDS:
-            return
-        _drop_log.last = now
-        unlogged, _drop_log.unlogged = _drop_log.unlogged, 0
-    logger.warning("realtime push dropped %d message(s) (%s): %s", unlogged, reason, detail)
 
 
 class RedisChannelLayer(StockRedisChannelLayer):  # type: ignore[misc]  # channels_redis ships no type hints
@@ -375,7 +285,7 @@ class RedisChannelLayer(StockRedisChannelLayer):  # type: ignore[misc]  # channe
         for start in range(0, len(pushes), BATCH_EVENTS):
             chunk = pushes[start : start + BATCH_EVENTS]
             answer = await self._script(PUSH)(keys=[self.presence_key()], args=self._push_args(chunk))
-            total.add(_push_result(answer, events=len(chunk)))
+            total.add(push_result(answer, events=len(chunk)))
         self._pushed(total)
         return total
 
@@ -393,7 +303,7 @@ class RedisChannelLayer(StockRedisChannelLayer):  # type: ignore[misc]  # channe
         for start in range(0, len(pushes), BATCH_EVENTS):
             chunk = pushes[start : start + BATCH_EVENTS]
             answer = script(keys=[self.presence_key()], args=self._push_args(chunk))
-            total.add(_push_result(answer, events=len(chunk)))
+            total.add(push_result(answer, events=len(chunk)))
         self._pushed(total)
         return total
 
@@ -427,7 +337,7 @@ class RedisChannelLayer(StockRedisChannelLayer):  # type: ignore[misc]  # channe
             elif isinstance(reply, BaseException):
                 raise reply
             else:
-                total.add(_push_result(reply, events=len(chunk)))
+                total.add(push_result(reply, events=len(chunk)))
         self._pushed(total)
         return again
 
@@ -450,7 +360,7 @@ class RedisChannelLayer(StockRedisChannelLayer):  # type: ignore[misc]  # channe
 
     def _push_args(self, chunk: Sequence[Push]) -> list[Any]:
         """The ``PUSH`` script's arguments for up to ``BATCH_EVENTS`` pushes."""
-        runs = _runs(chunk)
+        runs = push_runs(chunk)
         args: list[Any] = [
             self.prefix,
             self.group_expiry,

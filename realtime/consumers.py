@@ -72,7 +72,7 @@ from django.utils import timezone
 from casino.degraded import dependency_failed
 from casino.errors import ApplicationError
 from realtime import metrics, presence
-from realtime.channel_layer import event_messages
+from realtime.channel_messages import event_messages
 from realtime.feed import FEED_GROUP
 from realtime.registry import initial_state_for, socket_authenticator
 from realtime.services import user_group_name

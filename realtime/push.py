@@ -45,7 +45,7 @@ from django.conf import settings
 
 from casino.degraded import dependency_failed
 from realtime import metrics
-from realtime.channel_layer import Push, report_drops
+from realtime.channel_messages import Push, report_drops
 
 logger = logging.getLogger(__name__)
 

@@ -44,7 +44,8 @@ from casino.db import json_safe, rows_insert_later
 from casino.degraded import dependency_failed
 from casino.redis_writes import RedisWriter, on_commit_redis_many
 from realtime import metrics as push_metrics
-from realtime.channel_layer import Push, RedisChannelLayer, report_drops
+from realtime.channel_layer import RedisChannelLayer
+from realtime.channel_messages import Push, report_drops
 from realtime.models import OutboxEvent, envelope_timestamp
 from realtime.presence import local_sequence, user_group
 from realtime.push import dispatcher

@@ -12,7 +12,7 @@ from typing import Any
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
-from realtime.channel_layer import event_messages
+from realtime.channel_messages import event_messages
 from realtime.registry import _SUBSCRIBERS, DomainEvent, subscribe
 from realtime.services import user_group_name
 

@@ -20,8 +20,9 @@ import realtime
 from accounts.tests.factories import UserFactory
 from accounts.tokens import tokens_issue
 from casino.asgi import application
-from realtime import channel_layer
-from realtime.channel_layer import Push, RedisChannelLayer
+from realtime import channel_messages
+from realtime.channel_layer import RedisChannelLayer
+from realtime.channel_messages import Push
 from realtime.presence import user_group
 from realtime.push import dispatcher
 from realtime.tests.socket_clients import cheap_initial_state, open_all, redis_server, require_project_layer
@@ -126,7 +127,8 @@ def test_a_full_process_queue_drops_what_does_not_fit_counted_and_logged(caplog:
     layer = RedisChannelLayer(
         hosts=[settings.REDIS_URL], prefix=f"test-full-{uuid.uuid4().hex[:8]}", channel_capacity={"specific.*": 3}
     )
-    channel_layer._drop_log.last, channel_layer._drop_log.unlogged = 0.0, 0  # forget earlier tests' unlogged drops
+    drops = channel_messages._drop_log
+    drops.last, drops.unlogged = 0.0, 0  # forget earlier tests' unlogged drops
     dropped = REGISTRY.get_sample_value("realtime_push_dropped_total", {"reason": "channel_full"}) or 0.0
 
     async def scenario() -> Any:
@@ -140,7 +142,7 @@ def test_a_full_process_queue_drops_what_does_not_fit_counted_and_logged(caplog:
         await layer.flush()
         return result, first
 
-    with caplog.at_level("WARNING", logger="realtime.channel_layer"):
+    with caplog.at_level("WARNING", logger="realtime.channel_messages"):
         result, first = async_to_sync(scenario)()
 
     # Then three were queued, two dropped: counted and logged as a warning
@@ -216,7 +218,7 @@ def test_consecutive_events_of_a_player_travel_as_one_message_numbered_together(
 
 
 def event_messages_of(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [event for message in messages for event in channel_layer.event_messages(message) if "envelope" in event]
+    return [event for message in messages for event in channel_messages.event_messages(message) if "envelope" in event]
 
 
 def test_a_message_of_several_events_a_full_queue_refuses_counts_each_event_dropped() -> None:
