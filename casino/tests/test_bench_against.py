@@ -11,15 +11,14 @@ code twice, or nothing, fails. Speed is not asserted.
 
 from __future__ import annotations
 
-import json
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from django.conf import settings
 
+from casino.tests.bench_runs import bench_run, require_bench_tools
 from conftest import require_service
 
 ROOT = Path(settings.BASE_DIR)
@@ -84,21 +83,11 @@ def test_the_starting_point_is_a_commit_of_this_history() -> None:
 def test_the_report_sets_the_starting_points_table_beside_todays(tmp_path: Path) -> None:
     require_service("Kafka", bool(settings.KAFKA_BOOTSTRAP_SERVERS))
     require_service("ClickHouse", bool(settings.CLICKHOUSE_URL))
+    require_bench_tools()
     baseline = makefile_baseline()
     require_the_starting_point(baseline)
-    run = ROOT / "bench" / "run.py"
-    result = subprocess.run(
-        [sys.executable, str(run), "--cpu-only", "--smoke", "--against", baseline, "--results-dir", str(tmp_path)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=200,
-        check=False,
-    )
-    output = f"stdout:\n{result.stdout[-6000:]}\nstderr:\n{result.stderr[-4000:]}"
-    assert result.returncode == 0, output
-    (run_dir,) = [path for path in tmp_path.iterdir() if path.is_dir()]
-    data = json.loads((run_dir / "results.json").read_text())
+    run = bench_run(tmp_path, "--cpu-only", "--smoke", "--against", baseline, timeout=200)
+    run_dir, data = run.directory, run.data
 
     theirs = data["cpu_against"]
     assert "error" not in theirs, theirs.get("error")

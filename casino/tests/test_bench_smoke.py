@@ -15,10 +15,6 @@ bench's URLconf: production's never routes to it.
 
 from __future__ import annotations
 
-import importlib.util
-import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -28,7 +24,8 @@ from django.conf import settings
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, resolve
 
-from conftest import IN_CI, require_service
+from casino.tests.bench_runs import bench_run, require_bench_tools
+from conftest import require_service
 
 ROOT = Path(settings.BASE_DIR)
 
@@ -36,34 +33,14 @@ pytestmark = [pytest.mark.timeout(300), pytest.mark.long]
 BARE_PATHS = ("/bench/bare/wallet", "/bench/bare/purchase")
 
 
-def _require_bench_tools() -> None:
-    missing = [name for name in ("locust", "matplotlib", "websocket") if importlib.util.find_spec(name) is None]
-    if missing:
-        message = f"{', '.join(missing)} not installed: pip install -r requirements-bench.txt"
-        if IN_CI:
-            pytest.fail(f"CI: {message}")
-        pytest.skip(message)
-
-
 @pytest.mark.services
 def test_bench_smoke_runs_end_to_end(tmp_path: Path) -> None:
     require_service("Kafka", bool(settings.KAFKA_BOOTSTRAP_SERVERS))
     require_service("ClickHouse", bool(settings.CLICKHOUSE_URL))
-    _require_bench_tools()
+    require_bench_tools()
 
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "run.py"), "--smoke", "--results-dir", str(tmp_path)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
-    )
-    output = f"stdout:\n{result.stdout[-6000:]}\nstderr:\n{result.stderr[-4000:]}"
-    assert result.returncode == 0, output
-
-    (run_dir,) = [path for path in tmp_path.iterdir() if path.is_dir()]
-    data = json.loads((run_dir / "results.json").read_text())
+    run = bench_run(tmp_path, "--smoke", timeout=240)
+    run_dir, data, output = run.directory, run.data, run.output
 
     # every phase produced numbers
     (stage,) = [stage for stage in data["player"]["stages"] if stage["measured"]]
