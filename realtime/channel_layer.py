@@ -71,7 +71,8 @@ not a Redis Cluster (the stock layer does not support one either).
 
 The pushes and messages themselves (:class:`~realtime.channel_messages.Push`, a batch's
 messages, the events a received message carries, drops counted and logged) are plain data
-in ``realtime.channel_messages``, which the pushing processes use without this module.
+in ``realtime.channel_messages``: the pushing code (``realtime.push``, ``realtime.services``)
+and the socket's consumer import them from there.
 """
 
 from __future__ import annotations

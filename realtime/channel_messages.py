@@ -3,8 +3,8 @@
 one player as one ``domain.events`` message), the events a received message carries, what a
 batch came to (:class:`PushResult`) and drops counted and logged.
 
-Plain data and functions: the web and worker processes that push (``realtime.push``) and the
-socket server that receives (``realtime.consumers``) share them without the Redis client."""
+Plain data and functions, shared by the code that pushes (``realtime.push``,
+``realtime.services``) and the socket server's consumer (``realtime.consumers``)."""
 
 from __future__ import annotations
 
