@@ -35,6 +35,21 @@ than it is. Between a write's commit and its bump (the same thread, the next
 statement) other processes may still serve the previous row; a request that
 raced the write that closely could have read the row before it anyway.
 
+**Rows shared between processes.** A process that reads a row from the
+database also writes it to Redis, ``authrow:<id>``, tagged with the generation it
+was read at, the time it was read and the families it has seen -- every field
+but the password hash, which never leaves the database. A process without the
+user in its own cache (started a moment ago: the reconnect storm after a
+deploy, a gunicorn worker just forked) GETs that copy and uses it under exactly
+the rules of its own kept rows: the same generation as the request's GET, read
+less than ``ENTRY_MAX_AGE_SECONDS`` ago, the token's family seen. So no process
+serves a row the generations have moved past, and a fresh process
+authenticates a recently seen player without a query. An instance built from
+it loads the password hash from the database when something asks for it (a
+password change: Django's deferred field). A process that changed a user reads
+that user from the database, not from the shared copy, until it has read them
+again (the copy predates its write until the write's bump).
+
 **Token families.** A kept row records, for each family its tokens carried,
 whether that family was revoked when the row was read. A revocation bumps the
 user's generation, so what a kept row says about a family holds as long as the
@@ -72,16 +87,20 @@ misses and bypasses (Redis down or not configured).
 
 from __future__ import annotations
 
+import json
 import secrets
 import threading
 import time
+import uuid
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from functools import lru_cache, partial
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import DEFAULT_DB_ALIAS, transaction
 from django.db.models import Exists
 from django.db.models.signals import m2m_changed, post_delete, post_save
@@ -99,22 +118,30 @@ FAMILIES_PER_ENTRY = 16
 GENERATION_TTL_SECONDS = 7 * 24 * 3600
 REDIS_RETRY_SECONDS = 5.0
 PENDING_BUMPS_MAX = 100_000
+UNSHARED_MAX = 10_000
 
 auth_user_lookups = Counter(
     "auth_user_lookups",
-    "Users authenticated by access token: from this process's cache (hit), read from the database "
-    "(miss), or read from the database because Redis did not answer or is not configured (bypass).",
+    "Users authenticated by access token: from this process's cache (hit), from the row another "
+    "process shared in Redis (shared), read from the database (miss), or read from the database "
+    "because Redis did not answer or is not configured (bypass).",
     ["result"],
 )
 _HIT = auth_user_lookups.labels(result="hit")
 _MISS = auth_user_lookups.labels(result="miss")
 _BYPASS = auth_user_lookups.labels(result="bypass")
+_SHARED = auth_user_lookups.labels(result="shared")
 
 _clock = time.monotonic
+_wall_clock = time.time  # a shared row's reading time, compared across processes
 
 
 def generation_key(user_id: int) -> str:
     return redis_key(f"authgen:{user_id}")
+
+
+def shared_row_key(user_id: int) -> str:
+    return redis_key(f"authrow:{user_id}")
 
 
 def _new_generation() -> bytes:
@@ -186,6 +213,15 @@ class RedisGenerations:
         value: bytes = pipe.execute()[1]
         return value
 
+    def shared_row(self, user_id: int) -> bytes | None:
+        """The row another process shared (``None``: none). Raises when Redis fails."""
+        value: bytes | None = self.client.get(shared_row_key(user_id))
+        return value
+
+    def share_row(self, user_id: int, payload: bytes) -> None:
+        """Share a row just read (it expires with the age a kept row may reach)."""
+        self.client.set(shared_row_key(user_id), payload, ex=int(ENTRY_MAX_AGE_SECONDS))
+
     def bump(self, user_ids: Iterable[int]) -> None:
         """Give each user a new generation. Never raises: on failure the bumps
         wait for this process's next successful round trip."""
@@ -228,9 +264,10 @@ def generations_from_settings() -> RedisGenerations | None:
 class _Entry:
     generation: bytes
     db: str
-    values: tuple[Any, ...]  # the row's concrete fields, in User._meta.concrete_fields order
+    values: tuple[Any, ...]  # the row's concrete fields, in ``names`` order
     families: dict[Any, bool] = field(default_factory=dict)  # family -> revoked, at this generation
     loaded_at: float = 0.0
+    names: tuple[str, ...] = ()  # the fields ``values`` holds: all (read here) or the shared ones
 
 
 @dataclass(frozen=True)
@@ -265,6 +302,9 @@ class AuthUserCache:
         self.size = size
         self._generations = generations
         self._entries: OrderedDict[int, _Entry] = OrderedDict()
+        # Users this process changed whose generation has not moved yet (the write's transaction is
+        # open, or was rolled back): read from the database only, and never shared (module docstring).
+        self._unshared: OrderedDict[int, None] = OrderedDict()
         self._lock = threading.Lock()
 
     def generations(self) -> RedisGenerations | None:
@@ -279,16 +319,22 @@ class AuthUserCache:
             return None
         store = self.generations()
         generation = None
+        known: dict[Any, bool] = {}  # the families a shared row saw at this generation (not the token's)
         if store is not None and not store.resting():
             try:
                 generation = store.current(pk)
                 if generation is None:
-                    generation = store.establish(pk)
+                    generation = store.establish(pk)  # a new token: no row, kept or shared, was read at it
                 else:
                     kept = self._kept(pk, generation, family)
                     if kept is not None:
                         _HIT.inc()
                         return kept
+                    if not self._changed_here(pk):
+                        shared, known = self._shared(store, pk, generation, family)
+                        if shared is not None:
+                            _SHARED.inc()
+                            return shared
             except Exception as error:  # noqa: BLE001 - Redis down: read the database (module docstring)
                 store.failed(error)
                 self.clear()
@@ -299,7 +345,9 @@ class AuthUserCache:
         else:
             _MISS.inc()
             if found is not None:
-                self._keep(pk, generation, found, family)
+                entry = self._keep(pk, generation, found, family, known)
+                if not self._changed_here(pk):  # never a row this process's open transaction changed
+                    self._share(store, pk, entry)
         return found
 
     def _kept(self, user_id: int, generation: bytes, family: Any) -> AuthenticatedUser | None:
@@ -313,34 +361,117 @@ class AuthUserCache:
                 return None
             self._entries.move_to_end(user_id)
             revoked = family is not None and entry.families[family]
-            db, values = entry.db, entry.values
-        user = User.from_db(db, _field_names(), values)
+            db, names, values = entry.db, entry.names, entry.values
+        user = User.from_db(db, names, values)
         return AuthenticatedUser(user=user, family_revoked=revoked)
 
-    def _keep(self, user_id: int, generation: bytes, found: AuthenticatedUser, family: Any) -> None:
+    def _keep(
+        self, user_id: int, generation: bytes, found: AuthenticatedUser, family: Any, known: dict[Any, bool]
+    ) -> _Entry:
         entry = _Entry(
             generation=generation,
             db=found.user._state.db or DEFAULT_DB_ALIAS,
             values=_row_values(found.user),
             loaded_at=_clock(),
+            names=_field_names(),
         )
         with self._lock:
             previous = self._entries.get(user_id)
+            entry.families.update(known)  # seen at this generation: no family was revoked since
             if previous is not None and previous.generation == generation:
                 entry.families.update(previous.families)  # no family was revoked since: they still hold
             if family is not None:
                 if len(entry.families) >= FAMILIES_PER_ENTRY:
                     entry.families.clear()
                 entry.families[family] = found.family_revoked
-            self._entries[user_id] = entry
-            self._entries.move_to_end(user_id)
-            while len(self._entries) > self.size:
-                self._entries.popitem(last=False)
+            self._store(user_id, entry)
+        return entry
+
+    def _store(self, user_id: int, entry: _Entry) -> None:
+        """Keep ``entry`` (the lock held)."""
+        self._entries[user_id] = entry
+        self._entries.move_to_end(user_id)
+        while len(self._entries) > self.size:
+            self._entries.popitem(last=False)
+
+    def _share(self, store: RedisGenerations | None, user_id: int, entry: _Entry) -> None:
+        """Write the row just read to Redis for the other processes (module docstring)."""
+        if store is None:
+            return
+        names = _shared_field_names()
+        by_name = dict(zip(entry.names, entry.values, strict=True))
+        payload = {
+            "generation": entry.generation.decode(),
+            "read_at": _wall_clock() - (_clock() - entry.loaded_at),
+            "families": [[str(family), revoked] for family, revoked in entry.families.items()],
+            "values": [by_name[name] for name in names],
+        }
+        encoded = json.dumps(payload, default=_isoformat).encode()  # a field it cannot encode fails every test
+        try:
+            store.share_row(user_id, encoded)
+        except Exception as error:  # noqa: BLE001 - Redis down: nothing shared, the next request bypasses
+            store.failed(error)
+
+    def _shared(
+        self, store: RedisGenerations, user_id: int, generation: bytes, family: Any
+    ) -> tuple[AuthenticatedUser | None, dict[Any, bool]]:
+        """The row another process shared, if it holds under this process's own rules (the
+        request's generation, its age, the token's family), kept here from then on; and the
+        families it saw at this generation, for the row read instead when the token's is not
+        among them."""
+        raw = store.shared_row(user_id)
+        if raw is None:
+            return None, {}
+        try:
+            payload = json.loads(raw)
+            if payload["generation"].encode() != generation:
+                return None, {}
+            age = _wall_clock() - float(payload["read_at"])
+            families = {_family(key): bool(revoked) for key, revoked in payload["families"]}
+            names = _shared_field_names()
+            values = tuple(
+                _SHARED_FIELDS[name].to_python(value) for name, value in zip(names, payload["values"], strict=True)
+            )
+        except (ValueError, KeyError, TypeError, AttributeError, ValidationError):
+            return None, {}  # not a row this version shares (another release's, or damaged): read the database
+        if not 0 <= age <= ENTRY_MAX_AGE_SECONDS:
+            return None, {}
+        if family is not None and family not in families:
+            return None, families
+        entry = _Entry(
+            generation=generation,
+            db=DEFAULT_DB_ALIAS,
+            values=values,
+            families=families,
+            loaded_at=_clock() - age,
+            names=names,
+        )
+        with self._lock:
+            self._store(user_id, entry)
+        user = User.from_db(DEFAULT_DB_ALIAS, names, values)
+        return AuthenticatedUser(user=user, family_revoked=family is not None and families[family]), families
+
+    def _changed_here(self, user_id: int) -> bool:
+        with self._lock:
+            return user_id in self._unshared
 
     def forget(self, user_ids: Iterable[int]) -> None:
+        """A write to these users, in a transaction not committed yet."""
         with self._lock:
             for user_id in user_ids:
                 self._entries.pop(user_id, None)
+                self._unshared[user_id] = None
+                self._unshared.move_to_end(user_id)
+            while len(self._unshared) > UNSHARED_MAX:  # the oldest: rolled back long ago, or long bumped
+                self._unshared.popitem(last=False)
+
+    def committed(self, user_ids: Iterable[int]) -> None:
+        """The write committed and its bump went out (or waits for this process's next round trip,
+        which sends it before any GET): other processes' rows of these users are outdated by now."""
+        with self._lock:
+            for user_id in user_ids:
+                self._entries.pop(user_id, None)
+                self._unshared.pop(user_id, None)
 
     def clear(self) -> None:
         with self._lock:
@@ -350,9 +481,29 @@ class AuthUserCache:
         return len(self._entries)
 
 
+def _family(key: str) -> uuid.UUID:
+    return uuid.UUID(key)
+
+
+def _isoformat(value: Any) -> str:
+    """A shared row's dates and times, to the microsecond (the fields' ``to_python`` reads them back)."""
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    raise TypeError(f"a user field of type {type(value).__name__} cannot be shared")
+
+
 @lru_cache(maxsize=1)
 def _field_names() -> tuple[str, ...]:
     return tuple(f.attname for f in User._meta.concrete_fields)
+
+
+SHARED_WITHHELD = frozenset({"password"})  # never written to Redis: deferred on a shared row's instance
+_SHARED_FIELDS = {f.attname: f for f in User._meta.concrete_fields if f.attname not in SHARED_WITHHELD}
+
+
+@lru_cache(maxsize=1)
+def _shared_field_names() -> tuple[str, ...]:
+    return tuple(_SHARED_FIELDS)
 
 
 # The process's cache: access-token authentication (HTTP, WebSocket, the notification cookie).
@@ -381,6 +532,7 @@ def _bump_committed(user_ids: frozenset[int]) -> None:
     store = generations_from_settings()
     if store is not None:
         store.bump(user_ids)
+    auth_users.committed(user_ids)
 
 
 def _user_saved(sender: Any, instance: User, created: bool, update_fields: Any, using: str, **kwargs: Any) -> None:

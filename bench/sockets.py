@@ -12,7 +12,8 @@ run``'s), measured from outside:
 2. **mass disconnect**: all of them closed at once; how long until Redis holds
    no membership and no presence, and the worst ``/health`` answer meanwhile;
 3. **connect storm**: ``--storm`` handshakes at once, on a freshly started
-   server (a reconnect after a deploy: nothing cached) and again on the warm
+   server (a reconnect after a deploy: nothing kept in the process; the players'
+   rows the previous server shared in Redis, ``accounts.auth_cache``) and again on the warm
    one; successes, time, connects per second, time until every socket had its
    initial state;
 4. **push latency and loss**: ``--push-sockets`` players connected, events

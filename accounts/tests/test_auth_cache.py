@@ -25,7 +25,13 @@ from rest_framework.test import APIClient, APIRequestFactory
 import accounts.auth_cache as auth_cache
 from accounts import services
 from accounts.activity import record_activity
-from accounts.auth_cache import AuthUserCache, RedisGenerations, generation_key, generations_from_settings
+from accounts.auth_cache import (
+    AuthUserCache,
+    RedisGenerations,
+    generation_key,
+    generations_from_settings,
+    shared_row_key,
+)
 from accounts.authentication import AccessTokenAuthentication, user_from_access_token
 from accounts.exceptions import TokenAccountDisabled, TokenRevoked
 from accounts.models import User
@@ -56,6 +62,10 @@ def generation(user: Any) -> bytes | None:
     assert store is not None
     value: bytes | None = store.client.get(generation_key(user.pk))
     return value
+
+
+def lookups(result: str) -> float:
+    return REGISTRY.get_sample_value("auth_user_lookups_total", {"result": result}) or 0.0
 
 
 def redis_failures() -> float:
@@ -454,10 +464,95 @@ def test_a_ban_reaches_a_warm_process_without_touching_its_cache(
     with django_capture_on_commit_callbacks(execute=True):
         services.user_set_active(actor=staff_user, user=user, active=False, reason="fraud")
 
-    for process in (first, second):
+    for process in (first, second, AuthUserCache()):  # ... and one started since, with nothing kept
         monkeypatch.setattr("accounts.authentication.auth_users", process)
         response = APIClient().get(ME, **bearer(access))
         assert (response.status_code, response.json()["error"]) == (401, "account_disabled")
+
+
+# --- A process without the user: the row another process shared ------------------------------------
+
+
+def test_a_fresh_process_authenticates_a_user_another_process_read_with_no_query(
+    user: Any, django_assert_num_queries: Any
+) -> None:
+    family = uuid.uuid4()
+    with django_assert_num_queries(1):
+        AuthUserCache().load(user_id=user.pk, family=family)
+    shared = lookups("shared")
+
+    with django_assert_num_queries(0):  # a process started a moment ago: the reconnect after a deploy
+        found = AuthUserCache().load(user_id=user.pk, family=family)
+
+    assert lookups("shared") == shared + 1
+    assert found is not None and found.family_revoked is False
+    stored = User.objects.get(pk=user.pk)
+    for name in ("site_id", "nickname", "is_active", "token_version", "date_joined", "self_excluded_until"):
+        assert getattr(found.user, name) == getattr(stored, name), name  # dates to the microsecond
+
+
+def test_a_shared_row_never_holds_the_password_hash_and_its_user_reads_it_when_asked(
+    user: Any, password: str, django_assert_num_queries: Any
+) -> None:
+    AuthUserCache().load(user_id=user.pk)
+    store = generations_from_settings()
+    assert store is not None
+    raw = store.client.get(shared_row_key(user.pk))
+    assert raw is not None and user.password.encode() not in raw and b"pbkdf2" not in raw
+
+    found = AuthUserCache().load(user_id=user.pk)
+
+    assert found is not None
+    with django_assert_num_queries(1):  # the deferred field, from the database
+        assert found.user.check_password(password)
+
+
+def test_a_family_the_shared_row_has_not_seen_is_read_from_the_database(
+    user: Any, django_assert_num_queries: Any
+) -> None:
+    seen, other = uuid.uuid4(), uuid.uuid4()
+    AuthUserCache().load(user_id=user.pk, family=seen)
+
+    with django_assert_num_queries(1):
+        assert AuthUserCache().load(user_id=user.pk, family=other) is not None
+    with django_assert_num_queries(0):  # ... and shared again with both families
+        assert AuthUserCache().load(user_id=user.pk, family=other) is not None
+        assert AuthUserCache().load(user_id=user.pk, family=seen) is not None
+
+
+def test_a_row_changed_in_an_open_transaction_is_neither_shared_nor_taken_from_a_shared_row(
+    user: Any, django_assert_num_queries: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    """The writer's process (the module's cache, which the writes reach) reads its own change from
+    the database, and shares nothing before the write's generation moves."""
+    AuthUserCache().load(user_id=user.pk)  # another process shared the row
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        user.nickname = "Renamed"
+        user.save(update_fields=["nickname"])
+
+        with django_assert_num_queries(1):
+            found = auth_cache.auth_users.load(user_id=user.pk)
+        assert found is not None and found.user.nickname == "Renamed"
+        with django_assert_num_queries(0):  # what other processes see until the commit: the row before
+            before = AuthUserCache().load(user_id=user.pk)
+        assert before is not None and before.user.nickname != "Renamed"
+
+    for callback in callbacks:  # the commit: the generation moves
+        callback()
+
+    with django_assert_num_queries(1):
+        after = AuthUserCache().load(user_id=user.pk)
+    assert after is not None and after.user.nickname == "Renamed"
+
+
+def test_a_shared_row_it_cannot_read_is_read_from_the_database(user: Any, django_assert_num_queries: Any) -> None:
+    AuthUserCache().load(user_id=user.pk)
+    store = generations_from_settings()
+    assert store is not None
+    store.client.set(shared_row_key(user.pk), b'{"generation": "another release"}')
+
+    with django_assert_num_queries(1):
+        assert AuthUserCache().load(user_id=user.pk) is not None
 
 
 # --- Redis down, flushed, or not there -------------------------------------------------------------
@@ -557,14 +652,16 @@ def test_a_flushed_redis_never_revives_a_stale_row(user: Any, django_assert_num_
 def test_no_row_is_kept_longer_than_its_maximum_age(
     user: Any, monkeypatch: pytest.MonkeyPatch, django_assert_num_queries: Any
 ) -> None:
-    clock = [1000.0]
+    clock, wall = [1000.0], [1_800_000_000.0]
     monkeypatch.setattr(auth_cache, "_clock", lambda: clock[0])
+    monkeypatch.setattr(auth_cache, "_wall_clock", lambda: wall[0])
     cache = AuthUserCache()
     cache.load(user_id=user.pk)
 
     clock[0] += auth_cache.ENTRY_MAX_AGE_SECONDS + 1
+    wall[0] += auth_cache.ENTRY_MAX_AGE_SECONDS + 1
 
-    with django_assert_num_queries(1):
+    with django_assert_num_queries(1):  # neither the kept row nor the one it shared, as old
         cache.load(user_id=user.pk)
 
 
@@ -588,11 +685,15 @@ def test_the_cache_is_bounded_least_recently_used_first_out(django_assert_num_qu
     cache.load(user_id=third.pk)
 
     assert len(cache) == 2
+    hits, shared = lookups("hit"), lookups("shared")
     with django_assert_num_queries(0):
         cache.load(user_id=first.pk)
         cache.load(user_id=third.pk)
-    with django_assert_num_queries(1):
+    assert (lookups("hit"), lookups("shared")) == (hits + 2, shared)
+    with django_assert_num_queries(0):  # out of this process's cache: the row it shared comes back
         cache.load(user_id=second.pk)
+    assert (lookups("hit"), lookups("shared")) == (hits + 2, shared + 1)
+    assert len(cache) == 2
 
 
 def test_a_token_naming_no_user_is_refused(django_assert_num_queries: Any) -> None:
