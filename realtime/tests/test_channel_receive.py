@@ -175,6 +175,7 @@ def test_a_receive_cancelled_once_redis_popped_a_message_for_it_loses_nothing() 
             if server.zcard(queue) == 0:
                 break
             time.sleep(0.01)
+        assert server.zcard(queue) == 0, "Redis did not pop the message for the waiting receive"
         waiting.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await waiting
