@@ -38,7 +38,8 @@ raced the write that closely could have read the row before it anyway.
 **Rows shared between processes.** A process that reads a row from the
 database also writes it to Redis, ``authrow:<id>``, tagged with the generation it
 was read at, the time it was read and the families it has seen -- every field
-but the password hash, which never leaves the database. A process without the
+but the password hash, which never leaves the database (the format:
+``accounts.auth_shared_rows``). A process without the
 user in its own cache (started a moment ago: the reconnect storm after a
 deploy, a gunicorn worker just forked) GETs that copy and uses it under exactly
 the rules of its own kept rows: the same generation as the request's GET, read
@@ -87,25 +88,22 @@ misses and bypasses (Redis down or not configured).
 
 from __future__ import annotations
 
-import json
 import secrets
 import threading
 import time
-import uuid
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime
 from functools import lru_cache, partial
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
 from django.db import DEFAULT_DB_ALIAS, transaction
 from django.db.models import Exists
 from django.db.models.signals import m2m_changed, post_delete, post_save
 from prometheus_client import Counter
 
+from accounts.auth_shared_rows import SHARED_FIELD_NAMES, shared_row_decode, shared_row_encode
 from accounts.models import ACTIVITY_FIELDS, RevokedTokenFamily, User
 from casino.copies import copies_version_read, copies_version_wanted
 from casino.db import one_or_none
@@ -398,15 +396,13 @@ class AuthUserCache:
         """Write the row just read to Redis for the other processes (module docstring)."""
         if store is None:
             return
-        names = _shared_field_names()
-        by_name = dict(zip(entry.names, entry.values, strict=True))
-        payload = {
-            "generation": entry.generation.decode(),
-            "read_at": _wall_clock() - (_clock() - entry.loaded_at),
-            "families": [[str(family), revoked] for family, revoked in entry.families.items()],
-            "values": [by_name[name] for name in names],
-        }
-        encoded = json.dumps(payload, default=_isoformat).encode()  # a field it cannot encode fails every test
+        encoded = shared_row_encode(
+            generation=entry.generation,
+            read_at=_wall_clock() - (_clock() - entry.loaded_at),
+            families=entry.families,
+            names=entry.names,
+            values=entry.values,
+        )
         try:
             store.share_row(user_id, encoded)
         except Exception as error:  # noqa: BLE001 - Redis down: nothing shared, the next request bypasses
@@ -420,36 +416,26 @@ class AuthUserCache:
         families it saw at this generation, for the row read instead when the token's is not
         among them."""
         raw = store.shared_row(user_id)
-        if raw is None:
+        row = None if raw is None else shared_row_decode(raw)
+        if row is None or row.generation != generation:
             return None, {}
-        try:
-            payload = json.loads(raw)
-            if payload["generation"].encode() != generation:
-                return None, {}
-            age = _wall_clock() - float(payload["read_at"])
-            families = {_family(key): bool(revoked) for key, revoked in payload["families"]}
-            names = _shared_field_names()
-            values = tuple(
-                _SHARED_FIELDS[name].to_python(value) for name, value in zip(names, payload["values"], strict=True)
-            )
-        except (ValueError, KeyError, TypeError, AttributeError, ValidationError):
-            return None, {}  # not a row this version shares (another release's, or damaged): read the database
+        age = _wall_clock() - row.read_at
         if not 0 <= age <= ENTRY_MAX_AGE_SECONDS:
             return None, {}
-        if family is not None and family not in families:
-            return None, families
+        if family is not None and family not in row.families:
+            return None, row.families
         entry = _Entry(
             generation=generation,
             db=DEFAULT_DB_ALIAS,
-            values=values,
-            families=families,
+            values=row.values,
+            families=dict(row.families),
             loaded_at=_clock() - age,
-            names=names,
+            names=SHARED_FIELD_NAMES,
         )
         with self._lock:
             self._store(user_id, entry)
-        user = User.from_db(DEFAULT_DB_ALIAS, names, values)
-        return AuthenticatedUser(user=user, family_revoked=family is not None and families[family]), families
+        user = User.from_db(DEFAULT_DB_ALIAS, SHARED_FIELD_NAMES, row.values)
+        return AuthenticatedUser(user=user, family_revoked=family is not None and row.families[family]), row.families
 
     def _changed_here(self, user_id: int) -> bool:
         with self._lock:
@@ -481,29 +467,9 @@ class AuthUserCache:
         return len(self._entries)
 
 
-def _family(key: str) -> uuid.UUID:
-    return uuid.UUID(key)
-
-
-def _isoformat(value: Any) -> str:
-    """A shared row's dates and times, to the microsecond (the fields' ``to_python`` reads them back)."""
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    raise TypeError(f"a user field of type {type(value).__name__} cannot be shared")
-
-
 @lru_cache(maxsize=1)
 def _field_names() -> tuple[str, ...]:
     return tuple(f.attname for f in User._meta.concrete_fields)
-
-
-SHARED_WITHHELD = frozenset({"password"})  # never written to Redis: deferred on a shared row's instance
-_SHARED_FIELDS = {f.attname: f for f in User._meta.concrete_fields if f.attname not in SHARED_WITHHELD}
-
-
-@lru_cache(maxsize=1)
-def _shared_field_names() -> tuple[str, ...]:
-    return tuple(_SHARED_FIELDS)
 
 
 # The process's cache: access-token authentication (HTTP, WebSocket, the notification cookie).

@@ -53,8 +53,8 @@ def test_each_bench_target_compares_with_the_starting_point_unless_told_otherwis
     assert "--against HEAD" in bench_command(target, "BENCH_AGAINST=HEAD")
 
 
-def require_the_starting_point(baseline: str) -> None:
-    """The commit is in this clone's history; a shallow clone (or a tarball) may not hold it."""
+def require_the_starting_point(baseline: str) -> str:
+    """The commit (its full sha) is in this clone's history; a shallow clone (or a tarball) may not hold it."""
     found = subprocess.run(
         ["git", "rev-parse", "--verify", f"{baseline}^{{commit}}"],
         cwd=ROOT,
@@ -64,7 +64,7 @@ def require_the_starting_point(baseline: str) -> None:
         check=False,
     )
     if found.returncode == 0:
-        return
+        return found.stdout.strip()
     shallow = subprocess.run(
         ["git", "rev-parse", "--is-shallow-repository"], cwd=ROOT, capture_output=True, text=True, check=False
     )
@@ -74,7 +74,9 @@ def require_the_starting_point(baseline: str) -> None:
 
 
 def test_the_starting_point_is_a_commit_of_this_history() -> None:
-    require_the_starting_point(makefile_baseline())
+    baseline = makefile_baseline()
+    sha = require_the_starting_point(baseline)
+    assert re.fullmatch(r"[0-9a-f]{40}", sha) and sha.startswith(baseline), sha
 
 
 @pytest.mark.services
